@@ -1,0 +1,90 @@
+"""Build of fastgnn's compiled kernels.
+
+OpenMP is detected with a compile test; without it (or with
+FASTGNN_NO_OPENMP=1) the kernels build serially and a warning says so.
+The build targets baseline x86-64: wide vectors come from runtime dispatch
+in csrc/fastgnn_kernels.h, never from -march=native (opt in with
+FASTGNN_NATIVE=1 for a local, non-distributable build).
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KERNEL_MODULES = ["_common", "aggregate", "structure"]
+
+
+def _compiler_command():
+    from setuptools._distutils import sysconfig
+
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return cc.split()
+
+
+def openmp_flags():
+    """Compile and link flags for OpenMP, or None when the compiler lacks it."""
+    if os.environ.get("FASTGNN_NO_OPENMP", "") not in ("", "0"):
+        warnings.warn("FASTGNN_NO_OPENMP is set: building fastgnn's kernels without OpenMP (serial).")
+        return None
+    if sys.platform == "win32":
+        return ["/openmp"], []
+    flags = ["-fopenmp"]
+    source = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
+    tmp = tempfile.mkdtemp()
+    try:
+        path = os.path.join(tmp, "check_openmp.c")
+        with open(path, "w") as handle:
+            handle.write(source)
+        result = subprocess.run(
+            _compiler_command() + flags + [path, "-o", os.path.join(tmp, "check_openmp")],
+            capture_output=True,
+        )
+    except OSError:
+        result = None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if result is None or result.returncode != 0:
+        warnings.warn(
+            "The C compiler does not support OpenMP: fastgnn's kernels are built serially "
+            "(results are the same, only slower). Install a compiler with OpenMP to get threads."
+        )
+        return None
+    return flags, flags
+
+
+def extensions():
+    omp = openmp_flags()
+    compile_args = ["-O3", "-fno-math-errno"] if sys.platform != "win32" else ["/O2"]
+    link_args = []
+    if omp is not None:
+        compile_args += omp[0]
+        link_args += omp[1]
+    if os.environ.get("FASTGNN_NATIVE", "") not in ("", "0"):
+        compile_args.append("-march=native")
+    return [
+        Extension(
+            f"fastgnn._kernels.{name}",
+            [f"src/fastgnn/_kernels/{name}.pyx"],
+            include_dirs=[os.path.join(HERE, "csrc"), np.get_include()],
+            extra_compile_args=compile_args,
+            extra_link_args=link_args,
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        )
+        for name in KERNEL_MODULES
+    ]
+
+
+setup(
+    ext_modules=cythonize(
+        extensions(),
+        compiler_directives={"language_level": "3"},
+        include_path=["src"],
+    ),
+)

@@ -1,0 +1,47 @@
+"""fastgnn: graph neural networks on the CPU with compiled, parallel, deterministic CSR kernels."""
+from fastgnn._threads import get_num_threads, set_num_threads
+from fastgnn.graph import Graph
+from fastgnn.ops import (aggregate, aggregate_backward, edge_dot, edge_dot_backward, segment_reduce,
+                         segment_reduce_backward)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Graph",
+    "aggregate",
+    "aggregate_backward",
+    "segment_reduce",
+    "segment_reduce_backward",
+    "edge_dot",
+    "edge_dot_backward",
+    "set_num_threads",
+    "get_num_threads",
+    "show_config",
+    "__version__",
+]
+
+
+def show_config(file=None):
+    """Print and return the build and runtime configuration.
+
+    Returns
+    -------
+    dict
+        ``version``, ``compiled``, ``openmp``, ``num_threads`` (the default
+        of a kernel call), ``omp_max_threads``, ``numpy``.
+    """
+    import numpy
+
+    from fastgnn._kernels import _common
+
+    config = {
+        "version": __version__,
+        "compiled": True,
+        "openmp": _common.openmp_enabled(),
+        "num_threads": get_num_threads(),
+        "omp_max_threads": _common.omp_max_threads(),
+        "numpy": numpy.__version__,
+    }
+    for key, value in config.items():
+        print(f"{key}: {value}", file=file)
+    return config

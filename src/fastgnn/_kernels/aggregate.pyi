@@ -1,0 +1,13 @@
+import numpy as np
+
+def gather_sum(out: np.ndarray, x: np.ndarray, indptr: np.ndarray, indices: np.ndarray | None,
+               coef: np.ndarray | None, scale: np.ndarray | None, row_mean: bool,
+               edge_id: np.ndarray | None, dot_with: np.ndarray | None, dot_out: np.ndarray | None,
+               n_threads: int) -> None: ...
+def gather_extremum(is_min: bool, out: np.ndarray, arg: np.ndarray, x: np.ndarray, indptr: np.ndarray,
+                    indices: np.ndarray | None, coef: np.ndarray | None, n_threads: int) -> None: ...
+def extremum_backward(grad_x: np.ndarray, g: np.ndarray, arg: np.ndarray, t_indptr: np.ndarray,
+                      t_indices: np.ndarray, edge_id: np.ndarray | None, coef: np.ndarray | None,
+                      x: np.ndarray | None, grad_w: np.ndarray | None, n_threads: int) -> None: ...
+def edge_dot(out: np.ndarray, a: np.ndarray, b: np.ndarray, indptr: np.ndarray, indices: np.ndarray,
+             n_threads: int) -> None: ...

@@ -1,0 +1,211 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled gather-reduce kernels over a CSR (private: inputs are trusted).
+
+Every public function takes already-validated, C-contiguous arrays of
+matching dtypes and an ``n_threads`` count, splits the output rows into
+chunks of equal edge count and runs them with the GIL released. Optional
+arrays are passed as ``None``.
+"""
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, int64_t
+
+from fastgnn._kernels._common cimport floating, index_t
+from fastgnn._kernels._common import row_chunks
+
+
+cdef extern from "fastgnn_kernels.h" nogil:
+    void fg_gather_sum_f32_i32(float*, const float*, int64_t, const int32_t*, const int32_t*, const float*, const float*, int, const int32_t*, const float*, float*, int64_t, int64_t)
+    void fg_gather_sum_f32_i64(float*, const float*, int64_t, const int64_t*, const int64_t*, const float*, const float*, int, const int64_t*, const float*, float*, int64_t, int64_t)
+    void fg_gather_sum_f64_i32(double*, const double*, int64_t, const int32_t*, const int32_t*, const double*, const double*, int, const int32_t*, const double*, double*, int64_t, int64_t)
+    void fg_gather_sum_f64_i64(double*, const double*, int64_t, const int64_t*, const int64_t*, const double*, const double*, int, const int64_t*, const double*, double*, int64_t, int64_t)
+
+    void fg_gather_max_f32_i32(float*, int32_t*, const float*, int64_t, const int32_t*, const int32_t*, const float*, int64_t, int64_t)
+    void fg_gather_max_f32_i64(float*, int64_t*, const float*, int64_t, const int64_t*, const int64_t*, const float*, int64_t, int64_t)
+    void fg_gather_max_f64_i32(double*, int32_t*, const double*, int64_t, const int32_t*, const int32_t*, const double*, int64_t, int64_t)
+    void fg_gather_max_f64_i64(double*, int64_t*, const double*, int64_t, const int64_t*, const int64_t*, const double*, int64_t, int64_t)
+    void fg_gather_min_f32_i32(float*, int32_t*, const float*, int64_t, const int32_t*, const int32_t*, const float*, int64_t, int64_t)
+    void fg_gather_min_f32_i64(float*, int64_t*, const float*, int64_t, const int64_t*, const int64_t*, const float*, int64_t, int64_t)
+    void fg_gather_min_f64_i32(double*, int32_t*, const double*, int64_t, const int32_t*, const int32_t*, const double*, int64_t, int64_t)
+    void fg_gather_min_f64_i64(double*, int64_t*, const double*, int64_t, const int64_t*, const int64_t*, const double*, int64_t, int64_t)
+
+    void fg_extremum_backward_f32_i32(float*, const float*, const int32_t*, int64_t, const int32_t*, const int32_t*, const int32_t*, const float*, const float*, float*, int64_t, int64_t)
+    void fg_extremum_backward_f32_i64(float*, const float*, const int64_t*, int64_t, const int64_t*, const int64_t*, const int64_t*, const float*, const float*, float*, int64_t, int64_t)
+    void fg_extremum_backward_f64_i32(double*, const double*, const int32_t*, int64_t, const int32_t*, const int32_t*, const int32_t*, const double*, const double*, double*, int64_t, int64_t)
+    void fg_extremum_backward_f64_i64(double*, const double*, const int64_t*, int64_t, const int64_t*, const int64_t*, const int64_t*, const double*, const double*, double*, int64_t, int64_t)
+
+    void fg_edge_dot_f32_i32(float*, const float*, const float*, int64_t, const int32_t*, const int32_t*, int64_t, int64_t)
+    void fg_edge_dot_f32_i64(float*, const float*, const float*, int64_t, const int64_t*, const int64_t*, int64_t, int64_t)
+    void fg_edge_dot_f64_i32(double*, const double*, const double*, int64_t, const int32_t*, const int32_t*, int64_t, int64_t)
+    void fg_edge_dot_f64_i64(double*, const double*, const double*, int64_t, const int64_t*, const int64_t*, int64_t, int64_t)
+
+
+# Pointers to optional arrays: NULL for None.
+cdef inline const floating* _values_or_null(const floating[::1] a) noexcept:
+    return NULL if a is None else &a[0]
+
+cdef inline const index_t* _ids_or_null(const index_t[::1] a) noexcept:
+    return NULL if a is None else &a[0]
+
+cdef inline const floating* _rows_or_null(const floating[:, ::1] a) noexcept:
+    return NULL if a is None else &a[0, 0]
+
+
+cdef void _gather_sum_chunk(floating* out, const floating* x, int64_t d,
+                            const index_t* indptr, const index_t* indices,
+                            const floating* coef, const floating* scale, int row_mean,
+                            const index_t* edge_id, const floating* dot_with, floating* dot_out,
+                            int64_t r0, int64_t r1) noexcept nogil:
+    if floating is float:
+        if index_t is int32_t:
+            fg_gather_sum_f32_i32(out, x, d, indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out, r0, r1)
+        else:
+            fg_gather_sum_f32_i64(out, x, d, indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out, r0, r1)
+    else:
+        if index_t is int32_t:
+            fg_gather_sum_f64_i32(out, x, d, indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out, r0, r1)
+        else:
+            fg_gather_sum_f64_i64(out, x, d, indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out, r0, r1)
+
+
+cdef void _gather_extremum_chunk(bint is_min, floating* out, index_t* arg, const floating* x, int64_t d,
+                                 const index_t* indptr, const index_t* indices, const floating* coef,
+                                 int64_t r0, int64_t r1) noexcept nogil:
+    if floating is float:
+        if index_t is int32_t:
+            if is_min:
+                fg_gather_min_f32_i32(out, arg, x, d, indptr, indices, coef, r0, r1)
+            else:
+                fg_gather_max_f32_i32(out, arg, x, d, indptr, indices, coef, r0, r1)
+        else:
+            if is_min:
+                fg_gather_min_f32_i64(out, arg, x, d, indptr, indices, coef, r0, r1)
+            else:
+                fg_gather_max_f32_i64(out, arg, x, d, indptr, indices, coef, r0, r1)
+    else:
+        if index_t is int32_t:
+            if is_min:
+                fg_gather_min_f64_i32(out, arg, x, d, indptr, indices, coef, r0, r1)
+            else:
+                fg_gather_max_f64_i32(out, arg, x, d, indptr, indices, coef, r0, r1)
+        else:
+            if is_min:
+                fg_gather_min_f64_i64(out, arg, x, d, indptr, indices, coef, r0, r1)
+            else:
+                fg_gather_max_f64_i64(out, arg, x, d, indptr, indices, coef, r0, r1)
+
+
+cdef void _extremum_backward_chunk(floating* grad_x, const floating* g, const index_t* arg, int64_t d,
+                                   const index_t* t_indptr, const index_t* t_indices, const index_t* edge_id,
+                                   const floating* coef, const floating* x, floating* grad_w,
+                                   int64_t r0, int64_t r1) noexcept nogil:
+    if floating is float:
+        if index_t is int32_t:
+            fg_extremum_backward_f32_i32(grad_x, g, arg, d, t_indptr, t_indices, edge_id, coef, x, grad_w, r0, r1)
+        else:
+            fg_extremum_backward_f32_i64(grad_x, g, arg, d, t_indptr, t_indices, edge_id, coef, x, grad_w, r0, r1)
+    else:
+        if index_t is int32_t:
+            fg_extremum_backward_f64_i32(grad_x, g, arg, d, t_indptr, t_indices, edge_id, coef, x, grad_w, r0, r1)
+        else:
+            fg_extremum_backward_f64_i64(grad_x, g, arg, d, t_indptr, t_indices, edge_id, coef, x, grad_w, r0, r1)
+
+
+cdef void _edge_dot_chunk(floating* out, const floating* a, const floating* b, int64_t d,
+                          const index_t* indptr, const index_t* indices,
+                          int64_t r0, int64_t r1) noexcept nogil:
+    if floating is float:
+        if index_t is int32_t:
+            fg_edge_dot_f32_i32(out, a, b, d, indptr, indices, r0, r1)
+        else:
+            fg_edge_dot_f32_i64(out, a, b, d, indptr, indices, r0, r1)
+    else:
+        if index_t is int32_t:
+            fg_edge_dot_f64_i32(out, a, b, d, indptr, indices, r0, r1)
+        else:
+            fg_edge_dot_f64_i64(out, a, b, d, indptr, indices, r0, r1)
+
+
+def gather_sum(floating[:, ::1] out, const floating[:, ::1] x,
+               const index_t[::1] indptr, const index_t[::1] indices,
+               const floating[::1] coef, const floating[::1] scale, bint row_mean,
+               const index_t[::1] edge_id, const floating[:, ::1] dot_with, floating[::1] dot_out,
+               int n_threads):
+    """``out[r] = sum_e coef[e] * scale[j] * x[j]`` (``/deg`` if ``row_mean``).
+
+    ``indices`` None gathers row ``e`` for edge ``e``. With ``dot_out``, also
+    writes ``dot_out[edge_id[e]] = scale[j] * <x[j], dot_with[r]>``.
+    """
+    cdef int64_t d = out.shape[1]
+    cdef int n_chunks = max(n_threads, 1)
+    cdef int64_t[::1] bounds = row_chunks(indptr, n_chunks)
+    cdef floating* out_ptr = &out[0, 0] if out.shape[0] > 0 else NULL
+    cdef const floating* x_ptr = _rows_or_null(x)
+    cdef const index_t* indices_ptr = _ids_or_null(indices)
+    cdef const floating* coef_ptr = _values_or_null(coef)
+    cdef const floating* scale_ptr = _values_or_null(scale)
+    cdef const index_t* edge_id_ptr = _ids_or_null(edge_id)
+    cdef const floating* dot_with_ptr = _rows_or_null(dot_with)
+    cdef floating* dot_out_ptr = NULL if dot_out is None else &dot_out[0]
+    cdef int c
+    if out.shape[0] == 0:
+        return
+    with nogil:
+        for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
+            _gather_sum_chunk(out_ptr, x_ptr, d, &indptr[0], indices_ptr, coef_ptr, scale_ptr,
+                              row_mean, edge_id_ptr, dot_with_ptr, dot_out_ptr, bounds[c], bounds[c + 1])
+
+
+def gather_extremum(bint is_min, floating[:, ::1] out, index_t[:, ::1] arg, const floating[:, ::1] x,
+                    const index_t[::1] indptr, const index_t[::1] indices,
+                    const floating[::1] coef, int n_threads):
+    """Row-wise max (or min) of ``coef[e] * x[j]`` with the winning edge in ``arg``."""
+    cdef int64_t d = out.shape[1]
+    cdef int n_chunks = max(n_threads, 1)
+    cdef int64_t[::1] bounds = row_chunks(indptr, n_chunks)
+    cdef const index_t* indices_ptr = _ids_or_null(indices)
+    cdef const floating* coef_ptr = _values_or_null(coef)
+    cdef const floating* x_ptr = _rows_or_null(x)
+    cdef int c
+    if out.shape[0] == 0:
+        return
+    with nogil:
+        for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
+            _gather_extremum_chunk(is_min, &out[0, 0], &arg[0, 0], x_ptr, d, &indptr[0], indices_ptr,
+                                   coef_ptr, bounds[c], bounds[c + 1])
+
+
+def extremum_backward(floating[:, ::1] grad_x, const floating[:, ::1] g, const index_t[:, ::1] arg,
+                      const index_t[::1] t_indptr, const index_t[::1] t_indices, const index_t[::1] edge_id,
+                      const floating[::1] coef, const floating[:, ::1] x, floating[::1] grad_w,
+                      int n_threads):
+    """Route each ``g[i, k]`` to the edge ``arg[i, k]``, over the transposed CSR."""
+    cdef int64_t d = grad_x.shape[1]
+    cdef int n_chunks = max(n_threads, 1)
+    cdef int64_t[::1] bounds = row_chunks(t_indptr, n_chunks)
+    cdef const index_t* edge_id_ptr = _ids_or_null(edge_id)
+    cdef const floating* coef_ptr = _values_or_null(coef)
+    cdef const floating* x_ptr = _rows_or_null(x)
+    cdef const floating* g_ptr = _rows_or_null(g)
+    cdef const index_t* arg_ptr = NULL if arg.shape[0] == 0 else &arg[0, 0]
+    cdef floating* grad_w_ptr = NULL if grad_w is None else &grad_w[0]
+    cdef int c
+    if grad_x.shape[0] == 0:
+        return
+    with nogil:
+        for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
+            _extremum_backward_chunk(&grad_x[0, 0], g_ptr, arg_ptr, d, &t_indptr[0], &t_indices[0],
+                                     edge_id_ptr, coef_ptr, x_ptr, grad_w_ptr, bounds[c], bounds[c + 1])
+
+
+def edge_dot(floating[::1] out, const floating[:, ::1] a, const floating[:, ::1] b,
+             const index_t[::1] indptr, const index_t[::1] indices, int n_threads):
+    """``out[e] = <a[r], b[indices[e]]>`` for every edge ``e`` of row ``r``."""
+    cdef int64_t d = a.shape[1]
+    cdef int n_chunks = max(n_threads, 1)
+    cdef int64_t[::1] bounds = row_chunks(indptr, n_chunks)
+    cdef int c
+    if out.shape[0] == 0:
+        return
+    with nogil:
+        for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
+            _edge_dot_chunk(&out[0], &a[0, 0], &b[0, 0], d, &indptr[0], &indices[0], bounds[c], bounds[c + 1])

@@ -1,0 +1,3 @@
+import numpy as np
+
+def csr_transpose(indptr: np.ndarray, indices: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...

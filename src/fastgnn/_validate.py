@@ -1,0 +1,136 @@
+"""Argument checks shared by the public API: validate once, at the boundary.
+
+Every check raises ``TypeError`` (wrong kind or dtype) or ``ValueError``
+(wrong shape or value) with a message that names the argument.
+"""
+import operator
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
+INT32_MAX = np.iinfo(np.int32).max
+REDUCES = {"sum": "sum", "add": "sum", "mean": "mean", "max": "max", "min": "min"}
+
+
+def as_array(value, name):
+    """Any array-like (ndarray, buffer, ``__array__``, ``__dlpack__``) as an ndarray, without copying."""
+    if isinstance(value, np.ndarray):
+        return value
+    if value is None:
+        raise TypeError(f"{name} must be an array, got None")
+    if hasattr(value, "__dlpack__") and not hasattr(value, "__array__"):
+        try:
+            return np.from_dlpack(value)
+        except (BufferError, RuntimeError, TypeError) as exc:
+            raise TypeError(f"{name}: cannot read this array on the CPU ({exc})") from exc
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # numpy raises many kinds here
+        raise TypeError(f"{name} must be array-like, got {type(value).__name__}") from exc
+    if array.dtype == object:
+        raise TypeError(f"{name} must be a numeric array, got an object array")
+    return array
+
+
+def check_reduce(reduce):
+    """The canonical reduce name (``add`` is ``sum``)."""
+    if not isinstance(reduce, str) or reduce not in REDUCES:
+        raise ValueError(f"reduce must be one of 'sum', 'add', 'mean', 'max', 'min', got {reduce!r}")
+    return REDUCES[reduce]
+
+
+def check_size(value, name):
+    """A non-negative Python int."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got bool")
+    try:
+        size = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if size < 0:
+        raise ValueError(f"{name} must be non-negative, got {size}")
+    return size
+
+
+def as_features(x, name, num_rows=None, dtype=None):
+    """A C-contiguous float32/float64 array of rank 1 or 2, as a 2-D view.
+
+    Copies only when the layout is not C-contiguous or ``dtype`` asks for a
+    cast. Returns ``(array_2d, was_1d)``.
+    """
+    array = as_array(x, name)
+    if array.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {array.dtype}")
+    if array.ndim not in (1, 2):
+        raise ValueError(f"{name} must be 1-D or 2-D, got shape {array.shape}")
+    if num_rows is not None and array.shape[0] != num_rows:
+        raise ValueError(f"{name} must have {num_rows} rows, got shape {array.shape}")
+    was_1d = array.ndim == 1
+    if was_1d:
+        array = array.reshape(-1, 1)
+    if dtype is not None and array.dtype != dtype:
+        array = array.astype(dtype)
+    return np.ascontiguousarray(array), was_1d
+
+
+def as_edge_values(values, name, num_edges, dtype):
+    """A contiguous 1-D array of ``num_edges`` real values, cast to ``dtype``."""
+    array = as_array(values, name)
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if array.ndim != 1 or array.shape[0] != num_edges:
+        raise ValueError(f"{name} must have shape ({num_edges},), got {array.shape}")
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def as_index_vector(values, name):
+    """A 1-D integer array (any integer dtype), not yet range-checked."""
+    array = as_array(values, name)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must have an integer dtype, got {array.dtype}")
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
+    return array
+
+
+def check_ids_in_range(ids, upper, name):
+    """Every id in ``[0, upper)``."""
+    if ids.size:
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0:
+            raise ValueError(f"{name} contains a negative id ({low})")
+        if high >= upper:
+            raise ValueError(f"{name} contains id {high}, out of range for {upper} nodes")
+
+
+def check_indptr(indptr, num_entries, name="indptr"):
+    """A valid CSR pointer: starts at 0, never decreases, ends at ``num_entries``."""
+    if indptr.shape[0] < 1:
+        raise ValueError(f"{name} must have at least one entry (it has length n_rows + 1)")
+    if int(indptr[0]) != 0:
+        raise ValueError(f"{name} must start at 0, got {int(indptr[0])}")
+    if indptr.shape[0] > 1 and np.any(indptr[1:] < indptr[:-1]):
+        raise ValueError(f"{name} must be non-decreasing")
+    if int(indptr[-1]) != num_entries:
+        raise ValueError(f"{name} must end at {num_entries} (the number of entries), got {int(indptr[-1])}")
+
+
+def index_dtype_for(*sizes):
+    """int32 when every size fits in it, else int64."""
+    return np.dtype(np.int32) if max(sizes, default=0) <= INT32_MAX else np.dtype(np.int64)
+
+
+def check_index_dtype(index_dtype, *sizes):
+    """The requested index dtype (int32 or int64), or the narrowest that fits."""
+    if index_dtype is None:
+        return index_dtype_for(*sizes)
+    try:
+        dtype = np.dtype(index_dtype)
+    except TypeError:
+        raise TypeError(f"index_dtype must be int32 or int64, got {index_dtype!r}") from None
+    if dtype not in INDEX_DTYPES:
+        raise TypeError(f"index_dtype must be int32 or int64, got {dtype}")
+    if dtype == np.int32 and max(sizes, default=0) > INT32_MAX:
+        raise ValueError("index_dtype int32 cannot hold this graph's sizes; use int64")
+    return dtype

@@ -1,0 +1,412 @@
+"""The graph handle: an immutable, validated, destination-major CSR."""
+import numpy as np
+
+from fastgnn import _validate as V
+from fastgnn._kernels.structure import csr_transpose
+
+__all__ = ["Graph"]
+
+
+def _frozen(array):
+    array.flags.writeable = False
+    return array
+
+
+class Graph:
+    """An immutable sparse graph in destination-major CSR form.
+
+    Row ``i`` lists the in-neighbours of node ``i``: the sources
+    ``indices[indptr[i]:indptr[i + 1]]`` of the edges ``j -> i``. The position
+    of an edge in ``indices`` is its edge id everywhere (edge weights, the
+    ``arg`` of max/min aggregation, edge features). The adjacency matrix is
+    ``A[i, j] = weight of j -> i``, so sum aggregation is ``A @ X``.
+
+    Build one with :meth:`from_edge_index`, :meth:`from_csr` or
+    :meth:`from_scipy`. The arrays are copied, validated once and made
+    read-only; the transpose, degrees and normalizations are computed on
+    first use and cached.
+
+    Attributes
+    ----------
+    indptr : ndarray of shape (num_dst_nodes + 1,)
+    indices : ndarray of shape (num_edges,)
+        Index dtype int32 when every id and the edge count fit, else int64.
+    edge_weight : ndarray of shape (num_edges,) or None
+        float32 or float64.
+    num_src_nodes, num_dst_nodes, num_edges : int
+    """
+
+    __slots__ = ("_indptr", "_indices", "_edge_weight", "_num_src_nodes", "_cache")
+
+    def __init__(self, indptr, indices, num_src_nodes, edge_weight=None, *, _validated=False):
+        if not _validated:
+            raise TypeError(
+                "build a Graph with Graph.from_edge_index, Graph.from_csr or Graph.from_scipy"
+            )
+        self._indptr = _frozen(indptr)
+        self._indices = _frozen(indices)
+        self._edge_weight = None if edge_weight is None else _frozen(edge_weight)
+        self._num_src_nodes = int(num_src_nodes)
+        self._cache = {}
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_csr(cls, indptr, indices, edge_weight=None, num_src_nodes=None, *, index_dtype=None):
+        """A graph from destination-major CSR arrays, keeping their edge order.
+
+        Parameters
+        ----------
+        indptr : array_like of int, shape (num_dst_nodes + 1,)
+            Starts at 0, never decreases, ends at ``len(indices)``.
+        indices : array_like of int, shape (num_edges,)
+            Source id of each edge, in ``[0, num_src_nodes)``.
+        edge_weight : array_like of float, shape (num_edges,), optional
+            Kept as float64 if given as float64, else as float32.
+        num_src_nodes : int, optional
+            Defaults to ``num_dst_nodes`` (a square adjacency).
+        index_dtype : {None, 'int32', 'int64'}
+            Index dtype of the stored arrays; None picks the narrowest that fits.
+
+        Returns
+        -------
+        Graph
+        """
+        indptr = V.as_index_vector(indptr, "indptr")
+        indices = V.as_index_vector(indices, "indices")
+        num_edges = indices.shape[0]
+        V.check_indptr(indptr, num_edges)
+        num_dst = indptr.shape[0] - 1
+        if num_src_nodes is None:
+            num_src = num_dst
+            if indices.size and int(indices.max()) >= num_dst:
+                raise ValueError(
+                    f"indices contains id {int(indices.max())} >= num_dst_nodes ({num_dst}); "
+                    "pass num_src_nodes for a bipartite graph"
+                )
+        else:
+            num_src = V.check_size(num_src_nodes, "num_src_nodes")
+        V.check_ids_in_range(indices, num_src, "indices")
+        dtype = V.check_index_dtype(index_dtype, num_src, num_dst, num_edges)
+        weight = cls._weights(edge_weight, num_edges)
+        return cls(
+            np.array(indptr, dtype=dtype, copy=True),
+            np.array(indices, dtype=dtype, copy=True),
+            num_src,
+            weight,
+            _validated=True,
+        )
+
+    @classmethod
+    def from_edge_index(cls, edge_index, num_nodes=None, edge_weight=None, num_src_nodes=None,
+                        num_dst_nodes=None, *, index_dtype=None, return_edge_order=False):
+        """A graph from a ``(2, E)`` edge list (row 0 sources, row 1 destinations).
+
+        Edges are sorted by destination with a stable sort, so edges into the
+        same node keep their relative order (the order ties and sums follow).
+
+        Parameters
+        ----------
+        edge_index : array_like of int, shape (2, num_edges)
+        num_nodes : int, optional
+            Number of nodes of a square graph; defaults to ``max(edge_index) + 1``.
+        edge_weight : array_like of float, shape (num_edges,), optional
+        num_src_nodes, num_dst_nodes : int, optional
+            Sizes of a bipartite graph; each defaults to ``num_nodes``.
+        index_dtype : {None, 'int32', 'int64'}
+        return_edge_order : bool
+            Also return ``order``, where CSR edge ``e`` is input column ``order[e]``.
+
+        Returns
+        -------
+        Graph, or (Graph, ndarray) with ``return_edge_order``
+        """
+        edge_index = V.as_array(edge_index, "edge_index")
+        if edge_index.dtype.kind not in "iu":
+            raise TypeError(f"edge_index must have an integer dtype, got {edge_index.dtype}")
+        if edge_index.ndim != 2 or edge_index.shape[0] != 2:
+            raise ValueError(f"edge_index must have shape (2, num_edges), got {edge_index.shape}")
+        src, dst = edge_index[0], edge_index[1]
+        num_edges = edge_index.shape[1]
+        if num_nodes is None:
+            inferred = int(edge_index.max()) + 1 if num_edges else 0
+            if edge_index.size and int(edge_index.min()) < 0:
+                raise ValueError(f"edge_index contains a negative id ({int(edge_index.min())})")
+            num_nodes = inferred
+        num_nodes = V.check_size(num_nodes, "num_nodes")
+        num_src = num_nodes if num_src_nodes is None else V.check_size(num_src_nodes, "num_src_nodes")
+        num_dst = num_nodes if num_dst_nodes is None else V.check_size(num_dst_nodes, "num_dst_nodes")
+        V.check_ids_in_range(src, num_src, "edge_index[0] (sources)")
+        V.check_ids_in_range(dst, num_dst, "edge_index[1] (destinations)")
+        dtype = V.check_index_dtype(index_dtype, num_src, num_dst, num_edges)
+        weight = cls._weights(edge_weight, num_edges)
+        order = np.argsort(dst, kind="stable")
+        indptr = np.zeros(num_dst + 1, dtype=dtype)
+        np.cumsum(np.bincount(dst, minlength=num_dst), out=indptr[1:])
+        graph = cls(
+            indptr,
+            src[order].astype(dtype),
+            num_src,
+            None if weight is None else weight[order],
+            _validated=True,
+        )
+        return (graph, order) if return_edge_order else graph
+
+    @classmethod
+    def from_scipy(cls, matrix, *, index_dtype=None):
+        """A graph from a scipy sparse matrix with ``A[i, j]`` the weight of ``j -> i``.
+
+        Any sparse format is accepted; non-CSR formats are converted (which
+        sums duplicate entries). A matrix whose stored values are all 1 gives
+        an unweighted graph.
+        """
+        import scipy.sparse as sp
+
+        if not sp.issparse(matrix):
+            raise TypeError(f"matrix must be a scipy sparse matrix or array, got {type(matrix).__name__}")
+        csr = matrix.tocsr()
+        num_dst, num_src = csr.shape
+        data = csr.data
+        if data.dtype.kind not in "fiub":
+            raise TypeError(f"matrix must hold real values, got dtype {data.dtype}")
+        weight = None if data.size and np.all(data == 1) or data.size == 0 else data
+        return cls.from_csr(csr.indptr, csr.indices, weight, num_src_nodes=num_src, index_dtype=index_dtype)
+
+    @staticmethod
+    def _weights(edge_weight, num_edges):
+        if edge_weight is None:
+            return None
+        array = V.as_array(edge_weight, "edge_weight")
+        dtype = np.float64 if array.dtype == np.float64 else np.float32
+        weight = np.array(V.as_edge_values(array, "edge_weight", num_edges, dtype), copy=True)
+        if not np.all(np.isfinite(weight)):
+            raise ValueError("edge_weight must be finite")
+        return weight
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def indptr(self):
+        return self._indptr
+
+    @property
+    def indices(self):
+        return self._indices
+
+    @property
+    def edge_weight(self):
+        return self._edge_weight
+
+    @property
+    def num_src_nodes(self):
+        return self._num_src_nodes
+
+    @property
+    def num_dst_nodes(self):
+        return self._indptr.shape[0] - 1
+
+    @property
+    def num_nodes(self):
+        """The node count of a square graph (``num_dst_nodes`` of a bipartite one)."""
+        return self.num_dst_nodes
+
+    @property
+    def num_edges(self):
+        return self._indices.shape[0]
+
+    @property
+    def index_dtype(self):
+        return self._indices.dtype
+
+    @property
+    def is_square(self):
+        return self.num_src_nodes == self.num_dst_nodes
+
+    def __repr__(self):
+        weighted = ", weighted" if self._edge_weight is not None else ""
+        return (f"Graph(num_src_nodes={self.num_src_nodes}, num_dst_nodes={self.num_dst_nodes}, "
+                f"num_edges={self.num_edges}, index_dtype={self.index_dtype}{weighted})")
+
+    def __eq__(self, other):
+        if not isinstance(other, Graph):
+            return NotImplemented
+        same_weight = (self._edge_weight is None and other._edge_weight is None) or (
+            self._edge_weight is not None and other._edge_weight is not None
+            and np.array_equal(self._edge_weight, other._edge_weight))
+        return (self.num_src_nodes == other.num_src_nodes and np.array_equal(self._indptr, other._indptr)
+                and np.array_equal(self._indices, other._indices) and same_weight)
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------------ conversions
+    def to_scipy(self):
+        """The adjacency as a ``scipy.sparse.csr_matrix`` of shape (num_dst_nodes, num_src_nodes)."""
+        import scipy.sparse as sp
+
+        data = self._edge_weight if self._edge_weight is not None else np.ones(self.num_edges, np.float32)
+        return sp.csr_matrix((data.copy(), self._indices.copy(), self._indptr.copy()),
+                             shape=(self.num_dst_nodes, self.num_src_nodes))
+
+    def to_edge_index(self):
+        """The ``(2, num_edges)`` int64 edge list in edge-id order."""
+        return np.stack([self._indices.astype(np.int64), self.destinations().astype(np.int64)])
+
+    def destinations(self):
+        """The destination node of every edge, in edge-id order (cached)."""
+        return self._cached("destinations", lambda: _frozen(
+            np.repeat(np.arange(self.num_dst_nodes, dtype=self.index_dtype), np.diff(self._indptr))))
+
+    # ------------------------------------------------------------------ cached structure
+    def _cached(self, key, compute):
+        value = self._cache.get(key)
+        if value is None:
+            value = compute()
+            self._cache[key] = value
+        return value
+
+    def transpose_csr(self):
+        """The source-major CSR: ``(t_indptr, t_indices, edge_id)`` (cached).
+
+        Row ``j`` lists the destinations of the edges leaving ``j`` in
+        increasing edge id; ``edge_id[t]`` is the edge id of position ``t``.
+        """
+        def compute():
+            return tuple(_frozen(a) for a in csr_transpose(self._indptr, self._indices, self.num_src_nodes))
+        return self._cached("transpose", compute)
+
+    def reverse(self):
+        """The graph with every edge reversed (its edge weights follow the edges)."""
+        t_indptr, t_indices, edge_id = self.transpose_csr()
+        weight = None if self._edge_weight is None else self._edge_weight[edge_id]
+        return Graph(t_indptr.copy(), t_indices.copy(), self.num_dst_nodes, weight, _validated=True)
+
+    def in_degree(self):
+        """Number of incoming edges of each destination node, int64 (cached)."""
+        return self._cached("in_degree", lambda: _frozen(np.diff(self._indptr).astype(np.int64)))
+
+    def out_degree(self):
+        """Number of outgoing edges of each source node, int64 (cached)."""
+        return self._cached("out_degree", lambda: _frozen(
+            np.bincount(self._indices, minlength=self.num_src_nodes).astype(np.int64)))
+
+    def weighted_in_degree(self, edge_weight=None, dtype=np.float64):
+        """Sum of incoming edge weights of each destination node (1 per edge when unweighted)."""
+        weight = self._edge_weight if edge_weight is None else edge_weight
+        if weight is None:
+            return self.in_degree().astype(dtype)
+        return np.bincount(self.destinations(), weights=np.asarray(weight, dtype=np.float64),
+                           minlength=self.num_dst_nodes).astype(dtype)
+
+    def inverse_in_degree(self, dtype):
+        """``1 / in_degree`` (0 for isolated nodes) in ``dtype`` (cached per dtype)."""
+        dtype = np.dtype(dtype)
+
+        def compute():
+            degree = self.in_degree()
+            inverse = np.zeros(degree.shape[0], dtype=dtype)
+            np.divide(1, degree, out=inverse, where=degree > 0, casting="unsafe")
+            return _frozen(inverse)
+        return self._cached(("inverse_in_degree", dtype.str), compute)
+
+    def transposed_edge_weight(self, dtype):
+        """The graph's own edge weights in transposed (source-major) order, or None (cached)."""
+        if self._edge_weight is None:
+            return None
+        dtype = np.dtype(dtype)
+
+        def compute():
+            return _frozen(np.ascontiguousarray(self._edge_weight[self.transpose_csr()[2]], dtype=dtype))
+        return self._cached(("transposed_edge_weight", dtype.str), compute)
+
+    def edge_weight_as(self, dtype):
+        """The graph's own edge weights cast to ``dtype`` (cached), or None."""
+        if self._edge_weight is None or self._edge_weight.dtype == dtype:
+            return self._edge_weight
+        dtype = np.dtype(dtype)
+        return self._cached(("edge_weight", dtype.str),
+                            lambda: _frozen(self._edge_weight.astype(dtype)))
+
+    # ------------------------------------------------------------------ derived graphs
+    def with_edge_weight(self, edge_weight):
+        """The same structure with other edge weights (None drops them)."""
+        weight = self._weights(edge_weight, self.num_edges)
+        graph = Graph(self._indptr, self._indices, self.num_src_nodes, weight, _validated=True)
+        for key in ("transpose", "destinations", "in_degree", "out_degree"):
+            if key in self._cache:
+                graph._cache[key] = self._cache[key]
+        return graph
+
+    def has_self_loop(self):
+        """Boolean per node: whether the edge ``i -> i`` exists (square graphs)."""
+        self._require_square("has_self_loop")
+        loops = np.zeros(self.num_dst_nodes, dtype=bool)
+        dst = self.destinations()
+        loops[dst[self._indices == dst]] = True
+        return loops
+
+    def add_self_loops(self, fill_value=1.0):
+        """A new graph with the loop ``i -> i`` added to every node that lacks one.
+
+        Existing loops are kept, not doubled. Each added loop is the last edge
+        of its row; other edges keep their relative order. Added loops get
+        weight ``fill_value`` when the graph is weighted.
+        """
+        self._require_square("add_self_loops")
+        n = self.num_dst_nodes
+        missing = ~self.has_self_loop()
+        added_before = np.concatenate([[0], np.cumsum(missing)])  # loops added in rows < i
+        dtype = self.index_dtype
+        new_indptr = (self._indptr.astype(np.int64) + added_before).astype(dtype)
+        total = int(new_indptr[-1])
+        new_dtype = V.index_dtype_for(n, total) if dtype == np.int32 else dtype
+        new_indptr = new_indptr.astype(new_dtype)
+        new_indices = np.empty(total, dtype=new_dtype)
+        old_rows = self.destinations().astype(np.int64)
+        old_positions = np.arange(self.num_edges, dtype=np.int64) + added_before[old_rows]
+        new_indices[old_positions] = self._indices
+        loop_nodes = np.flatnonzero(missing)
+        loop_positions = new_indptr[loop_nodes + 1].astype(np.int64) - 1
+        new_indices[loop_positions] = loop_nodes
+        weight = None
+        if self._edge_weight is not None:
+            weight = np.empty(total, dtype=self._edge_weight.dtype)
+            weight[old_positions] = self._edge_weight
+            weight[loop_positions] = fill_value
+        return Graph(new_indptr, new_indices, n, weight, _validated=True)
+
+    def gcn_norm(self, add_self_loops=True, dtype=np.float32):
+        """The graph with GCN's symmetric normalization as edge weights.
+
+        ``Â = D^{-1/2} (A + I) D^{-1/2}`` with ``D`` the weighted in-degree of
+        ``A + I``; nodes of degree 0 get weight 0, not inf.
+
+        Parameters
+        ----------
+        add_self_loops : bool
+            Add the missing loops first (``A + I``).
+        dtype : float32 or float64
+            Dtype of the new edge weights.
+        """
+        self._require_square("gcn_norm")
+        graph = self.add_self_loops() if add_self_loops else self
+        weight = (np.ones(graph.num_edges) if graph.edge_weight is None
+                  else graph.edge_weight.astype(np.float64))
+        degree = graph.weighted_in_degree(weight)
+        inv_sqrt = np.zeros_like(degree)
+        np.divide(1.0, np.sqrt(degree, where=degree > 0, out=np.zeros_like(degree)),
+                  out=inv_sqrt, where=degree > 0)
+        norm = inv_sqrt[graph.destinations()] * weight * inv_sqrt[graph.indices]
+        return graph.with_edge_weight(norm.astype(dtype))
+
+    def mean_norm(self, dtype=np.float32):
+        """The graph with ``D^{-1} A`` as edge weights (``D`` the weighted in-degree; 0 rows stay 0)."""
+        weight = (np.ones(self.num_edges) if self._edge_weight is None
+                  else self._edge_weight.astype(np.float64))
+        degree = self.weighted_in_degree(weight)
+        inverse = np.zeros_like(degree)
+        np.divide(1.0, degree, out=inverse, where=degree != 0)
+        return self.with_edge_weight((weight * inverse[self.destinations()]).astype(dtype))
+
+    def _require_square(self, what):
+        if not self.is_square:
+            raise ValueError(
+                f"{what} needs a square graph, got num_src_nodes={self.num_src_nodes} "
+                f"!= num_dst_nodes={self.num_dst_nodes}")

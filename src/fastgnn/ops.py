@@ -1,0 +1,355 @@
+"""Public aggregation operations on arrays: validate, pick dtypes and threads, call a kernel.
+
+Every function here accepts NumPy arrays (and array-likes) and a
+:class:`fastgnn.Graph` (or, where named, a scipy sparse matrix). Inputs are
+never modified. A copy is made only when an input is not C-contiguous or an
+edge-weight array needs a cast to the feature dtype. No function allocates
+anything of size edges x features.
+"""
+import numpy as np
+
+from fastgnn import _validate as V
+from fastgnn._kernels import aggregate as _K
+from fastgnn._threads import resolve_num_threads
+from fastgnn.graph import Graph
+
+__all__ = [
+    "aggregate",
+    "aggregate_backward",
+    "segment_reduce",
+    "segment_reduce_backward",
+    "edge_dot",
+    "edge_dot_backward",
+]
+
+
+def _as_graph(graph, name="graph"):
+    if isinstance(graph, Graph):
+        return graph
+    try:
+        import scipy.sparse as sp
+    except ImportError:  # pragma: no cover - scipy is a dependency
+        sp = None
+    if sp is not None and sp.issparse(graph):
+        return Graph.from_scipy(graph)
+    raise TypeError(f"{name} must be a fastgnn.Graph or a scipy sparse matrix, got {type(graph).__name__}")
+
+
+def _edge_weight(graph, edge_weight, dtype):
+    """The weights a call uses (explicit, else the graph's), in ``dtype``, or None."""
+    if edge_weight is None:
+        return graph.edge_weight_as(dtype)
+    return V.as_edge_values(edge_weight, "edge_weight", graph.num_edges, dtype)
+
+
+def _transposed_edge_weight(graph, edge_weight, weight, dtype):
+    """The weights in source-major order (cached for the graph's own weights)."""
+    if weight is None:
+        return None
+    if edge_weight is None:
+        return graph.transposed_edge_weight(dtype)
+    return weight[graph.transpose_csr()[2]]
+
+
+def _work(num_edges, num_rows, width):
+    return (num_edges + num_rows) * max(width, 1)
+
+
+def _shape_like(out, was_1d):
+    return out.reshape(-1) if was_1d else out
+
+
+def _check_same_dtype(array, name, dtype, other_name):
+    if array.dtype != dtype:
+        raise TypeError(f"{name} has dtype {array.dtype} but {other_name} has {dtype}; they must match")
+
+
+def _check_width(array, name, width, other_name):
+    if array.shape[1] != width:
+        raise ValueError(f"{name} has {array.shape[1]} features but {other_name} has {width}")
+
+
+def _check_arg(arg, shape, index_dtype):
+    if arg is None:
+        raise ValueError("arg is required by the max/min backward: pass the arg returned by the forward "
+                         "(aggregate(..., return_arg=True))")
+    arg = V.as_array(arg, "arg")
+    if arg.dtype.kind not in "iu":
+        raise TypeError(f"arg must have an integer dtype, got {arg.dtype}")
+    if arg.ndim == 1 and shape[1] == 1:
+        arg = arg.reshape(-1, 1)
+    if arg.shape != shape:
+        raise ValueError(f"arg must have shape {shape}, got {arg.shape}")
+    # The kernel only compares arg with edge ids, so any values are safe.
+    return np.ascontiguousarray(arg, dtype=index_dtype)
+
+
+def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, n_threads=None):
+    """Aggregate the features of each node's in-neighbours.
+
+    ``out[i] = REDUCE_{e = (j -> i)} w_e * x[j]`` with ``w_e`` the edge
+    weight (1 when absent), over the edges of row ``i`` in CSR order.
+
+    Parameters
+    ----------
+    graph : Graph or scipy.sparse matrix
+        ``A[i, j]`` is the weight of ``j -> i``.
+    x : array_like of float32 or float64, shape (num_src_nodes, d) or (num_src_nodes,)
+    reduce : {'sum', 'add', 'mean', 'max', 'min'}
+        ``mean`` divides the weighted sum by the number of edges of the row.
+        Empty rows give 0.
+    edge_weight : array_like, shape (num_edges,), optional
+        Overrides the graph's own weights; cast to the dtype of ``x``.
+    return_arg : bool
+        Also return ``arg``: for max/min, the winning edge id of each output
+        element (first in CSR order on ties, -1 for an empty row), in the
+        graph's index dtype; None for sum and mean.
+    n_threads : int, optional
+        Threads for this call (see :func:`fastgnn.set_num_threads`).
+
+    Returns
+    -------
+    out : ndarray of shape (num_dst_nodes, d), dtype of ``x``
+    arg : ndarray of shape (num_dst_nodes, d), only with ``return_arg``
+
+    Notes
+    -----
+    Cost ``O((E + N) d)`` time, no memory beyond the output (and ``arg``).
+    The result is bitwise identical for any number of threads. A NaN message
+    wins a max/min and propagates, as in ``numpy.maximum``.
+    """
+    graph = _as_graph(graph)
+    reduce = V.check_reduce(reduce)
+    x2, was_1d = V.as_features(x, "x", num_rows=graph.num_src_nodes)
+    dtype = x2.dtype
+    weight = _edge_weight(graph, edge_weight, dtype)
+    width = x2.shape[1]
+    threads = resolve_num_threads(n_threads, _work(graph.num_edges, graph.num_dst_nodes, width))
+    out = np.empty((graph.num_dst_nodes, width), dtype=dtype)
+    arg = None
+    if reduce in ("sum", "mean"):
+        _K.gather_sum(out, x2, graph.indptr, graph.indices, weight, None, reduce == "mean",
+                      None, None, None, threads)
+    else:
+        arg = np.empty((graph.num_dst_nodes, width), dtype=graph.index_dtype)
+        _K.gather_extremum(reduce == "min", out, arg, x2, graph.indptr, graph.indices, weight, threads)
+    out = _shape_like(out, was_1d)
+    if return_arg:
+        return out, (None if arg is None else _shape_like(arg, was_1d))
+    return out
+
+
+def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=None, arg=None,
+                       need_weight_grad=False, n_threads=None):
+    """Gradients of :func:`aggregate` with respect to ``x`` (and the edge weights).
+
+    Parameters
+    ----------
+    graph : Graph or scipy.sparse matrix
+        The graph of the forward call.
+    grad_out : array_like, shape (num_dst_nodes, d)
+        ``G = dL/d out``.
+    reduce : {'sum', 'add', 'mean', 'max', 'min'}
+    x : array_like, shape (num_src_nodes, d), optional
+        The forward input; needed only for ``need_weight_grad``. Same dtype
+        as ``grad_out``.
+    edge_weight : array_like, shape (num_edges,), optional
+        The weights of the forward call (default: the graph's own).
+    arg : array_like of int, shape (num_dst_nodes, d)
+        The ``arg`` returned by the max/min forward; required for max/min.
+    need_weight_grad : bool
+        Also return the gradient with respect to the edge weights.
+    n_threads : int, optional
+
+    Returns
+    -------
+    grad_x : ndarray of shape (num_src_nodes, d)
+    grad_edge_weight : ndarray of shape (num_edges,), only with ``need_weight_grad``
+
+    Notes
+    -----
+    ``sum``: ``dL/dx[j] = sum_{e: j -> i} w_e G[i]``, ``dL/dw_e = <G[i], x[j]>``;
+    ``mean`` divides both by ``deg(i)``; ``max``/``min`` route each
+    ``G[i, k]`` to the winning edge ``arg[i, k]`` only. Computed over the
+    graph's cached transpose, one output row per task: no atomics, a fixed
+    summation order, so bitwise identical for any number of threads.
+    Cost ``O((E + N) d)``.
+    """
+    graph = _as_graph(graph)
+    reduce = V.check_reduce(reduce)
+    g2, was_1d = V.as_features(grad_out, "grad_out", num_rows=graph.num_dst_nodes)
+    dtype, width = g2.dtype, g2.shape[1]
+    x2 = None
+    if x is not None:
+        x2, _ = V.as_features(x, "x", num_rows=graph.num_src_nodes)
+        _check_same_dtype(x2, "x", dtype, "grad_out")
+        _check_width(x2, "x", width, "grad_out")
+    elif need_weight_grad:
+        raise ValueError("x is required to compute the edge-weight gradient (need_weight_grad=True)")
+    if reduce in ("max", "min"):
+        arg = _check_arg(arg, (graph.num_dst_nodes, width), graph.index_dtype)
+    weight = _edge_weight(graph, edge_weight, dtype)
+    weight_t = _transposed_edge_weight(graph, edge_weight, weight, dtype)
+    t_indptr, t_indices, edge_id = graph.transpose_csr()
+    threads = resolve_num_threads(n_threads, _work(graph.num_edges, graph.num_src_nodes, width))
+    grad_x = np.empty((graph.num_src_nodes, width), dtype=dtype)
+    grad_w = np.zeros(graph.num_edges, dtype=dtype) if need_weight_grad else None
+    if reduce in ("sum", "mean"):
+        scale = graph.inverse_in_degree(dtype) if reduce == "mean" else None
+        _K.gather_sum(grad_x, g2, t_indptr, t_indices, weight_t, scale, False,
+                      edge_id, x2 if need_weight_grad else None, grad_w, threads)
+    else:
+        _K.extremum_backward(grad_x, g2, arg, t_indptr, t_indices, edge_id, weight_t,
+                             x2 if need_weight_grad else None, grad_w, threads)
+    grad_x = _shape_like(grad_x, was_1d)
+    return (grad_x, grad_w) if need_weight_grad else grad_x
+
+
+def _check_ptr(ptr, num_rows):
+    ptr = V.as_index_vector(ptr, "ptr")
+    V.check_indptr(ptr, num_rows, "ptr")
+    return np.ascontiguousarray(ptr, dtype=V.index_dtype_for(num_rows, ptr.shape[0]))
+
+
+def segment_reduce(x, ptr, reduce="sum", *, return_arg=False, n_threads=None):
+    """Reduce contiguous row ranges: ``out[s] = REDUCE(x[ptr[s]:ptr[s + 1]])``.
+
+    The readout of a batch of graphs (``ptr`` marks each graph's nodes).
+
+    Parameters
+    ----------
+    x : array_like of float32 or float64, shape (num_rows, d) or (num_rows,)
+    ptr : array_like of int, shape (num_segments + 1,)
+        Starts at 0, never decreases, ends at ``num_rows``.
+    reduce : {'sum', 'add', 'mean', 'max', 'min'}
+        An empty segment gives a zero row.
+    return_arg : bool
+        Also return, for max/min, the winning row of each output element
+        (-1 for an empty segment).
+    n_threads : int, optional
+
+    Returns
+    -------
+    out : ndarray of shape (num_segments, d)
+    arg : ndarray of shape (num_segments, d), only with ``return_arg``
+
+    Notes
+    -----
+    Cost ``O(num_rows * d)``; deterministic for any number of threads.
+    """
+    reduce = V.check_reduce(reduce)
+    x2, was_1d = V.as_features(x, "x")
+    ptr = _check_ptr(ptr, x2.shape[0])
+    width = x2.shape[1]
+    num_segments = ptr.shape[0] - 1
+    threads = resolve_num_threads(n_threads, _work(x2.shape[0], num_segments, width))
+    out = np.empty((num_segments, width), dtype=x2.dtype)
+    arg = None
+    if reduce in ("sum", "mean"):
+        _K.gather_sum(out, x2, ptr, None, None, None, reduce == "mean", None, None, None, threads)
+    else:
+        arg = np.empty((num_segments, width), dtype=ptr.dtype)
+        _K.gather_extremum(reduce == "min", out, arg, x2, ptr, None, None, threads)
+    out = _shape_like(out, was_1d)
+    if return_arg:
+        return out, (None if arg is None else _shape_like(arg, was_1d))
+    return out
+
+
+def segment_reduce_backward(grad_out, ptr, reduce="sum", *, arg=None, n_threads=None):
+    """Gradient of :func:`segment_reduce` with respect to ``x``.
+
+    Parameters
+    ----------
+    grad_out : array_like, shape (num_segments, d)
+    ptr : array_like of int, shape (num_segments + 1,)
+    reduce : {'sum', 'add', 'mean', 'max', 'min'}
+    arg : array_like of int, shape (num_segments, d)
+        The ``arg`` of the max/min forward; required for max/min.
+    n_threads : int, optional
+
+    Returns
+    -------
+    grad_x : ndarray of shape (ptr[-1], d)
+        ``G[s]`` (divided by the segment length for mean) for every row of
+        segment ``s``; for max/min only the winning rows receive gradient.
+    """
+    reduce = V.check_reduce(reduce)
+    g2, was_1d = V.as_features(grad_out, "grad_out")
+    ptr_in = V.as_index_vector(ptr, "ptr")
+    if ptr_in.shape[0] != g2.shape[0] + 1:
+        raise ValueError(f"ptr must have length num_segments + 1 = {g2.shape[0] + 1}, got {ptr_in.shape[0]}")
+    num_rows = int(ptr_in[-1])
+    ptr = _check_ptr(ptr_in, num_rows)
+    width = g2.shape[1]
+    num_segments = g2.shape[0]
+    segment_of_row = np.repeat(np.arange(num_segments, dtype=ptr.dtype), np.diff(ptr))
+    row_ptr = np.arange(num_rows + 1, dtype=ptr.dtype)
+    threads = resolve_num_threads(n_threads, _work(num_rows, num_rows, width))
+    grad_x = np.empty((num_rows, width), dtype=g2.dtype)
+    if reduce in ("sum", "mean"):
+        scale = None
+        if reduce == "mean":
+            counts = np.diff(ptr)
+            scale = np.zeros(num_segments, dtype=g2.dtype)
+            np.divide(1, counts, out=scale, where=counts > 0, casting="unsafe")
+        _K.gather_sum(grad_x, g2, row_ptr, segment_of_row, None, scale, False, None, None, None, threads)
+    else:
+        arg = _check_arg(arg, (num_segments, width), ptr.dtype)
+        _K.extremum_backward(grad_x, g2, arg, row_ptr, segment_of_row, None, None, None, None, threads)
+    return _shape_like(grad_x, was_1d)
+
+
+def edge_dot(graph, a, b, *, n_threads=None):
+    """Per-edge inner products ``out[e] = <a[dst(e)], b[src(e)]>``.
+
+    The gradient of edge weights and the score of a dot-product link
+    predictor, without gathering an edges x features array.
+
+    Parameters
+    ----------
+    graph : Graph or scipy.sparse matrix
+    a : array_like, shape (num_dst_nodes, d)
+    b : array_like, shape (num_src_nodes, d), same dtype as ``a``
+    n_threads : int, optional
+
+    Returns
+    -------
+    out : ndarray of shape (num_edges,)
+
+    Notes
+    -----
+    Cost ``O(E d)``; each dot product sums in a fixed order.
+    """
+    graph = _as_graph(graph)
+    a2, _ = V.as_features(a, "a", num_rows=graph.num_dst_nodes)
+    b2, _ = V.as_features(b, "b", num_rows=graph.num_src_nodes)
+    _check_same_dtype(b2, "b", a2.dtype, "a")
+    _check_width(b2, "b", a2.shape[1], "a")
+    threads = resolve_num_threads(n_threads, _work(graph.num_edges, graph.num_dst_nodes, a2.shape[1]))
+    out = np.empty(graph.num_edges, dtype=a2.dtype)
+    _K.edge_dot(out, a2, b2, graph.indptr, graph.indices, threads)
+    return out
+
+
+def edge_dot_backward(graph, grad_out, a, b, *, n_threads=None):
+    """Gradients of :func:`edge_dot`: ``(dL/da, dL/db)``.
+
+    ``dL/da[i] = sum_{e: j -> i} g_e b[j]`` and ``dL/db[j] = sum_{e: j -> i} g_e a[i]``,
+    the second over the cached transpose. Shapes follow ``a`` and ``b``.
+    """
+    graph = _as_graph(graph)
+    a2, a_1d = V.as_features(a, "a", num_rows=graph.num_dst_nodes)
+    b2, b_1d = V.as_features(b, "b", num_rows=graph.num_src_nodes)
+    _check_same_dtype(b2, "b", a2.dtype, "a")
+    _check_width(b2, "b", a2.shape[1], "a")
+    dtype = a2.dtype
+    g = V.as_edge_values(grad_out, "grad_out", graph.num_edges, dtype)
+    width = a2.shape[1]
+    threads = resolve_num_threads(n_threads, _work(graph.num_edges, graph.num_dst_nodes, width))
+    grad_a = np.empty_like(a2)
+    grad_b = np.empty_like(b2)
+    _K.gather_sum(grad_a, b2, graph.indptr, graph.indices, g, None, False, None, None, None, threads)
+    t_indptr, t_indices, edge_id = graph.transpose_csr()
+    _K.gather_sum(grad_b, a2, t_indptr, t_indices, g[edge_id], None, False, None, None, None, threads)
+    return _shape_like(grad_a, a_1d), _shape_like(grad_b, b_1d)
