@@ -1,0 +1,35 @@
+"""Neural-network modules with hand-written gradients.
+
+A :class:`Module` computes ``forward`` and, from the gradient of its output,
+``backward``: it returns the gradient of its input and accumulates the
+gradients of its :class:`Parameter` s. Graph layers are called as
+``layer(graph, x)``.
+"""
+from fastgnn.nn import init
+from fastgnn.nn.activation import ELU, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, get_activation
+from fastgnn.nn.conv import GCNConv, GINConv, GraphConv, SAGEConv
+from fastgnn.nn.dropout import Dropout
+from fastgnn.nn.linear import Linear
+from fastgnn.nn.mlp import MLP
+from fastgnn.nn.module import Module, Parameter, Sequential
+
+__all__ = [
+    "Parameter",
+    "Module",
+    "Sequential",
+    "Linear",
+    "Identity",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "Tanh",
+    "Sigmoid",
+    "get_activation",
+    "Dropout",
+    "MLP",
+    "GraphConv",
+    "GCNConv",
+    "SAGEConv",
+    "GINConv",
+    "init",
+]

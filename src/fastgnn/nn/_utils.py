@@ -1,0 +1,82 @@
+"""Private input checks shared by the layers."""
+import numpy as np
+
+from fastgnn.graph import Graph
+
+
+def as_layer_input(x, name, width, dtype, layer, num_rows=None):
+    """``x`` as a C-contiguous 2-D array in the layer's dtype, checked against its width.
+
+    A float array of another dtype is cast to ``dtype`` (the layer computes
+    in its parameters' dtype); integer or other arrays are refused.
+    """
+    if isinstance(x, (tuple, list)):
+        raise TypeError(f"{layer}: {name} must be an array, got a {type(x).__name__}")
+    array = np.asarray(x)
+    if array.dtype.kind != "f":
+        raise TypeError(f"{layer}: {name} must be a float array, got dtype {array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(f"{layer}: {name} must be 2-D (nodes x features), got shape {array.shape}")
+    if width is not None and array.shape[1] != width:
+        raise ValueError(
+            f"{layer}: {name} has {array.shape[1]} features but the layer expects {width} "
+            f"(in_channels)")
+    if num_rows is not None and array.shape[0] != num_rows:
+        raise ValueError(f"{layer}: {name} has {array.shape[0]} rows but the graph has {num_rows} nodes")
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def as_float_array(x, name, layer):
+    """``x`` as an ndarray of floating dtype (dtype kept)."""
+    array = np.asarray(x)
+    if array.dtype.kind != "f":
+        raise TypeError(f"{layer}: {name} must be a float array, got dtype {array.dtype}")
+    return array
+
+
+def check_graph(graph, layer):
+    if not isinstance(graph, Graph):
+        raise TypeError(f"{layer}: graph must be a fastgnn.Graph, got {type(graph).__name__}")
+    return graph
+
+
+def split_input(graph, x, in_src, in_dst, dtype, layer):
+    """Validate ``x`` (an array or a pair ``(x_src, x_dst)``) against ``graph``.
+
+    Returns ``(x_src, x_dst, is_pair)``. A single array needs a square graph
+    and serves as both sides (``x_dst is x_src``).
+    """
+    check_graph(graph, layer)
+    if isinstance(x, (tuple, list)):
+        if len(x) != 2:
+            raise ValueError(f"{layer}: x must be an array or a pair (x_src, x_dst), got {len(x)} items")
+        x_src = as_layer_input(x[0], "x_src", in_src, dtype, layer, graph.num_src_nodes)
+        x_dst = as_layer_input(x[1], "x_dst", in_dst, dtype, layer, graph.num_dst_nodes)
+        return x_src, x_dst, True
+    if not graph.is_square:
+        raise ValueError(
+            f"{layer}: the graph is bipartite ({graph.num_src_nodes} source nodes, "
+            f"{graph.num_dst_nodes} destination nodes); pass x as a pair (x_src, x_dst)")
+    if in_src != in_dst:
+        raise ValueError(f"{layer}: in_channels differ for sources ({in_src}) and destinations "
+                         f"({in_dst}); pass x as a pair (x_src, x_dst)")
+    x_src = as_layer_input(x, "x", in_src, dtype, layer, graph.num_src_nodes)
+    return x_src, x_src, False
+
+
+def channels_pair(in_channels, name="in_channels"):
+    """``(in_src, in_dst)`` from an int or a pair of ints."""
+    if isinstance(in_channels, (tuple, list)):
+        if len(in_channels) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {in_channels!r}")
+        return positive_int(in_channels[0], name), positive_int(in_channels[1], name)
+    value = positive_int(in_channels, name)
+    return value, value
+
+
+def positive_int(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    return int(value)

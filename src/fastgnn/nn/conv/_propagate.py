@@ -1,0 +1,89 @@
+"""Private building blocks of the graph layers: ``AGG(x) W^T`` in the cheaper order.
+
+For a linear aggregation (sum, mean, or a weighted sum such as GCN's), the
+product commutes with the aggregation: ``AGG(x) W^T = AGG(x W^T)``. Applying
+``W`` first is cheaper when it narrows the features (``out < in``): the
+aggregation then moves ``out`` instead of ``in`` values per edge. Max and min
+are not linear (``max(x) W^T != max(x W^T)``), so they always aggregate the
+input features first.
+
+All aggregation goes through :func:`fastgnn.ops.aggregate` and
+:func:`fastgnn.ops.aggregate_backward`; nothing of size edges x features is
+ever built.
+"""
+import numpy as np
+
+from fastgnn.ops import aggregate, aggregate_backward
+
+LINEAR_REDUCES = ("sum", "mean")
+
+
+def transforms_first(reduce, in_width, out_width):
+    """Whether ``AGG(x) W^T`` is computed as ``AGG(x W^T)``."""
+    return reduce in LINEAR_REDUCES and out_width < in_width
+
+
+def aggregate_transform(graph, x_src, weight, reduce, keep):
+    """``AGG_graph(x_src) W^T`` and what its backward needs (None when not ``keep``).
+
+    Parameters
+    ----------
+    graph : Graph
+    x_src : ndarray (num_src_nodes, in)
+    weight : ndarray (out, in)
+    reduce : str
+        A canonical reduce name.
+    keep : bool
+        Training mode: return what :func:`aggregate_transform_backward` needs.
+    """
+    out_width, in_width = weight.shape
+    if transforms_first(reduce, in_width, out_width):
+        out = aggregate(graph, x_src @ weight.T, reduce)
+        return out, (("transform_first", x_src, None) if keep else None)
+    if reduce in LINEAR_REDUCES:
+        aggregated, arg = aggregate(graph, x_src, reduce), None
+    else:
+        aggregated, arg = aggregate(graph, x_src, reduce, return_arg=True)
+    out = aggregated @ weight.T
+    return out, (("aggregate_first", aggregated, arg) if keep else None)
+
+
+def aggregate_transform_backward(graph, grad_out, weight, reduce, saved, need_input_grad):
+    """Accumulate ``dL/dW`` into ``weight.grad``; return ``dL/dx_src`` (or None).
+
+    Parameters
+    ----------
+    weight : Parameter (out, in)
+    saved : tuple
+        The second value of :func:`aggregate_transform`.
+    """
+    order, kept, arg = saved
+    if order == "transform_first":
+        x_src = kept
+        grad_h = aggregate_backward(graph, grad_out, reduce)
+        if weight.requires_grad:
+            weight.grad += grad_h.T @ x_src
+        return grad_h @ weight.data if need_input_grad else None
+    aggregated = kept
+    if weight.requires_grad:
+        weight.grad += grad_out.T @ aggregated
+    if not need_input_grad:
+        return None
+    grad_aggregated = grad_out @ weight.data
+    return aggregate_backward(graph, grad_aggregated, reduce, arg=arg)
+
+
+def as_grad_out(grad_out, shape, dtype, layer):
+    """``grad_out`` as a C-contiguous array of ``shape`` in ``dtype``."""
+    array = np.asarray(grad_out)
+    if array.shape != shape:
+        raise ValueError(f"{layer}.backward: grad_out must have shape {shape}, got {array.shape}")
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def check_aggr(aggr, allowed, layer):
+    """The canonical aggregation name (``add`` is ``sum``)."""
+    canonical = {"add": "sum"}.get(aggr, aggr)
+    if not isinstance(aggr, str) or canonical not in allowed:
+        raise ValueError(f"{layer}: aggr must be one of {', '.join(repr(a) for a in allowed)}, got {aggr!r}")
+    return canonical

@@ -1,0 +1,72 @@
+"""Inverted dropout."""
+import numpy as np
+
+from fastgnn.nn import init
+from fastgnn.nn._utils import as_float_array
+from fastgnn.nn.module import Module
+
+__all__ = ["Dropout"]
+
+
+class Dropout(Module):
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
+
+    The identity in eval mode (and when ``p == 0``), so no rescaling is
+    needed at test time.
+
+    Parameters
+    ----------
+    p : float in [0, 1]
+        Probability of dropping an element.
+    rng : numpy.random.Generator, int or None
+        Source of the masks; a seeded Generator makes training reproducible.
+
+    Attributes
+    ----------
+    rng : numpy.random.Generator
+        May be replaced (e.g. re-seeded) between calls.
+
+    Notes
+    -----
+    The backward keeps one boolean mask (one byte per element).
+    """
+
+    def __init__(self, p=0.5, *, rng=None):
+        super().__init__()
+        p = float(p)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability p must be in [0, 1], got {p}")
+        self.p = p
+        self.rng = init.as_rng(rng)
+
+    def forward(self, x):
+        """``x · mask / (1 - p)`` in training mode, ``x`` in eval mode."""
+        x = as_float_array(x, "x", "Dropout")
+        if not self.training or self.p == 0.0:
+            self._save_for_backward(None)
+            return x
+        if self.p == 1.0:
+            mask = np.zeros(x.shape, dtype=bool)
+            self._save_for_backward(mask)
+            return np.zeros_like(x)
+        dtype = np.float32 if x.dtype == np.float32 else np.float64
+        mask = self.rng.random(x.shape, dtype=dtype) >= self.p
+        out = x * mask
+        out *= x.dtype.type(1.0 / (1.0 - self.p))
+        self._save_for_backward(mask)
+        return out
+
+    def backward(self, grad_out):
+        """``grad_out · mask / (1 - p)``."""
+        (mask,) = self._saved_for_backward()
+        grad_out = np.asarray(grad_out)
+        if mask is None:
+            return grad_out
+        if self.p == 1.0:
+            return np.zeros_like(grad_out)
+        grad = grad_out * mask
+        grad *= grad.dtype.type(1.0 / (1.0 - self.p))
+        return grad
+
+    def extra_repr(self):
+        return f"p={self.p}"

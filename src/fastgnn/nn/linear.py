@@ -1,0 +1,74 @@
+"""The affine layer."""
+import numpy as np
+
+from fastgnn.nn import init
+from fastgnn.nn._utils import as_layer_input, positive_int
+from fastgnn.nn.module import Module, Parameter, _check_float_dtype
+
+__all__ = ["Linear"]
+
+
+class Linear(Module):
+    """``y = x W^T + b``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool
+        Learn an additive bias (initialised to zero).
+    rng : numpy.random.Generator, int or None
+        Source of the Glorot-uniform initial weights.
+    dtype : float32 or float64
+        Dtype of the parameters; inputs of another float dtype are cast to it.
+
+    Attributes
+    ----------
+    weight : Parameter of shape (out_features, in_features)
+        PyTorch's layout.
+    bias : Parameter of shape (out_features,) or None
+
+    Notes
+    -----
+    Forward ``O(N · in · out)``; the backward keeps the input ``x`` (a
+    reference, no copy) and costs two matrix products, one when the input
+    gradient is not needed.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, *, rng=None, dtype=np.float32):
+        super().__init__()
+        self.in_features = positive_int(in_features, "in_features")
+        self.out_features = positive_int(out_features, "out_features")
+        self.dtype = _check_float_dtype(dtype)
+        self.weight = Parameter(init.glorot_uniform((self.out_features, self.in_features), rng, self.dtype))
+        self.bias = Parameter(init.zeros(self.out_features, self.dtype)) if bias else None
+
+    def reset_parameters(self, rng=None):
+        """Re-draw the weight (Glorot uniform) and zero the bias."""
+        self.weight.data[...] = init.glorot_uniform(self.weight.shape, rng, self.dtype)
+        if self.bias is not None:
+            self.bias.data.fill(0)
+
+    def forward(self, x):
+        """``x W^T + b`` for ``x`` of shape (N, in_features); returns (N, out_features)."""
+        x = as_layer_input(x, "x", self.in_features, self.dtype, type(self).__name__)
+        out = x @ self.weight.data.T
+        if self.bias is not None:
+            out += self.bias.data
+        self._save_for_backward(x)
+        return out
+
+    def backward(self, grad_out, need_input_grad=True):
+        """Accumulate ``dL/dW = G^T x`` and ``dL/db = sum_rows G``; return ``G W`` (or None)."""
+        (x,) = self._saved_for_backward()
+        grad_out = np.asarray(grad_out, dtype=self.dtype)
+        if self.weight.requires_grad:
+            self.weight.grad += grad_out.T @ x
+        if self.bias is not None and self.bias.requires_grad:
+            self.bias.grad += grad_out.sum(axis=0)
+        if not need_input_grad:
+            return None
+        return grad_out @ self.weight.data
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
