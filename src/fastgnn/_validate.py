@@ -84,11 +84,23 @@ def as_edge_values(values, name, num_edges, dtype):
     return np.ascontiguousarray(array, dtype=dtype)
 
 
-def as_index_vector(values, name):
-    """A 1-D integer array (any integer dtype), not yet range-checked."""
+def as_index_array(values, name):
+    """An integer array (any integer dtype and rank), not yet range-checked.
+
+    An empty float array is accepted as an empty index array, since
+    ``np.asarray([])`` is float64.
+    """
     array = as_array(values, name)
+    if array.size == 0 and array.dtype.kind == "f":
+        array = array.astype(np.int64)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{name} must have an integer dtype, got {array.dtype}")
+    return array
+
+
+def as_index_vector(values, name):
+    """A 1-D integer array (any integer dtype), not yet range-checked."""
+    array = as_index_array(values, name)
     if array.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
     return array

@@ -120,9 +120,7 @@ class Graph:
         -------
         Graph, or (Graph, ndarray) with ``return_edge_order``
         """
-        edge_index = V.as_array(edge_index, "edge_index")
-        if edge_index.dtype.kind not in "iu":
-            raise TypeError(f"edge_index must have an integer dtype, got {edge_index.dtype}")
+        edge_index = V.as_index_array(edge_index, "edge_index")
         if edge_index.ndim != 2 or edge_index.shape[0] != 2:
             raise ValueError(f"edge_index must have shape (2, num_edges), got {edge_index.shape}")
         src, dst = edge_index[0], edge_index[1]
@@ -354,7 +352,7 @@ class Graph:
         missing = ~self.has_self_loop()
         added_before = np.concatenate([[0], np.cumsum(missing)])  # loops added in rows < i
         dtype = self.index_dtype
-        new_indptr = (self._indptr.astype(np.int64) + added_before).astype(dtype)
+        new_indptr = self._indptr.astype(np.int64) + added_before  # int64: the count may outgrow int32
         total = int(new_indptr[-1])
         new_dtype = V.index_dtype_for(n, total) if dtype == np.int32 else dtype
         new_indptr = new_indptr.astype(new_dtype)

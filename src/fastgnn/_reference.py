@@ -1,0 +1,271 @@
+"""Pure-NumPy reference of every operation in :mod:`fastgnn.ops` and its backward.
+
+The test oracle: written for clarity, not speed (per-row loops, dense
+temporaries), and independent of the compiled kernels and of
+:class:`fastgnn.Graph`. Every function takes plain destination-major CSR
+arrays: ``indptr`` (length ``num_dst_nodes + 1``) and ``indices`` (the source
+of each edge), with the position of an edge in ``indices`` as its edge id.
+See ``SEMANTICS.md`` for the definitions followed here.
+
+Precision. Sums (``sum``, ``mean``, the backward of every op, ``edge_dot``)
+are accumulated in float64 and rounded to the feature dtype at the end, so
+they are at least as accurate as the kernels. The messages of ``max``/``min``
+(``w_e * x[j, k]``) are formed in the feature dtype, as the kernels do, so
+the winner, its value and ``arg`` can be compared exactly. Edge weights are
+first cast to the feature dtype, as :mod:`fastgnn.ops` does.
+
+Every function returns new arrays and never modifies its inputs.
+"""
+import numpy as np
+
+__all__ = [
+    "aggregate",
+    "aggregate_backward",
+    "segment_reduce",
+    "segment_reduce_backward",
+    "edge_dot",
+    "edge_dot_backward",
+]
+
+_REDUCES = {"sum": "sum", "add": "sum", "mean": "mean", "max": "max", "min": "min"}
+
+
+def _reduce_name(reduce):
+    if reduce not in _REDUCES:
+        raise ValueError(f"reduce must be one of {sorted(_REDUCES)}, got {reduce!r}")
+    return _REDUCES[reduce]
+
+
+def _as_2d(x):
+    """``(x as a 2-D array, was_1d)``."""
+    x = np.asarray(x)
+    return (x.reshape(-1, 1), True) if x.ndim == 1 else (x, False)
+
+
+def _restore(array, was_1d):
+    return array.reshape(-1) if was_1d else array
+
+
+def _weights(edge_weight, num_edges, dtype):
+    """The weights in ``dtype`` (ones when absent)."""
+    if edge_weight is None:
+        return np.ones(num_edges, dtype=dtype)
+    return np.asarray(edge_weight).astype(dtype)
+
+
+def _destinations(indptr):
+    """The destination row of every edge, in edge-id order."""
+    indptr = np.asarray(indptr, dtype=np.int64)
+    return np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr))
+
+
+def _row_extremum(messages, reduce):
+    """Max/min of each column of ``messages`` (edges x d) with the winning position.
+
+    ``np.argmax``/``np.argmin`` return the first occurrence on ties and the
+    first NaN when there is one, which is exactly the rule of SEMANTICS.md.
+    """
+    with np.errstate(invalid="ignore"):
+        winner = np.argmax(messages, axis=0) if reduce == "max" else np.argmin(messages, axis=0)
+    values = messages[winner, np.arange(messages.shape[1])]
+    return values, winner
+
+
+def aggregate(indptr, indices, x, reduce="sum", edge_weight=None):
+    """``out[i] = REDUCE_{e in row(i)} w_e * x[indices[e]]``.
+
+    Parameters
+    ----------
+    indptr, indices : array_like of int
+        Destination-major CSR; ``num_src_nodes`` is ``len(x)``.
+    x : array_like of float, shape (num_src_nodes, d) or (num_src_nodes,)
+    reduce : {'sum', 'add', 'mean', 'max', 'min'}
+    edge_weight : array_like, shape (num_edges,), optional
+
+    Returns
+    -------
+    out : ndarray, shape (num_dst_nodes, d), dtype of ``x``
+        Empty rows give 0.
+    arg : ndarray of int64, shape (num_dst_nodes, d), or None
+        For max/min, the winning edge id (first in CSR order on ties, the
+        first NaN message if any), -1 for an empty row; None for sum/mean.
+    """
+    reduce = _reduce_name(reduce)
+    x2, was_1d = _as_2d(x)
+    dtype = x2.dtype
+    indptr = np.asarray(indptr, dtype=np.int64)
+    indices = np.asarray(indices, dtype=np.int64)
+    weight = _weights(edge_weight, indices.shape[0], dtype)
+    num_dst, width = indptr.shape[0] - 1, x2.shape[1]
+    out = np.zeros((num_dst, width), dtype=dtype)
+    arg = np.full((num_dst, width), -1, dtype=np.int64) if reduce in ("max", "min") else None
+    for i in range(num_dst):
+        e0, e1 = int(indptr[i]), int(indptr[i + 1])
+        if e0 == e1:
+            continue
+        rows = x2[indices[e0:e1]]
+        if reduce in ("sum", "mean"):
+            total = (weight[e0:e1, None].astype(np.float64) * rows.astype(np.float64)).sum(axis=0)
+            if reduce == "mean":
+                total = total / (e1 - e0)
+            out[i] = total
+        else:
+            with np.errstate(invalid="ignore", over="ignore"):
+                messages = weight[e0:e1, None] * rows  # in the feature dtype, as the kernel
+            out[i], winner = _row_extremum(messages, reduce)
+            arg[i] = e0 + winner
+    return _restore(out, was_1d), (None if arg is None else _restore(arg, was_1d))
+
+
+def aggregate_backward(indptr, indices, num_src_nodes, grad_out, reduce="sum", *, x=None,
+                       edge_weight=None, arg=None):
+    """Gradients of :func:`aggregate`: ``(grad_x, grad_edge_weight)``.
+
+    With ``G = grad_out``, for each edge ``e = (j -> i)`` with weight ``w_e``:
+
+    * ``sum``: ``grad_x[j] += w_e G[i]`` and ``grad_w[e] = <G[i], x[j]>``;
+    * ``mean``: the same with ``G[i] / deg(i)``;
+    * ``max``/``min``: for each ``k`` with ``arg[i, k] == e`` only,
+      ``grad_x[j, k] += w_e G[i, k]`` and ``grad_w[e] += G[i, k] x[j, k]``.
+
+    Parameters
+    ----------
+    indptr, indices : array_like of int
+    num_src_nodes : int
+    grad_out : array_like, shape (num_dst_nodes, d) or (num_dst_nodes,)
+    reduce : {'sum', 'add', 'mean', 'max', 'min'}
+    x : array_like, shape (num_src_nodes, d), optional
+        Needed for ``grad_edge_weight`` (None without it).
+    edge_weight : array_like, shape (num_edges,), optional
+    arg : array_like of int, shape (num_dst_nodes, d)
+        Required for max/min: the winning edge of each output element.
+
+    Returns
+    -------
+    grad_x : ndarray, shape (num_src_nodes, d), dtype of ``grad_out``
+    grad_edge_weight : ndarray, shape (num_edges,), or None without ``x``
+    """
+    reduce = _reduce_name(reduce)
+    g2, was_1d = _as_2d(grad_out)
+    dtype = g2.dtype
+    indptr = np.asarray(indptr, dtype=np.int64)
+    indices = np.asarray(indices, dtype=np.int64)
+    num_edges, width = indices.shape[0], g2.shape[1]
+    weight = _weights(edge_weight, num_edges, dtype).astype(np.float64)
+    g64 = g2.astype(np.float64)
+    x64 = None if x is None else _as_2d(x)[0].astype(np.float64)
+    grad_x = np.zeros((num_src_nodes, width), dtype=np.float64)
+    grad_w = None if x is None else np.zeros(num_edges, dtype=np.float64)
+    if reduce in ("max", "min"):
+        if arg is None:
+            raise ValueError("arg is required for the max/min backward")
+        arg2 = _as_2d(arg)[0].astype(np.int64)
+        for i in range(indptr.shape[0] - 1):
+            for k in range(width):
+                e = int(arg2[i, k])
+                if e < 0:
+                    continue
+                j = int(indices[e])
+                grad_x[j, k] += weight[e] * g64[i, k]
+                if grad_w is not None:
+                    grad_w[e] += g64[i, k] * x64[j, k]
+    else:
+        for i in range(indptr.shape[0] - 1):
+            e0, e1 = int(indptr[i]), int(indptr[i + 1])
+            if e0 == e1:
+                continue
+            g_row = g64[i] / (e1 - e0) if reduce == "mean" else g64[i]
+            for e in range(e0, e1):
+                j = int(indices[e])
+                grad_x[j] += weight[e] * g_row
+                if grad_w is not None:
+                    grad_w[e] = np.dot(g_row, x64[j])
+    grad_x = _restore(grad_x.astype(dtype), was_1d)
+    return grad_x, (None if grad_w is None else grad_w.astype(dtype))
+
+
+def segment_reduce(x, ptr, reduce="sum"):
+    """``out[s] = REDUCE(x[ptr[s]:ptr[s + 1]])``: ``(out, arg)``.
+
+    An empty segment gives a zero row (and arg -1). ``arg`` is, for max/min,
+    the winning row (first on ties, the first NaN if any); None for sum/mean.
+    """
+    reduce = _reduce_name(reduce)
+    x2, was_1d = _as_2d(x)
+    ptr = np.asarray(ptr, dtype=np.int64)
+    num_segments, width = ptr.shape[0] - 1, x2.shape[1]
+    out = np.zeros((num_segments, width), dtype=x2.dtype)
+    arg = np.full((num_segments, width), -1, dtype=np.int64) if reduce in ("max", "min") else None
+    for s in range(num_segments):
+        r0, r1 = int(ptr[s]), int(ptr[s + 1])
+        if r0 == r1:
+            continue
+        rows = x2[r0:r1]
+        if reduce in ("sum", "mean"):
+            total = rows.astype(np.float64).sum(axis=0)
+            out[s] = total / (r1 - r0) if reduce == "mean" else total
+        else:
+            out[s], winner = _row_extremum(rows, reduce)
+            arg[s] = r0 + winner
+    return _restore(out, was_1d), (None if arg is None else _restore(arg, was_1d))
+
+
+def segment_reduce_backward(grad_out, ptr, reduce="sum", arg=None):
+    """Gradient of :func:`segment_reduce` with respect to ``x``.
+
+    ``sum``: every row of segment ``s`` gets ``G[s]``; ``mean``: ``G[s]``
+    divided by the segment length; ``max``/``min``: only row ``arg[s, k]``
+    gets ``G[s, k]``.
+    """
+    reduce = _reduce_name(reduce)
+    g2, was_1d = _as_2d(grad_out)
+    ptr = np.asarray(ptr, dtype=np.int64)
+    num_rows, width = int(ptr[-1]), g2.shape[1]
+    grad_x = np.zeros((num_rows, width), dtype=np.float64)
+    g64 = g2.astype(np.float64)
+    if reduce in ("max", "min"):
+        if arg is None:
+            raise ValueError("arg is required for the max/min backward")
+        arg2 = _as_2d(arg)[0].astype(np.int64)
+        for s in range(g2.shape[0]):
+            for k in range(width):
+                if arg2[s, k] >= 0:
+                    grad_x[arg2[s, k], k] += g64[s, k]
+    else:
+        for s in range(g2.shape[0]):
+            r0, r1 = int(ptr[s]), int(ptr[s + 1])
+            if r0 < r1:
+                grad_x[r0:r1] = g64[s] / (r1 - r0) if reduce == "mean" else g64[s]
+    return _restore(grad_x.astype(g2.dtype), was_1d)
+
+
+def edge_dot(indptr, indices, a, b):
+    """``out[e] = <a[dst(e)], b[indices[e]]>`` for every edge, shape (num_edges,)."""
+    a2, _ = _as_2d(a)
+    b2, _ = _as_2d(b)
+    indices = np.asarray(indices, dtype=np.int64)
+    dst = _destinations(indptr)
+    out = np.zeros(indices.shape[0], dtype=np.float64)
+    for e in range(indices.shape[0]):
+        out[e] = np.dot(a2[dst[e]].astype(np.float64), b2[indices[e]].astype(np.float64))
+    return out.astype(a2.dtype)
+
+
+def edge_dot_backward(indptr, indices, grad_out, a, b):
+    """Gradients of :func:`edge_dot`: ``(grad_a, grad_b)``, shaped like ``a`` and ``b``.
+
+    ``grad_a[i] = sum_{e = (j -> i)} g_e b[j]``, ``grad_b[j] = sum_{e = (j -> i)} g_e a[i]``.
+    """
+    a2, a_1d = _as_2d(a)
+    b2, b_1d = _as_2d(b)
+    dtype = a2.dtype
+    indices = np.asarray(indices, dtype=np.int64)
+    g = np.asarray(grad_out).astype(dtype).astype(np.float64)
+    dst = _destinations(indptr)
+    grad_a = np.zeros(a2.shape, dtype=np.float64)
+    grad_b = np.zeros(b2.shape, dtype=np.float64)
+    for e in range(indices.shape[0]):
+        i, j = dst[e], indices[e]
+        grad_a[i] += g[e] * b2[j].astype(np.float64)
+        grad_b[j] += g[e] * a2[i].astype(np.float64)
+    return _restore(grad_a.astype(dtype), a_1d), _restore(grad_b.astype(dtype), b_1d)

@@ -1,0 +1,343 @@
+"""fastgnn.Graph: constructors, conversions, cached structure, self-loops, normalizations, immutability."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import fastgnn
+from fastgnn import Graph
+from graph_cases import CASES, assert_close, make_features, make_weights
+
+
+def _dense_from_edges(src, dst, num_src, num_dst, weight=None):
+    dense = np.zeros((num_dst, num_src))
+    np.add.at(dense, (np.asarray(dst), np.asarray(src)), 1.0 if weight is None else weight)
+    return dense
+
+
+def _row_edges(graph):
+    """``[(src, weight)] per row`` in CSR order: what must survive a conversion."""
+    weight = graph.edge_weight if graph.edge_weight is not None else np.ones(graph.num_edges)
+    return [list(zip(graph.indices[graph.indptr[i]:graph.indptr[i + 1]].tolist(),
+                     weight[graph.indptr[i]:graph.indptr[i + 1]].tolist()))
+            for i in range(graph.num_dst_nodes)]
+
+
+# ---------------------------------------------------------------- constructors
+
+def test_from_edge_index_builds_the_destination_major_csr(rng):
+    src = rng.integers(0, 8, 30)
+    dst = rng.integers(0, 8, 30)
+    weight = make_weights(rng, 30)
+    graph, order = Graph.from_edge_index(np.stack([src, dst]), edge_weight=weight, return_edge_order=True)
+    assert (graph.num_src_nodes, graph.num_dst_nodes, graph.num_edges) == (8, 8, 30)
+    # CSR edge e is input column order[e]; destinations never decrease; a row keeps the input order.
+    assert sorted(order.tolist()) == list(range(30))
+    np.testing.assert_array_equal(graph.to_edge_index(), np.stack([src, dst])[:, order])
+    np.testing.assert_array_equal(graph.edge_weight, weight[order])
+    assert np.all(np.diff(dst[order]) >= 0)
+    same_row = np.diff(dst[order]) == 0
+    assert np.all(np.diff(order)[same_row] > 0)
+    np.testing.assert_allclose(graph.to_scipy().toarray(), _dense_from_edges(src, dst, 8, 8, weight))
+
+
+def test_from_edge_index_sizes():
+    edge_index = np.array([[0, 2], [1, 1]])
+    assert Graph.from_edge_index(edge_index).num_nodes == 3  # max id + 1
+    graph = Graph.from_edge_index(edge_index, num_nodes=6)  # trailing isolated nodes
+    assert (graph.num_src_nodes, graph.num_dst_nodes) == (6, 6)
+    np.testing.assert_array_equal(graph.in_degree(), [0, 2, 0, 0, 0, 0])
+    bipartite = Graph.from_edge_index(edge_index, num_src_nodes=5, num_dst_nodes=2)
+    assert (bipartite.num_src_nodes, bipartite.num_dst_nodes, bipartite.is_square) == (5, 2, False)
+    empty = Graph.from_edge_index(np.zeros((2, 0), dtype=np.int64))
+    assert (empty.num_nodes, empty.num_edges) == (0, 0)
+    # Empty Python lists (which NumPy reads as float64) are valid empty index arrays.
+    assert Graph.from_edge_index([[], []]) == empty
+    assert Graph.from_csr([0, 0], [], num_src_nodes=4).num_edges == 0
+
+
+def test_from_csr_keeps_the_given_edge_order(index_dtype):
+    indptr = np.array([0, 3, 3, 5])
+    indices = np.array([2, 0, 2, 1, 0])  # unsorted rows, a duplicate
+    weight = np.array([0.5, 1.0, 2.0, 3.0, 4.0])
+    graph = Graph.from_csr(indptr, indices, weight, index_dtype=index_dtype)
+    np.testing.assert_array_equal(graph.indptr, indptr)
+    np.testing.assert_array_equal(graph.indices, indices)
+    np.testing.assert_array_equal(graph.edge_weight, weight)
+    assert graph.indptr.dtype == graph.indices.dtype == graph.index_dtype == index_dtype
+    bipartite = Graph.from_csr(indptr, indices, num_src_nodes=7)
+    assert (bipartite.num_src_nodes, bipartite.num_dst_nodes) == (7, 3)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "lil", "dok", "bsr"])
+def test_from_scipy_any_format(fmt, rng):
+    dense = np.where(rng.random((5, 7)) < 0.4, rng.uniform(0.5, 2.0, (5, 7)), 0.0)
+    graph = Graph.from_scipy(sp.csr_matrix(dense).asformat(fmt))
+    assert (graph.num_dst_nodes, graph.num_src_nodes) == (5, 7)
+    assert graph.edge_weight is not None
+    np.testing.assert_allclose(graph.to_scipy().toarray(), dense)
+
+
+def test_from_scipy_all_ones_is_unweighted_and_sums_duplicates():
+    ones = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [0, 0, 0]], dtype=float))
+    assert Graph.from_scipy(ones).edge_weight is None
+    duplicates = sp.coo_matrix((np.ones(3), ([0, 0, 1], [1, 1, 2])), shape=(2, 3))
+    graph = Graph.from_scipy(duplicates)
+    np.testing.assert_array_equal(graph.to_scipy().toarray(), [[0, 2, 0], [0, 0, 1]])
+
+
+@pytest.mark.parametrize("weight_dtype, stored", [(np.float64, np.float64), (np.float32, np.float32),
+                                                  (np.int64, np.float32)])
+def test_edge_weight_dtype(weight_dtype, stored):
+    graph = Graph.from_csr([0, 1, 2], [1, 0], np.array([2, 3], dtype=weight_dtype))
+    assert graph.edge_weight.dtype == stored
+    np.testing.assert_array_equal(graph.edge_weight, [2, 3])
+
+
+def test_index_dtype_int32_when_it_fits_else_int64():
+    edge_index = np.array([[0, 1], [1, 0]], dtype=np.int64)
+    assert Graph.from_edge_index(edge_index).index_dtype == np.int32
+    assert Graph.from_csr(np.array([0, 1, 2], np.int64), np.array([1, 0], np.int64)).index_dtype == np.int32
+    forced = Graph.from_edge_index(edge_index, index_dtype="int64")
+    assert forced.indptr.dtype == forced.indices.dtype == np.int64
+    # A node count beyond int32 needs int64 (the arrays stay tiny: no edges).
+    huge = 2 ** 31
+    assert Graph.from_csr([0], [], num_src_nodes=huge).index_dtype == np.int64
+    with pytest.raises(ValueError, match="int32"):
+        Graph.from_csr([0], [], num_src_nodes=huge, index_dtype=np.int32)
+
+
+def test_constructors_copy_their_inputs():
+    indptr = np.array([0, 1, 2])
+    indices = np.array([1, 0])
+    weight = np.array([1.5, 2.5])
+    graph = Graph.from_csr(indptr, indices, weight, index_dtype=np.int64)
+    indptr[1] = 2
+    indices[0] = 0
+    weight[0] = 9.0
+    np.testing.assert_array_equal(graph.indptr, [0, 1, 2])
+    np.testing.assert_array_equal(graph.indices, [1, 0])
+    np.testing.assert_array_equal(graph.edge_weight, [1.5, 2.5])
+
+
+def test_arrays_are_read_only():
+    graph = CASES["self_loops"].graph(edge_weight=np.arange(CASES["self_loops"].num_edges, dtype=float))
+    arrays = [graph.indptr, graph.indices, graph.edge_weight, *graph.transpose_csr(), graph.in_degree(),
+              graph.out_degree(), graph.destinations()]
+    for array in arrays:
+        assert not array.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 0
+    with pytest.raises(AttributeError):
+        graph.indptr = np.zeros(3)
+    with pytest.raises(TypeError, match="from_edge_index"):
+        Graph(graph.indptr, graph.indices, graph.num_src_nodes)
+
+
+# ---------------------------------------------------------------- conversions
+
+def test_to_scipy_round_trip(case, index_dtype, rng):
+    for weight in (None, make_weights(rng, case.num_edges)):
+        graph = case.graph(index_dtype, edge_weight=weight)
+        matrix = graph.to_scipy()
+        assert matrix.shape == (case.num_dst_nodes, case.num_src_nodes)
+        np.testing.assert_allclose(matrix.toarray(), case.dense(weight))
+        back = Graph.from_scipy(matrix, index_dtype=index_dtype)
+        assert _row_edges(back) == _row_edges(graph)
+        assert back.num_src_nodes == graph.num_src_nodes
+
+
+def test_to_edge_index_round_trip(case, index_dtype, rng):
+    weight = make_weights(rng, case.num_edges)
+    graph = case.graph(index_dtype, edge_weight=weight)
+    edge_index = graph.to_edge_index()
+    assert edge_index.shape == (2, case.num_edges) and edge_index.dtype == np.int64
+    np.testing.assert_array_equal(edge_index[0], case.indices)
+    np.testing.assert_array_equal(edge_index[1], case.destinations())
+    back = Graph.from_edge_index(edge_index, edge_weight=graph.edge_weight, num_nodes=0,
+                                 num_src_nodes=case.num_src_nodes, num_dst_nodes=case.num_dst_nodes,
+                                 index_dtype=index_dtype)
+    assert back == graph
+
+
+def test_equality():
+    a = Graph.from_csr([0, 1, 2], [1, 0])
+    assert a == Graph.from_edge_index(np.array([[1, 0], [0, 1]]))
+    assert a != Graph.from_csr([0, 1, 2], [1, 0], [1.0, 2.0])
+    assert a != Graph.from_csr([0, 1, 2], [1, 0], num_src_nodes=3)
+    assert a != Graph.from_csr([0, 1, 2], [1, 1])
+
+
+# ---------------------------------------------------------------- cached structure
+
+def test_transpose_csr(case, index_dtype):
+    graph = case.graph(index_dtype)
+    t_indptr, t_indices, edge_id = graph.transpose_csr()
+    assert t_indptr.dtype == t_indices.dtype == edge_id.dtype == index_dtype
+    assert t_indptr.shape == (case.num_src_nodes + 1,)
+    assert sorted(edge_id.tolist()) == list(range(case.num_edges))
+    dst = case.destinations()
+    for j in range(case.num_src_nodes):
+        ids = edge_id[t_indptr[j]:t_indptr[j + 1]]
+        # Row j holds exactly the edges leaving j, in increasing edge id, with their destinations.
+        np.testing.assert_array_equal(ids, np.flatnonzero(case.indices == j))
+        np.testing.assert_array_equal(t_indices[t_indptr[j]:t_indptr[j + 1]], dst[ids])
+    assert graph.transpose_csr() is graph.transpose_csr()  # cached
+
+
+def test_reverse_is_the_transposed_matrix(case, rng):
+    weight = make_weights(rng, case.num_edges)
+    graph = case.graph(edge_weight=weight)
+    reverse = graph.reverse()
+    assert (reverse.num_src_nodes, reverse.num_dst_nodes) == (case.num_dst_nodes, case.num_src_nodes)
+    np.testing.assert_allclose(reverse.to_scipy().toarray(), case.dense(weight).T)
+
+
+def test_degrees(case):
+    graph = case.graph()
+    counts = case.dense()  # duplicate edges count once each
+    np.testing.assert_array_equal(graph.in_degree(), counts.sum(axis=1))
+    np.testing.assert_array_equal(graph.out_degree(), counts.sum(axis=0))
+    assert graph.in_degree().shape == (case.num_dst_nodes,)
+    assert graph.out_degree().shape == (case.num_src_nodes,)
+
+
+def test_weighted_in_degree(rng):
+    case = CASES["duplicate_edges"]
+    weight = make_weights(rng, case.num_edges)
+    np.testing.assert_allclose(case.graph(edge_weight=weight).weighted_in_degree(), case.dense(weight).sum(axis=1))
+
+
+# ---------------------------------------------------------------- self-loops
+
+def _loop_counts(graph):
+    dst = np.repeat(np.arange(graph.num_dst_nodes), np.diff(graph.indptr))
+    return np.bincount(dst[graph.indices == dst], minlength=graph.num_dst_nodes)
+
+
+@pytest.mark.parametrize("name", ["self_loops", "random", "isolated_nodes", "zero_edges", "empty_graph",
+                                  "single_node_loop", "duplicate_edges"])
+def test_add_self_loops_keeps_existing_loops_and_does_not_double_them(name, index_dtype, rng):
+    case = CASES[name]
+    weight = make_weights(rng, case.num_edges)
+    graph = case.graph(index_dtype, edge_weight=weight)
+    before = _loop_counts(graph)
+    looped = graph.add_self_loops(fill_value=0.25)
+    after = _loop_counts(looped)
+    np.testing.assert_array_equal(after, np.maximum(before, 1))
+    added = before == 0
+    assert looped.num_edges == graph.num_edges + added.sum()
+    # A + diag(fill_value for each node that had no loop).
+    np.testing.assert_allclose(looped.to_scipy().toarray(), case.dense(weight) + np.diag(0.25 * added))
+    # Every old edge keeps its relative order in its row.
+    for i in range(case.num_dst_nodes):
+        old = list(zip(graph.indices[graph.indptr[i]:graph.indptr[i + 1]].tolist(),
+                       graph.edge_weight[graph.indptr[i]:graph.indptr[i + 1]].tolist()))
+        new = list(zip(looped.indices[looped.indptr[i]:looped.indptr[i + 1]].tolist(),
+                       looped.edge_weight[looped.indptr[i]:looped.indptr[i + 1]].tolist()))
+        assert new[:len(old)] == old
+    assert looped.add_self_loops() == looped  # idempotent
+    assert looped.index_dtype == index_dtype
+    assert graph.num_edges == case.num_edges  # the original is unchanged
+
+
+def test_add_self_loops_unweighted_stays_unweighted():
+    graph = CASES["random"].graph()
+    looped = graph.add_self_loops()
+    assert looped.edge_weight is None
+    np.testing.assert_array_equal(np.diag(looped.to_scipy().toarray()) > 0, True)
+
+
+def test_add_self_loops_needs_a_square_graph():
+    with pytest.raises(ValueError, match="square"):
+        CASES["bipartite_more_sources"].graph().add_self_loops()
+
+
+# ---------------------------------------------------------------- normalizations
+
+def _dense_gcn(case, weight=None):
+    """``D^-1/2 (A + I) D^-1/2`` where existing loops are kept (PyG's add_remaining_self_loops)."""
+    dense = case.dense(weight)
+    has_loop = np.zeros(case.num_dst_nodes, dtype=bool)
+    dst = case.destinations()
+    has_loop[dst[case.indices == dst]] = True
+    dense = dense + np.diag(~has_loop * 1.0)
+    degree = dense.sum(axis=1)
+    inv_sqrt = np.zeros_like(degree)
+    inv_sqrt[degree > 0] = degree[degree > 0] ** -0.5
+    return inv_sqrt[:, None] * dense * inv_sqrt[None, :]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("name", ["random", "self_loops", "isolated_nodes", "duplicate_edges", "empty_graph"])
+def test_gcn_norm_matches_dense_computation(name, weighted, rng):
+    case = CASES[name]
+    weight = rng.uniform(0.5, 2.0, case.num_edges) if weighted else None
+    normalized = case.graph(edge_weight=weight).gcn_norm(dtype=np.float64)
+    assert normalized.edge_weight.dtype == np.float64
+    assert_close(normalized.to_scipy().toarray(), _dense_gcn(case, weight))
+    # float32 by default.
+    single = case.graph(edge_weight=weight).gcn_norm()
+    assert single.edge_weight.dtype == np.float32
+    np.testing.assert_allclose(single.to_scipy().toarray(), _dense_gcn(case, weight), rtol=1e-6, atol=1e-7)
+
+
+def test_gcn_norm_is_the_seed_formula_on_a_loop_free_graph(rng):
+    """Without loops, ``Â = D^-1/2 (A + I) D^-1/2`` literally, and sum aggregation is ``Â @ X``."""
+    src = np.array([0, 1, 1, 2, 3, 3])
+    dst = np.array([1, 0, 2, 3, 0, 1])
+    dense = _dense_from_edges(src, dst, 4, 4) + np.eye(4)
+    d_inv_sqrt = np.diag(dense.sum(axis=1) ** -0.5)
+    expected = d_inv_sqrt @ dense @ d_inv_sqrt
+    graph = Graph.from_edge_index(np.stack([src, dst])).gcn_norm(dtype=np.float64)
+    assert_close(graph.to_scipy().toarray(), expected)
+    x = rng.standard_normal((4, 3))
+    assert_close(fastgnn.aggregate(graph, x), expected @ x)
+
+
+def test_gcn_norm_gives_zero_not_inf_for_degree_zero():
+    graph = CASES["isolated_nodes"].graph().gcn_norm(add_self_loops=False, dtype=np.float64)
+    assert np.all(np.isfinite(graph.edge_weight))
+    case = CASES["isolated_nodes"]
+    dense = case.dense()
+    degree = dense.sum(axis=1)
+    inv_sqrt = np.where(degree > 0, 1 / np.sqrt(np.where(degree > 0, degree, 1)), 0.0)
+    # Sources that receive nothing have degree 0: their edges get weight 0.
+    assert_close(graph.to_scipy().toarray(), inv_sqrt[:, None] * dense * inv_sqrt[None, :])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_mean_norm_matches_dense_computation(weighted, rng):
+    case = CASES["isolated_nodes"]
+    weight = rng.uniform(0.5, 2.0, case.num_edges) if weighted else None
+    dense = case.dense(weight)
+    degree = dense.sum(axis=1)
+    expected = dense / np.where(degree > 0, degree, 1)[:, None]
+    normalized = case.graph(edge_weight=weight).mean_norm(dtype=np.float64)
+    assert_close(normalized.to_scipy().toarray(), expected)
+    if not weighted:
+        # Unweighted, D^-1 A X is mean aggregation.
+        x = make_features(rng, case.num_src_nodes, 3, np.float64)
+        assert_close(fastgnn.aggregate(normalized, x), fastgnn.aggregate(case.graph(), x, "mean"))
+
+
+def test_normalizations_need_a_square_graph():
+    with pytest.raises(ValueError, match="square"):
+        CASES["bipartite_more_destinations"].graph().gcn_norm()
+
+
+def test_with_edge_weight_keeps_the_structure(rng):
+    case = CASES["random"]
+    graph = case.graph()
+    graph.transpose_csr()
+    weight = make_weights(rng, case.num_edges)
+    weighted = graph.with_edge_weight(weight)
+    np.testing.assert_array_equal(weighted.edge_weight, weight)
+    assert weighted.transpose_csr() is graph.transpose_csr()
+    assert weighted.with_edge_weight(None) == graph
+
+
+def test_graph_and_its_index_dtype_give_the_same_results(index_dtype, rng):
+    case = CASES["random"]
+    x = make_features(rng, case.num_src_nodes, 3, np.float64)
+    np.testing.assert_array_equal(fastgnn.aggregate(case.graph(index_dtype), x, "max"),
+                                  fastgnn.aggregate(case.graph(np.int64), x, "max"))
