@@ -32,10 +32,22 @@
 #define FG_RESTRICT
 #endif
 
-/* How many edges ahead the feature row of a neighbour is prefetched. */
-#define FG_PREFETCH_DISTANCE 8
 /* Independent partial sums of a dot product (a fixed order, so deterministic). */
 #define FG_DOT_LANES 16
+
+/* A select-heavy loop of constant trip count: without this GCC unrolls it
+ * into scalar code with branches before it can vectorize it. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define FG_VECTOR_LOOP _Pragma("GCC unroll 1")
+#else
+#define FG_VECTOR_LOOP
+#endif
+
+/* Rows up to this many features keep their accumulators in registers
+ * (blocked loops); wider rows accumulate in the output row itself. */
+#ifndef FG_BLOCKED_WIDTH
+#define FG_BLOCKED_WIDTH 64
+#endif
 
 #define FG_CAT_(a, b) a##_##b
 #define FG_CAT(a, b) FG_CAT_(a, b)

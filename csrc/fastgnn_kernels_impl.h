@@ -12,12 +12,15 @@
  */
 #define FG_NAME(name) FG_CAT(name, FG_SUF)
 
-/* Prefetch every cache line of feature row `row` of `x` (row length d). */
+/* Prefetch every cache line that feature row `row` of `x` (row length d)
+ * touches; NumPy aligns arrays to 16 bytes only, so a row may start mid-line
+ * and span one line more than its size suggests. */
 static inline void FG_NAME(fg_prefetch_row)(const FG_T *x, int64_t row, int64_t d)
 {
     const char *p = (const char *)(x + row * d);
-    const int64_t bytes = d * (int64_t)sizeof(FG_T);
-    for (int64_t off = 0; off < bytes; off += 64) FG_PREFETCH(p + off);
+    const char *end = p + d * (int64_t)sizeof(FG_T);
+    p = (const char *)((uintptr_t)p & ~(uintptr_t)63);
+    for (; p < end; p += 64) FG_PREFETCH(p);
 }
 
 /* Dot product in a fixed summation order (independent of threads). */
@@ -33,104 +36,292 @@ static inline FG_T FG_NAME(fg_dot)(const FG_T *FG_RESTRICT a, const FG_T *FG_RES
     return total;
 }
 
+/* Edges ahead whose feature rows are prefetched: about 12 KiB in flight. */
+static inline int64_t FG_NAME(fg_prefetch_distance)(int64_t d)
+{
+    int64_t bytes = d * (int64_t)sizeof(FG_T);
+    int64_t distance = bytes > 0 ? 12288 / bytes : 64;
+    return distance < 4 ? 4 : (distance > 64 ? 64 : distance);
+}
+
 /*
- * out[r] = (1/deg(r) if row_mean) * sum_e coef[e] * gathered_scale[j] * x[j],
+ * The row loops below work on blocks of W features at a time (W a
+ * compile-time constant), so the W accumulators stay in vector registers
+ * while the row's edges stream past; a feature width is covered by blocks of
+ * 64, 32, 16, 8, 4 and 1 features. Each block visits the row's edges in CSR
+ * order, so every output element is summed in the same order whatever the
+ * block sizes and thread count.
+ */
+
+/* One block of gather-sum for row r: features [kb, kb + W). */
+#define FG_DEFINE_SUM_BLOCK(W)                                                                  \
+static inline __attribute__((always_inline)) void FG_NAME(fg_sum_block_##W)(                    \
+    FG_T *FG_RESTRICT o, const FG_T *FG_RESTRICT x, int64_t d, int64_t kb,                     \
+    const FG_I *FG_RESTRICT indices, int64_t e0, int64_t e1, int64_t e_stop, int64_t distance,  \
+    const FG_T *FG_RESTRICT coef, const FG_T *FG_RESTRICT scale, FG_T divisor)                  \
+{                                                                                               \
+    FG_T acc[W];                                                                                \
+    for (int l = 0; l < W; ++l) acc[l] = 0;                                                     \
+    for (int64_t e = e0; e < e1; ++e) {                                                         \
+        int64_t j;                                                                              \
+        if (indices) {                                                                          \
+            if (kb == 0 && e + distance < e_stop)                                               \
+                FG_NAME(fg_prefetch_row)(x, indices[e + distance], d);                          \
+            j = indices[e];                                                                     \
+        } else {                                                                                \
+            j = e;                                                                              \
+        }                                                                                       \
+        FG_T c = coef ? coef[e] : (FG_T)1;                                                      \
+        if (scale) c *= scale[j];                                                               \
+        const FG_T *FG_RESTRICT xr = x + j * d + kb;                                            \
+        for (int l = 0; l < W; ++l) acc[l] += c * xr[l];                                        \
+    }                                                                                           \
+    if (divisor != (FG_T)1)                                                                     \
+        for (int l = 0; l < W; ++l) acc[l] /= divisor;                                          \
+    for (int l = 0; l < W; ++l) o[kb + l] = acc[l];                                             \
+}
+FG_DEFINE_SUM_BLOCK(64)
+FG_DEFINE_SUM_BLOCK(32)
+FG_DEFINE_SUM_BLOCK(16)
+FG_DEFINE_SUM_BLOCK(8)
+FG_DEFINE_SUM_BLOCK(4)
+FG_DEFINE_SUM_BLOCK(1)
+#undef FG_DEFINE_SUM_BLOCK
+
+/* Covers features [0, d) of one row with the largest blocks that fit. */
+#define FG_FOR_EACH_BLOCK(CALL)                                         \
+    do {                                                                \
+        int64_t kb = 0;                                                 \
+        for (; kb + 64 <= d; kb += 64) CALL(64);                        \
+        if (kb + 32 <= d) { CALL(32); kb += 32; }                       \
+        if (kb + 16 <= d) { CALL(16); kb += 16; }                       \
+        if (kb + 8 <= d) { CALL(8); kb += 8; }                          \
+        if (kb + 4 <= d) { CALL(4); kb += 4; }                          \
+        for (; kb < d; ++kb) CALL(1);                                   \
+    } while (0)
+
+/*
+ * out[r] = (1/deg(r) if row_mean) * sum_e coef[e] * scale[j] * x[j],
  *          j = indices[e], in CSR order.
- * When dot_out is given, also dot_out[edge_id(e)] = gathered_scale[j] * <x[j], dot_with[r]>
- * (the edge-weight gradient, computed in the same pass over x[j]).
+ * When dot_out is given, also dot_out[edge_id(e)] = scale[j] * <x[j], dot_with[r]>
+ * (the edge-weight gradient, from the same rows of x).
  */
 FG_CLONES static void FG_NAME(fg_gather_sum)(
     FG_T *FG_RESTRICT out, const FG_T *FG_RESTRICT x, int64_t d,
     const FG_I *FG_RESTRICT indptr, const FG_I *FG_RESTRICT indices,
-    const FG_T *FG_RESTRICT coef, const FG_T *FG_RESTRICT gathered_scale, int row_mean,
+    const FG_T *FG_RESTRICT coef, const FG_T *FG_RESTRICT scale, int row_mean,
     const FG_I *FG_RESTRICT edge_id, const FG_T *FG_RESTRICT dot_with, FG_T *FG_RESTRICT dot_out,
     int64_t row_begin, int64_t row_end)
 {
     const int64_t e_stop = indptr[row_end];
+    const int64_t distance = FG_NAME(fg_prefetch_distance)(d);
     for (int64_t r = row_begin; r < row_end; ++r) {
         FG_T *FG_RESTRICT o = out + r * d;
         const int64_t e0 = indptr[r], e1 = indptr[r + 1];
-        for (int64_t k = 0; k < d; ++k) o[k] = 0;
-        for (int64_t e = e0; e < e1; ++e) {
-            int64_t j;
-            if (indices) {
-                if (e + FG_PREFETCH_DISTANCE < e_stop)
-                    FG_NAME(fg_prefetch_row)(x, indices[e + FG_PREFETCH_DISTANCE], d);
-                j = indices[e];
-            } else {
-                j = e;
+        const FG_T divisor = (row_mean && e1 > e0) ? (FG_T)(e1 - e0) : (FG_T)1;
+        if (d > FG_BLOCKED_WIDTH) {
+            /* Wide rows: accumulate in the (L1-resident) output row, one pass over the edges. */
+            for (int64_t k = 0; k < d; ++k) o[k] = 0;
+            for (int64_t e = e0; e < e1; ++e) {
+                int64_t j;
+                if (indices) {
+                    if (e + distance < e_stop) FG_NAME(fg_prefetch_row)(x, indices[e + distance], d);
+                    j = indices[e];
+                } else {
+                    j = e;
+                }
+                FG_T c = coef ? coef[e] : (FG_T)1;
+                if (scale) c *= scale[j];
+                const FG_T *FG_RESTRICT xr = x + j * d;
+                for (int64_t k = 0; k < d; ++k) o[k] += c * xr[k];
             }
-            FG_T c = coef ? coef[e] : (FG_T)1;
-            FG_T s = gathered_scale ? gathered_scale[j] : (FG_T)1;
-            const FG_T *FG_RESTRICT xr = x + j * d;
-            const FG_T cs = c * s;
-            for (int64_t k = 0; k < d; ++k) o[k] += cs * xr[k];
-            if (dot_out) {
-                const int64_t id = edge_id ? (int64_t)edge_id[e] : e;
-                dot_out[id] = s * FG_NAME(fg_dot)(xr, dot_with + r * d, d);
-            }
+            if (divisor != (FG_T)1)
+                for (int64_t k = 0; k < d; ++k) o[k] /= divisor;
+        } else {
+#define FG_SUM_CALL(W) FG_NAME(fg_sum_block_##W)(o, x, d, kb, indices, e0, e1, e_stop, distance, coef, scale, divisor)
+            FG_FOR_EACH_BLOCK(FG_SUM_CALL);
+#undef FG_SUM_CALL
         }
-        if (row_mean && e1 > e0) {
-            const FG_T deg = (FG_T)(e1 - e0);
-            for (int64_t k = 0; k < d; ++k) o[k] /= deg;
+        if (dot_out) {
+            for (int64_t e = e0; e < e1; ++e) {
+                const int64_t j = indices ? (int64_t)indices[e] : e;
+                const int64_t id = edge_id ? (int64_t)edge_id[e] : e;
+                const FG_T s = scale ? scale[j] : (FG_T)1;
+                dot_out[id] = s * FG_NAME(fg_dot)(x + j * d, dot_with + r * d, d);
+            }
         }
     }
 }
 
 /*
- * out[r, k] = max (or min) over the row's edges of coef[e] * x[j, k], and
- * arg[r, k] = the winning edge (the first one on ties; a NaN wins and stays).
- * Empty rows give 0 and arg -1.
+ * One block of max (or min) for row r: out[r, k] = the extremum of
+ * coef[e] * x[j, k] over the row's edges and arg[r, k] = the winning edge
+ * (the first one on ties; a NaN wins and then stays). The row is not empty.
  */
-#define FG_DEFINE_EXTREMUM(fname, BETTER)                                                   \
-FG_CLONES static void FG_NAME(fname)(                                                       \
-    FG_T *FG_RESTRICT out, FG_I *FG_RESTRICT arg, const FG_T *FG_RESTRICT x, int64_t d,     \
-    const FG_I *FG_RESTRICT indptr, const FG_I *FG_RESTRICT indices,                        \
-    const FG_T *FG_RESTRICT coef, int64_t row_begin, int64_t row_end)                       \
-{                                                                                           \
-    const int64_t e_stop = indptr[row_end];                                                 \
-    for (int64_t r = row_begin; r < row_end; ++r) {                                         \
-        FG_T *FG_RESTRICT o = out + r * d;                                                  \
-        FG_I *FG_RESTRICT a = arg + r * d;                                                  \
-        const int64_t e0 = indptr[r], e1 = indptr[r + 1];                                   \
-        if (e0 == e1) {                                                                     \
-            for (int64_t k = 0; k < d; ++k) { o[k] = 0; a[k] = (FG_I)-1; }                  \
-            continue;                                                                       \
-        }                                                                                   \
-        for (int64_t e = e0; e < e1; ++e) {                                                 \
-            int64_t j;                                                                      \
-            if (indices) {                                                                  \
-                if (e + FG_PREFETCH_DISTANCE < e_stop)                                      \
-                    FG_NAME(fg_prefetch_row)(x, indices[e + FG_PREFETCH_DISTANCE], d);      \
-                j = indices[e];                                                             \
-            } else {                                                                        \
-                j = e;                                                                      \
-            }                                                                               \
-            const FG_T c = coef ? coef[e] : (FG_T)1;                                        \
-            const FG_T *FG_RESTRICT xr = x + j * d;                                         \
-            const FG_I eid = (FG_I)e;                                                       \
-            if (e == e0) {                                                                  \
-                for (int64_t k = 0; k < d; ++k) { o[k] = c * xr[k]; a[k] = eid; }           \
-                continue;                                                                   \
-            }                                                                               \
-            for (int64_t k = 0; k < d; ++k) {                                               \
-                const FG_T v = c * xr[k];                                                   \
-                const FG_T cur = o[k];                                                      \
-                const int take = (BETTER(v, cur)) | ((v != v) & (cur == cur));              \
-                o[k] = take ? v : cur;                                                      \
-                a[k] = take ? eid : a[k];                                                   \
-            }                                                                               \
-        }                                                                                   \
-    }                                                                                       \
+#define FG_DEFINE_EXTREMUM_BLOCK(NAME, W, BETTER, LOOP)                                             \
+static inline __attribute__((always_inline)) void FG_NAME(NAME##_##W)(                         \
+    FG_T *FG_RESTRICT o, FG_I *FG_RESTRICT a, const FG_T *FG_RESTRICT x, int64_t d, int64_t kb, \
+    const FG_I *FG_RESTRICT indices, int64_t e0, int64_t e1, int64_t e_stop, int64_t distance,  \
+    const FG_T *FG_RESTRICT coef)                                                               \
+{                                                                                               \
+    FG_T best[W];                                                                               \
+    FG_I won[W];                                                                                \
+    {                                                                                           \
+        const int64_t j = indices ? (int64_t)indices[e0] : e0;                                  \
+        const FG_T c = coef ? coef[e0] : (FG_T)1;                                               \
+        for (int l = 0; l < W; ++l) { best[l] = c * x[j * d + kb + l]; won[l] = (FG_I)e0; }     \
+    }                                                                                           \
+    for (int64_t e = e0 + 1; e < e1; ++e) {                                                     \
+        int64_t j;                                                                              \
+        if (indices) {                                                                          \
+            if (kb == 0 && e + distance < e_stop)                                               \
+                FG_NAME(fg_prefetch_row)(x, indices[e + distance], d);                          \
+            j = indices[e];                                                                     \
+        } else {                                                                                \
+            j = e;                                                                              \
+        }                                                                                       \
+        const FG_T c = coef ? coef[e] : (FG_T)1;                                                \
+        const FG_T *FG_RESTRICT xr = x + j * d + kb;                                            \
+        const FG_I edge = (FG_I)e;                                                              \
+        LOOP for (int l = 0; l < W; ++l) {                                                      \
+            const FG_T v = c * xr[l];                                                           \
+            const FG_T cur = best[l];                                                           \
+            const int take = (BETTER(v, cur)) | ((v != v) & (cur == cur));                      \
+            best[l] = take ? v : cur;                                                           \
+            won[l] = take ? edge : won[l];                                                      \
+        }                                                                                       \
+    }                                                                                           \
+    for (int l = 0; l < W; ++l) { o[kb + l] = best[l]; a[kb + l] = won[l]; }                   \
 }
-
 #define FG_GREATER(v, cur) ((v) > (cur))
 #define FG_LESS(v, cur) ((v) < (cur))
-FG_DEFINE_EXTREMUM(fg_gather_max, FG_GREATER)
-FG_DEFINE_EXTREMUM(fg_gather_min, FG_LESS)
+#define FG_DEFINE_EXTREMUM_BLOCKS(NAME, BETTER)  \
+    FG_DEFINE_EXTREMUM_BLOCK(NAME, 64, BETTER, )                \
+    FG_DEFINE_EXTREMUM_BLOCK(NAME, 32, BETTER, )                \
+    FG_DEFINE_EXTREMUM_BLOCK(NAME, 16, BETTER, FG_VECTOR_LOOP)  \
+    FG_DEFINE_EXTREMUM_BLOCK(NAME, 8, BETTER, FG_VECTOR_LOOP)   \
+    FG_DEFINE_EXTREMUM_BLOCK(NAME, 4, BETTER, FG_VECTOR_LOOP)   \
+    FG_DEFINE_EXTREMUM_BLOCK(NAME, 1, BETTER, )
+FG_DEFINE_EXTREMUM_BLOCKS(fg_max_block, FG_GREATER)
+FG_DEFINE_EXTREMUM_BLOCKS(fg_min_block, FG_LESS)
+#undef FG_DEFINE_EXTREMUM_BLOCKS
+#undef FG_DEFINE_EXTREMUM_BLOCK
 #undef FG_GREATER
 #undef FG_LESS
+
+/* Max (min) of a wide, non-empty row: the running extremum lives in the output row. */
+#define FG_DEFINE_EXTREMUM_WIDE(NAME, BETTER)                                                   \
+static inline __attribute__((always_inline)) void FG_NAME(NAME)(                               \
+    FG_T *FG_RESTRICT o, FG_I *FG_RESTRICT a, const FG_T *FG_RESTRICT x, int64_t d,             \
+    const FG_I *FG_RESTRICT indices, int64_t e0, int64_t e1, int64_t e_stop, int64_t distance,  \
+    const FG_T *FG_RESTRICT coef)                                                               \
+{                                                                                               \
+    {                                                                                           \
+        const int64_t j = indices ? (int64_t)indices[e0] : e0;                                  \
+        const FG_T c = coef ? coef[e0] : (FG_T)1;                                               \
+        for (int64_t k = 0; k < d; ++k) { o[k] = c * x[j * d + k]; a[k] = (FG_I)e0; }           \
+    }                                                                                           \
+    for (int64_t e = e0 + 1; e < e1; ++e) {                                                     \
+        int64_t j;                                                                              \
+        if (indices) {                                                                          \
+            if (e + distance < e_stop) FG_NAME(fg_prefetch_row)(x, indices[e + distance], d);   \
+            j = indices[e];                                                                     \
+        } else {                                                                                \
+            j = e;                                                                              \
+        }                                                                                       \
+        const FG_T c = coef ? coef[e] : (FG_T)1;                                                \
+        const FG_T *FG_RESTRICT xr = x + j * d;                                                 \
+        const FG_I edge = (FG_I)e;                                                              \
+        for (int64_t k = 0; k < d; ++k) {                                                       \
+            const FG_T v = c * xr[k];                                                           \
+            const FG_T cur = o[k];                                                              \
+            const int take = (BETTER(v, cur)) | ((v != v) & (cur == cur));                      \
+            o[k] = take ? v : cur;                                                              \
+            a[k] = take ? edge : a[k];                                                          \
+        }                                                                                       \
+    }                                                                                           \
+}
+#define FG_GREATER(v, cur) ((v) > (cur))
+#define FG_LESS(v, cur) ((v) < (cur))
+FG_DEFINE_EXTREMUM_WIDE(fg_max_wide, FG_GREATER)
+FG_DEFINE_EXTREMUM_WIDE(fg_min_wide, FG_LESS)
+#undef FG_GREATER
+#undef FG_LESS
+#undef FG_DEFINE_EXTREMUM_WIDE
+
+/* Row-wise max (min) with arg; empty rows give 0 and arg -1. */
+#define FG_DEFINE_EXTREMUM(fname, BLOCK, WIDE)                                                     \
+FG_CLONES static void FG_NAME(fname)(                                                           \
+    FG_T *FG_RESTRICT out, FG_I *FG_RESTRICT arg, const FG_T *FG_RESTRICT x, int64_t d,         \
+    const FG_I *FG_RESTRICT indptr, const FG_I *FG_RESTRICT indices,                            \
+    const FG_T *FG_RESTRICT coef, int64_t row_begin, int64_t row_end)                           \
+{                                                                                               \
+    const int64_t e_stop = indptr[row_end];                                                     \
+    const int64_t distance = FG_NAME(fg_prefetch_distance)(d);                                  \
+    for (int64_t r = row_begin; r < row_end; ++r) {                                             \
+        FG_T *FG_RESTRICT o = out + r * d;                                                      \
+        FG_I *FG_RESTRICT a = arg + r * d;                                                      \
+        const int64_t e0 = indptr[r], e1 = indptr[r + 1];                                       \
+        if (e0 == e1) {                                                                         \
+            for (int64_t k = 0; k < d; ++k) { o[k] = 0; a[k] = (FG_I)-1; }                      \
+            continue;                                                                           \
+        }                                                                                       \
+        if (d > FG_BLOCKED_WIDTH) {                                                             \
+            FG_NAME(WIDE)(o, a, x, d, indices, e0, e1, e_stop, distance, coef);                 \
+        } else {                                                                                \
+            FG_FOR_EACH_BLOCK(BLOCK);                                                           \
+        }                                                                                       \
+    }                                                                                           \
+}
+#define FG_MAX_CALL(W) FG_NAME(fg_max_block_##W)(o, a, x, d, kb, indices, e0, e1, e_stop, distance, coef)
+#define FG_MIN_CALL(W) FG_NAME(fg_min_block_##W)(o, a, x, d, kb, indices, e0, e1, e_stop, distance, coef)
+FG_DEFINE_EXTREMUM(fg_gather_max, FG_MAX_CALL, fg_max_wide)
+FG_DEFINE_EXTREMUM(fg_gather_min, FG_MIN_CALL, fg_min_wide)
+#undef FG_MAX_CALL
+#undef FG_MIN_CALL
 #undef FG_DEFINE_EXTREMUM
+
+/* One block of the max/min backward for transposed row j. */
+#define FG_DEFINE_ROUTE_BLOCK(W, LOOP)                                                             \
+static inline __attribute__((always_inline)) void FG_NAME(fg_route_block_##W)(                  \
+    FG_T *FG_RESTRICT gx, const FG_T *FG_RESTRICT g, const FG_I *FG_RESTRICT arg, int64_t d,    \
+    int64_t kb, const FG_I *FG_RESTRICT t_indices, const FG_I *FG_RESTRICT edge_id,             \
+    const FG_T *FG_RESTRICT coef, int64_t t0, int64_t t1, int64_t t_stop, int64_t distance)     \
+{                                                                                               \
+    FG_T acc[W];                                                                                \
+    for (int l = 0; l < W; ++l) acc[l] = 0;                                                     \
+    for (int64_t t = t0; t < t1; ++t) {                                                         \
+        if (kb == 0 && t + distance < t_stop) {                                                 \
+            const int64_t ahead = t_indices[t + distance];                                      \
+            FG_NAME(fg_prefetch_row)(g, ahead, d);                                              \
+            FG_NAME(fg_prefetch_ids)(arg, ahead, d);                                            \
+        }                                                                                       \
+        const int64_t i = t_indices[t];                                                         \
+        const FG_I e = edge_id ? edge_id[t] : (FG_I)t;                                          \
+        const FG_T c = coef ? coef[t] : (FG_T)1;                                                \
+        const FG_T *FG_RESTRICT gr = g + i * d + kb;                                            \
+        const FG_I *FG_RESTRICT ar = arg + i * d + kb;                                          \
+        LOOP for (int l = 0; l < W; ++l) acc[l] += (ar[l] == e) ? c * gr[l] : (FG_T)0;           \
+    }                                                                                           \
+    for (int l = 0; l < W; ++l) gx[kb + l] = acc[l];                                            \
+}
+
+/* Prefetch every cache line of id row `row` of `ids` (row length d). */
+static inline void FG_NAME(fg_prefetch_ids)(const FG_I *ids, int64_t row, int64_t d)
+{
+    const char *p = (const char *)(ids + row * d);
+    const char *end = p + d * (int64_t)sizeof(FG_I);
+    p = (const char *)((uintptr_t)p & ~(uintptr_t)63);
+    for (; p < end; p += 64) FG_PREFETCH(p);
+}
+
+FG_DEFINE_ROUTE_BLOCK(64, )
+FG_DEFINE_ROUTE_BLOCK(32, )
+FG_DEFINE_ROUTE_BLOCK(16, FG_VECTOR_LOOP)
+FG_DEFINE_ROUTE_BLOCK(8, FG_VECTOR_LOOP)
+FG_DEFINE_ROUTE_BLOCK(4, FG_VECTOR_LOOP)
+FG_DEFINE_ROUTE_BLOCK(1, )
+#undef FG_DEFINE_ROUTE_BLOCK
 
 /*
  * Backward of max/min over the transposed CSR (rows = gathered nodes j,
@@ -147,24 +338,37 @@ FG_CLONES static void FG_NAME(fg_extremum_backward)(
     int64_t row_begin, int64_t row_end)
 {
     const int64_t t_stop = t_indptr[row_end];
+    const int64_t distance = FG_NAME(fg_prefetch_distance)(2 * d);
     for (int64_t j = row_begin; j < row_end; ++j) {
         FG_T *FG_RESTRICT gx = grad_x + j * d;
-        for (int64_t k = 0; k < d; ++k) gx[k] = 0;
-        for (int64_t t = t_indptr[j]; t < t_indptr[j + 1]; ++t) {
-            if (t + FG_PREFETCH_DISTANCE < t_stop) {
-                const int64_t ahead = t_indices[t + FG_PREFETCH_DISTANCE];
-                FG_NAME(fg_prefetch_row)(g, ahead, d);
-                FG_NAME(fg_prefetch_row)((const FG_T *)(const void *)arg, ahead,
-                                         d * (int64_t)sizeof(FG_I) / (int64_t)sizeof(FG_T));
+        const int64_t t0 = t_indptr[j], t1 = t_indptr[j + 1];
+        if (d > FG_BLOCKED_WIDTH) {
+            for (int64_t k = 0; k < d; ++k) gx[k] = 0;
+            for (int64_t t = t0; t < t1; ++t) {
+                if (t + distance < t_stop) {
+                    const int64_t ahead = t_indices[t + distance];
+                    FG_NAME(fg_prefetch_row)(g, ahead, d);
+                    FG_NAME(fg_prefetch_ids)(arg, ahead, d);
+                }
+                const int64_t i = t_indices[t];
+                const FG_I e = edge_id ? edge_id[t] : (FG_I)t;
+                const FG_T c = coef ? coef[t] : (FG_T)1;
+                const FG_T *FG_RESTRICT gr = g + i * d;
+                const FG_I *FG_RESTRICT ar = arg + i * d;
+                for (int64_t k = 0; k < d; ++k) gx[k] += (ar[k] == e) ? c * gr[k] : (FG_T)0;
             }
-            const int64_t i = t_indices[t];
-            const FG_I e = edge_id ? edge_id[t] : (FG_I)t;
-            const FG_T c = coef ? coef[t] : (FG_T)1;
-            const FG_T *FG_RESTRICT gr = g + i * d;
-            const FG_I *FG_RESTRICT ar = arg + i * d;
-            for (int64_t k = 0; k < d; ++k) gx[k] += (ar[k] == e) ? c * gr[k] : (FG_T)0;
-            if (grad_w) {
-                const FG_T *FG_RESTRICT xr = x + j * d;
+        } else {
+#define FG_ROUTE_CALL(W) FG_NAME(fg_route_block_##W)(gx, g, arg, d, kb, t_indices, edge_id, coef, t0, t1, t_stop, distance)
+            FG_FOR_EACH_BLOCK(FG_ROUTE_CALL);
+#undef FG_ROUTE_CALL
+        }
+        if (grad_w) {
+            const FG_T *FG_RESTRICT xr = x + j * d;
+            for (int64_t t = t0; t < t1; ++t) {
+                const int64_t i = t_indices[t];
+                const FG_I e = edge_id ? edge_id[t] : (FG_I)t;
+                const FG_T *FG_RESTRICT gr = g + i * d;
+                const FG_I *FG_RESTRICT ar = arg + i * d;
                 FG_T total = 0;
                 for (int64_t k = 0; k < d; ++k) total += (ar[k] == e) ? gr[k] * xr[k] : (FG_T)0;
                 grad_w[e] = total;
@@ -173,6 +377,8 @@ FG_CLONES static void FG_NAME(fg_extremum_backward)(
     }
 }
 
+#undef FG_FOR_EACH_BLOCK
+
 /* out[e] = <a[r], b[indices[e]]> for the edges e of rows [row_begin, row_end). */
 FG_CLONES static void FG_NAME(fg_edge_dot)(
     FG_T *FG_RESTRICT out, const FG_T *FG_RESTRICT a, const FG_T *FG_RESTRICT b, int64_t d,
@@ -180,11 +386,12 @@ FG_CLONES static void FG_NAME(fg_edge_dot)(
     int64_t row_begin, int64_t row_end)
 {
     const int64_t e_stop = indptr[row_end];
+    const int64_t distance = FG_NAME(fg_prefetch_distance)(d);
     for (int64_t r = row_begin; r < row_end; ++r) {
         const FG_T *FG_RESTRICT ar = a + r * d;
         for (int64_t e = indptr[r]; e < indptr[r + 1]; ++e) {
-            if (e + FG_PREFETCH_DISTANCE < e_stop)
-                FG_NAME(fg_prefetch_row)(b, indices[e + FG_PREFETCH_DISTANCE], d);
+            if (e + distance < e_stop)
+                FG_NAME(fg_prefetch_row)(b, indices[e + distance], d);
             out[e] = FG_NAME(fg_dot)(ar, b + (int64_t)indices[e] * d, d);
         }
     }
