@@ -1,0 +1,102 @@
+"""The graph layers match PyTorch Geometric's, outputs and gradients (skipped without PyG).
+
+Parameters are copied by name: fastgnn uses PyG's parameter names and
+layouts, so a PyG ``state_dict`` loads as is.
+"""
+import numpy as np
+import pytest
+
+import fastgnn
+from fastgnn import nn
+from nn_cases import distinct_features, random_graph
+
+torch = pytest.importorskip("torch")
+pyg_nn = pytest.importorskip("torch_geometric.nn")
+
+
+def run_both(ours, theirs, graph, x, with_weight=False):
+    """Copy PyG's parameters into ``ours``; compare outputs and all gradients of sum(R * out)."""
+    theirs = theirs.double()
+    ours.load_state_dict({name: value.detach().numpy() for name, value in theirs.state_dict().items()})
+    pair = isinstance(x, tuple)
+    xs = [x] if not pair else list(x)
+    torch_x = [torch.tensor(a, requires_grad=True) for a in xs]
+    edge_index = torch.tensor(graph.to_edge_index())
+    args = [tuple(torch_x) if pair else torch_x[0], edge_index]
+    if with_weight:
+        args.append(torch.tensor(graph.edge_weight.astype(np.float64)))
+    expected = theirs(*args)
+    out = ours(graph, x)
+    np.testing.assert_allclose(out, expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    projection = np.random.default_rng(0).standard_normal(out.shape)
+    (expected * torch.tensor(projection)).sum().backward()
+    grads = ours.backward(projection)
+    grads = list(grads) if pair else [grads]
+    for grad, tensor in zip(grads, torch_x):
+        expected_grad = np.zeros(tensor.shape) if tensor.grad is None else tensor.grad.numpy()  # unused input
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-10, atol=1e-12)
+    theirs_params = dict(theirs.named_parameters())
+    for name, param in ours.named_parameters():
+        np.testing.assert_allclose(param.grad, theirs_params[name].grad.numpy(), rtol=1e-10, atol=1e-12,
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("aggr", ["sum", "mean", "max", "min"])
+@pytest.mark.parametrize("out_channels", [3, 9])
+def test_graph_conv(rng, aggr, out_channels):
+    graph = random_graph(rng, 12, weighted=True)
+    theirs = pyg_nn.GraphConv(6, out_channels, aggr={"sum": "add"}.get(aggr, aggr))
+    run_both(nn.GraphConv(6, out_channels, aggr, dtype=np.float64), theirs, graph,
+             distinct_features(rng, 12, 6), with_weight=True)
+
+
+@pytest.mark.parametrize("aggr", ["sum", "max"])
+def test_graph_conv_bipartite(rng, aggr):
+    graph = random_graph(rng, 10, 6)
+    theirs = pyg_nn.GraphConv((5, 4), 3, aggr={"sum": "add"}.get(aggr, aggr))
+    run_both(nn.GraphConv((5, 4), 3, aggr, dtype=np.float64), theirs, graph,
+             (distinct_features(rng, 10, 5), distinct_features(rng, 6, 4)))
+
+
+def without_duplicate_self_loops(graph):
+    """PyG's add_remaining_self_loops merges repeated loops ``i -> i`` into one; fastgnn keeps
+    existing loops as they are (SEMANTICS.md). Compare on graphs where the two agree."""
+    edge_index = graph.to_edge_index()
+    loop = edge_index[0] == edge_index[1]
+    keep = ~loop.copy()
+    _, first = np.unique(edge_index[0, loop], return_index=True)
+    keep[np.flatnonzero(loop)[first]] = True
+    weight = None if graph.edge_weight is None else graph.edge_weight[keep]
+    return fastgnn.Graph.from_edge_index(edge_index[:, keep], num_nodes=graph.num_nodes, edge_weight=weight)
+
+
+@pytest.mark.parametrize("out_channels", [3, 9])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gcn_conv(rng, out_channels, weighted):
+    graph = without_duplicate_self_loops(random_graph(rng, 12, weighted=weighted))
+    run_both(nn.GCNConv(6, out_channels, dtype=np.float64), pyg_nn.GCNConv(6, out_channels), graph,
+             rng.standard_normal((12, 6)), with_weight=weighted)
+
+
+@pytest.mark.parametrize("aggr", ["mean", "max", "min", "sum"])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_sage_conv(rng, aggr, normalize):
+    graph = random_graph(rng, 12)
+    run_both(nn.SAGEConv(6, 4, aggr, normalize=normalize, dtype=np.float64),
+             pyg_nn.SAGEConv(6, 4, aggr=aggr, normalize=normalize), graph, distinct_features(rng, 12, 6))
+
+
+def test_sage_conv_bipartite_without_root(rng):
+    graph = random_graph(rng, 10, 6)
+    run_both(nn.SAGEConv((5, 4), 3, root_weight=False, dtype=np.float64),
+             pyg_nn.SAGEConv((5, 4), 3, root_weight=False), graph,
+             (distinct_features(rng, 10, 5), distinct_features(rng, 6, 4)))
+
+
+@pytest.mark.parametrize("hidden", [3, 9])
+def test_gin_conv(rng, hidden):
+    graph = random_graph(rng, 12)
+    mlp = torch.nn.Sequential(torch.nn.Linear(6, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 2))
+    theirs = pyg_nn.GINConv(mlp, eps=0.2, train_eps=True)
+    ours = nn.GINConv(nn.MLP([6, hidden, 2], dtype=np.float64), eps=0.0, train_eps=True)
+    run_both(ours, theirs, graph, rng.standard_normal((12, 6)))
