@@ -80,3 +80,11 @@ def positive_int(value, name):
     if value < 1:
         raise ValueError(f"{name} must be a positive int, got {value}")
     return int(value)
+
+
+def as_grad(grad_out, shape, layer, dtype=None):
+    """``grad_out`` as an ndarray of exactly ``shape`` (no broadcasting), optionally cast."""
+    array = np.asarray(grad_out) if dtype is None else np.asarray(grad_out, dtype=dtype)
+    if array.shape != tuple(shape):
+        raise ValueError(f"{layer}.backward: grad_out must have shape {tuple(shape)}, got {array.shape}")
+    return array

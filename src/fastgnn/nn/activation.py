@@ -6,7 +6,7 @@ usually holds anyway), so an activation adds no memory of its own.
 import numpy as np
 from scipy.special import expit
 
-from fastgnn.nn._utils import as_float_array
+from fastgnn.nn._utils import as_float_array, as_grad
 from fastgnn.nn.module import Module
 
 __all__ = ["Identity", "ReLU", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "get_activation"]
@@ -38,6 +38,7 @@ class ReLU(Module):
     def backward(self, grad_out):
         """``grad_out`` where ``y > 0``, else 0."""
         (y,) = self._saved_for_backward()
+        grad_out = as_grad(grad_out, y.shape, type(self).__name__)
         return np.where(y > 0, grad_out, 0).astype(y.dtype, copy=False)
 
 
@@ -67,6 +68,7 @@ class LeakyReLU(Module):
     def backward(self, grad_out):
         """``grad_out`` where ``x > 0``, else ``negative_slope · grad_out``."""
         (y,) = self._saved_for_backward()
+        grad_out = as_grad(grad_out, y.shape, type(self).__name__)
         slope = y.dtype.type(self.negative_slope)
         return np.where(y > 0, grad_out, grad_out * slope).astype(y.dtype, copy=False)
 
@@ -101,6 +103,7 @@ class ELU(Module):
     def backward(self, grad_out):
         """``grad_out`` where ``x > 0``, else ``(y + alpha) · grad_out``."""
         (y,) = self._saved_for_backward()
+        grad_out = as_grad(grad_out, y.shape, type(self).__name__)
         alpha = y.dtype.type(self.alpha)
         return np.where(y > 0, grad_out, grad_out * (y + alpha)).astype(y.dtype, copy=False)
 
@@ -120,6 +123,7 @@ class Tanh(Module):
     def backward(self, grad_out):
         """``grad_out · (1 - y²)``."""
         (y,) = self._saved_for_backward()
+        grad_out = as_grad(grad_out, y.shape, type(self).__name__)
         return (grad_out * (1 - y * y)).astype(y.dtype, copy=False)
 
 
@@ -135,6 +139,7 @@ class Sigmoid(Module):
     def backward(self, grad_out):
         """``grad_out · y · (1 - y)``."""
         (y,) = self._saved_for_backward()
+        grad_out = as_grad(grad_out, y.shape, type(self).__name__)
         return (grad_out * y * (1 - y)).astype(y.dtype, copy=False)
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 
 from fastgnn.nn import init
-from fastgnn.nn._utils import as_float_array
+from fastgnn.nn._utils import as_float_array, as_grad
 from fastgnn.nn.module import Module
 
 __all__ = ["Dropout"]
@@ -59,9 +59,9 @@ class Dropout(Module):
     def backward(self, grad_out):
         """``grad_out · mask / (1 - p)``."""
         (mask,) = self._saved_for_backward()
-        grad_out = np.asarray(grad_out)
         if mask is None:
             return grad_out
+        grad_out = as_grad(grad_out, mask.shape, type(self).__name__)
         if self.p == 1.0:
             return np.zeros_like(grad_out)
         grad = grad_out * mask

@@ -2,7 +2,7 @@
 import numpy as np
 
 from fastgnn.nn import init
-from fastgnn.nn._utils import as_layer_input, positive_int
+from fastgnn.nn._utils import as_grad, as_layer_input, positive_int
 from fastgnn.nn.module import Module, Parameter, _check_float_dtype
 
 __all__ = ["Linear"]
@@ -60,7 +60,7 @@ class Linear(Module):
     def backward(self, grad_out, need_input_grad=True):
         """Accumulate ``dL/dW = G^T x`` and ``dL/db = sum_rows G``; return ``G W`` (or None)."""
         (x,) = self._saved_for_backward()
-        grad_out = np.asarray(grad_out, dtype=self.dtype)
+        grad_out = as_grad(grad_out, (x.shape[0], self.out_features), type(self).__name__, self.dtype)
         if self.weight.requires_grad:
             self.weight.grad += grad_out.T @ x
         if self.bias is not None and self.bias.requires_grad:
