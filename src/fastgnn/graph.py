@@ -403,6 +403,21 @@ class Graph:
         np.divide(1.0, degree, out=inverse, where=degree != 0)
         return self.with_edge_weight((weight * inverse[self.destinations()]).astype(dtype))
 
+    def subgraph(self, nodes, *, relabel=True, return_edge_ids=False):
+        """The subgraph induced by ``nodes`` (see :func:`fastgnn.transforms.subgraph`).
+
+        Parameters
+        ----------
+        nodes : array_like of bool (a mask) or of int (node ids)
+        relabel : bool
+            Number the kept nodes ``0..k-1`` in the order of ``nodes``.
+        return_edge_ids : bool
+            Also return the ids of the kept edges in this graph.
+        """
+        from fastgnn.transforms import subgraph
+
+        return subgraph(self, nodes, relabel=relabel, return_edge_ids=return_edge_ids)
+
     def _require_square(self, what):
         if not self.is_square:
             raise ValueError(

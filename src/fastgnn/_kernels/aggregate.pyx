@@ -41,13 +41,24 @@ cdef extern from "fastgnn_kernels.h" nogil:
 
 # Pointers to optional arrays: NULL for None.
 cdef inline const floating* _values_or_null(const floating[::1] a) noexcept:
-    return NULL if a is None else &a[0]
+    if a is None:
+        return NULL
+    return &a[0]
 
 cdef inline const index_t* _ids_or_null(const index_t[::1] a) noexcept:
-    return NULL if a is None else &a[0]
+    if a is None:
+        return NULL
+    return &a[0]
 
 cdef inline const floating* _rows_or_null(const floating[:, ::1] a) noexcept:
-    return NULL if a is None else &a[0, 0]
+    if a is None:
+        return NULL
+    return &a[0, 0]
+
+cdef inline const index_t* _id_rows_or_null(const index_t[:, ::1] a) noexcept:
+    if a is None or a.shape[0] == 0:
+        return NULL
+    return &a[0, 0]
 
 
 cdef void _gather_sum_chunk(floating* out, const floating* x, int64_t d,
@@ -186,7 +197,7 @@ def extremum_backward(floating[:, ::1] grad_x, const floating[:, ::1] g, const i
     cdef const floating* coef_ptr = _values_or_null(coef)
     cdef const floating* x_ptr = _rows_or_null(x)
     cdef const floating* g_ptr = _rows_or_null(g)
-    cdef const index_t* arg_ptr = NULL if arg.shape[0] == 0 else &arg[0, 0]
+    cdef const index_t* arg_ptr = _id_rows_or_null(arg)
     cdef floating* grad_w_ptr = NULL if grad_w is None else &grad_w[0]
     cdef int c
     if grad_x.shape[0] == 0:
