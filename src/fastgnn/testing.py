@@ -156,6 +156,10 @@ def check_module_grad(module, *inputs, eps=1e-6, rtol=1e-5, atol=1e-7, max_eleme
     float
         The largest absolute difference seen.
     """
+    for name, param in module.named_parameters():
+        if param.dtype != np.float64:
+            raise TypeError(f"parameter {name} must be float64 for a finite-difference check, got "
+                            f"{param.dtype} (build the module with dtype=np.float64 or call .astype)")
     rng = np.random.default_rng(seed)
     module.train()
     module.zero_grad()
