@@ -4,9 +4,8 @@ Each caches only its *output* for the backward (which the next layer
 usually holds anyway), so an activation adds no memory of its own.
 """
 import numpy as np
-from scipy.special import expit
 
-from fastgnn.nn._utils import as_float_array, as_grad
+from fastgnn.nn._utils import as_float_array, as_grad, sigmoid
 from fastgnn.nn.module import Module
 
 __all__ = ["Identity", "ReLU", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "get_activation"]
@@ -132,7 +131,7 @@ class Sigmoid(Module):
 
     def forward(self, x):
         """Element-wise logistic function."""
-        y = expit(as_float_array(x, "x", "Sigmoid"))
+        y = sigmoid(as_float_array(x, "x", "Sigmoid"))
         self._save_for_backward(y)
         return y
 
