@@ -58,7 +58,7 @@ def test_relu_gradient_at_zero_is_zero():
 
 def test_sigmoid_and_elu_do_not_overflow():
     x = np.array([[-1000.0, 1000.0]])
-    with np.errstate(all="raise"):
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
         np.testing.assert_array_equal(nn.Sigmoid()(x), expit(x))
         np.testing.assert_array_equal(nn.ELU()(x), [[-1.0, 1000.0]])
 
