@@ -45,3 +45,8 @@ def show_config(file=None):
     for key, value in config.items():
         print(f"{key}: {value}", file=file)
     return config
+
+# ---------------------------------------------------------------- layers, losses, optimizers, metrics
+from fastgnn import losses, metrics, nn, optim  # noqa: E402  (after the core names they build on)
+
+__all__ += ["nn", "losses", "optim", "metrics"]
