@@ -1,0 +1,7 @@
+"""``python -m fastgnn``: see :mod:`fastgnn.cli`."""
+import sys
+
+from fastgnn.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

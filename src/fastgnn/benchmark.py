@@ -1,0 +1,871 @@
+"""Benchmark of neighbour aggregation against its peers: ``python -m fastgnn bench``.
+
+What is measured, per benchmark graph (see
+:data:`fastgnn.datasets.synthetic.BENCH_GRAPHS`), feature width ``d``
+(float32), thread count and reduction:
+
+* **fastgnn**: ``aggregate`` (forward) and ``aggregate`` followed by
+  ``aggregate_backward`` (forward + backward), on a :class:`fastgnn.Graph`
+  built once, with its transpose and inverse degrees cached before any
+  timing, as in a training loop.
+* **dense** (small graph only, sum/mean): ``A_dense @ X`` and
+  ``A_dense.T @ G`` with NumPy's BLAS.
+* **scipy** (sum/mean): ``A @ X`` and ``A_T @ G`` on CSR matrices, the
+  transpose converted to CSR once (a fair cached transpose); mean uses the
+  pre-normalised ``D^-1 A``. scipy.sparse is single-threaded.
+* **torch** (when installed): ``torch.sparse.mm`` on a CSR tensor (int32
+  indices, like fastgnn's; duplicate edges merged, see
+  :meth:`Workload.torch_csr`): ``torch.sparse.mm(A, X)`` for sum and
+  ``torch.sparse.mm(A, X, reduce)`` with ``"mean"``, ``"amax"`` and
+  ``"amin"``; forward + backward through autograd with respect to ``X``.
+* **pyg** (when installed): ``torch_geometric.utils.scatter(x[src], dst,
+  dim=0, reduce=...)`` on the edge list (in CSR order, i.e. sorted by
+  destination, its best case); it materialises the ``E x d`` messages.
+
+All implementations of one configuration run back to back in this process,
+in interleaved rounds (one timed run of each in turn, see :func:`measure`),
+so that the drifting load of a shared machine falls on all of them alike;
+each is warmed up first, and quick ones run untimed for a moment before each
+timed run so that the previous implementation's worker threads have gone
+idle. The median is reported. Slow implementations (PyG's backward takes
+seconds) get fewer timed runs: as many as fit in :data:`SLOW_BUDGET_S`, at
+least one.
+
+Reported beside the times:
+
+* ``x``: peer time / fastgnn time (above 1: fastgnn is faster).
+* ``GB/s``: effective memory bandwidth of fastgnn, :func:`bytes_moved` / time,
+  a lower bound on the traffic (index arrays, one feature row gathered per
+  edge, the output, and ``arg`` for max/min).
+* ``peak``: peak extra memory of the fastgnn call (``aggregate`` on a
+  forward line, ``aggregate_backward`` on a forward + backward line),
+  measured with :mod:`tracemalloc` (NumPy reports its buffers to it; the
+  kernels allocate nothing else), next to the ``E x d x 4`` bytes that a
+  message-materialising implementation needs for its messages alone.
+* ``dgl*``: DGL medians merged from the JSON lines of ``bench/dgl_peer.py``
+  (run in its own environment, hence in another process: compare with
+  care, ideally run right before or after this benchmark).
+
+The graph building and peer functions here are shared with the
+pytest-benchmark suites in ``bench/``.
+"""
+import argparse
+import contextlib
+import functools
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+
+import fastgnn
+from fastgnn.datasets.synthetic import BENCH_GRAPHS, bench_edge_index
+from fastgnn.graph import Graph
+from fastgnn.ops import aggregate, aggregate_backward
+
+__all__ = [
+    "GRAPHS", "DIMS", "ALL_DIMS", "THREADS", "REDUCES", "PASSES", "PEERS", "IMPLEMENTATIONS",
+    "Workload", "load_workload", "applicable", "make_benchmark", "bytes_moved", "message_bytes",
+    "fastgnn_peak_memory", "set_peer_threads", "peer_available", "planned_repeats", "warm_up",
+    "measure", "run", "add_arguments", "main",
+]
+
+GRAPHS = tuple(BENCH_GRAPHS)            # uniform, powerlaw, small
+DIMS = (64,)                            # default of the command: the targets' width
+ALL_DIMS = (16, 64, 256)                # the full sweep (--full)
+THREADS = (1, 2)
+REDUCES = ("sum", "mean", "max", "min")
+PASSES = ("forward", "forward_backward")
+PEERS = ("dense", "scipy", "torch", "pyg")
+IMPLEMENTATIONS = ("fastgnn",) + PEERS
+DENSE_MAX_NODES = 20_000                # dense NumPy only where N x N float32 fits (1.6 GB)
+SLOW_BUDGET_S = 3.0                     # time budget of the timed runs of one slow implementation
+WARMUP_S = 0.3                          # minimum warm-up time of each implementation
+SETTLE_S = 0.1                          # untimed running of a quick benchmark before each timed run
+QUICK_S = 0.1                           # a run shorter than this is "quick"
+DTYPE = np.float32
+
+_PASS_LABEL = {"forward": "fwd", "forward_backward": "fwd+bwd"}
+_TORCH_REDUCE = {"sum": None, "mean": "mean", "max": "amax", "min": "amin"}
+
+
+# --------------------------------------------------------------------------- peers, lazily
+def _import_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _import_pyg_scatter():
+    try:
+        from torch_geometric.utils import scatter
+    except ImportError:
+        return None
+    return scatter
+
+
+def peer_available(peer):
+    """Whether the library a peer needs can be imported (torch and PyG are optional)."""
+    if peer == "torch":
+        return _import_torch() is not None
+    if peer == "pyg":
+        return _import_torch() is not None and _import_pyg_scatter() is not None
+    return True
+
+
+def _set_blas_threads(n_threads):
+    """Limit NumPy's BLAS (the dense peer) to ``n_threads``; the count in force, or None."""
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:
+        pass
+    else:
+        threadpool_limits(limits=n_threads, user_api="blas")
+        counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+        return counts[0] if counts else None
+    # Without threadpoolctl: NumPy's wheels bundle OpenBLAS; find it among the loaded libraries.
+    import ctypes
+    try:
+        with open("/proc/self/maps") as handle:
+            paths = {line.split()[-1] for line in handle if "openblas" in line and ".so" in line}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "64_"),
+                               ("openblas", "")):
+            setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+            getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+            if setter is not None:
+                setter(ctypes.c_int(n_threads))
+                return int(getter()) if getter is not None else n_threads
+    return None
+
+
+def set_peer_threads(n_threads):
+    """Give the peers ``n_threads``: PyTorch (when imported) and NumPy's BLAS.
+
+    fastgnn gets its count per call (``n_threads=``); scipy.sparse is
+    single-threaded. Returns the counts in force.
+    """
+    in_force = {"fastgnn": n_threads, "scipy": 1, "blas": _set_blas_threads(n_threads)}
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        torch.set_num_threads(n_threads)
+        in_force["torch"] = torch.get_num_threads()
+    return in_force
+
+
+# --------------------------------------------------------------------------- graphs
+class Workload:
+    """One benchmark graph and the representation each implementation uses.
+
+    The :class:`fastgnn.Graph` is built (and its transpose cached) on
+    construction; the peers' matrices and tensors are built on first use and
+    cached, outside any timing. Features are seeded per width.
+    """
+
+    def __init__(self, name):
+        if name not in BENCH_GRAPHS:
+            raise ValueError(f"unknown graph {name!r}; choose from {', '.join(GRAPHS)}")
+        self.name = name
+        edge_index, num_nodes = bench_edge_index(name, seed=0)
+        self.num_nodes = int(num_nodes)
+        self.num_edges = int(edge_index.shape[1])
+        self.graph = Graph.from_edge_index(edge_index, num_nodes)
+        self.graph.transpose_csr()
+        self.graph.inverse_in_degree(DTYPE)
+        self._features = {}
+        self._cache = {}
+
+    def __repr__(self):
+        return f"Workload({self.name!r}: {self.num_nodes:,} nodes, {self.num_edges:,} edges)"
+
+    def _cached(self, key, compute):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def features(self, d):
+        """``(X, G)``: seeded float32 inputs of shape (num_nodes, d) and output gradients."""
+        if d not in self._features:
+            x = np.random.default_rng(1).standard_normal((self.num_nodes, d), dtype=DTYPE)
+            g = np.random.default_rng(2).standard_normal((self.num_nodes, d), dtype=DTYPE)
+            self._features[d] = (x, g)
+        return self._features[d]
+
+    def torch_features(self, d):
+        """``(X, G)`` as torch tensors sharing memory with :meth:`features`."""
+        torch = _import_torch()
+        x, g = self.features(d)
+        return self._cached(("torch_features", d), lambda: (torch.from_numpy(x), torch.from_numpy(g)))
+
+    def inverse_degree(self):
+        """``1 / in_degree`` (0 for isolated nodes), float32, shape (num_nodes, 1)."""
+        return self.graph.inverse_in_degree(DTYPE).reshape(-1, 1)
+
+    # scipy: A[i, j] = 1 for j -> i, so A @ X aggregates; transposes converted once.
+    def scipy(self, reduce):
+        """``(A, A_T)`` CSR float32 for sum, or ``D^-1 A`` and its transpose for mean."""
+        def compute():
+            import scipy.sparse as sp
+            a = self.graph.to_scipy().astype(DTYPE)
+            if reduce == "mean":
+                a = sp.csr_matrix(sp.diags(self.inverse_degree().ravel()) @ a)
+            return a, a.T.tocsr()
+        return self._cached(("scipy", reduce), compute)
+
+    def dense(self):
+        """The dense float32 adjacency (small graphs only), or None."""
+        if self.num_nodes > DENSE_MAX_NODES:
+            return None
+        return self._cached("dense", lambda: self.graph.to_scipy().astype(DTYPE).toarray())
+
+    def torch_csr(self, reduce="sum"):
+        """A ``torch.sparse_csr_tensor`` of the adjacency, with the graph's (int32) indices.
+
+        PyTorch requires sorted, distinct column indices in each row, so
+        duplicate edges are merged into one entry (a few hundred in the
+        uniform graphs, 3.5% of the power-law graph's edges, which gives
+        PyTorch slightly less work) and each row is sorted, which can only
+        help its locality. The merged entries hold the edge count for sum and
+        mean (the sum is exact; ``reduce="mean"`` divides by the number of
+        distinct in-neighbours) and 1 for max/min (exact).
+        """
+        values = "ones" if reduce in ("max", "min") else "counts"
+
+        def compute():
+            torch = _import_torch()
+            a = self.graph.to_scipy().astype(DTYPE)
+            a.sum_duplicates()  # also sorts the indices of each row
+            data = np.ones_like(a.data) if values == "ones" else a.data
+            dtype = self.graph.index_dtype
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+                return torch.sparse_csr_tensor(
+                    torch.from_numpy(a.indptr.astype(dtype)), torch.from_numpy(a.indices.astype(dtype)),
+                    torch.from_numpy(data), size=a.shape, check_invariants=True)
+        return self._cached(("torch_csr", values), compute)
+
+    def torch_edge_index(self):
+        """``(src, dst)`` int64 tensors in CSR edge order (sorted by destination)."""
+        def compute():
+            torch = _import_torch()
+            edge_index = self.graph.to_edge_index()
+            return torch.from_numpy(edge_index[0].copy()), torch.from_numpy(edge_index[1].copy())
+        return self._cached("torch_edge_index", compute)
+
+
+@functools.lru_cache(maxsize=None)
+def load_workload(name):
+    """The :class:`Workload` of a named graph, built once per process."""
+    return Workload(name)
+
+
+# --------------------------------------------------------------------------- what is timed
+class Benchmark:
+    """One timed callable: ``setup()`` (untimed, may be None) then ``run()``."""
+
+    __slots__ = ("impl", "pass_", "run", "setup")
+
+    def __init__(self, impl, pass_, run, setup=None):
+        self.impl, self.pass_, self.run, self.setup = impl, pass_, run, setup
+
+    def __call__(self):
+        if self.setup is not None:
+            self.setup()
+        return self.run()
+
+
+def _fastgnn(workload, d, reduce, threads, pass_):
+    graph = workload.graph
+    x, g = workload.features(d)
+    if pass_ == "forward":
+        return lambda: aggregate(graph, x, reduce, n_threads=threads), None
+    extremum = reduce in ("max", "min")
+
+    def forward_backward():
+        if extremum:
+            out, arg = aggregate(graph, x, reduce, return_arg=True, n_threads=threads)
+        else:
+            out, arg = aggregate(graph, x, reduce, n_threads=threads), None
+        return out, aggregate_backward(graph, g, reduce, arg=arg, n_threads=threads)
+    return forward_backward, None
+
+
+def _dense(workload, d, reduce, threads, pass_):
+    if reduce not in ("sum", "mean"):
+        return None
+    a = workload.dense()
+    if a is None:
+        return None
+    x, g = workload.features(d)
+    if reduce == "sum":
+        def forward():
+            return a @ x
+
+        def backward():
+            return a.T @ g
+    else:
+        inverse = workload.inverse_degree()
+
+        def forward():
+            return np.multiply(a @ x, inverse)
+
+        def backward():
+            return a.T @ (g * inverse)
+    if pass_ == "forward":
+        return forward, None
+    return (lambda: (forward(), backward())), None
+
+
+def _scipy(workload, d, reduce, threads, pass_):
+    if reduce not in ("sum", "mean"):
+        return None
+    a, a_t = workload.scipy(reduce)
+    x, g = workload.features(d)
+    if pass_ == "forward":
+        return (lambda: a @ x), None
+    return (lambda: (a @ x, a_t @ g)), None
+
+
+def _torch(workload, d, reduce, threads, pass_):
+    torch = _import_torch()
+    if torch is None:
+        return None
+    a = workload.torch_csr(reduce)
+    x, g = workload.torch_features(d)
+    mode = _TORCH_REDUCE[reduce]
+
+    def mm(features):
+        return torch.sparse.mm(a, features) if mode is None else torch.sparse.mm(a, features, mode)
+
+    if pass_ == "forward":
+        def forward():
+            with torch.no_grad():
+                return mm(x)
+        return forward, None
+    leaf = x.detach().clone().requires_grad_(True)
+
+    def reset():
+        leaf.grad = None
+
+    def forward_backward():
+        mm(leaf).backward(g)
+    return forward_backward, reset
+
+
+def _pyg(workload, d, reduce, threads, pass_):
+    torch, scatter = _import_torch(), _import_pyg_scatter()
+    if torch is None or scatter is None:
+        return None
+    src, dst = workload.torch_edge_index()
+    x, g = workload.torch_features(d)
+    n = workload.num_nodes
+    if pass_ == "forward":
+        def forward():
+            with torch.no_grad():
+                return scatter(x[src], dst, dim=0, dim_size=n, reduce=reduce)
+        return forward, None
+    leaf = x.detach().clone().requires_grad_(True)
+
+    def reset():
+        leaf.grad = None
+
+    def forward_backward():
+        scatter(leaf[src], dst, dim=0, dim_size=n, reduce=reduce).backward(g)
+    return forward_backward, reset
+
+
+_FACTORIES = {"fastgnn": _fastgnn, "dense": _dense, "scipy": _scipy, "torch": _torch, "pyg": _pyg}
+
+
+def applicable(impl, graph, reduce):
+    """Whether ``impl`` has the operation ``reduce`` on the named graph (installed or not).
+
+    scipy.sparse and dense NumPy have no max/min aggregation; dense NumPy
+    runs only on graphs of at most :data:`DENSE_MAX_NODES` nodes.
+    """
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown implementation {impl!r}; choose from {', '.join(IMPLEMENTATIONS)}")
+    if impl in ("dense", "scipy") and reduce not in ("sum", "mean"):
+        return False
+    if impl == "dense" and BENCH_GRAPHS[graph][1] > DENSE_MAX_NODES:
+        return False
+    return True
+
+
+def make_benchmark(impl, workload, d, reduce, threads, pass_):
+    """The :class:`Benchmark` of one implementation, or None when it does not apply.
+
+    None means: the peer has no such operation (scipy and dense NumPy have no
+    max/min), the graph is too large for it (dense), or its library is not
+    installed (torch, PyG). Threads of the peers are set by
+    :func:`set_peer_threads`; ``threads`` goes to fastgnn's calls.
+    """
+    if not applicable(impl, workload.name, reduce):
+        return None
+    made = _FACTORIES[impl](workload, d, reduce, threads, pass_)
+    if made is None:
+        return None
+    run_fn, setup = made
+    return Benchmark(impl, pass_, run_fn, setup)
+
+
+# --------------------------------------------------------------------------- bytes and memory
+def message_bytes(workload, d, itemsize=4):
+    """Bytes of the ``E x d`` message array a scatter-style implementation materialises."""
+    return workload.num_edges * d * itemsize
+
+
+def bytes_moved(graph, d, reduce, pass_, itemsize=4):
+    """A lower bound on the memory traffic of fastgnn's kernels.
+
+    Forward: ``indptr`` and ``indices``, one gathered feature row per edge,
+    the output, and ``arg`` for max/min. Backward (over the transpose): its
+    ``indptr`` and ``indices``, one gathered gradient row per edge, the
+    gradient written; max/min also read the edge ids and one ``arg`` row per
+    edge. Rows found in cache are still counted, hence *effective* bandwidth.
+    """
+    idx = graph.index_dtype.itemsize
+    n_dst, n_src, e = graph.num_dst_nodes, graph.num_src_nodes, graph.num_edges
+    extremum = reduce in ("max", "min")
+    forward = idx * (n_dst + 1 + e) + e * d * itemsize + n_dst * d * itemsize
+    if extremum:
+        forward += n_dst * d * idx
+    if pass_ == "forward":
+        return forward
+    backward = idx * (n_src + 1 + e) + e * d * itemsize + n_src * d * itemsize
+    if extremum:
+        backward += idx * e + e * d * idx
+    elif reduce == "mean":
+        backward += n_dst * itemsize
+    return forward + backward
+
+
+def fastgnn_peak_memory(workload, d, reduce, threads):
+    """Peak extra bytes of one ``aggregate`` and one ``aggregate_backward`` call.
+
+    Measured with :mod:`tracemalloc` after the graph's caches exist; the
+    forward's figure includes its output (and ``arg``), the backward's its
+    gradient. Returns ``{"forward": bytes, "backward": bytes}``.
+    """
+    graph = workload.graph
+    x, g = workload.features(d)
+    extremum = reduce in ("max", "min")
+    # Untimed warm-up call: the caches of the graph (transpose, degrees) are filled first.
+    out, arg = aggregate(graph, x, reduce, return_arg=True, n_threads=threads)
+    aggregate_backward(graph, g, reduce, arg=arg, n_threads=threads)
+    del out, arg
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        out, arg = aggregate(graph, x, reduce, return_arg=True, n_threads=threads)
+        forward = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        grad = aggregate_backward(graph, g, reduce, arg=arg if extremum else None, n_threads=threads)
+        backward = tracemalloc.get_traced_memory()[1] - base
+        del out, arg, grad
+    finally:
+        if started:
+            tracemalloc.stop()
+    return {"forward": int(forward), "backward": int(backward)}
+
+
+# --------------------------------------------------------------------------- timing
+def planned_repeats(run_s, repeat, budget_s=SLOW_BUDGET_S):
+    """Timed runs for an implementation whose (warm) run takes ``run_s`` seconds."""
+    if run_s <= 0:
+        return repeat
+    return max(1, min(repeat, int(budget_s / run_s)))
+
+
+def warm_up(bench, warmup=1, min_seconds=WARMUP_S):
+    """Run ``bench`` untimed, at least ``warmup`` times and ``min_seconds`` long.
+
+    A run slower than a second counts as enough. Returns the seconds of the
+    last run.
+    """
+    started = time.perf_counter()
+    count = 0
+    while True:
+        t0 = time.perf_counter()
+        bench()
+        last = time.perf_counter() - t0
+        count += 1
+        if last >= 1.0 or (count >= warmup and time.perf_counter() - started >= min_seconds):
+            return last
+
+
+def measure(benchmarks, repeat=5, warmup=1, budget_s=SLOW_BUDGET_S, warmup_s=WARMUP_S, settle_s=SETTLE_S):
+    """Time benchmarks in interleaved rounds; return ``{(impl, pass_): [ms, ...]}``.
+
+    Round ``r`` gives every benchmark still owed a run one timed run, in
+    turn, so that the load of a shared machine, which drifts over seconds,
+    falls on all of them alike. Before its first round a benchmark is warmed
+    up (:func:`warm_up`, ``warmup_s``); in later rounds a quick one (under
+    :data:`QUICK_S`) first runs untimed for ``settle_s``: other runtimes'
+    worker threads (OpenBLAS after the dense peer) keep spinning for up to
+    ~100 ms after their last call and would otherwise be charged to it.
+    Slow benchmarks get as many timed runs as fit in ``budget_s`` (at least one).
+    """
+    plans, quick = {}, {}
+    runs = {(bench.impl, bench.pass_): [] for bench in benchmarks}
+    for r in range(repeat):
+        for bench in benchmarks:
+            key = bench.impl, bench.pass_
+            if r == 0:
+                last = warm_up(bench, warmup, warmup_s)
+                plans[key] = planned_repeats(last, repeat, budget_s)
+                quick[key] = last < QUICK_S
+            elif r >= plans[key]:
+                continue
+            elif quick[key] and len(benchmarks) > 1:
+                warm_up(bench, 1, settle_s)
+            if bench.setup is not None:
+                bench.setup()
+            t0 = time.perf_counter()
+            bench.run()
+            runs[key].append((time.perf_counter() - t0) * 1e3)
+    return runs
+
+
+# --------------------------------------------------------------------------- DGL results
+def load_dgl_results(path):
+    """``{(graph, d, threads, reduce, pass): median_ms}`` from ``bench/dgl_peer.py``'s JSON lines."""
+    results = {}
+    if not path or not os.path.exists(path):
+        return results
+    with open(path) as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if rec.get("peer") != "dgl":
+                continue
+            key = (rec["graph"], int(rec["d"]), int(rec["threads"]), rec["reduce"], rec["pass"])
+            results[key] = float(rec["median_ms"])  # the last record of a key wins
+    return results
+
+
+# --------------------------------------------------------------------------- targets (issue 2)
+# (reduces, pass, peer, minimum ratio, threads, graphs): d = 64 only.
+TARGETS = (
+    (("sum", "mean"), "forward", "dgl", 1.0, 2, ("uniform", "powerlaw")),
+    (("sum", "mean"), "forward", "torch", 2.0, 2, ("uniform", "powerlaw")),
+    (("sum", "mean"), "forward", "scipy", 4.0, 2, ("uniform", "powerlaw")),
+    (("sum", "mean"), "forward", "scipy", 2.0, 1, ("uniform", "powerlaw")),
+    (("sum", "mean"), "forward_backward", "dgl", 1.1, 2, ("uniform", "powerlaw")),
+    (("max", "min"), "forward_backward", "dgl", 1.25, 2, ("uniform", "powerlaw")),
+    (("max", "min"), "forward_backward", "torch", 3.0, 2, ("uniform", "powerlaw")),
+    (("max", "min"), "forward_backward", "pyg", 30.0, 2, ("uniform", "powerlaw")),
+    (("sum", "mean"), "forward", "dense", 100.0, 2, ("small",)),
+    (("sum", "mean"), "forward_backward", "dense", 100.0, 2, ("small",)),
+)
+TARGET_DIM = 64
+
+
+def check_targets(records, dgl):
+    """Lines ``(ok, text)`` comparing measured ratios with the issue's targets."""
+    fast = {(r["graph"], r["d"], r["threads"], r["reduce"], r["pass"]): r["median_ms"]
+            for r in records if r["peer"] == "fastgnn"}
+    peers = {(r["peer"], r["graph"], r["d"], r["threads"], r["reduce"], r["pass"]): r["median_ms"]
+             for r in records if r["peer"] != "fastgnn"}
+    lines = []
+    for reduces, pass_, peer, minimum, threads, graphs in TARGETS:
+        for graph in graphs:
+            for reduce in reduces:
+                key = (graph, TARGET_DIM, threads, reduce, pass_)
+                if key not in fast:
+                    continue
+                other = dgl.get(key) if peer == "dgl" else peers.get((peer,) + key)
+                if other is None:
+                    continue
+                ratio = other / fast[key]
+                lines.append((ratio >= minimum,
+                              f"{graph:8s} t={threads} {reduce:4s} {_PASS_LABEL[pass_]:7s} vs {peer:5s} "
+                              f"{ratio:7.2f}x  (target >= {minimum:g}x)"))
+    return lines
+
+
+# --------------------------------------------------------------------------- report
+def _cell(ms, base):
+    if ms is None:
+        return f"{'-':>16s}"
+    return f"{ms:9.1f} {ms / base:5.1f}x"
+
+
+def format_table(records, dgl, peers):
+    """The table: one block per (graph, d, threads), one line per (reduce, pass)."""
+    by_key = {}
+    order = []
+    for r in records:
+        block = (r["graph"], r["d"], r["threads"])
+        if block not in by_key:
+            by_key[block] = {}
+            order.append(block)
+        by_key[block][r["peer"], r["reduce"], r["pass"]] = r
+    columns = list(peers) + (["dgl*"] if dgl else [])
+    lines = []
+    head = (f"{'reduce':6s} {'pass':7s} {'fastgnn ms':>10s} {'GB/s':>6s} {'peak MiB':>8s} "
+            + " ".join(f"{c + ' ms':>9s} {'x':>6s}" for c in columns))
+    for block in order:
+        graph, d, threads = block
+        cells = by_key[block]
+        some = next(iter(cells.values()))
+        msg = some["num_edges"] * d * 4 / 2**20
+        lines.append("")
+        lines.append(f"{graph}: {some['num_nodes']:,} nodes, {some['num_edges']:,} edges, d={d}, "
+                     f"{threads} thread{'s' if threads > 1 else ''}; E x d messages would take {msg:,.0f} MiB")
+        lines.append(head)
+        lines.append("-" * len(head))
+        for reduce in REDUCES:
+            for pass_ in PASSES:
+                mine = cells.get(("fastgnn", reduce, pass_))
+                if mine is None:
+                    continue
+                base = mine["median_ms"]
+                peak = mine.get("peak_bytes")
+                peak_text = f"{peak / 2**20:8.1f}" if peak is not None else f"{'-':>8s}"
+                row = f"{reduce:6s} {_PASS_LABEL[pass_]:7s} {base:10.2f} {mine['gbytes_per_s']:6.1f} {peak_text} "
+                parts = []
+                for c in columns:
+                    if c == "dgl*":
+                        parts.append(_cell(dgl.get((graph, d, threads, reduce, pass_)), base))
+                    else:
+                        peer = cells.get((c, reduce, pass_))
+                        parts.append(_cell(None if peer is None else peer["median_ms"], base))
+                lines.append(row + " ".join(parts))
+    return "\n".join(lines)
+
+
+def _env():
+    env = {
+        "fastgnn": fastgnn.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+    }
+    with contextlib.suppress(ImportError):
+        import scipy
+        env["scipy"] = scipy.__version__
+    with contextlib.suppress(Exception):
+        from fastgnn._kernels import _common
+        env["openmp"] = bool(_common.openmp_enabled())
+    if "torch" in sys.modules:
+        env["torch"] = sys.modules["torch"].__version__
+    if "torch_geometric" in sys.modules:
+        env["torch_geometric"] = sys.modules["torch_geometric"].__version__
+    return env
+
+
+def _build_peer_inputs(workload, peers):
+    """Build every peer's matrices and tensors now, outside the timings."""
+    for peer in peers:
+        if peer == "dense":
+            workload.dense()
+        elif peer == "scipy":
+            workload.scipy("sum"), workload.scipy("mean")
+        elif peer == "torch":
+            workload.torch_csr("sum"), workload.torch_csr("max")
+        elif peer == "pyg":
+            workload.torch_edge_index()
+
+
+def _records(runs, workload, d, threads, reduce, peak, in_force, env):
+    """The JSON-lines records of one configuration (format of ``bench/dgl_peer.py``, plus extras)."""
+    records = []
+    for (impl, pass_), times in runs.items():
+        records.append({
+            "peer": impl, "graph": workload.name, "d": d, "threads": threads, "reduce": reduce,
+            "pass": pass_, "median_ms": statistics.median(times), "runs_ms": [round(x, 4) for x in times],
+            "num_nodes": workload.num_nodes, "num_edges": workload.num_edges,
+            "threads_in_force": in_force, "env": env,
+        })
+    fast = {rec["pass"]: rec["median_ms"] for rec in records if rec["peer"] == "fastgnn"}
+    for rec in records:
+        if rec["peer"] != "fastgnn":
+            if rec["pass"] in fast:
+                rec["ratio"] = rec["median_ms"] / fast[rec["pass"]]
+            continue
+        moved = bytes_moved(workload.graph, d, reduce, rec["pass"])
+        rec["bytes_moved"] = moved
+        rec["gbytes_per_s"] = moved / (rec["median_ms"] * 1e-3) / 1e9
+        rec["message_bytes"] = message_bytes(workload, d)
+        if peak is not None:
+            rec["peak_forward_bytes"] = peak["forward"]
+            rec["peak_backward_bytes"] = peak["backward"]
+            rec["peak_bytes"] = peak["forward" if rec["pass"] == "forward" else "backward"]
+    return records
+
+
+def run(graphs=GRAPHS, dims=DIMS, threads=THREADS, reduces=REDUCES, peers=PEERS, repeat=5, warmup=1,
+        json_path=None, dgl_path=None, memory=True, file=None):
+    """Run the benchmark, print the table, optionally write JSON lines; return the records.
+
+    Parameters mirror the options of ``python -m fastgnn bench``. Records
+    follow ``bench/dgl_peer.py``'s format (``peer``, ``graph``, ``d``,
+    ``threads``, ``reduce``, ``pass``, ``median_ms``, ``runs_ms``, ...);
+    fastgnn's add ``bytes_moved``, ``gbytes_per_s``, ``peak_bytes``,
+    ``peak_forward_bytes``, ``peak_backward_bytes`` and ``message_bytes``;
+    the peers' add ``ratio`` (peer time / fastgnn time).
+    """
+    file = sys.stdout if file is None else file
+
+    def say(*args):
+        print(*args, file=file, flush=True)
+
+    missing = [p for p in peers if not peer_available(p)]
+    if missing:
+        say(f"not installed, skipped: {', '.join(missing)}")
+    peers = [p for p in peers if p not in missing]
+    impls = ["fastgnn"] + list(peers)
+    dgl = load_dgl_results(dgl_path)
+    say(f"fastgnn {fastgnn.__version__} benchmark: graphs {','.join(graphs)}, d {','.join(map(str, dims))}, "
+        f"threads {','.join(map(str, threads))}, reduces {','.join(reduces)}, "
+        f"peers {','.join(peers) or 'none'}, median of up to {repeat} runs")
+    records = []
+    json_file = None
+    if json_path:
+        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+        json_file = open(json_path, "w")
+    started = time.perf_counter()
+    try:
+        for name in graphs:
+            t0 = time.perf_counter()
+            workload = load_workload(name)
+            _build_peer_inputs(workload, peers)
+            say(f"built {workload!r} in {time.perf_counter() - t0:.1f} s")
+            for d in dims:
+                workload.features(d)
+                for t in threads:
+                    in_force = set_peer_threads(t)
+                    env = _env()
+                    for reduce in reduces:
+                        benches = [b for impl in impls for pass_ in PASSES
+                                   if (b := make_benchmark(impl, workload, d, reduce, t, pass_)) is not None]
+                        runs = measure(benches, repeat=repeat, warmup=warmup)
+                        peak = fastgnn_peak_memory(workload, d, reduce, t) if memory else None
+                        new = _records(runs, workload, d, t, reduce, peak, in_force, env)
+                        records.extend(new)
+                        if json_file is not None:
+                            json_file.writelines(json.dumps(rec) + "\n" for rec in new)
+                            json_file.flush()
+                        say(f"  {name} d={d} t={t} {reduce}: " + "  ".join(
+                            f"{rec['peer']} {_PASS_LABEL[rec['pass']]} {rec['median_ms']:.1f}" for rec in new)
+                            + " ms")
+    finally:
+        if json_file is not None:
+            json_file.close()
+    say(format_table(records, dgl, peers))
+    say("")
+    say("ms: median; x: that column's time / fastgnn's time (above 1: fastgnn is faster); "
+        "GB/s: fastgnn's effective bandwidth (indices + gathered rows + output);")
+    say("peak MiB: tracemalloc peak of the fastgnn call alone (aggregate on fwd lines, its output and arg "
+        "included; aggregate_backward on fwd+bwd lines); scipy is single-threaded.")
+    if dgl:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(dgl_path)))
+        say(f"dgl*: medians from {dgl_path} (bench/dgl_peer.py, a separate process and environment, "
+            f"written {stamp}).")
+    targets = check_targets(records, dgl)
+    if targets:
+        say("")
+        say(f"targets of issue 2 (d={TARGET_DIM}; ratio = peer time / fastgnn time):")
+        for ok, text in targets:
+            say(f"  {'ok  ' if ok else 'MISS'} {text}")
+    say(f"total {time.perf_counter() - started:.0f} s")
+    if json_path:
+        say(f"wrote {len(records)} records to {json_path}")
+    return records
+
+
+# --------------------------------------------------------------------------- command line
+def _csv(kind, allowed=None):
+    def parse(text):
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        if kind is int:
+            try:
+                values = [int(v) for v in values]
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+            if any(v < 1 for v in values):
+                raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+        if allowed is not None:
+            bad = [v for v in values if v not in allowed]
+            if bad:
+                raise argparse.ArgumentTypeError(
+                    f"unknown {', '.join(map(repr, bad))}; choose from {', '.join(allowed)}")
+        if not values:
+            raise argparse.ArgumentTypeError("expected at least one value")
+        return values
+    return parse
+
+
+def add_arguments(parser):
+    """The options of ``python -m fastgnn bench``."""
+    parser.add_argument("--graphs", type=_csv(str, GRAPHS), default=list(GRAPHS),
+                        help=f"comma-separated graphs (default {','.join(GRAPHS)})")
+    parser.add_argument("--dims", type=_csv(int), default=None,
+                        help=f"comma-separated feature widths (default {','.join(map(str, DIMS))}; "
+                             f"--full: {','.join(map(str, ALL_DIMS))})")
+    parser.add_argument("--threads", type=_csv(int), default=list(THREADS),
+                        help=f"comma-separated thread counts (default {','.join(map(str, THREADS))})")
+    parser.add_argument("--reduces", type=_csv(str, REDUCES), default=list(REDUCES),
+                        help=f"comma-separated reductions (default {','.join(REDUCES)})")
+    parser.add_argument("--peers", type=_csv(str, PEERS), default=list(PEERS),
+                        help=f"comma-separated peers (default {','.join(PEERS)}; torch and pyg "
+                             "are skipped when not installed)")
+    parser.add_argument("--no-peers", action="store_true", help="time fastgnn alone")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="timed runs per implementation, median reported (default 5; slow peers "
+                             f"get as many as fit in {SLOW_BUDGET_S:g} s, at least 1)")
+    parser.add_argument("--warmup", type=int, default=1, help=f"minimum untimed warm-up runs (default 1); each implementation also warms up for "
+                             f"at least {WARMUP_S:g} s")
+    parser.add_argument("--full", action="store_true",
+                        help=f"the full sweep: d in {','.join(map(str, ALL_DIMS))} (slow)")
+    parser.add_argument("--json", metavar="PATH", default=None,
+                        help="also write JSON lines (the format of bench/dgl_peer.py) to PATH")
+    parser.add_argument("--dgl-results", metavar="PATH", default=os.path.join("bench", "results", "dgl.jsonl"),
+                        help="JSON lines of bench/dgl_peer.py to merge as a DGL column, if the file "
+                             "exists (default bench/results/dgl.jsonl)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc measurement")
+    return parser
+
+
+def run_from_args(args):
+    """Run with parsed options (see :func:`add_arguments`); returns an exit status."""
+    if args.repeat < 1 or args.warmup < 0:
+        raise SystemExit("--repeat must be >= 1 and --warmup >= 0")
+    dims = args.dims if args.dims is not None else list(ALL_DIMS if args.full else DIMS)
+    run(graphs=args.graphs, dims=dims, threads=args.threads, reduces=args.reduces,
+        peers=[] if args.no_peers else args.peers, repeat=args.repeat, warmup=args.warmup,
+        json_path=args.json, dgl_path=args.dgl_results, memory=not args.no_memory)
+    return 0
+
+
+def main(argv=None):
+    """``python -m fastgnn.benchmark``: the same as ``python -m fastgnn bench``."""
+    parser = add_arguments(argparse.ArgumentParser(prog="fastgnn bench", description=__doc__.split("\n\n")[0]))
+    return run_from_args(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
