@@ -281,103 +281,66 @@ FG_DEFINE_EXTREMUM(fg_gather_min, FG_MIN_CALL, fg_min_wide)
 #undef FG_MIN_CALL
 #undef FG_DEFINE_EXTREMUM
 
-/* One block of the max/min backward for transposed row j. */
-#define FG_DEFINE_ROUTE_BLOCK(W, LOOP)                                                             \
-static inline __attribute__((always_inline)) void FG_NAME(fg_route_block_##W)(                  \
-    FG_T *FG_RESTRICT gx, const FG_T *FG_RESTRICT g, const FG_I *FG_RESTRICT arg, int64_t d,    \
-    int64_t kb, const FG_I *FG_RESTRICT t_indices, const FG_I *FG_RESTRICT edge_id,             \
-    const FG_T *FG_RESTRICT coef, int64_t t0, int64_t t1, int64_t t_stop, int64_t distance)     \
-{                                                                                               \
-    FG_T acc[W];                                                                                \
-    for (int l = 0; l < W; ++l) acc[l] = 0;                                                     \
-    for (int64_t t = t0; t < t1; ++t) {                                                         \
-        if (kb == 0 && t + distance < t_stop) {                                                 \
-            const int64_t ahead = t_indices[t + distance];                                      \
-            FG_NAME(fg_prefetch_row)(g, ahead, d);                                              \
-            FG_NAME(fg_prefetch_ids)(arg, ahead, d);                                            \
-        }                                                                                       \
-        const int64_t i = t_indices[t];                                                         \
-        const FG_I e = edge_id ? edge_id[t] : (FG_I)t;                                          \
-        const FG_T c = coef ? coef[t] : (FG_T)1;                                                \
-        const FG_T *FG_RESTRICT gr = g + i * d + kb;                                            \
-        const FG_I *FG_RESTRICT ar = arg + i * d + kb;                                          \
-        LOOP for (int l = 0; l < W; ++l) acc[l] += (ar[l] == e) ? c * gr[l] : (FG_T)0;           \
-    }                                                                                           \
-    for (int l = 0; l < W; ++l) gx[kb + l] = acc[l];                                            \
-}
-
-/* Prefetch every cache line of id row `row` of `ids` (row length d). */
-static inline void FG_NAME(fg_prefetch_ids)(const FG_I *ids, int64_t row, int64_t d)
-{
-    const char *p = (const char *)(ids + row * d);
-    const char *end = p + d * (int64_t)sizeof(FG_I);
-    p = (const char *)((uintptr_t)p & ~(uintptr_t)63);
-    for (; p < end; p += 64) FG_PREFETCH(p);
-}
-
-FG_DEFINE_ROUTE_BLOCK(64, )
-FG_DEFINE_ROUTE_BLOCK(32, )
-FG_DEFINE_ROUTE_BLOCK(16, FG_VECTOR_LOOP)
-FG_DEFINE_ROUTE_BLOCK(8, FG_VECTOR_LOOP)
-FG_DEFINE_ROUTE_BLOCK(4, FG_VECTOR_LOOP)
-FG_DEFINE_ROUTE_BLOCK(1, )
-#undef FG_DEFINE_ROUTE_BLOCK
+#undef FG_FOR_EACH_BLOCK
 
 /*
- * Backward of max/min over the transposed CSR (rows = gathered nodes j,
- * t_indices = the rows i that gathered them, edge_id = original edge ids):
- *   grad_x[j, k] = sum over edges e = (j -> i) with arg[i, k] == e of coef[t] * g[i, k]
- *   grad_w[e]    = sum over k with arg[i, k] == e of g[i, k] * x[j, k]   (if grad_w)
- * Each output row is owned by one call: no atomics, a fixed order.
+ * Backward of max/min by scattering from the rows that were reduced: for
+ * every row i and feature k in [k_begin, k_end), g[i, k] (times coef of the
+ * winning edge e = arg[i, k]) is added to grad_x[src(e), k]. Rows are visited
+ * in increasing order, so each grad_x[j, k] sums its terms in increasing edge
+ * id: the order of a pass over the transpose, with no atomics. Threads split
+ * the features, never the rows, so no two threads touch the same element.
+ * The call zeroes its own columns of grad_x first; arg entries -1 (empty
+ * rows) are skipped. Returns the number of arg entries out of [-1, n_edges).
+ * The weight gradient below trusts arg: run it only after this found none.
  */
-FG_CLONES static void FG_NAME(fg_extremum_backward)(
-    FG_T *FG_RESTRICT grad_x, const FG_T *FG_RESTRICT g, const FG_I *FG_RESTRICT arg, int64_t d,
-    const FG_I *FG_RESTRICT t_indptr, const FG_I *FG_RESTRICT t_indices,
-    const FG_I *FG_RESTRICT edge_id, const FG_T *FG_RESTRICT coef,
-    const FG_T *FG_RESTRICT x, FG_T *FG_RESTRICT grad_w,
-    int64_t row_begin, int64_t row_end)
+FG_CLONES static int64_t FG_NAME(fg_extremum_scatter)(
+    FG_T *FG_RESTRICT grad_x, int64_t n_src, const FG_T *FG_RESTRICT g, const FG_I *FG_RESTRICT arg,
+    int64_t d, int64_t n_rows, int64_t n_edges, const FG_I *FG_RESTRICT indices,
+    const FG_T *FG_RESTRICT coef, int64_t k_begin, int64_t k_end)
 {
-    const int64_t t_stop = t_indptr[row_end];
-    const int64_t distance = FG_NAME(fg_prefetch_distance)(2 * d);
-    for (int64_t j = row_begin; j < row_end; ++j) {
-        FG_T *FG_RESTRICT gx = grad_x + j * d;
-        const int64_t t0 = t_indptr[j], t1 = t_indptr[j + 1];
-        if (d > FG_BLOCKED_WIDTH) {
-            for (int64_t k = 0; k < d; ++k) gx[k] = 0;
-            for (int64_t t = t0; t < t1; ++t) {
-                if (t + distance < t_stop) {
-                    const int64_t ahead = t_indices[t + distance];
-                    FG_NAME(fg_prefetch_row)(g, ahead, d);
-                    FG_NAME(fg_prefetch_ids)(arg, ahead, d);
-                }
-                const int64_t i = t_indices[t];
-                const FG_I e = edge_id ? edge_id[t] : (FG_I)t;
-                const FG_T c = coef ? coef[t] : (FG_T)1;
-                const FG_T *FG_RESTRICT gr = g + i * d;
-                const FG_I *FG_RESTRICT ar = arg + i * d;
-                for (int64_t k = 0; k < d; ++k) gx[k] += (ar[k] == e) ? c * gr[k] : (FG_T)0;
-            }
-        } else {
-#define FG_ROUTE_CALL(W) FG_NAME(fg_route_block_##W)(gx, g, arg, d, kb, t_indices, edge_id, coef, t0, t1, t_stop, distance)
-            FG_FOR_EACH_BLOCK(FG_ROUTE_CALL);
-#undef FG_ROUTE_CALL
+    int64_t invalid = 0;
+    for (int64_t j = 0; j < n_src; ++j)
+        for (int64_t k = k_begin; k < k_end; ++k) grad_x[j * d + k] = 0;
+    for (int64_t i = 0; i < n_rows; ++i) {
+        const FG_T *FG_RESTRICT gr = g + i * d;
+        const FG_I *FG_RESTRICT ar = arg + i * d;
+        for (int64_t k = k_begin; k < k_end; ++k) {
+            const int64_t e = ar[k];
+            /* arg comes from the caller: an id outside [-1, n_edges) is
+             * counted (the caller raises) instead of being followed. */
+            if ((uint64_t)(e + 1) > (uint64_t)n_edges) { ++invalid; continue; }
+            if (e < 0) continue;
+            const int64_t j = indices ? (int64_t)indices[e] : e;
+            const FG_T c = coef ? coef[e] : (FG_T)1;
+            grad_x[j * d + k] += c * gr[k];
         }
-        if (grad_w) {
-            const FG_T *FG_RESTRICT xr = x + j * d;
-            for (int64_t t = t0; t < t1; ++t) {
-                const int64_t i = t_indices[t];
-                const FG_I e = edge_id ? edge_id[t] : (FG_I)t;
-                const FG_T *FG_RESTRICT gr = g + i * d;
-                const FG_I *FG_RESTRICT ar = arg + i * d;
-                FG_T total = 0;
-                for (int64_t k = 0; k < d; ++k) total += (ar[k] == e) ? gr[k] * xr[k] : (FG_T)0;
-                grad_w[e] = total;
-            }
+    }
+    return invalid;
+}
+
+/*
+ * Edge-weight gradient of max/min for rows [row_begin, row_end):
+ * grad_w[e] = sum over k (increasing) with arg[i, k] == e of g[i, k] * x[src(e), k].
+ * Every edge of a row is written (0 when it won nothing).
+ */
+FG_CLONES static void FG_NAME(fg_extremum_weight_grad)(
+    FG_T *FG_RESTRICT grad_w, const FG_T *FG_RESTRICT g, const FG_I *FG_RESTRICT arg,
+    const FG_T *FG_RESTRICT x, int64_t d, const FG_I *FG_RESTRICT indptr,
+    const FG_I *FG_RESTRICT indices, int64_t row_begin, int64_t row_end)
+{
+    for (int64_t i = row_begin; i < row_end; ++i) {
+        for (int64_t e = indptr[i]; e < indptr[i + 1]; ++e) grad_w[e] = 0;
+        const FG_T *FG_RESTRICT gr = g + i * d;
+        const FG_I *FG_RESTRICT ar = arg + i * d;
+        for (int64_t k = 0; k < d; ++k) {
+            const int64_t e = ar[k];
+            if (e < 0) continue;
+            const int64_t j = indices ? (int64_t)indices[e] : e;
+            grad_w[e] += gr[k] * x[j * d + k];
         }
     }
 }
-
-#undef FG_FOR_EACH_BLOCK
 
 /* out[e] = <a[r], b[indices[e]]> for the edges e of rows [row_begin, row_end). */
 FG_CLONES static void FG_NAME(fg_edge_dot)(

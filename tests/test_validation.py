@@ -216,6 +216,19 @@ def test_arg_wrong_shape(graph):
         fastgnn.aggregate_backward(graph, np.ones((4, 2)), "max", arg=np.zeros((4, 3), dtype=np.int64))
 
 
+@pytest.mark.parametrize("bad_id", [5, -2, 10**6])
+def test_arg_out_of_range(graph, bad_id):
+    arg = np.zeros((4, 2), dtype=np.int64)
+    arg[3, 1] = bad_id
+    with pytest.raises(ValueError, match=r"arg contains 1 ids outside \[-1, 5\)"):
+        fastgnn.aggregate_backward(graph, np.ones((4, 2)), "max", arg=arg)
+
+
+def test_segment_arg_out_of_range():
+    with pytest.raises(ValueError, match="arg contains"):
+        fastgnn.segment_reduce_backward(np.ones((2, 3)), [0, 2, 4], "min", arg=np.full((2, 3), 4))
+
+
 def test_arg_float(graph):
     with pytest.raises(TypeError, match="arg must have an integer dtype"):
         fastgnn.aggregate_backward(graph, np.ones((4, 2)), "max", arg=np.zeros((4, 2)))

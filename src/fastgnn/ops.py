@@ -84,8 +84,13 @@ def _check_arg(arg, shape, index_dtype):
         arg = arg.reshape(-1, 1)
     if arg.shape != shape:
         raise ValueError(f"arg must have shape {shape}, got {arg.shape}")
-    # The kernel only compares arg with edge ids, so any values are safe.
+    # Its values are range-checked by the kernel as it reads them (one pass, not two).
     return np.ascontiguousarray(arg, dtype=index_dtype)
+
+
+def _raise_if_invalid_arg(invalid, num_ids):
+    if invalid:
+        raise ValueError(f"arg contains {invalid} ids outside [-1, {num_ids}): pass the arg of the forward call")
 
 
 def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, n_threads=None):
@@ -194,21 +199,19 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
     if reduce in ("max", "min"):
         arg = _check_arg(arg, (graph.num_dst_nodes, width), graph.index_dtype)
     weight = _edge_weight(graph, edge_weight, dtype)
-    weight_t = _transposed_edge_weight(graph, edge_weight, weight, dtype)
-    t_indptr, t_indices, edge_id = graph.transpose_csr()
     threads = resolve_num_threads(n_threads, _work(graph.num_edges, graph.num_src_nodes, width))
-    g2 = aligned_for_gather(g2, graph.num_edges)
-    if reduce in ("max", "min"):
-        arg = aligned_for_gather(arg, graph.num_edges)
     grad_x = empty_aligned((graph.num_src_nodes, width), dtype)
     grad_w = np.zeros(graph.num_edges, dtype=dtype) if need_weight_grad else None
     if reduce in ("sum", "mean"):
+        t_indptr, t_indices, edge_id = graph.transpose_csr()
+        weight_t = _transposed_edge_weight(graph, edge_weight, weight, dtype)
         scale = graph.inverse_in_degree(dtype) if reduce == "mean" else None
-        _K.gather_sum(grad_x, g2, t_indptr, t_indices, weight_t, scale, False,
-                      edge_id, x2 if need_weight_grad else None, grad_w, threads)
+        _K.gather_sum(grad_x, aligned_for_gather(g2, graph.num_edges), t_indptr, t_indices, weight_t, scale,
+                      False, edge_id, x2 if need_weight_grad else None, grad_w, threads)
     else:
-        _K.extremum_backward(grad_x, g2, arg, t_indptr, t_indices, edge_id, weight_t,
-                             x2 if need_weight_grad else None, grad_w, threads)
+        invalid = _K.extremum_backward(grad_x, g2, arg, graph.indptr, graph.indices, weight,
+                                       x2 if need_weight_grad else None, grad_w, threads)
+        _raise_if_invalid_arg(invalid, graph.num_edges)
     grad_x = _shape_like(grad_x, was_1d)
     return (grad_x, grad_w) if need_weight_grad else grad_x
 
@@ -291,8 +294,6 @@ def segment_reduce_backward(grad_out, ptr, reduce="sum", *, arg=None, n_threads=
     ptr = _check_ptr(ptr_in, num_rows)
     width = g2.shape[1]
     num_segments = g2.shape[0]
-    segment_of_row = np.repeat(np.arange(num_segments, dtype=ptr.dtype), np.diff(ptr))
-    row_ptr = np.arange(num_rows + 1, dtype=ptr.dtype)
     threads = resolve_num_threads(n_threads, _work(num_rows, num_rows, width))
     grad_x = empty_aligned((num_rows, width), g2.dtype)
     if reduce in ("sum", "mean"):
@@ -301,10 +302,14 @@ def segment_reduce_backward(grad_out, ptr, reduce="sum", *, arg=None, n_threads=
             counts = np.diff(ptr)
             scale = np.zeros(num_segments, dtype=g2.dtype)
             np.divide(1, counts, out=scale, where=counts > 0, casting="unsafe")
+        # each row gathers the gradient of its segment: a CSR with one edge per row
+        segment_of_row = np.repeat(np.arange(num_segments, dtype=ptr.dtype), np.diff(ptr))
+        row_ptr = np.arange(num_rows + 1, dtype=ptr.dtype)
         _K.gather_sum(grad_x, g2, row_ptr, segment_of_row, None, scale, False, None, None, None, threads)
     else:
         arg = _check_arg(arg, (num_segments, width), ptr.dtype)
-        _K.extremum_backward(grad_x, g2, arg, row_ptr, segment_of_row, None, None, None, None, threads)
+        invalid = _K.extremum_backward(grad_x, g2, arg, ptr, None, None, None, None, threads)
+        _raise_if_invalid_arg(invalid, num_rows)
     return _shape_like(grad_x, was_1d)
 
 

@@ -7,6 +7,7 @@ chunks of equal edge count and runs them with the GIL released. Optional
 arrays are passed as ``None``.
 """
 from cython.parallel cimport prange
+import numpy as np
 from libc.stdint cimport int32_t, int64_t
 
 from fastgnn._kernels._common cimport floating, index_t
@@ -28,10 +29,15 @@ cdef extern from "fastgnn_kernels.h" nogil:
     void fg_gather_min_f64_i32(double*, int32_t*, const double*, int64_t, const int32_t*, const int32_t*, const double*, int64_t, int64_t)
     void fg_gather_min_f64_i64(double*, int64_t*, const double*, int64_t, const int64_t*, const int64_t*, const double*, int64_t, int64_t)
 
-    void fg_extremum_backward_f32_i32(float*, const float*, const int32_t*, int64_t, const int32_t*, const int32_t*, const int32_t*, const float*, const float*, float*, int64_t, int64_t)
-    void fg_extremum_backward_f32_i64(float*, const float*, const int64_t*, int64_t, const int64_t*, const int64_t*, const int64_t*, const float*, const float*, float*, int64_t, int64_t)
-    void fg_extremum_backward_f64_i32(double*, const double*, const int32_t*, int64_t, const int32_t*, const int32_t*, const int32_t*, const double*, const double*, double*, int64_t, int64_t)
-    void fg_extremum_backward_f64_i64(double*, const double*, const int64_t*, int64_t, const int64_t*, const int64_t*, const int64_t*, const double*, const double*, double*, int64_t, int64_t)
+    int64_t fg_extremum_scatter_f32_i32(float*, int64_t, const float*, const int32_t*, int64_t, int64_t, int64_t, const int32_t*, const float*, int64_t, int64_t)
+    int64_t fg_extremum_scatter_f32_i64(float*, int64_t, const float*, const int64_t*, int64_t, int64_t, int64_t, const int64_t*, const float*, int64_t, int64_t)
+    int64_t fg_extremum_scatter_f64_i32(double*, int64_t, const double*, const int32_t*, int64_t, int64_t, int64_t, const int32_t*, const double*, int64_t, int64_t)
+    int64_t fg_extremum_scatter_f64_i64(double*, int64_t, const double*, const int64_t*, int64_t, int64_t, int64_t, const int64_t*, const double*, int64_t, int64_t)
+
+    void fg_extremum_weight_grad_f32_i32(float*, const float*, const int32_t*, const float*, int64_t, const int32_t*, const int32_t*, int64_t, int64_t)
+    void fg_extremum_weight_grad_f32_i64(float*, const float*, const int64_t*, const float*, int64_t, const int64_t*, const int64_t*, int64_t, int64_t)
+    void fg_extremum_weight_grad_f64_i32(double*, const double*, const int32_t*, const double*, int64_t, const int32_t*, const int32_t*, int64_t, int64_t)
+    void fg_extremum_weight_grad_f64_i64(double*, const double*, const int64_t*, const double*, int64_t, const int64_t*, const int64_t*, int64_t, int64_t)
 
     void fg_edge_dot_f32_i32(float*, const float*, const float*, int64_t, const int32_t*, const int32_t*, int64_t, int64_t)
     void fg_edge_dot_f32_i64(float*, const float*, const float*, int64_t, const int64_t*, const int64_t*, int64_t, int64_t)
@@ -105,20 +111,34 @@ cdef void _gather_extremum_chunk(bint is_min, floating* out, index_t* arg, const
                 fg_gather_max_f64_i64(out, arg, x, d, indptr, indices, coef, r0, r1)
 
 
-cdef void _extremum_backward_chunk(floating* grad_x, const floating* g, const index_t* arg, int64_t d,
-                                   const index_t* t_indptr, const index_t* t_indices, const index_t* edge_id,
-                                   const floating* coef, const floating* x, floating* grad_w,
-                                   int64_t r0, int64_t r1) noexcept nogil:
+cdef int64_t _extremum_scatter_chunk(floating* grad_x, int64_t n_src, const floating* g, const index_t* arg,
+                                     int64_t d, int64_t n_rows, int64_t n_edges, const index_t* indices,
+                                     const floating* coef, int64_t k0, int64_t k1) noexcept nogil:
     if floating is float:
         if index_t is int32_t:
-            fg_extremum_backward_f32_i32(grad_x, g, arg, d, t_indptr, t_indices, edge_id, coef, x, grad_w, r0, r1)
+            return fg_extremum_scatter_f32_i32(grad_x, n_src, g, arg, d, n_rows, n_edges, indices, coef, k0, k1)
         else:
-            fg_extremum_backward_f32_i64(grad_x, g, arg, d, t_indptr, t_indices, edge_id, coef, x, grad_w, r0, r1)
+            return fg_extremum_scatter_f32_i64(grad_x, n_src, g, arg, d, n_rows, n_edges, indices, coef, k0, k1)
     else:
         if index_t is int32_t:
-            fg_extremum_backward_f64_i32(grad_x, g, arg, d, t_indptr, t_indices, edge_id, coef, x, grad_w, r0, r1)
+            return fg_extremum_scatter_f64_i32(grad_x, n_src, g, arg, d, n_rows, n_edges, indices, coef, k0, k1)
         else:
-            fg_extremum_backward_f64_i64(grad_x, g, arg, d, t_indptr, t_indices, edge_id, coef, x, grad_w, r0, r1)
+            return fg_extremum_scatter_f64_i64(grad_x, n_src, g, arg, d, n_rows, n_edges, indices, coef, k0, k1)
+
+
+cdef void _extremum_weight_grad_chunk(floating* grad_w, const floating* g, const index_t* arg,
+                                      const floating* x, int64_t d, const index_t* indptr,
+                                      const index_t* indices, int64_t r0, int64_t r1) noexcept nogil:
+    if floating is float:
+        if index_t is int32_t:
+            fg_extremum_weight_grad_f32_i32(grad_w, g, arg, x, d, indptr, indices, r0, r1)
+        else:
+            fg_extremum_weight_grad_f32_i64(grad_w, g, arg, x, d, indptr, indices, r0, r1)
+    else:
+        if index_t is int32_t:
+            fg_extremum_weight_grad_f64_i32(grad_w, g, arg, x, d, indptr, indices, r0, r1)
+        else:
+            fg_extremum_weight_grad_f64_i64(grad_w, g, arg, x, d, indptr, indices, r0, r1)
 
 
 cdef void _edge_dot_chunk(floating* out, const floating* a, const floating* b, int64_t d,
@@ -186,26 +206,51 @@ def gather_extremum(bint is_min, floating[:, ::1] out, index_t[:, ::1] arg, cons
 
 
 def extremum_backward(floating[:, ::1] grad_x, const floating[:, ::1] g, const index_t[:, ::1] arg,
-                      const index_t[::1] t_indptr, const index_t[::1] t_indices, const index_t[::1] edge_id,
-                      const floating[::1] coef, const floating[:, ::1] x, floating[::1] grad_w,
-                      int n_threads):
-    """Route each ``g[i, k]`` to the edge ``arg[i, k]``, over the transposed CSR."""
+                      const index_t[::1] indptr, const index_t[::1] indices, const floating[::1] coef,
+                      const floating[:, ::1] x, floating[::1] grad_w, int n_threads):
+    """Route each ``g[i, k]`` to its winning edge ``e = arg[i, k]``.
+
+    ``grad_x[src(e), k] += coef[e] * g[i, k]`` (``indices`` None: ``src(e) = e``)
+    and, with ``grad_w``, ``grad_w[e] = sum_k [arg[i, k] == e] g[i, k] x[src(e), k]``.
+    ``grad_x`` is scattered into with threads owning disjoint feature columns
+    (cut on cache lines) and rows visited in order, so every element sums its
+    terms in increasing edge id whatever the thread count.
+
+    Returns the number of ``arg`` entries outside ``[-1, num_edges)``; when
+    it is not 0 nothing else is computed and the outputs are garbage.
+    """
     cdef int64_t d = grad_x.shape[1]
-    cdef int n_chunks = max(n_threads, 1)
-    cdef int64_t[::1] bounds = row_chunks(t_indptr, n_chunks)
-    cdef const index_t* edge_id_ptr = _ids_or_null(edge_id)
+    cdef int64_t n_src = grad_x.shape[0]
+    cdef int64_t n_rows = g.shape[0]
+    cdef int64_t n_edges = indptr[indptr.shape[0] - 1]
+    cdef int64_t line = 64 // sizeof(floating)
+    cdef int n_chunks = <int>max(1, min(n_threads, d // line))
+    cdef const index_t* indices_ptr = _ids_or_null(indices)
     cdef const floating* coef_ptr = _values_or_null(coef)
-    cdef const floating* x_ptr = _rows_or_null(x)
     cdef const floating* g_ptr = _rows_or_null(g)
     cdef const index_t* arg_ptr = _id_rows_or_null(arg)
-    cdef floating* grad_w_ptr = NULL if grad_w is None else &grad_w[0]
+    cdef int64_t[::1] bounds
+    cdef int64_t[::1] invalid = np.zeros(n_chunks, dtype=np.int64)
     cdef int c
-    if grad_x.shape[0] == 0:
-        return
+    if n_src > 0 and d > 0:
+        # column chunks cut on cache lines, so threads never write the same line
+        bounds = np.array([min(d, (d * c // n_chunks + line - 1) // line * line) for c in range(n_chunks + 1)],
+                          dtype=np.int64)
+        bounds[n_chunks] = d
+        with nogil:
+            for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
+                invalid[c] = _extremum_scatter_chunk(&grad_x[0, 0], n_src, g_ptr, arg_ptr, d, n_rows, n_edges,
+                                                     indices_ptr, coef_ptr, bounds[c], bounds[c + 1])
+    cdef int64_t total_invalid = sum(invalid)
+    if total_invalid or grad_w is None or grad_w.shape[0] == 0:
+        return total_invalid
+    n_chunks = max(n_threads, 1)
+    bounds = row_chunks(indptr, n_chunks)
     with nogil:
         for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
-            _extremum_backward_chunk(&grad_x[0, 0], g_ptr, arg_ptr, d, &t_indptr[0], &t_indices[0],
-                                     edge_id_ptr, coef_ptr, x_ptr, grad_w_ptr, bounds[c], bounds[c + 1])
+            _extremum_weight_grad_chunk(&grad_w[0], g_ptr, arg_ptr, &x[0, 0], d, &indptr[0], indices_ptr,
+                                        bounds[c], bounds[c + 1])
+    return 0
 
 
 def edge_dot(floating[::1] out, const floating[:, ::1] a, const floating[:, ::1] b,
