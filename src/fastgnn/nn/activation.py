@@ -35,10 +35,11 @@ class ReLU(Module):
         return y
 
     def backward(self, grad_out):
-        """``grad_out`` where ``y > 0``, else 0."""
+        """``grad_out · [y > 0]`` (a NaN or infinite ``grad_out`` propagates even where ``y = 0``)."""
         (y,) = self._saved_for_backward()
         grad_out = as_grad(grad_out, y.shape, type(self).__name__)
-        return np.where(y > 0, grad_out, 0).astype(y.dtype, copy=False)
+        # A multiply by the mask is several times faster than np.where on large arrays.
+        return np.multiply(grad_out, y > 0, dtype=y.dtype)
 
 
 class LeakyReLU(Module):
