@@ -13,24 +13,60 @@ INT32_MAX = np.iinfo(np.int32).max
 REDUCES = {"sum": "sum", "add": "sum", "mean": "mean", "max": "max", "min": "min"}
 
 
+# DLPack device types that NumPy can read in place (kDLCPU, kDLCUDAHost, kDLROCMHost).
+_DLPACK_HOST_DEVICES = (1, 3, 11)
+
+
 def as_array(value, name):
-    """Any array-like (ndarray, buffer, ``__array__``, ``__dlpack__``) as an ndarray, without copying."""
+    """Any array-like (ndarray, buffer, ``__array__``, ``__dlpack__``) as an ndarray, without copying.
+
+    An object on a non-CPU device (told by ``__dlpack_device__``) is refused
+    with ``TypeError``; nothing is copied across devices behind the caller's back.
+    """
     if isinstance(value, np.ndarray):
         return value
     if value is None:
         raise TypeError(f"{name} must be an array, got None")
-    if hasattr(value, "__dlpack__") and not hasattr(value, "__array__"):
+    if hasattr(value, "__dlpack_device__"):
         try:
-            return np.from_dlpack(value)
-        except (BufferError, RuntimeError, TypeError) as exc:
-            raise TypeError(f"{name}: cannot read this array on the CPU ({exc})") from exc
+            device_type = int(value.__dlpack_device__()[0])
+        except Exception:  # a broken protocol implementation: fall back to __array__
+            device_type = None
+        if device_type is not None and device_type not in _DLPACK_HOST_DEVICES:
+            raise TypeError(f"{name} is on a non-CPU device (DLPack device type {device_type}); "
+                            "move it to the CPU first")
+        if hasattr(value, "__dlpack__"):
+            try:
+                return np.from_dlpack(value)
+            except (BufferError, RuntimeError, TypeError, ValueError) as exc:
+                if not hasattr(value, "__array__"):
+                    raise TypeError(f"{name}: cannot read this array in place ({exc})") from exc
     try:
         array = np.asarray(value)
     except Exception as exc:  # numpy raises many kinds here
-        raise TypeError(f"{name} must be array-like, got {type(value).__name__}") from exc
+        raise TypeError(f"{name} must be array-like, got {type(value).__name__} ({exc})") from exc
     if array.dtype == object:
         raise TypeError(f"{name} must be a numeric array, got an object array")
     return array
+
+
+def check_out(out, shape, dtype, inputs=()):
+    """A caller's ``out=`` buffer: an ndarray of exactly this shape and dtype,
+    C-contiguous, writeable, sharing no memory with the inputs."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"out must have dtype {dtype}, got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out must have shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable")
+    for other in inputs:
+        if other is not None and np.shares_memory(out, other):
+            raise ValueError("out must not share memory with an input")
+    return out
 
 
 def check_reduce(reduce):

@@ -55,6 +55,15 @@ def _transposed_edge_weight(graph, edge_weight, weight, dtype):
     return weight[graph.transpose_csr()[2]]
 
 
+def _output(out, shape, dtype, was_1d, inputs):
+    """A fresh aligned output, or the caller's ``out`` viewed as 2-D."""
+    if out is None:
+        return empty_aligned(shape, dtype)
+    expected = (shape[0],) if was_1d else shape
+    V.check_out(out, expected, dtype, inputs)
+    return out.reshape(shape)
+
+
 def _work(num_edges, num_rows, width):
     return (num_edges + num_rows) * max(width, 1)
 
@@ -93,7 +102,7 @@ def _raise_if_invalid_arg(invalid, num_ids):
         raise ValueError(f"arg contains {invalid} ids outside [-1, {num_ids}): pass the arg of the forward call")
 
 
-def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, n_threads=None):
+def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, out=None, n_threads=None):
     """Aggregate the features of each node's in-neighbours.
 
     ``out[i] = REDUCE_{e = (j -> i)} w_e * x[j]`` with ``w_e`` the edge
@@ -113,6 +122,10 @@ def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, n_t
         Also return ``arg``: for max/min, the winning edge id of each output
         element (first in CSR order on ties, -1 for an empty row), in the
         graph's index dtype; None for sum and mean.
+    out : ndarray, optional
+        Where to write the result: C-contiguous, shape ``(num_dst_nodes, d)``
+        (``(num_dst_nodes,)`` for 1-D ``x``), the dtype of ``x``, not
+        overlapping ``x``. Returned.
     n_threads : int, optional
         Threads for this call (see :func:`fastgnn.set_num_threads`).
 
@@ -134,8 +147,9 @@ def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, n_t
     weight = _edge_weight(graph, edge_weight, dtype)
     width = x2.shape[1]
     threads = resolve_num_threads(n_threads, _work(graph.num_edges, graph.num_dst_nodes, width))
+    given_out = out
+    out = _output(out, (graph.num_dst_nodes, width), dtype, was_1d, (x2, weight))
     x2 = aligned_for_gather(x2, graph.num_edges)
-    out = empty_aligned((graph.num_dst_nodes, width), dtype)
     arg = None
     if reduce in ("sum", "mean"):
         _K.gather_sum(out, x2, graph.indptr, graph.indices, weight, None, reduce == "mean",
@@ -143,7 +157,7 @@ def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, n_t
     else:
         arg = empty_aligned((graph.num_dst_nodes, width), graph.index_dtype)
         _K.gather_extremum(reduce == "min", out, arg, x2, graph.indptr, graph.indices, weight, threads)
-    out = _shape_like(out, was_1d)
+    out = _shape_like(out, was_1d) if given_out is None else given_out
     if return_arg:
         return out, (None if arg is None else _shape_like(arg, was_1d))
     return out
@@ -222,7 +236,7 @@ def _check_ptr(ptr, num_rows):
     return np.ascontiguousarray(ptr, dtype=V.index_dtype_for(num_rows, ptr.shape[0]))
 
 
-def segment_reduce(x, ptr, reduce="sum", *, return_arg=False, n_threads=None):
+def segment_reduce(x, ptr, reduce="sum", *, return_arg=False, out=None, n_threads=None):
     """Reduce contiguous row ranges: ``out[s] = REDUCE(x[ptr[s]:ptr[s + 1]])``.
 
     The readout of a batch of graphs (``ptr`` marks each graph's nodes).
@@ -237,6 +251,9 @@ def segment_reduce(x, ptr, reduce="sum", *, return_arg=False, n_threads=None):
     return_arg : bool
         Also return, for max/min, the winning row of each output element
         (-1 for an empty segment).
+    out : ndarray, optional
+        Where to write the result (C-contiguous, the shape and dtype of the
+        result, not overlapping ``x``). Returned.
     n_threads : int, optional
 
     Returns
@@ -254,14 +271,15 @@ def segment_reduce(x, ptr, reduce="sum", *, return_arg=False, n_threads=None):
     width = x2.shape[1]
     num_segments = ptr.shape[0] - 1
     threads = resolve_num_threads(n_threads, _work(x2.shape[0], num_segments, width))
-    out = empty_aligned((num_segments, width), x2.dtype)
+    given_out = out
+    out = _output(out, (num_segments, width), x2.dtype, was_1d, (x2,))
     arg = None
     if reduce in ("sum", "mean"):
         _K.gather_sum(out, x2, ptr, None, None, None, reduce == "mean", None, None, None, threads)
     else:
         arg = empty_aligned((num_segments, width), ptr.dtype)
         _K.gather_extremum(reduce == "min", out, arg, x2, ptr, None, None, threads)
-    out = _shape_like(out, was_1d)
+    out = _shape_like(out, was_1d) if given_out is None else given_out
     if return_arg:
         return out, (None if arg is None else _shape_like(arg, was_1d))
     return out
@@ -313,7 +331,7 @@ def segment_reduce_backward(grad_out, ptr, reduce="sum", *, arg=None, n_threads=
     return _shape_like(grad_x, was_1d)
 
 
-def edge_dot(graph, a, b, *, n_threads=None):
+def edge_dot(graph, a, b, *, out=None, n_threads=None):
     """Per-edge inner products ``out[e] = <a[dst(e)], b[src(e)]>``.
 
     The gradient of edge weights and the score of a dot-product link
@@ -324,6 +342,8 @@ def edge_dot(graph, a, b, *, n_threads=None):
     graph : Graph or scipy.sparse matrix
     a : array_like, shape (num_dst_nodes, d)
     b : array_like, shape (num_src_nodes, d), same dtype as ``a``
+    out : ndarray of shape (num_edges,), optional
+        Where to write the result (C-contiguous, dtype of ``a``). Returned.
     n_threads : int, optional
 
     Returns
@@ -340,8 +360,11 @@ def edge_dot(graph, a, b, *, n_threads=None):
     _check_same_dtype(b2, "b", a2.dtype, "a")
     _check_width(b2, "b", a2.shape[1], "a")
     threads = resolve_num_threads(n_threads, _work(graph.num_edges, graph.num_dst_nodes, a2.shape[1]))
+    if out is None:
+        out = np.empty(graph.num_edges, dtype=a2.dtype)
+    else:
+        V.check_out(out, (graph.num_edges,), a2.dtype, (a2, b2))
     b2 = aligned_for_gather(b2, graph.num_edges)
-    out = np.empty(graph.num_edges, dtype=a2.dtype)
     _K.edge_dot(out, a2, b2, graph.indptr, graph.indices, threads)
     return out
 
