@@ -5,7 +5,7 @@ import pytest
 import fastgnn
 from fastgnn import nn
 from fastgnn.testing import check_module_grad
-from nn_cases import dense_adjacency, distinct_features, gcn_dense, random_graph
+from nn_cases import dense_adjacency, gcn_dense, random_graph
 
 
 def reference(layer, graph, x):

@@ -4,7 +4,7 @@ import numpy as np
 from fastgnn.nn._utils import split_input
 from fastgnn.nn.conv._propagate import as_grad_out
 from fastgnn.nn.linear import Linear
-from fastgnn.nn.module import Module, Parameter, Sequential, _backward_without_input_grad
+from fastgnn.nn.module import Module, Parameter, Sequential, _backward_without_input_grad, _check_float_dtype
 from fastgnn.ops import aggregate, aggregate_backward
 
 __all__ = ["GINConv"]
@@ -57,7 +57,7 @@ class GINConv(Module):
         if not isinstance(mlp, Module):
             raise TypeError(f"GINConv: mlp must be a fastgnn.nn.Module, got {type(mlp).__name__}")
         self.nn = mlp
-        self.dtype = np.dtype(dtype) if dtype is not None else _module_dtype(mlp)
+        self.dtype = _check_float_dtype(dtype) if dtype is not None else _module_dtype(mlp)
         self.train_eps = bool(train_eps)
         self.initial_eps = float(eps)
         value = np.array([self.initial_eps], dtype=self.dtype)
