@@ -382,8 +382,19 @@ class Graph:
             Add the missing loops first (``A + I``).
         dtype : float32 or float64
             Dtype of the new edge weights.
+
+        Notes
+        -----
+        Computed once per (``add_self_loops``, dtype) and cached on this
+        graph, with the normalized graph's own transpose, so a layer may call
+        it every step at no cost.
         """
         self._require_square("gcn_norm")
+        dtype = np.dtype(dtype)
+        return self._cached(("gcn_norm", bool(add_self_loops), dtype.str),
+                            lambda: self._compute_gcn_norm(add_self_loops, dtype))
+
+    def _compute_gcn_norm(self, add_self_loops, dtype):
         graph = self.add_self_loops() if add_self_loops else self
         weight = (np.ones(graph.num_edges) if graph.edge_weight is None
                   else graph.edge_weight.astype(np.float64))
@@ -395,7 +406,14 @@ class Graph:
         return graph.with_edge_weight(norm.astype(dtype))
 
     def mean_norm(self, dtype=np.float32):
-        """The graph with ``D^{-1} A`` as edge weights (``D`` the weighted in-degree; 0 rows stay 0)."""
+        """The graph with ``D^{-1} A`` as edge weights (``D`` the weighted in-degree; 0 rows stay 0).
+
+        Computed once per dtype and cached, like :meth:`gcn_norm`.
+        """
+        dtype = np.dtype(dtype)
+        return self._cached(("mean_norm", dtype.str), lambda: self._compute_mean_norm(dtype))
+
+    def _compute_mean_norm(self, dtype):
         weight = (np.ones(self.num_edges) if self._edge_weight is None
                   else self._edge_weight.astype(np.float64))
         degree = self.weighted_in_degree(weight)
