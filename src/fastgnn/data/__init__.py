@@ -1,0 +1,12 @@
+"""Data handling: graph samples and batches, loaders, splits.
+
+- :class:`GraphData`: one graph sample (structure, node features, label, edge features);
+- :class:`Batch`: the disjoint union of graphs (block-diagonal CSR, ``ptr``, ``batch``) and back;
+- :class:`DataLoader`: seeded mini-batches of graphs;
+- :func:`stratified_k_fold`: class-balanced cross-validation folds.
+"""
+from fastgnn.data.batch import Batch, GraphData
+from fastgnn.data.kfold import stratified_k_fold
+from fastgnn.data.loader import DataLoader
+
+__all__ = ["GraphData", "Batch", "DataLoader", "stratified_k_fold"]
