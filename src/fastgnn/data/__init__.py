@@ -10,3 +10,9 @@ from fastgnn.data.kfold import stratified_k_fold
 from fastgnn.data.loader import DataLoader
 
 __all__ = ["GraphData", "Batch", "DataLoader", "stratified_k_fold"]
+
+# ---------------------------------------------------------------- link prediction: edge splits, negative sampling
+from fastgnn.data.sampling import NegativeSampler, negative_sampling  # noqa: E402
+from fastgnn.data.split import LinkSplit, random_link_split  # noqa: E402
+
+__all__ += ["LinkSplit", "random_link_split", "NegativeSampler", "negative_sampling"]
