@@ -33,3 +33,13 @@ __all__ = [
     "GINConv",
     "init",
 ]
+
+# ---------------------------------------------------------------- readout and normalization
+from fastgnn.nn.norm import BatchNorm  # noqa: E402
+from fastgnn.nn.pool import (GlobalAddPool, GlobalMaxPool, GlobalMeanPool, GlobalMinPool,  # noqa: E402
+                             GlobalPool, global_add_pool, global_max_pool, global_mean_pool,
+                             global_min_pool, global_pool, global_pool_backward)
+
+__all__ += ["BatchNorm", "GlobalPool", "GlobalAddPool", "GlobalMeanPool", "GlobalMaxPool", "GlobalMinPool",
+            "global_pool", "global_pool_backward", "global_add_pool", "global_mean_pool", "global_max_pool",
+            "global_min_pool"]
