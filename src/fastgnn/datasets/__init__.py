@@ -11,3 +11,6 @@ __all__ = [
     "BENCH_GRAPHS",
     "bench_edge_index",
 ]
+from fastgnn.datasets.tu import TUDataset, add_degree_features, one_hot, read_tu_table  # noqa: E402
+
+__all__ += ["TUDataset", "add_degree_features", "one_hot", "read_tu_table"]
