@@ -43,3 +43,8 @@ from fastgnn.nn.pool import (GlobalAddPool, GlobalMaxPool, GlobalMeanPool, Globa
 __all__ += ["BatchNorm", "GlobalPool", "GlobalAddPool", "GlobalMeanPool", "GlobalMaxPool", "GlobalMinPool",
             "global_pool", "global_pool_backward", "global_add_pool", "global_mean_pool", "global_max_pool",
             "global_min_pool"]
+
+# ---------------------------------------------------------------- link scorers
+from fastgnn.nn.link import DotProductScorer, MLPScorer  # noqa: E402
+
+__all__ += ["DotProductScorer", "MLPScorer"]
