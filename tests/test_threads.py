@@ -110,3 +110,13 @@ def test_default_thread_setting_gives_the_same_bits():
     serial = fastgnn.aggregate(graph, x, "mean")
     fastgnn.set_num_threads(2)
     assert fastgnn.aggregate(graph, x, "mean").tobytes() == serial.tobytes()
+
+
+def test_limit_blas_threads_restores_the_previous_count():
+    before = fastgnn.get_blas_threads()
+    with fastgnn.limit_blas_threads(1):
+        inside = fastgnn.get_blas_threads()
+        product = np.ones((64, 64)) @ np.ones((64, 64))
+    assert fastgnn.get_blas_threads() == before
+    assert inside in (1, None) and (before is None) == (inside is None)
+    np.testing.assert_array_equal(product, np.full((64, 64), 64.0))

@@ -1,4 +1,5 @@
 """fastgnn: graph neural networks on the CPU with compiled, parallel, deterministic CSR kernels."""
+from fastgnn._blas import get_blas_threads, limit_blas_threads
 from fastgnn._threads import get_num_threads, set_num_threads
 from fastgnn.graph import Graph
 from fastgnn.ops import (aggregate, aggregate_backward, edge_dot, edge_dot_backward, segment_reduce,
@@ -16,6 +17,8 @@ __all__ = [
     "edge_dot_backward",
     "set_num_threads",
     "get_num_threads",
+    "limit_blas_threads",
+    "get_blas_threads",
     "show_config",
     "__version__",
 ]
@@ -28,7 +31,8 @@ def show_config(file=None):
     -------
     dict
         ``version``, ``compiled``, ``openmp``, ``num_threads`` (the default
-        of a kernel call), ``omp_max_threads``, ``numpy``.
+        of a kernel call), ``omp_max_threads``, ``blas_threads`` (NumPy's
+        BLAS pool, None when unknown), ``numpy``.
     """
     import numpy
 
@@ -40,6 +44,7 @@ def show_config(file=None):
         "openmp": _common.openmp_enabled(),
         "num_threads": get_num_threads(),
         "omp_max_threads": _common.omp_max_threads(),
+        "blas_threads": get_blas_threads(),
         "numpy": numpy.__version__,
     }
     for key, value in config.items():
