@@ -1,7 +1,9 @@
 """Helpers for testing fastgnn and code built on it.
 
 :func:`check_grad` compares hand-written gradients with central finite
-differences (use float64 inputs).
+differences (use float64 inputs). :mod:`fastgnn.testing.conformance
+<fastgnn.testing_conformance>` (``conformance.run(ops)``) checks any
+implementation of the ops against the NumPy reference.
 """
 import numpy as np
 
@@ -188,3 +190,9 @@ def check_module_grad(module, *inputs, eps=1e-6, rtol=1e-5, atol=1e-7, max_eleme
 
     return check_grad(loss, arrays, grads, eps=eps, rtol=rtol, atol=atol, max_elements=max_elements,
                       seed=seed)
+
+
+# ---------------------------------------------------------------------------- conformance suite of the ops
+from fastgnn import testing_conformance as conformance  # noqa: E402  (uses check_grad above)
+
+__all__ += ["conformance"]
