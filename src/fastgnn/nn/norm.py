@@ -89,9 +89,8 @@ class BatchNorm(Module):
     def reset_running_stats(self):
         """Zero the running mean, set the running variance to one, forget the batch count."""
         if self.track_running_stats:
-            self.running_mean.fill(0)
-            self.running_var.fill(1)
-            self.num_batches_tracked.fill(0)
+            for buffer, value in ((self.running_mean, 0), (self.running_var, 1), (self.num_batches_tracked, 0)):
+                buffer.fill(value)
 
     def forward(self, x):
         """Normalize ``x`` of shape (N, num_features); returns the same shape."""
@@ -128,13 +127,15 @@ class BatchNorm(Module):
         return out
 
     def _update_running_stats(self, mean, var, num_rows):
-        self.num_batches_tracked += 1
-        momentum = (1.0 / float(self.num_batches_tracked[0])) if self.momentum is None else self.momentum
+        # In place through local names: assigning to the attributes would unregister the buffers.
+        count, running_mean, running_var = self.num_batches_tracked, self.running_mean, self.running_var
+        count += 1
+        momentum = (1.0 / float(count[0])) if self.momentum is None else self.momentum
         unbiased = var * (num_rows / (num_rows - 1))
-        self.running_mean *= 1.0 - momentum
-        self.running_mean += (momentum * mean).astype(self.dtype)
-        self.running_var *= 1.0 - momentum
-        self.running_var += (momentum * unbiased).astype(self.dtype)
+        running_mean *= 1.0 - momentum
+        running_mean += (momentum * mean).astype(self.dtype)
+        running_var *= 1.0 - momentum
+        running_var += (momentum * unbiased).astype(self.dtype)
 
     def backward(self, grad_out, need_input_grad=True):
         """Accumulate ``dL/dγ``, ``dL/dβ``; return ``dL/dx`` (None when not needed)."""
