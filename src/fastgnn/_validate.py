@@ -10,6 +10,7 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 INT32_MAX = np.iinfo(np.int32).max
+INT64_MAX = np.iinfo(np.int64).max
 REDUCES = {"sum": "sum", "add": "sum", "mean": "mean", "max": "max", "min": "min"}
 
 
@@ -170,7 +171,13 @@ def index_dtype_for(*sizes):
 
 
 def check_index_dtype(index_dtype, *sizes):
-    """The requested index dtype (int32 or int64), or the narrowest that fits."""
+    """The requested index dtype (int32 or int64), or the narrowest that fits.
+
+    Sizes (node and edge counts) beyond int64 are refused with ``ValueError``.
+    """
+    if max(sizes, default=0) > INT64_MAX:
+        raise ValueError(f"graph size {max(sizes)} exceeds the int64 index range (node ids and edge counts "
+                         "must be below 2**63)")
     if index_dtype is None:
         return index_dtype_for(*sizes)
     try:
