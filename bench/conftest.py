@@ -2,17 +2,18 @@
 
 Not part of the default test run (``testpaths = ["tests"]``); run them with::
 
-    pytest bench                                   # d=64, every graph, 1 and 2 threads
-    pytest bench --bench-full                      # d in 16, 64, 256
-    pytest bench --bench-graphs small --bench-dims 16,64 --bench-threads 2 \\
+    pytest bench/test_aggregate.py                 # d=64, every graph, 1 and 2 threads
+    pytest bench/test_aggregate.py --bench-full    # d in 16, 64, 256
+    pytest bench/test_aggregate.py --bench-graphs small --bench-dims 16,64 --bench-threads 2 \\
                  --bench-reduces sum,max --bench-impls fastgnn,torch
-    pytest bench --benchmark-columns=median,rounds \\
+    pytest bench/test_aggregate.py --benchmark-columns=median,rounds \\
                  --benchmark-group-by=func,param:graph,param:d,param:threads,param:reduce
 
 Each benchmark's group is ``"<pass> <graph> d=<d> t=<threads> <reduce>"``, so
 the default grouping already puts fastgnn and its peers side by side; any
 ``--benchmark-group-by=param:...`` over ``graph``, ``d``, ``threads``,
-``reduce`` and ``impl`` regroups them. Nothing here asserts a timing.
+``reduce`` and ``impl`` regroups them (name the file: other suites in
+``bench/`` have no such parameters). Nothing here asserts a timing.
 
 The graphs, the peers' code and the bytes/memory accounting are those of
 ``fastgnn.benchmark`` (``python -m fastgnn bench``); torch and PyG are
@@ -87,16 +88,17 @@ def run_aggregate(benchmark, bench_repeat):
         if not B.peer_available(impl):
             pytest.skip(f"{impl} is not installed")
         workload = B.load_workload(graph)
-        in_force = B.set_peer_threads(threads)
         bench = B.make_benchmark(impl, workload, d, reduce, threads, pass_)
         if bench is None:
             pytest.skip(f"{impl} has no {reduce} aggregation on {graph}")
-        last = B.warm_up(bench)  # also builds the peer's matrices, outside the timing
         benchmark.group = f"{pass_} {graph} d={d} t={threads} {reduce}"
-        benchmark.extra_info.update(impl=impl, threads_in_force=in_force, num_nodes=workload.num_nodes,
-                                    num_edges=workload.num_edges, message_bytes=B.message_bytes(workload, d))
-        benchmark.pedantic(bench.run, setup=bench.setup, rounds=B.planned_repeats(last, bench_repeat),
-                           iterations=1, warmup_rounds=0)
+        with B.peer_threads(threads) as in_force:
+            last = B.warm_up(bench)  # also builds the peer's matrices, outside the timing
+            benchmark.extra_info.update(
+                impl=impl, threads_in_force=in_force, num_nodes=workload.num_nodes,
+                num_edges=workload.num_edges, message_bytes=B.message_bytes(workload, d))
+            benchmark.pedantic(bench.run, setup=bench.setup, rounds=B.planned_repeats(last, bench_repeat),
+                               iterations=1, warmup_rounds=0)
         if impl == "fastgnn":
             moved = B.bytes_moved(workload.graph, d, reduce, pass_)
             benchmark.extra_info["bytes_moved"] = moved

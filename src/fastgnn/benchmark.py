@@ -64,6 +64,7 @@ import warnings
 import numpy as np
 
 import fastgnn
+from fastgnn._blas import get_blas_threads, limit_blas_threads
 from fastgnn.datasets.synthetic import BENCH_GRAPHS, bench_edge_index
 from fastgnn.graph import Graph
 from fastgnn.ops import aggregate, aggregate_backward
@@ -71,7 +72,7 @@ from fastgnn.ops import aggregate, aggregate_backward
 __all__ = [
     "GRAPHS", "DIMS", "ALL_DIMS", "THREADS", "REDUCES", "PASSES", "PEERS", "IMPLEMENTATIONS",
     "Workload", "load_workload", "applicable", "make_benchmark", "bytes_moved", "message_bytes",
-    "fastgnn_peak_memory", "set_peer_threads", "peer_available", "planned_repeats", "warm_up",
+    "fastgnn_peak_memory", "peer_threads", "peer_available", "planned_repeats", "warm_up",
     "measure", "run", "add_arguments", "main",
 ]
 
@@ -120,50 +121,26 @@ def peer_available(peer):
     return True
 
 
-def _set_blas_threads(n_threads):
-    """Limit NumPy's BLAS (the dense peer) to ``n_threads``; the count in force, or None."""
-    try:
-        from threadpoolctl import threadpool_info, threadpool_limits
-    except ImportError:
-        pass
-    else:
-        threadpool_limits(limits=n_threads, user_api="blas")
-        counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
-        return counts[0] if counts else None
-    # Without threadpoolctl: NumPy's wheels bundle OpenBLAS; find it among the loaded libraries.
-    import ctypes
-    try:
-        with open("/proc/self/maps") as handle:
-            paths = {line.split()[-1] for line in handle if "openblas" in line and ".so" in line}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "64_"),
-                               ("openblas", "")):
-            setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-            getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-            if setter is not None:
-                setter(ctypes.c_int(n_threads))
-                return int(getter()) if getter is not None else n_threads
-    return None
-
-
-def set_peer_threads(n_threads):
-    """Give the peers ``n_threads``: PyTorch (when imported) and NumPy's BLAS.
+@contextlib.contextmanager
+def peer_threads(n_threads):
+    """Within the block, the peers use ``n_threads``: PyTorch (if imported) and NumPy's BLAS.
 
     fastgnn gets its count per call (``n_threads=``); scipy.sparse is
-    single-threaded. Returns the counts in force.
+    single-threaded. Yields the counts in force; restores the previous ones
+    on exit.
     """
-    in_force = {"fastgnn": n_threads, "scipy": 1, "blas": _set_blas_threads(n_threads)}
-    if "torch" in sys.modules:
-        torch = sys.modules["torch"]
-        torch.set_num_threads(n_threads)
-        in_force["torch"] = torch.get_num_threads()
-    return in_force
+    torch = sys.modules.get("torch")
+    previous = torch.get_num_threads() if torch is not None else None
+    with limit_blas_threads(n_threads):
+        in_force = {"fastgnn": n_threads, "scipy": 1, "blas": get_blas_threads()}
+        if torch is not None:
+            torch.set_num_threads(n_threads)
+            in_force["torch"] = torch.get_num_threads()
+        try:
+            yield in_force
+        finally:
+            if torch is not None:
+                torch.set_num_threads(previous)
 
 
 # --------------------------------------------------------------------------- graphs
@@ -411,7 +388,7 @@ def make_benchmark(impl, workload, d, reduce, threads, pass_):
     None means: the peer has no such operation (scipy and dense NumPy have no
     max/min), the graph is too large for it (dense), or its library is not
     installed (torch, PyG). Threads of the peers are set by
-    :func:`set_peer_threads`; ``threads`` goes to fastgnn's calls.
+    :func:`peer_threads`; ``threads`` goes to fastgnn's calls.
     """
     if not applicable(impl, workload.name, reduce):
         return None
@@ -429,13 +406,17 @@ def message_bytes(workload, d, itemsize=4):
 
 
 def bytes_moved(graph, d, reduce, pass_, itemsize=4):
-    """A lower bound on the memory traffic of fastgnn's kernels.
+    """A lower bound on the memory traffic of fastgnn's aggregation, in bytes.
 
-    Forward: ``indptr`` and ``indices``, one gathered feature row per edge,
-    the output, and ``arg`` for max/min. Backward (over the transpose): its
-    ``indptr`` and ``indices``, one gathered gradient row per edge, the
-    gradient written; max/min also read the edge ids and one ``arg`` row per
-    edge. Rows found in cache are still counted, hence *effective* bandwidth.
+    Forward: ``indptr`` and ``indices``, one feature row gathered per edge,
+    the output written, and ``arg`` for max/min. Backward of sum/mean (a
+    gather over the cached transpose): its ``indptr`` and ``indices``, one
+    gradient row gathered per edge, the gradient written (and the inverse
+    degrees for mean). Backward of max/min (each output element's gradient
+    sent to its winning edge's source): ``arg`` and ``grad_out`` read, the
+    winning edge's source looked up per element, the gradient written.
+    Gathered rows found in cache are still counted, hence an *effective*
+    bandwidth, which can exceed the DRAM bandwidth.
     """
     idx = graph.index_dtype.itemsize
     n_dst, n_src, e = graph.num_dst_nodes, graph.num_src_nodes, graph.num_edges
@@ -445,11 +426,12 @@ def bytes_moved(graph, d, reduce, pass_, itemsize=4):
         forward += n_dst * d * idx
     if pass_ == "forward":
         return forward
-    backward = idx * (n_src + 1 + e) + e * d * itemsize + n_src * d * itemsize
     if extremum:
-        backward += idx * e + e * d * idx
-    elif reduce == "mean":
-        backward += n_dst * itemsize
+        backward = n_dst * d * (2 * idx + itemsize) + n_src * d * itemsize
+    else:
+        backward = idx * (n_src + 1 + e) + e * d * itemsize + n_src * d * itemsize
+        if reduce == "mean":
+            backward += n_dst * itemsize
     return forward + backward
 
 
@@ -717,6 +699,25 @@ def _records(runs, workload, d, threads, reduce, peak, in_force, env):
     return records
 
 
+def _run_configuration(workload, d, threads, reduces, impls, repeat, warmup, memory, in_force, json_file, say):
+    """Measure every reduce of one (graph, d, threads); return the records."""
+    env = _env()
+    records = []
+    for reduce in reduces:
+        benches = [b for impl in impls for pass_ in PASSES
+                   if (b := make_benchmark(impl, workload, d, reduce, threads, pass_)) is not None]
+        runs = measure(benches, repeat=repeat, warmup=warmup)
+        peak = fastgnn_peak_memory(workload, d, reduce, threads) if memory else None
+        new = _records(runs, workload, d, threads, reduce, peak, in_force, env)
+        records.extend(new)
+        if json_file is not None:
+            json_file.writelines(json.dumps(rec) + "\n" for rec in new)
+            json_file.flush()
+        say(f"  {workload.name} d={d} t={threads} {reduce}: " + "  ".join(
+            f"{rec['peer']} {_PASS_LABEL[rec['pass']]} {rec['median_ms']:.1f}" for rec in new) + " ms")
+    return records
+
+
 def run(graphs=GRAPHS, dims=DIMS, threads=THREADS, reduces=REDUCES, peers=PEERS, repeat=5, warmup=1,
         json_path=None, dgl_path=None, memory=True, file=None):
     """Run the benchmark, print the table, optionally write JSON lines; return the records.
@@ -757,21 +758,9 @@ def run(graphs=GRAPHS, dims=DIMS, threads=THREADS, reduces=REDUCES, peers=PEERS,
             for d in dims:
                 workload.features(d)
                 for t in threads:
-                    in_force = set_peer_threads(t)
-                    env = _env()
-                    for reduce in reduces:
-                        benches = [b for impl in impls for pass_ in PASSES
-                                   if (b := make_benchmark(impl, workload, d, reduce, t, pass_)) is not None]
-                        runs = measure(benches, repeat=repeat, warmup=warmup)
-                        peak = fastgnn_peak_memory(workload, d, reduce, t) if memory else None
-                        new = _records(runs, workload, d, t, reduce, peak, in_force, env)
-                        records.extend(new)
-                        if json_file is not None:
-                            json_file.writelines(json.dumps(rec) + "\n" for rec in new)
-                            json_file.flush()
-                        say(f"  {name} d={d} t={t} {reduce}: " + "  ".join(
-                            f"{rec['peer']} {_PASS_LABEL[rec['pass']]} {rec['median_ms']:.1f}" for rec in new)
-                            + " ms")
+                    with peer_threads(t) as in_force:
+                        records.extend(_run_configuration(workload, d, t, reduces, impls, repeat, warmup,
+                                                          memory, in_force, json_file, say))
     finally:
         if json_file is not None:
             json_file.close()
