@@ -62,6 +62,7 @@ def test_repeated_torch_adapter_calls_do_not_grow_the_process():
     torch = pytest.importorskip("torch")
     from fastgnn.interop import torch as ft
 
+    ft.clear_cache()
     graph, weight, x = _small_inputs()
     edge_index = torch.from_numpy(graph.to_edge_index())
     x_t = torch.from_numpy(x).requires_grad_()
