@@ -21,10 +21,10 @@ def run(*argv):
 
 
 def test_defaults_are_the_papers():
-    args = parse()
-    assert (args.dataset, args.model, args.loss, args.epochs, args.lr, args.hidden, args.latent) == \
+    s = link.resolve_settings(parse())
+    assert (s["dataset"], s["model"], s["loss"], s["epochs"], s["lr"], s["hidden"], s["latent"]) == \
         ("cora", "gae", "auto", 200, 0.01, 32, 16)
-    assert (args.val_fraction, args.test_fraction, args.runs) == (0.05, 0.1, 1)
+    assert (s["val_fraction"], s["test_fraction"], s["runs"], s["seed"], s["dropout"]) == (0.05, 0.1, 1, 0, 0.0)
 
 
 def test_add_arguments_keeps_options_the_parser_has():
@@ -37,7 +37,7 @@ def test_add_arguments_keeps_options_the_parser_has():
 
 @pytest.mark.parametrize("model", ["gae", "vgae"])
 def test_json_last_line(model):
-    status, lines = run("--model", model, "--epochs", "3", "--runs", "2", "--json", "--eval-every", "1")
+    status, lines = run("--model", model, "--epochs", "3", "--runs", "2", "--json", "--log-every", "1")
     assert status == 0
     result = json.loads(lines[-1])
     assert result["task"] == "link" and result["dataset"] == "cora" and result["model"] == model
@@ -66,9 +66,26 @@ def test_seeded_runs_repeat():
     (("--model", "gcn"), "--model"),
     (("--dataset", "pubmed"), "--data-root"),
     (("--runs", "0"), "--runs"),
+    (("--lr", "0"), "--lr"),
+    (("--val-fraction", "0.6", "--test-fraction", "0.6"), "asked for"),
     (("--data-root", "/nonexistent-folder", "--dataset", "cora"), ""),
 ])
 def test_bad_input_exits_with_2(argv, message, capsys):
     status = link.run(parse(*argv, "--epochs", "1", "--quiet"), out=io.StringIO())
     assert status == 2
     assert message in capsys.readouterr().err
+
+
+def test_through_the_command_line(capsys):
+    import fastgnn.cli as cli
+
+    parser = cli.build_parser()
+    commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    if "train" not in commands.choices:
+        pytest.skip("the train command is not wired yet")
+    status = cli.main(["train", "--task", "link", "--model", "vgae", "--loss", "negative", "--epochs", "2",
+                       "--runs", "2", "--quiet", "--json"])
+    assert status == 0
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert (result["task"], result["dataset"], result["model"], result["loss"]) == ("link", "cora", "vgae", "negative")
+    assert {"test_auc", "test_ap", "test_auc_mean", "test_auc_std", "test_ap_mean", "test_ap_std"} <= set(result)

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-__all__ = ["add_arguments", "run", "MODELS", "LOSSES"]
+__all__ = ["add_arguments", "run", "resolve_settings", "MODELS", "LOSSES", "DEFAULTS"]
 
 MODELS = ("gae", "vgae")
 LOSSES = ("auto", "full", "negative")
@@ -28,28 +28,84 @@ def _add(parser, *flags, **kwargs):
 
 
 def add_arguments(parser):
-    """Declare the options of the link task on ``parser`` (options it already has are left alone)."""
-    _add(parser, "--dataset", default="cora",
-         help="Planetoid name: cora (shipped in the package), citeseer or pubmed (need --data-root)")
+    """Declare the options of the link task on ``parser`` (options it already has are left alone).
+
+    Options shared with the other tasks default to None here; :func:`run`
+    replaces None by the link task's default (:data:`DEFAULTS`).
+    """
+    _add(parser, "--dataset", default=None,
+         help="Planetoid dataset: cora (default, shipped in the package), citeseer or pubmed (need --data-root)")
     _add(parser, "--data-root", default=None, metavar="DIR",
          help="folder holding the raw Planetoid files ind.<name>.*")
-    _add(parser, "--model", default="gae", help="gae or vgae (default gae)")
-    _add(parser, "--loss", choices=LOSSES, default="auto",
-         help="reconstruction loss: the paper's weighted cross-entropy over the full adjacency ('full'), "
-              "positive edges against as many sampled non-edges ('negative'), or 'auto': full up to "
-              "20,000 nodes, else negative (default)")
-    _add(parser, "--runs", type=int, default=1, help="independent runs (seeds seed, seed+1, ...)")
-    _add(parser, "--epochs", type=int, default=200)
-    _add(parser, "--lr", type=float, default=0.01)
-    _add(parser, "--seed", type=int, default=0)
-    _add(parser, "--hidden", type=int, default=32, help="width of the first GCN layer (default 32)")
-    _add(parser, "--latent", type=int, default=16, help="width of the embeddings Z (default 16)")
-    _add(parser, "--dropout", type=float, default=0.0)
-    _add(parser, "--val-fraction", type=float, default=0.05, help="validation edges (default 0.05)")
-    _add(parser, "--test-fraction", type=float, default=0.1, help="test edges (default 0.1)")
-    _add(parser, "--eval-every", type=int, default=10, help="validation AUC/AP every N epochs in the progress")
-    _add(parser, "--json", action="store_true", help="print the results as one JSON object on the last line")
+    _add(parser, "--model", default=None, help="link task: gae (default) or vgae")
+    _add(parser, "--loss", choices=LOSSES, default=None,
+         help="link task: the paper's weighted cross-entropy over the full adjacency ('full'), positive "
+              "edges against as many sampled non-edges ('negative'), or 'auto' (default): full up to "
+              "20,000 nodes, else negative")
+    _add(parser, "--runs", type=int, default=None, help="independent runs (seeds seed, seed+1, ...)")
+    _add(parser, "--epochs", type=int, default=None, help="link task: default 200")
+    _add(parser, "--lr", type=float, default=None, help="Adam learning rate (link task: 0.01)")
+    _add(parser, "--seed", type=int, default=None, help="seed of the first run (default 0)")
+    _add(parser, "--hidden", type=int, default=None, help="link task: width of the first GCN layer (default 32)")
+    _add(parser, "--latent", type=int, default=None, help="link task: width of the embeddings Z (default 16)")
+    _add(parser, "--dropout", type=float, default=None, help="link task: default 0")
+    _add(parser, "--val-fraction", type=float, default=None,
+         help="link task: fraction of the edges held out for validation (default 0.05)")
+    _add(parser, "--test-fraction", type=float, default=None,
+         help="link task: fraction of the edges held out for test (default 0.1)")
+    _add(parser, "--threads", type=int, default=None,
+         help="threads of fastgnn's kernels (default: OMP_NUM_THREADS, else the available CPUs)")
+    _add(parser, "--log-every", type=int, default=None, metavar="N",
+         help="progress line every N epochs (link task: 10, with the validation AUC and AP)")
     _add(parser, "--quiet", action="store_true", help="no progress lines")
+    _add(parser, "--json", action="store_true", help="print the results as one JSON object on the last line")
+    return parser
+
+
+#: The link task's value of every option left unset.
+DEFAULTS = dict(dataset="cora", data_root=None, model="gae", loss="auto", runs=1, epochs=200, lr=0.01, seed=0,
+                hidden=32, latent=16, dropout=0.0, val_fraction=0.05, test_fraction=0.1, threads=None,
+                log_every=10, quiet=False, json=False)
+
+
+def resolve_settings(args):
+    """Every setting of a link-task run: :data:`DEFAULTS` overridden by the options given.
+
+    Raises
+    ------
+    ValueError
+        An option out of range or not meant for the link task, naming it.
+    """
+    s = {key: _option(args, key, default) for key, default in DEFAULTS.items()}
+    s["dataset"] = str(s["dataset"]).lower()
+    s["model"] = str(s["model"]).lower()
+    if s["model"] not in MODELS:
+        raise ValueError(f"--model must be one of {', '.join(MODELS)} for the link task, got {s['model']!r}")
+    if s["loss"] not in LOSSES:
+        raise ValueError(f"--loss must be one of {', '.join(LOSSES)}, got {s['loss']!r}")
+    if isinstance(s["hidden"], (list, tuple)):
+        raise ValueError(f"--hidden takes one width for the link task (the GAE encoder has one hidden layer), "
+                         f"got {','.join(map(str, s['hidden']))}")
+    for name in ("runs", "hidden", "latent", "log_every"):
+        s[name] = int(s[name])
+        if s[name] < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {s[name]}")
+    s["epochs"], s["seed"] = int(s["epochs"]), int(s["seed"])
+    if s["epochs"] < 0:
+        raise ValueError(f"--epochs must be non-negative, got {s['epochs']}")
+    if s["threads"] is not None and s["threads"] < 1:
+        raise ValueError(f"--threads must be a positive integer, got {s['threads']}")
+    s["lr"], s["dropout"] = float(s["lr"]), float(s["dropout"])
+    if not s["lr"] > 0:
+        raise ValueError(f"--lr must be positive, got {s['lr']}")
+    if not 0.0 <= s["dropout"] < 1.0:
+        raise ValueError(f"--dropout must be in [0, 1), got {s['dropout']}")
+    for name in ("val_fraction", "test_fraction"):
+        s[name] = float(s[name])
+        if not 0.0 <= s[name] <= 1.0:
+            raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1], got {s[name]}")
+    s["quiet"], s["json"] = bool(s["quiet"]), bool(s["json"])
+    return s
 
 
 def _load_dataset(name, data_root):
@@ -69,11 +125,6 @@ def _option(args, name, default):
     return default if value is None else value
 
 
-def _check_positive(value, name):
-    if value < 1:
-        raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
-
-
 def run(args, *, out=None):
     """Run the link task described by ``args``; returns the exit status (0 on success, 2 on bad input)."""
     out = sys.stdout if out is None else out
@@ -85,40 +136,39 @@ def run(args, *, out=None):
 
 
 def _run(args, out):
+    import fastgnn
+    from fastgnn import _threads
+
+    s = resolve_settings(args)
+    previous_threads = _threads._num_threads
+    if s["threads"] is not None:
+        fastgnn.set_num_threads(s["threads"])
+    try:
+        summary = _train_runs(s, out)
+    finally:
+        if s["threads"] is not None:
+            fastgnn.set_num_threads(previous_threads)
+    if s["json"]:
+        print(json.dumps(summary), file=out, flush=True)
+    return 0
+
+
+def _train_runs(s, out):
+    import fastgnn
     from fastgnn.data import random_link_split
     from fastgnn.models.autoencoder import FULL_LOSS_MAX_NODES, GAE, VGAE, train_autoencoder
     from fastgnn.optim import Adam
 
-    model_name = str(_option(args, "model", "gae")).lower()
-    if model_name not in MODELS:
-        raise ValueError(f"--model must be one of {', '.join(MODELS)} for the link task, got {model_name!r}")
-    loss = _option(args, "loss", "auto")
-    if loss not in LOSSES:
-        raise ValueError(f"--loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-    runs = int(_option(args, "runs", 1))
-    epochs = int(_option(args, "epochs", 200))
-    hidden = int(_option(args, "hidden", 32))
-    latent = int(_option(args, "latent", 16))
-    for value, name in ((runs, "runs"), (hidden, "hidden"), (latent, "latent")):
-        _check_positive(value, name)
-    if epochs < 0:
-        raise ValueError(f"--epochs must be non-negative, got {epochs}")
-    lr = float(_option(args, "lr", 0.01))
-    seed = int(_option(args, "seed", 0))
-    dropout = float(_option(args, "dropout", 0.0))
-    val = float(_option(args, "val_fraction", 0.05))
-    test = float(_option(args, "test_fraction", 0.1))
-    eval_every = int(_option(args, "eval_every", 10))
-    quiet = bool(_option(args, "quiet", False))
-    as_json = bool(_option(args, "json", False))
-    dataset_name = _option(args, "dataset", "cora")
+    model_name, loss, runs, epochs, seed = s["model"], s["loss"], s["runs"], s["epochs"], s["seed"]
+    hidden, latent, lr, dropout = s["hidden"], s["latent"], s["lr"], s["dropout"]
+    val, test, quiet, log_every = s["val_fraction"], s["test_fraction"], s["quiet"], s["log_every"]
 
     def say(line):
         if not quiet:
             print(line, file=out, flush=True)
 
     start = time.perf_counter()
-    dataset = _load_dataset(dataset_name, _option(args, "data_root", None))
+    dataset = _load_dataset(s["dataset"], s["data_root"])
     graph = dataset.graph
     if loss == "auto":
         loss = "full" if graph.num_nodes <= FULL_LOSS_MAX_NODES else "negative"
@@ -137,8 +187,8 @@ def _run(args, out):
         if runs > 1:
             say(f"run {number + 1}/{runs} (seed {seed + number})")
         result = train_autoencoder(model, split, dataset.x, optimizer, loss=loss, epochs=epochs, seed=rng,
-                                   eval_every=0 if quiet else eval_every,
-                                   verbose=False if quiet else max(eval_every, 1), log=say)
+                                   eval_every=0 if quiet else log_every, verbose=False if quiet else log_every,
+                                   log=say)
         say(f"run {number + 1}: test AUC {result.test_auc:.4f}  AP {result.test_ap:.4f}  "
             f"(val AUC {result.val_auc:.4f}  AP {result.val_ap:.4f})  "
             f"{1000 * result.seconds_per_epoch:.1f} ms/epoch, {result.total_seconds:.1f} s")
@@ -171,12 +221,11 @@ def _run(args, out):
                      "val_ap": r.val_ap, "seconds_per_epoch": r.seconds_per_epoch}
                     for i, r in enumerate(results)],
         "seconds_per_epoch": float(np.mean([r.seconds_per_epoch for r in results])),
+        "threads": fastgnn.get_num_threads(),
         "total_seconds": time.perf_counter() - start,
     }
     spread = f" ± {auc.std():.4f}" if runs > 1 else ""
     spread_ap = f" ± {ap.std():.4f}" if runs > 1 else ""
     print(f"test AUC {auc.mean():.4f}{spread}  AP {ap.mean():.4f}{spread_ap}"
           f"{f' (mean ± std over {runs} runs)' if runs > 1 else ''}", file=out, flush=True)
-    if as_json:
-        print(json.dumps(summary), file=out, flush=True)
-    return 0
+    return summary
