@@ -122,3 +122,25 @@ def test_bad_arguments():
     assert isinstance(op, GraphOperator) and "GraphOperator" in repr(op)
     with pytest.raises(ValueError):
         op @ np.ones(7)
+
+
+def test_readme_backend_examples_run():
+    """The code blocks of the README's "Using fastgnn as a backend" section run as written."""
+    import pathlib
+    import re
+    import warnings
+
+    readme = pathlib.Path(__file__).resolve().parents[2] / "README.md"
+    if not readme.exists():
+        pytest.skip("README.md not found next to the tests")
+    section = readme.read_text().split("## Using fastgnn as a backend", 1)
+    assert len(section) == 2, "the README lost its backend section"
+    blocks = re.findall(r"```python\n(.*?)```", section[1].split("\n## ", 1)[0], re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        if "torch" in block:
+            pytest.importorskip("torch")
+            pytest.importorskip("torch_geometric")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exec(compile(block, str(readme), "exec"), {})
