@@ -82,7 +82,9 @@ def _every_op(graph, x, grad_out, weight, ptr, n_threads):
 
 @pytest.mark.parametrize("float_dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
-def test_results_are_bitwise_identical_for_any_thread_count(float_dtype, index_dtype):
+def test_results_are_bitwise_identical_for_any_thread_count(float_dtype, index_dtype, monkeypatch):
+    # A small graph keeps the test fast; lower the threshold so it still runs in parallel.
+    monkeypatch.setattr(_threads, "PARALLEL_WORK_THRESHOLD", 1 << 16)
     rng = np.random.default_rng(7)
     graph = _power_law_graph(rng, index_dtype)
     x = rng.standard_normal((NUM_NODES, WIDTH)).astype(float_dtype)

@@ -11,9 +11,10 @@ from fastgnn._kernels import _common
 
 __all__ = ["set_num_threads", "get_num_threads", "resolve_num_threads"]
 
-# Below this much work (edges + rows) x features a kernel runs on one thread:
-# starting a parallel region costs more than it saves.
-PARALLEL_WORK_THRESHOLD = 1 << 16
+# Below this much work ((edges + rows) x features, about a millisecond on one
+# core) a kernel runs on one thread: waking a team costs more than it saves,
+# and on a busy machine a descheduled team member stalls the whole call.
+PARALLEL_WORK_THRESHOLD = 1 << 20
 
 _num_threads = None
 
