@@ -611,3 +611,27 @@ def test_no_warnings_on_the_fast_path():
         warnings.simplefilter("error")
         with ft.use_with_pyg():
             SAGEConv(3, 3)(torch.randn(10, 3), adj)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: __import__("torch_geometric.nn", fromlist=["APPNP"]).APPNP(K=3, alpha=0.1),
+    lambda: __import__("torch_geometric.nn", fromlist=["SGConv"]).SGConv(8, 8, K=2),
+    lambda: __import__("torch_geometric.nn", fromlist=["TAGConv"]).TAGConv(8, 8, K=2),
+    lambda: __import__("torch_geometric.nn", fromlist=["LGConv"]).LGConv(),
+    lambda: __import__("torch_geometric.nn", fromlist=["SimpleConv"]).SimpleConv(aggr="max"),
+], ids=["APPNP", "SGConv", "TAGConv", "LGConv", "SimpleConv_max"])
+def test_other_pyg_layers_that_fuse_agree_under_use_with_pyg(make):
+    _pyg()
+    edge_index = random_edge_index(30, 30, 150, seed=29)
+    from torch_geometric.utils import to_torch_csr_tensor
+    adj = to_torch_csr_tensor(edge_index.flip(0), size=(30, 30))
+    torch.manual_seed(0)
+    layer = make()
+    x = torch.randn(30, 8)
+    expected = _run_layer(layer, x, adj)
+    with ft.use_with_pyg():
+        actual = _run_layer(layer, x, adj)
+    assert_close(actual[0], expected[0])
+    assert_close(actual[1], expected[1])
+    for key in expected[2]:
+        assert_close(actual[2][key], expected[2][key])
