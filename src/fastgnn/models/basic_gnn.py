@@ -1,0 +1,409 @@
+"""Node-level GNNs built by stacking graph convolutions: :class:`GNNStack` and the named models.
+
+Every model here is ``dropout -> conv -> activation`` repeated, without the
+activation after the last convolution (which returns class scores, the
+logits)::
+
+    h_0 = x
+    h_l = act(conv_l(graph, dropout(h_{l-1})))      for l = 1 .. L-1
+    out = conv_L(graph, dropout(h_{L-1}))
+
+This is the architecture of Kipf and Welling's GCN (dropout on the input
+features and on the hidden layer) and of PyG's ``BasicGNN`` models.
+"""
+import numpy as np
+
+from fastgnn.nn import init
+from fastgnn.nn.activation import get_activation
+from fastgnn.nn.conv import GCNConv, GINConv, GraphConv, SAGEConv
+from fastgnn.nn.dropout import Dropout
+from fastgnn.nn.mlp import MLP
+from fastgnn.nn.module import Module, Sequential, _check_float_dtype
+
+__all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet", "CONVS"]
+
+#: The convolution names :class:`GNNStack` understands.
+CONVS = ("gcn", "sage", "gin", "graphconv")
+
+# The aggregations each convolution takes (GCN and GIN always sum).
+_AGGRS = {
+    "gcn": None,
+    "sage": ("mean", "max", "min", "sum", "add"),
+    "gin": None,
+    "graphconv": ("sum", "add", "mean", "max", "min"),
+}
+
+
+def _hidden_sizes(hidden_channels, num_layers):
+    """The widths of the hidden layers, from an int (repeated) or a list."""
+    if isinstance(hidden_channels, (list, tuple)):
+        sizes = [int(size) for size in hidden_channels]
+        if num_layers is not None and num_layers != len(sizes) + 1:
+            raise ValueError(f"hidden_channels lists {len(sizes)} hidden widths, which makes "
+                             f"{len(sizes) + 1} layers, but num_layers={num_layers}")
+    else:
+        if num_layers is None:
+            num_layers = 2
+        if isinstance(num_layers, bool) or not isinstance(num_layers, (int, np.integer)) or num_layers < 1:
+            raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
+        if hidden_channels is None:
+            if num_layers > 1:
+                raise ValueError("hidden_channels is required when num_layers > 1")
+            return []
+        sizes = [int(hidden_channels)] * (int(num_layers) - 1)
+    for size in sizes:
+        if size < 1:
+            raise ValueError(f"hidden widths must be positive, got {hidden_channels!r}")
+    return sizes
+
+
+class GNNStack(Module):
+    r"""A stack of graph convolutions with activation and dropout between them.
+
+    .. math::
+
+        h_l = \sigma\big(\mathrm{conv}_l(G, \mathrm{dropout}(h_{l-1}))\big),
+        \qquad \mathrm{out} = \mathrm{conv}_L(G, \mathrm{dropout}(h_{L-1}))
+
+    Parameters
+    ----------
+    in_channels : int
+        Width of the input features.
+    hidden_channels : int, sequence of int, or None
+        The width of every hidden layer (an int, repeated ``num_layers - 1``
+        times), or the list of hidden widths (then ``num_layers`` is
+        ``len(hidden_channels) + 1``). None only for a single layer.
+    out_channels : int
+        Width of the output (the number of classes for node classification).
+    num_layers : int, optional
+        Number of convolutions (default 2, or implied by a list of widths).
+    conv : {'gcn', 'sage', 'gin', 'graphconv'}
+        :class:`~fastgnn.nn.GCNConv`, :class:`~fastgnn.nn.SAGEConv`,
+        :class:`~fastgnn.nn.GINConv` (an :class:`~fastgnn.nn.MLP` inside) or
+        :class:`~fastgnn.nn.GraphConv`.
+    activation : str, Module class or Module
+        After every convolution but the last (see :func:`fastgnn.nn.get_activation`).
+    dropout : float
+        Dropout probability before every convolution but the first.
+    input_dropout : float, optional
+        Dropout probability on the input features, before the first
+        convolution (default: ``dropout``, as in the GCN paper).
+    aggr : str, optional
+        The neighbourhood aggregation of ``sage`` (default ``'mean'``) and
+        ``graphconv`` (default ``'sum'``); ``gcn`` and ``gin`` sum and accept
+        only None or ``'sum'``.
+    cached : bool
+        ``gcn`` only: each layer keeps its normalized graph while the same
+        graph object is passed again (transductive training on one graph).
+    normalize, root_weight : bool
+        ``sage`` only: L2-normalise each layer's output rows; add the root term.
+    mlp_layers : int
+        ``gin`` only: linear layers in each GIN MLP, ReLU between them; the
+        widths are ``[in, out, ..., out]`` for a hidden layer and
+        ``[in, in, ..., out]`` for the last one (whose ``out`` is usually
+        the few classes).
+    mlp_dropout : float
+        ``gin`` only: dropout probability after each hidden activation inside the MLPs.
+    eps, train_eps : float, bool
+        ``gin`` only: the initial epsilon, and whether it is learnt.
+    bias : bool
+    rng : numpy.random.Generator, int or None
+        Draws the initial weights, then the dropout masks: one seed makes a
+        whole training run reproducible.
+    dtype : float32 or float64
+
+    Attributes
+    ----------
+    convs : Sequential
+        The convolutions (a container only: call them through the model).
+    activations, dropouts : Sequential
+        One activation per hidden layer; one Dropout per convolution.
+
+    Notes
+    -----
+    ``backward(grad_out)`` by default skips the gradient of the input
+    features (it is not needed to train), so the first layer does one matrix
+    product less and returns None; pass ``need_input_grad=True`` to get it.
+
+    Weight decay on the first layer only (the GCN paper) is one optimizer
+    call away: ``Adam(model.parameter_groups(5e-4), lr=0.01)``.
+    """
+
+    def __init__(self, in_channels, hidden_channels, out_channels, num_layers=None, conv="gcn", *,
+                 activation="relu", dropout=0.5, input_dropout=None, aggr=None, cached=False,
+                 normalize=False, root_weight=True, mlp_layers=2, mlp_dropout=0.0, eps=0.0, train_eps=False, bias=True,
+                 rng=None, dtype=np.float32):
+        super().__init__()
+        if conv not in CONVS:
+            raise ValueError(f"conv must be one of {', '.join(repr(c) for c in CONVS)}, got {conv!r}")
+        dtype = _check_float_dtype(dtype)
+        rng = init.as_rng(rng)
+        dropout = float(dropout)
+        input_dropout = dropout if input_dropout is None else float(input_dropout)
+        for name, value in (("dropout", dropout), ("input_dropout", input_dropout)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
+        allowed = _AGGRS[conv]
+        if allowed is None:
+            if aggr not in (None, "sum", "add"):
+                raise ValueError(f"conv={conv!r} always sums its neighbours; aggr must be None or 'sum', "
+                                 f"got {aggr!r}")
+            aggr = "sum"
+        else:
+            aggr = {"sage": "mean", "graphconv": "sum"}[conv] if aggr is None else aggr
+            if aggr not in allowed:
+                raise ValueError(f"aggr must be one of {', '.join(repr(a) for a in allowed)} for "
+                                 f"conv={conv!r}, got {aggr!r}")
+            aggr = "sum" if aggr == "add" else aggr
+        mlp_layers = int(mlp_layers)
+        if mlp_layers < 1:
+            raise ValueError(f"mlp_layers must be >= 1, got {mlp_layers}")
+
+        hidden = _hidden_sizes(hidden_channels, num_layers)
+        widths = [int(in_channels)] + hidden + [int(out_channels)]
+        self.in_channels = widths[0]
+        self.out_channels = widths[-1]
+        self.hidden_channels = hidden
+        self.num_layers = len(widths) - 1
+        self.conv = conv
+        self.aggr = aggr
+        self.dtype = dtype
+        self.dropout = dropout
+        self.input_dropout = input_dropout
+
+        convs = []
+        for layer in range(self.num_layers):
+            width_in, width_out = widths[layer], widths[layer + 1]
+            if conv == "gcn":
+                module = GCNConv(width_in, width_out, cached=cached, bias=bias, rng=rng, dtype=dtype)
+            elif conv == "sage":
+                module = SAGEConv(width_in, width_out, aggr=aggr, root_weight=root_weight,
+                                  normalize=normalize, bias=bias, rng=rng, dtype=dtype)
+            elif conv == "graphconv":
+                module = GraphConv(width_in, width_out, aggr=aggr, bias=bias, rng=rng, dtype=dtype)
+            else:
+                # Hidden layers: [in, out, ..., out]. The last layer: [in, in, ..., out], so that the
+                # MLP's hidden units are not squeezed to the (few) classes before its ReLU.
+                middle = width_in if layer == self.num_layers - 1 and self.num_layers > 1 else width_out
+                mlp = MLP([width_in] + [middle] * (mlp_layers - 1) + [width_out], activation=activation,
+                          dropout=mlp_dropout, bias=bias, rng=rng, dtype=dtype)
+                module = GINConv(mlp, eps=eps, train_eps=train_eps, dtype=dtype)
+            convs.append(module)
+        self.convs = Sequential(*convs)
+        self.activations = Sequential(*[get_activation(activation) if not isinstance(activation, Module)
+                                        else _copy_module(activation)
+                                        for _ in range(self.num_layers - 1)])
+        self.dropouts = Sequential(*[Dropout(input_dropout if layer == 0 else dropout, rng=rng)
+                                     for layer in range(self.num_layers)])
+
+    # ------------------------------------------------------------------ computation
+    def forward(self, graph, x):
+        """Class scores (logits) of every node.
+
+        Parameters
+        ----------
+        graph : Graph
+        x : ndarray (num_nodes, in_channels)
+
+        Returns
+        -------
+        ndarray (num_nodes, out_channels)
+        """
+        h = x
+        last = self.num_layers - 1
+        for layer in range(self.num_layers):
+            dropout = self.dropouts[layer]
+            if dropout.p > 0:
+                h = dropout(h)
+            h = self.convs[layer](graph, h)
+            if layer < last:
+                h = self.activations[layer](h)
+        return h
+
+    def backward(self, grad_out, need_input_grad=False):
+        """Accumulate every parameter's gradient from ``grad_out = dL/d logits``.
+
+        Parameters
+        ----------
+        grad_out : ndarray (num_nodes, out_channels)
+        need_input_grad : bool
+            Also compute ``dL/dx`` (not needed to train the model).
+
+        Returns
+        -------
+        ndarray (num_nodes, in_channels) or None
+        """
+        grad = grad_out
+        for layer in range(self.num_layers - 1, -1, -1):
+            if layer < self.num_layers - 1:
+                grad = self.activations[layer].backward(grad)
+            needed = need_input_grad or layer > 0
+            grad = self.convs[layer].backward(grad, need_input_grad=needed)
+            dropout = self.dropouts[layer]
+            if dropout.p > 0:
+                if needed:
+                    grad = dropout.backward(grad)
+                else:
+                    dropout.clear_cache()   # its mask is not needed: release it now
+        return grad
+
+    # ------------------------------------------------------------------ optimizer helpers
+    def first_layer_parameters(self):
+        """The parameters of the first convolution (the GCN paper decays only these)."""
+        return self.convs[0].parameters()
+
+    def parameter_groups(self, weight_decay, first_layer_only=True):
+        """Optimizer parameter groups with weight decay on the first layer (or on every layer).
+
+        Parameters
+        ----------
+        weight_decay : float
+            L2 penalty of the decayed group.
+        first_layer_only : bool
+            Decay only the first convolution's parameters, as the GCN paper
+            (Kipf and Welling, 2017); the other parameters get no decay.
+
+        Returns
+        -------
+        list of dict
+            For :class:`fastgnn.optim.Adam` and the other optimizers, e.g.
+            ``Adam(model.parameter_groups(5e-4), lr=0.01)``.
+        """
+        if not first_layer_only:
+            return [{"params": self.parameters(), "weight_decay": float(weight_decay)}]
+        first = self.first_layer_parameters()
+        first_ids = {id(param) for param in first}
+        rest = [param for param in self.parameters() if id(param) not in first_ids]
+        groups = [{"params": first, "weight_decay": float(weight_decay)}]
+        if rest:
+            groups.append({"params": rest, "weight_decay": 0.0})
+        return groups
+
+    def reseed(self, rng):
+        """Draw the dropout masks from ``rng`` (a Generator or a seed) from now on; returns self."""
+        rng = init.as_rng(rng)
+        for dropout in self.dropouts:
+            dropout.rng = rng
+        return self
+
+    def extra_repr(self):
+        widths = [self.in_channels] + self.hidden_channels + [self.out_channels]
+        return (f"conv={self.conv!r}, widths={widths}, aggr={self.aggr!r}, dropout={self.dropout}, "
+                f"input_dropout={self.input_dropout}")
+
+
+def _copy_module(module):
+    import copy
+
+    return copy.deepcopy(module)
+
+
+class GCN(GNNStack):
+    """Kipf and Welling's graph convolutional network (ICLR 2017).
+
+    Two :class:`~fastgnn.nn.GCNConv` layers by default, ReLU between them,
+    dropout on the input features and on the hidden layer. The paper's
+    hyperparameters for the Planetoid datasets: ``hidden_channels=16``,
+    ``dropout=0.5``, Adam with lr 0.01 and weight decay 5e-4 on the first
+    layer only (``Adam(model.parameter_groups(5e-4), lr=0.01)``), row-normalised
+    features, at most 200 epochs with early stopping (window 10) on the
+    validation loss.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    hidden_channels : int or sequence of int
+    num_layers : int, optional
+    dropout : float
+    cached : bool
+        Keep each layer's normalized graph between calls on the same graph
+        (recommended for transductive training).
+    **kwargs
+        See :class:`GNNStack` (``activation``, ``input_dropout``, ``bias``,
+        ``rng``, ``dtype``).
+    """
+
+    def __init__(self, in_channels, hidden_channels=16, out_channels=None, num_layers=None, *, dropout=0.5,
+                 cached=False, **kwargs):
+        if out_channels is None:
+            raise TypeError("GCN needs out_channels (the number of classes)")
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers, conv="gcn",
+                         dropout=dropout, cached=cached, **kwargs)
+
+
+class GraphSAGE(GNNStack):
+    """GraphSAGE (Hamilton et al., 2017): stacked :class:`~fastgnn.nn.SAGEConv` layers.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    hidden_channels : int or sequence of int
+    num_layers : int, optional
+    aggr : {'mean', 'max', 'min', 'sum'}
+    dropout : float
+    normalize, root_weight : bool
+        See :class:`~fastgnn.nn.SAGEConv`.
+    **kwargs
+        See :class:`GNNStack`.
+    """
+
+    def __init__(self, in_channels, hidden_channels=64, out_channels=None, num_layers=None, *, aggr="mean",
+                 dropout=0.5, **kwargs):
+        if out_channels is None:
+            raise TypeError("GraphSAGE needs out_channels (the number of classes)")
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers, conv="sage", aggr=aggr,
+                         dropout=dropout, **kwargs)
+
+
+class GIN(GNNStack):
+    """The graph isomorphism network (Xu et al., 2019) for node classification.
+
+    Each layer is :class:`~fastgnn.nn.GINConv` around an
+    :class:`~fastgnn.nn.MLP` of ``mlp_layers`` linear layers, ReLU between
+    them: widths ``[in, hidden, ..., hidden]`` in the hidden layers, as
+    PyG's ``GIN``, and ``[hidden, hidden, ..., out]`` in the last layer (PyG
+    uses ``[hidden, out, out]``, which puts a ReLU on as many units as there
+    are classes; that trains poorly on Cora).
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    hidden_channels : int or sequence of int
+    num_layers : int, optional
+    mlp_layers : int
+    mlp_dropout : float
+        Dropout after each hidden activation inside the MLPs.
+    eps, train_eps : float, bool
+    dropout : float
+    **kwargs
+        See :class:`GNNStack`.
+    """
+
+    def __init__(self, in_channels, hidden_channels=64, out_channels=None, num_layers=None, *, mlp_layers=2,
+                 mlp_dropout=0.0, eps=0.0, train_eps=False, dropout=0.5, **kwargs):
+        if out_channels is None:
+            raise TypeError("GIN needs out_channels (the number of classes)")
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers, conv="gin",
+                         mlp_layers=mlp_layers, mlp_dropout=mlp_dropout, eps=eps, train_eps=train_eps, dropout=dropout, **kwargs)
+
+
+class GraphConvNet(GNNStack):
+    """Stacked :class:`~fastgnn.nn.GraphConv` layers, ``W1 h_i + W2 AGG_j h_j``, with aggr sum/mean/max/min.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    hidden_channels : int or sequence of int
+    num_layers : int, optional
+    aggr : {'sum', 'mean', 'max', 'min'}
+    dropout : float
+    **kwargs
+        See :class:`GNNStack`.
+    """
+
+    def __init__(self, in_channels, hidden_channels=64, out_channels=None, num_layers=None, *, aggr="sum",
+                 dropout=0.5, **kwargs):
+        if out_channels is None:
+            raise TypeError("GraphConvNet needs out_channels (the number of classes)")
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers, conv="graphconv",
+                         aggr=aggr, dropout=dropout, **kwargs)
