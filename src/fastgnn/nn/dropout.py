@@ -28,7 +28,10 @@ class Dropout(Module):
 
     Notes
     -----
-    The backward keeps one boolean mask (one byte per element).
+    The backward keeps one boolean mask (one byte per element). The mask
+    compares 16-bit random integers with ``round(p · 2^16)``: four per
+    draw of the bit generator, about three times faster than drawing one
+    float per element; ``p`` is thereby rounded to a multiple of ``2^-16``.
     """
 
     def __init__(self, p=0.5, *, rng=None):
@@ -49,8 +52,7 @@ class Dropout(Module):
             mask = np.zeros(x.shape, dtype=bool)
             self._save_for_backward(mask)
             return np.zeros_like(x)
-        dtype = np.float32 if x.dtype == np.float32 else np.float64
-        mask = self.rng.random(x.shape, dtype=dtype) >= self.p
+        mask = _keep_mask(self.rng, x.shape, self.p)
         out = x * mask
         out *= x.dtype.type(1.0 / (1.0 - self.p))
         self._save_for_backward(mask)
@@ -70,3 +72,17 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}"
+
+
+def _keep_mask(rng, shape, p):
+    """A boolean array of ``shape``, each element True with probability ``1 - round(p · 2^16) / 2^16``.
+
+    Draws ``ceil(size / 4)`` raw 64-bit values from ``rng``'s bit generator
+    and reads them as 16-bit integers.
+    """
+    size = int(np.prod(shape, dtype=np.int64))
+    threshold = int(round(p * 65536))
+    if threshold >= 65536:
+        return np.zeros(shape, dtype=bool)
+    raw = rng.bit_generator.random_raw((size + 3) // 4)
+    return (raw.view(np.uint16)[:size] >= np.uint16(threshold)).reshape(shape)

@@ -2,6 +2,7 @@
 import numpy as np
 
 from fastgnn.nn import init
+from fastgnn.nn._matmul import matmul, matmul_tn
 from fastgnn.nn._utils import as_grad, as_layer_input, positive_int
 from fastgnn.nn.module import Module, Parameter, _check_float_dtype
 
@@ -51,7 +52,7 @@ class Linear(Module):
     def forward(self, x):
         """``x W^T + b`` for ``x`` of shape (N, in_features); returns (N, out_features)."""
         x = as_layer_input(x, "x", self.in_features, self.dtype, type(self).__name__)
-        out = x @ self.weight.data.T
+        out = matmul(x, self.weight.data.T)
         if self.bias is not None:
             out += self.bias.data
         self._save_for_backward(x)
@@ -62,12 +63,12 @@ class Linear(Module):
         (x,) = self._saved_for_backward()
         grad_out = as_grad(grad_out, (x.shape[0], self.out_features), type(self).__name__, self.dtype)
         if self.weight.requires_grad:
-            self.weight.grad += grad_out.T @ x
+            self.weight.grad += matmul_tn(grad_out, x)
         if self.bias is not None and self.bias.requires_grad:
             self.bias.grad += grad_out.sum(axis=0)
         if not need_input_grad:
             return None
-        return grad_out @ self.weight.data
+        return matmul(grad_out, self.weight.data)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

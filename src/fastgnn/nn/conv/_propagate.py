@@ -13,6 +13,7 @@ ever built.
 """
 import numpy as np
 
+from fastgnn.nn._matmul import matmul, matmul_tn
 from fastgnn.ops import aggregate, aggregate_backward
 
 LINEAR_REDUCES = ("sum", "mean")
@@ -38,13 +39,13 @@ def aggregate_transform(graph, x_src, weight, reduce, keep):
     """
     out_width, in_width = weight.shape
     if transforms_first(reduce, in_width, out_width):
-        out = aggregate(graph, x_src @ weight.T, reduce)
+        out = aggregate(graph, matmul(x_src, weight.T), reduce)
         return out, (("transform_first", x_src, None) if keep else None)
     if reduce in LINEAR_REDUCES:
         aggregated, arg = aggregate(graph, x_src, reduce), None
     else:
         aggregated, arg = aggregate(graph, x_src, reduce, return_arg=True)
-    out = aggregated @ weight.T
+    out = matmul(aggregated, weight.T)
     return out, (("aggregate_first", aggregated, arg) if keep else None)
 
 
@@ -62,14 +63,14 @@ def aggregate_transform_backward(graph, grad_out, weight, reduce, saved, need_in
         x_src = kept
         grad_h = aggregate_backward(graph, grad_out, reduce)
         if weight.requires_grad:
-            weight.grad += grad_h.T @ x_src
-        return grad_h @ weight.data if need_input_grad else None
+            weight.grad += matmul_tn(grad_h, x_src)
+        return matmul(grad_h, weight.data) if need_input_grad else None
     aggregated = kept
     if weight.requires_grad:
-        weight.grad += grad_out.T @ aggregated
+        weight.grad += matmul_tn(grad_out, aggregated)
     if not need_input_grad:
         return None
-    grad_aggregated = grad_out @ weight.data
+    grad_aggregated = matmul(grad_out, weight.data)
     return aggregate_backward(graph, grad_aggregated, reduce, arg=arg)
 
 
