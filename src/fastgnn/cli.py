@@ -7,7 +7,7 @@ imported inside the command functions, so ``--help`` stays fast.
 import argparse
 import sys
 
-__all__ = ["build_parser", "bench", "main"]
+__all__ = ["build_parser", "bench", "train", "bench_train", "main"]
 
 
 def _add_bench(subparsers):
@@ -30,6 +30,48 @@ def bench(args):
     return benchmark.run_from_args(args)
 
 
+TASKS = ("node", "link", "graph")
+
+
+def _add_train(subparsers):
+    import importlib
+
+    parser = subparsers.add_parser(
+        "train", help="train a model: node classification (default: Kipf & Welling's GCN on Cora), "
+        "link prediction or graph classification",
+        description="Train and evaluate a model. --task node (default): node classification on a Planetoid "
+        "dataset; --task link: link prediction with GAE/VGAE; --task graph: graph classification on a TU "
+        "dataset with cross-validation. Options not meant for the chosen task are ignored.")
+    parser.add_argument("--task", choices=TASKS, default="node", help="default: node")
+    for task in TASKS:      # each task adds the options the parser does not have yet
+        importlib.import_module(f"fastgnn.tasks.{task}").add_arguments(parser)
+    parser.set_defaults(func=train)
+
+
+def train(args):
+    """``fastgnn train``: run the task module of ``--task`` (:mod:`fastgnn.tasks`)."""
+    import importlib
+
+    return importlib.import_module(f"fastgnn.tasks.{args.task}").run(args)
+
+
+def _add_bench_train(subparsers):
+    from fastgnn import benchmark_training
+
+    parser = subparsers.add_parser(
+        "bench-train", help="time training epochs of GCN and GraphSAGE against PyG (and DGL)",
+        description=benchmark_training.__doc__.split("\n\n")[0])
+    benchmark_training.add_arguments(parser)
+    parser.set_defaults(func=bench_train)
+
+
+def bench_train(args):
+    """``fastgnn bench-train``: time full training epochs (see :mod:`fastgnn.benchmark_training`)."""
+    from fastgnn import benchmark_training
+
+    return benchmark_training.run_from_args(args)
+
+
 def build_parser():
     """The argument parser with every subcommand."""
     import fastgnn
@@ -39,6 +81,8 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"fastgnn {fastgnn.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_bench(subparsers)
+    _add_train(subparsers)
+    _add_bench_train(subparsers)
     return parser
 
 
