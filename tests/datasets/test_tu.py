@@ -1,0 +1,185 @@
+"""TUDataset: MUTAG's counts, a tiny folder in every flavour of the format, and bad folders."""
+import os
+
+import numpy as np
+import pytest
+
+from fastgnn.data import Batch
+from fastgnn.datasets import TUDataset, add_degree_features, read_tu_table
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MUTAG_ROOT = os.path.join(REPO_ROOT, "..", "shared", "data", "tu")
+HAS_MUTAG = os.path.isfile(os.path.join(MUTAG_ROOT, "MUTAG", "MUTAG_A.txt"))
+needs_mutag = pytest.mark.skipif(not HAS_MUTAG, reason=f"MUTAG not found under {MUTAG_ROOT}")
+
+
+@needs_mutag
+def test_mutag_counts():
+    dataset = TUDataset(MUTAG_ROOT, "MUTAG")
+    assert len(dataset) == dataset.num_graphs == 188
+    assert sum(g.num_nodes for g in dataset) == dataset.num_nodes == 3371
+    assert sum(g.num_edges for g in dataset) == dataset.num_edges == 7442
+    assert np.bincount(dataset.y).tolist() == [63, 125]
+    assert dataset.class_values.tolist() == [-1, 1]
+    assert dataset.num_classes == 2
+    assert dataset.num_node_features == dataset.num_node_labels == 7
+    assert dataset.num_edge_features == dataset.num_edge_labels == 4
+    first = dataset[0]
+    assert first.x.dtype == np.float32 and np.all(first.x.sum(axis=1) == 1)
+    assert int(first.y) == 1  # MUTAG_graph_labels.txt starts with 1
+    assert np.all(first.edge_attr.sum(axis=1) == 1)
+    # undirected: every edge has its reverse
+    for graph in dataset[:20]:
+        edges = set(map(tuple, graph.graph.to_edge_index().T.tolist()))
+        assert edges == {(d, s) for s, d in edges}
+    assert len(dataset[np.arange(5)]) == 5 and len(dataset[:3]) == 3
+
+
+@needs_mutag
+def test_mutag_matches_pyg(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("torch_geometric")
+    import shutil
+
+    from torch_geometric.datasets import TUDataset as PygTUDataset
+
+    raw = tmp_path / "MUTAG" / "raw"
+    raw.mkdir(parents=True)
+    for name in os.listdir(os.path.join(MUTAG_ROOT, "MUTAG")):
+        shutil.copy(os.path.join(MUTAG_ROOT, "MUTAG", name), raw / name)
+    theirs = PygTUDataset(str(tmp_path), "MUTAG")
+    ours = TUDataset(str(tmp_path), "MUTAG")  # PyG's root/NAME/raw layout is found too
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a.x, b.x.numpy())
+        assert int(a.y) == int(b.y)
+        edge_index = a.graph.to_edge_index()
+        mine = sorted(zip(edge_index[0], edge_index[1], map(tuple, a.edge_attr.tolist())))
+        pyg = sorted(zip(b.edge_index[0].tolist(), b.edge_index[1].tolist(), map(tuple, b.edge_attr.tolist())))
+        assert mine == pyg
+
+
+def write_files(folder, name, files, line_end="\n"):
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix, lines in files.items():
+        with open(folder / f"{name}_{suffix}.txt", "w", newline="") as handle:
+            handle.write(line_end.join(lines) + line_end)
+
+
+# Three graphs: graph 1 a triangle (nodes 1-3) with edge labels; graph 2 (nodes 4-5) with no edges;
+# graph 3 (nodes 6-7) one undirected edge. Graph labels 5, 7, 5 -> classes 0, 1, 0.
+TINY = {
+    "A": ["1, 2", "2, 3", "3, 1", "7, 6", "6, 7"],
+    "graph_indicator": ["1", "1", "1", "2", "2", "3", "3"],
+    "graph_labels": ["5", "7", "5"],
+    "node_labels": ["0", "2", "1", "0", "0", "2", "1"],
+    "edge_labels": ["1", "2", "1", "3", "3"],
+    "node_attributes": ["0.5, 1.0", "1.5, 2.0", "2.5, 3.0", "3.5, 4.0", "4.5, 5.0", "5.5, 6.0", "6.5, 7.0"],
+    "edge_attributes": ["10", "20", "30", "40", "50"],
+}
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+@pytest.mark.parametrize("separator", [", ", ",", " ", "\t"])
+def test_tiny_folder(tmp_path, line_end, separator):
+    files = {k: [line.replace(", ", separator) for line in v] for k, v in TINY.items()}
+    write_files(tmp_path, "TINY", files, line_end)
+    dataset = TUDataset(tmp_path, "TINY")
+    assert len(dataset) == 3
+    assert dataset.y.tolist() == [0, 1, 0] and dataset.class_values.tolist() == [5, 7]
+    assert dataset.num_node_attributes == 2 and dataset.num_node_labels == 3
+    assert dataset.num_edge_attributes == 1 and dataset.num_edge_labels == 3
+    triangle, empty, pair = dataset
+    assert [g.num_nodes for g in dataset] == [3, 2, 2]
+    assert [g.num_edges for g in dataset] == [3, 0, 2]
+    # x = [attributes, one-hot labels]
+    np.testing.assert_array_equal(triangle.x, [[0.5, 1.0, 1, 0, 0], [1.5, 2.0, 0, 0, 1], [2.5, 3.0, 0, 1, 0]])
+    np.testing.assert_array_equal(empty.x[:, :2], [[3.5, 4.0], [4.5, 5.0]])
+    assert empty.edge_attr.shape == (0, 4)
+    # edges src -> dst with their attributes, in CSR order
+    edge_index = triangle.graph.to_edge_index()
+    by_edge = {(int(s), int(d)): tuple(a) for s, d, a in zip(edge_index[0], edge_index[1], triangle.edge_attr)}
+    assert by_edge == {(0, 1): (10, 1, 0, 0), (1, 2): (20, 0, 1, 0), (2, 0): (30, 1, 0, 0)}
+    edge_index = pair.graph.to_edge_index()
+    assert sorted(zip(edge_index[0].tolist(), edge_index[1].tolist())) == [(0, 1), (1, 0)]
+    np.testing.assert_array_equal(pair.edge_attr[:, 1:], [[0, 0, 1], [0, 0, 1]])
+    # the whole dataset batches and unbatches
+    assert Batch.from_graphs(list(dataset)).unbatch() == list(dataset)
+
+
+def test_optional_files_and_attribute_switches(tmp_path):
+    files = {k: TINY[k] for k in ("A", "graph_indicator", "graph_labels")}
+    write_files(tmp_path / "BARE", "BARE", files)
+    bare = TUDataset(tmp_path, "BARE")  # found in root/NAME
+    assert bare.num_node_features == 0 and bare[0].x is None and bare[0].edge_attr is None
+    featured = add_degree_features(list(bare))
+    np.testing.assert_array_equal(featured[0].x, [[0, 1], [0, 1], [0, 1]])  # in-degree 1, max degree 1
+    assert featured[1].x.shape == (2, 2)
+    write_files(tmp_path, "TINY", TINY)
+    labels_only = TUDataset(tmp_path, "TINY", use_node_attr=False, use_edge_attr=False, dtype=np.float64)
+    assert labels_only.num_node_features == 3 and labels_only.num_edge_features == 3
+    assert labels_only[0].x.dtype == np.float64
+
+
+def test_nodes_listed_out_of_graph_order(tmp_path):
+    files = dict(TINY)
+    # node 4 belongs to graph 3 and node 6 to graph 2: the reader groups nodes by graph in file order
+    files["graph_indicator"] = ["1", "1", "1", "3", "2", "2", "3"]
+    files["A"] = ["1, 2", "2, 3", "3, 1", "4, 7", "7, 4"]
+    files["edge_labels"] = ["1", "2", "1", "3", "3"]
+    write_files(tmp_path, "MIXED", files)
+    dataset = TUDataset(tmp_path, "MIXED")
+    assert [g.num_nodes for g in dataset] == [3, 2, 2]
+    assert [g.num_edges for g in dataset] == [3, 0, 2]
+    third = dataset[2]
+    # graph 3 holds nodes 4 then 7 (file order): their attributes follow them
+    np.testing.assert_array_equal(third.x[:, :2], [[3.5, 4.0], [6.5, 7.0]])
+
+
+def test_empty_graph_without_nodes(tmp_path):
+    files = {"A": ["1, 2", "2, 1"], "graph_indicator": ["1", "1", "3"], "graph_labels": ["0", "1", "0"]}
+    write_files(tmp_path, "HOLE", files)
+    dataset = TUDataset(tmp_path, "HOLE")
+    assert [g.num_nodes for g in dataset] == [2, 0, 1]
+    assert Batch.from_graphs(list(dataset)).unbatch() == list(dataset)
+
+
+@pytest.mark.parametrize("missing", ["A", "graph_indicator", "graph_labels"])
+def test_missing_required_file_is_named(tmp_path, missing):
+    write_files(tmp_path, "TINY", {k: v for k, v in TINY.items() if k != missing})
+    with pytest.raises(FileNotFoundError, match=f"TINY_{missing}.txt"):
+        TUDataset(tmp_path, "TINY")
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="NOPE_A.txt"):
+        TUDataset(tmp_path, "NOPE")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"A": ["1, 2", "2, 4"]}, "joins two graphs"),
+    ({"A": ["1, 2", "2, 9"]}, "node id 9, outside 1..7"),
+    ({"A": ["1, 2", "0, 1"]}, "node id 0, outside 1..7"),
+    ({"A": ["1, 2, 3"]}, "two ids per line"),
+    ({"A": ["1, 2", "3"]}, "TINY_A.txt"),
+    ({"A": ["1, x"]}, "TINY_A.txt"),
+    ({"A": ["1.5, 2"]}, "must be integers"),
+    ({"graph_indicator": ["1", "1", "1", "2", "2", "3", "4"]}, "graph id 4, outside 1..3"),
+    ({"node_labels": ["0", "1"]}, "TINY_node_labels.txt has 2 lines but the dataset has 7 nodes"),
+    ({"edge_attributes": ["1"]}, "TINY_edge_attributes.txt has 1 lines but the dataset has 5 edges"),
+])
+def test_inconsistent_files(tmp_path, change, message):
+    files = dict(TINY)
+    files.update(change)
+    files.pop("edge_labels") if "A" in change else None
+    files.pop("edge_attributes") if "A" in change else None
+    write_files(tmp_path, "TINY", files)
+    with pytest.raises(ValueError, match=message):
+        TUDataset(tmp_path, "TINY")
+
+
+def test_read_tu_table(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_bytes(b"1, 2.5\r\n\r\n3,4\r\n")
+    np.testing.assert_array_equal(read_tu_table(path), [[1, 2.5], [3, 4]])
+    path.write_bytes(b"")
+    assert read_tu_table(path).shape == (0, 0)
