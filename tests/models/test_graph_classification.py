@@ -315,3 +315,34 @@ def test_runner_bad_input(tmp_path, capsys, argv, message):
 def test_runner_needs_dataset_and_root(capsys):
     assert graph_task.run(parse([]), out=io.StringIO()) == 2
     assert "--dataset" in capsys.readouterr().err
+
+
+def test_cli_train_task_graph(tmp_path):
+    """``python -m fastgnn train --task graph ... --json``: the last line is the JSON report."""
+    import subprocess
+    import sys
+
+    write_tiny_tu(tmp_path)
+    completed = subprocess.run(
+        [sys.executable, "-m", "fastgnn", "train", "--task", "graph", "--dataset", "TINY", "--data-root",
+         str(tmp_path), "--folds", "2", "--epochs", "3", "--model", "gin", "--pool", "sum", "--batch-size", "8",
+         "--hidden", "8", "--layers", "3", "--lr", "0.01", "--seed", "1", "--json"],
+        capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.strip().splitlines()
+    report = json.loads(lines[-1])
+    assert (report["task"], report["dataset"], report["model"]) == ("graph", "TINY", "gin")
+    assert {"test_acc_mean", "test_acc_std", "test_acc_last_mean"} <= set(report)
+    assert (report["hidden"], report["layers"], report["seed"], report["folds"]) == (8, 3, 1, 2)
+    assert len(lines) > 3  # progress before the JSON line
+
+
+def test_cli_graph_task_errors(tmp_path, capsys):
+    from fastgnn.cli import main
+
+    assert main(["train", "--task", "graph", "--dataset", "MISSING", "--data-root", str(tmp_path), "--quiet"]) == 2
+    assert "MISSING_A.txt" in capsys.readouterr().err
+    write_tiny_tu(tmp_path)
+    assert main(["train", "--task", "graph", "--dataset", "TINY", "--data-root", str(tmp_path), "--hidden",
+                 "8,8", "--quiet"]) == 2
+    assert "one --hidden width" in capsys.readouterr().err

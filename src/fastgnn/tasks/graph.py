@@ -76,6 +76,15 @@ def run(args, *, out=None):
         return 2
 
 
+def _one_width(value):
+    """``--hidden`` as one int (the node task's parser may hand over a list of widths)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise ValueError(f"the graph task takes one --hidden width (every layer has it), got {value}")
+        value = value[0]
+    return int(value)
+
+
 def _settings(args):
     model = str(_option(args, "model", "gin")).lower()
     if model not in MODELS:
@@ -87,7 +96,7 @@ def _settings(args):
         dataset=_option(args, "dataset", None), data_root=_option(args, "data_root", None), model=model,
         pool=pool, folds=int(_option(args, "folds", 10)), batch_size=int(_option(args, "batch_size", 32)),
         epochs=int(_option(args, "epochs", 350)), lr=float(_option(args, "lr", 0.01)),
-        lr_step=int(_option(args, "lr_step", 50)), hidden=int(_option(args, "hidden", 64)),
+        lr_step=int(_option(args, "lr_step", 50)), hidden=_one_width(_option(args, "hidden", 64)),
         layers=int(_option(args, "layers", 5 if model == "gin" else 3)),
         dropout=float(_option(args, "dropout", 0.5)), seed=int(_option(args, "seed", 0)),
         threads=_option(args, "threads", None), log_every=int(_option(args, "log_every", 1)))
