@@ -1,0 +1,135 @@
+"""``fastgnn train`` (the node task): output, JSON last line, options, weights on disk, errors."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from fastgnn.cli import main
+from fastgnn.tasks.node import MODEL_DEFAULTS
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RAW_CORA = os.path.join(REPO_ROOT, "..", "shared", "data", "planetoid", "cora")
+
+
+def train(capsys, *argv):
+    status = main(["train", *argv])
+    captured = capsys.readouterr()
+    return status, captured.out.splitlines(), captured.err
+
+
+def last_json(lines):
+    return json.loads(lines[-1])
+
+
+def test_default_is_gcn_on_cora_with_the_papers_settings(capsys):
+    status, lines, _ = train(capsys, "--epochs", "3", "--json")
+    assert status == 0
+    result = last_json(lines)
+    assert (result["task"], result["dataset"], result["model"], result["mode"]) == \
+        ("node", "cora", "gcn", "transductive")
+    assert result["config"] == {"hidden": 16, "layers": 2, "aggr": None, "dropout": 0.5, "bias": False,
+                                "lr": 0.01, "weight_decay": 5e-4, "decay": "first",
+                                "early_stopping": "window", "patience": 10, "epochs": 3}
+    assert result["normalize_features"] is True
+    for key in ("val_acc", "test_acc", "test_acc_mean", "train_acc"):
+        assert 0 <= result[key] <= 1
+    assert result["epochs"] == 3 and result["seconds_per_epoch"] > 0 and result["test_acc_std"] == 0
+    assert any(line.startswith("epoch   1") for line in lines)          # progress
+    assert lines[-2].startswith("val acc") and "test acc" in lines[-2] and "ms/epoch" in lines[-2]
+
+
+def test_runs_report_mean_and_std(capsys):
+    status, lines, _ = train(capsys, "--epochs", "2", "--runs", "3", "--seed", "4", "--quiet", "--json")
+    assert status == 0
+    result = last_json(lines)
+    assert result["runs"] == 3 and [run["seed"] for run in result["per_run"]] == [4, 5, 6]
+    tests = [run["test_acc"] for run in result["per_run"]]
+    assert result["test_acc_mean"] == pytest.approx(np.mean(tests))
+    assert result["test_acc_std"] == pytest.approx(np.std(tests))
+    assert len(lines) == 2 and lines[0].startswith("3 runs: val acc")      # --quiet: the summary only
+
+
+@pytest.mark.parametrize("argv,model,aggr", [
+    (("--model", "sage"), "sage", "mean"),
+    (("--model", "sage", "--aggr", "max"), "sage", "max"),
+    (("--model", "gin"), "gin", None),
+    (("--model", "graphconv", "--aggr", "max"), "graphconv", "max"),
+    (("--model", "graphconv"), "graphconv", "sum"),
+])
+def test_models(capsys, argv, model, aggr):
+    status, lines, _ = train(capsys, *argv, "--epochs", "2", "--quiet", "--json")
+    assert status == 0
+    result = last_json(lines)
+    assert result["model"] == model and result["config"]["aggr"] == aggr
+    defaults = MODEL_DEFAULTS[model]
+    assert result["config"]["hidden"] == defaults["hidden"] and result["config"]["lr"] == defaults["lr"]
+
+
+def test_options_override_the_defaults(capsys):
+    status, lines, _ = train(capsys, "--hidden", "32,8", "--dropout", "0.2", "--lr", "0.05", "--weight-decay", "0",
+                             "--decay", "all", "--early-stopping", "patience", "--patience", "3", "--epochs", "4",
+                             "--threads", "1", "--bias", "--no-normalize-features", "--quiet", "--json")
+    assert status == 0
+    result = last_json(lines)
+    assert result["config"] == {"hidden": [32, 8], "layers": 3, "aggr": None, "dropout": 0.2, "bias": True,
+                                "lr": 0.05, "weight_decay": 0.0, "decay": "all", "early_stopping": "patience",
+                                "patience": 3, "epochs": 4}
+    assert result["threads"] == 1 and result["normalize_features"] is False
+
+
+def test_inductive(capsys):
+    status, lines, _ = train(capsys, "--inductive", "--epochs", "5", "--quiet", "--json")
+    assert status == 0 and last_json(lines)["mode"] == "inductive"
+
+
+def test_save_then_load_reproduces_the_accuracy(tmp_path, capsys):
+    path = str(tmp_path / "gcn.npz")
+    status, lines, _ = train(capsys, "--epochs", "20", "--save", path, "--quiet", "--json")
+    assert status == 0 and os.path.isfile(path)
+    trained = last_json(lines)
+    status, lines, _ = train(capsys, "--load", path, "--quiet", "--json")       # no --epochs: evaluate only
+    assert status == 0
+    loaded = last_json(lines)
+    assert loaded["epochs"] == 0 and loaded["loaded"] == path
+    assert (loaded["val_acc"], loaded["test_acc"]) == (trained["val_acc"], trained["test_acc"])
+    with np.load(path) as weights:
+        assert "convs.0.lin.weight" in weights.files and weights["convs.0.lin.weight"].shape == (16, 1433)
+
+
+def test_load_of_another_architecture_is_refused(tmp_path, capsys):
+    path = str(tmp_path / "gcn.npz")
+    assert train(capsys, "--epochs", "1", "--save", path, "--quiet")[0] == 0
+    status, _, err = train(capsys, "--load", path, "--hidden", "32", "--quiet")
+    assert status == 2 and "--load" in err and "hidden" in err
+    status, _, err = train(capsys, "--load", str(tmp_path / "missing.npz"), "--quiet")
+    assert status == 2 and "not found" in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (("--dataset", "citeseer"), "--data-root"),
+    (("--dataset", "reddit"), "--dataset"),
+    (("--model", "gat"), "--model"),
+    (("--model", "gcn", "--aggr", "max"), "--aggr"),
+    (("--runs", "0"), "--runs"),
+    (("--dropout", "1.5"), "--dropout"),
+    (("--epochs", "-1"), "--epochs"),
+    (("--hidden", "16,8", "--layers", "2"), "--hidden"),
+])
+def test_bad_options_exit_with_2(capsys, argv, message):
+    status, _, err = train(capsys, *argv, "--quiet")
+    assert status == 2
+    assert message in err
+
+
+@pytest.mark.skipif(not os.path.isdir(RAW_CORA), reason="raw Cora files not found")
+def test_data_root_reads_the_raw_files_like_the_embedded_copy(capsys):
+    argv = ("--epochs", "5", "--quiet", "--json")
+    raw = last_json(train(capsys, "--data-root", RAW_CORA, *argv)[1])
+    embedded = last_json(train(capsys, *argv)[1])
+    assert (raw["val_acc"], raw["test_acc"]) == (embedded["val_acc"], embedded["test_acc"])
+
+
+def test_other_tasks_are_dispatched(capsys):
+    status, lines, _ = train(capsys, "--task", "link", "--epochs", "1", "--quiet", "--json")
+    assert status == 0 and last_json(lines)["task"] == "link"
