@@ -360,6 +360,16 @@ def test_constant_values_are_cached_and_in_place_changes_are_seen():
     assert_close(after, 2 * before)
 
 
+def test_values_cache_survives_a_dtype_cast():
+    edge_index = random_edge_index(8, 8, 30, seed=30)
+    adj = csr_adjacency(edge_index, 8, 8, torch.rand(edge_index.shape[1]))  # float32 values
+    x = torch.randn(8, 3, dtype=torch.float64)
+    results = [ft.spmm(adj, x, "max") for _ in range(4)]
+    assert ft.cache_info()["edge_values"] == 1
+    assert all(torch.equal(r, results[0]) for r in results)
+    assert_close(results[0], torch.sparse.mm(adj.to(torch.float64), x, "max"), torch.float64)
+
+
 # ---------------------------------------------------------------------------- threads
 def test_threads_follow_torch_unless_fastgnn_is_told(monkeypatch):
     previous = torch.get_num_threads()

@@ -435,14 +435,16 @@ def _edge_weight_argument(handle, edge_weight, dtype, name="edge_weight"):
         raise ValueError(f"{name} must have shape ({handle.num_edges},), got {tuple(edge_weight.shape)}")
     if edge_weight.dtype.is_complex or edge_weight.dtype == torch.bool:
         raise TypeError(f"{name} must hold real numbers, got {edge_weight.dtype}")
+    if (handle.edge_order is None and not edge_weight.requires_grad and edge_weight.is_contiguous()
+            and edge_weight.dtype in _FLOAT_DTYPES):
+        # constant values in CSR order: cached with the graph they weight (keyed by this tensor,
+        # before any cast, so a cast does not defeat the cache; the graph casts its weights once)
+        weighted = _weighted_graph(handle.graph, edge_weight)
+        if weighted is not None:
+            return None, weighted
     if edge_weight.dtype != dtype:
         edge_weight = edge_weight.to(dtype)
-    weight = handle.to_csr_order(edge_weight)
-    if handle.edge_order is None and not weight.requires_grad and weight.is_contiguous():
-        weighted = _weighted_graph(handle.graph, weight)
-        if weighted is not None:
-            return weight, weighted
-    return weight, None
+    return handle.to_csr_order(edge_weight), None
 
 
 # ---------------------------------------------------------------------------- autograd functions
