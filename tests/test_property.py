@@ -103,7 +103,8 @@ def assert_sums_close(actual, expected, magnitude, dtype):
     np.testing.assert_array_equal(np.isnan(actual), np.isnan(expected))
     finite = ~np.isnan(expected)
     bound = 64 * eps * (np.asarray(magnitude, dtype=np.float64) + 1.0)
-    assert np.all(np.abs(actual[finite].astype(np.float64) - expected[finite]) <= np.broadcast_to(bound, expected.shape)[finite])
+    error = np.abs(actual[finite].astype(np.float64) - expected[finite])
+    assert np.all(error <= np.broadcast_to(bound, expected.shape)[finite])
 
 
 def bitwise(a, b):

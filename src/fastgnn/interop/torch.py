@@ -797,7 +797,8 @@ def _make_pyg_gcn_norm(original):
         return original(edge_index, edge_weight, num_nodes, improved, add_self_loops, flow, dtype)
 
     gcn_norm_on_fastgnn.__wrapped__ = original
-    gcn_norm_on_fastgnn.__doc__ = "PyG's gcn_norm, cached per sparse CSR adjacency (fastgnn.interop.torch.use_with_pyg)."
+    gcn_norm_on_fastgnn.__doc__ = ("PyG's gcn_norm, cached per sparse CSR adjacency "
+                                   "(fastgnn.interop.torch.use_with_pyg).")
     return gcn_norm_on_fastgnn
 
 
