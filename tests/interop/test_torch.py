@@ -645,3 +645,27 @@ def test_other_pyg_layers_that_fuse_agree_under_use_with_pyg(make):
     assert_close(actual[1], expected[1])
     for key in expected[2]:
         assert_close(actual[2][key], expected[2][key])
+
+
+@pytest.mark.parametrize("model_name,kwargs", [("GCN", {}), ("GraphSAGE", {"aggr": "max"}), ("GIN", {}),
+                                               ("GraphSAGE", {"aggr": "mean"})],
+                         ids=["GCN", "GraphSAGE_max", "GIN", "GraphSAGE_mean"])
+def test_pyg_models_switch_backend_in_one_line(model_name, kwargs):
+    """A whole PyG model (several layers, activations, training step) gives the same outputs and gradients."""
+    _pyg()
+    from torch_geometric import nn as pyg_nn
+    from torch_geometric.utils import to_torch_csr_tensor
+    edge_index = random_edge_index(50, 50, 300, seed=31)
+    adj_t = to_torch_csr_tensor(edge_index.flip(0), size=(50, 50))
+    x = torch.randn(50, 12)
+    torch.manual_seed(0)
+    model = getattr(pyg_nn, model_name)(12, 16, num_layers=3, out_channels=4, **kwargs)
+    model.eval()  # no dropout randomness between the two runs
+    expected = _run_layer(model, x, adj_t)
+    with ft.use_with_pyg():
+        actual = _run_layer(model, x, adj_t)
+    assert_close(actual[0], expected[0])
+    assert_close(actual[1], expected[1])
+    assert actual[2].keys() == expected[2].keys()
+    for key in expected[2]:
+        assert_close(actual[2][key], expected[2][key])
