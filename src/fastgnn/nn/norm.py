@@ -50,7 +50,7 @@ class BatchNorm(Module):
     -----
     Rows are nodes (inside a GIN MLP) or graphs (after a readout). Training
     mode needs at least two rows, as in PyTorch. The backward keeps the
-    normalized input and ``1 / sqrt(σ² + ε)`` and returns
+    centred input ``x - μ`` and ``1 / sqrt(σ² + ε)`` and returns
 
     .. math::
 
@@ -114,16 +114,13 @@ class BatchNorm(Module):
         centered = x - mean
         var = np.einsum("ij,ij->j", centered, centered) / num_rows
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(self.dtype)
-        normalized = centered
-        normalized *= inv_std
         if self.training and self.track_running_stats:
             self._update_running_stats(mean, var, num_rows)
+        scale = inv_std * self.weight.data if self.affine else inv_std
+        out = centered * scale
         if self.affine:
-            out = normalized * self.weight.data
             out += self.bias.data
-        else:
-            out = normalized.copy() if self.training else normalized
-        self._save_for_backward(normalized, inv_std)
+        self._save_for_backward(centered, inv_std)
         return out
 
     def _update_running_stats(self, mean, var, num_rows):
@@ -139,23 +136,24 @@ class BatchNorm(Module):
 
     def backward(self, grad_out, need_input_grad=True):
         """Accumulate ``dL/dγ``, ``dL/dβ``; return ``dL/dx`` (None when not needed)."""
-        normalized, inv_std = self._saved_for_backward()
-        grad_out = as_grad(grad_out, normalized.shape, type(self).__name__, self.dtype)
+        centered, inv_std = self._saved_for_backward()
+        grad_out = as_grad(grad_out, centered.shape, type(self).__name__, self.dtype)
+        # Column sums of G and of G * x_hat (x_hat = centered * inv_std, never formed): one pass each.
+        grad_sum = grad_out.sum(axis=0)
+        grad_dot_normalized = np.einsum("ij,ij->j", grad_out, centered) * inv_std
         if self.affine:
             if self.weight.requires_grad:
-                self.weight.grad += np.einsum("ij,ij->j", grad_out, normalized)
+                self.weight.grad += grad_dot_normalized
             if self.bias.requires_grad:
-                self.bias.grad += grad_out.sum(axis=0)
+                self.bias.grad += grad_sum
         if not need_input_grad:
             return None
-        grad_normalized = grad_out * self.weight.data if self.affine else grad_out
-        num_rows = normalized.shape[0]
-        mean_grad = grad_normalized.sum(axis=0) / num_rows
-        mean_projection = np.einsum("ij,ij->j", grad_normalized, normalized) / num_rows
-        grad_x = normalized * mean_projection
-        np.subtract(grad_normalized, grad_x, out=grad_x)
-        grad_x -= mean_grad
-        grad_x *= inv_std
+        # dL/dx = gamma * inv_std * (G - mean(G) - x_hat * mean(G * x_hat))
+        num_rows = centered.shape[0]
+        grad_x = centered * (grad_dot_normalized * inv_std / num_rows)
+        np.subtract(grad_out, grad_x, out=grad_x)
+        grad_x -= grad_sum / num_rows
+        grad_x *= inv_std * self.weight.data if self.affine else inv_std
         return grad_x
 
     def extra_repr(self):
