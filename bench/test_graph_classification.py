@@ -194,7 +194,8 @@ def test_gin_training_epoch(benchmark, workload, threads, impl):
     epoch = IMPLEMENTATIONS[impl](graphs, WORKLOADS[name][0], threads)
     epoch()  # warm-up (first-call allocations, torch's lazy initialisation)
     benchmark.pedantic(epoch, rounds=3, iterations=1)
-    benchmark.extra_info["graphs_per_second"] = len(graphs) / benchmark.stats.stats.median
+    if benchmark.stats is not None:  # None under --benchmark-disable
+        benchmark.extra_info["graphs_per_second"] = len(graphs) / benchmark.stats.stats.median
 
 
 # ---------------------------------------------------------------------------- printed comparison
