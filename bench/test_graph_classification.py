@@ -129,7 +129,7 @@ class PygEpoch:
         self.threads = threads
         num_classes = int(max(int(g.y) for g in graphs)) + 1
         in_channels = graphs[0].num_node_features
-        data = [Data(x=torch.from_numpy(np.asarray(g.x)), edge_index=torch.from_numpy(g.graph.to_edge_index()),
+        data = [Data(x=torch.from_numpy(np.array(g.x)), edge_index=torch.from_numpy(g.graph.to_edge_index()),
                      y=torch.tensor([int(g.y)])) for g in graphs]
 
         def mlp(width_in):
