@@ -183,3 +183,22 @@ def test_read_tu_table(tmp_path):
     np.testing.assert_array_equal(read_tu_table(path), [[1, 2.5], [3, 4]])
     path.write_bytes(b"")
     assert read_tu_table(path).shape == (0, 0)
+
+
+def test_degree_features_of_high_degree_graphs():
+    from fastgnn import Graph
+    from fastgnn.data import GraphData
+
+    star = Graph.from_edge_index(np.stack([np.arange(1, 1201), np.zeros(1200, dtype=np.int64)]), num_nodes=1201)
+    graphs = add_degree_features([GraphData(star), GraphData(Graph.from_edge_index([[0], [1]], num_nodes=2))])
+    assert graphs[0].x.shape == (1201, 1) and graphs[1].x.shape == (2, 1)  # max degree >= 1000: one column
+    every = np.concatenate([g.x[:, 0] for g in graphs])
+    assert abs(every.mean()) < 1e-5 and abs(every.std() - 1) < 1e-4
+    clipped = add_degree_features([GraphData(star)], max_degree=3)
+    assert clipped[0].x.shape == (1201, 4) and clipped[0].x[0, 3] == 1
+
+
+def test_dataset_without_any_edge(tmp_path):
+    write_files(tmp_path, "FLAT", {"A": [], "graph_indicator": ["1", "2", "2"], "graph_labels": ["1", "2"]})
+    dataset = TUDataset(tmp_path, "FLAT")
+    assert [g.num_edges for g in dataset] == [0, 0] and [g.num_nodes for g in dataset] == [1, 2]
