@@ -20,6 +20,10 @@ On the 100,000-node / 2,000,000-edge uniform graph (``bench_edge_index('uniform'
 
   outputs and gradients of the fastgnn paths are checked against PyG's (float32 tolerance) once,
   outside the timing. The summary line gives the ratios PyG / fastgnn.
+* ``test_paired_ratio``: PyG's CSR path and ``use_with_pyg()`` alternated round by round, the
+  median of the per-round ratios (robust to the load drifting on a shared machine).
+* ``test_paired_spmm``: the aggregation alone, ``torch_geometric.utils.spmm`` vs fastgnn's
+  ``spmm`` (forward + backward), alternated the same way.
 * ``test_two_python_threads``: the same number of single-threaded ``aggregate`` calls run from
   one Python thread, then from two at once; the ratio is the speed-up the released GIL allows.
 * ``test_peak_memory``: ``tracemalloc`` peak of each op and its backward (NumPy reports its
@@ -124,6 +128,71 @@ def test_pyg_layer(benchmark, workload, layer_name, path):
     RESULTS[(layer_name, path)] = benchmark.stats.stats.median
 
 
+@pytest.mark.parametrize("layer_name", list(PATHS))
+def test_paired_ratio(benchmark, workload, layer_name):
+    """PyG's CSR path and the same layer under use_with_pyg(), alternated round by round.
+
+    On a shared machine the load drifts; alternating the two and taking the median of the
+    per-round ratios compares them under the same conditions.
+    """
+    make = "GCNConv" if layer_name == "GCNConv" else "SAGEConv"
+    pyg_layer, fast_layer = _layer(make, "pyg_csr"), _layer(make, "pyg_csr")
+    x, adj, grad_out = workload["x"], workload["adj_t"], workload["grad_out"]
+
+    def pyg_step():
+        return _step(pyg_layer, x, adj, grad_out)
+
+    def fast_step():
+        with ft.use_with_pyg():
+            return _step(fast_layer, x, adj, grad_out)
+
+    pyg_step(), fast_step()  # warm-up
+    pyg_times, fast_times = [], []
+    for _ in range(7):
+        for step, times in ((pyg_step, pyg_times), (fast_step, fast_times)):
+            gc.collect()
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+    ratios = np.array(pyg_times) / np.array(fast_times)
+    benchmark.group = f"{layer_name} paired rounds (PyG CSR / fastgnn)"
+    benchmark.extra_info.update(pyg_csr_median_s=float(np.median(pyg_times)),
+                                fastgnn_median_s=float(np.median(fast_times)),
+                                median_ratio=float(np.median(ratios)), min_ratio=float(ratios.min()))
+    benchmark.pedantic(fast_step, rounds=3, iterations=1, warmup_rounds=0)
+    RESULTS[("paired", layer_name)] = (float(np.median(pyg_times)), float(np.median(fast_times)),
+                                       float(np.median(ratios)), float(ratios.min()), float(ratios.max()))
+
+
+@pytest.mark.parametrize("reduce", ["sum", "max"])
+def test_paired_spmm(benchmark, workload, reduce):
+    """The aggregation alone: torch_geometric.utils.spmm vs fastgnn's spmm, forward + backward, alternated."""
+    from torch_geometric.utils import spmm as pyg_spmm
+
+    x, adj, grad_out = workload["x"], workload["adj_t"], workload["grad_out"]
+
+    def run(function):
+        def step():
+            leaf = x.detach().requires_grad_()
+            function(adj, leaf, reduce).backward(grad_out)
+        return step
+
+    pyg_step, fast_step = run(pyg_spmm), run(ft.spmm)
+    pyg_step(), fast_step()
+    pyg_times, fast_times = [], []
+    for _ in range(7):
+        for step, times in ((pyg_step, pyg_times), (fast_step, fast_times)):
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+    ratios = np.array(pyg_times) / np.array(fast_times)
+    benchmark.group = f"spmm {reduce} forward+backward paired rounds (PyG / fastgnn)"
+    benchmark.extra_info.update(pyg_median_s=float(np.median(pyg_times)), median_ratio=float(np.median(ratios)))
+    benchmark.pedantic(fast_step, rounds=3, iterations=1, warmup_rounds=0)
+    RESULTS[("spmm", reduce)] = (float(np.median(pyg_times)), float(np.median(fast_times)),
+                                 float(np.median(ratios)), float(ratios.min()), float(ratios.max()))
+
+
 class _nothing:
     def __enter__(self):
         return self
@@ -212,8 +281,16 @@ def test_peak_memory(benchmark, workload):
 
 
 def _summary(request):
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    write = reporter.write_line if reporter is not None else print
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if capture is not None:
+        with capture.global_and_fixture_disabled():
+            _write_summary()
+    else:
+        _write_summary()
+
+
+def _write_summary():
+    write = print
     write("")
     write("fastgnn as a PyG backend (medians of this run; ratio = PyG path / fastgnn_csr):")
     for layer, paths in PATHS.items():
@@ -224,6 +301,16 @@ def _summary(request):
                 continue
             ratio = f"  x{median / ours:.2f}" if ours and not path.startswith("fastgnn_csr") else ""
             write(f"  {layer:13s} {path:20s} {median * 1e3:9.1f} ms{ratio}")
+    for layer in PATHS:
+        if ("paired", layer) in RESULTS:
+            pyg, fast, ratio, low, high = RESULTS[("paired", layer)]
+            write(f"  {layer:13s} paired rounds: PyG CSR {pyg * 1e3:.1f} ms, fastgnn {fast * 1e3:.1f} ms, "
+                  f"median ratio x{ratio:.2f} (range x{low:.2f}-x{high:.2f})")
+    for reduce in ("sum", "max"):
+        if ("spmm", reduce) in RESULTS:
+            pyg, fast, ratio, low, high = RESULTS[("spmm", reduce)]
+            write(f"  spmm {reduce:3s} fwd+bwd paired: PyG {pyg * 1e3:.1f} ms, fastgnn {fast * 1e3:.1f} ms, "
+                  f"median ratio x{ratio:.2f} (range x{low:.2f}-x{high:.2f})")
     for reduce in ("sum", "max"):
         if ("two_threads", reduce) in RESULTS:
             write(f"  two Python threads, aggregate {reduce}: speed-up x{RESULTS[('two_threads', reduce)]:.2f}")
