@@ -2,10 +2,13 @@
 
 Kernels release the GIL, so these calls really overlap (each may also start its own OpenMP team);
 the graph's lazily computed caches (transpose, degrees, cast weights) may be filled by several
-threads at once. Results must be bitwise identical to serial calls. (The speed-up from two threads
-is measured in ``bench/test_interop.py``, never asserted here.)
+threads at once. Results must be bitwise identical to serial calls. That the GIL is released is
+checked by behaviour (another thread runs Python while a kernel runs); the speed-up from two
+threads is measured in ``bench/test_interop.py``, never asserted here.
 """
+import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -121,3 +124,66 @@ def test_torch_adapter_from_several_threads():
     with ThreadPoolExecutor(NUM_THREADS) as pool:
         for reduce, out, grad_x in pool.map(task, REDUCES * 3):
             assert torch.equal(out, expected[reduce][0]) and torch.equal(grad_x, expected[reduce][1])
+
+
+def _python_runs_during(call, repeats=5):
+    """How many times another thread ran Python code while ``call`` was inside C.
+
+    The switch interval is made huge, so the calling thread keeps the GIL whenever it runs Python
+    and gives it up only where C code releases it; the other thread yields after each step
+    (``sleep(0)``). A call that holds the GIL throughout therefore sees no step of the other
+    thread inside it, whatever the machine's load; one that releases it sees many.
+    """
+    intervals, ticks, done = [], [], threading.Event()
+
+    def calling_thread():
+        for _ in range(repeats):
+            start = time.perf_counter()
+            call()
+            intervals.append((start, time.perf_counter()))
+        done.set()
+
+    def python_thread():
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0)
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    try:
+        workers = [threading.Thread(target=python_thread), threading.Thread(target=calling_thread)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    finally:
+        sys.setswitchinterval(previous)
+    ticks = np.array(ticks)
+    return sum(int(np.count_nonzero((ticks > start) & (ticks < end))) for start, end in intervals)
+
+
+def test_the_gil_probe_sees_a_call_that_holds_the_gil():
+    data = list(np.random.default_rng(0).random(300_000))
+    assert _python_runs_during(lambda: sorted(data), repeats=3) == 0
+
+
+@pytest.mark.parametrize("op", ["aggregate_sum", "aggregate_max", "aggregate_backward_max", "edge_dot",
+                                "segment_reduce"])
+def test_kernels_release_the_gil(op):
+    """While one thread is inside a kernel, another thread runs Python code (not a timing assertion)."""
+    rng = np.random.default_rng(5)
+    num_nodes, num_edges = 20000, 400000
+    edge_index = np.stack([rng.integers(0, num_nodes, num_edges), rng.integers(0, num_nodes, num_edges)])
+    graph = fastgnn.Graph.from_edge_index(edge_index, num_nodes=num_nodes)
+    graph.transpose_csr()
+    x = rng.standard_normal((num_nodes, 64)).astype(np.float32)
+    big = np.repeat(x, 20, axis=0)
+    _, arg = fastgnn.aggregate(graph, x, "max", return_arg=True)
+    calls = {
+        "aggregate_sum": lambda: fastgnn.aggregate(graph, x, "sum", n_threads=1),
+        "aggregate_max": lambda: fastgnn.aggregate(graph, x, "max", n_threads=1),
+        "aggregate_backward_max": lambda: fastgnn.aggregate_backward(graph, x, "max", arg=arg, n_threads=1),
+        "edge_dot": lambda: fastgnn.edge_dot(graph, x, x, n_threads=1),
+        "segment_reduce": lambda: fastgnn.segment_reduce(big, [0, big.shape[0]], "max", n_threads=1),
+    }
+    assert _python_runs_during(calls[op]) > 0, f"another thread ran no Python during {op}: the GIL was held"
