@@ -33,3 +33,14 @@ from fastgnn.models.autoencoder import (GAE, VGAE, AdjacencyLoss, NegativeSampli
                                         evaluate_link, train_autoencoder)
 
 __all__ += ["GAE", "VGAE", "AdjacencyLoss", "NegativeSamplingLoss", "train_autoencoder", "evaluate_link"]
+
+# ---------------------------------------------------------------- graph classification (batches of graphs)
+from fastgnn.models.graph_classification import (GINGraphClassifier, GNNGraphClassifier,  # noqa: E402
+                                                  build_graph_classifier)
+from fastgnn.models.graph_training import (CrossValidationResult, GraphTrainResult,  # noqa: E402
+                                           cross_validate_graph_classifier, evaluate_graph_classifier,
+                                           train_graph_classifier)
+
+__all__ += ["GINGraphClassifier", "GNNGraphClassifier", "build_graph_classifier", "train_graph_classifier",
+            "evaluate_graph_classifier", "cross_validate_graph_classifier", "GraphTrainResult",
+            "CrossValidationResult"]
