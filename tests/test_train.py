@@ -196,3 +196,18 @@ def test_missing_data_root_is_named(tmp_path, capsys):
     status = main(["train", "--data-root", str(tmp_path / "nowhere"), "--epochs", "1", "--quiet"])
     assert status == 2
     assert "--data-root" in capsys.readouterr().err
+
+
+def test_readme_training_example_runs(capsys):
+    """The code block of the README's "Training a GNN" section runs as written."""
+    import pathlib
+    import re
+
+    readme = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+    if not readme.exists():
+        pytest.skip("README.md not found next to the tests")
+    section = readme.read_text().split("## Training a GNN", 1)
+    assert len(section) == 2, "the README lost its training section"
+    (block,) = re.findall(r"```python\n(.*?)```", section[1].split("\n## ", 1)[0], re.S)
+    exec(compile(block.replace("epochs=200", "epochs=5"), str(readme), "exec"), {})
+    assert capsys.readouterr().out.strip()
