@@ -339,7 +339,21 @@ def test_graph_cache_hits_and_invalidation():
     np.testing.assert_array_equal(np.sort(changed.graph.indices), np.sort(edge_index[0].numpy()))
     assert ft.cache_info()["graphs"] >= 2
     ft.clear_cache()
-    assert ft.cache_info() == {"graphs": 0, "edge_values": 0, "gcn_norm": 0}
+    assert ft.cache_info() == {"graphs": 0, "edge_values": 0, "gcn_norm": 0, "message_graphs": 0}
+
+
+def test_inference_mode_tensors_work_and_are_not_cached():
+    edge_index = random_edge_index(8, 8, 30, seed=32)
+    x = torch.randn(8, 3)
+    expected = ft.aggregate(edge_index, x, "max", num_nodes=8)
+    ft.clear_cache()
+    with torch.inference_mode():
+        inference_index = edge_index.clone()
+        adj = csr_adjacency(inference_index, 8, 8, torch.rand(inference_index.shape[1]))
+        assert torch.equal(ft.aggregate(inference_index, x, "max", num_nodes=8), expected)
+        assert_close(ft.spmm(adj, x, "mean"), torch.sparse.mm(adj, x, "mean"))
+        assert ft.Aggregation("sum")(x, torch.tensor([0, 1, 1, 2, 0, 0, 1, 2]), dim_size=3).shape == (3, 3)
+    assert ft.cache_info() == {"graphs": 0, "edge_values": 0, "gcn_norm": 0, "message_graphs": 0}
 
 
 def test_cache_is_bounded(monkeypatch):

@@ -45,6 +45,7 @@ So the cache is invalidated automatically when
 
 it is **not** invalidated when the memory is modified behind PyTorch's back
 (through a NumPy view or a C extension): call :func:`clear_cache` then.
+Inference-mode tensors keep no version counter and are never cached.
 Constant edge values (a sparse tensor's ``values()`` that do not require
 grad) are cached the same way, with the graph they weight, so the transposed
 weights the backward needs are computed once. :func:`use_with_pyg` also
@@ -192,22 +193,32 @@ class _LRU:
 _GRAPHS = _LRU("graphs")
 _WEIGHTED = _LRU("edge_values")
 _GCN_NORMS = _LRU("gcn_norm")
+_MESSAGE_GRAPHS = _LRU("message_graphs")  # Aggregation: messages grouped by index
+_CACHES = (_GRAPHS, _WEIGHTED, _GCN_NORMS, _MESSAGE_GRAPHS)
 
 
 def _memory_key(*tensors):
-    """Identity of tensors' memory and contents version (see the module docstring)."""
+    """Identity of tensors' memory and contents version (see the module docstring).
+
+    None for inference-mode tensors, which keep no version counter: they are never cached.
+    """
+    if any(t.is_inference() for t in tensors):
+        return None
     return tuple((t.data_ptr(), t.numel(), t.dtype, tuple(t.shape), t._version) for t in tensors)
 
 
 def clear_cache():
-    """Forget every cached graph, edge-value set and GCN normalization."""
-    for cache in (_GRAPHS, _WEIGHTED, _GCN_NORMS):
+    """Forget every cached graph, edge-value set, GCN normalization and message grouping."""
+    for cache in _CACHES:
         cache.clear()
 
 
 def cache_info():
-    """The number of entries of each cache: ``{'graphs': n, 'edge_values': n, 'gcn_norm': n}``."""
-    return {cache.name: len(cache) for cache in (_GRAPHS, _WEIGHTED, _GCN_NORMS)}
+    """The number of entries of each cache.
+
+    ``{'graphs': n, 'edge_values': n, 'gcn_norm': n, 'message_graphs': n}``.
+    """
+    return {cache.name: len(cache) for cache in _CACHES}
 
 
 # ---------------------------------------------------------------------------- graph handles
@@ -294,9 +305,10 @@ def _infer_nodes(ids, num_src, num_dst):
 
 
 def _cached_handle(key, tensors, build, cache):
-    if not cache:
+    memory = _memory_key(*tensors) if cache else None
+    if memory is None:
         return build()
-    full_key = key + _memory_key(*tensors)
+    full_key = key + memory
     entry = _GRAPHS.get(full_key)
     if entry is not None:
         return entry[1]
@@ -414,7 +426,10 @@ def _sparse_values(adj):
 
 def _weighted_graph(graph, weight):
     """``graph`` carrying the constant values of ``weight`` (cached), or None when they cannot be cached."""
-    key = (id(graph),) + _memory_key(weight)
+    memory = _memory_key(weight)
+    if memory is None:
+        return None
+    key = (id(graph),) + memory
     entry = _WEIGHTED.get(key)
     if entry is not None:
         return entry[2]
@@ -758,9 +773,9 @@ def _coalesce_with_loops(crow, col, values, num_nodes, fill_value):
 def _gcn_normalized(adj, fill_value, add_self_loops):
     """PyG's ``gcn_norm`` of a sparse CSR adjacency, with the fastgnn graph of the result cached."""
     crow_t, col_t, values_t = adj.crow_indices(), adj.col_indices(), adj.values()
-    key = ("gcn_norm", float(fill_value), bool(add_self_loops), tuple(adj.shape)) + _memory_key(
-        crow_t, col_t, values_t)
-    entry = _GCN_NORMS.get(key)
+    memory = _memory_key(crow_t, col_t, values_t)
+    key = None if memory is None else ("gcn_norm", float(fill_value), bool(add_self_loops), tuple(adj.shape)) + memory
+    entry = None if key is None else _GCN_NORMS.get(key)
     if entry is not None:
         return entry[1]
     num_nodes = int(adj.shape[0])
@@ -781,7 +796,8 @@ def _gcn_normalized(adj, fill_value, add_self_loops):
     # Register the graph and its constant values now: spmm finds both on every later call.
     handle = to_graph(result)
     _weighted_graph(handle.graph, result.values())
-    _GCN_NORMS.put(key, ((crow_t, col_t, values_t), result))
+    if key is not None:
+        _GCN_NORMS.put(key, ((crow_t, col_t, values_t), result))
     return result
 
 
@@ -886,13 +902,13 @@ def use_with_pyg(*, n_threads=None):
 
 
 # ---------------------------------------------------------------------------- Aggregation module
-_MESSAGE_GRAPHS = _LRU("message_graphs")
 
 
 def _message_graph(index, dim_size):
     """The CSR that gathers messages ``e`` into rows ``index[e]`` (cached per index tensor)."""
-    key = ("messages", dim_size) + _memory_key(index)
-    entry = _MESSAGE_GRAPHS.get(key)
+    memory = _memory_key(index)
+    key = None if memory is None else ("messages", dim_size) + memory
+    entry = None if key is None else _MESSAGE_GRAPHS.get(key)
     if entry is not None:
         return entry[1]
     ids = _indices(index, "index")
@@ -901,7 +917,8 @@ def _message_graph(index, dim_size):
     edge_index = np.stack([np.arange(ids.shape[0], dtype=np.int64), ids.astype(np.int64, copy=False)])
     graph = Graph.from_edge_index(edge_index, num_src_nodes=ids.shape[0], num_dst_nodes=dim_size,
                                   num_nodes=max(dim_size, ids.shape[0]))
-    _MESSAGE_GRAPHS.put(key, (index, graph))
+    if key is not None:
+        _MESSAGE_GRAPHS.put(key, (index, graph))
     return graph
 
 
