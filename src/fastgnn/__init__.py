@@ -1,4 +1,11 @@
 """fastgnn: graph neural networks on the CPU with compiled, parallel, deterministic CSR kernels."""
+import os as _os
+
+# Before the kernels load libgomp: its idle worker threads spin after every parallel region by
+# default, and on a machine with few cores they take the core that NumPy, BLAS or the layers'
+# product pool needs next (a training epoch of a 100,000-node graph ran 2x slower). Idle
+# workers sleep instead; an explicit OMP_WAIT_POLICY of the user wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from fastgnn._blas import get_blas_threads, limit_blas_threads
 from fastgnn._threads import get_num_threads, set_num_threads
 from fastgnn.graph import Graph
