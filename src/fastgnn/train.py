@@ -39,6 +39,7 @@ from fastgnn._blas import limit_blas_threads
 from fastgnn.graph import Graph
 from fastgnn.losses import cross_entropy
 from fastgnn.metrics import accuracy
+from fastgnn.nn.conv import GCNConv
 from fastgnn.nn.module import Module
 
 __all__ = ["TrainResult", "train_node_classifier", "evaluate", "check_node_inputs", "EARLY_STOPPING"]
@@ -277,6 +278,13 @@ def train_node_classifier(model, graph, x, y, train_mask, val_mask, test_mask, o
     -------
     TrainResult
 
+    Notes
+    -----
+    Every :class:`~fastgnn.nn.GCNConv` of the model caches its normalized
+    graph while this function runs (as ``cached=True``), so the
+    normalization costs ``O(E)`` once rather than every epoch; layers built
+    with ``cached=False`` get that setting and an empty cache back at the end.
+
     Raises
     ------
     TypeError, ValueError
@@ -308,9 +316,19 @@ def train_node_classifier(model, graph, x, y, train_mask, val_mask, test_mask, o
     every = 0 if not verbose else (1 if verbose is True else int(verbose))
 
     context = limit_blas_threads(blas_threads) if blas_threads is not None else contextlib.nullcontext()
-    with context:
-        return _train_loop(model, graph, x, y, train_mask, val_mask, test_mask, optimizer, epochs, patience,
-                           early_stopping, restore_best, inductive, every, log, start)
+    # The graph is fixed during training: every GCNConv normalizes it once (its cache is keyed by the
+    # graph object, so the training subgraph and the full graph of inductive mode never mix).
+    uncached = [module for module in model.modules() if isinstance(module, GCNConv) and not module.cached]
+    for module in uncached:
+        module.cached = True
+    try:
+        with context:
+            return _train_loop(model, graph, x, y, train_mask, val_mask, test_mask, optimizer, epochs,
+                               patience, early_stopping, restore_best, inductive, every, log, start)
+    finally:
+        for module in uncached:
+            module.cached = False
+            module.clear_cache()
 
 
 def _train_loop(model, graph, x, y, train_mask, val_mask, test_mask, optimizer, epochs, patience,
