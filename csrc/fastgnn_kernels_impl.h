@@ -53,10 +53,10 @@ static inline int64_t FG_NAME(fg_prefetch_distance)(int64_t d)
  * block sizes and thread count.
  */
 
-/* One block of gather-sum for row r: features [kb, kb + W). */
+/* One block of gather-sum for row r: features [kb, kb + w), w <= W (W fixes the registers). */
 #define FG_DEFINE_SUM_BLOCK(W)                                                                  \
 static inline __attribute__((always_inline)) void FG_NAME(fg_sum_block_##W)(                    \
-    FG_T *FG_RESTRICT o, const FG_T *FG_RESTRICT x, int64_t d, int64_t kb,                     \
+    FG_T *FG_RESTRICT o, const FG_T *FG_RESTRICT x, int64_t d, int64_t kb, int w,              \
     const FG_I *FG_RESTRICT indices, int64_t e0, int64_t e1, int64_t e_stop, int64_t distance,  \
     const FG_T *FG_RESTRICT coef, const FG_T *FG_RESTRICT scale, FG_T divisor)                  \
 {                                                                                               \
@@ -74,30 +74,80 @@ static inline __attribute__((always_inline)) void FG_NAME(fg_sum_block_##W)(    
         FG_T c = coef ? coef[e] : (FG_T)1;                                                      \
         if (scale) c *= scale[j];                                                               \
         const FG_T *FG_RESTRICT xr = x + j * d + kb;                                            \
-        for (int l = 0; l < W; ++l) acc[l] += c * xr[l];                                        \
+        for (int l = 0; l < w; ++l) acc[l] += c * xr[l];                                        \
     }                                                                                           \
     if (divisor != (FG_T)1)                                                                     \
-        for (int l = 0; l < W; ++l) acc[l] /= divisor;                                          \
-    for (int l = 0; l < W; ++l) o[kb + l] = acc[l];                                             \
+        for (int l = 0; l < w; ++l) acc[l] /= divisor;                                           \
+    for (int l = 0; l < w; ++l) o[kb + l] = acc[l];                                             \
 }
 FG_DEFINE_SUM_BLOCK(64)
 FG_DEFINE_SUM_BLOCK(32)
 FG_DEFINE_SUM_BLOCK(16)
-FG_DEFINE_SUM_BLOCK(8)
-FG_DEFINE_SUM_BLOCK(4)
-FG_DEFINE_SUM_BLOCK(1)
 #undef FG_DEFINE_SUM_BLOCK
 
-/* Covers features [0, d) of one row with the largest blocks that fit. */
-#define FG_FOR_EACH_BLOCK(CALL)                                         \
+/* T values from x[start]: in place when they lie inside x, else the w that
+ * do, copied into `padded` (whose lanes past w stay 0). */
+static inline __attribute__((always_inline)) const FG_T *FG_NAME(fg_tail_values)(
+    const FG_T *x, int64_t x_size, int64_t start, int w, int T, FG_T *padded)
+{
+    if (start + T <= x_size) return x + start;
+    for (int l = 0; l < w; ++l) padded[l] = x[start + l];
+    return padded;
+}
+
+/* Prefetch the row of x a tail block reads T values of from column kb (the
+ * values past the row's end belong to the next row and may sit on another line). */
+static inline void FG_NAME(fg_prefetch_tail)(const FG_T *x, int64_t row, int64_t d, int64_t kb, int T)
+{
+    FG_NAME(fg_prefetch_row)(x, row, d);
+    FG_PREFETCH(x + row * d + kb + T - 1);
+}
+
+/*
+ * The last w < T features of row r in one pass, T = 8 or 16. Where the T
+ * values from x[j, kb] on lie inside x (all but the last rows), a full T-wide
+ * block is read and the lanes past w are dropped (they hold the next row's
+ * values and never reach the output); otherwise the w values are copied.
+ */
+#define FG_DEFINE_SUM_TAIL(T)                                                                   \
+static inline __attribute__((always_inline)) void FG_NAME(fg_sum_tail_##T)(                     \
+    FG_T *FG_RESTRICT o, const FG_T *FG_RESTRICT x, int64_t x_size, int64_t d, int64_t kb, int w, \
+    const FG_I *FG_RESTRICT indices, int64_t e0, int64_t e1, int64_t e_stop, int64_t distance,  \
+    const FG_T *FG_RESTRICT coef, const FG_T *FG_RESTRICT scale, FG_T divisor)                  \
+{                                                                                               \
+    FG_T acc[T], padded[T];                                                                     \
+    for (int l = 0; l < T; ++l) acc[l] = padded[l] = 0;                                         \
+    for (int64_t e = e0; e < e1; ++e) {                                                         \
+        int64_t j;                                                                              \
+        if (indices) {                                                                          \
+            if (kb == 0 && e + distance < e_stop)                                               \
+                FG_NAME(fg_prefetch_tail)(x, indices[e + distance], d, kb, T);                  \
+            j = indices[e];                                                                     \
+        } else {                                                                                \
+            j = e;                                                                              \
+        }                                                                                       \
+        FG_T c = coef ? coef[e] : (FG_T)1;                                                      \
+        if (scale) c *= scale[j];                                                               \
+        const FG_T *FG_RESTRICT xr = FG_NAME(fg_tail_values)(x, x_size, j * d + kb, w, T, padded); \
+        for (int l = 0; l < T; ++l) acc[l] += c * xr[l];                                        \
+    }                                                                                           \
+    for (int l = 0; l < w; ++l) o[kb + l] = divisor != (FG_T)1 ? acc[l] / divisor : acc[l];     \
+}
+FG_DEFINE_SUM_TAIL(16)
+FG_DEFINE_SUM_TAIL(8)
+#undef FG_DEFINE_SUM_TAIL
+
+/* Covers features [0, d) of one row: blocks of 64, 32 and 16 features, then
+ * the last d % 16 in one pass (a tail block of 8 or 16 lanes), so no row is
+ * walked more than d / 16 + 1 times. */
+#define FG_FOR_EACH_BLOCK(CALL, TAIL)                                     \
     do {                                                                \
         int64_t kb = 0;                                                 \
-        for (; kb + 64 <= d; kb += 64) CALL(64);                        \
-        if (kb + 32 <= d) { CALL(32); kb += 32; }                       \
-        if (kb + 16 <= d) { CALL(16); kb += 16; }                       \
-        if (kb + 8 <= d) { CALL(8); kb += 8; }                          \
-        if (kb + 4 <= d) { CALL(4); kb += 4; }                          \
-        for (; kb < d; ++kb) CALL(1);                                   \
+        for (; kb + 64 <= d; kb += 64) CALL(64, 64);                    \
+        if (kb + 32 <= d) { CALL(32, 32); kb += 32; }                   \
+        if (kb + 16 <= d) { CALL(16, 16); kb += 16; }                   \
+        if (kb + 8 < d) TAIL(16, (int)(d - kb));                        \
+        else if (kb < d) TAIL(8, (int)(d - kb));                        \
     } while (0)
 
 /*
@@ -107,7 +157,7 @@ FG_DEFINE_SUM_BLOCK(1)
  * (the edge-weight gradient, from the same rows of x).
  */
 FG_CLONES static void FG_NAME(fg_gather_sum)(
-    FG_T *FG_RESTRICT out, const FG_T *FG_RESTRICT x, int64_t d,
+    FG_T *FG_RESTRICT out, const FG_T *FG_RESTRICT x, int64_t x_size, int64_t d,
     const FG_I *FG_RESTRICT indptr, const FG_I *FG_RESTRICT indices,
     const FG_T *FG_RESTRICT coef, const FG_T *FG_RESTRICT scale, int row_mean,
     const FG_I *FG_RESTRICT edge_id, const FG_T *FG_RESTRICT dot_with, FG_T *FG_RESTRICT dot_out,
@@ -138,8 +188,10 @@ FG_CLONES static void FG_NAME(fg_gather_sum)(
             if (divisor != (FG_T)1)
                 for (int64_t k = 0; k < d; ++k) o[k] /= divisor;
         } else {
-#define FG_SUM_CALL(W) FG_NAME(fg_sum_block_##W)(o, x, d, kb, indices, e0, e1, e_stop, distance, coef, scale, divisor)
-            FG_FOR_EACH_BLOCK(FG_SUM_CALL);
+#define FG_SUM_CALL(W, w) FG_NAME(fg_sum_block_##W)(o, x, d, kb, w, indices, e0, e1, e_stop, distance, coef, scale, divisor)
+#define FG_SUM_TAIL(T, w) FG_NAME(fg_sum_tail_##T)(o, x, x_size, d, kb, w, indices, e0, e1, e_stop, distance, coef, scale, divisor)
+            FG_FOR_EACH_BLOCK(FG_SUM_CALL, FG_SUM_TAIL);
+#undef FG_SUM_TAIL
 #undef FG_SUM_CALL
         }
         if (dot_out) {
@@ -161,6 +213,7 @@ FG_CLONES static void FG_NAME(fg_gather_sum)(
 #define FG_DEFINE_EXTREMUM_BLOCK(NAME, W, BETTER, LOOP)                                             \
 static inline __attribute__((always_inline)) void FG_NAME(NAME##_##W)(                         \
     FG_T *FG_RESTRICT o, FG_I *FG_RESTRICT a, const FG_T *FG_RESTRICT x, int64_t d, int64_t kb, \
+    int w,                                                                                      \
     const FG_I *FG_RESTRICT indices, int64_t e0, int64_t e1, int64_t e_stop, int64_t distance,  \
     const FG_T *FG_RESTRICT coef)                                                               \
 {                                                                                               \
@@ -169,7 +222,7 @@ static inline __attribute__((always_inline)) void FG_NAME(NAME##_##W)(          
     {                                                                                           \
         const int64_t j = indices ? (int64_t)indices[e0] : e0;                                  \
         const FG_T c = coef ? coef[e0] : (FG_T)1;                                               \
-        for (int l = 0; l < W; ++l) { best[l] = c * x[j * d + kb + l]; won[l] = (FG_I)e0; }     \
+        for (int l = 0; l < w; ++l) { best[l] = c * x[j * d + kb + l]; won[l] = (FG_I)e0; }     \
     }                                                                                           \
     for (int64_t e = e0 + 1; e < e1; ++e) {                                                     \
         int64_t j;                                                                              \
@@ -183,7 +236,7 @@ static inline __attribute__((always_inline)) void FG_NAME(NAME##_##W)(          
         const FG_T c = coef ? coef[e] : (FG_T)1;                                                \
         const FG_T *FG_RESTRICT xr = x + j * d + kb;                                            \
         const FG_I edge = (FG_I)e;                                                              \
-        LOOP for (int l = 0; l < W; ++l) {                                                      \
+        LOOP for (int l = 0; l < w; ++l) {                                                      \
             const FG_T v = c * xr[l];                                                           \
             const FG_T cur = best[l];                                                           \
             const int take = (BETTER(v, cur)) | ((v != v) & (cur == cur));                      \
@@ -191,23 +244,67 @@ static inline __attribute__((always_inline)) void FG_NAME(NAME##_##W)(          
             won[l] = take ? edge : won[l];                                                      \
         }                                                                                       \
     }                                                                                           \
-    for (int l = 0; l < W; ++l) { o[kb + l] = best[l]; a[kb + l] = won[l]; }                   \
+    for (int l = 0; l < w; ++l) { o[kb + l] = best[l]; a[kb + l] = won[l]; }                   \
 }
 #define FG_GREATER(v, cur) ((v) > (cur))
 #define FG_LESS(v, cur) ((v) < (cur))
 #define FG_DEFINE_EXTREMUM_BLOCKS(NAME, BETTER)  \
     FG_DEFINE_EXTREMUM_BLOCK(NAME, 64, BETTER, )                \
     FG_DEFINE_EXTREMUM_BLOCK(NAME, 32, BETTER, )                \
-    FG_DEFINE_EXTREMUM_BLOCK(NAME, 16, BETTER, FG_VECTOR_LOOP)  \
-    FG_DEFINE_EXTREMUM_BLOCK(NAME, 8, BETTER, FG_VECTOR_LOOP)   \
-    FG_DEFINE_EXTREMUM_BLOCK(NAME, 4, BETTER, FG_VECTOR_LOOP)   \
-    FG_DEFINE_EXTREMUM_BLOCK(NAME, 1, BETTER, )
+    FG_DEFINE_EXTREMUM_BLOCK(NAME, 16, BETTER, FG_VECTOR_LOOP)
 FG_DEFINE_EXTREMUM_BLOCKS(fg_max_block, FG_GREATER)
 FG_DEFINE_EXTREMUM_BLOCKS(fg_min_block, FG_LESS)
 #undef FG_DEFINE_EXTREMUM_BLOCKS
 #undef FG_DEFINE_EXTREMUM_BLOCK
 #undef FG_GREATER
 #undef FG_LESS
+
+/* The last w < T features of a non-empty row in one pass (see the sum tail). */
+#define FG_DEFINE_EXTREMUM_TAIL(NAME, T, BETTER)                                                \
+static inline __attribute__((always_inline)) void FG_NAME(NAME##_##T)(                         \
+    FG_T *FG_RESTRICT o, FG_I *FG_RESTRICT a, const FG_T *FG_RESTRICT x, int64_t x_size,        \
+    int64_t d, int64_t kb, int w, const FG_I *FG_RESTRICT indices, int64_t e0, int64_t e1,      \
+    int64_t e_stop, int64_t distance, const FG_T *FG_RESTRICT coef)                             \
+{                                                                                               \
+    FG_T best[T], padded[T];                                                                    \
+    FG_I won[T];                                                                                \
+    {                                                                                           \
+        const int64_t j = indices ? (int64_t)indices[e0] : e0;                                  \
+        const FG_T c = coef ? coef[e0] : (FG_T)1;                                               \
+        for (int l = 0; l < T; ++l) { best[l] = padded[l] = 0; won[l] = (FG_I)e0; }             \
+        for (int l = 0; l < w; ++l) best[l] = c * x[j * d + kb + l];                            \
+    }                                                                                           \
+    for (int64_t e = e0 + 1; e < e1; ++e) {                                                     \
+        int64_t j;                                                                              \
+        if (indices) {                                                                          \
+            if (kb == 0 && e + distance < e_stop)                                               \
+                FG_NAME(fg_prefetch_tail)(x, indices[e + distance], d, kb, T);                  \
+            j = indices[e];                                                                     \
+        } else {                                                                                \
+            j = e;                                                                              \
+        }                                                                                       \
+        const FG_T c = coef ? coef[e] : (FG_T)1;                                                \
+        const FG_T *FG_RESTRICT xr = FG_NAME(fg_tail_values)(x, x_size, j * d + kb, w, T, padded); \
+        const FG_I edge = (FG_I)e;                                                              \
+        FG_VECTOR_LOOP for (int l = 0; l < T; ++l) {                                            \
+            const FG_T v = c * xr[l];                                                           \
+            const FG_T cur = best[l];                                                           \
+            const int take = (BETTER(v, cur)) | ((v != v) & (cur == cur));                      \
+            best[l] = take ? v : cur;                                                           \
+            won[l] = take ? edge : won[l];                                                      \
+        }                                                                                       \
+    }                                                                                           \
+    for (int l = 0; l < w; ++l) { o[kb + l] = best[l]; a[kb + l] = won[l]; }                   \
+}
+#define FG_GREATER(v, cur) ((v) > (cur))
+#define FG_LESS(v, cur) ((v) < (cur))
+FG_DEFINE_EXTREMUM_TAIL(fg_max_tail, 16, FG_GREATER)
+FG_DEFINE_EXTREMUM_TAIL(fg_max_tail, 8, FG_GREATER)
+FG_DEFINE_EXTREMUM_TAIL(fg_min_tail, 16, FG_LESS)
+FG_DEFINE_EXTREMUM_TAIL(fg_min_tail, 8, FG_LESS)
+#undef FG_GREATER
+#undef FG_LESS
+#undef FG_DEFINE_EXTREMUM_TAIL
 
 /* Max (min) of a wide, non-empty row: the running extremum lives in the output row. */
 #define FG_DEFINE_EXTREMUM_WIDE(NAME, BETTER)                                                   \
@@ -250,10 +347,10 @@ FG_DEFINE_EXTREMUM_WIDE(fg_min_wide, FG_LESS)
 #undef FG_DEFINE_EXTREMUM_WIDE
 
 /* Row-wise max (min) with arg; empty rows give 0 and arg -1. */
-#define FG_DEFINE_EXTREMUM(fname, BLOCK, WIDE)                                                     \
+#define FG_DEFINE_EXTREMUM(fname, BLOCK, TAIL, WIDE)                                                    \
 FG_CLONES static void FG_NAME(fname)(                                                           \
-    FG_T *FG_RESTRICT out, FG_I *FG_RESTRICT arg, const FG_T *FG_RESTRICT x, int64_t d,         \
-    const FG_I *FG_RESTRICT indptr, const FG_I *FG_RESTRICT indices,                            \
+    FG_T *FG_RESTRICT out, FG_I *FG_RESTRICT arg, const FG_T *FG_RESTRICT x, int64_t x_size,    \
+    int64_t d, const FG_I *FG_RESTRICT indptr, const FG_I *FG_RESTRICT indices,                 \
     const FG_T *FG_RESTRICT coef, int64_t row_begin, int64_t row_end)                           \
 {                                                                                               \
     const int64_t e_stop = indptr[row_end];                                                     \
@@ -269,14 +366,18 @@ FG_CLONES static void FG_NAME(fname)(                                           
         if (d > FG_BLOCKED_WIDTH) {                                                             \
             FG_NAME(WIDE)(o, a, x, d, indices, e0, e1, e_stop, distance, coef);                 \
         } else {                                                                                \
-            FG_FOR_EACH_BLOCK(BLOCK);                                                           \
+            FG_FOR_EACH_BLOCK(BLOCK, TAIL);                                                     \
         }                                                                                       \
     }                                                                                           \
 }
-#define FG_MAX_CALL(W) FG_NAME(fg_max_block_##W)(o, a, x, d, kb, indices, e0, e1, e_stop, distance, coef)
-#define FG_MIN_CALL(W) FG_NAME(fg_min_block_##W)(o, a, x, d, kb, indices, e0, e1, e_stop, distance, coef)
-FG_DEFINE_EXTREMUM(fg_gather_max, FG_MAX_CALL, fg_max_wide)
-FG_DEFINE_EXTREMUM(fg_gather_min, FG_MIN_CALL, fg_min_wide)
+#define FG_MAX_CALL(W, w) FG_NAME(fg_max_block_##W)(o, a, x, d, kb, w, indices, e0, e1, e_stop, distance, coef)
+#define FG_MIN_CALL(W, w) FG_NAME(fg_min_block_##W)(o, a, x, d, kb, w, indices, e0, e1, e_stop, distance, coef)
+#define FG_MAX_TAIL(T, w) FG_NAME(fg_max_tail_##T)(o, a, x, x_size, d, kb, w, indices, e0, e1, e_stop, distance, coef)
+#define FG_MIN_TAIL(T, w) FG_NAME(fg_min_tail_##T)(o, a, x, x_size, d, kb, w, indices, e0, e1, e_stop, distance, coef)
+FG_DEFINE_EXTREMUM(fg_gather_max, FG_MAX_CALL, FG_MAX_TAIL, fg_max_wide)
+FG_DEFINE_EXTREMUM(fg_gather_min, FG_MIN_CALL, FG_MIN_TAIL, fg_min_wide)
+#undef FG_MAX_TAIL
+#undef FG_MIN_TAIL
 #undef FG_MAX_CALL
 #undef FG_MIN_CALL
 #undef FG_DEFINE_EXTREMUM

@@ -15,19 +15,19 @@ from fastgnn._kernels._common import row_chunks
 
 
 cdef extern from "fastgnn_kernels.h" nogil:
-    void fg_gather_sum_f32_i32(float*, const float*, int64_t, const int32_t*, const int32_t*, const float*, const float*, int, const int32_t*, const float*, float*, int64_t, int64_t)
-    void fg_gather_sum_f32_i64(float*, const float*, int64_t, const int64_t*, const int64_t*, const float*, const float*, int, const int64_t*, const float*, float*, int64_t, int64_t)
-    void fg_gather_sum_f64_i32(double*, const double*, int64_t, const int32_t*, const int32_t*, const double*, const double*, int, const int32_t*, const double*, double*, int64_t, int64_t)
-    void fg_gather_sum_f64_i64(double*, const double*, int64_t, const int64_t*, const int64_t*, const double*, const double*, int, const int64_t*, const double*, double*, int64_t, int64_t)
+    void fg_gather_sum_f32_i32(float*, const float*, int64_t, int64_t, const int32_t*, const int32_t*, const float*, const float*, int, const int32_t*, const float*, float*, int64_t, int64_t)
+    void fg_gather_sum_f32_i64(float*, const float*, int64_t, int64_t, const int64_t*, const int64_t*, const float*, const float*, int, const int64_t*, const float*, float*, int64_t, int64_t)
+    void fg_gather_sum_f64_i32(double*, const double*, int64_t, int64_t, const int32_t*, const int32_t*, const double*, const double*, int, const int32_t*, const double*, double*, int64_t, int64_t)
+    void fg_gather_sum_f64_i64(double*, const double*, int64_t, int64_t, const int64_t*, const int64_t*, const double*, const double*, int, const int64_t*, const double*, double*, int64_t, int64_t)
 
-    void fg_gather_max_f32_i32(float*, int32_t*, const float*, int64_t, const int32_t*, const int32_t*, const float*, int64_t, int64_t)
-    void fg_gather_max_f32_i64(float*, int64_t*, const float*, int64_t, const int64_t*, const int64_t*, const float*, int64_t, int64_t)
-    void fg_gather_max_f64_i32(double*, int32_t*, const double*, int64_t, const int32_t*, const int32_t*, const double*, int64_t, int64_t)
-    void fg_gather_max_f64_i64(double*, int64_t*, const double*, int64_t, const int64_t*, const int64_t*, const double*, int64_t, int64_t)
-    void fg_gather_min_f32_i32(float*, int32_t*, const float*, int64_t, const int32_t*, const int32_t*, const float*, int64_t, int64_t)
-    void fg_gather_min_f32_i64(float*, int64_t*, const float*, int64_t, const int64_t*, const int64_t*, const float*, int64_t, int64_t)
-    void fg_gather_min_f64_i32(double*, int32_t*, const double*, int64_t, const int32_t*, const int32_t*, const double*, int64_t, int64_t)
-    void fg_gather_min_f64_i64(double*, int64_t*, const double*, int64_t, const int64_t*, const int64_t*, const double*, int64_t, int64_t)
+    void fg_gather_max_f32_i32(float*, int32_t*, const float*, int64_t, int64_t, const int32_t*, const int32_t*, const float*, int64_t, int64_t)
+    void fg_gather_max_f32_i64(float*, int64_t*, const float*, int64_t, int64_t, const int64_t*, const int64_t*, const float*, int64_t, int64_t)
+    void fg_gather_max_f64_i32(double*, int32_t*, const double*, int64_t, int64_t, const int32_t*, const int32_t*, const double*, int64_t, int64_t)
+    void fg_gather_max_f64_i64(double*, int64_t*, const double*, int64_t, int64_t, const int64_t*, const int64_t*, const double*, int64_t, int64_t)
+    void fg_gather_min_f32_i32(float*, int32_t*, const float*, int64_t, int64_t, const int32_t*, const int32_t*, const float*, int64_t, int64_t)
+    void fg_gather_min_f32_i64(float*, int64_t*, const float*, int64_t, int64_t, const int64_t*, const int64_t*, const float*, int64_t, int64_t)
+    void fg_gather_min_f64_i32(double*, int32_t*, const double*, int64_t, int64_t, const int32_t*, const int32_t*, const double*, int64_t, int64_t)
+    void fg_gather_min_f64_i64(double*, int64_t*, const double*, int64_t, int64_t, const int64_t*, const int64_t*, const double*, int64_t, int64_t)
 
     int64_t fg_extremum_scatter_f32_i32(float*, int64_t, const float*, const int32_t*, int64_t, int64_t, int64_t, const int32_t*, const float*, int64_t, int64_t)
     int64_t fg_extremum_scatter_f32_i64(float*, int64_t, const float*, const int64_t*, int64_t, int64_t, int64_t, const int64_t*, const float*, int64_t, int64_t)
@@ -67,48 +67,49 @@ cdef inline const index_t* _id_rows_or_null(const index_t[:, ::1] a) noexcept:
     return &a[0, 0]
 
 
-cdef void _gather_sum_chunk(floating* out, const floating* x, int64_t d,
+cdef void _gather_sum_chunk(floating* out, const floating* x, int64_t x_size, int64_t d,
                             const index_t* indptr, const index_t* indices,
                             const floating* coef, const floating* scale, int row_mean,
                             const index_t* edge_id, const floating* dot_with, floating* dot_out,
                             int64_t r0, int64_t r1) noexcept nogil:
     if floating is float:
         if index_t is int32_t:
-            fg_gather_sum_f32_i32(out, x, d, indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out, r0, r1)
+            fg_gather_sum_f32_i32(out, x, x_size, d, indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out, r0, r1)
         else:
-            fg_gather_sum_f32_i64(out, x, d, indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out, r0, r1)
+            fg_gather_sum_f32_i64(out, x, x_size, d, indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out, r0, r1)
     else:
         if index_t is int32_t:
-            fg_gather_sum_f64_i32(out, x, d, indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out, r0, r1)
+            fg_gather_sum_f64_i32(out, x, x_size, d, indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out, r0, r1)
         else:
-            fg_gather_sum_f64_i64(out, x, d, indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out, r0, r1)
+            fg_gather_sum_f64_i64(out, x, x_size, d, indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out, r0, r1)
 
 
-cdef void _gather_extremum_chunk(bint is_min, floating* out, index_t* arg, const floating* x, int64_t d,
+cdef void _gather_extremum_chunk(bint is_min, floating* out, index_t* arg, const floating* x, int64_t x_size,
+                                 int64_t d,
                                  const index_t* indptr, const index_t* indices, const floating* coef,
                                  int64_t r0, int64_t r1) noexcept nogil:
     if floating is float:
         if index_t is int32_t:
             if is_min:
-                fg_gather_min_f32_i32(out, arg, x, d, indptr, indices, coef, r0, r1)
+                fg_gather_min_f32_i32(out, arg, x, x_size, d, indptr, indices, coef, r0, r1)
             else:
-                fg_gather_max_f32_i32(out, arg, x, d, indptr, indices, coef, r0, r1)
+                fg_gather_max_f32_i32(out, arg, x, x_size, d, indptr, indices, coef, r0, r1)
         else:
             if is_min:
-                fg_gather_min_f32_i64(out, arg, x, d, indptr, indices, coef, r0, r1)
+                fg_gather_min_f32_i64(out, arg, x, x_size, d, indptr, indices, coef, r0, r1)
             else:
-                fg_gather_max_f32_i64(out, arg, x, d, indptr, indices, coef, r0, r1)
+                fg_gather_max_f32_i64(out, arg, x, x_size, d, indptr, indices, coef, r0, r1)
     else:
         if index_t is int32_t:
             if is_min:
-                fg_gather_min_f64_i32(out, arg, x, d, indptr, indices, coef, r0, r1)
+                fg_gather_min_f64_i32(out, arg, x, x_size, d, indptr, indices, coef, r0, r1)
             else:
-                fg_gather_max_f64_i32(out, arg, x, d, indptr, indices, coef, r0, r1)
+                fg_gather_max_f64_i32(out, arg, x, x_size, d, indptr, indices, coef, r0, r1)
         else:
             if is_min:
-                fg_gather_min_f64_i64(out, arg, x, d, indptr, indices, coef, r0, r1)
+                fg_gather_min_f64_i64(out, arg, x, x_size, d, indptr, indices, coef, r0, r1)
             else:
-                fg_gather_max_f64_i64(out, arg, x, d, indptr, indices, coef, r0, r1)
+                fg_gather_max_f64_i64(out, arg, x, x_size, d, indptr, indices, coef, r0, r1)
 
 
 cdef int64_t _extremum_scatter_chunk(floating* grad_x, int64_t n_src, const floating* g, const index_t* arg,
@@ -167,6 +168,7 @@ def gather_sum(floating[:, ::1] out, const floating[:, ::1] x,
     writes ``dot_out[edge_id[e]] = scale[j] * <x[j], dot_with[r]>``.
     """
     cdef int64_t d = out.shape[1]
+    cdef int64_t x_size = x.shape[0] * x.shape[1] if x is not None else 0
     cdef int n_chunks = max(n_threads, 1)
     cdef int64_t[::1] bounds = row_chunks(indptr, n_chunks)
     cdef floating* out_ptr = &out[0, 0] if out.shape[0] > 0 else NULL
@@ -182,7 +184,7 @@ def gather_sum(floating[:, ::1] out, const floating[:, ::1] x,
         return
     with nogil:
         for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
-            _gather_sum_chunk(out_ptr, x_ptr, d, &indptr[0], indices_ptr, coef_ptr, scale_ptr,
+            _gather_sum_chunk(out_ptr, x_ptr, x_size, d, &indptr[0], indices_ptr, coef_ptr, scale_ptr,
                               row_mean, edge_id_ptr, dot_with_ptr, dot_out_ptr, bounds[c], bounds[c + 1])
 
 
@@ -191,6 +193,7 @@ def gather_extremum(bint is_min, floating[:, ::1] out, index_t[:, ::1] arg, cons
                     const floating[::1] coef, int n_threads):
     """Row-wise max (or min) of ``coef[e] * x[j]`` with the winning edge in ``arg``."""
     cdef int64_t d = out.shape[1]
+    cdef int64_t x_size = x.shape[0] * x.shape[1]
     cdef int n_chunks = max(n_threads, 1)
     cdef int64_t[::1] bounds = row_chunks(indptr, n_chunks)
     cdef const index_t* indices_ptr = _ids_or_null(indices)
@@ -201,7 +204,7 @@ def gather_extremum(bint is_min, floating[:, ::1] out, index_t[:, ::1] arg, cons
         return
     with nogil:
         for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
-            _gather_extremum_chunk(is_min, &out[0, 0], &arg[0, 0], x_ptr, d, &indptr[0], indices_ptr,
+            _gather_extremum_chunk(is_min, &out[0, 0], &arg[0, 0], x_ptr, x_size, d, &indptr[0], indices_ptr,
                                    coef_ptr, bounds[c], bounds[c + 1])
 
 
