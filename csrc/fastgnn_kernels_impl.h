@@ -385,36 +385,55 @@ FG_DEFINE_EXTREMUM(fg_gather_min, FG_MIN_CALL, FG_MIN_TAIL, fg_min_wide)
 #undef FG_FOR_EACH_BLOCK
 
 /*
- * Backward of max/min by scattering from the rows that were reduced: for
- * every row i and feature k in [k_begin, k_end), g[i, k] (times coef of the
- * winning edge e = arg[i, k]) is added to grad_x[src(e), k]. Rows are visited
- * in increasing order, so each grad_x[j, k] sums its terms in increasing edge
- * id: the order of a pass over the transpose, with no atomics. Threads split
- * the features, never the rows, so no two threads touch the same element.
- * The call zeroes its own columns of grad_x first; arg entries -1 (empty
- * rows) are skipped. Returns the number of arg entries out of [-1, n_edges).
+ * Backward of max/min from the rows that were reduced: for every row i and
+ * each of its edges e = (j -> i), the features k in [k_begin, k_end) that e
+ * won (arg[i, k] == e) add coef[e] * g[i, k] to grad_x[j, k]. The row's arg
+ * and g stay in L1 while its edges stream past, and grad_x's rows are
+ * prefetched like the gathered rows of the forward. Rows are visited in
+ * increasing order, so each grad_x[j, k] sums its terms in increasing edge
+ * id, as a pass over the transpose would, with no atomics; threads split the
+ * features, never the rows, so no two threads touch the same element.
+ * The call zeroes its own columns of grad_x first. arg comes from the caller:
+ * an entry that is neither an edge of its row nor -1 for an empty row is
+ * counted and never followed; returns that count (the caller raises).
  * The weight gradient below trusts arg: run it only after this found none.
  */
 FG_CLONES static int64_t FG_NAME(fg_extremum_scatter)(
     FG_T *FG_RESTRICT grad_x, int64_t n_src, const FG_T *FG_RESTRICT g, const FG_I *FG_RESTRICT arg,
-    int64_t d, int64_t n_rows, int64_t n_edges, const FG_I *FG_RESTRICT indices,
+    int64_t d, int64_t n_rows, const FG_I *FG_RESTRICT indptr, const FG_I *FG_RESTRICT indices,
     const FG_T *FG_RESTRICT coef, int64_t k_begin, int64_t k_end)
 {
     int64_t invalid = 0;
+    const int64_t width = k_end - k_begin;
     for (int64_t j = 0; j < n_src; ++j)
         for (int64_t k = k_begin; k < k_end; ++k) grad_x[j * d + k] = 0;
+    const int64_t e_stop = indptr[n_rows];
+    const int64_t distance = FG_NAME(fg_prefetch_distance)(width);
     for (int64_t i = 0; i < n_rows; ++i) {
-        const FG_T *FG_RESTRICT gr = g + i * d;
-        const FG_I *FG_RESTRICT ar = arg + i * d;
-        for (int64_t k = k_begin; k < k_end; ++k) {
+        const FG_T *FG_RESTRICT gr = g + i * d + k_begin;
+        const FG_I *FG_RESTRICT ar = arg + i * d + k_begin;
+        const int64_t e0 = indptr[i], e1 = indptr[i + 1];
+        for (int64_t k = 0; k < width; ++k) {
             const int64_t e = ar[k];
-            /* arg comes from the caller: an id outside [-1, n_edges) is
-             * counted (the caller raises) instead of being followed. */
-            if ((uint64_t)(e + 1) > (uint64_t)n_edges) { ++invalid; continue; }
-            if (e < 0) continue;
-            const int64_t j = indices ? (int64_t)indices[e] : e;
+            invalid += (e0 == e1) ? (e != -1) : (e < e0 || e >= e1);
+        }
+        for (int64_t e = e0; e < e1; ++e) {
+            int64_t j;
+            if (indices) {
+                if (e + distance < e_stop) {
+                    const char *ahead = (const char *)(grad_x + (int64_t)indices[e + distance] * d + k_begin);
+                    const char *end = ahead + width * (int64_t)sizeof(FG_T);
+                    for (ahead = (const char *)((uintptr_t)ahead & ~(uintptr_t)63); ahead < end; ahead += 64)
+                        __builtin_prefetch(ahead, 1, 3);
+                }
+                j = indices[e];
+            } else {
+                j = e;
+            }
             const FG_T c = coef ? coef[e] : (FG_T)1;
-            grad_x[j * d + k] += c * gr[k];
+            const FG_I edge = (FG_I)e;
+            FG_T *FG_RESTRICT gx = grad_x + j * d + k_begin;
+            for (int64_t k = 0; k < width; ++k) gx[k] += (ar[k] == edge) ? c * gr[k] : (FG_T)0;
         }
     }
     return invalid;

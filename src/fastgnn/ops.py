@@ -97,9 +97,10 @@ def _check_arg(arg, shape, index_dtype):
     return np.ascontiguousarray(arg, dtype=index_dtype)
 
 
-def _raise_if_invalid_arg(invalid, num_ids):
+def _raise_if_invalid_arg(invalid):
     if invalid:
-        raise ValueError(f"arg contains {invalid} ids outside [-1, {num_ids}): pass the arg of the forward call")
+        raise ValueError(f"arg contains {invalid} entries that are not an edge of their row (or -1 for an "
+                         "empty row): pass the arg of the forward call")
 
 
 def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, out=None, n_threads=None):
@@ -225,7 +226,7 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
     else:
         invalid = _K.extremum_backward(grad_x, g2, arg, graph.indptr, graph.indices, weight,
                                        x2 if need_weight_grad else None, grad_w, threads)
-        _raise_if_invalid_arg(invalid, graph.num_edges)
+        _raise_if_invalid_arg(invalid)
     grad_x = _shape_like(grad_x, was_1d)
     return (grad_x, grad_w) if need_weight_grad else grad_x
 
@@ -327,7 +328,7 @@ def segment_reduce_backward(grad_out, ptr, reduce="sum", *, arg=None, n_threads=
     else:
         arg = _check_arg(arg, (num_segments, width), ptr.dtype)
         invalid = _K.extremum_backward(grad_x, g2, arg, ptr, None, None, None, None, threads)
-        _raise_if_invalid_arg(invalid, num_rows)
+        _raise_if_invalid_arg(invalid)
     return _shape_like(grad_x, was_1d)
 
 

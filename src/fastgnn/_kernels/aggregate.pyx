@@ -29,10 +29,10 @@ cdef extern from "fastgnn_kernels.h" nogil:
     void fg_gather_min_f64_i32(double*, int32_t*, const double*, int64_t, int64_t, const int32_t*, const int32_t*, const double*, int64_t, int64_t)
     void fg_gather_min_f64_i64(double*, int64_t*, const double*, int64_t, int64_t, const int64_t*, const int64_t*, const double*, int64_t, int64_t)
 
-    int64_t fg_extremum_scatter_f32_i32(float*, int64_t, const float*, const int32_t*, int64_t, int64_t, int64_t, const int32_t*, const float*, int64_t, int64_t)
-    int64_t fg_extremum_scatter_f32_i64(float*, int64_t, const float*, const int64_t*, int64_t, int64_t, int64_t, const int64_t*, const float*, int64_t, int64_t)
-    int64_t fg_extremum_scatter_f64_i32(double*, int64_t, const double*, const int32_t*, int64_t, int64_t, int64_t, const int32_t*, const double*, int64_t, int64_t)
-    int64_t fg_extremum_scatter_f64_i64(double*, int64_t, const double*, const int64_t*, int64_t, int64_t, int64_t, const int64_t*, const double*, int64_t, int64_t)
+    int64_t fg_extremum_scatter_f32_i32(float*, int64_t, const float*, const int32_t*, int64_t, int64_t, const int32_t*, const int32_t*, const float*, int64_t, int64_t)
+    int64_t fg_extremum_scatter_f32_i64(float*, int64_t, const float*, const int64_t*, int64_t, int64_t, const int64_t*, const int64_t*, const float*, int64_t, int64_t)
+    int64_t fg_extremum_scatter_f64_i32(double*, int64_t, const double*, const int32_t*, int64_t, int64_t, const int32_t*, const int32_t*, const double*, int64_t, int64_t)
+    int64_t fg_extremum_scatter_f64_i64(double*, int64_t, const double*, const int64_t*, int64_t, int64_t, const int64_t*, const int64_t*, const double*, int64_t, int64_t)
 
     void fg_extremum_weight_grad_f32_i32(float*, const float*, const int32_t*, const float*, int64_t, const int32_t*, const int32_t*, int64_t, int64_t)
     void fg_extremum_weight_grad_f32_i64(float*, const float*, const int64_t*, const float*, int64_t, const int64_t*, const int64_t*, int64_t, int64_t)
@@ -113,18 +113,18 @@ cdef void _gather_extremum_chunk(bint is_min, floating* out, index_t* arg, const
 
 
 cdef int64_t _extremum_scatter_chunk(floating* grad_x, int64_t n_src, const floating* g, const index_t* arg,
-                                     int64_t d, int64_t n_rows, int64_t n_edges, const index_t* indices,
+                                     int64_t d, int64_t n_rows, const index_t* indptr, const index_t* indices,
                                      const floating* coef, int64_t k0, int64_t k1) noexcept nogil:
     if floating is float:
         if index_t is int32_t:
-            return fg_extremum_scatter_f32_i32(grad_x, n_src, g, arg, d, n_rows, n_edges, indices, coef, k0, k1)
+            return fg_extremum_scatter_f32_i32(grad_x, n_src, g, arg, d, n_rows, indptr, indices, coef, k0, k1)
         else:
-            return fg_extremum_scatter_f32_i64(grad_x, n_src, g, arg, d, n_rows, n_edges, indices, coef, k0, k1)
+            return fg_extremum_scatter_f32_i64(grad_x, n_src, g, arg, d, n_rows, indptr, indices, coef, k0, k1)
     else:
         if index_t is int32_t:
-            return fg_extremum_scatter_f64_i32(grad_x, n_src, g, arg, d, n_rows, n_edges, indices, coef, k0, k1)
+            return fg_extremum_scatter_f64_i32(grad_x, n_src, g, arg, d, n_rows, indptr, indices, coef, k0, k1)
         else:
-            return fg_extremum_scatter_f64_i64(grad_x, n_src, g, arg, d, n_rows, n_edges, indices, coef, k0, k1)
+            return fg_extremum_scatter_f64_i64(grad_x, n_src, g, arg, d, n_rows, indptr, indices, coef, k0, k1)
 
 
 cdef void _extremum_weight_grad_chunk(floating* grad_w, const floating* g, const index_t* arg,
@@ -215,17 +215,18 @@ def extremum_backward(floating[:, ::1] grad_x, const floating[:, ::1] g, const i
 
     ``grad_x[src(e), k] += coef[e] * g[i, k]`` (``indices`` None: ``src(e) = e``)
     and, with ``grad_w``, ``grad_w[e] = sum_k [arg[i, k] == e] g[i, k] x[src(e), k]``.
-    ``grad_x`` is scattered into with threads owning disjoint feature columns
-    (cut on cache lines) and rows visited in order, so every element sums its
-    terms in increasing edge id whatever the thread count.
+    Each row's edges add the features they won to their source's row of
+    ``grad_x``; threads own disjoint feature columns (cut on cache lines) and
+    visit rows in order, so every element sums its terms in increasing edge
+    id whatever the thread count.
 
-    Returns the number of ``arg`` entries outside ``[-1, num_edges)``; when
-    it is not 0 nothing else is computed and the outputs are garbage.
+    Returns the number of ``arg`` entries that are neither an edge of their
+    row nor -1 for an empty row; when it is not 0 nothing else is computed
+    and the outputs are garbage.
     """
     cdef int64_t d = grad_x.shape[1]
     cdef int64_t n_src = grad_x.shape[0]
     cdef int64_t n_rows = g.shape[0]
-    cdef int64_t n_edges = indptr[indptr.shape[0] - 1]
     cdef int64_t line = 64 // sizeof(floating)
     cdef int n_chunks = <int>max(1, min(n_threads, d // line))
     cdef const index_t* indices_ptr = _ids_or_null(indices)
@@ -242,7 +243,7 @@ def extremum_backward(floating[:, ::1] grad_x, const floating[:, ::1] g, const i
         bounds[n_chunks] = d
         with nogil:
             for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
-                invalid[c] = _extremum_scatter_chunk(&grad_x[0, 0], n_src, g_ptr, arg_ptr, d, n_rows, n_edges,
+                invalid[c] = _extremum_scatter_chunk(&grad_x[0, 0], n_src, g_ptr, arg_ptr, d, n_rows, &indptr[0],
                                                      indices_ptr, coef_ptr, bounds[c], bounds[c + 1])
     cdef int64_t total_invalid = sum(invalid)
     if total_invalid or grad_w is None or grad_w.shape[0] == 0:
