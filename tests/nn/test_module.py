@@ -203,3 +203,15 @@ def test_frozen_parameter_gets_no_gradient(rng):
     layer(rng.standard_normal((2, 4)))
     layer.backward(np.ones((2, 3)))
     assert not layer.weight.grad.any() and layer.bias.grad.any()
+
+
+def test_buffer_stays_registered_when_reassigned():
+    class WithBuffer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("count", np.zeros(2))
+
+    module = WithBuffer()
+    module.count += 1                     # in place, then reassigned by Python
+    module.count = module.count * 2       # a new array
+    np.testing.assert_array_equal(module.state_dict()["count"], [2.0, 2.0])

@@ -5,6 +5,7 @@ Gradients are written by hand. A module's ``forward`` caches what its
 gradient with respect to the input and *adds* the gradients of the module's
 parameters into their ``grad`` arrays.
 """
+import functools
 import inspect
 from collections import OrderedDict
 
@@ -133,12 +134,16 @@ class Module:
             raise AttributeError(
                 f"cannot assign {name!r} before Module.__init__() has run: "
                 f"call super().__init__() first in {type(self).__name__}.__init__")
+        is_buffer = name in self._buffers
         for registry in (self._parameters, self._buffers, self._modules):
             registry.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._modules[name] = value
+        elif is_buffer and isinstance(value, np.ndarray):
+            # a registered buffer stays one when reassigned (``self.running_mean += x`` included)
+            self._buffers[name] = value
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
@@ -466,8 +471,14 @@ class Sequential(Module):
 
 
 def _accepts_need_input_grad(module):
+    return _backward_takes_need_input_grad(type(module))
+
+
+@functools.lru_cache(maxsize=None)
+def _backward_takes_need_input_grad(module_class):
+    # once per class: inspect.signature costs more than a small layer's backward
     try:
-        return "need_input_grad" in inspect.signature(module.backward).parameters
+        return "need_input_grad" in inspect.signature(module_class.backward).parameters
     except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
         return False
 
