@@ -15,20 +15,14 @@ without node labels or attributes get one-hot degree features
 (:func:`fastgnn.datasets.add_degree_features`).
 """
 import json
-import sys
 import time
+
+from fastgnn.tasks._common import add_option as _add, option as _option, run_task
 
 __all__ = ["add_arguments", "run", "MODELS", "POOLS"]
 
 MODELS = ("gin", "gcn", "sage")
 POOLS = ("sum", "mean", "max")
-
-
-def _add(parser, *flags, **kwargs):
-    """Add an option unless the parser already has it (the train command shares options across tasks)."""
-    if any(flag in parser._option_string_actions for flag in flags):
-        return
-    parser.add_argument(*flags, **kwargs)
 
 
 def add_arguments(parser):
@@ -61,19 +55,9 @@ def add_arguments(parser):
     _add(parser, "--quiet", action="store_true", help="no progress lines")
 
 
-def _option(args, name, default):
-    value = getattr(args, name, None)
-    return default if value is None else value
-
-
 def run(args, *, out=None):
     """Run the graph task described by ``args``; returns the exit status (0 on success, 2 on bad input)."""
-    out = sys.stdout if out is None else out
-    try:
-        return _run(args, out)
-    except (ValueError, FileNotFoundError, TypeError) as error:
-        print(f"fastgnn train --task graph: error: {error}", file=sys.stderr)
-        return 2
+    return run_task("graph", _run, args, out)
 
 
 def _one_width(value):

@@ -9,22 +9,16 @@ negative samples. With ``--runs K`` the mean and standard deviation over the
 runs are reported.
 """
 import json
-import sys
 import time
 
 import numpy as np
+
+from fastgnn.tasks._common import add_option as _add, option as _option, run_task
 
 __all__ = ["add_arguments", "run", "resolve_settings", "MODELS", "LOSSES", "DEFAULTS"]
 
 MODELS = ("gae", "vgae")
 LOSSES = ("auto", "full", "negative")
-
-
-def _add(parser, *flags, **kwargs):
-    """Add an option unless the parser already has it (the train command may share options across tasks)."""
-    if any(flag in parser._option_string_actions for flag in flags):
-        return
-    parser.add_argument(*flags, **kwargs)
 
 
 def add_arguments(parser):
@@ -120,19 +114,9 @@ def _load_dataset(name, data_root):
     return Planetoid(data_root, key)
 
 
-def _option(args, name, default):
-    value = getattr(args, name, None)
-    return default if value is None else value
-
-
 def run(args, *, out=None):
     """Run the link task described by ``args``; returns the exit status (0 on success, 2 on bad input)."""
-    out = sys.stdout if out is None else out
-    try:
-        return _run(args, out)
-    except (ValueError, FileNotFoundError, TypeError) as error:
-        print(f"fastgnn train --task link: error: {error}", file=sys.stderr)
-        return 2
+    return run_task("link", _run, args, out)
 
 
 def _run(args, out):

@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from fastgnn.tasks._common import add_option as _add, option as _option, run_task
+
 __all__ = ["MODEL_DEFAULTS", "MODELS", "DATASETS", "add_arguments", "run", "resolve_settings", "build",
            "save_weights", "load_weights", "load_dataset"]
 
@@ -49,13 +51,6 @@ _ARCHITECTURE = ("model", "in_channels", "out_channels", "hidden", "layers", "ag
 
 class CommandError(ValueError):
     """Bad input to the command, reported as one line on stderr (exit status 2)."""
-
-
-def _add(parser, *flags, **kwargs):
-    """Add an option unless the parser already has it (the train command shares options across tasks)."""
-    if any(flag in parser._option_string_actions for flag in flags):
-        return
-    parser.add_argument(*flags, **kwargs)
 
 
 def add_arguments(parser):
@@ -116,11 +111,6 @@ def add_arguments(parser):
     _add(parser, "--quiet", action="store_true", help="no progress lines")
     _add(parser, "--json", action="store_true", help="print the results as one JSON object on the last line")
     return parser
-
-
-def _option(args, name, default):
-    value = getattr(args, name, None)
-    return default if value is None else value
 
 
 def _hidden_widths(text):
@@ -295,12 +285,7 @@ def run(args, *, out=None):
     Bad input (an option out of range, a missing dataset file, weights that
     do not fit) is reported as one line on stderr naming the option or file.
     """
-    out = sys.stdout if out is None else out
-    try:
-        return _run(args, out)
-    except (ValueError, FileNotFoundError, TypeError) as error:
-        print(f"fastgnn train --task node: error: {error}", file=sys.stderr, flush=True)
-        return 2
+    return run_task("node", _run, args, out, flush=True)
 
 
 def _run(args, out):
