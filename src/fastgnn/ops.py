@@ -13,7 +13,7 @@ import numpy as np
 
 from fastgnn import _validate as V
 from fastgnn._kernels import aggregate as _K
-from fastgnn._memory import aligned_for_gather, empty_aligned
+from fastgnn._memory import aligned_for_gather, empty_aligned, padded_for_gather
 from fastgnn._threads import resolve_num_threads
 from fastgnn.graph import Graph
 
@@ -150,14 +150,19 @@ def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, out
     threads = resolve_num_threads(n_threads, _work(graph.num_edges, graph.num_dst_nodes, width))
     given_out = out
     out = _output(out, (graph.num_dst_nodes, width), dtype, was_1d, (x2, weight))
-    x2 = aligned_for_gather(x2, graph.num_edges)
+    padded = padded_for_gather(x2, graph.num_edges)
+    x2 = aligned_for_gather(x2, graph.num_edges) if padded is None else padded
+    result = out if padded is None else empty_aligned((graph.num_dst_nodes, x2.shape[1]), dtype)
     arg = None
     if reduce in ("sum", "mean"):
-        _K.gather_sum(out, x2, graph.indptr, graph.indices, weight, None, reduce == "mean",
+        _K.gather_sum(result, x2, graph.indptr, graph.indices, weight, None, reduce == "mean",
                       None, None, None, threads)
     else:
-        arg = empty_aligned((graph.num_dst_nodes, width), graph.index_dtype)
-        _K.gather_extremum(reduce == "min", out, arg, x2, graph.indptr, graph.indices, weight, threads)
+        arg = empty_aligned((graph.num_dst_nodes, x2.shape[1]), graph.index_dtype)
+        _K.gather_extremum(reduce == "min", result, arg, x2, graph.indptr, graph.indices, weight, threads)
+    if padded is not None:
+        out[...] = result[:, :width]
+        arg = None if arg is None else np.ascontiguousarray(arg[:, :width])
     out = _shape_like(out, was_1d) if given_out is None else given_out
     if return_arg:
         return out, (None if arg is None else _shape_like(arg, was_1d))
@@ -221,8 +226,20 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
         t_indptr, t_indices, edge_id = graph.transpose_csr()
         weight_t = _transposed_edge_weight(graph, edge_weight, weight, dtype)
         scale = graph.inverse_in_degree(dtype) if reduce == "mean" else None
-        _K.gather_sum(grad_x, aligned_for_gather(g2, graph.num_edges), t_indptr, t_indices, weight_t, scale,
-                      False, edge_id, x2 if need_weight_grad else None, grad_w, threads)
+        padded = padded_for_gather(g2, graph.num_edges)
+        if padded is None:
+            _K.gather_sum(grad_x, aligned_for_gather(g2, graph.num_edges), t_indptr, t_indices, weight_t, scale,
+                          False, edge_id, x2 if need_weight_grad else None, grad_w, threads)
+        else:
+            # narrow rows: gather 16-lane rows; zero columns add nothing to the weight gradient
+            wide = empty_aligned((graph.num_src_nodes, padded.shape[1]), dtype)
+            x_wide = padded_for_gather(x2, graph.num_edges) if need_weight_grad else None
+            if need_weight_grad and x_wide is None:
+                x_wide = np.zeros((x2.shape[0], padded.shape[1]), dtype=dtype)
+                x_wide[:, :width] = x2
+            _K.gather_sum(wide, padded, t_indptr, t_indices, weight_t, scale, False, edge_id, x_wide, grad_w,
+                          threads)
+            grad_x[...] = wide[:, :width]
     else:
         invalid = _K.extremum_backward(grad_x, g2, arg, graph.indptr, graph.indices, weight,
                                        x2 if need_weight_grad else None, grad_w, threads)
