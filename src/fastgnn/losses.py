@@ -73,6 +73,25 @@ def _selected_count(mask, num_rows):
     return count
 
 
+def _as_targets(targets, scores, scores_name):
+    """Numeric ``targets`` of the shape of ``scores`` (named ``scores_name`` in the error)."""
+    targets = np.asarray(targets)
+    if targets.dtype.kind not in "fiub":
+        raise TypeError(f"targets must be numeric, got dtype {targets.dtype}")
+    if targets.shape != scores.shape:
+        raise ValueError(f"targets must have the shape of {scores_name} {scores.shape}, got {targets.shape}")
+    return targets
+
+
+def _full_grad(grad_rows, mask, scores):
+    """The gradient of all rows of ``scores``: ``grad_rows`` on the masked rows, zero elsewhere."""
+    if mask is None:
+        return grad_rows
+    grad = np.zeros_like(scores)
+    grad[mask] = grad_rows
+    return grad
+
+
 def log_softmax(logits, axis=-1):
     """Numerically stable ``log(softmax(logits))``: ``z - max z - log(sum exp(z - max z))``."""
     logits = _as_scores(logits, "logits")
@@ -161,12 +180,7 @@ def cross_entropy(logits, labels, mask=None, *, reduction="mean"):
         grad_rows[positions, chosen] -= 1
     scale = 1.0 / count if reduction == "mean" else 1.0
     grad_rows *= grad_rows.dtype.type(scale)
-    if mask is None:
-        grad = grad_rows
-    else:
-        grad = np.zeros_like(logits)
-        grad[mask] = grad_rows
-    return total * scale, grad
+    return total * scale, _full_grad(grad_rows, mask, logits)
 
 
 softmax_cross_entropy = cross_entropy
@@ -205,11 +219,7 @@ def binary_cross_entropy_with_logits(logits, targets, mask=None, *, pos_weight=N
     if logits.ndim not in (1, 2):
         raise ValueError(f"logits must be 1-D or 2-D, got shape {logits.shape}")
     _check_reduction(reduction)
-    targets = np.asarray(targets)
-    if targets.dtype.kind not in "fiub":
-        raise TypeError(f"targets must be numeric, got dtype {targets.dtype}")
-    if targets.shape != logits.shape:
-        raise ValueError(f"targets must have the shape of logits {logits.shape}, got {targets.shape}")
+    targets = _as_targets(targets, logits, "logits")
     num_rows = logits.shape[0]
     mask = _as_mask(mask, num_rows)
     rows_selected = _selected_count(mask, num_rows)
@@ -229,12 +239,7 @@ def binary_cross_entropy_with_logits(logits, targets, mask=None, *, pos_weight=N
     grad_rows = (1 - t) - coefficient * _sigmoid(-z)
     scale = 1.0 / count if reduction == "mean" else 1.0
     grad_rows = np.asarray(grad_rows * scale, dtype=logits.dtype)
-    if mask is None:
-        grad = grad_rows
-    else:
-        grad = np.zeros_like(logits)
-        grad[mask] = grad_rows
-    return total * scale, grad
+    return total * scale, _full_grad(grad_rows, mask, logits)
 
 
 def mse_loss(predictions, targets, mask=None, *, reduction="mean"):
@@ -255,11 +260,7 @@ def mse_loss(predictions, targets, mask=None, *, reduction="mean"):
     """
     predictions = _as_scores(predictions, "predictions")
     _check_reduction(reduction)
-    targets = np.asarray(targets)
-    if targets.dtype.kind not in "fiub":
-        raise TypeError(f"targets must be numeric, got dtype {targets.dtype}")
-    if targets.shape != predictions.shape:
-        raise ValueError(f"targets must have the shape of predictions {predictions.shape}, got {targets.shape}")
+    targets = _as_targets(targets, predictions, "predictions")
     if predictions.ndim == 0:
         raise ValueError("predictions must have at least one dimension")
     num_rows = predictions.shape[0]
@@ -274,9 +275,4 @@ def mse_loss(predictions, targets, mask=None, *, reduction="mean"):
     total = float(np.sum(diff.astype(np.float64) ** 2))
     scale = 1.0 / count if reduction == "mean" else 1.0
     grad_rows = diff * predictions.dtype.type(2.0 * scale)
-    if mask is None:
-        grad = grad_rows
-    else:
-        grad = np.zeros_like(predictions)
-        grad[mask] = grad_rows
-    return total * scale, grad
+    return total * scale, _full_grad(grad_rows, mask, predictions)
