@@ -74,6 +74,26 @@ def aggregate_transform_backward(graph, grad_out, weight, reduce, saved, need_in
     return aggregate_backward(graph, grad_aggregated, reduce, arg=arg)
 
 
+def linear_aggregate(graph, x_src, linear, reduce, keep):
+    """``AGG_graph(x_src) W^T + b`` with the weight and bias of ``linear`` (a :class:`Linear`).
+
+    Returns the output and what :func:`linear_aggregate_backward` needs, as
+    :func:`aggregate_transform` does.
+    """
+    out, saved = aggregate_transform(graph, x_src, linear.weight.data, reduce, keep)
+    if linear.bias is not None:
+        out += linear.bias.data
+    return out, saved
+
+
+def linear_aggregate_backward(graph, grad_out, linear, reduce, saved, need_input_grad):
+    """Accumulate the gradients of ``linear``'s weight and bias; return ``dL/dx_src`` (or None)."""
+    bias = linear.bias
+    if bias is not None and bias.requires_grad:
+        bias.grad += grad_out.sum(axis=0)
+    return aggregate_transform_backward(graph, grad_out, linear.weight, reduce, saved, need_input_grad)
+
+
 def as_grad_out(grad_out, shape, dtype, layer):
     """``grad_out`` as a C-contiguous array of ``shape`` in ``dtype``."""
     array = np.asarray(grad_out)

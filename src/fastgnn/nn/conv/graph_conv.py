@@ -2,8 +2,7 @@
 import numpy as np
 
 from fastgnn.nn._utils import channels_pair, positive_int, split_input
-from fastgnn.nn.conv._propagate import (aggregate_transform, aggregate_transform_backward, as_grad_out,
-                                        check_aggr)
+from fastgnn.nn.conv._propagate import as_grad_out, check_aggr, linear_aggregate, linear_aggregate_backward
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.module import Module, _check_float_dtype
 
@@ -72,9 +71,7 @@ class GraphConv(Module):
         """
         name = type(self).__name__
         x_src, x_dst, is_pair = split_input(graph, x, self.in_src, self.in_dst, self.dtype, name)
-        out, saved = aggregate_transform(graph, x_src, self.lin_rel.weight.data, self.aggr, self.training)
-        if self.lin_rel.bias is not None:
-            out += self.lin_rel.bias.data
+        out, saved = linear_aggregate(graph, x_src, self.lin_rel, self.aggr, self.training)
         out += self.lin_root(x_dst)
         self._save_for_backward(graph, saved, is_pair)
         return out
@@ -84,11 +81,7 @@ class GraphConv(Module):
         graph, saved, is_pair = self._saved_for_backward()
         grad_out = as_grad_out(grad_out, (graph.num_dst_nodes, self.out_channels), self.dtype,
                                type(self).__name__)
-        bias = self.lin_rel.bias
-        if bias is not None and bias.requires_grad:
-            bias.grad += grad_out.sum(axis=0)
-        grad_src = aggregate_transform_backward(graph, grad_out, self.lin_rel.weight, self.aggr, saved,
-                                                need_input_grad)
+        grad_src = linear_aggregate_backward(graph, grad_out, self.lin_rel, self.aggr, saved, need_input_grad)
         grad_dst = self.lin_root.backward(grad_out, need_input_grad=need_input_grad)
         if not need_input_grad:
             return None

@@ -2,8 +2,7 @@
 import numpy as np
 
 from fastgnn.nn._utils import channels_pair, positive_int, split_input
-from fastgnn.nn.conv._propagate import (aggregate_transform, aggregate_transform_backward, as_grad_out,
-                                        check_aggr)
+from fastgnn.nn.conv._propagate import as_grad_out, check_aggr, linear_aggregate, linear_aggregate_backward
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.module import Module, _check_float_dtype
 
@@ -81,9 +80,7 @@ class SAGEConv(Module):
         """
         name = type(self).__name__
         x_src, x_dst, is_pair = split_input(graph, x, self.in_src, self.in_dst, self.dtype, name)
-        out, saved = aggregate_transform(graph, x_src, self.lin_l.weight.data, self.aggr, self.training)
-        if self.lin_l.bias is not None:
-            out += self.lin_l.bias.data
+        out, saved = linear_aggregate(graph, x_src, self.lin_l, self.aggr, self.training)
         if self.lin_r is not None:
             out += self.lin_r(x_dst)
         norm = None
@@ -105,11 +102,7 @@ class SAGEConv(Module):
             projection = np.einsum("ij,ij->i", grad_out, normalized)
             projection[norm <= _NORM_EPS] = 0
             grad_out = (grad_out - normalized * projection[:, None]) / norm[:, None]
-        bias = self.lin_l.bias
-        if bias is not None and bias.requires_grad:
-            bias.grad += grad_out.sum(axis=0)
-        grad_src = aggregate_transform_backward(graph, grad_out, self.lin_l.weight, self.aggr, saved,
-                                                need_input_grad)
+        grad_src = linear_aggregate_backward(graph, grad_out, self.lin_l, self.aggr, saved, need_input_grad)
         grad_dst = None
         if self.lin_r is not None:
             grad_dst = self.lin_r.backward(grad_out, need_input_grad=need_input_grad)
