@@ -61,7 +61,9 @@ def openmp_flags():
 
 def extensions():
     omp = openmp_flags()
-    compile_args = ["-O3", "-fno-math-errno"] if sys.platform != "win32" else ["/O2"]
+    # -ffp-contract=off: no fused multiply-adds, so every instruction-set clone of a kernel
+    # (and every kernel computing the same sum) rounds alike and gives identical bits.
+    compile_args = ["-O3", "-fno-math-errno", "-ffp-contract=off"] if sys.platform != "win32" else ["/O2"]
     link_args = []
     if omp is not None:
         compile_args += omp[0]

@@ -439,6 +439,96 @@ FG_CLONES static int64_t FG_NAME(fg_extremum_scatter)(
     return invalid;
 }
 
+/* Prefetch every cache line of id row `row` of `ids` (row length d). */
+static inline void FG_NAME(fg_prefetch_ids)(const FG_I *ids, int64_t row, int64_t d)
+{
+    const char *p = (const char *)(ids + row * d);
+    const char *end = p + d * (int64_t)sizeof(FG_I);
+    p = (const char *)((uintptr_t)p & ~(uintptr_t)63);
+    for (; p < end; p += 64) FG_PREFETCH(p);
+}
+
+/* One block (features [kb, kb + w), w <= W) of the max/min backward for transposed row j. */
+#define FG_DEFINE_ROUTE_BLOCK(W, LOOP)                                                          \
+static inline __attribute__((always_inline)) void FG_NAME(fg_route_block_##W)(                  \
+    FG_T *FG_RESTRICT gx, const FG_T *FG_RESTRICT g, const FG_I *FG_RESTRICT arg, int64_t d,    \
+    int64_t kb, int w, const FG_I *FG_RESTRICT t_indices, const FG_I *FG_RESTRICT edge_id,      \
+    const FG_T *FG_RESTRICT coef, int64_t t0, int64_t t1, int64_t t_stop, int64_t distance)     \
+{                                                                                               \
+    FG_T acc[W];                                                                                \
+    for (int l = 0; l < W; ++l) acc[l] = 0;                                                     \
+    for (int64_t t = t0; t < t1; ++t) {                                                         \
+        if (kb == 0 && t + distance < t_stop) {                                                 \
+            const int64_t ahead = t_indices[t + distance];                                      \
+            FG_NAME(fg_prefetch_row)(g, ahead, d);                                              \
+            FG_NAME(fg_prefetch_ids)(arg, ahead, d);                                            \
+        }                                                                                       \
+        const int64_t i = t_indices[t];                                                         \
+        const FG_I e = edge_id[t];                                                              \
+        const FG_T c = coef ? coef[t] : (FG_T)1;                                                \
+        const FG_T *FG_RESTRICT gr = g + i * d + kb;                                            \
+        const FG_I *FG_RESTRICT ar = arg + i * d + kb;                                          \
+        LOOP for (int l = 0; l < w; ++l) acc[l] += (ar[l] == e) ? c * gr[l] : (FG_T)0;          \
+    }                                                                                           \
+    for (int l = 0; l < w; ++l) gx[kb + l] = acc[l];                                            \
+}
+FG_DEFINE_ROUTE_BLOCK(64, )
+FG_DEFINE_ROUTE_BLOCK(32, )
+FG_DEFINE_ROUTE_BLOCK(16, FG_VECTOR_LOOP)
+#undef FG_DEFINE_ROUTE_BLOCK
+
+/*
+ * The same backward as fg_extremum_scatter, gathered over the transposed CSR
+ * instead (rows = source nodes j, t_indices = the rows i that gathered them,
+ * edge_id = original edge ids, coef by transposed position): grad_x[j, k] =
+ * sum over j's edges e, in increasing edge id, of (arg[i, k] == e ? coef * g[i, k] : 0).
+ * Every element adds exactly the terms fg_extremum_scatter adds, in the same
+ * order (the build disables FMA contraction), so the two give identical
+ * bits; this one splits source rows across threads and only reads memory at
+ * random, so it is the parallel path. It trusts arg (it only compares it).
+ */
+FG_CLONES static void FG_NAME(fg_extremum_gather)(
+    FG_T *FG_RESTRICT grad_x, const FG_T *FG_RESTRICT g, const FG_I *FG_RESTRICT arg, int64_t d,
+    const FG_I *FG_RESTRICT t_indptr, const FG_I *FG_RESTRICT t_indices,
+    const FG_I *FG_RESTRICT edge_id, const FG_T *FG_RESTRICT coef,
+    int64_t row_begin, int64_t row_end)
+{
+    const int64_t t_stop = t_indptr[row_end];
+    const int64_t distance = FG_NAME(fg_prefetch_distance)(2 * d);
+    for (int64_t j = row_begin; j < row_end; ++j) {
+        FG_T *FG_RESTRICT gx = grad_x + j * d;
+        const int64_t t0 = t_indptr[j], t1 = t_indptr[j + 1];
+        int64_t kb = 0;
+        for (; kb + 64 <= d; kb += 64)
+            FG_NAME(fg_route_block_64)(gx, g, arg, d, kb, 64, t_indices, edge_id, coef, t0, t1, t_stop, distance);
+        if (kb + 32 <= d) {
+            FG_NAME(fg_route_block_32)(gx, g, arg, d, kb, 32, t_indices, edge_id, coef, t0, t1, t_stop, distance);
+            kb += 32;
+        }
+        for (; kb < d; kb += 16) {
+            const int w = (int)(d - kb < 16 ? d - kb : 16);
+            FG_NAME(fg_route_block_16)(gx, g, arg, d, kb, w, t_indices, edge_id, coef, t0, t1, t_stop, distance);
+        }
+    }
+}
+
+/* Number of arg entries of rows [row_begin, row_end) that are neither an edge
+ * of their row nor -1 for an empty row (what fg_extremum_scatter also counts). */
+FG_CLONES static int64_t FG_NAME(fg_arg_invalid)(
+    const FG_I *FG_RESTRICT arg, int64_t d, const FG_I *FG_RESTRICT indptr, int64_t row_begin, int64_t row_end)
+{
+    int64_t invalid = 0;
+    for (int64_t i = row_begin; i < row_end; ++i) {
+        const int64_t e0 = indptr[i], e1 = indptr[i + 1];
+        const FG_I *FG_RESTRICT ar = arg + i * d;
+        for (int64_t k = 0; k < d; ++k) {
+            const int64_t e = ar[k];
+            invalid += (e0 == e1) ? (e != -1) : (e < e0 || e >= e1);
+        }
+    }
+    return invalid;
+}
+
 /*
  * Edge-weight gradient of max/min for rows [row_begin, row_end):
  * grad_w[e] = sum over k (increasing) with arg[i, k] == e of g[i, k] * x[src(e), k].

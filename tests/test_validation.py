@@ -308,3 +308,17 @@ def test_edge_dot_b_wrong_dtype(graph):
 def test_edge_dot_backward_grad_out_wrong_shape(graph):
     with pytest.raises(ValueError, match=r"grad_out must have shape \(5,\)"):
         fastgnn.edge_dot_backward(graph, np.ones(4), np.ones((4, 2)), np.ones((3, 2)))
+
+
+def test_arg_not_of_its_row_on_the_parallel_path(graph, monkeypatch):
+    from fastgnn import _threads
+    from fastgnn._kernels import _common
+
+    if not _common.openmp_enabled():
+        pytest.skip("serial build: there is no parallel path")
+    monkeypatch.setattr(_threads, "PARALLEL_WORK_THRESHOLD", 0)
+    _, arg = fastgnn.aggregate(graph, np.ones((3, 2)), "max", return_arg=True)
+    arg = arg.copy()
+    arg[0, 0] = 4  # an edge of row 3, not of row 0
+    with pytest.raises(ValueError, match="arg contains 1 entries that are not an edge of their row"):
+        fastgnn.aggregate_backward(graph, np.ones((4, 2)), "max", arg=arg, n_threads=2)

@@ -241,8 +241,14 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
                           threads)
             grad_x[...] = wide[:, :width]
     else:
+        transposed = {}
+        if threads > 1:  # the gather over the cached transpose is the path that splits across threads
+            t_indptr, t_indices, edge_id = graph.transpose_csr()
+            transposed = dict(t_indptr=t_indptr, t_indices=t_indices, edge_id=edge_id,
+                              coef_t=_transposed_edge_weight(graph, edge_weight, weight, dtype))
+            g2 = aligned_for_gather(g2, graph.num_edges)  # its rows are gathered at random there
         invalid = _K.extremum_backward(grad_x, g2, arg, graph.indptr, graph.indices, weight,
-                                       x2 if need_weight_grad else None, grad_w, threads)
+                                       x2 if need_weight_grad else None, grad_w, threads, **transposed)
         _raise_if_invalid_arg(invalid)
     grad_x = _shape_like(grad_x, was_1d)
     return (grad_x, grad_w) if need_weight_grad else grad_x

@@ -39,6 +39,15 @@ cdef extern from "fastgnn_kernels.h" nogil:
     void fg_extremum_weight_grad_f64_i32(double*, const double*, const int32_t*, const double*, int64_t, const int32_t*, const int32_t*, int64_t, int64_t)
     void fg_extremum_weight_grad_f64_i64(double*, const double*, const int64_t*, const double*, int64_t, const int64_t*, const int64_t*, int64_t, int64_t)
 
+    void fg_extremum_gather_f32_i32(float*, const float*, const int32_t*, int64_t, const int32_t*, const int32_t*, const int32_t*, const float*, int64_t, int64_t)
+    int64_t fg_arg_invalid_f32_i32(const int32_t*, int64_t, const int32_t*, int64_t, int64_t)
+    void fg_extremum_gather_f32_i64(float*, const float*, const int64_t*, int64_t, const int64_t*, const int64_t*, const int64_t*, const float*, int64_t, int64_t)
+    int64_t fg_arg_invalid_f32_i64(const int64_t*, int64_t, const int64_t*, int64_t, int64_t)
+    void fg_extremum_gather_f64_i32(double*, const double*, const int32_t*, int64_t, const int32_t*, const int32_t*, const int32_t*, const double*, int64_t, int64_t)
+    int64_t fg_arg_invalid_f64_i32(const int32_t*, int64_t, const int32_t*, int64_t, int64_t)
+    void fg_extremum_gather_f64_i64(double*, const double*, const int64_t*, int64_t, const int64_t*, const int64_t*, const int64_t*, const double*, int64_t, int64_t)
+    int64_t fg_arg_invalid_f64_i64(const int64_t*, int64_t, const int64_t*, int64_t, int64_t)
+
     void fg_edge_dot_f32_i32(float*, const float*, const float*, int64_t, const int32_t*, const int32_t*, int64_t, int64_t)
     void fg_edge_dot_f32_i64(float*, const float*, const float*, int64_t, const int64_t*, const int64_t*, int64_t, int64_t)
     void fg_edge_dot_f64_i32(double*, const double*, const double*, int64_t, const int32_t*, const int32_t*, int64_t, int64_t)
@@ -142,6 +151,29 @@ cdef void _extremum_weight_grad_chunk(floating* grad_w, const floating* g, const
             fg_extremum_weight_grad_f64_i64(grad_w, g, arg, x, d, indptr, indices, r0, r1)
 
 
+cdef void _extremum_gather_chunk(floating* grad_x, const floating* g, const index_t* arg, int64_t d,
+                                 const index_t* t_indptr, const index_t* t_indices, const index_t* edge_id,
+                                 const floating* coef, int64_t r0, int64_t r1) noexcept nogil:
+    if floating is float:
+        if index_t is int32_t:
+            fg_extremum_gather_f32_i32(grad_x, g, arg, d, t_indptr, t_indices, edge_id, coef, r0, r1)
+        else:
+            fg_extremum_gather_f32_i64(grad_x, g, arg, d, t_indptr, t_indices, edge_id, coef, r0, r1)
+    else:
+        if index_t is int32_t:
+            fg_extremum_gather_f64_i32(grad_x, g, arg, d, t_indptr, t_indices, edge_id, coef, r0, r1)
+        else:
+            fg_extremum_gather_f64_i64(grad_x, g, arg, d, t_indptr, t_indices, edge_id, coef, r0, r1)
+
+
+cdef int64_t _arg_invalid_chunk(const index_t* arg, int64_t d, const index_t* indptr, int64_t r0,
+                                int64_t r1) noexcept nogil:
+    if index_t is int32_t:
+        return fg_arg_invalid_f32_i32(arg, d, indptr, r0, r1)
+    else:
+        return fg_arg_invalid_f32_i64(arg, d, indptr, r0, r1)
+
+
 cdef void _edge_dot_chunk(floating* out, const floating* a, const floating* b, int64_t d,
                           const index_t* indptr, const index_t* indices,
                           int64_t r0, int64_t r1) noexcept nogil:
@@ -210,7 +242,9 @@ def gather_extremum(bint is_min, floating[:, ::1] out, index_t[:, ::1] arg, cons
 
 def extremum_backward(floating[:, ::1] grad_x, const floating[:, ::1] g, const index_t[:, ::1] arg,
                       const index_t[::1] indptr, const index_t[::1] indices, const floating[::1] coef,
-                      const floating[:, ::1] x, floating[::1] grad_w, int n_threads):
+                      const floating[:, ::1] x, floating[::1] grad_w, int n_threads,
+                      const index_t[::1] t_indptr=None, const index_t[::1] t_indices=None,
+                      const index_t[::1] edge_id=None, const floating[::1] coef_t=None):
     """Route each ``g[i, k]`` to its winning edge ``e = arg[i, k]``.
 
     ``grad_x[src(e), k] += coef[e] * g[i, k]`` (``indices`` None: ``src(e) = e``)
@@ -219,6 +253,10 @@ def extremum_backward(floating[:, ::1] grad_x, const floating[:, ::1] g, const i
     ``grad_x``; threads own disjoint feature columns (cut on cache lines) and
     visit rows in order, so every element sums its terms in increasing edge
     id whatever the thread count.
+
+    With ``n_threads > 1`` and the transposed CSR (``t_indptr``, ``t_indices``,
+    ``edge_id``, and ``coef_t`` in transposed order), ``grad_x`` is gathered
+    per source row instead, which splits across threads and gives the same bits.
 
     Returns the number of ``arg`` entries that are neither an edge of their
     row nor -1 for an empty row; when it is not 0 nothing else is computed
@@ -231,12 +269,28 @@ def extremum_backward(floating[:, ::1] grad_x, const floating[:, ::1] g, const i
     cdef int n_chunks = <int>max(1, min(n_threads, d // line))
     cdef const index_t* indices_ptr = _ids_or_null(indices)
     cdef const floating* coef_ptr = _values_or_null(coef)
+    cdef const floating* coef_t_ptr = NULL
     cdef const floating* g_ptr = _rows_or_null(g)
     cdef const index_t* arg_ptr = _id_rows_or_null(arg)
     cdef int64_t[::1] bounds
-    cdef int64_t[::1] invalid = np.zeros(n_chunks, dtype=np.int64)
+    cdef int64_t[::1] invalid = np.zeros(max(n_threads, 1), dtype=np.int64)
     cdef int c
-    if n_src > 0 and d > 0:
+    if n_threads > 1 and t_indptr is not None and n_src > 0 and d > 0:
+        # the parallel path: gather over the transpose (same terms, same order, same bits)
+        n_chunks = n_threads
+        bounds = row_chunks(indptr, n_chunks)
+        with nogil:
+            for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
+                invalid[c] = _arg_invalid_chunk(arg_ptr, d, &indptr[0], bounds[c], bounds[c + 1])
+        if sum(invalid):
+            return sum(invalid)
+        bounds = row_chunks(t_indptr, n_chunks)
+        coef_t_ptr = _values_or_null(coef_t)
+        with nogil:
+            for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
+                _extremum_gather_chunk(&grad_x[0, 0], g_ptr, arg_ptr, d, &t_indptr[0], &t_indices[0],
+                                       &edge_id[0], coef_t_ptr, bounds[c], bounds[c + 1])
+    elif n_src > 0 and d > 0:
         # column chunks cut on cache lines, so threads never write the same line
         bounds = np.array([min(d, (d * c // n_chunks + line - 1) // line * line) for c in range(n_chunks + 1)],
                           dtype=np.int64)
