@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import fastgnn
+from fastgnn import testing_conformance as _conformance
 
 FLOAT_DTYPES = [np.float32, np.float64]
 INDEX_DTYPES = [np.int32, np.int64]
@@ -108,18 +109,10 @@ def _build_cases():
 CASES = _build_cases()
 
 
-def make_features(rng, num_rows, width, dtype, ties=False):
-    """Random features; integer-valued in [-2, 2] when ``ties`` (exact ties everywhere)."""
-    if ties:
-        return rng.integers(-2, 3, size=(num_rows, width)).astype(dtype)
-    return rng.standard_normal((num_rows, width)).astype(dtype)
-
-
-def make_weights(rng, num_edges, ties=False):
-    """Random float64 edge weights of both signs; powers of two when ``ties`` (products stay exact)."""
-    if ties:
-        return rng.choice([0.5, 1.0, 2.0], size=num_edges)
-    return rng.uniform(-1.0, 2.0, size=num_edges)
+# The same random inputs as the conformance suite's (integer-valued features and
+# power-of-two weights when ``ties``, so ties and products stay exact).
+make_features = _conformance._features
+make_weights = _conformance._weights
 
 
 def weighted_graph(case, weighting, index_dtype, rng):
