@@ -122,3 +122,54 @@ def test_limit_blas_threads_restores_the_previous_count():
     assert fastgnn.get_blas_threads() == before
     assert inside in (1, None) and (before is None) == (inside is None)
     np.testing.assert_array_equal(product, np.full((64, 64), 64.0))
+
+
+def _run_isolated(code):
+    """Run ``code`` in a fresh interpreter: a libgomp abort or a segfault fails the test cleanly."""
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("count", [100_000, 5000, 2 ** 31, 2 ** 63, 2 ** 70])
+def test_huge_thread_counts_are_refused_not_crashed(count):
+    code = f"""
+import numpy as np, fastgnn
+graph = fastgnn.Graph.from_csr(np.arange(2001) * 1000, np.zeros(2_000_000, np.int64), num_src_nodes=1)
+x = np.ones((1, 64), np.float32)
+for attempt in (lambda: fastgnn.set_num_threads({count}),
+                lambda: fastgnn.aggregate(graph, x, n_threads={count})):
+    try:
+        attempt()
+    except ValueError as error:
+        assert "n_threads" in str(error) and "at most" in str(error), error
+    else:
+        raise SystemExit("accepted {count} threads")
+print("ok")
+"""
+    result = _run_isolated(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"
+
+
+def test_thread_cap_allows_oversubscription():
+    cap = _threads.max_num_threads()
+    assert cap >= _threads.MIN_THREAD_CAP
+    fastgnn.set_num_threads(cap)
+    assert fastgnn.get_num_threads() == cap
+    with pytest.raises(ValueError, match="at most"):
+        fastgnn.set_num_threads(cap + 1)
+
+
+def test_omp_num_threads_above_the_cap_is_lowered(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", str(10 ** 6))
+    assert fastgnn.get_num_threads() == _threads.max_num_threads()
+
+
+def test_broken_index_is_a_type_error():
+    class Broken:
+        def __index__(self):
+            raise RuntimeError("broken")
+
+    with pytest.raises(TypeError, match="n_threads"):
+        fastgnn.set_num_threads(Broken())
