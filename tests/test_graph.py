@@ -1,4 +1,7 @@
 """fastgnn.Graph: constructors, conversions, cached structure, self-loops, normalizations, immutability."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -341,3 +344,46 @@ def test_graph_and_its_index_dtype_give_the_same_results(index_dtype, rng):
     x = make_features(rng, case.num_src_nodes, 3, np.float64)
     np.testing.assert_array_equal(fastgnn.aggregate(case.graph(index_dtype), x, "max"),
                                   fastgnn.aggregate(case.graph(np.int64), x, "max"))
+
+
+def _exposed_arrays(graph):
+    arrays = [graph.indptr, graph.indices, graph.edge_weight, *graph.transpose_csr(), graph.destinations(),
+              graph.in_degree(), graph.out_degree(), graph.inverse_in_degree(np.float32),
+              graph.transposed_edge_weight(np.float64), graph.edge_weight_as(np.float64)]
+    return [a for a in arrays if a is not None]
+
+
+@pytest.mark.parametrize("build", ["from_csr", "from_edge_index", "gcn_norm", "with_edge_weight"])
+def test_graph_arrays_cannot_be_made_writeable(build):
+    base = fastgnn.Graph.from_csr([0, 2, 3, 3], [0, 2, 1], edge_weight=[1.0, 2.0, 3.0])
+    graph = {
+        "from_csr": lambda: base,
+        "from_edge_index": lambda: fastgnn.Graph.from_edge_index([[0, 1, 2], [1, 2, 0]], edge_weight=[1.0, 2, 3]),
+        "gcn_norm": lambda: base.gcn_norm(),
+        "with_edge_weight": lambda: base.with_edge_weight(np.ones(3)),
+    }[build]()
+    for array in _exposed_arrays(graph):
+        assert not array.flags.writeable
+        with pytest.raises(ValueError):
+            array.flags.writeable = True
+        owner = array
+        while isinstance(owner, np.ndarray):  # no ndarray up the chain can be unlocked either
+            with pytest.raises(ValueError):
+                owner.flags.writeable = True
+            owner = owner.base
+
+
+def test_unfreezing_a_graph_cannot_reach_the_kernels():
+    code = """
+import numpy as np, fastgnn
+graph = fastgnn.Graph.from_csr([0, 1, 2], [0, 1])
+try:
+    graph.indices.flags.writeable = True
+    graph.indices[0] = 10 ** 9
+except ValueError:
+    pass
+print(fastgnn.aggregate(graph, np.ones((2, 4), np.float32)).sum())
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout) == 8.0

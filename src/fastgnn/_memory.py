@@ -57,3 +57,22 @@ def padded_for_gather(x, num_edges):
     padded[:, :x.shape[1]] = x
     padded[:, x.shape[1]:] = 0
     return padded
+
+
+def immutable(array):
+    """A read-only copy of ``array`` that no one can make writeable again.
+
+    ``flags.writeable = False`` alone is undone by anyone holding an array
+    that owns its memory; a graph whose indices are edited after validation
+    would make the kernels read out of bounds. So the data lives in a
+    ``bytes`` object, whose memory Python never lets be written. An array
+    already backed that way is returned as it is.
+    """
+    array = np.asarray(array)
+    base = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, bytes):
+        return array
+    data = np.ascontiguousarray(array).tobytes()
+    return np.frombuffer(data, dtype=array.dtype).reshape(array.shape)

@@ -3,13 +3,9 @@ import numpy as np
 
 from fastgnn import _validate as V
 from fastgnn._kernels.structure import csr_transpose
+from fastgnn._memory import immutable as _frozen
 
 __all__ = ["Graph"]
-
-
-def _frozen(array):
-    array.flags.writeable = False
-    return array
 
 
 class Graph:
