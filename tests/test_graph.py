@@ -387,3 +387,45 @@ print(fastgnn.aggregate(graph, np.ones((2, 4), np.float32)).sum())
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     assert float(result.stdout) == 8.0
+
+
+_EDITED_SCIPY = {
+    "coo row far out of range": "m = sp.coo_matrix(base); m.row[0] = 10 ** 8",
+    "coo col out of range": "m = sp.coo_matrix(base); m.col[1] = 3",
+    "coo negative row": "m = sp.coo_matrix(base); m.row[0] = -1",
+    "coo row shorter than data": "m = sp.coo_matrix(base); m.row = m.row[:1]",
+    "coo_array row out of range": "m = sp.coo_array(base); m.row[0] = 5",
+    "csr index out of range": "m = sp.csr_matrix(base); m.indices[0] = 10 ** 6",
+    "csr indptr decreasing": "m = sp.csr_matrix(base); m.indptr[1] = 3",
+    "csc index out of range": "m = sp.csc_matrix(base); m.indices[0] = 10 ** 8",
+    "csc indptr too long": "m = sp.csc_matrix(base); m.indptr = np.append(m.indptr, 3)",
+    "csc data too short": "m = sp.csc_matrix(base); m.data = m.data[:1]",
+    "bsr index out of range": "m = sp.bsr_matrix(base, blocksize=(1, 1)); m.indices[0] = 10 ** 7",
+}
+
+
+@pytest.mark.parametrize("edit", sorted(_EDITED_SCIPY))
+def test_from_scipy_checks_edited_internals(edit):
+    code = f"""
+import numpy as np, scipy.sparse as sp, fastgnn
+base = sp.coo_matrix((np.ones(3), ([0, 1, 2], [1, 2, 0])), shape=(3, 3))
+{_EDITED_SCIPY[edit]}
+try:
+    fastgnn.Graph.from_scipy(m)
+except ValueError as error:
+    print("refused:", error)
+else:
+    raise SystemExit("accepted an inconsistent matrix")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("refused: matrix.")
+
+
+@pytest.mark.parametrize("fmt", ["coo", "csr", "csc", "bsr", "lil", "dok", "dia"])
+def test_from_scipy_accepts_every_format(fmt):
+    dense = np.array([[0, 2.0, 0], [1, 0, 3], [0, 0, 0]])
+    graph = Graph.from_scipy(sp.csr_matrix(dense).asformat(fmt))
+    np.testing.assert_array_equal(graph.to_scipy().toarray(), dense)
+    graph = Graph.from_scipy(sp.csr_array(dense).asformat(fmt))
+    np.testing.assert_array_equal(graph.to_scipy().toarray(), dense)

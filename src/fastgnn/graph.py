@@ -8,6 +8,50 @@ from fastgnn._memory import immutable as _frozen
 __all__ = ["Graph"]
 
 
+def _checked_scipy(matrix):
+    """``matrix``, or a COO copy of it, whose internal arrays are consistent with its shape.
+
+    COO, CSR, CSC and BSR arrays are checked where they are; other formats
+    are converted to COO by scipy's Python code, which builds a checked COO.
+    """
+    shape = matrix.shape
+    if len(shape) != 2 or any(not isinstance(size, (int, np.integer)) or size < 0 for size in shape):
+        raise ValueError(f"matrix must be 2-D with non-negative sizes, got shape {shape}")
+    rows, cols = int(shape[0]), int(shape[1])
+    fmt = matrix.format
+    if fmt not in ("coo", "csr", "csc", "bsr"):
+        matrix = matrix.tocoo()
+        fmt = "coo"
+    data = np.asarray(matrix.data)
+    if fmt == "coo":
+        row = V.as_index_vector(matrix.row, "matrix.row")
+        col = V.as_index_vector(matrix.col, "matrix.col")
+        if not row.shape == col.shape == data.shape:
+            raise ValueError(f"matrix.row, matrix.col and matrix.data must have one length, got "
+                             f"{row.shape[0]}, {col.shape[0]} and {data.shape}")
+        V.check_ids_in_range(row, rows, "matrix.row")
+        V.check_ids_in_range(col, cols, "matrix.col")
+        return matrix
+    indptr = V.as_index_vector(matrix.indptr, "matrix.indptr")
+    indices = V.as_index_vector(matrix.indices, "matrix.indices")
+    if fmt == "bsr":
+        block_rows, block_cols = matrix.blocksize
+        if block_rows < 1 or block_cols < 1 or rows % block_rows or cols % block_cols:
+            raise ValueError(f"matrix.blocksize {matrix.blocksize} does not divide the shape {shape}")
+        major, minor = rows // block_rows, cols // block_cols
+        expected_data = (indices.shape[0], block_rows, block_cols)
+    else:
+        major, minor = (rows, cols) if fmt == "csr" else (cols, rows)
+        expected_data = indices.shape
+    if indptr.shape[0] != major + 1:
+        raise ValueError(f"matrix.indptr must have length {major + 1} for shape {shape}, got {indptr.shape[0]}")
+    V.check_indptr(indptr, indices.shape[0], "matrix.indptr")
+    V.check_ids_in_range(indices, minor, "matrix.indices")
+    if data.shape != expected_data:
+        raise ValueError(f"matrix.data must have shape {expected_data}, got {data.shape}")
+    return matrix
+
+
 class Graph:
     """An immutable sparse graph in destination-major CSR form.
 
@@ -151,13 +195,15 @@ class Graph:
 
         Any sparse format is accepted; non-CSR formats are converted (which
         sums duplicate entries). A matrix whose stored values are all 1 gives
-        an unweighted graph.
+        an unweighted graph. The matrix's own arrays are checked against its
+        shape first (scipy's constructors check them, but they may have been
+        edited since, and scipy's conversions trust them).
         """
         import scipy.sparse as sp
 
         if not sp.issparse(matrix):
             raise TypeError(f"matrix must be a scipy sparse matrix or array, got {type(matrix).__name__}")
-        csr = matrix.tocsr()
+        csr = _checked_scipy(matrix).tocsr()
         num_dst, num_src = csr.shape
         data = csr.data
         if data.dtype.kind not in "fiub":
