@@ -225,6 +225,24 @@ def test_arg_out_of_range(graph, bad_id):
         fastgnn.aggregate_backward(graph, np.ones((4, 2)), "max", arg=arg)
 
 
+@pytest.mark.parametrize("dtype, row, bad_id", [(np.int64, 0, 2 ** 32 + 1), (np.uint64, 1, 2 ** 64 - 1),
+                                                 (np.uint32, 1, 2 ** 32 - 1), (np.int64, 1, -(2 ** 32) - 1)])
+def test_arg_is_range_checked_before_the_cast(graph, dtype, row, bad_id):
+    # Cast to the graph's int32 ids these would wrap to a valid edge (1) or to -1 (an empty row).
+    _, arg = fastgnn.aggregate(graph, np.ones((3, 2)), "max", return_arg=True)
+    arg = arg.astype(np.int64).astype(dtype)
+    arg[row, 0] = bad_id
+    with pytest.raises(ValueError, match=f"arg contains {bad_id}"):
+        fastgnn.aggregate_backward(graph, np.ones((4, 2)), "max", arg=arg)
+
+
+def test_segment_arg_is_range_checked_before_the_cast():
+    arg = np.zeros((2, 3), dtype=np.uint64)
+    arg[1] = 2 ** 64 - 1
+    with pytest.raises(ValueError, match="arg contains"):
+        fastgnn.segment_reduce_backward(np.ones((2, 3)), [0, 2, 2], "min", arg=arg)
+
+
 def test_segment_arg_out_of_range():
     with pytest.raises(ValueError, match="arg contains"):
         fastgnn.segment_reduce_backward(np.ones((2, 3)), [0, 2, 4], "min", arg=np.full((2, 3), 4))

@@ -93,7 +93,15 @@ def _check_arg(arg, shape, index_dtype):
         arg = arg.reshape(-1, 1)
     if arg.shape != shape:
         raise ValueError(f"arg must have shape {shape}, got {arg.shape}")
-    # Its values are range-checked by the kernel as it reads them (one pass, not two).
+    # The kernel range-checks the values as it reads them (one pass, not two), but only after
+    # the cast to the index dtype, which would wrap 2**32 + 1 to 1 or 2**64 - 1 to -1: values of
+    # another dtype are checked to survive the cast first.
+    if arg.dtype != index_dtype and arg.size:
+        low, high = int(arg.min()), int(arg.max())
+        if low < -1 or high > np.iinfo(index_dtype).max:
+            bad = low if low < -1 else high
+            raise ValueError(f"arg contains {bad}, which is not an edge id (or -1 for an empty row): "
+                             "pass the arg of the forward call")
     return np.ascontiguousarray(arg, dtype=index_dtype)
 
 
