@@ -429,3 +429,21 @@ def test_from_scipy_accepts_every_format(fmt):
     np.testing.assert_array_equal(graph.to_scipy().toarray(), dense)
     graph = Graph.from_scipy(sp.csr_array(dense).asformat(fmt))
     np.testing.assert_array_equal(graph.to_scipy().toarray(), dense)
+
+
+@pytest.mark.parametrize("method", ["gcn_norm", "mean_norm", "inverse_in_degree"])
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint8, np.bool_, np.complex128, "float16", object])
+def test_normalizations_refuse_non_float_dtypes(method, dtype):
+    graph = Graph.from_edge_index([[0, 1, 2, 2], [1, 2, 0, 1]])
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        getattr(graph, method)(dtype=dtype)
+
+
+@pytest.mark.parametrize("fill_value, error", [(np.nan, ValueError), (np.inf, ValueError), (-np.inf, ValueError),
+                                               ("1", TypeError), (None, TypeError), (True, TypeError),
+                                               (1 + 2j, TypeError)])
+def test_add_self_loops_refuses_bad_fill_values(fill_value, error):
+    graph = Graph.from_edge_index([[0, 1], [1, 0]], edge_weight=[2.0, 3.0], num_nodes=3)
+    with pytest.raises(error, match="fill_value"):
+        graph.add_self_loops(fill_value=fill_value)
+    np.testing.assert_array_equal(graph.add_self_loops(fill_value=np.float32(0.5)).edge_weight, [3, 0.5, 2, 0.5, 0.5])

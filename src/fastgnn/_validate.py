@@ -70,6 +70,17 @@ def check_out(out, shape, dtype, inputs=()):
     return out
 
 
+def check_float_dtype(dtype, name="dtype"):
+    """``dtype`` as a NumPy dtype, which must be float32 or float64."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype}")
+    return dtype
+
+
 def check_reduce(reduce):
     """The canonical reduce name (``add`` is ``sum``)."""
     if not isinstance(reduce, str) or reduce not in REDUCES:

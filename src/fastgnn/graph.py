@@ -337,7 +337,7 @@ class Graph:
 
     def inverse_in_degree(self, dtype):
         """``1 / in_degree`` (0 for isolated nodes) in ``dtype`` (cached per dtype)."""
-        dtype = np.dtype(dtype)
+        dtype = V.check_float_dtype(dtype)
 
         def compute():
             degree = self.in_degree()
@@ -387,9 +387,13 @@ class Graph:
 
         Existing loops are kept, not doubled. Each added loop is the last edge
         of its row; other edges keep their relative order. Added loops get
-        weight ``fill_value`` when the graph is weighted.
+        weight ``fill_value`` (a finite real number) when the graph is weighted.
         """
         self._require_square("add_self_loops")
+        if isinstance(fill_value, (bool, np.bool_)) or not isinstance(fill_value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"fill_value must be a real number, got {type(fill_value).__name__}")
+        if not np.isfinite(fill_value):
+            raise ValueError(f"fill_value must be finite (edge weights are), got {fill_value}")
         n = self.num_dst_nodes
         missing = ~self.has_self_loop()
         added_before = np.concatenate([[0], np.cumsum(missing)])  # loops added in rows < i
@@ -432,7 +436,7 @@ class Graph:
         it every step at no cost.
         """
         self._require_square("gcn_norm")
-        dtype = np.dtype(dtype)
+        dtype = V.check_float_dtype(dtype)
         return self._cached(("gcn_norm", bool(add_self_loops), dtype.str),
                             lambda: self._compute_gcn_norm(add_self_loops, dtype))
 
@@ -452,7 +456,7 @@ class Graph:
 
         Computed once per dtype and cached, like :meth:`gcn_norm`.
         """
-        dtype = np.dtype(dtype)
+        dtype = V.check_float_dtype(dtype)
         return self._cached(("mean_norm", dtype.str), lambda: self._compute_mean_norm(dtype))
 
     def _compute_mean_norm(self, dtype):

@@ -11,19 +11,11 @@ from collections import OrderedDict
 
 import numpy as np
 
+from fastgnn._validate import check_float_dtype
+
 __all__ = ["Parameter", "Module", "Sequential"]
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _check_float_dtype(dtype, name="dtype"):
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
-    if dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"{name} must be float32 or float64, got {dtype}")
-    return dtype
+_check_float_dtype = check_float_dtype
 
 
 class Parameter:
