@@ -127,6 +127,54 @@ def test_state_dict_errors_name_the_keys():
         model.load_state_dict(bad)
 
 
+def _snapshot(model):
+    return {name: value.copy() for name, value in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("corrupt, error, match", [
+    ("shape", ValueError, "2.weight has shape"),
+    ("complex", TypeError, "2.weight has dtype complex128"),
+    ("object_none", TypeError, "2.weight has dtype object"),
+    ("strings", TypeError, "2.weight has dtype <U"),
+    ("overflow", ValueError, "2.weight holds values that float32 cannot represent"),
+    ("big_int", ValueError, "2.weight holds values that float32 cannot represent"),
+    ("not_array", TypeError, "2.weight"),
+])
+def test_load_state_dict_is_atomic_and_refuses_lossy_values(corrupt, error, match):
+    model = nn.MLP([4, 6, 3], rng=1)
+    before = _snapshot(model)
+    state = nn.MLP([4, 6, 3], rng=2).state_dict()  # 0.* entries come first and would be copied first
+    shape = state["2.weight"].shape
+    state["2.weight"] = {
+        "shape": lambda: np.zeros((shape[0] + 1, shape[1])),
+        "complex": lambda: np.full(shape, 1 + 2j),
+        "object_none": lambda: np.full(shape, None, dtype=object),
+        "strings": lambda: np.full(shape, "1.0"),
+        "overflow": lambda: np.full(shape, 1e300),
+        "big_int": lambda: np.full(shape, 2 ** 53 + 1, dtype=np.int64),
+        "not_array": lambda: object(),
+    }[corrupt]()
+    with pytest.raises(error, match=match):
+        model.load_state_dict(state)
+    after = _snapshot(model)
+    for name in before:
+        np.testing.assert_array_equal(after[name], before[name], err_msg=name)
+
+
+def test_load_state_dict_accepts_exact_casts():
+    model = nn.MLP([2, 2], rng=1)
+    state = {"0.weight": np.arange(4, dtype=np.int64).reshape(2, 2), "0.bias": np.array([0.25, -1.5])}
+    model.load_state_dict(state)
+    np.testing.assert_array_equal(model[0].weight.data, [[0, 1], [2, 3]])
+    assert model[0].weight.data.dtype == np.float32
+
+
+@pytest.mark.parametrize("not_a_mapping", [[("0.weight", np.zeros((2, 2)))], None, "weights.npz", 3])
+def test_load_state_dict_needs_a_mapping(not_a_mapping):
+    with pytest.raises(TypeError, match="state_dict must be a mapping"):
+        nn.MLP([2, 2], rng=1).load_state_dict(not_a_mapping)
+
+
 def test_state_dict_survives_npz(tmp_path):
     model = nn.GINConv(nn.MLP([3, 4, 2], rng=0), eps=0.5)
     np.savez(tmp_path / "weights.npz", **model.state_dict())

@@ -18,6 +18,28 @@ __all__ = ["Parameter", "Module", "Sequential"]
 _check_float_dtype = check_float_dtype
 
 
+def _loaded_value(name, value, target):
+    """``value`` converted to ``target``'s dtype and checked to fit it, for :meth:`Module.load_state_dict`."""
+    try:
+        array = np.asarray(value)
+    except Exception as error:  # a value that is not array-like at all
+        raise TypeError(f"load_state_dict: {name} is not an array ({type(value).__name__})") from error
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"load_state_dict: {name} has dtype {array.dtype}; expected real numbers")
+    if array.shape != target.shape:
+        raise ValueError(f"load_state_dict: {name} has shape {array.shape} in the state dict "
+                         f"but {target.shape} in the module")
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = array.astype(target.dtype)
+    if array.dtype.kind != "f":
+        lossy = not np.array_equal(converted.astype(array.dtype), array)  # compared in the integer dtype
+    else:
+        lossy = bool(np.any(np.isfinite(array) & ~np.isfinite(converted)))
+    if lossy:
+        raise ValueError(f"load_state_dict: {name} holds values that {target.dtype} cannot represent")
+    return converted
+
+
 class Parameter:
     """A trainable array and its accumulated gradient.
 
@@ -358,11 +380,24 @@ class Module:
 
         Raises
         ------
+        TypeError
+            When ``state_dict`` is not a mapping, or a value is not an array
+            of real numbers (complex, object, strings), naming it.
         KeyError
             With ``strict``, naming missing and unexpected keys.
         ValueError
-            When a value's shape differs from the parameter's, naming it.
+            When a value's shape differs from the parameter's, or its values
+            would change in the module's dtype (an integer it cannot hold
+            exactly, a finite float that overflows), naming it.
+
+        Notes
+        -----
+        Atomic: every value is read, checked and converted before the first
+        one is copied, so after an error the module is unchanged.
         """
+        if not (hasattr(state_dict, "keys") and hasattr(state_dict, "__getitem__")):
+            raise TypeError(f"load_state_dict: state_dict must be a mapping of names to arrays, "
+                            f"got {type(state_dict).__name__}")
         targets = OrderedDict((name, param.data) for name, param in self.named_parameters())
         targets.update(self.named_buffers())
         keys = list(state_dict.keys())
@@ -370,17 +405,10 @@ class Module:
         unexpected = [name for name in keys if name not in targets]
         if strict and (missing or unexpected):
             raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        for name, target in targets.items():
-            if name not in state_dict:
-                continue
-            value = np.asarray(state_dict[name])
-            if value.shape != target.shape:
-                raise ValueError(
-                    f"load_state_dict: {name} has shape {value.shape} in the state dict "
-                    f"but {target.shape} in the module")
-        for name, target in targets.items():
-            if name in state_dict:
-                target[...] = np.asarray(state_dict[name])
+        values = {name: _loaded_value(name, state_dict[name], target)
+                  for name, target in targets.items() if name in state_dict}
+        for name, value in values.items():
+            targets[name][...] = value
         return missing, unexpected
 
     # ------------------------------------------------------------------ display
