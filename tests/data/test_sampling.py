@@ -157,3 +157,19 @@ def test_bad_arguments():
         negative_sampling(graph, -1)
     with pytest.raises(TypeError, match="seed"):
         negative_sampling(graph, 0, seed="x")
+
+
+@pytest.mark.parametrize("pairs, error, match", [
+    ([[3], [0]], ValueError, r"edge_index\[0\] \(sources\) contains id 3"),
+    ([[0], [5]], ValueError, r"edge_index\[1\] \(destinations\) contains id 5"),
+    ([[-1], [0]], ValueError, "negative id"),
+    ([[0], [-3]], ValueError, "negative id"),
+    ([[0.5], [1.0]], TypeError, "integer dtype"),
+    ([[0, 1, 2]], ValueError, "shape"),
+])
+def test_is_edge_checks_the_pairs(pairs, error, match):
+    # 3 nodes: the key src * 3 + dst of an out-of-range pair aliases a real edge, (3, 0) -> (1, 0)
+    sampler = NegativeSampler(Graph.from_edge_index([[1, 0], [0, 2]], num_nodes=3))
+    assert sampler.is_edge([[1], [0]]).all()
+    with pytest.raises(error, match=match):
+        sampler.is_edge(np.array(pairs))

@@ -147,11 +147,14 @@ class NegativeSampler:
 
         With ``undirected=True`` a pair is an edge when either direction is;
         self-loops count as edges only with ``allow_self_loops=True``.
+        Ids must be in range (``ValueError`` otherwise) and of an integer dtype.
         """
-        edge_index = np.asarray(edge_index, dtype=np.int64)
+        edge_index = V.as_index_array(edge_index, "edge_index")
         if edge_index.ndim != 2 or edge_index.shape[0] != 2:
             raise ValueError(f"edge_index must have shape (2, num_pairs), got {edge_index.shape}")
-        src, dst = edge_index
+        V.check_ids_in_range(edge_index[0], self.num_src_nodes, "edge_index[0] (sources)")
+        V.check_ids_in_range(edge_index[1], self.num_dst_nodes, "edge_index[1] (destinations)")
+        src, dst = edge_index.astype(np.int64)
         if self.undirected:
             src, dst = np.minimum(src, dst), np.maximum(src, dst)
         return self._contains(src * self.num_dst_nodes + dst)
