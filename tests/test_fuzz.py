@@ -4,8 +4,13 @@ ValueError/TypeError (naming nothing in particular), never a crash, a hang or a 
 Inputs come from a seeded generator (reproducible): random dtypes (every integer and float width,
 bool, complex, object, strings, datetimes), shapes (0-d to 3-d, wrong lengths), values (negative,
 NaN, inf, huge, beyond int64), non-arrays (None, strings, ragged lists, broken array protocols),
-and valid inputs with one field corrupted. Whatever is accepted must be a valid graph on which the
-ops then run. The cases run in a subprocess, so even a segfault is reported as a clean test failure.
+and valid inputs with one field corrupted, scipy matrices whose arrays were edited behind scipy's back,
+extreme thread counts, arg arrays whose values wrap in a narrower dtype, and strided views of index
+tensors. Whatever is accepted must be a valid graph on which the ops then run, with the right result.
+The cases run in a subprocess, so even a segfault is reported as a clean test failure.
+
+The default run is bounded for CI (well under a minute); ``FASTGNN_FUZZ_SCALE=N`` multiplies the
+iterations by N for a longer local run, e.g. ``FASTGNN_FUZZ_SCALE=50 pytest tests/test_fuzz.py``.
 """
 import os
 import subprocess
@@ -19,7 +24,8 @@ import scipy.sparse as sp
 import fastgnn
 
 ALLOWED = (ValueError, TypeError)
-ITERATIONS = 1000
+FUZZ_SCALE = max(1, int(os.environ.get("FASTGNN_FUZZ_SCALE", "1") or 1))
+ITERATIONS = 1000 * FUZZ_SCALE
 
 # ---------------------------------------------------------------------------- generators of garbage
 _DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64, np.float16,
@@ -211,13 +217,95 @@ def fuzz_from_edge_index(seed):
             _assert_valid(result)
 
 
+_FAR = [-1, -(2 ** 31), 3, 7, 10 ** 8, 2 ** 31, 2 ** 40]
+
+
+def _edited_behind_scipys_back(rng, matrix):
+    """A COO, CSC or BSR copy of ``matrix`` with one coordinate or pointer edited after construction."""
+    fmt = ["coo", "coo", "csc", "bsr"][rng.integers(4)]
+    matrix = matrix.asformat(fmt) if fmt != "bsr" else sp.bsr_matrix(matrix, blocksize=(1, 1))
+    if rng.random() < 0.5:
+        matrix = sp.coo_array(matrix) if fmt == "coo" else matrix
+    with np.errstate(all="ignore"):
+        if fmt == "coo" and matrix.nnz:
+            field = ["row", "col"][rng.integers(2)]
+            values = getattr(matrix, field).astype(np.int64)
+            values[rng.integers(values.size)] = _FAR[rng.integers(len(_FAR))]
+            if rng.random() < 0.2:
+                values = values[:-1]  # lengths that disagree with data
+            setattr(matrix, field, values)
+        elif fmt != "coo":
+            if matrix.indices.size and rng.random() < 0.6:
+                indices = matrix.indices.astype(np.int64)
+                indices[rng.integers(indices.size)] = _FAR[rng.integers(len(_FAR))]
+                matrix.indices = indices
+            else:
+                indptr = matrix.indptr.astype(np.int64)
+                indptr[rng.integers(indptr.size)] += int(rng.integers(-3, 4))
+                matrix.indptr = indptr
+    return matrix
+
+
+def fuzz_num_threads(seed):
+    """Thread counts at the edges of the accepted range, and far beyond it, reach no OpenMP call."""
+    from fastgnn._threads import max_num_threads
+
+    rng = np.random.default_rng(seed)
+    cap = max_num_threads()
+    counts = [0, -1, 1, 2, 3, cap, cap + 1, 5000, 100_000, 2 ** 31 - 1, 2 ** 31, 2 ** 63, 2 ** 64, 2 ** 70,
+              np.int64(cap), np.uint64(2 ** 64 - 1), np.int32(-5), 2.0, True, "4", None]
+    # Large enough to run in parallel, so an accepted count really reaches OpenMP.
+    graph = fastgnn.Graph.from_csr(np.arange(2001) * 600, rng.integers(0, 500, 1_200_000), num_src_nodes=500)
+    x = rng.standard_normal((500, 8)).astype(np.float32)
+    reference = fastgnn.aggregate(graph, x, "max", n_threads=1)
+    for _ in range(max(1, ITERATIONS // 50)):
+        count = counts[rng.integers(len(counts))]
+        reduce = ["sum", "max"][rng.integers(2)]
+        if _attempt(fastgnn.set_num_threads, count) is None and count is not None:
+            fastgnn.set_num_threads(None)
+        out = _attempt(fastgnn.aggregate, graph, x, reduce, n_threads=count)
+        if out is not None and reduce == "max":
+            np.testing.assert_array_equal(out, reference)
+        _attempt(fastgnn.aggregate_backward, graph, np.ones((2000, 8), np.float32), "sum", n_threads=count)
+        _attempt(fastgnn.segment_reduce, x, np.array([0, 250, 500]), reduce, n_threads=count)
+        _attempt(fastgnn.edge_dot, graph, np.ones((2000, 8), np.float32), x, n_threads=count)
+    fastgnn.set_num_threads(None)
+
+
+def fuzz_wrapping_arg(seed):
+    """An arg whose values would wrap to valid edge ids (or -1) in the graph's index dtype is refused."""
+    rng = np.random.default_rng(seed)
+    for _ in range(ITERATIONS // 10):
+        indptr, indices, num_src = _valid_csr(rng)
+        graph = fastgnn.Graph.from_csr(indptr, indices, num_src_nodes=num_src)
+        x = rng.standard_normal((num_src, 2))
+        _, arg = fastgnn.aggregate(graph, x, "max", return_arg=True)
+        if arg.size == 0:
+            continue
+        dtype = [np.int64, np.uint64, np.uint32][rng.integers(3)]
+        wrapped = arg.astype(np.int64).astype(dtype)
+        position = rng.integers(arg.size)
+        with np.errstate(all="ignore"):
+            bits = 32 if dtype == np.uint32 else 64
+            if dtype == np.int64:
+                wrapped.flat[position] = int(arg.flat[position]) + 2 ** 32 * int(rng.choice([-1, 1, 2]))
+            else:
+                wrapped.flat[position] = (int(arg.flat[position]) + 2 ** (bits - 1)) % 2 ** bits
+        try:
+            fastgnn.aggregate_backward(graph, np.ones_like(arg, dtype=np.float64), "max", arg=wrapped)
+        except ValueError as error:
+            assert "arg contains" in str(error), error
+        else:
+            raise AssertionError(f"accepted arg value {wrapped.flat[position]} ({dtype.__name__})")
+
+
 def fuzz_from_scipy(seed):
     rng = np.random.default_rng(seed)
     for _ in range(ITERATIONS):
         indptr, indices, num_src = _valid_csr(rng)
         data = np.ones(indices.shape[0])
         matrix = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, num_src))
-        mode = rng.integers(5)
+        mode = rng.integers(6)
         if mode == 0:  # corrupt the arrays inside the matrix, behind scipy's back
             bad_indptr, bad_indices = _corrupt(rng, indptr, indices, num_src)
             if bad_indptr.ndim == 1 and bad_indices.ndim == 1 and bad_indptr.dtype.kind in "iu" \
@@ -230,6 +318,8 @@ def fuzz_from_scipy(seed):
             matrix = matrix.tocoo() if rng.random() < 0.5 else matrix.tocsc()
         elif mode == 3:
             matrix = [_garbage(rng), matrix.toarray()][rng.integers(2)]
+        elif mode == 4:
+            matrix = _edited_behind_scipys_back(rng, matrix)
         if sp.issparse(matrix) and rng.random() < 0.3:  # set behind scipy's back (it refuses float16 itself)
             matrix.data = matrix.data.astype([np.complex64, np.float16, np.int8, np.bool_, np.uint64][rng.integers(5)])
         index_dtype = [None, "int32", "int64", "bad"][rng.integers(4)]
@@ -322,14 +412,38 @@ def fuzz_torch_adapter(seed):
                  x_arg, num_nodes=max(num_src, indptr.size - 1))
 
 
+def fuzz_torch_strided_indices(seed):
+    """Strided, transposed and offset views of one index storage never share a cached graph."""
+    import torch
+
+    from fastgnn.interop import torch as ft
+
+    rng = np.random.default_rng(seed)
+    num_nodes = 6
+    for _ in range(ITERATIONS // 10):
+        base = torch.from_numpy(rng.integers(0, num_nodes, (4, 12)))
+        x = torch.randn(num_nodes, 3, dtype=torch.float64)
+        views = [base[:2], base[2:], base[::2], base[1::2], base[:2, ::2], base[:2, 1::3],
+                 base.view(-1)[:24].view(2, 12), base.view(-1)[24:].view(2, 12), base.t()[:12].t(),
+                 base.reshape(-1).as_strided((2, 6), (1, 2)), base.reshape(-1).as_strided((2, 5), (12, 1), 3)]
+        for index in rng.permutation(len(views)):
+            view = views[index]
+            reduce = ["sum", "max", "mean"][rng.integers(3)]
+            got = ft.aggregate(view, x, reduce, num_nodes=num_nodes)
+            expected = fastgnn.aggregate(fastgnn.Graph.from_edge_index(view.numpy().copy(), num_nodes=num_nodes),
+                                         x.numpy(), reduce)
+            np.testing.assert_array_equal(got.numpy(), expected, err_msg=f"view {index}")
+
+
 TARGETS = {"from_csr": fuzz_from_csr, "from_edge_index": fuzz_from_edge_index, "from_scipy": fuzz_from_scipy,
-           "ops": fuzz_ops, "torch_adapter": fuzz_torch_adapter}
+           "ops": fuzz_ops, "torch_adapter": fuzz_torch_adapter, "num_threads": fuzz_num_threads,
+           "wrapping_arg": fuzz_wrapping_arg, "torch_strided_indices": fuzz_torch_strided_indices}
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_fuzz_in_a_subprocess(target):
     """Run the fuzz target in a child: an assertion, a crash or a hang is reported, not fatal to pytest."""
-    if target == "torch_adapter":
+    if target.startswith("torch"):
         pytest.importorskip("torch")
     code = textwrap.dedent(f"""
         import sys, warnings
