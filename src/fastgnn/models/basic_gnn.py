@@ -18,7 +18,7 @@ from fastgnn.nn.activation import get_activation
 from fastgnn.nn.conv import GCNConv, GINConv, GraphConv, SAGEConv
 from fastgnn.nn.dropout import Dropout
 from fastgnn.nn.mlp import MLP
-from fastgnn.nn.module import Module, Sequential, _check_float_dtype
+from fastgnn.nn.module import Module, Sequential, _check_float_dtype, lowest_trainable
 
 __all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet", "CONVS"]
 
@@ -234,10 +234,19 @@ class GNNStack(Module):
         ndarray (num_nodes, in_channels) or None
         """
         grad = grad_out
-        for layer in range(self.num_layers - 1, -1, -1):
+        # Frozen layers at the bottom of the stack get no backward at all (nothing to train there).
+        lowest = 0 if need_input_grad else lowest_trainable(list(self.convs))
+        for layer in range(lowest):
+            self.convs[layer].clear_cache()
+            self.dropouts[layer].clear_cache()
+            if layer < self.num_layers - 1:
+                self.activations[layer].clear_cache()
+        if lowest == self.num_layers:
+            return None
+        for layer in range(self.num_layers - 1, lowest - 1, -1):
             if layer < self.num_layers - 1:
                 grad = self.activations[layer].backward(grad)
-            needed = need_input_grad or layer > 0
+            needed = need_input_grad or layer > lowest
             grad = self.convs[layer].backward(grad, need_input_grad=needed)
             dropout = self.dropouts[layer]
             if dropout.p > 0:

@@ -308,6 +308,43 @@ class Module:
         return sum(param.size for param in self.parameters())
 
     # ------------------------------------------------------------------ state
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` on every parameter of this module and its sub-modules.
+
+        A parameter with ``requires_grad=False`` gets no gradient computed
+        (layers skip its products) and optimizers never change it; a model
+        whose lower part is frozen stops its backward pass above it.
+
+        Parameters
+        ----------
+        requires_grad : bool
+
+        Returns
+        -------
+        Module
+            self
+        """
+        flag = bool(requires_grad)
+        for param in self.parameters():
+            param.requires_grad = flag
+        return self
+
+    def freeze(self):
+        """Freeze every parameter (``requires_grad_(False)``); returns self.
+
+        The usual use: freeze a pretrained encoder, then train only a new
+        head on top of it (see :class:`fastgnn.models.EncoderClassifier`).
+        """
+        return self.requires_grad_(False)
+
+    def unfreeze(self):
+        """Make every parameter trainable again (``requires_grad_(True)``); returns self."""
+        return self.requires_grad_(True)
+
+    def is_trainable(self):
+        """Whether any parameter of this module or its sub-modules requires a gradient."""
+        return any(param.requires_grad for param in self.parameters())
+
     def zero_grad(self):
         """Set the gradient of every parameter to zero."""
         for param in self.parameters():
@@ -480,13 +517,17 @@ class Sequential(Module):
             and None is returned.
         """
         modules = list(self._modules.values())
+        # Without an input gradient, modules below the lowest trainable one need no backward at all.
+        lowest = 0 if need_input_grad else lowest_trainable(modules)
         grad = grad_out
-        for position in range(len(modules) - 1, -1, -1):
+        for position in range(len(modules) - 1, lowest - 1, -1):
             module = modules[position]
-            if position == 0 and not need_input_grad:
+            if position == lowest and not need_input_grad:
                 grad = _backward_without_input_grad(module, grad)
             else:
                 grad = module.backward(grad)
+        for module in modules[:lowest]:
+            module.clear_cache()  # what they kept for a backward that will not run
         return grad if need_input_grad else None
 
 
@@ -501,6 +542,18 @@ def _backward_takes_need_input_grad(module_class):
         return "need_input_grad" in inspect.signature(module_class.backward).parameters
     except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
         return False
+
+
+def lowest_trainable(modules):
+    """Index of the first module of a stack with a trainable parameter (``len(modules)`` if none).
+
+    A backward pass that needs no input gradient stops there: what lies
+    below is frozen or has no parameters.
+    """
+    for position, module in enumerate(modules):
+        if module.is_trainable():
+            return position
+    return len(modules)
 
 
 def _backward_without_input_grad(module, grad_out):
