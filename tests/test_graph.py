@@ -447,3 +447,55 @@ def test_add_self_loops_refuses_bad_fill_values(fill_value, error):
     with pytest.raises(error, match="fill_value"):
         graph.add_self_loops(fill_value=fill_value)
     np.testing.assert_array_equal(graph.add_self_loops(fill_value=np.float32(0.5)).edge_weight, [3, 0.5, 2, 0.5, 0.5])
+
+
+def _remove_edges_between_reference(src, dst, weight, a, b):
+    """Loop over the edges in CSR order, keeping those that do not join A and B."""
+    kept = [e for e in range(len(src)) if not ((src[e] in a and dst[e] in b) or (src[e] in b and dst[e] in a))]
+    return kept
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("as_mask", [False, True])
+def test_remove_edges_between_matches_reference(seed, as_mask):
+    rng = np.random.default_rng(seed)
+    num_nodes = int(rng.integers(1, 25))
+    num_edges = int(rng.integers(0, 80))
+    edge_index = rng.integers(0, num_nodes, (2, num_edges))
+    edge_index[:, : num_edges // 5] = rng.integers(0, num_nodes, num_edges // 5)  # self-loops
+    if num_edges:
+        edge_index = np.concatenate([edge_index, edge_index[:, :3]], axis=1)  # duplicates
+    weighted = seed % 2 == 0
+    weight = rng.random(edge_index.shape[1]) if weighted else None
+    graph = Graph.from_edge_index(edge_index, num_nodes=num_nodes, edge_weight=weight)
+    a = set(rng.choice(num_nodes, size=rng.integers(0, num_nodes + 1), replace=False).tolist())
+    b = set(rng.choice(num_nodes, size=rng.integers(0, num_nodes + 1), replace=False).tolist())
+    to_arg = (lambda s: np.isin(np.arange(num_nodes), list(s))) if as_mask else (
+        lambda s: np.array(sorted(s) * 2, dtype=np.int64))  # repeated ids are fine
+    result, edge_ids = graph.remove_edges_between(to_arg(a), to_arg(b), return_edge_ids=True)
+    src, dst = graph.indices.tolist(), graph.destinations().tolist()
+    expected = _remove_edges_between_reference(src, dst, weight, a, b)
+    np.testing.assert_array_equal(edge_ids, expected)
+    assert result.num_nodes == num_nodes and result.num_edges == len(expected)
+    np.testing.assert_array_equal(result.indices, graph.indices[expected])
+    np.testing.assert_array_equal(result.destinations(), graph.destinations()[expected])
+    if weighted:
+        np.testing.assert_array_equal(result.edge_weight, graph.edge_weight[expected])
+    else:
+        assert result.edge_weight is None
+    # symmetric in its two arguments, and a no-op with an empty set
+    assert result == graph.remove_edges_between(to_arg(b), to_arg(a))
+    assert graph.remove_edges_between([], to_arg(b)) == graph
+
+
+def test_remove_edges_between_rejects_bad_node_sets():
+    graph = Graph.from_edge_index([[0, 1, 2], [1, 2, 0]])
+    with pytest.raises(ValueError, match="nodes_a contains id 3"):
+        graph.remove_edges_between([3], [0])
+    with pytest.raises(ValueError, match="nodes_b as a boolean mask must have length 3"):
+        graph.remove_edges_between([0], np.array([True, False]))
+    with pytest.raises(TypeError, match="nodes_a must be a boolean mask or integer node ids"):
+        graph.remove_edges_between([0.5], [1])
+    bipartite = Graph.from_csr([0, 1], [1], num_src_nodes=2)
+    with pytest.raises(ValueError, match="square graph"):
+        bipartite.remove_edges_between([0], [1])

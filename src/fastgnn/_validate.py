@@ -164,6 +164,25 @@ def check_ids_in_range(ids, upper, name):
             raise ValueError(f"{name} contains id {high}, out of range for {upper} nodes")
 
 
+def as_node_mask(nodes, num_nodes, name="nodes"):
+    """A boolean mask of length ``num_nodes`` from a mask or from node ids (repeats allowed)."""
+    array = as_array(nodes, name)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (a boolean mask or node ids), got shape {array.shape}")
+    if array.dtype == np.bool_:
+        if array.shape[0] != num_nodes:
+            raise ValueError(f"{name} as a boolean mask must have length {num_nodes}, got {array.shape[0]}")
+        return array.copy()
+    mask = np.zeros(num_nodes, dtype=bool)
+    if array.size == 0:
+        return mask  # an empty list arrives as float64
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be a boolean mask or integer node ids, got dtype {array.dtype}")
+    check_ids_in_range(array, num_nodes, name)
+    mask[array] = True
+    return mask
+
+
 def check_indptr(indptr, num_entries, name="indptr"):
     """A valid CSR pointer: starts at 0, never decreases, ends at ``num_entries``."""
     if indptr.shape[0] < 1:

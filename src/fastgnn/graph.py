@@ -467,6 +467,46 @@ class Graph:
         np.divide(1.0, degree, out=inverse, where=degree != 0)
         return self.with_edge_weight((weight * inverse[self.destinations()]).astype(dtype))
 
+    def remove_edges_between(self, nodes_a, nodes_b, *, return_edge_ids=False):
+        """A new graph without the edges that join a node of ``nodes_a`` and a node of ``nodes_b``.
+
+        Both directions go: ``j -> i`` is removed when ``j`` is in ``nodes_a``
+        and ``i`` in ``nodes_b``, or ``j`` in ``nodes_b`` and ``i`` in
+        ``nodes_a`` (so a self-loop goes only on a node in both sets). Every
+        other edge is kept with its weight and its order; nodes are not
+        renumbered. Transductive training with train-test edges cut
+        (``A_ij = 0`` between a training node ``i`` and a test node ``j``)
+        trains on ``graph.remove_edges_between(train_mask, test_mask)``.
+
+        Parameters
+        ----------
+        nodes_a, nodes_b : array_like of bool (a mask) or of int (node ids)
+            Sets of nodes of a square graph; ids may repeat.
+        return_edge_ids : bool
+            Also return ``edge_ids``: edge ``e`` of the result is edge
+            ``edge_ids[e]`` of this graph.
+
+        Returns
+        -------
+        Graph, or (Graph, ndarray of int64) with ``return_edge_ids``
+
+        Notes
+        -----
+        Cost ``O(num_nodes + E)`` time and memory.
+        """
+        self._require_square("remove_edges_between")
+        in_a = V.as_node_mask(nodes_a, self.num_nodes, "nodes_a")
+        in_b = V.as_node_mask(nodes_b, self.num_nodes, "nodes_b")
+        src, dst = self._indices, self.destinations()
+        keep = ~((in_a[src] & in_b[dst]) | (in_b[src] & in_a[dst]))
+        edge_ids = np.flatnonzero(keep)
+        kept_per_row = np.bincount(dst[edge_ids], minlength=self.num_dst_nodes)
+        indptr = np.zeros(self.num_dst_nodes + 1, dtype=self.index_dtype)
+        np.cumsum(kept_per_row, out=indptr[1:])
+        weight = None if self._edge_weight is None else self._edge_weight[edge_ids]
+        graph = Graph(indptr, self._indices[edge_ids], self.num_src_nodes, weight, _validated=True)
+        return (graph, edge_ids) if return_edge_ids else graph
+
     def subgraph(self, nodes, *, relabel=True, return_edge_ids=False):
         """The subgraph induced by ``nodes`` (see :func:`fastgnn.transforms.subgraph`).
 
