@@ -142,7 +142,7 @@ def test_bad_model_arguments():
     with pytest.raises(ValueError, match="dropout"):
         GINGraphClassifier(3, 4, 2, dropout=1.0)
     with pytest.raises(ValueError, match="conv must be"):
-        GNNGraphClassifier(3, 4, 2, conv="gin")
+        GNNGraphClassifier(3, 4, 2, conv="gat")
     with pytest.raises(ValueError, match="reduce"):
         GINGraphClassifier(3, 4, 2, pool="median")
     model = build_graph_classifier("gin", 3, 2)

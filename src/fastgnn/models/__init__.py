@@ -8,25 +8,36 @@
 
 Training helpers live in :mod:`fastgnn.train`.
 """
-from fastgnn.models.basic_gnn import CONVS, GCN, GIN, GNNStack, GraphConvNet, GraphSAGE
+from fastgnn.models.basic_gnn import GCN, GIN, GNNStack, GraphConvNet, GraphSAGE
+from fastgnn.nn.conv.registry import conv_names, get_conv
 
-__all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet", "CONVS", "build_model"]
+__all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet", "build_model"]
+
+# The named model of each built-in convolution (other registered convs build a plain GNNStack).
+_NAMED_MODELS = {"gcn": GCN, "sage": GraphSAGE, "gin": GIN, "graphconv": GraphConvNet}
 
 
 def build_model(name, in_channels, out_channels, **kwargs):
-    """A model from its name: ``'gcn'``, ``'sage'``, ``'gin'`` or ``'graphconv'``.
+    """A node-classification model from the name of a registered convolution.
 
     Parameters
     ----------
     name : str
+        ``'gcn'``, ``'sage'``, ``'gin'``, ``'graphconv'`` (their named
+        models: :class:`GCN`, ...), or any name registered with
+        :func:`fastgnn.nn.conv.register_conv` (a :class:`GNNStack` of it).
     in_channels, out_channels : int
     **kwargs
-        Passed to the model's class (``hidden_channels``, ``aggr``, ``dropout``, ...).
+        Passed to the model's class (``hidden_channels``, ``aggr``,
+        ``dropout``, ``conv_kwargs``, ...).
     """
-    classes = {"gcn": GCN, "sage": GraphSAGE, "gin": GIN, "graphconv": GraphConvNet}
-    if name not in classes:
-        raise ValueError(f"model must be one of {', '.join(repr(n) for n in classes)}, got {name!r}")
-    return classes[name](in_channels, out_channels=out_channels, **kwargs)
+    if name not in conv_names():
+        raise ValueError(f"model must be one of {', '.join(repr(n) for n in conv_names())}, got {name!r}")
+    model_class = _NAMED_MODELS.get(name)
+    if model_class is not None:
+        return model_class(in_channels, out_channels=out_channels, **kwargs)
+    kwargs.setdefault("hidden_channels", get_conv(name).node_defaults.get("hidden", 64))
+    return GNNStack(in_channels, out_channels=out_channels, conv=name, **kwargs)
 
 # ---------------------------------------------------------------- graph autoencoders (link prediction)
 from fastgnn.models.autoencoder import (GAE, VGAE, AdjacencyLoss, NegativeSamplingLoss,  # noqa: E402

@@ -15,23 +15,11 @@ import numpy as np
 
 from fastgnn.nn import init
 from fastgnn.nn.activation import get_activation
-from fastgnn.nn.conv import GCNConv, GINConv, GraphConv, SAGEConv
+from fastgnn.nn.conv.registry import conv_names, get_conv
 from fastgnn.nn.dropout import Dropout
-from fastgnn.nn.mlp import MLP
 from fastgnn.nn.module import Module, Sequential, _check_float_dtype, lowest_trainable
 
-__all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet", "CONVS"]
-
-#: The convolution names :class:`GNNStack` understands.
-CONVS = ("gcn", "sage", "gin", "graphconv")
-
-# The aggregations each convolution takes (GCN and GIN always sum).
-_AGGRS = {
-    "gcn": None,
-    "sage": ("mean", "max", "min", "sum", "add"),
-    "gin": None,
-    "graphconv": ("sum", "add", "mean", "max", "min"),
-}
+__all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet"]
 
 
 def _hidden_sizes(hidden_channels, num_layers):
@@ -77,10 +65,13 @@ class GNNStack(Module):
         Width of the output (the number of classes for node classification).
     num_layers : int, optional
         Number of convolutions (default 2, or implied by a list of widths).
-    conv : {'gcn', 'sage', 'gin', 'graphconv'}
-        :class:`~fastgnn.nn.GCNConv`, :class:`~fastgnn.nn.SAGEConv`,
-        :class:`~fastgnn.nn.GINConv` (an :class:`~fastgnn.nn.MLP` inside) or
-        :class:`~fastgnn.nn.GraphConv`.
+    conv : str
+        A registered convolution (:func:`fastgnn.nn.conv.conv_names`):
+        ``'gcn'`` (:class:`~fastgnn.nn.GCNConv`), ``'sage'``
+        (:class:`~fastgnn.nn.SAGEConv`), ``'gin'`` (:class:`~fastgnn.nn.GINConv`
+        around an :class:`~fastgnn.nn.MLP`), ``'graphconv'``
+        (:class:`~fastgnn.nn.GraphConv`), or one you registered with
+        :func:`fastgnn.nn.conv.register_conv`.
     activation : str, Module class or Module
         After every convolution but the last (see :func:`fastgnn.nn.get_activation`).
     dropout : float
@@ -89,23 +80,16 @@ class GNNStack(Module):
         Dropout probability on the input features, before the first
         convolution (default: ``dropout``, as in the GCN paper).
     aggr : str, optional
-        The neighbourhood aggregation of ``sage`` (default ``'mean'``) and
-        ``graphconv`` (default ``'sum'``); ``gcn`` and ``gin`` sum and accept
-        only None or ``'sum'``.
-    cached : bool
-        ``gcn`` only: each layer keeps its normalized graph while the same
-        graph object is passed again (transductive training on one graph).
-    normalize, root_weight : bool
-        ``sage`` only: L2-normalise each layer's output rows; add the root term.
-    mlp_layers : int
-        ``gin`` only: linear layers in each GIN MLP, ReLU between them; the
-        widths are ``[in, out, ..., out]`` for a hidden layer and
-        ``[in, in, ..., out]`` for the last one (whose ``out`` is usually
-        the few classes).
-    mlp_dropout : float
-        ``gin`` only: dropout probability after each hidden activation inside the MLPs.
-    eps, train_eps : float, bool
-        ``gin`` only: the initial epsilon, and whether it is learnt.
+        The neighbourhood aggregation, for convolutions that take one
+        (``sage``: default ``'mean'``; ``graphconv``: default ``'sum'``);
+        ``gcn`` and ``gin`` sum and accept only None or ``'sum'``.
+    conv_kwargs : dict, optional
+        Options of the convolution itself, passed to every layer: e.g.
+        ``cached`` for ``gcn``; ``normalize``, ``root_weight`` for ``sage``;
+        ``mlp_layers``, ``mlp_dropout``, ``eps``, ``train_eps`` for ``gin``.
+    **options
+        More convolution options, merged into ``conv_kwargs`` (as PyG's
+        ``BasicGNN`` passes its extra keyword arguments to the convolutions).
     bias : bool
     rng : numpy.random.Generator, int or None
         Draws the initial weights, then the dropout masks: one seed makes a
@@ -130,12 +114,12 @@ class GNNStack(Module):
     """
 
     def __init__(self, in_channels, hidden_channels, out_channels, num_layers=None, conv="gcn", *,
-                 activation="relu", dropout=0.5, input_dropout=None, aggr=None, cached=False,
-                 normalize=False, root_weight=True, mlp_layers=2, mlp_dropout=0.0, eps=0.0, train_eps=False, bias=True,
-                 rng=None, dtype=np.float32):
+                 activation="relu", dropout=0.5, input_dropout=None, aggr=None, bias=True, conv_kwargs=None,
+                 rng=None, dtype=np.float32, **options):
         super().__init__()
-        if conv not in CONVS:
-            raise ValueError(f"conv must be one of {', '.join(repr(c) for c in CONVS)}, got {conv!r}")
+        if not isinstance(conv, str) or conv not in conv_names():
+            raise ValueError(f"conv must be one of {', '.join(repr(c) for c in conv_names())}, got {conv!r}")
+        spec = get_conv(conv)
         dtype = _check_float_dtype(dtype)
         rng = init.as_rng(rng)
         dropout = float(dropout)
@@ -143,21 +127,8 @@ class GNNStack(Module):
         for name, value in (("dropout", dropout), ("input_dropout", input_dropout)):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
-        allowed = _AGGRS[conv]
-        if allowed is None:
-            if aggr not in (None, "sum", "add"):
-                raise ValueError(f"conv={conv!r} always sums its neighbours; aggr must be None or 'sum', "
-                                 f"got {aggr!r}")
-            aggr = "sum"
-        else:
-            aggr = {"sage": "mean", "graphconv": "sum"}[conv] if aggr is None else aggr
-            if aggr not in allowed:
-                raise ValueError(f"aggr must be one of {', '.join(repr(a) for a in allowed)} for "
-                                 f"conv={conv!r}, got {aggr!r}")
-            aggr = "sum" if aggr == "add" else aggr
-        mlp_layers = int(mlp_layers)
-        if mlp_layers < 1:
-            raise ValueError(f"mlp_layers must be >= 1, got {mlp_layers}")
+        aggr = spec.resolve_aggr(aggr)
+        conv_kwargs = {**(conv_kwargs or {}), **options}
 
         hidden = _hidden_sizes(hidden_channels, num_layers)
         widths = [int(in_channels)] + hidden + [int(out_channels)]
@@ -166,29 +137,19 @@ class GNNStack(Module):
         self.hidden_channels = hidden
         self.num_layers = len(widths) - 1
         self.conv = conv
-        self.aggr = aggr
+        self.aggr = "sum" if aggr is None else aggr
         self.dtype = dtype
         self.dropout = dropout
         self.input_dropout = input_dropout
 
+        self.conv_kwargs = conv_kwargs
         convs = []
         for layer in range(self.num_layers):
-            width_in, width_out = widths[layer], widths[layer + 1]
-            if conv == "gcn":
-                module = GCNConv(width_in, width_out, cached=cached, bias=bias, rng=rng, dtype=dtype)
-            elif conv == "sage":
-                module = SAGEConv(width_in, width_out, aggr=aggr, root_weight=root_weight,
-                                  normalize=normalize, bias=bias, rng=rng, dtype=dtype)
-            elif conv == "graphconv":
-                module = GraphConv(width_in, width_out, aggr=aggr, bias=bias, rng=rng, dtype=dtype)
-            else:
-                # Hidden layers: [in, out, ..., out]. The last layer: [in, in, ..., out], so that the
-                # MLP's hidden units are not squeezed to the (few) classes before its ReLU.
-                middle = width_in if layer == self.num_layers - 1 and self.num_layers > 1 else width_out
-                mlp = MLP([width_in] + [middle] * (mlp_layers - 1) + [width_out], activation=activation,
-                          dropout=mlp_dropout, bias=bias, rng=rng, dtype=dtype)
-                module = GINConv(mlp, eps=eps, train_eps=train_eps, dtype=dtype)
-            convs.append(module)
+            options = dict(bias=bias, rng=rng, dtype=dtype, layer=layer, num_layers=self.num_layers,
+                           activation=activation)
+            if aggr is not None:
+                options["aggr"] = aggr
+            convs.append(spec.build(widths[layer], widths[layer + 1], conv_kwargs=conv_kwargs, **options))
         self.convs = Sequential(*convs)
         self.activations = Sequential(*[get_activation(activation) if not isinstance(activation, Module)
                                         else _copy_module(activation)

@@ -10,7 +10,8 @@ import numpy as np
 from fastgnn.nn import init
 from fastgnn.nn._utils import as_layer_input, positive_int
 from fastgnn.nn.activation import ReLU
-from fastgnn.nn.conv import GCNConv, GINConv, SAGEConv
+from fastgnn.nn.conv import GINConv
+from fastgnn.nn.conv.registry import conv_names, get_conv
 from fastgnn.nn.dropout import Dropout
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.mlp import MLP
@@ -18,10 +19,13 @@ from fastgnn.nn.module import Module, Sequential, _check_float_dtype
 from fastgnn.nn.norm import BatchNorm
 from fastgnn.nn.pool import GlobalPool
 
-__all__ = ["GINGraphClassifier", "GNNGraphClassifier", "GRAPH_MODELS", "build_graph_classifier"]
+__all__ = ["GINGraphClassifier", "GNNGraphClassifier", "graph_model_names", "build_graph_classifier"]
 
-#: The model names of :func:`build_graph_classifier`.
-GRAPH_MODELS = ("gin", "gcn", "sage")
+
+def graph_model_names():
+    """The model names of :func:`build_graph_classifier`: ``'gin'`` (GIN-0) and every registered conv
+    usable in graph classification (stacked in a :class:`GNNGraphClassifier`)."""
+    return ("gin",) + tuple(name for name in conv_names(graph_classification=True) if name != "gin")
 
 
 def _check_dropout(dropout):
@@ -182,7 +186,7 @@ class GINGraphClassifier(Module):
 
 
 class GNNGraphClassifier(Module):
-    r"""Stacked GCN or GraphSAGE layers, a readout and a two-layer MLP head (PyG's kernel benchmark models).
+    r"""Stacked graph convolutions, a readout and a two-layer MLP head (PyG's kernel benchmark models).
 
     .. math::
 
@@ -195,11 +199,15 @@ class GNNGraphClassifier(Module):
     in_channels, hidden_channels, num_classes : int
     num_layers : int
         Number of convolutions.
-    conv : {'gcn', 'sage'}
-        :class:`~fastgnn.nn.GCNConv` or :class:`~fastgnn.nn.SAGEConv`.
+    conv : str
+        A registered convolution (:func:`fastgnn.nn.conv.conv_names`), e.g.
+        ``'gcn'`` or ``'sage'``.
     pool : {'mean', 'max', 'sum', 'min'}
     aggr : str, optional
-        SAGEConv's neighbourhood aggregation (default ``'mean'``).
+        The convolution's neighbourhood aggregation, if it takes one
+        (SAGEConv's default ``'mean'``).
+    conv_kwargs : dict, optional
+        The convolution's own options, passed to every layer.
     dropout : float
         Before the last linear layer.
     rng : numpy.random.Generator, int or None
@@ -207,12 +215,13 @@ class GNNGraphClassifier(Module):
     """
 
     def __init__(self, in_channels, hidden_channels, num_classes, num_layers=3, *, conv="gcn", pool="mean",
-                 aggr=None, dropout=0.5, rng=None, dtype=np.float32):
+                 aggr=None, dropout=0.5, conv_kwargs=None, rng=None, dtype=np.float32):
         super().__init__()
-        if conv not in ("gcn", "sage"):
-            raise ValueError(f"conv must be 'gcn' or 'sage', got {conv!r}")
-        if conv == "gcn" and aggr not in (None, "sum", "add"):
-            raise ValueError(f"conv='gcn' always sums its (normalized) neighbours; aggr must be None, got {aggr!r}")
+        if conv not in conv_names(graph_classification=True):
+            names = ", ".join(repr(name) for name in conv_names(graph_classification=True))
+            raise ValueError(f"conv must be one of {names}, got {conv!r}")
+        spec = get_conv(conv)
+        aggr = spec.resolve_aggr(aggr)
         self.in_channels = positive_int(in_channels, "in_channels")
         self.hidden_channels = positive_int(hidden_channels, "hidden_channels")
         self.num_classes = positive_int(num_classes, "num_classes")
@@ -223,11 +232,11 @@ class GNNGraphClassifier(Module):
         rng = init.as_rng(rng)
         convs = []
         width = self.in_channels
-        for _ in range(self.num_layers):
-            if conv == "gcn":
-                convs.append(GCNConv(width, self.hidden_channels, rng=rng, dtype=self.dtype))
-            else:
-                convs.append(SAGEConv(width, self.hidden_channels, aggr=aggr or "mean", rng=rng, dtype=self.dtype))
+        for layer in range(self.num_layers):
+            options = dict(rng=rng, dtype=self.dtype, layer=layer, num_layers=self.num_layers, activation="relu")
+            if aggr is not None:
+                options["aggr"] = aggr
+            convs.append(spec.build(width, self.hidden_channels, conv_kwargs=conv_kwargs, **options))
             width = self.hidden_channels
         self.convs = Sequential(*convs)
         self.activations = Sequential(*[ReLU() for _ in range(self.num_layers)])
@@ -263,9 +272,10 @@ def build_graph_classifier(model, in_channels, num_classes, *, hidden_channels=6
 
     Parameters
     ----------
-    model : {'gin', 'gcn', 'sage'}
-        ``'gin'``: :class:`GINGraphClassifier` (GIN-0); ``'gcn'``/``'sage'``:
-        :class:`GNNGraphClassifier`.
+    model : str
+        ``'gin'``: :class:`GINGraphClassifier` (GIN-0); any other name of
+        :func:`graph_model_names` (``'gcn'``, ``'sage'``, ``'graphconv'``, or
+        a registered conv): a :class:`GNNGraphClassifier` of it.
     in_channels, num_classes : int
     hidden_channels : int
     num_layers : int, optional
@@ -277,8 +287,8 @@ def build_graph_classifier(model, in_channels, num_classes, *, hidden_channels=6
     rng : numpy.random.Generator, int or None
     dtype : float32 or float64
     """
-    if model not in GRAPH_MODELS:
-        raise ValueError(f"model must be one of {', '.join(repr(m) for m in GRAPH_MODELS)}, got {model!r}")
+    if model not in graph_model_names():
+        raise ValueError(f"model must be one of {', '.join(repr(m) for m in graph_model_names())}, got {model!r}")
     if model == "gin":
         return GINGraphClassifier(in_channels, hidden_channels, num_classes, 5 if num_layers is None else num_layers,
                                   pool=pool or "sum", dropout=dropout, rng=rng, dtype=dtype)

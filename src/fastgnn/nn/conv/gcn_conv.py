@@ -6,6 +6,7 @@ from fastgnn.nn._utils import as_layer_input, check_graph, positive_int
 from fastgnn.nn.conv._propagate import aggregate_transform, aggregate_transform_backward, as_grad_out
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.module import Module, Parameter, _check_float_dtype
+from fastgnn.nn.conv.registry import register_conv
 
 __all__ = ["GCNConv"]
 
@@ -96,6 +97,18 @@ class GCNConv(Module):
         self._cached_input = None
         self._cached_graph = None
 
+    def _enter_fixed_graph(self):
+        # The graph is fixed: normalize it once (the cache is keyed by the graph object, so the
+        # training subgraph and the full graph of inductive training never mix).
+        if self.cached:
+            return False
+        self.cached = True
+        return True
+
+    def _exit_fixed_graph(self):
+        self.cached = False
+        self._clear_extra_cache()
+
     def normalized_graph(self, graph):
         """The graph this layer aggregates over: with self-loops and normalized weights as configured.
 
@@ -169,3 +182,9 @@ class GCNConv(Module):
 
     def extra_repr(self):
         return f"{self.in_channels}, {self.out_channels}"
+
+
+register_conv(
+    "gcn", GCNConv, description="GCN (Kipf and Welling, 2017): symmetric-normalized sum with self-loops",
+    node_defaults=dict(hidden=16, layers=2, dropout=0.5, lr=0.01, weight_decay=5e-4, decay="first", bias=False,
+                       early_stopping="window", patience=10, epochs=200))

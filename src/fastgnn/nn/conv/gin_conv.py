@@ -4,8 +4,10 @@ import numpy as np
 from fastgnn.nn._utils import split_input
 from fastgnn.nn.conv._propagate import as_grad_out
 from fastgnn.nn.linear import Linear
+from fastgnn.nn.mlp import MLP
 from fastgnn.nn.module import Module, Parameter, Sequential, _backward_without_input_grad, _check_float_dtype
 from fastgnn.ops import aggregate, aggregate_backward
+from fastgnn.nn.conv.registry import register_conv
 
 __all__ = ["GINConv"]
 
@@ -168,3 +170,26 @@ class GINConv(Module):
 
     def extra_repr(self):
         return f"eps={self._eps_value()}, train_eps={self.train_eps}"
+
+
+def build_gin_layer(in_channels, out_channels, *, bias=True, rng=None, dtype=np.float32, layer=0, num_layers=1,
+                    activation="relu", mlp_layers=2, mlp_dropout=0.0, eps=0.0, train_eps=False, **_):
+    """One GIN layer of a stack: :class:`GINConv` around an :class:`~fastgnn.nn.MLP` of ``mlp_layers``.
+
+    Hidden layers' MLPs have widths ``[in, out, ..., out]``; the last
+    layer's ``[in, in, ..., out]``, so that the MLP's hidden units are not
+    squeezed to the (few) classes before its activation.
+    """
+    mlp_layers = int(mlp_layers)
+    if mlp_layers < 1:
+        raise ValueError(f"mlp_layers must be >= 1, got {mlp_layers}")
+    middle = in_channels if layer == num_layers - 1 and num_layers > 1 else out_channels
+    mlp = MLP([in_channels] + [middle] * (mlp_layers - 1) + [out_channels], activation=activation,
+              dropout=mlp_dropout, bias=bias, rng=rng, dtype=dtype)
+    return GINConv(mlp, eps=eps, train_eps=train_eps, dtype=dtype)
+
+
+register_conv(
+    "gin", build_gin_layer, description="GIN (Xu et al., 2019): an MLP over (1 + eps) h_i + sum_j h_j",
+    node_defaults=dict(hidden=64, layers=2, dropout=0.8, lr=0.005, weight_decay=5e-3, decay="all", bias=True,
+                       early_stopping="patience", patience=50, epochs=200))

@@ -5,6 +5,7 @@ from fastgnn.nn._utils import channels_pair, positive_int, split_input
 from fastgnn.nn.conv._propagate import as_grad_out, check_aggr, linear_aggregate, linear_aggregate_backward
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.module import Module, _check_float_dtype
+from fastgnn.nn.conv.registry import register_conv
 
 __all__ = ["GraphConv"]
 
@@ -92,3 +93,10 @@ class GraphConv(Module):
 
     def extra_repr(self):
         return f"{self.in_channels}, {self.out_channels}, aggr={self.aggr!r}"
+
+
+register_conv(
+    "graphconv", GraphConv, aggrs=("sum", "mean", "max", "min"), default_aggr="sum",
+    description="GraphConv (Morris et al., 2019): W1 h_i + W2 AGG_j h_j",
+    node_defaults=dict(hidden=64, layers=2, dropout=0.5, lr=0.01, weight_decay=5e-4, decay="all", bias=True,
+                       early_stopping="patience", patience=50, epochs=200))

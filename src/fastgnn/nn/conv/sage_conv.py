@@ -5,6 +5,7 @@ from fastgnn.nn._utils import channels_pair, positive_int, split_input
 from fastgnn.nn.conv._propagate import as_grad_out, check_aggr, linear_aggregate, linear_aggregate_backward
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.module import Module, _check_float_dtype
+from fastgnn.nn.conv.registry import register_conv
 
 __all__ = ["SAGEConv"]
 
@@ -117,3 +118,10 @@ class SAGEConv(Module):
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, aggr={self.aggr!r}, root_weight={self.root_weight}, "
                 f"normalize={self.normalize}")
+
+
+register_conv(
+    "sage", SAGEConv, aggrs=("mean", "max", "min", "sum"), default_aggr="mean",
+    description="GraphSAGE (Hamilton et al., 2017): root weight plus aggregated neighbours",
+    node_defaults=dict(hidden=64, layers=2, dropout=0.5, lr=0.01, weight_decay=5e-4, decay="all", bias=True,
+                       early_stopping="patience", patience=50, epochs=200))
