@@ -10,13 +10,14 @@ A count is a positive integer of at most :func:`max_num_threads`
 ``ValueError``, since libgomp aborts the process, or crashes, when asked for
 thousands of threads; an ``OMP_NUM_THREADS`` above it is lowered to it.
 """
+import contextlib
 import functools
 import math
 import os
 
 from fastgnn._kernels import _common
 
-__all__ = ["set_num_threads", "get_num_threads", "resolve_num_threads", "max_num_threads"]
+__all__ = ["set_num_threads", "get_num_threads", "resolve_num_threads", "max_num_threads", "num_threads"]
 
 # Below this much work ((edges + rows) x features, about a millisecond on one
 # core) a kernel runs on one thread: waking a team costs more than it saves,
@@ -102,6 +103,27 @@ def set_num_threads(n_threads):
     """
     global _num_threads
     _num_threads = None if n_threads is None else _check_count(n_threads, "n_threads")
+
+
+@contextlib.contextmanager
+def num_threads(n_threads):
+    """Within the block, kernels default to ``n_threads`` threads (None changes nothing).
+
+    The previous setting of :func:`set_num_threads` is restored on exit.
+    """
+    global _num_threads
+    previous = _num_threads
+    if n_threads is not None:
+        set_num_threads(n_threads)
+    try:
+        yield get_num_threads()
+    finally:
+        _num_threads = previous
+
+
+def explicit_num_threads():
+    """The count given to :func:`set_num_threads`, or None when it was not called (or was reset)."""
+    return _num_threads
 
 
 def get_num_threads():

@@ -5,6 +5,7 @@ Gradients are written by hand. A module's ``forward`` caches what its
 gradient with respect to the input and *adds* the gradients of the module's
 parameters into their ``grad`` arrays.
 """
+import contextlib
 import functools
 import inspect
 from collections import OrderedDict
@@ -340,6 +341,30 @@ class Module:
     def unfreeze(self):
         """Make every parameter trainable again (``requires_grad_(True)``); returns self."""
         return self.requires_grad_(True)
+
+    @contextlib.contextmanager
+    def fixed_graph(self):
+        """A block in which every call of the model sees the same graph object(s).
+
+        Full-batch training promises this; layers may then keep per-graph
+        work (``GCNConv`` normalizes the graph once instead of every step)
+        and drop it on exit. A training loop enters it without knowing the
+        layer types; layers opt in through ``_enter_fixed_graph``.
+        """
+        entered = [module for module in self.modules() if module._enter_fixed_graph()]
+        try:
+            yield self
+        finally:
+            for module in entered:
+                module._exit_fixed_graph()
+
+    def _enter_fixed_graph(self):
+        """Hook of :meth:`fixed_graph`: start keeping per-graph work; True if there is anything to undo."""
+        return False
+
+    def _exit_fixed_graph(self):
+        """Hook of :meth:`fixed_graph`: undo what ``_enter_fixed_graph`` did."""
+        return None
 
     def is_trainable(self):
         """Whether any parameter of this module or its sub-modules requires a gradient."""
