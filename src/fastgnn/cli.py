@@ -3,11 +3,23 @@
 One function per subcommand: ``_add_<command>(subparsers)`` declares it and
 ``<command>(args)`` runs it and returns the exit status. Heavy modules are
 imported inside the command functions, so ``--help`` stays fast.
+
+Bad input is reported as one line on stderr, ``<prog>: error: <message>``,
+naming the option or file, with exit status 2.
 """
 import argparse
 import sys
 
-__all__ = ["build_parser", "bench", "train", "bench_train", "main"]
+__all__ = ["ArgumentParser", "build_parser", "bench", "train", "bench_train", "main"]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """:class:`argparse.ArgumentParser` whose errors are one line (argparse adds the whole usage, many lines)."""
+
+    def error(self, message):
+        """Print ``<prog>: error: <message>`` on stderr and exit with status 2."""
+        message = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _add_bench(subparsers):
@@ -76,7 +88,7 @@ def build_parser():
     """The argument parser with every subcommand."""
     import fastgnn
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(      # the subcommands' parsers are of the same class
         prog="fastgnn", description="fastgnn: graph neural networks on the CPU with compiled CSR kernels.")
     parser.add_argument("--version", action="version", version=f"fastgnn {fastgnn.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
