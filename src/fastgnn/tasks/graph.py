@@ -15,9 +15,12 @@ without node labels or attributes get one-hot degree features
 (:func:`fastgnn.datasets.add_degree_features`).
 """
 import json
+import os
 import time
 
-from fastgnn.tasks._common import add_option as _add, option as _option, run_task
+from fastgnn.tasks._common import (CommandError, add_option as _add, check_learning_rate, check_memory,
+                                   check_seed, dataset_errors, num_threads, option as _option, refuse_options,
+                                   run_task, training_bytes)
 
 __all__ = ["add_arguments", "run", "MODELS", "POOLS"]
 
@@ -64,48 +67,48 @@ def _one_width(value):
     """``--hidden`` as one int (the node task's parser may hand over a list of widths)."""
     if isinstance(value, (list, tuple)):
         if len(value) != 1:
-            raise ValueError(f"the graph task takes one --hidden width (every layer has it), got {value}")
+            raise CommandError(f"the graph task takes one --hidden width (every layer has it), got {value}")
         value = value[0]
     return int(value)
 
 
 def _settings(args):
+    refuse_options(args, "graph", ("save", "load"))
     model = str(_option(args, "model", "gin")).lower()
     if model not in MODELS:
-        raise ValueError(f"--model must be one of {', '.join(MODELS)} for the graph task, got {model!r}")
+        raise CommandError(f"--model must be one of {', '.join(MODELS)} for the graph task, got {model!r}")
     pool = _option(args, "pool", "sum" if model == "gin" else "mean")
     if pool not in POOLS:
-        raise ValueError(f"--pool must be one of {', '.join(POOLS)}, got {pool!r}")
+        raise CommandError(f"--pool must be one of {', '.join(POOLS)}, got {pool!r}")
     settings = dict(
         dataset=_option(args, "dataset", None), data_root=_option(args, "data_root", None), model=model,
         pool=pool, folds=int(_option(args, "folds", 10)), batch_size=int(_option(args, "batch_size", 32)),
-        epochs=int(_option(args, "epochs", 350)), lr=float(_option(args, "lr", 0.01)),
+        epochs=int(_option(args, "epochs", 350)), lr=check_learning_rate(_option(args, "lr", 0.01)),
         lr_step=int(_option(args, "lr_step", 50)), hidden=_one_width(_option(args, "hidden", 64)),
         layers=int(_option(args, "layers", 5 if model == "gin" else 3)),
-        dropout=float(_option(args, "dropout", 0.5)), seed=int(_option(args, "seed", 0)),
+        dropout=float(_option(args, "dropout", 0.5)), seed=check_seed(_option(args, "seed", 0)),
         threads=_option(args, "threads", None), log_every=int(_option(args, "log_every", 1)))
     if settings["dataset"] is None:
-        raise ValueError("the graph task needs --dataset NAME (a TU dataset, e.g. MUTAG)")
+        raise CommandError("the graph task needs --dataset NAME (a TU dataset, e.g. MUTAG)")
     if settings["data_root"] is None:
-        raise ValueError("the graph task needs --data-root DIR, the folder of the <NAME>_*.txt files")
+        raise CommandError("the graph task needs --data-root DIR, the folder of the <NAME>_*.txt files")
     for name in ("folds", "batch_size", "hidden", "layers", "log_every"):
         if settings[name] < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {settings[name]}")
+            raise CommandError(f"--{name.replace('_', '-')} must be a positive integer, got {settings[name]}")
     if settings["folds"] < 2:
-        raise ValueError(f"--folds must be at least 2, got {settings['folds']}")
+        raise CommandError(f"--folds must be at least 2, got {settings['folds']}")
     if settings["epochs"] < 1:
-        raise ValueError(f"--epochs must be a positive integer, got {settings['epochs']}")
+        raise CommandError(f"--epochs must be a positive integer, got {settings['epochs']}")
     if settings["lr_step"] < 0:
-        raise ValueError(f"--lr-step must be >= 0, got {settings['lr_step']}")
+        raise CommandError(f"--lr-step must be >= 0, got {settings['lr_step']}")
     if not 0.0 <= settings["dropout"] < 1.0:
-        raise ValueError(f"--dropout must be in [0, 1), got {settings['dropout']}")
+        raise CommandError(f"--dropout must be in [0, 1), got {settings['dropout']}")
     if settings["threads"] is not None and int(settings["threads"]) < 1:
-        raise ValueError(f"--threads must be a positive integer, got {settings['threads']}")
+        raise CommandError(f"--threads must be a positive integer, got {settings['threads']}")
     return settings
 
 
 def _run(args, out):
-    import fastgnn
     from fastgnn.datasets import TUDataset, add_degree_features
     from fastgnn.models.graph_classification import build_graph_classifier
     from fastgnn.models.graph_training import cross_validate_graph_classifier
@@ -119,15 +122,25 @@ def _run(args, out):
             print(line, file=out, flush=True)
 
     start = time.perf_counter()
-    dataset = TUDataset(s["data_root"], s["dataset"])
-    graphs = list(dataset)
-    features = "node labels/attributes"
-    if dataset.num_node_features == 0:
-        graphs = add_degree_features(graphs)
-        features = "degree (the dataset has no node features)"
+    if not os.path.isdir(s["data_root"]):
+        raise CommandError(f"--data-root {s['data_root']}: no such directory")
+    with dataset_errors(s["data_root"], s["dataset"]):
+        dataset = TUDataset(s["data_root"], s["dataset"])
+        graphs = list(dataset)
+        features = "node labels/attributes"
+        if dataset.num_node_features == 0:
+            graphs = add_degree_features(graphs)
+            features = "degree (the dataset has no node features)"
+    if not graphs:
+        raise CommandError(f"--data-root {s['data_root']}: dataset {s['dataset']} has no graphs")
     in_channels = graphs[0].num_node_features
     if s["folds"] > len(graphs):
-        raise ValueError(f"--folds ({s['folds']}) exceeds the number of graphs ({len(graphs)})")
+        raise CommandError(f"--folds ({s['folds']}) exceeds the number of graphs ({len(graphs)})")
+    # The largest batch: the biggest graphs, batch-size of them.
+    sizes = sorted((g.num_nodes for g in graphs), reverse=True)
+    check_memory(training_bytes(in_channels, s["hidden"], dataset.num_classes, s["layers"],
+                                sum(sizes[:s["batch_size"]])),
+                 f"--hidden {s['hidden']} and --layers {s['layers']}")
     say(f"{dataset!r}")
     say(f"features: {in_channels} ({features}); model {s['model']}, pool {s['pool']}, layers {s['layers']}, "
         f"hidden {s['hidden']}, dropout {s['dropout']}; {s['folds']} folds x {s['epochs']} epochs, "
@@ -137,19 +150,11 @@ def _run(args, out):
         return build_graph_classifier(s["model"], in_channels, dataset.num_classes, hidden_channels=s["hidden"],
                                       num_layers=s["layers"], pool=s["pool"], dropout=s["dropout"], rng=rng)
 
-    from fastgnn import _threads
-
-    previous_threads = _threads._num_threads
-    if s["threads"] is not None:
-        fastgnn.set_num_threads(int(s["threads"]))
-    try:
+    with num_threads(s["threads"]):
         result = cross_validate_graph_classifier(
             make_model, graphs, num_folds=s["folds"], epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],
             step_size=s["lr_step"] or None, gamma=0.5, seed=s["seed"], log=None if quiet else say,
             log_every=s["log_every"])
-    finally:
-        if s["threads"] is not None:
-            fastgnn.set_num_threads(previous_threads)
     seconds = time.perf_counter() - start
     say(f"test accuracy, paper protocol (best fold-averaged epoch {result.best_epoch}): "
         f"{100 * result.test_acc_mean:.1f} +- {100 * result.test_acc_std:.1f} %")

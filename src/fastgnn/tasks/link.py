@@ -7,13 +7,20 @@ are printed as progress, never used to select). Run ``r`` (0-based) uses
 seed ``seed + r`` for the split, the initial weights, the VGAE noise and the
 negative samples. With ``--runs K`` the mean and standard deviation over the
 runs are reported.
+
+``--test-fraction`` must hold out some edges (the test metrics are the
+result); ``--val-fraction 0`` is allowed, as in PyG's ``RandomLinkSplit``
+(``num_val=0``): there is then no validation AUC/AP (null in the JSON).
 """
 import json
+import os
 import time
 
 import numpy as np
 
-from fastgnn.tasks._common import add_option as _add, option as _option, run_task
+from fastgnn.tasks._common import (CommandError, add_option as _add, check_fraction, check_learning_rate,
+                                   check_memory, check_positive, check_seed, dataset_errors, num_threads,
+                                   option as _option, refuse_options, run_task, training_bytes)
 
 __all__ = ["add_arguments", "run", "resolve_settings", "MODELS", "LOSSES", "DEFAULTS"]
 
@@ -37,16 +44,18 @@ def add_arguments(parser):
               "edges against as many sampled non-edges ('negative'), or 'auto' (default): full up to "
               "20,000 nodes, else negative")
     _add(parser, "--runs", type=int, default=None, help="independent runs (seeds seed, seed+1, ...)")
-    _add(parser, "--epochs", type=int, default=None, help="link task: default 200")
+    _add(parser, "--epochs", type=int, default=None, help="link task: at least 1, default 200")
     _add(parser, "--lr", type=float, default=None, help="Adam learning rate (link task: 0.01)")
     _add(parser, "--seed", type=int, default=None, help="seed of the first run (default 0)")
     _add(parser, "--hidden", type=int, default=None, help="link task: width of the first GCN layer (default 32)")
     _add(parser, "--latent", type=int, default=None, help="link task: width of the embeddings Z (default 16)")
     _add(parser, "--dropout", type=float, default=None, help="link task: default 0")
     _add(parser, "--val-fraction", type=float, default=None,
-         help="link task: fraction of the edges held out for validation (default 0.05)")
+         help="link task: fraction of the edges held out for validation (default 0.05; 0: no validation, "
+              "only reported anyway)")
     _add(parser, "--test-fraction", type=float, default=None,
-         help="link task: fraction of the edges held out for test (default 0.1)")
+         help="link task: fraction of the edges held out for test, the reported result (default 0.1; must "
+              "hold out at least one edge; with --val-fraction, below 1 in all)")
     _add(parser, "--threads", type=int, default=None,
          help="threads of fastgnn's kernels (default: OMP_NUM_THREADS, else the available CPUs)")
     _add(parser, "--log-every", type=int, default=None, metavar="N",
@@ -70,34 +79,36 @@ def resolve_settings(args):
     ValueError
         An option out of range or not meant for the link task, naming it.
     """
+    refuse_options(args, "link", ("save", "load"))
     s = {key: _option(args, key, default) for key, default in DEFAULTS.items()}
     s["dataset"] = str(s["dataset"]).lower()
     s["model"] = str(s["model"]).lower()
     if s["model"] not in MODELS:
-        raise ValueError(f"--model must be one of {', '.join(MODELS)} for the link task, got {s['model']!r}")
+        raise CommandError(f"--model must be one of {', '.join(MODELS)} for the link task, got {s['model']!r}")
     if s["loss"] not in LOSSES:
-        raise ValueError(f"--loss must be one of {', '.join(LOSSES)}, got {s['loss']!r}")
+        raise CommandError(f"--loss must be one of {', '.join(LOSSES)}, got {s['loss']!r}")
     if isinstance(s["hidden"], (list, tuple)):
-        raise ValueError(f"--hidden takes one width for the link task (the GAE encoder has one hidden layer), "
-                         f"got {','.join(map(str, s['hidden']))}")
+        raise CommandError(f"--hidden takes one width for the link task (the GAE encoder has one hidden layer), "
+                           f"got {','.join(map(str, s['hidden']))}")
     for name in ("runs", "hidden", "latent", "log_every"):
-        s[name] = int(s[name])
-        if s[name] < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {s[name]}")
-    s["epochs"], s["seed"] = int(s["epochs"]), int(s["seed"])
-    if s["epochs"] < 0:
-        raise ValueError(f"--epochs must be non-negative, got {s['epochs']}")
-    if s["threads"] is not None and s["threads"] < 1:
-        raise ValueError(f"--threads must be a positive integer, got {s['threads']}")
-    s["lr"], s["dropout"] = float(s["lr"]), float(s["dropout"])
-    if not s["lr"] > 0:
-        raise ValueError(f"--lr must be positive, got {s['lr']}")
+        s[name] = check_positive(f"--{name.replace('_', '-')}", s[name])
+    # No --load: a model trained for 0 epochs is a random one, no result.
+    s["epochs"] = check_positive("--epochs", s["epochs"])
+    s["seed"] = check_seed(s["seed"])
+    if s["threads"] is not None:
+        s["threads"] = check_positive("--threads", s["threads"])
+    s["lr"] = check_learning_rate(s["lr"])
+    s["dropout"] = float(s["dropout"])
     if not 0.0 <= s["dropout"] < 1.0:
-        raise ValueError(f"--dropout must be in [0, 1), got {s['dropout']}")
-    for name in ("val_fraction", "test_fraction"):
-        s[name] = float(s[name])
-        if not 0.0 <= s[name] <= 1.0:
-            raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1], got {s[name]}")
+        raise CommandError(f"--dropout must be in [0, 1), got {s['dropout']}")
+    s["val_fraction"] = check_fraction("--val-fraction", s["val_fraction"])
+    s["test_fraction"] = check_fraction("--test-fraction", s["test_fraction"])
+    if s["test_fraction"] == 0:
+        raise CommandError("--test-fraction must be above 0: the test AUC and AP are the result, so some edges "
+                           "must be held out for test")
+    if s["val_fraction"] + s["test_fraction"] >= 1:
+        raise CommandError(f"--val-fraction {s['val_fraction']} and --test-fraction {s['test_fraction']} asked for "
+                           "all the edges; together they must be below 1 to leave edges to train on")
     s["quiet"], s["json"] = bool(s["quiet"]), bool(s["json"])
     return s
 
@@ -108,10 +119,13 @@ def _load_dataset(name, data_root):
     key = str(name).lower()
     if data_root is None:
         if key != "cora":
-            raise ValueError(f"dataset {name!r} is not shipped in the package: pass --data-root DIR "
-                             "(the folder of its raw Planetoid files)")
+            raise CommandError(f"dataset {name!r} is not shipped in the package: pass --data-root DIR "
+                               "(the folder of its raw Planetoid files)")
         return load_cora()
-    return Planetoid(data_root, key)
+    if not os.path.isdir(data_root):
+        raise CommandError(f"--data-root {data_root}: no such directory")
+    with dataset_errors(data_root, key):
+        return Planetoid(data_root, key)
 
 
 def run(args, *, out=None):
@@ -120,18 +134,9 @@ def run(args, *, out=None):
 
 
 def _run(args, out):
-    import fastgnn
-    from fastgnn import _threads
-
     s = resolve_settings(args)
-    previous_threads = _threads._num_threads
-    if s["threads"] is not None:
-        fastgnn.set_num_threads(s["threads"])
-    try:
+    with num_threads(s["threads"]):
         summary = _train_runs(s, out)
-    finally:
-        if s["threads"] is not None:
-            fastgnn.set_num_threads(previous_threads)
     if s["json"]:
         print(json.dumps(summary), file=out, flush=True)
     return 0
@@ -154,6 +159,8 @@ def _train_runs(s, out):
     start = time.perf_counter()
     dataset = _load_dataset(s["dataset"], s["data_root"])
     graph = dataset.graph
+    check_memory(training_bytes(dataset.num_features, hidden, latent, 2, graph.num_nodes),
+                 f"--hidden {hidden} and --latent {latent}")
     if loss == "auto":
         loss = "full" if graph.num_nodes <= FULL_LOSS_MAX_NODES else "negative"
     model_cls = GAE if model_name == "gae" else VGAE
@@ -166,6 +173,10 @@ def _train_runs(s, out):
     for number in range(runs):
         rng = np.random.default_rng(seed + number)
         split = random_link_split(graph, val=val, test=test, undirected=True, seed=rng)
+        if split.test_pos_edge_index.shape[1] == 0:
+            total = sum(part.shape[1] for part in (split.train_pos_edge_index, split.val_pos_edge_index))
+            raise CommandError(f"--test-fraction {test} holds out no edge of the {total} edges (the count is "
+                               "rounded down): ask for more")
         model = model_cls(dataset.num_features, hidden, latent, dropout=dropout, rng=rng)
         optimizer = Adam(model.parameters(), lr=lr)
         if runs > 1:
@@ -173,8 +184,9 @@ def _train_runs(s, out):
         result = train_autoencoder(model, split, dataset.x, optimizer, loss=loss, epochs=epochs, seed=rng,
                                    eval_every=0 if quiet else log_every, verbose=False if quiet else log_every,
                                    log=say)
-        say(f"run {number + 1}: test AUC {result.test_auc:.4f}  AP {result.test_ap:.4f}  "
-            f"(val AUC {result.val_auc:.4f}  AP {result.val_ap:.4f})  "
+        validation = ("no validation edges" if result.val_auc is None
+                      else f"val AUC {result.val_auc:.4f}  AP {result.val_ap:.4f}")
+        say(f"run {number + 1}: test AUC {result.test_auc:.4f}  AP {result.test_ap:.4f}  ({validation})  "
             f"{1000 * result.seconds_per_epoch:.1f} ms/epoch, {result.total_seconds:.1f} s")
         results.append(result)
 
@@ -199,8 +211,8 @@ def _train_runs(s, out):
         "test_auc_std": float(auc.std()),
         "test_ap_mean": float(ap.mean()),
         "test_ap_std": float(ap.std()),
-        "val_auc_mean": float(np.mean([r.val_auc for r in results])),
-        "val_ap_mean": float(np.mean([r.val_ap for r in results])),
+        "val_auc_mean": _mean_or_none([r.val_auc for r in results]),
+        "val_ap_mean": _mean_or_none([r.val_ap for r in results]),
         "per_run": [{"seed": seed + i, "test_auc": r.test_auc, "test_ap": r.test_ap, "val_auc": r.val_auc,
                      "val_ap": r.val_ap, "seconds_per_epoch": r.seconds_per_epoch}
                     for i, r in enumerate(results)],
@@ -213,3 +225,9 @@ def _train_runs(s, out):
     print(f"test AUC {auc.mean():.4f}{spread}  AP {ap.mean():.4f}{spread_ap}"
           f"{f' (mean ± std over {runs} runs)' if runs > 1 else ''}", file=out, flush=True)
     return summary
+
+
+def _mean_or_none(values):
+    """The mean of ``values``, or None when there are none (no validation edges)."""
+    values = [value for value in values if value is not None]
+    return float(np.mean(values)) if values else None

@@ -14,13 +14,16 @@ anything (not the epoch, not the weights, not the hyperparameters).
 """
 import argparse
 import json
+import math
 import os
 import sys
 import time
 
 import numpy as np
 
-from fastgnn.tasks._common import add_option as _add, option as _option, run_task
+from fastgnn.tasks._common import (CheckedNpz, CommandError, add_option as _add, check_learning_rate,
+                                   check_memory, check_seed, check_writable, dataset_errors, num_threads,
+                                   option as _option, run_task, training_bytes, write_atomically)
 
 __all__ = ["MODEL_DEFAULTS", "MODELS", "DATASETS", "add_arguments", "run", "resolve_settings", "build",
            "save_weights", "load_weights", "load_dataset"]
@@ -47,10 +50,6 @@ MODEL_DEFAULTS = {
 _CONFIG_KEY = "__fastgnn_config__"
 # The options that fix the shape of the weights: they must agree between --save and --load.
 _ARCHITECTURE = ("model", "in_channels", "out_channels", "hidden", "layers", "aggr", "bias")
-
-
-class CommandError(ValueError):
-    """Bad input to the command, reported as one line on stderr (exit status 2)."""
 
 
 def add_arguments(parser):
@@ -83,7 +82,8 @@ def add_arguments(parser):
     _add(parser, "--bias", default=None, action=argparse.BooleanOptionalAction,
          help="node task: learn biases (default: off for gcn, as the paper; on for the others)")
     _add(parser, "--epochs", default=None, type=int,
-         help="maximum number of epochs (node task: 200; 0 evaluates --load's weights without training)")
+         help="maximum number of epochs, at least 1 (node task: 200; with --load, 0 evaluates the loaded "
+              "weights without training)")
     _add(parser, "--lr", default=None, type=float, help="Adam learning rate (node task: gin 0.005, others 0.01)")
     _add(parser, "--weight-decay", default=None, type=float,
          help="node task: L2 weight decay (gin 5e-3, others 5e-4)")
@@ -101,8 +101,8 @@ def add_arguments(parser):
     _add(parser, "--threads", default=None, type=int,
          help="threads of fastgnn's kernels (default: OMP_NUM_THREADS, else the available CPUs)")
     _add(parser, "--save", metavar="PATH", default=None,
-         help="node task: write the trained weights to PATH (.npz); with --runs, those of the run with "
-              "the best validation accuracy")
+         help="node task: write the trained weights to PATH (.npz), checked to be writable before training; "
+              "with --runs, those of the run with the best validation accuracy")
     _add(parser, "--load", metavar="PATH", default=None,
          help="node task: start from the weights in PATH (written by --save); without --epochs, evaluate "
               "them without training")
@@ -166,10 +166,9 @@ def resolve_settings(args):
         raise CommandError(f"--layers must be a positive integer, got {config['layers']}")
     if not 0.0 <= config["dropout"] < 1.0:
         raise CommandError(f"--dropout must be in [0, 1), got {config['dropout']}")
-    if not config["lr"] > 0:
-        raise CommandError(f"--lr must be positive, got {config['lr']}")
-    if config["weight_decay"] < 0:
-        raise CommandError(f"--weight-decay must be non-negative, got {config['weight_decay']}")
+    config["lr"] = check_learning_rate(config["lr"])
+    if not (config["weight_decay"] >= 0 and math.isfinite(config["weight_decay"])):
+        raise CommandError(f"--weight-decay must be a non-negative number, got {config['weight_decay']}")
     if config["patience"] < 1:
         raise CommandError(f"--patience must be a positive integer, got {config['patience']}")
     if config["early_stopping"] == "none":
@@ -178,6 +177,9 @@ def resolve_settings(args):
     epochs = getattr(args, "epochs", None)
     if epochs is not None and epochs < 0:
         raise CommandError(f"--epochs must be non-negative, got {epochs}")
+    if epochs is not None and epochs == 0 and load is None:
+        # The accuracy of random weights is no result to report.
+        raise CommandError("--epochs must be >= 1 unless --load is given (--epochs 0 evaluates loaded weights)")
     config["epochs"] = (0 if load is not None else config["epochs"]) if epochs is None else int(epochs)
     runs = int(_option(args, "runs", 1))
     if runs < 1:
@@ -191,7 +193,7 @@ def resolve_settings(args):
     return dict(
         dataset=dataset, data_root=getattr(args, "data_root", None), model=model, config=config,
         normalize_features=bool(getattr(args, "normalize_features", True)),
-        inductive=bool(getattr(args, "inductive", False)), seed=int(_option(args, "seed", 0)), runs=runs,
+        inductive=bool(getattr(args, "inductive", False)), seed=check_seed(_option(args, "seed", 0)), runs=runs,
         threads=threads, save=getattr(args, "save", None), load=load, log_every=log_every,
         quiet=bool(getattr(args, "quiet", False)), json=bool(getattr(args, "json", False)))
 
@@ -227,38 +229,43 @@ def save_weights(model, path, config=None):
     arrays = dict(model.state_dict())
     if config is not None:
         arrays[_CONFIG_KEY] = np.array(json.dumps({key: config[key] for key in _ARCHITECTURE if key in config}))
-    with open(path, "wb") as handle:        # np.savez would append .npz to a path without it
-        np.savez(handle, **arrays)
+    # A handle, not the path: np.savez would append .npz to a path without it.
+    write_atomically(path, lambda handle: np.savez(handle, **arrays))
 
 
 def load_weights(model, path, config=None):
     """Load weights written by :func:`save_weights` into ``model``.
 
+    Each array's header and size are checked against ``model.state_dict()``
+    before its data is read (:class:`fastgnn.tasks._common.CheckedNpz`), so
+    a damaged file or one claiming huge arrays is refused without reading it.
+
     Raises
     ------
     ValueError
-        A missing or unreadable file, an architecture that differs from
-        ``config``, or weights that do not fit the model (naming them).
+        A missing, damaged or unreadable file, an architecture that differs
+        from ``config``, or weights that do not fit the model (naming them).
     """
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except FileNotFoundError:
-        raise CommandError(f"--load: weights file not found: {path}") from None
-    except (OSError, ValueError) as error:
-        raise CommandError(f"--load: cannot read {path} as an .npz file of weights: {error}") from None
-    saved_config = arrays.pop(_CONFIG_KEY, None)
-    if saved_config is not None and config is not None:
-        saved = json.loads(str(saved_config))
-        differences = [f"{key}: saved {saved[key]!r}, now {config.get(key)!r}" for key in _ARCHITECTURE
-                       if key in saved and saved[key] != config.get(key)]
-        if differences:
-            raise CommandError(f"--load: {path} holds weights of another architecture ("
-                               + "; ".join(differences) + "); pass the options it was trained with")
+    with CheckedNpz(path, "--load") as weights:
+        saved_config = weights.read_text(_CONFIG_KEY)
+        if saved_config is not None and config is not None:
+            try:
+                saved = json.loads(saved_config)
+            except ValueError:
+                saved = None
+            if not isinstance(saved, dict):
+                weights.fail(f"{_CONFIG_KEY} is not the architecture record --save writes")
+            differences = [f"{key}: saved {saved[key]!r}, now {config.get(key)!r}" for key in _ARCHITECTURE
+                           if key in saved and saved[key] != config.get(key)]
+            if differences:
+                weights.fail("holds weights of another architecture (" + "; ".join(differences)
+                             + "); pass the options it was trained with")
+        arrays = weights.read_arrays(model.state_dict(), ignore=(_CONFIG_KEY,))
     try:
         model.load_state_dict(arrays)
     except (KeyError, ValueError, TypeError) as error:
-        raise CommandError(f"--load: the weights in {path} do not fit the model: {error}") from None
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        raise CommandError(f"--load {path}: the weights do not fit the model: {message}") from None
 
 
 # ---------------------------------------------------------------------- the command
@@ -272,11 +279,9 @@ def load_dataset(name, data_root, normalize_features):
                                f"ind.{name}.* (only Cora ships with fastgnn)")
         return load_cora(normalize_features=normalize_features)
     if not os.path.isdir(data_root):
-        raise CommandError(f"--data-root: no such directory: {data_root}")
-    try:
+        raise CommandError(f"--data-root {data_root}: no such directory")
+    with dataset_errors(data_root, name):
         return Planetoid(data_root, name, normalize_features=normalize_features)
-    except FileNotFoundError as error:
-        raise CommandError(f"--data-root: {error}") from None
 
 
 def run(args, *, out=None):
@@ -289,12 +294,12 @@ def run(args, *, out=None):
 
 
 def _run(args, out):
-    import fastgnn
-    from fastgnn import _threads
     from fastgnn.train import train_node_classifier
 
     s = resolve_settings(args)
     config = s["config"]
+    if s["save"] is not None:
+        check_writable(s["save"], "--save")     # now, not after training
 
     def say(line):
         print(line, file=out, flush=True)
@@ -303,13 +308,13 @@ def _run(args, out):
         if not s["quiet"]:
             say(line)
 
-    previous_threads = _threads._num_threads
-    if s["threads"] is not None:
-        fastgnn.set_num_threads(s["threads"])
-    try:
+    with num_threads(s["threads"]):
         started = time.perf_counter()
         dataset = load_dataset(s["dataset"], s["data_root"], s["normalize_features"])
         config.update(model=s["model"], in_channels=dataset.num_features, out_channels=dataset.num_classes)
+        check_memory(training_bytes(config["in_channels"], config["hidden"], config["out_channels"],
+                                    config["layers"], dataset.x.shape[0]),
+                     f"--hidden {_widths_text(config['hidden'])} and --layers {config['layers']}")
         progress(f"{dataset!r}, {'inductive' if s['inductive'] else 'transductive'}")
         progress("model {model}: hidden {hidden}, layers {layers}, aggr {aggr}, dropout {dropout}, bias {bias}; "
                  "Adam lr {lr}, weight decay {weight_decay} ({decay}); up to {epochs} epochs, early stopping "
@@ -337,9 +342,6 @@ def _run(args, out):
             save_weights(best[0], s["save"], config)
             progress(f"weights saved to {s['save']}")
         summary = _summary(s, config, dataset, results, time.perf_counter() - started)
-    finally:
-        if s["threads"] is not None:
-            fastgnn.set_num_threads(previous_threads)
     if s["runs"] > 1:
         say(f"{s['runs']} runs: val acc {summary['val_acc_mean']:.4f} ± {summary['val_acc_std']:.4f}, "
             f"test acc {summary['test_acc_mean']:.4f} ± {summary['test_acc_std']:.4f}, "
@@ -350,6 +352,10 @@ def _run(args, out):
     if s["json"]:
         say(json.dumps(summary))
     return 0
+
+
+def _widths_text(hidden):
+    return ",".join(map(str, hidden)) if isinstance(hidden, list) else str(hidden)
 
 
 def _summary(s, config, dataset, results, seconds):
@@ -394,7 +400,9 @@ def _summary(s, config, dataset, results, seconds):
 
 def main(argv=None):
     """``python -m fastgnn.tasks.node``: the same as ``python -m fastgnn train --task node``."""
-    parser = add_arguments(argparse.ArgumentParser(prog="fastgnn train", description=__doc__.split("\n\n")[0]))
+    from fastgnn.cli import ArgumentParser
+
+    parser = add_arguments(ArgumentParser(prog="fastgnn train", description=__doc__.split("\n\n")[0]))
     return run(parser.parse_args(argv))
 
 
