@@ -9,9 +9,10 @@
 Training helpers live in :mod:`fastgnn.train`.
 """
 from fastgnn.models.basic_gnn import GCN, GIN, GNNStack, GraphConvNet, GraphSAGE
+from fastgnn.models.encoder_classifier import EncoderClassifier
 from fastgnn.nn.conv.registry import conv_names, get_conv
 
-__all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet", "build_model"]
+__all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet", "EncoderClassifier", "build_model"]
 
 # The named model of each built-in convolution (other registered convs build a plain GNNStack).
 _NAMED_MODELS = {"gcn": GCN, "sage": GraphSAGE, "gin": GIN, "graphconv": GraphConvNet}
