@@ -2,6 +2,7 @@ import collections
 import os
 import pathlib
 import pickle
+import re
 import shutil
 
 import numpy as np
@@ -280,3 +281,205 @@ def test_embedded_cora_without_raw_files():
     _check_clean_undirected(dataset.graph)
     path = pathlib.Path(datasets.__file__).parent / "_embedded" / "cora.npz"
     assert path.stat().st_size < 1_000_000
+
+
+# ---------------------------------------------------------------------- corrupt and crafted files
+def _csr_pickle(shape, data, indices, indptr):
+    """A pickled CSR matrix whose arrays are set behind scipy's back (its checks never see them)."""
+    matrix = sp.csr_matrix((1, 1), dtype=np.float32)
+    matrix.data, matrix.indices, matrix.indptr = np.asarray(data), np.asarray(indices), np.asarray(indptr)
+    matrix._shape = shape
+    return pickle.dumps(matrix, protocol=2)
+
+
+def _tx_pickle(**change):
+    """A 7 x 5 test-feature matrix (as the tiny folder's) with one internal array replaced."""
+    parts = {"shape": (7, NUM_FEATURES), "data": np.ones(3, np.float32), "indices": np.array([0, 1, 2], np.int32),
+             "indptr": np.array([0, 1, 2, 3, 3, 3, 3, 3], np.int32)}
+    parts.update(change)
+    return _csr_pickle(**parts)
+
+
+def _wide_features(columns):
+    """x, tx and allx of the tiny folder with ``columns`` columns, each row holding one value."""
+    files = {}
+    for suffix, rows in (("x", NUM_TRAIN), ("tx", 7), ("allx", NUM_LABELLED)):
+        files[f"ind.cora.{suffix}"] = _csr_pickle((rows, columns), np.ones(rows, np.float32),
+                                                  np.zeros(rows, np.int32), np.arange(rows + 1, dtype=np.int32))
+    return files
+
+
+# Each case: the files written over the tiny Cora-like folder, and what the error must say. Run in a
+# child process with capped memory: the reader used to crash on several of them (an out-of-bounds
+# write in toarray), or to allocate gigabytes, or to hang.
+ISOLATED_CASES = {
+    "indptr_too_short": ({"ind.cora.tx": _tx_pickle(indptr=np.array([0, 1, 2, 3], np.int32))},
+                         r"ind\.cora\.tx.*indptr"),
+    "indptr_not_monotone": ({"ind.cora.tx": _tx_pickle(indptr=np.array([0, 3, 1, 2, 2, 2, 2, 3], np.int32))},
+                            r"ind\.cora\.tx.*indptr"),
+    "indptr_past_the_data": ({"ind.cora.tx": _tx_pickle(indptr=np.array([0, 1, 2, 3, 3, 3, 3, 10 ** 6],
+                                                                        np.int32))}, r"ind\.cora\.tx.*indptr"),
+    "indptr_not_from_zero": ({"ind.cora.tx": _tx_pickle(indptr=np.array([2, 3, 3, 3, 3, 3, 3, 3], np.int32))},
+                             r"ind\.cora\.tx.*indptr"),
+    "index_out_of_range": ({"ind.cora.tx": _tx_pickle(indices=np.array([0, 1, 10 ** 6], np.int32))},
+                           r"ind\.cora\.tx.*column"),
+    "negative_index": ({"ind.cora.tx": _tx_pickle(indices=np.array([0, -5, 1], np.int32))},
+                       r"ind\.cora\.tx.*column"),
+    "data_length_mismatch": ({"ind.cora.tx": _tx_pickle(data=np.ones(1, np.float32))},
+                             r"ind\.cora\.tx.*values"),
+    "float_indices": ({"ind.cora.tx": _tx_pickle(indices=np.array([0.0, 1.5, 2.0]))},
+                      r"ind\.cora\.tx.*integer"),
+    "huge_shape": ({"ind.cora.tx": _tx_pickle(shape=(7, 2 ** 40))}, r"ind\.cora\.tx"),
+    "huge_dense_features": (_wide_features(2 ** 22), r"ind\.cora\.(allx|tx).*sparse"),
+    "bytearray_of_4_gb": ({"ind.cora.graph": b"\x80\x02c__builtin__\nbytearray\n\x8a\x05\x00\x00\x00\x00\x01\x85R."},
+                          r"ind\.cora\.graph.*bytearray"),
+    "bytes_of_1_tb_claimed": ({"ind.cora.graph": b"\x80\x04\x8e" + (2 ** 40).to_bytes(8, "little") + b"."},
+                              r"ind\.cora\.graph.*past the end"),
+    # a legal pickle of {0: [1]} that files its dict under memo index 2**32 - 1 (the match None: it loads)
+    "memo_index_of_4_billion": ({"ind.cora.graph": b"\x80\x02}r\xff\xff\xff\xffK\x00]K\x01as."}, None),
+    # a dict key made of nested tuples sharing their halves: hashing it takes 2**64 steps
+    "tuple_key_hash_bomb": ({"ind.cora.graph": b"\x80\x02}K\x00" + b"2\x86" * 64 + b"]s."},
+                            r"ind\.cora\.graph.*key"),
+    "test_id_of_100_billion": ({"ind.cora.test.index": "\n".join(map(str, range(NUM_LABELLED, NUM_LABELLED + 6)))
+                                + f"\n{10 ** 11}\n"}, r"ind\.cora\.test\.index.*100000000000"),
+}
+
+
+@pytest.fixture(scope="module")
+def isolated_outcomes(tmp_path_factory):
+    """Every isolated case loaded in one child process (a new one after each crash)."""
+    from _isolated import run_isolated
+
+    base = tmp_path_factory.mktemp("planetoid_cases")
+    specs = []
+    for index, (case, (files, _)) in enumerate(sorted(ISOLATED_CASES.items())):
+        folder = base / case
+        folder.mkdir()
+        test_ids = list(range(NUM_LABELLED, NUM_LABELLED + 7))
+        np.random.default_rng(index).shuffle(test_ids)
+        _write_planetoid(folder, "cora", test_ids)
+        for name, content in files.items():
+            (folder / name).write_bytes(content.encode() if isinstance(content, str) else content)
+        specs.append({"folder": str(folder), "name": "cora"})
+    if CORA_RAW.is_dir():
+        folder = base / "cora_test_id_of_4_million"
+        shutil.copytree(CORA_RAW, folder, copy_function=shutil.copyfile)
+        ids = (CORA_RAW / "ind.cora.test.index").read_text().split()
+        ids[ids.index(str(max(map(int, ids))))] = "4000000"
+        (folder / "ind.cora.test.index").write_text("\n".join(ids) + "\n")
+        specs.append({"folder": str(folder), "name": "cora"})
+    outcomes = run_isolated("load_planetoid", specs, timeout=20)
+    names = sorted(ISOLATED_CASES) + (["cora_test_id_of_4_million"] if CORA_RAW.is_dir() else [])
+    return dict(zip(names, outcomes))
+
+
+def _assert_refused(outcome, match):
+    if match is None:
+        assert outcome["type"] == "ok", f"expected it to load, got {outcome['type']}: {outcome['message']}"
+        return
+    assert outcome["type"] == "ValueError", f"expected a ValueError, got {outcome['type']}: {outcome['message']}"
+    assert re.search(match, outcome["message"]), outcome["message"]
+
+
+@pytest.mark.parametrize("case", sorted(ISOLATED_CASES))
+def test_crafted_file_is_refused_in_isolation(isolated_outcomes, case):
+    _assert_refused(isolated_outcomes[case], ISOLATED_CASES[case][1])
+
+
+@needs_cora
+def test_cora_test_id_beyond_the_files_is_refused(isolated_outcomes):
+    # 4,000,001 nodes x 1,433 features would be a 21 GiB table
+    _assert_refused(isolated_outcomes["cora_test_id_of_4_million"], r"ind\.cora\.test\.index.*4000000")
+
+
+def _refused(folder, match):
+    with pytest.raises(ValueError, match=match) as info:
+        Planetoid(folder, "cora")
+    assert type(info.value) is ValueError  # not a subclass such as UnicodeDecodeError
+    return info.value
+
+
+@pytest.mark.parametrize("adjacency, match", [
+    ({0.5: [1]}, "node id"),  # used to be read as node 0
+    ({True: [1]}, "node id"),
+    ({0: [1.0]}, "node id"),
+    ({0: [True]}, "node id"),
+    ({0: ["3"]}, "node id"),
+    ({0: [10 ** 30]}, "out of range"),
+    ({-1: [0]}, "names node -1"),
+    ({0: [1], 1: 5}, "list"),
+])
+def test_adjacency_must_hold_integer_node_ids(cora_like, adjacency, match):
+    folder, _ = cora_like
+    with open(folder / "ind.cora.graph", "wb") as file:
+        pickle.dump(adjacency, file, protocol=2)
+    _refused(folder, rf"ind\.cora\.graph.*{match}")
+
+
+def test_shared_adjacency_lists_cannot_multiply_the_edges(cora_like):
+    folder, _ = cora_like
+    shared = list(range(500))
+    with open(folder / "ind.cora.graph", "wb") as file:  # 500 x 500 edges from a 4 kB file
+        pickle.dump({node: shared for node in range(500)}, file, protocol=2)
+    _refused(folder, r"ind\.cora\.graph.*neighbour")
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"508\n509\n51\xff0\n511\n512\n513\n514\n", "line 3.*ASCII"),
+    (b"508\n509\n510\n511\n512\n513\n" + str(10 ** 30).encode() + b"\n", "line 7"),
+    (b"508\n509\n510\n511\n512\n513\n5_14\n", "line 7.*integer"),
+    (b"508\n509\n510\n511\n512\n513\n1e3\n", "line 7.*integer"),
+])
+def test_test_index_lines_must_be_integers(cora_like, content, match):
+    folder, _ = cora_like
+    (folder / "ind.cora.test.index").write_bytes(content)
+    _refused(folder, rf"ind\.cora\.test\.index.*{match}")
+
+
+@pytest.mark.parametrize("suffix", ["x", "tx", "allx", "y", "ty", "ally", "graph"])
+def test_truncated_pickle_names_the_file(cora_like, suffix):
+    folder, _ = cora_like
+    path = folder / f"ind.cora.{suffix}"
+    path.write_bytes(path.read_bytes()[:-3])
+    _refused(folder, rf"ind\.cora\.{re.escape(suffix)}\b")
+
+
+@pytest.mark.parametrize("value", [np.array([["a"]], dtype=object), np.zeros((2, 2), "U3"), np.zeros((2, 2), "M8[s]"),
+                                   np.zeros((2, 2), np.complex64), sp.lil_matrix((7, NUM_FEATURES))])
+def test_matrices_must_be_numeric(cora_like, value):
+    folder, _ = cora_like
+    with open(folder / "ind.cora.tx", "wb") as file:
+        pickle.dump(value, file, protocol=2)
+    _refused(folder, r"ind\.cora\.tx")
+
+
+@pytest.mark.parametrize("form", ["dense", "big_endian_dense", "csc", "coo", "csr_array", "protocol_4", "protocol_5"])
+def test_matrix_forms_load_alike(cora_like, form):
+    folder, pieces = cora_like
+    reference = Planetoid(folder, "cora")
+    tx = pieces["tx"]
+    value = {"dense": tx.toarray(), "big_endian_dense": tx.toarray().astype(">f8"), "csc": tx.tocsc(),
+             "coo": tx.tocoo(), "csr_array": sp.csr_array(tx)}.get(form, tx)
+    with open(folder / "ind.cora.tx", "wb") as file:
+        pickle.dump(value, file, protocol={"protocol_4": 4, "protocol_5": 5}.get(form, 2))
+    dataset = Planetoid(folder, "cora")
+    for name in ATTRIBUTES:
+        np.testing.assert_array_equal(getattr(dataset, name), getattr(reference, name), err_msg=name)
+
+
+def _adjacency_files(cora_like):
+    folder, _ = cora_like
+    files = [folder / "ind.cora.graph"]
+    if (CORA_RAW / "ind.cora.graph").is_file():
+        files.append(CORA_RAW / "ind.cora.graph")
+    return files
+
+
+def test_adjacency_fast_path_agrees_with_the_interpreter(cora_like):
+    from fastgnn.datasets.planetoid import _Interpreter, _read_adjacency_fast
+
+    for path in _adjacency_files(cora_like):
+        data = path.read_bytes()
+        fast = _read_adjacency_fast(data)
+        assert fast is not None, f"{path.name} should take the fast path"
+        assert dict(fast) == _Interpreter(data).run() == pickle.loads(data, encoding="latin1")
