@@ -53,7 +53,8 @@ def _add_train(subparsers):
         "link prediction or graph classification",
         description="Train and evaluate a model. --task node (default): node classification on a Planetoid "
         "dataset; --task link: link prediction with GAE/VGAE; --task graph: graph classification on a TU "
-        "dataset with cross-validation. Options not meant for the chosen task are ignored.")
+        "dataset with cross-validation. Options not meant for the chosen task are ignored, except --save and "
+        "--load, which only the node task has. Bad input is one line on stderr and exit status 2.")
     parser.add_argument("--task", choices=TASKS, default="node", help="default: node")
     for task in TASKS:      # each task adds the options the parser does not have yet
         importlib.import_module(f"fastgnn.tasks.{task}").add_arguments(parser)

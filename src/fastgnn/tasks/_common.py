@@ -18,7 +18,8 @@ import zlib
 
 __all__ = ["CommandError", "add_option", "option", "run_task", "check_positive", "check_fraction",
            "check_learning_rate", "check_seed", "num_threads", "refuse_options", "check_writable",
-           "write_atomically", "CheckedNpz", "check_memory", "dataset_errors"]
+           "write_atomically", "CheckedNpz", "available_memory", "training_bytes", "check_memory",
+           "dataset_errors"]
 
 
 class CommandError(ValueError):
@@ -52,7 +53,7 @@ def run_task(task, run, args, out, *, flush=False):
     except MemoryError as error:
         # The estimate of check_memory is a lower bound; this is the fallback.
         message = f"out of memory: {_one_line(error)} (try a smaller --hidden, --layers or --batch-size)"
-    except (ValueError, OSError, TypeError) as error:
+    except (ValueError, OSError, TypeError, OverflowError) as error:
         message = _one_line(error)
     print(f"fastgnn train --task {task}: error: {message}", file=sys.stderr, flush=flush)
     return 2
@@ -363,11 +364,13 @@ def available_memory():
 
 
 def _bytes_text(count):
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if count < 1024 or unit == "PiB":
-            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+    if count < 1024:
+        return f"{count} bytes"
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
         count /= 1024
-    return f"{count:.1f} EiB"
+        if count < 1024:
+            return f"{count:.1f} {unit}"
+    return f"{count / 1024:.3g} EiB"
 
 
 def training_bytes(in_width, hidden, out_width, layers, num_rows, itemsize=4):
