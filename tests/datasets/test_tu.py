@@ -1,5 +1,6 @@
 """TUDataset: MUTAG's counts, a tiny folder in every flavour of the format, and bad folders."""
 import os
+import re
 
 import numpy as np
 import pytest
@@ -202,3 +203,84 @@ def test_dataset_without_any_edge(tmp_path):
     write_files(tmp_path, "FLAT", {"A": [], "graph_indicator": ["1", "2", "2"], "graph_labels": ["1", "2"]})
     dataset = TUDataset(tmp_path, "FLAT")
     assert [g.num_edges for g in dataset] == [0, 0] and [g.num_nodes for g in dataset] == [1, 2]
+
+
+# ---------------------------------------------------------------------- corrupt values
+def _refused(tmp_path, change, match):
+    files = dict(TINY)
+    files.update(change)
+    write_files(tmp_path, "TINY", files)
+    with pytest.raises(ValueError, match=match) as info:
+        TUDataset(tmp_path, "TINY")
+    assert type(info.value) is ValueError  # not a subclass such as UnicodeDecodeError
+    return info.value
+
+
+@pytest.mark.parametrize("label", ["nan", "inf", "-inf", "1e300", "-1e300", "2.5", "9007199254740993"])
+def test_graph_labels_must_be_integers(tmp_path, label):
+    # NaN, ±1e300 or 2**53 + 1 used to become a class of their own or to merge with another
+    _refused(tmp_path, {"graph_labels": ["5", label, "5"]}, r"TINY_graph_labels\.txt line 2: .*integer")
+
+
+@pytest.mark.parametrize("suffix, lines, line", [
+    ("A", ["1, 2", "2, 1.5", "3, 1", "7, 6", "6, 7"], 2),
+    ("graph_indicator", ["1", "1", "1", "2", "2", "3", "1e20"], 7),
+    ("node_labels", ["0", "2", "1", "nan", "0", "2", "1"], 4),
+])
+def test_ids_and_labels_name_their_line(tmp_path, suffix, lines, line):
+    _refused(tmp_path, {suffix: lines}, rf"TINY_{suffix}\.txt line {line}: .*must be integers")
+
+
+@pytest.mark.parametrize("suffix, content", [
+    ("A", b"1, 2\xe9\n2, 3\n3, 1\n7, 6\n6, 7\n"),
+    ("node_labels", b"0\n2\n1\n0\n0\n2\n\xff\n"),
+])
+def test_text_that_is_not_utf8_names_the_file(tmp_path, suffix, content):
+    write_files(tmp_path, "TINY", TINY)
+    (tmp_path / f"TINY_{suffix}.txt").write_bytes(content)
+    with pytest.raises(ValueError, match=rf"TINY_{suffix}\.txt.*UTF-8") as info:
+        TUDataset(tmp_path, "TINY")
+    assert type(info.value) is ValueError
+
+
+def test_label_gaps_keep_their_columns_up_to_a_bound(tmp_path):
+    files = dict(TINY)
+    files["node_labels"] = ["0", "200", "1", "0", "0", "200", "1"]  # 201 columns for 3 labels: allowed
+    write_files(tmp_path, "TINY", files)
+    assert TUDataset(tmp_path, "TINY").num_node_labels == 201
+    _refused(tmp_path, {"node_labels": ["0", "300", "1", "0", "0", "2", "1"]},
+             r"TINY_node_labels\.txt line 2: .*301 columns for 4 distinct labels")
+
+
+# A label of 10**9 asks for a one-hot table of 10**9 columns (18.6 GiB for MUTAG's nodes): loaded in a
+# child process with capped memory, where the reader used to fail with MemoryError.
+ISOLATED_CASES = {
+    "node_label_of_a_billion": ({"node_labels": ["0", "2", "1", "1000000000", "0", "2", "1"]},
+                                r"TINY_node_labels\.txt line 4: "),
+    "edge_label_of_a_billion": ({"edge_labels": ["1", "2", "1", "3", "1000000000"]}, r"TINY_edge_labels\.txt line 5: "),
+    "node_label_of_1e300": ({"node_labels": ["0", "2", "1", "1e300", "0", "2", "1"]},
+                            r"TINY_node_labels\.txt line 4: "),
+    "negative_node_label_of_a_billion": ({"node_labels": ["0", "2", "1", "-1000000000", "0", "2", "1"]},
+                                         r"TINY_node_labels\.txt line 4: "),
+}
+
+
+@pytest.fixture(scope="module")
+def isolated_outcomes(tmp_path_factory):
+    from _isolated import run_isolated
+
+    base = tmp_path_factory.mktemp("tu_cases")
+    specs = []
+    for case, (change, _) in sorted(ISOLATED_CASES.items()):
+        files = dict(TINY)
+        files.update(change)
+        write_files(base / case, "TINY", files)
+        specs.append({"folder": str(base / case), "name": "TINY"})
+    return dict(zip(sorted(ISOLATED_CASES), run_isolated("load_tu", specs, timeout=20)))
+
+
+@pytest.mark.parametrize("case", sorted(ISOLATED_CASES))
+def test_huge_labels_are_refused_in_isolation(isolated_outcomes, case):
+    outcome = isolated_outcomes[case]
+    assert outcome["type"] == "ValueError", f"expected a ValueError, got {outcome['type']}: {outcome['message']}"
+    assert re.search(ISOLATED_CASES[case][1], outcome["message"]), outcome["message"]

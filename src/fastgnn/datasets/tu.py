@@ -17,6 +17,7 @@ LF or CRLF line ends:
 - ``DS_graph_attributes.txt`` (optional): real values per graph (kept as
   :attr:`TUDataset.graph_attributes`).
 """
+import itertools
 import os
 import warnings
 
@@ -34,37 +35,86 @@ def read_tu_table(path):
     """The numbers of one TU text file as a float64 array of shape (rows, columns).
 
     Values are separated by commas (with optional spaces) or by whitespace;
-    blank lines are skipped; LF and CRLF line ends are both read. An empty
-    file gives shape (0, 0).
+    blank lines (and ``#`` comments) are skipped; LF, CRLF and CR line ends
+    are all read. An empty file gives shape (0, 0).
 
     Raises
     ------
     ValueError
-        A line with another number of values than the first, or a value
-        that is not a number (the message names the file and the row).
+        Text that is not UTF-8, a line with another number of values than
+        the first, or a value that is not a number (the message names the
+        file, and the line or row).
     """
-    with open(path, "r", encoding="utf-8", newline=None) as handle:
-        first = ""
-        for line in handle:
-            if line.strip():
-                first = line
-                break
+    path = os.fspath(path)
+    with open(path, "rb") as handle:
+        content = handle.read()
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = content.count(b"\n", 0, error.start) + 1
+        raise ValueError(f"{path} line {line}: not UTF-8 text (byte {content[error.start]:#04x})") from None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    first = next((line for line in lines if line.split("#", 1)[0].strip()), "")
     if not first:
         return np.zeros((0, 0))
     delimiter = "," if "," in first else None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            return np.loadtxt(path, delimiter=delimiter, dtype=np.float64, ndmin=2, encoding="utf-8")
-    except ValueError as error:
-        raise ValueError(f"{os.fspath(path)}: {error}") from None
+            return np.loadtxt(lines, delimiter=delimiter, dtype=np.float64, ndmin=2)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+# float64 holds every integer below 2**53 exactly; from there on, neighbours round to the same value
+_MAX_EXACT = 2 ** 53
+
+
+def _line_number(path, row):
+    """The 1-based line of the file holding row ``row`` of :func:`read_tu_table` (which skips blank lines)."""
+    with open(path, "rb") as handle:
+        lines = handle.read().replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    rows = (number for number, line in enumerate(lines, 1) if line.split(b"#", 1)[0].strip())
+    return next(itertools.islice(rows, row, None), row + 1)
 
 
 def _as_ids(table, path, what):
-    """Integer ids from a float table (they must be whole numbers)."""
-    if table.size and not np.all(np.isfinite(table) & (table == np.round(table))):
-        raise ValueError(f"{path}: {what} must be integers")
+    """Integer ids or labels from a float table: whole numbers of magnitude below 2**53."""
+    if table.size:
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.isfinite(table) & (table == np.round(table)) & (np.abs(table) < _MAX_EXACT))
+        if bad.any():
+            flat = bad.reshape(bad.shape[0], -1)
+            row = int(np.argmax(flat.any(axis=1)))
+            value = table.reshape(table.shape[0], -1)[row][flat[row]][0]
+            raise ValueError(f"{path} line {_line_number(path, row)}: {what} must be integers of magnitude "
+                             f"below 2**53, got {float(value)!r}")
     return table.astype(np.int64)
+
+
+# A one-hot block keeps a column for every value between a label column's minimum and maximum (as PyG
+# does). A file can justify gaps, but not a block mostly made of columns no line uses: a label of 10**9
+# would ask for 10**9 columns. The block may be twice as wide as the labels it uses, or this wide.
+_MIN_LABEL_WIDTH = 256
+
+
+def _label_block(labels, path, what, dtype):
+    """The one-hot block of integer label columns, once each is no wider than its labels justify."""
+    for column in labels.T:
+        if column.size == 0:
+            continue
+        low, high = int(column.min()), int(column.max())
+        width = high - low + 1
+        if width <= _MIN_LABEL_WIDTH:
+            continue
+        distinct = np.unique(column).size
+        if width > 2 * distinct:
+            median = float(np.median(column))
+            row = int(np.argmax(column) if high - median >= median - low else np.argmin(column))
+            raise ValueError(f"{path} line {_line_number(path, row)}: {what} {column[row]} makes a one-hot block "
+                             f"of {width} columns for {distinct} distinct labels ({low}..{high}); at most "
+                             f"{max(2 * distinct, _MIN_LABEL_WIDTH)} are allowed")
+    return one_hot(labels, dtype)
 
 
 def one_hot(labels, dtype=np.float32):
@@ -106,11 +156,13 @@ class TUDataset:
 
     - node features ``x``: the node attributes (when present), then the node
       labels one-hot (each label column shifted by its minimum, see
-      :func:`one_hot`); None when the dataset has neither;
+      :func:`one_hot`; a column's block may be at most twice as wide as the
+      number of distinct labels it uses, or 256 wide); None when the dataset
+      has neither;
     - edge features ``edge_attr``: the edge attributes, then the edge labels
       one-hot, in each graph's CSR edge order; None when it has neither;
-    - graph label ``y``: the class index, the labels of the file remapped to
-      ``0 .. C-1`` in sorted order (MUTAG's -1/1 become 0/1; see
+    - graph label ``y``: the class index, the (integer) labels of the file
+      remapped to ``0 .. C-1`` in sorted order (MUTAG's -1/1 become 0/1; see
       :attr:`class_values`);
     - structure: edge ``src -> dst`` for each line ``src, dst`` of ``DS_A.txt``,
       node ids renumbered from 0 within each graph in file order.
@@ -136,7 +188,7 @@ class TUDataset:
         Where the files were found.
     graphs : list of GraphData
     y : ndarray of int64, shape (num_graphs,)
-    class_values : ndarray
+    class_values : ndarray of int64
         The original label of each class index.
     num_classes, num_node_features, num_edge_features : int
     num_node_labels, num_node_attributes, num_edge_labels, num_edge_attributes : int
@@ -150,8 +202,11 @@ class TUDataset:
         ``{name}_graph_labels.txt``) is missing; the message names it and
         the folders searched.
     ValueError
-        Inconsistent files: row counts that disagree, ids out of range, an
-        edge between two graphs (messages name the file).
+        Corrupt or inconsistent files: text that is not UTF-8 or not numbers,
+        ids or labels that are not integers below 2**53 in magnitude, row
+        counts that disagree, ids out of range, an edge between two graphs,
+        a one-hot label block wider than its labels justify (messages name
+        the file, and the line where there is one).
 
     Notes
     -----
@@ -216,7 +271,7 @@ class TUDataset:
         if label_table.size and label_table.shape[1] != 1:
             raise ValueError(f"{self._path('graph_labels')} must have one label per line, got "
                              f"{label_table.shape[1]} values")
-        raw_labels = label_table.reshape(-1)
+        raw_labels = _as_ids(label_table.reshape(-1), self._path("graph_labels"), "graph labels")
         num_graphs, num_nodes = raw_labels.shape[0], indicator.shape[0]
         if num_graphs == 0:
             raise ValueError(f"{self._path('graph_labels')} lists no graph")
@@ -266,7 +321,8 @@ class TUDataset:
         node_labels = self._rows(self._table("node_labels"), "node_labels", num_nodes, "nodes")
         self.num_node_labels = 0
         if node_labels is not None:
-            block = one_hot(_as_ids(node_labels, self._path("node_labels"), "node labels"), self.dtype)
+            path = self._path("node_labels")
+            block = _label_block(_as_ids(node_labels, path, "node labels"), path, "node label", self.dtype)
             self.num_node_labels = block.shape[1]
             node_blocks.append(block)
         x = None
@@ -284,7 +340,8 @@ class TUDataset:
         edge_labels = self._rows(self._table("edge_labels"), "edge_labels", num_edges, "edges")
         self.num_edge_labels = 0
         if edge_labels is not None:
-            block = one_hot(_as_ids(edge_labels, self._path("edge_labels"), "edge labels"), self.dtype)
+            path = self._path("edge_labels")
+            block = _label_block(_as_ids(edge_labels, path, "edge labels"), path, "edge label", self.dtype)
             self.num_edge_labels = block.shape[1]
             edge_blocks.append(block)
         edge_attr = None
@@ -292,8 +349,6 @@ class TUDataset:
             edge_attr = np.ascontiguousarray(np.concatenate(edge_blocks, axis=1)[edge_order])
 
         self.class_values, y = np.unique(raw_labels, return_inverse=True)
-        if np.all(self.class_values == np.round(self.class_values)):
-            self.class_values = self.class_values.astype(np.int64)
         self.y = y.astype(np.int64).reshape(-1)
         self.y.flags.writeable = False
         graph_attributes = self._rows(self._table("graph_attributes"), "graph_attributes", num_graphs, "graphs")
