@@ -12,8 +12,8 @@ import pytest
 
 from cli_run import (assert_one_line_error, deflated, deflated_zeros, npy_header, run_cli, write_zip)
 from fastgnn.cli import main
-from fastgnn.tasks import node
-from fastgnn.tasks.node import CommandError
+from fastgnn.cli import node
+from fastgnn.cli.node import CommandError
 
 FIRST = "convs.0.lin.weight"        # GCN on Cora: (16, 1433) float32, then convs.1.lin.weight (7, 16)
 
@@ -143,11 +143,15 @@ def test_epochs_0_with_load_evaluates_the_loaded_weights(saved, capsys):
     assert result["epochs"] == 0 and result["loaded"] == str(saved)
 
 
-@pytest.mark.parametrize("task", [["--task", "link"], ["--task", "graph", "--dataset", "MUTAG", "--data-root", "."]])
-@pytest.mark.parametrize("option", ["--load", "--save"])
+@pytest.mark.parametrize("task, option", [
+    (["--task", "link"], "--load"),
+    (["--task", "graph", "--dataset", "MUTAG", "--data-root", "."], "--load"),
+    (["--task", "graph", "--dataset", "MUTAG", "--data-root", "."], "--save"),
+])
 def test_other_tasks_refuse_load_and_save(saved, capsys, task, option):
-    # They have no weights on disk: silently training from scratch (or not
-    # saving) would lose what was asked for.
+    # They read or write no such weights: silently training from scratch (or
+    # not saving) would lose what was asked for. (The link task saves its
+    # autoencoder, a pretrained encoder for the node task.)
     assert main(["train", *task, option, str(saved), "--epochs", "1", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and option in err and "node" in err

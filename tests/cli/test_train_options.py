@@ -85,7 +85,7 @@ def test_layers_too_deep_for_memory():
 
 
 def test_out_of_memory_while_running_is_one_line(capsys, monkeypatch):
-    from fastgnn.tasks import node
+    from fastgnn.cli import node
 
     def build(config, seed):
         raise MemoryError("Unable to allocate 1.00 TiB for an array with shape (1, 1) and data type float32")

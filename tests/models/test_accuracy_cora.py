@@ -2,7 +2,7 @@
 
 Run with ``pytest -m slow tests/models/test_accuracy_cora.py``. Each check
 runs the main command, ``fastgnn train --model M --runs 10``, on the
-embedded Cora: the defaults of :data:`fastgnn.tasks.node.MODEL_DEFAULTS`
+embedded Cora: the defaults of :data:`fastgnn.cli.node.MODEL_DEFAULTS`
 were chosen on validation accuracy; the test split only reports.
 """
 import json

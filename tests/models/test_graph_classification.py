@@ -13,9 +13,8 @@ from fastgnn.data import Batch, GraphData
 from fastgnn.datasets import TUDataset, add_degree_features
 from fastgnn.models.graph_classification import (GINGraphClassifier, GNNGraphClassifier,
                                                  build_graph_classifier)
-from fastgnn.models.graph_training import (cross_validate_graph_classifier, evaluate_graph_classifier,
-                                           train_graph_classifier)
-from fastgnn.tasks import graph as graph_task
+from fastgnn.train import cross_validate_graph_classifier, evaluate_graph_classifier, train_graph_classifier
+from fastgnn.cli import graph as graph_task
 from fastgnn.testing import check_module_grad
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -174,8 +173,8 @@ def test_learns_structure(rng, name, pool, constant):
     width = graphs[0].num_node_features
     model = build_graph_classifier(name, width, 2, hidden_channels=16, num_layers=3, pool=pool, rng=0)
     result = train_graph_classifier(model, graphs[:48], graphs[48:], epochs=40, batch_size=16, seed=0)
-    assert result.test_acc[-1] == 1.0
-    assert len(result.train_loss) == len(result.test_acc) == 40
+    assert result.test_acc == 1.0 and result.history["test_acc"][-1] == 1.0
+    assert len(result.history["train_loss"]) == len(result.history["test_acc"]) == 40
     accuracy, loss = evaluate_graph_classifier(model, graphs[48:])
     assert accuracy == 1.0 and np.isfinite(loss)
 
@@ -190,7 +189,8 @@ def test_training_is_reproducible(rng):
 
     first, second = run(), run()
     np.testing.assert_array_equal(first.test_acc, second.test_acc)
-    assert [r.train_loss for r in first.fold_results] == [r.train_loss for r in second.fold_results]
+    assert [r.history["train_loss"] for r in first.fold_results] == [r.history["train_loss"]
+                                                                    for r in second.fold_results]
 
 
 def test_cross_validation_protocols():

@@ -9,7 +9,7 @@ from fastgnn.nn.conv import conv_names
 
 CONVS = conv_names()
 from fastgnn.optim import Adam
-from fastgnn.tasks.node import load_weights, save_weights
+from fastgnn.cli.node import load_weights, save_weights
 from fastgnn.testing import check_grad, check_module_grad
 
 NUM_NODES, IN, OUT = 9, 5, 3

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from fastgnn.tasks import link
+from fastgnn.cli import link
 
 
 def parse(*argv):

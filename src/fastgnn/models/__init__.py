@@ -6,7 +6,7 @@
 - :class:`GraphConvNet`: stacked ``GraphConv`` layers (sum, mean, max or min);
 - :class:`GNNStack`: the general stack behind them, any conv, any widths.
 
-Training helpers live in :mod:`fastgnn.train`.
+Training lives in :mod:`fastgnn.train`.
 """
 from fastgnn.models.basic_gnn import GCN, GIN, GNNStack, GraphConvNet, GraphSAGE
 from fastgnn.models.encoder_classifier import EncoderClassifier
@@ -41,18 +41,12 @@ def build_model(name, in_channels, out_channels, **kwargs):
     return GNNStack(in_channels, out_channels=out_channels, conv=name, **kwargs)
 
 # ---------------------------------------------------------------- graph autoencoders (link prediction)
-from fastgnn.models.autoencoder import (GAE, VGAE, AdjacencyLoss, NegativeSamplingLoss,  # noqa: E402
-                                        evaluate_link, train_autoencoder)
+from fastgnn.models.autoencoder import GAE, VGAE, AdjacencyLoss, NegativeSamplingLoss, link_logits  # noqa: E402
 
-__all__ += ["GAE", "VGAE", "AdjacencyLoss", "NegativeSamplingLoss", "train_autoencoder", "evaluate_link"]
+__all__ += ["GAE", "VGAE", "AdjacencyLoss", "NegativeSamplingLoss", "link_logits"]
 
 # ---------------------------------------------------------------- graph classification (batches of graphs)
 from fastgnn.models.graph_classification import (GINGraphClassifier, GNNGraphClassifier,  # noqa: E402
-                                                  build_graph_classifier)
-from fastgnn.models.graph_training import (CrossValidationResult, GraphTrainResult,  # noqa: E402
-                                           cross_validate_graph_classifier, evaluate_graph_classifier,
-                                           train_graph_classifier)
+                                                  build_graph_classifier, graph_model_names)
 
-__all__ += ["GINGraphClassifier", "GNNGraphClassifier", "build_graph_classifier", "train_graph_classifier",
-            "evaluate_graph_classifier", "cross_validate_graph_classifier", "GraphTrainResult",
-            "CrossValidationResult"]
+__all__ += ["GINGraphClassifier", "GNNGraphClassifier", "build_graph_classifier", "graph_model_names"]

@@ -15,20 +15,13 @@ Two reconstruction losses, each a callable ``loss(z) -> (value, dL/dz)``:
 - :class:`NegativeSamplingLoss`: the positive edges against as many non-edges,
   re-sampled at each call: ``O(E d)`` per step, for large graphs.
 
-:func:`train_autoencoder` trains either model on a
-:class:`~fastgnn.data.LinkSplit` and reports validation and test AUC / AP
-(:func:`evaluate_link`).
+:func:`fastgnn.train.train_autoencoder` trains either model on a
+:class:`~fastgnn.data.LinkSplit`.
 """
-import math
-import sys
-import time
-from dataclasses import asdict, dataclass, field
-
 import numpy as np
 
 from fastgnn.data.sampling import NegativeSampler
 from fastgnn.graph import Graph
-from fastgnn.metrics import average_precision, roc_auc
 from fastgnn.nn import init
 from fastgnn.nn.activation import ReLU
 from fastgnn.nn.conv import GCNConv
@@ -37,8 +30,7 @@ from fastgnn.nn.link import inner_product, pair_graph
 from fastgnn.nn.module import Module, _check_float_dtype
 from fastgnn.ops import edge_dot, edge_dot_backward
 
-__all__ = ["GAE", "VGAE", "AdjacencyLoss", "NegativeSamplingLoss", "train_autoencoder", "evaluate_link",
-           "link_logits", "AutoencoderResult", "MAX_LOGSTD", "FULL_LOSS_MAX_NODES"]
+__all__ = ["GAE", "VGAE", "AdjacencyLoss", "NegativeSamplingLoss", "link_logits", "MAX_LOGSTD", "FULL_LOSS_MAX_NODES"]
 
 #: ``log σ`` is clamped at this value (as PyTorch Geometric's VGAE), so ``exp`` never overflows.
 MAX_LOGSTD = 10.0
@@ -441,171 +433,8 @@ class VGAE(GAE):
         return self._hidden_backward(grad_hidden, need_input_grad)
 
 
-# ---------------------------------------------------------------------- evaluation
 def link_logits(z, edge_index):
     """``z_j · z_i`` for every pair ``(j, i)`` of ``edge_index`` (by :func:`fastgnn.ops.edge_dot`)."""
     z = np.ascontiguousarray(z)
     graph, order = pair_graph(edge_index, z.shape[0], z.shape[0])
     return inner_product(graph, order, z, z)
-
-
-def evaluate_link(model, graph, x, split, parts=("val", "test")):
-    """AUC and AP of the inner-product scores on held-out pairs, in eval mode (``Z = μ`` for a VGAE).
-
-    Parameters
-    ----------
-    model : GAE or VGAE
-    graph : Graph
-        The message-passing graph (``split.train_graph``).
-    x : ndarray (num_nodes, in_channels)
-    split : LinkSplit
-    parts : sequence of {'val', 'test'}
-
-    Returns
-    -------
-    dict
-        ``{part}_auc`` and ``{part}_ap`` for each part. Scores are logits
-        (ranking-equivalent to the probabilities, without saturated ties).
-    """
-    was_training = model.training
-    model.eval()
-    try:
-        z = model(graph, x)
-    finally:
-        model.train(was_training)
-    result = {}
-    for part in parts:
-        edge_index, labels = split.edge_label_index(part)
-        if edge_index.shape[1] == 0:
-            continue
-        scores = link_logits(z, edge_index)
-        result[f"{part}_auc"] = roc_auc(labels, scores)
-        result[f"{part}_ap"] = average_precision(labels, scores)
-    return result
-
-
-# ---------------------------------------------------------------------- training
-@dataclass
-class AutoencoderResult:
-    """What :func:`train_autoencoder` returns (metrics of the last epoch's model: no selection)."""
-
-    test_auc: float = None
-    test_ap: float = None
-    val_auc: float = None
-    val_ap: float = None
-    loss: str = "full"
-    epochs: int = 0
-    final_loss: float = None
-    seconds_per_epoch: float = 0.0
-    total_seconds: float = 0.0
-    history: dict = field(default_factory=dict)
-
-    def as_dict(self, history=False):
-        """A JSON-serialisable dict (the per-epoch history only with ``history=True``)."""
-        result = asdict(self)
-        if not history:
-            result.pop("history")
-        return result
-
-
-def _resolve_loss(loss, graph, seed):
-    if callable(loss):
-        return "custom", loss
-    if loss == "auto":
-        loss = "full" if graph.num_nodes <= FULL_LOSS_MAX_NODES else "negative"
-    if loss == "full":
-        return loss, AdjacencyLoss(graph)
-    if loss == "negative":
-        return loss, NegativeSamplingLoss(graph, seed=seed)
-    raise ValueError(f"loss must be 'full', 'negative', 'auto' or a callable z -> (value, grad), got {loss!r}")
-
-
-def train_autoencoder(model, split, x, optimizer, *, loss="auto", epochs=200, seed=None, eval_every=0,
-                      verbose=False, log=None):
-    """Train a :class:`GAE` or :class:`VGAE` on the training edges of a link split.
-
-    Each epoch: encode the training graph in training mode, the
-    reconstruction loss (plus ``kl_loss() / N`` for a VGAE, as the paper's
-    code), backward, optimizer step. The model evaluated at the end is the
-    last epoch's: the validation edges are only reported, never used to
-    select, and the test edges are looked at once, after training.
-
-    Parameters
-    ----------
-    model : GAE or VGAE
-    split : LinkSplit
-        From :func:`fastgnn.data.random_link_split`; the encoder passes
-        messages over ``split.train_graph`` only.
-    x : ndarray (num_nodes, in_channels)
-        Node features (cast once to the model's dtype).
-    optimizer : fastgnn.optim.Optimizer
-    loss : {'auto', 'full', 'negative'} or callable
-        ``'full'``: :class:`AdjacencyLoss`; ``'negative'``:
-        :class:`NegativeSamplingLoss`; ``'auto'``: full up to
-        :data:`FULL_LOSS_MAX_NODES` nodes; or any ``z -> (value, grad)``.
-    epochs : int
-    seed : int, numpy.random.Generator or None
-        The negative samples of ``'negative'``.
-    eval_every : int
-        Validation AUC/AP every this many epochs (0: only at the end),
-        recorded in ``history`` and printed when ``verbose``.
-    verbose : bool or int
-        Print progress every epoch (True) or every ``verbose`` epochs.
-    log : callable, optional
-        Receives each progress line (default: print).
-
-    Returns
-    -------
-    AutoencoderResult
-    """
-    if not isinstance(model, GAE):
-        raise TypeError(f"model must be a GAE or VGAE, got {type(model).__name__}")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
-    start = time.perf_counter()
-    graph = split.train_graph
-    x = np.asarray(x)
-    if x.dtype.kind != "f" or x.ndim != 2 or x.shape[0] != graph.num_nodes:
-        raise ValueError(f"x must be a float array of shape ({graph.num_nodes}, num_features), got "
-                         f"{x.dtype} {x.shape}")
-    x = np.ascontiguousarray(x, dtype=model.dtype)
-    loss_name, loss_fn = _resolve_loss(loss, graph, seed)
-    variational = isinstance(model, VGAE)
-    kl_weight = 1.0 / graph.num_nodes
-    if log is None:
-        def log(line):
-            print(line, file=sys.stdout, flush=True)
-    every = 0 if not verbose else (1 if verbose is True else int(verbose))
-    history = {"loss": [], "epoch_seconds": [], "val_epoch": [], "val_auc": [], "val_ap": []}
-    value = math.nan
-    for epoch in range(1, epochs + 1):
-        tick = time.perf_counter()
-        model.train()
-        optimizer.zero_grad()
-        z = model(graph, x)
-        value, grad = loss_fn(z)
-        if variational:
-            value += kl_weight * model.kl_loss()
-            model.backward(grad, need_input_grad=False, kl_weight=kl_weight)
-        else:
-            model.backward(grad, need_input_grad=False)
-        optimizer.step()
-        history["epoch_seconds"].append(time.perf_counter() - tick)
-        history["loss"].append(value)
-        line = f"epoch {epoch:3d}  loss {value:.5f}"
-        if eval_every and epoch % eval_every == 0:
-            scores = evaluate_link(model, graph, x, split, parts=("val",))
-            if scores:
-                history["val_epoch"].append(epoch)
-                history["val_auc"].append(scores["val_auc"])
-                history["val_ap"].append(scores["val_ap"])
-                line += f"  val auc {scores['val_auc']:.4f}  val ap {scores['val_ap']:.4f}"
-        if every and (epoch % every == 0 or epoch == 1):
-            log(line + f"  {1000 * history['epoch_seconds'][-1]:.1f} ms")
-    final = evaluate_link(model, graph, x, split)
-    return AutoencoderResult(
-        test_auc=final.get("test_auc"), test_ap=final.get("test_ap"),
-        val_auc=final.get("val_auc"), val_ap=final.get("val_ap"),
-        loss=loss_name, epochs=int(epochs), final_loss=float(value) if epochs else None,
-        seconds_per_epoch=float(np.mean(history["epoch_seconds"])) if epochs else 0.0,
-        total_seconds=time.perf_counter() - start, history=history)

@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 
-from fastgnn.tasks._common import (CommandError, add_option as _add, check_fraction, check_learning_rate,
-                                   check_memory, check_positive, check_seed, dataset_errors, num_threads,
-                                   option as _option, refuse_options, run_task, training_bytes)
+from fastgnn.cli._common import (CommandError, add_option as _add, check_fraction, check_learning_rate,
+                                   check_memory, check_positive, check_seed, check_writable, dataset_errors,
+                                   num_threads, option as _option, refuse_options, run_task, training_bytes)
 
 __all__ = ["add_arguments", "run", "resolve_settings", "MODELS", "LOSSES", "DEFAULTS"]
 
@@ -68,7 +68,7 @@ def add_arguments(parser):
 #: The link task's value of every option left unset.
 DEFAULTS = dict(dataset="cora", data_root=None, model="gae", loss="auto", runs=1, epochs=200, lr=0.01, seed=0,
                 hidden=32, latent=16, dropout=0.0, val_fraction=0.05, test_fraction=0.1, threads=None,
-                log_every=10, quiet=False, json=False)
+                log_every=10, quiet=False, json=False, save=None)
 
 
 def resolve_settings(args):
@@ -79,7 +79,7 @@ def resolve_settings(args):
     ValueError
         An option out of range or not meant for the link task, naming it.
     """
-    refuse_options(args, "link", ("save", "load"))
+    refuse_options(args, "link", ("load",))
     s = {key: _option(args, key, default) for key, default in DEFAULTS.items()}
     s["dataset"] = str(s["dataset"]).lower()
     s["model"] = str(s["model"]).lower()
@@ -142,10 +142,19 @@ def _run(args, out):
     return 0
 
 
+def _save_encoder(model, s, in_channels):
+    """Write the trained autoencoder for ``fastgnn train --task node --model gae --load PATH``."""
+    from fastgnn.cli.node import save_weights
+
+    save_weights(model, s["save"], {"task": "link", "model": s["model"], "in_channels": in_channels,
+                                    "hidden": s["hidden"], "latent": s["latent"], "bias": False})
+
+
 def _train_runs(s, out):
     import fastgnn
     from fastgnn.data import random_link_split
-    from fastgnn.models.autoencoder import FULL_LOSS_MAX_NODES, GAE, VGAE, train_autoencoder
+    from fastgnn.models.autoencoder import FULL_LOSS_MAX_NODES, GAE, VGAE
+    from fastgnn.train import train_autoencoder
     from fastgnn.optim import Adam
 
     model_name, loss, runs, epochs, seed = s["model"], s["loss"], s["runs"], s["epochs"], s["seed"]
@@ -156,6 +165,8 @@ def _train_runs(s, out):
         if not quiet:
             print(line, file=out, flush=True)
 
+    if s["save"] is not None:
+        check_writable(s["save"], "--save")     # now, not after training
     start = time.perf_counter()
     dataset = _load_dataset(s["dataset"], s["data_root"])
     graph = dataset.graph
@@ -182,13 +193,19 @@ def _train_runs(s, out):
         if runs > 1:
             say(f"run {number + 1}/{runs} (seed {seed + number})")
         result = train_autoencoder(model, split, dataset.x, optimizer, loss=loss, epochs=epochs, seed=rng,
-                                   eval_every=0 if quiet else log_every, verbose=False if quiet else log_every,
-                                   log=say)
+                                   eval_every=0 if quiet else log_every, log_every=log_every,
+                                   log=None if quiet else say)
         validation = ("no validation edges" if result.val_auc is None
                       else f"val AUC {result.val_auc:.4f}  AP {result.val_ap:.4f}")
         say(f"run {number + 1}: test AUC {result.test_auc:.4f}  AP {result.test_ap:.4f}  ({validation})  "
             f"{1000 * result.seconds_per_epoch:.1f} ms/epoch, {result.total_seconds:.1f} s")
         results.append(result)
+        best_score = result.val_auc if result.val_auc is not None else -number  # no validation: the last run
+        if s["save"] is not None and (len(results) == 1 or best_score > best[0]):
+            best = (best_score, model)
+    if s["save"] is not None:
+        _save_encoder(best[1], s, dataset.num_features)
+        say(f"autoencoder saved to {s['save']} (pretrained encoder for --task node --model {model_name} --load)")
 
     auc = np.array([r.test_auc for r in results])
     ap = np.array([r.test_ap for r in results])
@@ -211,6 +228,7 @@ def _train_runs(s, out):
         "test_auc_std": float(auc.std()),
         "test_ap_mean": float(ap.mean()),
         "test_ap_std": float(ap.std()),
+        "saved": s["save"],
         "val_auc_mean": _mean_or_none([r.val_auc for r in results]),
         "val_ap_mean": _mean_or_none([r.val_ap for r in results]),
         "per_run": [{"seed": seed + i, "test_auc": r.test_auc, "test_ap": r.test_ap, "val_auc": r.val_auc,

@@ -5,7 +5,7 @@ package): two GCN layers of 16 hidden units without bias, ReLU, dropout 0.5
 on the input and the hidden layer, Adam with learning rate 0.01, weight
 decay 5e-4 on the first layer only, at most 200 epochs, early stopping with
 the paper's window of 10 epochs on the validation loss, row-normalised
-features. The other models have their own defaults (:data:`MODEL_DEFAULTS`),
+features. The other models have their own defaults (:func:`model_defaults`),
 chosen on the validation accuracy of Cora's standard split; any option given
 on the command line overrides them.
 
@@ -21,35 +21,56 @@ import time
 
 import numpy as np
 
-from fastgnn.tasks._common import (CheckedNpz, CommandError, add_option as _add, check_learning_rate,
+from fastgnn.cli._common import (CheckedNpz, CommandError, add_option as _add, check_learning_rate,
                                    check_memory, check_seed, check_writable, dataset_errors, num_threads,
                                    option as _option, run_task, training_bytes, write_atomically)
 
-__all__ = ["MODEL_DEFAULTS", "MODELS", "DATASETS", "add_arguments", "run", "resolve_settings", "build",
-           "save_weights", "load_weights", "load_dataset"]
+__all__ = ["models", "model_defaults", "ENCODER_MODELS", "DATASETS", "add_arguments", "run", "resolve_settings",
+           "build", "save_weights", "load_weights", "load_dataset"]
 
 DATASETS = ("cora", "citeseer", "pubmed")
-MODELS = ("gcn", "sage", "gin", "graphconv")
 
-#: Per-model defaults of ``fastgnn train``. ``decay``: weight decay on the
-#: ``first`` layer only (the GCN paper) or on ``all`` parameters;
-#: ``early_stopping``: ``window`` (Kipf's criterion) or ``patience`` (no
-#: improvement of the validation loss for ``patience`` epochs, then the best
-#: weights are restored). See :mod:`fastgnn.train`.
-MODEL_DEFAULTS = {
-    "gcn": dict(hidden=16, layers=2, dropout=0.5, lr=0.01, weight_decay=5e-4, decay="first", bias=False,
-                aggr=None, early_stopping="window", patience=10, epochs=200),
-    "sage": dict(hidden=64, layers=2, dropout=0.5, lr=0.01, weight_decay=5e-4, decay="all", bias=True,
-                 aggr="mean", early_stopping="patience", patience=50, epochs=200),
-    "gin": dict(hidden=64, layers=2, dropout=0.8, lr=0.005, weight_decay=5e-3, decay="all", bias=True,
-                aggr=None, early_stopping="patience", patience=50, epochs=200),
-    "graphconv": dict(hidden=64, layers=2, dropout=0.5, lr=0.01, weight_decay=5e-4, decay="all", bias=True,
-                      aggr="sum", early_stopping="patience", patience=50, epochs=200),
-}
+#: Models made of a pretrained graph autoencoder's encoder under a classifier head
+#: (:class:`fastgnn.models.EncoderClassifier`): ``--load`` a link-task checkpoint, ``--freeze encoder``.
+ENCODER_MODELS = ("gae", "vgae")
+
+#: What every model starts from before its own defaults (those its conv registered, :func:`model_defaults`).
+BASE_DEFAULTS = dict(hidden=64, layers=2, dropout=0.5, lr=0.01, weight_decay=5e-4, decay="all", bias=True,
+                     aggr=None, early_stopping="patience", patience=50, epochs=200, latent=None)
+
+_ENCODER_DEFAULTS = dict(hidden=32, latent=16, bias=False)
+
+
+def models():
+    """The ``--model`` choices of the node task: every registered conv, then the encoder models."""
+    from fastgnn.nn.conv import conv_names
+
+    return conv_names() + ENCODER_MODELS
+
+
+def model_defaults(model):
+    """The node task's defaults for ``model``: :data:`BASE_DEFAULTS` updated by the conv's registration.
+
+    ``decay``: weight decay on the ``first`` layer only (the GCN paper) or on
+    ``all`` parameters; ``early_stopping``: ``window`` (Kipf's criterion) or
+    ``patience`` (no improvement of the validation loss for ``patience``
+    epochs, then the best weights are restored). See :mod:`fastgnn.train`.
+    """
+    from fastgnn.nn.conv import get_conv
+
+    defaults = dict(BASE_DEFAULTS)
+    if model in ENCODER_MODELS:
+        defaults.update(_ENCODER_DEFAULTS)
+        return defaults
+    spec = get_conv(model)
+    defaults.update(spec.node_defaults)
+    defaults["aggr"] = spec.default_aggr
+    return defaults
+
 
 _CONFIG_KEY = "__fastgnn_config__"
 # The options that fix the shape of the weights: they must agree between --save and --load.
-_ARCHITECTURE = ("model", "in_channels", "out_channels", "hidden", "layers", "aggr", "bias")
+_ARCHITECTURE = ("model", "in_channels", "out_channels", "hidden", "layers", "aggr", "bias", "latent")
 
 
 def add_arguments(parser):
@@ -57,7 +78,7 @@ def add_arguments(parser):
 
     Options shared with the other tasks default to None here; :func:`run`
     replaces None by the node task's default for the chosen model
-    (:data:`MODEL_DEFAULTS`).
+    (:func:`model_defaults`).
     """
     _add(parser, "--dataset", default=None,
          help="node task: Planetoid dataset cora (default, shipped in the package), citeseer or pubmed")
@@ -66,11 +87,17 @@ def add_arguments(parser):
               "shipped in the package)")
     _add(parser, "--no-normalize-features", dest="normalize_features", action="store_false",
          help="node task: keep the raw features (default: rows divided by their sum, as the GCN paper)")
+    _add(parser, "--cut-test-edges", action="store_true",
+         help="node task: train on the graph without the edges between training and test nodes "
+              "(A_ij = 0 for a training node i and a test node j); evaluate on the full graph")
+    _add(parser, "--freeze", default=None, choices=("encoder",),
+         help="node task, --model gae/vgae: keep the (loaded) encoder fixed and train only the classifier head")
     _add(parser, "--inductive", action="store_true",
          help="node task: train on the subgraph induced by the training nodes; validate and test on the "
               "full graph")
     _add(parser, "--model", default=None,
-         help="node task: gcn (default), sage, gin or graphconv")
+         help=f"node task: {', '.join(models())} (default gcn; gae/vgae: a graph autoencoder's encoder under a "
+              "classifier head, see --freeze)")
     _add(parser, "--aggr", default=None, choices=("sum", "add", "mean", "max", "min"),
          help="node task: neighbour aggregation of sage (default mean) and graphconv (default sum)")
     _add(parser, "--hidden", default=None, type=_hidden_widths, metavar="N[,N...]",
@@ -101,10 +128,12 @@ def add_arguments(parser):
     _add(parser, "--threads", default=None, type=int,
          help="threads of fastgnn's kernels (default: OMP_NUM_THREADS, else the available CPUs)")
     _add(parser, "--save", metavar="PATH", default=None,
-         help="node task: write the trained weights to PATH (.npz), checked to be writable before training; "
-              "with --runs, those of the run with the best validation accuracy")
+         help="write the trained weights to PATH (.npz), checked to be writable before training; with --runs, "
+              "those of the run with the best validation score (link task: the autoencoder, a pretrained encoder "
+              "for --task node --model gae/vgae --load PATH)")
     _add(parser, "--load", metavar="PATH", default=None,
-         help="node task: start from the weights in PATH (written by --save); without --epochs, evaluate "
+         help="node task: start from the weights in PATH (written by --save; a link-task autoencoder becomes the "
+              "encoder of --model gae/vgae); without --epochs, evaluate "
               "them without training")
     _add(parser, "--log-every", default=None, type=int, metavar="N",
          help="progress line every N epochs (node task default 10)")
@@ -137,18 +166,25 @@ def resolve_settings(args):
     if dataset not in DATASETS:
         raise CommandError(f"--dataset must be one of {', '.join(DATASETS)} for the node task, got {dataset!r}")
     model = str(_option(args, "model", "gcn")).lower()
-    if model not in MODELS:
-        raise CommandError(f"--model must be one of {', '.join(MODELS)} for the node task, got {model!r}")
-    config = dict(MODEL_DEFAULTS[model])
+    if model not in models():
+        raise CommandError(f"--model must be one of {', '.join(models())} for the node task, got {model!r}")
+    config = model_defaults(model)
     for key in ("aggr", "layers", "dropout", "bias", "lr", "weight_decay", "decay", "early_stopping",
-                "patience"):
+                "patience", "latent"):
         value = getattr(args, key, None)
         if value is not None:
             config[key] = value
     aggr = getattr(args, "aggr", None)
-    if aggr is not None and model in ("gcn", "gin") and aggr not in ("sum", "add"):
-        raise CommandError(f"--aggr {aggr} does not apply to --model {model}, which sums its neighbours "
-                           "(use --model sage or graphconv)")
+    if aggr is not None:
+        if model in ENCODER_MODELS:
+            raise CommandError(f"--aggr does not apply to --model {model} (a GCN encoder)")
+        from fastgnn.nn.conv import get_conv
+
+        try:
+            config["aggr"] = get_conv(model).resolve_aggr(aggr)
+        except ValueError:
+            raise CommandError(f"--aggr {aggr} does not apply to --model {model}, which sums its neighbours "
+                               "(use --model sage or graphconv)") from None
     if config["aggr"] == "add":
         config["aggr"] = "sum"
     hidden = getattr(args, "hidden", None)
@@ -180,7 +216,9 @@ def resolve_settings(args):
     if epochs is not None and epochs == 0 and load is None:
         # The accuracy of random weights is no result to report.
         raise CommandError("--epochs must be >= 1 unless --load is given (--epochs 0 evaluates loaded weights)")
-    config["epochs"] = (0 if load is not None else config["epochs"]) if epochs is None else int(epochs)
+    # With --load, no --epochs means: evaluate the loaded weights. An encoder model's head needs training.
+    evaluate_only = load is not None and model not in ENCODER_MODELS
+    config["epochs"] = (0 if evaluate_only else config["epochs"]) if epochs is None else int(epochs)
     runs = int(_option(args, "runs", 1))
     if runs < 1:
         raise CommandError(f"--runs must be a positive integer, got {runs}")
@@ -190,10 +228,21 @@ def resolve_settings(args):
     log_every = int(_option(args, "log_every", 10))
     if log_every < 1:
         raise CommandError(f"--log-every must be a positive integer, got {log_every}")
+    freeze = getattr(args, "freeze", None)
+    if freeze is not None and model not in ENCODER_MODELS:
+        raise CommandError(f"--freeze encoder needs a model with an encoder (--model {' or '.join(ENCODER_MODELS)}), "
+                           f"got --model {model}")
+    inductive, cut = bool(getattr(args, "inductive", False)), bool(getattr(args, "cut_test_edges", False))
+    if inductive and cut:
+        raise CommandError("--inductive and --cut-test-edges exclude each other (inductive training holds no "
+                           "test node at all)")
+    if model in ENCODER_MODELS and isinstance(config["hidden"], list):
+        raise CommandError(f"--hidden takes one width for --model {model} (its encoder has one hidden layer)")
     return dict(
-        dataset=dataset, data_root=getattr(args, "data_root", None), model=model, config=config,
+        dataset=dataset, data_root=getattr(args, "data_root", None), model=model, config=config, freeze=freeze,
+        cut_test_edges=cut,
         normalize_features=bool(getattr(args, "normalize_features", True)),
-        inductive=bool(getattr(args, "inductive", False)), seed=check_seed(_option(args, "seed", 0)), runs=runs,
+        inductive=inductive, seed=check_seed(_option(args, "seed", 0)), runs=runs,
         threads=threads, save=getattr(args, "save", None), load=load, log_every=log_every,
         quiet=bool(getattr(args, "quiet", False)), json=bool(getattr(args, "json", False)))
 
@@ -202,16 +251,23 @@ def build(config, seed):
     """The model and its Adam optimizer for ``config``, seeded by ``seed``.
 
     ``config`` holds ``model``, ``in_channels``, ``out_channels`` and the
-    entries of :data:`MODEL_DEFAULTS`.
+    entries of :func:`model_defaults`.
     """
-    from fastgnn.models import build_model
+    from fastgnn.models import GAE, VGAE, EncoderClassifier, build_model
+    from fastgnn.nn.conv import get_conv
     from fastgnn.optim import Adam
 
+    rng = np.random.default_rng(seed)
+    if config["model"] in ENCODER_MODELS:
+        encoder_class = GAE if config["model"] == "gae" else VGAE
+        encoder = encoder_class(config["in_channels"], config["hidden"], config["latent"], bias=config["bias"],
+                                rng=rng)
+        model = EncoderClassifier(encoder, num_classes=config["out_channels"], dropout=config["dropout"], rng=rng)
+        groups = [{"params": model.parameters(), "weight_decay": config["weight_decay"]}]
+        return model, Adam(groups, lr=config["lr"])
     kwargs = dict(hidden_channels=config["hidden"], num_layers=config["layers"], dropout=config["dropout"],
-                  bias=config["bias"], rng=np.random.default_rng(seed))
-    if config["model"] == "gcn":
-        kwargs["cached"] = True     # the graphs of a run are fixed: normalize each once
-    if config["aggr"] is not None and config["model"] in ("sage", "graphconv"):
+                  bias=config["bias"], rng=rng)
+    if config["aggr"] is not None and get_conv(config["model"]).aggrs is not None:
         kwargs["aggr"] = config["aggr"]
     model = build_model(config["model"], config["in_channels"], config["out_channels"], **kwargs)
     groups = model.parameter_groups(config["weight_decay"], first_layer_only=config["decay"] == "first")
@@ -228,7 +284,8 @@ def save_weights(model, path, config=None):
     """
     arrays = dict(model.state_dict())
     if config is not None:
-        arrays[_CONFIG_KEY] = np.array(json.dumps({key: config[key] for key in _ARCHITECTURE if key in config}))
+        record = {key: config[key] for key in ("task",) + _ARCHITECTURE if key in config}
+        arrays[_CONFIG_KEY] = np.array(json.dumps(record))
     # A handle, not the path: np.savez would append .npz to a path without it.
     write_atomically(path, lambda handle: np.savez(handle, **arrays))
 
@@ -237,8 +294,17 @@ def load_weights(model, path, config=None):
     """Load weights written by :func:`save_weights` into ``model``.
 
     Each array's header and size are checked against ``model.state_dict()``
-    before its data is read (:class:`fastgnn.tasks._common.CheckedNpz`), so
+    before its data is read (:class:`fastgnn.cli._common.CheckedNpz`), so
     a damaged file or one claiming huge arrays is refused without reading it.
+
+    A checkpoint of a graph autoencoder written by ``fastgnn train --task
+    link --save`` is loaded into the encoder of an encoder model
+    (``--model gae``/``vgae``), the head keeping its initial weights.
+
+    Returns
+    -------
+    {'model', 'encoder'}
+        What the weights were loaded into.
 
     Raises
     ------
@@ -248,24 +314,38 @@ def load_weights(model, path, config=None):
     """
     with CheckedNpz(path, "--load") as weights:
         saved_config = weights.read_text(_CONFIG_KEY)
-        if saved_config is not None and config is not None:
+        saved = None
+        if saved_config is not None:
             try:
                 saved = json.loads(saved_config)
             except ValueError:
                 saved = None
             if not isinstance(saved, dict):
                 weights.fail(f"{_CONFIG_KEY} is not the architecture record --save writes")
+        target = model
+        if saved is not None and saved.get("task") == "link":
+            # A pretrained graph autoencoder (fastgnn train --task link --save): it becomes the encoder.
+            encoder = getattr(model, "encoder", None)
+            if encoder is None or config is None or saved.get("model") != config.get("model"):
+                weights.fail(f"holds a pretrained {saved.get('model')} encoder (from --task link); load it with "
+                             f"--model {saved.get('model')}")
+            keys = ("in_channels", "hidden", "latent", "bias")
+            config = {key: config.get(key) for key in keys}
+            saved = {key: saved.get(key) for key in keys}
+            target = encoder
+        if saved is not None and config is not None:
             differences = [f"{key}: saved {saved[key]!r}, now {config.get(key)!r}" for key in _ARCHITECTURE
                            if key in saved and saved[key] != config.get(key)]
             if differences:
                 weights.fail("holds weights of another architecture (" + "; ".join(differences)
                              + "); pass the options it was trained with")
-        arrays = weights.read_arrays(model.state_dict(), ignore=(_CONFIG_KEY,))
+        arrays = weights.read_arrays(target.state_dict(), ignore=(_CONFIG_KEY,))
     try:
-        model.load_state_dict(arrays)
+        target.load_state_dict(arrays)
     except (KeyError, ValueError, TypeError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         raise CommandError(f"--load {path}: the weights do not fit the model: {message}") from None
+    return "encoder" if target is not model else "model"
 
 
 # ---------------------------------------------------------------------- the command
@@ -315,7 +395,9 @@ def _run(args, out):
         check_memory(training_bytes(config["in_channels"], config["hidden"], config["out_channels"],
                                     config["layers"], dataset.x.shape[0]),
                      f"--hidden {_widths_text(config['hidden'])} and --layers {config['layers']}")
-        progress(f"{dataset!r}, {'inductive' if s['inductive'] else 'transductive'}")
+        mode = "inductive" if s["inductive"] else "transductive" + (
+            ", train-test edges cut" if s["cut_test_edges"] else "")
+        progress(f"{dataset!r}, {mode}" + (", encoder frozen" if s["freeze"] else ""))
         progress("model {model}: hidden {hidden}, layers {layers}, aggr {aggr}, dropout {dropout}, bias {bias}; "
                  "Adam lr {lr}, weight decay {weight_decay} ({decay}); up to {epochs} epochs, early stopping "
                  "{early_stopping} ({patience})".format(**config))
@@ -324,13 +406,19 @@ def _run(args, out):
             seed = s["seed"] + index
             model, optimizer = build(config, seed)
             if s["load"] is not None:
-                load_weights(model, s["load"], config)
+                loaded = load_weights(model, s["load"], config)
+                if index == 0:
+                    progress(f"loaded the {loaded} weights of {s['load']}")
+            if s["freeze"] == "encoder":
+                model.encoder.freeze()
             prefix = f"run {index + 1}/{s['runs']} " if s["runs"] > 1 else ""
             result = train_node_classifier(
                 model, dataset.graph, dataset.x, dataset.y, dataset.train_mask, dataset.val_mask,
                 dataset.test_mask, optimizer, epochs=config["epochs"], patience=config["patience"],
                 early_stopping=config["early_stopping"], inductive=s["inductive"],
-                verbose=False if s["quiet"] else s["log_every"], log=lambda line: say(prefix + line))
+                cut_test_edges=s["cut_test_edges"],
+                progress="quiet" if s["quiet"] else None, log_every=s["log_every"],
+                log=None if s["quiet"] else (lambda line: say(prefix + line)))
             results.append((seed, result))
             if best is None or result.val_acc > best[1].val_acc:
                 best = (model, result)
@@ -370,6 +458,8 @@ def _summary(s, config, dataset, results, seconds):
         "dataset": dataset.name,
         "model": config["model"],
         "mode": "inductive" if s["inductive"] else "transductive",
+        "cut_test_edges": s["cut_test_edges"],
+        "freeze": s["freeze"],
         "val_acc": float(val.mean()),
         "test_acc": float(test.mean()),
         "test_acc_mean": float(test.mean()),
@@ -399,8 +489,8 @@ def _summary(s, config, dataset, results, seconds):
 
 
 def main(argv=None):
-    """``python -m fastgnn.tasks.node``: the same as ``python -m fastgnn train --task node``."""
-    from fastgnn.cli import ArgumentParser
+    """``python -m fastgnn.cli.node``: the same as ``python -m fastgnn train --task node``."""
+    from fastgnn.cli._common import ArgumentParser
 
     parser = add_arguments(ArgumentParser(prog="fastgnn train", description=__doc__.split("\n\n")[0]))
     return run(parser.parse_args(argv))

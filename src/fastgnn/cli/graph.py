@@ -18,7 +18,7 @@ import json
 import os
 import time
 
-from fastgnn.tasks._common import (CommandError, add_option as _add, check_learning_rate, check_memory,
+from fastgnn.cli._common import (CommandError, add_option as _add, check_learning_rate, check_memory,
                                    check_seed, dataset_errors, num_threads, option as _option, refuse_options,
                                    run_task, training_bytes)
 
@@ -111,7 +111,7 @@ def _settings(args):
 def _run(args, out):
     from fastgnn.datasets import TUDataset, add_degree_features
     from fastgnn.models.graph_classification import build_graph_classifier
-    from fastgnn.models.graph_training import cross_validate_graph_classifier
+    from fastgnn.train import cross_validate_graph_classifier
 
     s = _settings(args)
     quiet = bool(_option(args, "quiet", False))

@@ -7,19 +7,11 @@ imported inside the command functions, so ``--help`` stays fast.
 Bad input is reported as one line on stderr, ``<prog>: error: <message>``,
 naming the option or file, with exit status 2.
 """
-import argparse
 import sys
 
+from fastgnn.cli._common import ArgumentParser
+
 __all__ = ["ArgumentParser", "build_parser", "bench", "train", "bench_train", "main"]
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """:class:`argparse.ArgumentParser` whose errors are one line (argparse adds the whole usage, many lines)."""
-
-    def error(self, message):
-        """Print ``<prog>: error: <message>`` on stderr and exit with status 2."""
-        message = " ".join(str(message).split())
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _add_bench(subparsers):
@@ -57,15 +49,15 @@ def _add_train(subparsers):
         "--load, which only the node task has. Bad input is one line on stderr and exit status 2.")
     parser.add_argument("--task", choices=TASKS, default="node", help="default: node")
     for task in TASKS:      # each task adds the options the parser does not have yet
-        importlib.import_module(f"fastgnn.tasks.{task}").add_arguments(parser)
+        importlib.import_module(f"fastgnn.cli.{task}").add_arguments(parser)
     parser.set_defaults(func=train)
 
 
 def train(args):
-    """``fastgnn train``: run the task module of ``--task`` (:mod:`fastgnn.tasks`)."""
+    """``fastgnn train``: run the task module of ``--task`` (``fastgnn.cli.node``, ``.link``, ``.graph``)."""
     import importlib
 
-    return importlib.import_module(f"fastgnn.tasks.{args.task}").run(args)
+    return importlib.import_module(f"fastgnn.cli.{args.task}").run(args)
 
 
 def _add_bench_train(subparsers):

@@ -9,9 +9,9 @@ import fastgnn
 from fastgnn.datasets import load_cora
 from fastgnn.models import GCN, GraphSAGE
 from fastgnn.optim import Adam
-from fastgnn.train import _should_stop, evaluate, train_node_classifier
+from fastgnn.train import EarlyStopping, WindowStopping, evaluate, train_node_classifier
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RAW_CORA = os.path.join(REPO_ROOT, "..", "shared", "data", "planetoid", "cora")
 
 
@@ -67,20 +67,27 @@ def test_gcn_on_cora_learns_in_a_few_epochs(cora):
     assert result.val_acc > 0.6
 
 
+def _stops(criterion, values):
+    """Whether ``criterion`` stops after the last of ``values`` (one evaluation per epoch)."""
+    stop = False
+    for epoch, value in enumerate(values, start=1):
+        _, stop = criterion.update(epoch, {"val_loss": value})
+    return stop
+
+
 def test_kipf_window_criterion():
     # Stops at epoch t >= window + 2 when loss_t > mean(loss_{t-window} .. loss_{t-1}).
     window = 3
-    assert not _should_stop("window", [1.0, 1.0, 1.0, 5.0], window, 1, 4)        # too early (t = 4)
-    assert _should_stop("window", [1.0, 1.0, 1.0, 1.0, 1.5], window, 1, 5)
-    assert not _should_stop("window", [2.0, 1.9, 1.8, 1.7, 1.6], window, 5, 5)
-    assert not _should_stop("window", [9.0, 1.0, 1.0, 1.0, 1.0], window, 2, 5)   # equal is not higher
-    assert _should_stop("window", [0.1, 1.0, 1.0, 1.0, 1.01], window, 1, 5)      # the first loss is out of the window
-    assert not _should_stop(None, [1.0] * 20, window, 1, 20)
+    assert not _stops(WindowStopping(window), [1.0, 1.0, 1.0, 5.0])        # too early (t = 4)
+    assert _stops(WindowStopping(window), [1.0, 1.0, 1.0, 1.0, 1.5])
+    assert not _stops(WindowStopping(window), [2.0, 1.9, 1.8, 1.7, 1.6])
+    assert not _stops(WindowStopping(window), [9.0, 1.0, 1.0, 1.0, 1.0])   # equal is not higher
+    assert _stops(WindowStopping(window), [0.1, 1.0, 1.0, 1.0, 1.01])      # the first loss is out of the window
 
 
 def test_patience_criterion():
-    assert not _should_stop("patience", [1.0, 0.9, 0.95], 2, 2, 3)
-    assert _should_stop("patience", [1.0, 0.9, 0.95, 0.97], 2, 2, 4)
+    assert not _stops(EarlyStopping(2), [1.0, 0.9, 0.95])
+    assert _stops(EarlyStopping(2), [1.0, 0.9, 0.95, 0.97])
 
 
 @pytest.mark.parametrize("criterion", ["window", "patience"])
@@ -109,15 +116,14 @@ def test_runs_are_reproducible(rng):
 def test_progress_lines(rng):
     graph, x, y, masks = two_communities(rng)
     lines = []
-    fit(GCN(x.shape[1], 8, 2, rng=0), graph, x, y, masks, epochs=6, early_stopping=None, verbose=True,
-        log=lines.append)
-    assert len(lines) == 6 and lines[0].startswith("epoch   1") and "val acc" in lines[0]
+    fit(GCN(x.shape[1], 8, 2, rng=0), graph, x, y, masks, epochs=6, early_stopping=None, log=lines.append)
+    assert len(lines) == 6 and lines[0].startswith("epoch 1/6") and "val_acc" in lines[0]
     lines.clear()
-    fit(GCN(x.shape[1], 8, 2, rng=0), graph, x, y, masks, epochs=6, early_stopping=None, verbose=3,
+    fit(GCN(x.shape[1], 8, 2, rng=0), graph, x, y, masks, epochs=6, early_stopping=None, log_every=3,
         log=lines.append)
-    assert [line.split()[1] for line in lines] == ["1", "3", "6"]
+    assert [line.split()[1] for line in lines] == ["1/6", "3/6", "6/6"]
     lines.clear()
-    fit(GCN(x.shape[1], 8, 2, rng=0), graph, x, y, masks, epochs=6, log=lines.append)
+    fit(GCN(x.shape[1], 8, 2, rng=0), graph, x, y, masks, epochs=6, progress="quiet", log=lines.append)
     assert lines == []
 
 
@@ -203,7 +209,7 @@ def test_readme_training_example_runs(capsys):
     import pathlib
     import re
 
-    readme = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+    readme = pathlib.Path(__file__).resolve().parents[2] / "README.md"
     if not readme.exists():
         pytest.skip("README.md not found next to the tests")
     section = readme.read_text().split("## Training a GNN", 1)
@@ -211,3 +217,28 @@ def test_readme_training_example_runs(capsys):
     (block,) = re.findall(r"```python\n(.*?)```", section[1].split("\n## ", 1)[0], re.S)
     exec(compile(block.replace("epochs=200", "epochs=5"), str(readme), "exec"), {})
     assert capsys.readouterr().out.strip()
+
+
+def test_cut_test_edges_trains_without_train_test_edges(cora):
+    seen = []
+
+    class Spy(GCN):
+        def forward(self, graph, x):
+            if self.training:
+                seen.append(graph)
+            return super().forward(graph, x)
+
+    model = Spy(cora.num_features, 16, cora.num_classes, rng=0)
+    optimizer = Adam(model.parameter_groups(5e-4), lr=0.01)
+    result = train_node_classifier(model, cora.graph, cora.x, cora.y, cora.train_mask, cora.val_mask,
+                                   cora.test_mask, optimizer, epochs=5, early_stopping=None, cut_test_edges=True)
+    trained_on = seen[0]
+    assert all(graph is trained_on for graph in seen)
+    src, dst = trained_on.indices, trained_on.destinations()
+    crossing = (cora.train_mask[src] & cora.test_mask[dst]) | (cora.test_mask[src] & cora.train_mask[dst])
+    assert not crossing.any()
+    full_src, full_dst = cora.graph.indices, cora.graph.destinations()
+    removed = (cora.train_mask[full_src] & cora.test_mask[full_dst]) | (
+        cora.test_mask[full_src] & cora.train_mask[full_dst])
+    assert removed.any() and trained_on.num_edges == cora.graph.num_edges - int(removed.sum())
+    assert result.cut_test_edges and 0 <= result.test_acc <= 1

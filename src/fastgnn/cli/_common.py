@@ -1,10 +1,11 @@
-"""Private helpers shared by the task runners of ``python -m fastgnn train --task ...``.
+"""Private helpers shared by the commands of ``python -m fastgnn`` and the tasks of ``fastgnn train``.
 
 Everything a user can get wrong (an option value, a file to read or write,
 a model too large for the machine) is raised as :class:`CommandError`,
 naming the option or file, and :func:`run_task` reports it as one line on
 stderr with exit status 2.
 """
+import argparse
 import contextlib
 import math
 import os
@@ -16,10 +17,19 @@ import tokenize
 import zipfile
 import zlib
 
-__all__ = ["CommandError", "add_option", "option", "run_task", "check_positive", "check_fraction",
+__all__ = ["ArgumentParser", "CommandError", "add_option", "option", "run_task", "check_positive", "check_fraction",
            "check_learning_rate", "check_seed", "num_threads", "refuse_options", "check_writable",
            "write_atomically", "CheckedNpz", "available_memory", "training_bytes", "check_memory",
            "dataset_errors"]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """:class:`argparse.ArgumentParser` whose errors are one line (argparse adds the whole usage, many lines)."""
+
+    def error(self, message):
+        """Print ``<prog>: error: <message>`` on stderr and exit with status 2."""
+        message = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 class CommandError(ValueError):

@@ -17,66 +17,27 @@ last epoch
     The mean and standard deviation of the folds' accuracies after the
     last epoch, which involves no selection.
 """
-import math
-import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from fastgnn._blas import limit_blas_threads
 from fastgnn.data.batch import Batch
 from fastgnn.data.kfold import stratified_k_fold
 from fastgnn.data.loader import DataLoader
 from fastgnn.losses import cross_entropy
 from fastgnn.nn.module import Module
 from fastgnn.optim import Adam, StepLR
+from fastgnn.train.loop import check_epochs, fit
+from fastgnn.train.progress import as_progress
 
 __all__ = [
-    "GraphTrainResult",
     "CrossValidationResult",
     "train_graph_classifier",
     "evaluate_graph_classifier",
     "cross_validate_graph_classifier",
     "graph_labels",
 ]
-
-
-@dataclass
-class GraphTrainResult:
-    """What :func:`train_graph_classifier` returns.
-
-    Attributes
-    ----------
-    train_loss : list of float
-        Per epoch: the mean cross-entropy of the training batches (training
-        mode, with dropout), weighted by batch size.
-    train_acc : list of float
-        Per epoch: the accuracy of those same training-mode predictions.
-    test_acc, test_loss : list of float
-        Per epoch: accuracy and mean cross-entropy on the test graphs in eval
-        mode (empty without test graphs).
-    epochs : int
-    seconds : float
-        Wall time of the whole call.
-    train_seconds : float
-        Time spent in training steps (batching, forward, backward, update).
-    graphs_per_second : float
-        Training graphs processed per second of ``train_seconds``.
-    """
-
-    train_loss: list = field(default_factory=list)
-    train_acc: list = field(default_factory=list)
-    test_acc: list = field(default_factory=list)
-    test_loss: list = field(default_factory=list)
-    epochs: int = 0
-    seconds: float = 0.0
-    train_seconds: float = 0.0
-    graphs_per_second: float = 0.0
-
-    def as_dict(self):
-        """A JSON-serialisable dict."""
-        return asdict(self)
 
 
 def graph_labels(graphs):
@@ -137,7 +98,7 @@ def evaluate_graph_classifier(model, batches, num_classes=None):
 
 def train_graph_classifier(model, train_graphs, test_graphs=None, *, epochs=350, batch_size=32, lr=0.01,
                            step_size=50, gamma=0.5, weight_decay=0.0, optimizer=None, seed=None,
-                           log=None, log_every=1, log_prefix=""):
+                           progress=None, log_every=1, log=None, log_prefix="", n_threads=None, blas_threads=1):
     """Train a graph classifier with mini-batches, Adam and a step learning-rate schedule.
 
     Parameters
@@ -161,33 +122,30 @@ def train_graph_classifier(model, train_graphs, test_graphs=None, *, epochs=350,
         Used instead of a new ``Adam(model.parameters(), lr, weight_decay)``.
     seed : int, numpy.random.Generator or None
         Shuffling of the training graphs.
-    log : callable or None
-        Receives the progress lines (``print`` for stdout); None is silent.
-    log_every : int
-        Log every this many epochs (and the last).
+    progress, log_every, log
+        Per-epoch progress, as in :func:`fastgnn.train.train_node_classifier`.
     log_prefix : str
-        Prepended to every line (e.g. the fold).
+        Prepended to every progress line (e.g. the fold).
+    n_threads, blas_threads : int or None
+        The loop's thread policy (see :func:`fastgnn.train.fit`).
 
     Returns
     -------
-    GraphTrainResult
-
-    Notes
-    -----
-    NumPy's BLAS is limited to one thread while training
-    (:func:`fastgnn._blas.limit_blas_threads`): the matrix products of a
-    mini-batch are small, and spinning BLAS workers would take the cores
-    fastgnn's kernels use.
+    TrainResult
+        ``history``: per epoch ``train_loss`` and ``train_acc`` (training
+        mode, the mean over the epoch's batches weighted by their size),
+        ``test_acc`` and ``test_loss`` (eval mode) with test graphs, ``lr``;
+        ``metrics``: the last epoch's values; ``info``: ``train_seconds``,
+        ``graphs_per_second``.
     """
-    _check_model(model)
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be a fastgnn.nn.Module, got {type(model).__name__}")
     train_graphs = list(train_graphs)
     test_graphs = None if test_graphs is None else list(test_graphs)
     if not train_graphs:
         raise ValueError("train_graphs is empty")
     train_labels = graph_labels(train_graphs)
-    epochs = int(epochs)
-    if epochs < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    epochs = check_epochs(epochs)
     start_time = time.perf_counter()
     test_batches = None
     if test_graphs:
@@ -197,24 +155,12 @@ def train_graph_classifier(model, train_graphs, test_graphs=None, *, epochs=350,
     if optimizer is None:
         optimizer = Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = StepLR(optimizer, step_size, gamma) if step_size else None
-    result = GraphTrainResult()
-    with limit_blas_threads(1):
-        train_seconds = _train_epochs(model, loader, optimizer, scheduler, test_batches, epochs, train_labels,
-                                      result, log, log_every, log_prefix)
-    result.epochs = epochs
-    result.train_seconds = train_seconds
-    result.seconds = time.perf_counter() - start_time
-    result.graphs_per_second = (epochs * len(train_labels) / train_seconds) if train_seconds > 0 else 0.0
-    return result
+    num_train = len(train_labels)
 
-
-def _train_epochs(model, loader, optimizer, scheduler, test_batches, epochs, train_labels, result, log, log_every,
-                  log_prefix):
-    train_seconds = 0.0
-    model.train()
-    for epoch in range(1, epochs + 1):
-        epoch_start = time.perf_counter()
+    def train_step(epoch):
+        model.train()
         loss_sum, correct = 0.0, 0
+        rate = optimizer.param_groups[0]["lr"]
         for batch in loader:
             optimizer.zero_grad()
             scores = model(batch.graph, batch.x, batch.ptr)
@@ -225,23 +171,23 @@ def _train_epochs(model, loader, optimizer, scheduler, test_batches, epochs, tra
             correct += int(np.count_nonzero(scores.argmax(axis=1) == batch.y))
         if scheduler is not None:
             scheduler.step()
-        train_seconds += time.perf_counter() - epoch_start
-        result.train_loss.append(loss_sum / len(train_labels))
-        result.train_acc.append(correct / len(train_labels))
-        if test_batches is not None:
-            test_acc, test_loss = evaluate_graph_classifier(model, test_batches)
-            result.test_acc.append(test_acc)
-            result.test_loss.append(test_loss)
-        if log is not None and (epoch % max(1, int(log_every)) == 0 or epoch == epochs):
-            line = (f"{log_prefix}epoch {epoch:4d}/{epochs}  loss {result.train_loss[-1]:.4f}  "
-                    f"train_acc {result.train_acc[-1]:.4f}")
-            if test_batches is not None:
-                line += f"  test_acc {result.test_acc[-1]:.4f}  test_loss {result.test_loss[-1]:.4f}"
-            line += f"  lr {optimizer.param_groups[0]['lr']:.2e}"
-            log(line)
-        if not math.isfinite(result.train_loss[-1]):
-            raise FloatingPointError(f"training diverged at epoch {epoch}: loss {result.train_loss[-1]}")
-    return train_seconds
+        return {"train_loss": loss_sum / num_train, "train_acc": correct / num_train, "lr": rate}
+
+    def test(epoch):
+        accuracy, loss = evaluate_graph_classifier(model, test_batches)
+        return {"test_acc": accuracy, "test_loss": loss}
+
+    result = fit(model, train_step, epochs=epochs, evaluate=None if test_batches is None else test,
+                 progress=as_progress(progress, epochs, log_every=log_every, prefix=log_prefix, log=log),
+                 n_threads=n_threads, blas_threads=blas_threads)
+    history = result.history
+    result.metrics = {name: history[name][-1] for name in ("train_loss", "train_acc", "test_acc", "test_loss")
+                      if history.get(name)}
+    train_seconds = result.seconds_per_epoch * result.epochs  # batching, forward, backward, updates
+    result.info = {"train_seconds": train_seconds,
+                   "graphs_per_second": result.epochs * num_train / train_seconds if train_seconds > 0 else 0.0}
+    result.total_seconds = time.perf_counter() - start_time
+    return result
 
 
 @dataclass
@@ -262,7 +208,7 @@ class CrossValidationResult:
         The same after the last epoch.
     train_acc_last_mean : float
         Mean over folds of the last epoch's training-mode accuracy.
-    fold_results : list of GraphTrainResult
+    fold_results : list of TrainResult
     folds : list of (train_index, test_index)
     seconds : float
         Wall time of the whole cross-validation.
@@ -303,8 +249,8 @@ def _std(values):
 
 
 def cross_validate_graph_classifier(make_model, graphs, *, num_folds=10, epochs=350, batch_size=32, lr=0.01,
-                                    step_size=50, gamma=0.5, weight_decay=0.0, seed=0, folds=None, log=None,
-                                    log_every=1):
+                                    step_size=50, gamma=0.5, weight_decay=0.0, seed=0, folds=None, progress=None,
+                                    log_every=1, log=None, n_threads=None):
     """Stratified k-fold cross-validation of a graph classifier (the GIN paper's protocol).
 
     Parameters
@@ -322,8 +268,9 @@ def cross_validate_graph_classifier(make_model, graphs, *, num_folds=10, epochs=
         model and shuffling: one seed reproduces the whole run.
     folds : list of (train_index, test_index), optional
         Use these folds instead of :func:`fastgnn.data.stratified_k_fold`.
-    log : callable or None
-        Progress lines (per epoch, every ``log_every``, and per fold).
+    progress, log_every, log
+        Per-epoch progress of each fold, as in :func:`train_graph_classifier`,
+        plus a line per fold.
 
     Returns
     -------
@@ -344,32 +291,29 @@ def cross_validate_graph_classifier(make_model, graphs, *, num_folds=10, epochs=
         result = train_graph_classifier(
             model, [graphs[i] for i in train_index], [graphs[i] for i in test_index], epochs=epochs,
             batch_size=batch_size, lr=lr, step_size=step_size, gamma=gamma, weight_decay=weight_decay,
-            seed=np.random.default_rng(shuffle_seed), log=log, log_every=log_every,
-            log_prefix=f"fold {number:2d}/{len(folds)}  ")
+            seed=np.random.default_rng(shuffle_seed), progress=progress, log_every=log_every, log=log,
+            log_prefix=f"fold {number:2d}/{len(folds)}  ", n_threads=n_threads)
         results.append(result)
         graphs_trained += epochs * len(train_index)
         train_seconds += result.train_seconds
-        if log is not None:
-            last = result.test_acc[-1] if result.test_acc else float("nan")
-            best = max(result.test_acc) if result.test_acc else float("nan")
-            log(f"fold {number:2d}/{len(folds)} done: test_acc last {last:.4f}, best {best:.4f}, "
-                f"{result.seconds:.1f} s ({result.graphs_per_second:.0f} graphs/s)")
-    accuracy = np.array([r.test_acc for r in results], dtype=np.float64).reshape(len(results), -1)
+        fold_accuracy = result.history.get("test_acc", [])
+        last = fold_accuracy[-1] if fold_accuracy else float("nan")
+        best = max(fold_accuracy) if fold_accuracy else float("nan")
+        as_progress(progress, epochs, log=log).message(
+            f"fold {number:2d}/{len(folds)} done: test_acc last {last:.4f}, best {best:.4f}, "
+            f"{result.total_seconds:.1f} s ({result.graphs_per_second:.0f} graphs/s)")
+    accuracy = np.array([r.history.get("test_acc", []) for r in results], dtype=np.float64).reshape(
+        len(results), -1)
     if accuracy.shape[1]:
         best = int(np.argmax(accuracy.mean(axis=0)))
         at_best, last = accuracy[:, best], accuracy[:, -1]
         summary = (best + 1, float(at_best.mean()), _std(at_best), float(last.mean()), _std(last))
     else:
         summary = (0, float("nan"), float("nan"), float("nan"), float("nan"))
-    train_last = [r.train_acc[-1] for r in results if r.train_acc]
+    train_last = [r.history["train_acc"][-1] for r in results if r.history.get("train_acc")]
     return CrossValidationResult(
         test_acc=accuracy, best_epoch=summary[0], test_acc_mean=summary[1], test_acc_std=summary[2],
         test_acc_last_mean=summary[3], test_acc_last_std=summary[4],
         train_acc_last_mean=float(np.mean(train_last)) if train_last else float("nan"),
         fold_results=results, folds=folds, seconds=time.perf_counter() - start,
         graphs_per_second=graphs_trained / train_seconds if train_seconds > 0 else 0.0)
-
-
-def print_log(line):
-    """A ``log`` for the functions above: print to stdout, flushed."""
-    print(line, file=sys.stdout, flush=True)
