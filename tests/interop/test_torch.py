@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 import fastgnn  # noqa: E402
 from fastgnn import _reference as R  # noqa: E402
 from fastgnn.interop import torch as ft  # noqa: E402
+from interop_helpers import assert_close, csr_adjacency, random_edge_index  # noqa: E402
 
 REDUCES = ["sum", "mean", "max", "min"]
 
@@ -23,39 +24,6 @@ def _fresh_cache():
     ft.clear_cache()
     yield
     ft.clear_cache()
-
-
-def random_edge_index(num_src, num_dst, num_edges, seed, duplicates=True, loops=True):
-    gen = torch.Generator().manual_seed(seed)
-    src = torch.randint(0, num_src, (num_edges,), generator=gen)
-    dst = torch.randint(0, num_dst, (num_edges,), generator=gen)
-    edge_index = torch.stack([src, dst])
-    if not duplicates:
-        # (torch's autograd through sparse-tensor constructors coalesces, so value gradients need unique entries)
-        edge_index = torch.unique(edge_index, dim=1)
-        edge_index = edge_index[:, torch.randperm(edge_index.shape[1], generator=gen)]
-    if duplicates and num_edges >= 4:
-        edge_index = torch.cat([edge_index, edge_index[:, :3]], dim=1)  # exact duplicate edges
-    if loops and duplicates and num_src == num_dst:
-        edge_index = torch.cat([edge_index, torch.tensor([[0, 1], [0, 1]])], dim=1)
-    return edge_index
-
-
-def csr_adjacency(edge_index, num_src, num_dst, values=None):
-    """PyG's ``adj_t``: rows are destinations; built without coalescing (values per edge)."""
-    order = torch.argsort(edge_index[1] * num_src + edge_index[0], stable=True)
-    dst, src = edge_index[1][order], edge_index[0][order]
-    crow = torch.zeros(num_dst + 1, dtype=torch.int64)
-    crow[1:] = torch.cumsum(torch.bincount(dst, minlength=num_dst), 0)
-    vals = torch.ones(src.numel()) if values is None else values[order]
-    return torch.sparse_csr_tensor(crow, src, vals, size=(num_dst, num_src))
-
-
-def assert_close(actual, expected, dtype=torch.float32):
-    tol = 1e-5 if dtype == torch.float32 else 1e-10
-    actual, expected = actual.detach(), expected.detach()
-    scale = max(1.0, float(expected.abs().max())) if expected.numel() else 1.0
-    torch.testing.assert_close(actual, expected, rtol=tol, atol=tol * scale)
 
 
 # ---------------------------------------------------------------------------- import hygiene
@@ -212,11 +180,13 @@ def test_spmm_uncoalesced_coo_sums_duplicates_like_pyg():
     assert_close(ft.spmm(coo, x, "max"), expected)
 
 
-def test_spmm_value_dtype_differs_from_features():
+def test_value_dtype_other_than_the_features_spmm_refuses_aggregate_casts():
     edge_index = random_edge_index(6, 6, 20, seed=12)
     adj = csr_adjacency(edge_index, 6, 6)  # float32 values
     x = torch.randn(6, 3, dtype=torch.float64)
-    out = ft.spmm(adj, x)
+    with pytest.raises(TypeError, match="dtype torch.float32 but other has dtype torch.float64"):
+        ft.spmm(adj, x)  # as torch.sparse.mm and PyG
+    out = ft.aggregate(adj, x)  # fastgnn's rule: edge weights are cast to the features' dtype
     assert out.dtype == torch.float64
     assert_close(out, torch.sparse.mm(adj.to(torch.float64), x), torch.float64)
 
@@ -339,7 +309,8 @@ def test_graph_cache_hits_and_invalidation():
     np.testing.assert_array_equal(np.sort(changed.graph.indices), np.sort(edge_index[0].numpy()))
     assert ft.cache_info()["graphs"] >= 2
     ft.clear_cache()
-    assert ft.cache_info() == {"graphs": 0, "edge_values": 0, "gcn_norm": 0, "message_graphs": 0}
+    assert ft.cache_info() == {"graphs": 0, "edge_values": 0, "gcn_norm": 0, "message_graphs": 0,
+                               "coalesced": 0, "bytes": 0}
 
 
 def test_inference_mode_tensors_work_and_are_not_cached():
@@ -353,14 +324,18 @@ def test_inference_mode_tensors_work_and_are_not_cached():
         assert torch.equal(ft.aggregate(inference_index, x, "max", num_nodes=8), expected)
         assert_close(ft.spmm(adj, x, "mean"), torch.sparse.mm(adj, x, "mean"))
         assert ft.Aggregation("sum")(x, torch.tensor([0, 1, 1, 2, 0, 0, 1, 2]), dim_size=3).shape == (3, 3)
-    assert ft.cache_info() == {"graphs": 0, "edge_values": 0, "gcn_norm": 0, "message_graphs": 0}
+    assert ft.cache_info() == {"graphs": 0, "edge_values": 0, "gcn_norm": 0, "message_graphs": 0,
+                               "coalesced": 0, "bytes": 0}
 
 
 def test_cache_is_bounded(monkeypatch):
     monkeypatch.setattr(ft, "CACHE_SIZE", 3)
-    for seed in range(6):
-        ft.to_graph(random_edge_index(5, 5, 10, seed=seed), 5)
+    alive = [random_edge_index(5, 5, 10, seed=seed) for seed in range(6)]
+    for edge_index in alive:
+        ft.to_graph(edge_index, 5)
     assert ft.cache_info()["graphs"] == 3
+    del alive, edge_index  # entries never outlive the tensors they were built from
+    assert ft.cache_info()["graphs"] == 0
 
 
 def test_constant_values_are_cached_and_in_place_changes_are_seen():
@@ -378,7 +353,7 @@ def test_values_cache_survives_a_dtype_cast():
     edge_index = random_edge_index(8, 8, 30, seed=30)
     adj = csr_adjacency(edge_index, 8, 8, torch.rand(edge_index.shape[1]))  # float32 values
     x = torch.randn(8, 3, dtype=torch.float64)
-    results = [ft.spmm(adj, x, "max") for _ in range(4)]
+    results = [ft.aggregate(adj, x, "max") for _ in range(4)]
     assert ft.cache_info()["edge_values"] == 1
     assert all(torch.equal(r, results[0]) for r in results)
     assert_close(results[0], torch.sparse.mm(adj.to(torch.float64), x, "max"), torch.float64)
@@ -495,12 +470,9 @@ def test_pyg_bipartite_sage_under_use_with_pyg(aggr):
     assert_close(g_actual, g_expected)
 
 
-def test_pyg_calls_really_go_through_fastgnn(monkeypatch):
+def test_pyg_calls_really_go_through_fastgnn(kernel_calls):
     _pyg()
     from torch_geometric.nn import GCNConv, SAGEConv
-    calls = []
-    original = ft.AggregateFunction.apply
-    monkeypatch.setattr(ft.AggregateFunction, "apply", lambda *a: calls.append(a[4]) or original(*a))
     edge_index = random_edge_index(20, 20, 60, seed=24)
     adj = csr_adjacency(edge_index, 20, 20)
     x = torch.randn(20, 4)
@@ -508,7 +480,7 @@ def test_pyg_calls_really_go_through_fastgnn(monkeypatch):
         GCNConv(4, 4)(x, adj)
         SAGEConv(4, 4, aggr="max")(x, adj)
         GCNConv(4, 4)(x, edge_index)  # the edge_index path stays PyG's
-    assert calls == ["sum", "max"]
+    assert kernel_calls.forward == [("aggregate", "sum"), ("aggregate", "max")]
     assert ft.cache_info()["gcn_norm"] == 1
 
 

@@ -3,12 +3,20 @@
 What is here
 ------------
 * :func:`aggregate`, :func:`segment_reduce`, :func:`edge_dot`: differentiable
-  versions of the fastgnn ops on ``torch.Tensor``\\ s (``AggregateFunction``,
-  ``SegmentReduceFunction``, ``EdgeDotFunction`` are the
-  ``torch.autograd.Function``\\ s behind them). Gradients flow to the
-  features and, for :func:`aggregate`, to the edge weights, for every reduce;
-  max/min keep the winning edge of each output element (``arg``) for their
-  backward, nothing of size edges x features.
+  versions of the fastgnn ops on ``torch.Tensor``\\ s. They call ``torch.library``
+  custom ops (``fastgnn::aggregate``, ``fastgnn::aggregate_backward``,
+  ``fastgnn::gather_by_arg``, ``fastgnn::edge_dot``, ``fastgnn::segment_reduce``,
+  ``fastgnn::segment_reduce_backward``; see :mod:`fastgnn.interop._torch_ops`),
+  so ``torch.compile`` records them as opaque nodes with fake (meta) shapes.
+  Gradients flow to the features and, for :func:`aggregate`, to the edge
+  weights, for every reduce; max/min keep the winning edge of each output
+  element (``arg``) for their backward, nothing of size edges x features.
+* Derivatives of every order: each backward is itself computed by
+  differentiable ops (sum and mean are linear, so the backward of the backward
+  is the forward; max/min are linear once their winners are fixed, their
+  second derivatives route through the same ``arg``; ``edge_dot`` is
+  bilinear). Gradient penalties and Hessian-vector products work, exact
+  wherever no max/min winner changes (as with PyG's scatter-max).
 * :func:`to_graph`: the graph handle (:class:`TorchGraph`) of a PyG-style
   ``edge_index``, a ``torch.sparse_csr_tensor`` (or COO/CSC), a PyG
   ``EdgeIndex`` or a ``torch_sparse.SparseTensor``; cached (see below).
@@ -27,31 +35,58 @@ A CPU, C-contiguous float32/float64 tensor is read in place
 ``torch.from_numpy`` (no copy). A non-contiguous tensor is made contiguous
 first (one copy); a tensor on another device (CUDA, meta, ...) is refused
 with ``TypeError``: nothing is moved across devices behind the caller's back.
-Edge weights of another dtype than the features are cast (a copy of E values).
+
+Dtypes and duplicates
+---------------------
+Edge weights of another dtype than the features are cast (a copy of E
+values) by :func:`aggregate`; :func:`spmm` follows ``torch.sparse.mm`` and
+PyG instead: the values of a torch sparse tensor must have the dtype of
+``other`` (``TypeError`` otherwise; a ``torch_sparse.SparseTensor``'s values
+are cast, as PyG casts them). A COO tensor means the sum of its duplicate
+entries (``torch.Tensor.coalesce``): :func:`to_graph`, :func:`aggregate`,
+:func:`spmm` and :func:`edge_dot` all read an uncoalesced COO tensor as its
+coalesced form (duplicates merged into one edge, their values summed).
 
 The graph cache
 ---------------
 Building fastgnn's CSR (validation, int32 compaction) and its transpose
 costs O(E) once; PyG does the same with ``cached=True``. :func:`to_graph`
-keeps the handles of the last :data:`CACHE_SIZE` graphs, keyed by the
-identity of the index tensors' memory: their ``data_ptr``, size, dtype and
-``_version`` (the counter PyTorch bumps on every in-place change), plus the
-node counts. A cache entry holds a reference to the index tensors, so their
-memory cannot be freed and reused by another graph while the entry lives.
-So the cache is invalidated automatically when
+remembers handles keyed by the identity of the index tensors' memory: their
+``data_ptr``, storage offset, shape, strides, dtype, device and ``_version``
+(the counter PyTorch bumps on every in-place change), plus the node counts.
+Two views of one storage (``base.t()`` and ``base.view(2, E)``) are two keys.
+An entry holds only weak references to the storages it was built from: it
+never keeps a caller's memory alive, it is dropped (at the next access of the
+cache) once that memory is freed, and freed memory reused by another tensor
+can never match it. Each cache keeps at most :data:`CACHE_SIZE` entries and
+:data:`CACHE_BYTES` bytes (always its newest entry), the least recently used
+leaving first. So an entry is invalidated automatically when
 
 * the index tensors are modified in place through PyTorch (``_version``), or
-* another tensor is passed (another ``data_ptr``);
+* another tensor or view is passed, or the tensors are freed;
 
 it is **not** invalidated when the memory is modified behind PyTorch's back
 (through a NumPy view or a C extension): call :func:`clear_cache` then.
 Inference-mode tensors keep no version counter and are never cached.
 Constant edge values (a sparse tensor's ``values()`` that do not require
-grad) are cached the same way, with the graph they weight, so the transposed
-weights the backward needs are computed once. :func:`use_with_pyg` also
-caches GCN's normalization of a sparse adjacency (``gcn_norm``) per input
-adjacency, as ``GCNConv(cached=True)`` would, under the same rule.
-:func:`cache_info` reports the sizes; :func:`clear_cache` empties everything.
+grad) are cached with the handle of the graph they weight (at most four sets
+per handle), so the transposed weights the backward needs are computed once.
+:func:`use_with_pyg` also caches GCN's normalization of a sparse adjacency
+(``gcn_norm``) per input adjacency, as ``GCNConv(cached=True)`` would, under
+the same rules. :func:`cache_info` reports the entries and their bytes;
+:func:`clear_cache` empties everything.
+
+torch.compile and TorchScript
+-----------------------------
+Graph building (CSR from tensors, the caches) runs outside any traced region
+(``torch.compiler.disable``); the kernels are the custom ops above, so a
+compiled function or PyG layer calls fastgnn as opaque nodes, forward and
+backward, with any backend (``eager``, ``aot_eager``, ``inductor``). PyTorch
+itself cannot trace sparse tensors: a compiled PyG layer given one breaks
+its graph around the sparse operations, as without fastgnn. TorchScript
+cannot call back into Python: a module scripted inside :func:`use_with_pyg`
+is compiled against PyG's own ``spmm`` and ``gcn_norm`` and runs PyG's code
+wherever it runs, exactly as one scripted outside (see :func:`use_with_pyg`).
 
 Threads
 -------
@@ -64,26 +99,33 @@ this adapter a kernel runs on
 2. ``fastgnn.set_num_threads(n)`` if it was called, else
 3. ``torch.get_num_threads()``,
 
-so by default fastgnn follows PyTorch's intra-op setting
-(``torch.set_num_threads``, ``OMP_NUM_THREADS``) and the two never ask for
-more threads than PyTorch was told to use. If your program runs several
-PyTorch computations at once (inter-op threads, several Python threads, a
-``DataLoader`` with in-process workers), lower ``torch.set_num_threads``;
-fastgnn follows. Small calls run on one thread whatever the setting.
-Kernels release the GIL.
+resolved when the kernel runs, so by default fastgnn follows PyTorch's
+intra-op setting (``torch.set_num_threads``, ``OMP_NUM_THREADS``) and the two
+never ask for more threads than PyTorch was told to use. If your program runs
+several PyTorch computations at once (inter-op threads, several Python
+threads, a ``DataLoader`` with in-process workers), lower
+``torch.set_num_threads``; fastgnn follows. Small calls run on one thread
+whatever the setting. Kernels release the GIL.
 """
 import collections
 import contextlib
-import sys
 import threading
 
 import numpy as np
 import torch
+from torch.multiprocessing.reductions import StorageWeakRef
 
 from fastgnn import _threads
 from fastgnn import _validate as V
-from fastgnn import ops
 from fastgnn.graph import Graph
+from fastgnn.interop import _torch_ops as _ops
+from fastgnn.interop._torch_ops import (  # noqa: F401  (part of this module's namespace)
+    TorchGraph,
+    _check_tensor,
+    _features,
+    _indices,
+    _resolve_threads,
+)
 
 __all__ = [
     "TorchGraph",
@@ -94,93 +136,81 @@ __all__ = [
     "spmm",
     "use_with_pyg",
     "Aggregation",
-    "AggregateFunction",
-    "SegmentReduceFunction",
-    "EdgeDotFunction",
     "clear_cache",
     "cache_info",
     "CACHE_SIZE",
+    "CACHE_BYTES",
 ]
 
-#: Entries kept by each of the caches (graphs, edge values, GCN normalizations).
+TorchGraph.__module__ = __name__
+
+#: Entries kept by each of the caches (graphs, GCN normalizations, message groupings, coalesced values).
 CACHE_SIZE = 8
+#: Bytes (estimated from the arrays held) above which each cache drops its least recently used entries.
+CACHE_BYTES = 512 * 2 ** 20
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
 _INT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
-
-
-# ---------------------------------------------------------------------------- tensors <-> arrays
-def _check_tensor(tensor, name):
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
-    if tensor.device.type != "cpu":
-        raise TypeError(f"{name} is on device '{tensor.device}', but fastgnn's kernels run on the CPU; "
-                        f"move it with {name}.cpu() first")
-    if tensor.layout != torch.strided:
-        raise TypeError(f"{name} must be a dense (strided) tensor, got layout {tensor.layout}")
-    return tensor
-
-
-def _features(tensor, name):
-    """A float32/float64 CPU tensor as an ndarray sharing its memory (a copy only if not contiguous)."""
-    _check_tensor(tensor, name)
-    if tensor.dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"{name} must have dtype torch.float32 or torch.float64, got {tensor.dtype}")
-    tensor = tensor.detach()
-    if not tensor.is_contiguous():
-        tensor = tensor.contiguous()
-    return tensor.resolve_conj().resolve_neg().numpy()
-
-
-def _indices(tensor, name):
-    """An integer CPU tensor (or array-like) as an ndarray, without a copy when possible."""
-    if isinstance(tensor, torch.Tensor):
-        _check_tensor(tensor, name)
-        if tensor.dtype not in _INT_DTYPES:
-            raise TypeError(f"{name} must have an integer dtype, got {tensor.dtype}")
-        tensor = tensor.detach()
-        if not tensor.is_contiguous():
-            tensor = tensor.contiguous()
-        return tensor.numpy()
-    return V.as_index_array(tensor, name)
-
-
-def _tensor(array):
-    return None if array is None else torch.from_numpy(array)
-
-
-def _resolve_threads(n_threads):
-    """Threads of one adapter call: the argument, else fastgnn's explicit setting, else torch's."""
-    if n_threads is not None:
-        return _threads._check_count(n_threads, "n_threads")
-    if _threads._num_threads is not None:
-        return _threads._num_threads
-    return max(1, torch.get_num_threads())
+_memory_key = _ops.memory_key
+# Host code (numpy, caches) never runs inside a traced region: dynamo calls it as it is.
+_host = torch.compiler.disable
 
 
 # ---------------------------------------------------------------------------- caches
-class _LRU:
-    """A small thread-safe least-recently-used map."""
+def _tensor_nbytes(*tensors):
+    return sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
-    def __init__(self, name):
+
+class _Cache:
+    """A thread-safe least-recently-used map of what was built from some tensors' memory.
+
+    An entry holds weak references to those tensors' storages and is valid while they live;
+    ``keep`` is held strongly (an object whose ``id`` is part of the key). Bounded by
+    :data:`CACHE_SIZE` entries and :data:`CACHE_BYTES` bytes (``nbytes(value)``).
+    """
+
+    def __init__(self, name, nbytes):
         self.name = name
-        self._data = collections.OrderedDict()
-        self._lock = threading.Lock()
+        self._nbytes = nbytes
+        self._data = collections.OrderedDict()  # key -> (value, storage weak refs, kept objects)
+        self._lock = threading.RLock()
+
+    @staticmethod
+    def _expired(refs):
+        return any(ref.expired() for ref in refs)
 
     def get(self, key):
         with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key, value):
-        with self._lock:
-            self._data[key] = value
+            entry = self._data.get(key)
+            if entry is None:
+                return None
+            if self._expired(entry[1]):
+                del self._data[key]
+                return None
             self._data.move_to_end(key)
-            while len(self._data) > max(0, CACHE_SIZE):
+            return entry[0]
+
+    def put(self, key, value, tensors, keep=()):
+        refs = tuple(StorageWeakRef(t.untyped_storage()) for t in tensors)
+        with self._lock:
+            self._data[key] = (value, refs, keep)
+            self._data.move_to_end(key)
+            self._purge()
+            while len(self._data) > max(0, CACHE_SIZE) or (len(self._data) > 1 and self._bytes() > CACHE_BYTES):
                 self._data.popitem(last=False)
         return value
+
+    def _purge(self):
+        for key in [key for key, entry in self._data.items() if self._expired(entry[1])]:
+            del self._data[key]
+
+    def _bytes(self):
+        return sum(self._nbytes(entry[0]) for entry in list(self._data.values()))
+
+    def values(self):
+        with self._lock:
+            self._purge()
+            return [entry[0] for entry in self._data.values()]
 
     def clear(self):
         with self._lock:
@@ -190,91 +220,42 @@ class _LRU:
         return len(self._data)
 
 
-_GRAPHS = _LRU("graphs")
-_WEIGHTED = _LRU("edge_values")
-_GCN_NORMS = _LRU("gcn_norm")
-_MESSAGE_GRAPHS = _LRU("message_graphs")  # Aggregation: messages grouped by index
-_CACHES = (_GRAPHS, _WEIGHTED, _GCN_NORMS, _MESSAGE_GRAPHS)
-
-
-def _memory_key(*tensors):
-    """Identity of tensors' memory and contents version (see the module docstring).
-
-    None for inference-mode tensors, which keep no version counter: they are never cached.
-    """
-    if any(t.is_inference() for t in tensors):
-        return None
-    return tuple((t.data_ptr(), t.numel(), t.dtype, tuple(t.shape), t._version) for t in tensors)
+_GCN_NORMS = _Cache("gcn_norm", lambda adj: _tensor_nbytes(adj.crow_indices(), adj.col_indices(), adj.values()))
+_COALESCED = _Cache("coalesced", lambda values: _tensor_nbytes(values))
+_GRAPHS = _Cache("graphs", lambda handle: handle.nbytes)
+_MESSAGE_GRAPHS = _Cache("message_graphs", lambda handle: handle.nbytes)  # Aggregation: messages by index
+# in release order: a GCN normalization holds the tensors a graph entry was built from
+_CACHES = (_GCN_NORMS, _COALESCED, _GRAPHS, _MESSAGE_GRAPHS)
 
 
 def clear_cache():
-    """Forget every cached graph, edge-value set, GCN normalization and message grouping."""
+    """Forget every cached graph, edge-value set, GCN normalization, message grouping and coalesced COO."""
     for cache in _CACHES:
         cache.clear()
+    _ops.clear_foreign()
 
 
 def cache_info():
-    """The number of entries of each cache.
+    """What the caches hold now (entries whose tensors were freed are dropped first).
 
-    ``{'graphs': n, 'edge_values': n, 'gcn_norm': n, 'message_graphs': n}``.
+    Returns
+    -------
+    dict
+        ``{'graphs': n, 'edge_values': n, 'gcn_norm': n, 'message_graphs': n,
+        'coalesced': n, 'bytes': b}``: entries of each cache (``edge_values``
+        counts the constant weight sets cached with the graphs) and the bytes
+        of the arrays they hold (graphs, their transposes and degrees, edge
+        orders, weights, normalized adjacencies).
     """
-    return {cache.name: len(cache) for cache in _CACHES}
+    values = {cache.name: cache.values() for cache in _CACHES}
+    handles = values["graphs"] + values["message_graphs"]
+    total = sum(cache._nbytes(value) for cache in _CACHES for value in values[cache.name])
+    return {"graphs": len(values["graphs"]), "edge_values": sum(h.num_weight_sets for h in handles),
+            "gcn_norm": len(values["gcn_norm"]), "message_graphs": len(values["message_graphs"]),
+            "coalesced": len(values["coalesced"]), "bytes": total}
 
 
 # ---------------------------------------------------------------------------- graph handles
-class TorchGraph:
-    """A fastgnn :class:`~fastgnn.Graph` and how a tensor's edge order maps onto it.
-
-    Attributes
-    ----------
-    graph : fastgnn.Graph
-        The destination-major CSR (unweighted: edge values are passed per call).
-    edge_order : torch.Tensor of int64 or None
-        CSR edge ``e`` is edge ``edge_order[e]`` of the input (a column of
-        ``edge_index``, a stored entry of a sparse tensor); None when the
-        orders agree.
-    """
-
-    __slots__ = ("graph", "edge_order", "_inverse_order")
-
-    def __init__(self, graph, edge_order=None):
-        if not isinstance(graph, Graph):
-            raise TypeError(f"graph must be a fastgnn.Graph, got {type(graph).__name__}")
-        self.graph = graph
-        self.edge_order = edge_order
-        self._inverse_order = None
-
-    @property
-    def num_src_nodes(self):
-        return self.graph.num_src_nodes
-
-    @property
-    def num_dst_nodes(self):
-        return self.graph.num_dst_nodes
-
-    @property
-    def num_edges(self):
-        return self.graph.num_edges
-
-    def to_csr_order(self, values):
-        """Per-edge values in input order -> CSR order (differentiable)."""
-        return values if self.edge_order is None else values[self.edge_order]
-
-    def from_csr_order(self, values):
-        """Per-edge values in CSR order -> input order (differentiable)."""
-        if self.edge_order is None:
-            return values
-        if self._inverse_order is None:
-            inverse = torch.empty_like(self.edge_order)
-            inverse[self.edge_order] = torch.arange(self.edge_order.numel())
-            self._inverse_order = inverse
-        return values[self._inverse_order]
-
-    def __repr__(self):
-        reordered = ", reordered" if self.edge_order is not None else ""
-        return f"TorchGraph({self.graph!r}{reordered})"
-
-
 def _order_or_none(order):
     if order.size == 0 or np.array_equal(order, np.arange(order.shape[0])):
         return None
@@ -304,16 +285,14 @@ def _infer_nodes(ids, num_src, num_dst):
     return int(ids.max()) + 1
 
 
-def _cached_handle(key, tensors, build, cache):
+def _cached_handle(key, tensors, build, cache, keep=()):
     memory = _memory_key(*tensors) if cache else None
     if memory is None:
         return build()
     full_key = key + memory
-    entry = _GRAPHS.get(full_key)
-    if entry is not None:
-        return entry[1]
-    handle = build()
-    _GRAPHS.put(full_key, (tensors, handle))
+    handle = _GRAPHS.get(full_key)
+    if handle is None:
+        handle = _GRAPHS.put(full_key, build(), tensors, keep)
     return handle
 
 
@@ -341,6 +320,25 @@ def _size_pair(num_nodes, size):
     return n, n
 
 
+def _check_device(tensor, name):
+    if tensor.device.type != "cpu":
+        raise TypeError(f"{name} is on device '{tensor.device}', but fastgnn's kernels run on the CPU; "
+                        f"move it with {name}.cpu() first")
+
+
+def _merged_coo_handle(indices, rows, cols):
+    """The graph of an uncoalesced COO tensor's coalesced form, and each entry's merged edge."""
+    ids = torch.from_numpy(_indices(indices, "indices").astype(np.int64, copy=False))
+    if ids.numel() and (int(ids.min()) < 0 or int(ids[0].max()) >= rows or int(ids[1].max()) >= cols):
+        raise ValueError(f"the COO tensor has indices outside its shape ({rows}, {cols})")
+    # coalesce() sorts entries by (row, col): the linear index orders them the same way
+    linear, entry = torch.unique(ids[0] * cols + ids[1], return_inverse=True)
+    handle = _handle_from_edge_index(torch.stack([linear % max(cols, 1), linear // max(cols, 1)]), cols, rows)
+    handle.merged_entries = entry
+    return handle
+
+
+@_host
 def to_graph(adj, num_nodes=None, *, size=None, cache=True):
     """The graph handle of a PyG ``edge_index`` or a sparse adjacency (cached).
 
@@ -351,8 +349,11 @@ def to_graph(adj, num_nodes=None, *, size=None, cache=True):
           sources, row 1 destinations (a PyG ``EdgeIndex`` is read the same way);
         * a ``torch.sparse_csr_tensor`` / ``sparse_coo_tensor`` /
           ``sparse_csc_tensor`` of shape ``(num_dst_nodes, num_src_nodes)``
-          (PyG's ``adj_t``: ``adj_t[i, j]`` is the edge ``j -> i``);
-        * a ``torch_sparse.SparseTensor`` (``adj_t``, as above).
+          (PyG's ``adj_t``: ``adj_t[i, j]`` is the edge ``j -> i``); an
+          uncoalesced COO tensor gives the graph of its coalesced form;
+        * a ``torch_sparse.SparseTensor`` (``adj_t``, as above);
+        * a :class:`fastgnn.Graph` (kept by reference while cached; its own
+          edge weights are used when a call gives none).
     num_nodes : int, optional
         Nodes of a square ``edge_index`` graph (default ``max + 1``).
     size : (int, int), optional
@@ -370,7 +371,7 @@ def to_graph(adj, num_nodes=None, *, size=None, cache=True):
     if isinstance(adj, TorchGraph):
         return adj
     if isinstance(adj, Graph):
-        return TorchGraph(adj)
+        return _cached_handle(("Graph", id(adj)), (), lambda: TorchGraph(adj), cache, keep=(adj,))
     num_src, num_dst = _size_pair(num_nodes, size)
     if _is_sparse_tensor_class(adj):
         rowptr, col, _ = adj.csr()
@@ -380,9 +381,7 @@ def to_graph(adj, num_nodes=None, *, size=None, cache=True):
     if not isinstance(adj, torch.Tensor):
         raise TypeError("adj must be an edge_index tensor, a torch sparse tensor, a PyG EdgeIndex, a "
                         f"torch_sparse.SparseTensor or a fastgnn.Graph, got {type(adj).__name__}")
-    if adj.device.type != "cpu":
-        raise TypeError(f"adj is on device '{adj.device}', but fastgnn's kernels run on the CPU; "
-                        "move it with adj.cpu() first")
+    _check_device(adj, "adj")
     layout = adj.layout
     if layout == torch.strided:
         if _is_edge_index_class(adj):
@@ -408,150 +407,80 @@ def to_graph(adj, num_nodes=None, *, size=None, cache=True):
         return _cached_handle(("csc", rows, cols), (ccol, row), build_csc, cache)
     if layout == torch.sparse_coo:
         indices = adj._indices()
-        return _cached_handle(("coo", rows, cols), (indices,),
-                              lambda: _handle_from_edge_index(indices, cols, rows, flip=True), cache)
+        if adj.is_coalesced():
+            return _cached_handle(("coo", rows, cols), (indices,),
+                                  lambda: _handle_from_edge_index(indices, cols, rows, flip=True), cache)
+        return _cached_handle(("coo-merged", rows, cols), (indices,),
+                              lambda: _merged_coo_handle(indices, rows, cols), cache)
     raise TypeError(f"unsupported sparse layout {layout}")
 
 
+def _coalesced_values(adj):
+    """The values of an uncoalesced COO tensor's coalesced form (duplicates summed; differentiable)."""
+    if adj.requires_grad:
+        return adj.coalesce().values()
+    indices, values = adj._indices(), adj._values()
+    memory = _memory_key(indices, values)
+    key = None if memory is None else ("coalesced", tuple(adj.shape)) + memory
+    merged = None if key is None else _COALESCED.get(key)
+    if merged is None:
+        merged = adj.coalesce()._values()
+        if key is not None:
+            _COALESCED.put(key, merged, (indices, values))
+    return merged
+
+
 def _sparse_values(adj):
-    """The stored values of a sparse adjacency in its own entry order (None if it has none)."""
+    """The stored values of a sparse adjacency in its handle's input order (None if it has none).
+
+    Never a view of the sparse tensor (torch.compile cannot trace those): constant values are
+    an alias of the same memory (so the caches still see in-place changes), values that require
+    grad a differentiable copy.
+    """
     if _is_sparse_tensor_class(adj):
         return adj.storage.value()
-    if isinstance(adj, torch.Tensor) and adj.layout == torch.sparse_coo:
-        return adj._values() if not adj.requires_grad else adj.values()
-    if isinstance(adj, torch.Tensor) and adj.layout in (torch.sparse_csr, torch.sparse_csc):
-        return adj.values()
-    return None
-
-
-def _weighted_graph(graph, weight):
-    """``graph`` carrying the constant values of ``weight`` (cached), or None when they cannot be cached."""
-    memory = _memory_key(weight)
-    if memory is None:
+    if not isinstance(adj, torch.Tensor) or adj.layout == torch.strided:
         return None
-    key = (id(graph),) + memory
-    entry = _WEIGHTED.get(key)
-    if entry is not None:
-        return entry[2]
-    values = weight.detach().numpy()
-    if not np.all(np.isfinite(values)):
+    if adj.layout == torch.sparse_coo:
+        if not adj.is_coalesced():
+            values = _coalesced_values(adj)
+        else:
+            values = adj.values() if adj.requires_grad else adj._values()
+    elif adj.layout in (torch.sparse_csr, torch.sparse_csc):
+        values = adj.values()
+    else:
         return None
-    weighted = graph if values.size and np.all(values == 1) else graph.with_edge_weight(values)
-    _WEIGHTED.put(key, (weight, graph, weighted))
-    return weighted
+    return values.clone() if values.requires_grad else values.detach()
 
 
-def _edge_weight_argument(handle, edge_weight, dtype, name="edge_weight"):
-    """``(weight tensor in CSR order or None, weighted graph or None)`` for a call."""
-    if edge_weight is None:
-        return None, None
+def _edge_weight_argument(handle, edge_weight, dtype, name="edge_weight", merged=False):
+    """``(weight in CSR order, constant)`` for a kernel call.
+
+    ``edge_weight`` is in the input's edge order: an uncoalesced COO tensor's entries (summed
+    into their merged edges here) unless ``merged``. Constant weights already in CSR order go
+    as they are (the kernel casts them once, with the cached graph they weight); others are
+    cast to ``dtype`` and reordered by differentiable indexing.
+    """
     _check_tensor(edge_weight, name)
-    if edge_weight.dim() != 1 or edge_weight.shape[0] != handle.num_edges:
-        raise ValueError(f"{name} must have shape ({handle.num_edges},), got {tuple(edge_weight.shape)}")
+    entries = getattr(handle, "merged_entries", None)
+    expected = handle.num_edges if entries is None or merged else entries.shape[0]
+    if edge_weight.dim() != 1 or edge_weight.shape[0] != expected:
+        raise ValueError(f"{name} must have shape ({expected},), got {tuple(edge_weight.shape)}")
     if edge_weight.dtype.is_complex or edge_weight.dtype == torch.bool:
         raise TypeError(f"{name} must hold real numbers, got {edge_weight.dtype}")
-    if (handle.edge_order is None and not edge_weight.requires_grad and edge_weight.is_contiguous()
-            and edge_weight.dtype in _FLOAT_DTYPES):
-        # constant values in CSR order: cached with the graph they weight (keyed by this tensor,
-        # before any cast, so a cast does not defeat the cache; the graph casts its weights once)
-        weighted = _weighted_graph(handle.graph, edge_weight)
-        if weighted is not None:
-            return None, weighted
+    if entries is not None and not merged:
+        entry_weight = edge_weight.to(dtype)  # duplicates of a COO tensor: summed, as coalesce() does
+        edge_weight = entry_weight.new_zeros(handle.num_edges).index_add(0, entries, entry_weight)
+    elif (handle.edge_order is None and not edge_weight.requires_grad and edge_weight.is_contiguous()
+          and edge_weight.dtype in _FLOAT_DTYPES):
+        return edge_weight, True
     if edge_weight.dtype != dtype:
         edge_weight = edge_weight.to(dtype)
-    return handle.to_csr_order(edge_weight), None
+    return handle.to_csr_order(edge_weight), False
 
 
-# ---------------------------------------------------------------------------- autograd functions
-def _empty_arg():
-    return torch.empty(0, dtype=torch.int64)
-
-
-class AggregateFunction(torch.autograd.Function):
-    """``out, arg = AggregateFunction.apply(x, edge_weight, graph, weighted_graph, reduce, n_threads)``.
-
-    ``graph`` is a fastgnn Graph; ``edge_weight`` (or None) is in its edge
-    order; ``weighted_graph`` (or None) is ``graph`` already carrying the
-    values of a constant ``edge_weight``. ``arg`` (max/min; empty otherwise)
-    is not differentiable. Gradients: ``x`` and ``edge_weight``.
-    """
-
-    @staticmethod
-    def forward(ctx, x, edge_weight, graph, weighted_graph, reduce, n_threads):
-        xn = _features(x, "x")
-        if weighted_graph is not None:
-            used_graph, weight = weighted_graph, None
-        else:
-            used_graph = graph
-            weight = None if edge_weight is None else _features(edge_weight, "edge_weight")
-        out, arg = ops.aggregate(used_graph, xn, reduce, edge_weight=weight, return_arg=True,
-                                 n_threads=n_threads)
-        need_weight_grad = edge_weight is not None and ctx.needs_input_grad[1]
-        ctx.graph, ctx.reduce, ctx.n_threads, ctx.arg = used_graph, reduce, n_threads, arg
-        ctx.explicit_weight = weight is not None
-        ctx.save_for_backward(x if need_weight_grad else None, edge_weight if weight is not None else None)
-        arg_tensor = _empty_arg() if arg is None else torch.from_numpy(arg)
-        ctx.mark_non_differentiable(arg_tensor)
-        return torch.from_numpy(out), arg_tensor
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out, _grad_arg):
-        x, edge_weight = ctx.saved_tensors
-        need_x = ctx.needs_input_grad[0]
-        need_weight = ctx.needs_input_grad[1] and x is not None
-        if not (need_x or need_weight):
-            return None, None, None, None, None, None
-        result = ops.aggregate_backward(
-            ctx.graph, _features(grad_out, "grad_out"), ctx.reduce,
-            x=_features(x, "x") if need_weight else None,
-            edge_weight=_features(edge_weight, "edge_weight") if ctx.explicit_weight else None,
-            arg=ctx.arg, need_weight_grad=need_weight, n_threads=ctx.n_threads)
-        grad_x, grad_weight = result if need_weight else (result, None)
-        return (_tensor(grad_x) if need_x else None), _tensor(grad_weight), None, None, None, None
-
-
-class SegmentReduceFunction(torch.autograd.Function):
-    """``out, arg = SegmentReduceFunction.apply(x, ptr, reduce, n_threads)``, ``ptr`` an int ndarray."""
-
-    @staticmethod
-    def forward(ctx, x, ptr, reduce, n_threads):
-        out, arg = ops.segment_reduce(_features(x, "x"), ptr, reduce, return_arg=True, n_threads=n_threads)
-        ctx.ptr, ctx.reduce, ctx.n_threads, ctx.arg = ptr, reduce, n_threads, arg
-        arg_tensor = _empty_arg() if arg is None else torch.from_numpy(arg)
-        ctx.mark_non_differentiable(arg_tensor)
-        return torch.from_numpy(out), arg_tensor
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out, _grad_arg):
-        if not ctx.needs_input_grad[0]:
-            return None, None, None, None
-        grad_x = ops.segment_reduce_backward(_features(grad_out, "grad_out"), ctx.ptr, ctx.reduce, arg=ctx.arg,
-                                             n_threads=ctx.n_threads)
-        return torch.from_numpy(grad_x), None, None, None
-
-
-class EdgeDotFunction(torch.autograd.Function):
-    """``out = EdgeDotFunction.apply(a, b, graph, n_threads)``: ``out[e] = <a[dst(e)], b[src(e)]>`` in CSR order."""
-
-    @staticmethod
-    def forward(ctx, a, b, graph, n_threads):
-        out = ops.edge_dot(graph, _features(a, "a"), _features(b, "b"), n_threads=n_threads)
-        ctx.graph, ctx.n_threads = graph, n_threads
-        ctx.save_for_backward(a, b)
-        return torch.from_numpy(out)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out):
-        a, b = ctx.saved_tensors
-        if not (ctx.needs_input_grad[0] or ctx.needs_input_grad[1]):
-            return None, None, None, None
-        grad_a, grad_b = ops.edge_dot_backward(ctx.graph, _features(grad_out, "grad_out"), _features(a, "a"),
-                                               _features(b, "b"), n_threads=ctx.n_threads)
-        return (torch.from_numpy(grad_a) if ctx.needs_input_grad[0] else None,
-                torch.from_numpy(grad_b) if ctx.needs_input_grad[1] else None, None, None)
+def _explicit_threads(n_threads):
+    return None if n_threads is None else _threads._check_count(n_threads, "n_threads")
 
 
 # ---------------------------------------------------------------------------- public ops
@@ -564,17 +493,26 @@ def _check_x(x, name="x"):
     return x
 
 
-def _aggregate(handle, x, reduce, edge_weight, n_threads, weighted=None):
-    """``(out, arg)``; ``edge_weight`` in the input's edge order, or ``weighted``: a Graph with its own weights."""
+def _aggregate(handle, x, reduce, edge_weight, n_threads, merged=False):
+    """``(out, arg)`` of ``fastgnn::aggregate``; ``edge_weight`` in the input's edge order (or None)."""
     _check_x(x)
     if x.shape[0] != handle.num_src_nodes:
         raise ValueError(f"x must have {handle.num_src_nodes} rows (the graph's source nodes), "
                          f"got shape {tuple(x.shape)}")
-    if edge_weight is None:
-        weight = None
+    if edge_weight is not None:
+        weight, constant = _edge_weight_argument(handle, edge_weight, x.dtype, merged=merged)
     else:
-        weight, weighted = _edge_weight_argument(handle, edge_weight, x.dtype)
-    return AggregateFunction.apply(x, weight, handle.graph, weighted, reduce, _resolve_threads(n_threads))
+        weight, constant = handle.own_weight, True
+    return _ops.aggregate_op(x, handle.indptr, handle.indices, handle.num_src_nodes, weight, constant, reduce,
+                             _explicit_threads(n_threads))
+
+
+@_host
+def _aggregate_operand(graph, num_nodes, size):
+    """``(handle, the values of a sparse adjacency or None)``."""
+    handle = to_graph(graph, num_nodes, size=size)
+    values = None if isinstance(graph, (Graph, TorchGraph)) else _sparse_values(graph)
+    return handle, values
 
 
 def aggregate(graph, x, reduce="sum", edge_weight=None, *, num_nodes=None, size=None, return_arg=False,
@@ -585,13 +523,14 @@ def aggregate(graph, x, reduce="sum", edge_weight=None, *, num_nodes=None, size=
     ----------
     graph : TorchGraph, fastgnn.Graph, edge_index tensor or sparse tensor
         Anything :func:`to_graph` accepts (converted and cached). For a
-        sparse adjacency its stored values are the edge weights.
+        sparse adjacency its stored values are the edge weights (an
+        uncoalesced COO tensor's duplicates summed, as ``coalesce()`` does).
     x : torch.Tensor of float32/float64, shape (num_src_nodes, d) or (num_src_nodes,)
     reduce : {'sum', 'add', 'mean', 'max', 'min'}
     edge_weight : torch.Tensor, shape (num_edges,), optional
-        In the input's edge order (the columns of ``edge_index``); cast to
-        the dtype of ``x``. Overrides a sparse tensor's values and a Graph's
-        own weights. Gradients flow to it.
+        In the input's edge order (the columns of ``edge_index``, the stored
+        entries of a sparse tensor); cast to the dtype of ``x``. Overrides a
+        sparse tensor's values and a Graph's own weights. Gradients flow to it.
     num_nodes, size : optional
         Node counts of an ``edge_index`` graph (see :func:`to_graph`).
     return_arg : bool
@@ -609,31 +548,47 @@ def aggregate(graph, x, reduce="sum", edge_weight=None, *, num_nodes=None, size=
     -----
     Reads ``x`` in place and returns a tensor over fastgnn's output buffer.
     Cost ``O((E + N) d)``; the backward keeps only ``arg`` (max/min) and,
-    when the edge-weight gradient is needed, ``x``.
+    when the edge-weight gradient is needed, ``x``. Differentiable to any
+    order (see the module docstring).
     """
     reduce = V.check_reduce(reduce)
-    handle = to_graph(graph, num_nodes, size=size)
-    weighted = None
-    if edge_weight is None:
-        if isinstance(graph, Graph):
-            weighted = graph  # its own weights, if any
-        else:
-            edge_weight = _sparse_values(graph)
-    out, arg = _aggregate(handle, x, reduce, edge_weight, n_threads, weighted)
+    handle, values = _aggregate_operand(graph, num_nodes, size)
+    merged = edge_weight is None and values is not None
+    out, arg = _aggregate(handle, x, reduce, values if merged else edge_weight, n_threads, merged=merged)
     if return_arg:
         return out, (arg if reduce in ("max", "min") else None)
     return out
+
+
+def _ptr_tensor(ptr):
+    if isinstance(ptr, torch.Tensor):
+        _check_tensor(ptr, "ptr")
+        if ptr.dtype not in _INT_DTYPES:
+            raise TypeError(f"ptr must have an integer dtype, got {ptr.dtype}")
+        return ptr
+    return torch.from_numpy(np.ascontiguousarray(V.as_index_vector(ptr, "ptr"), dtype=np.int64))
+
+
+@_host
+def _check_ptr(ptr, num_rows):
+    array = _indices(ptr, "ptr")
+    if array.ndim != 1:
+        raise ValueError(f"ptr must be 1-D, got shape {tuple(array.shape)}")
+    V.check_indptr(array, num_rows, "ptr")
 
 
 def segment_reduce(x, ptr, reduce="sum", *, return_arg=False, n_threads=None):
     """Differentiable :func:`fastgnn.segment_reduce`: ``out[s] = REDUCE(x[ptr[s]:ptr[s + 1]])``.
 
     ``ptr`` is an integer tensor or array (starts at 0, non-decreasing, ends
-    at ``len(x)``); an empty segment gives a zero row.
+    at ``len(x)``); an empty segment gives a zero row. Differentiable to any
+    order (max/min through the winning rows).
     """
     reduce = V.check_reduce(reduce)
     _check_x(x)
-    out, arg = SegmentReduceFunction.apply(x, _indices(ptr, "ptr"), reduce, _resolve_threads(n_threads))
+    ptr = _ptr_tensor(ptr)
+    _check_ptr(ptr, x.shape[0])
+    out, arg = _ops.segment_reduce_op(x, ptr, reduce, _explicit_threads(n_threads))
     if return_arg:
         return out, (arg if reduce in ("max", "min") else None)
     return out
@@ -643,19 +598,28 @@ def edge_dot(graph, a, b, *, num_nodes=None, size=None, n_threads=None):
     """Differentiable :func:`fastgnn.edge_dot`: ``out[e] = <a[dst(e)], b[src(e)]>``.
 
     The result is in the input's edge order (the columns of ``edge_index``,
-    the stored entries of a sparse tensor), never an edges x features temporary.
+    the stored entries of a sparse tensor; duplicate entries of an
+    uncoalesced COO tensor read their merged edge), never an edges x
+    features temporary. Differentiable to any order.
     """
     handle = to_graph(graph, num_nodes, size=size)
     _check_x(a, "a")
     _check_x(b, "b")
-    out = EdgeDotFunction.apply(a, b, handle.graph, _resolve_threads(n_threads))
-    return handle.from_csr_order(out)
+    if a.shape[0] != handle.num_dst_nodes or b.shape[0] != handle.num_src_nodes:
+        raise ValueError(f"a and b must have {handle.num_dst_nodes} and {handle.num_src_nodes} rows (the graph's "
+                         f"destination and source nodes), got shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    out = _ops.edge_dot_op(a, b, handle.indptr, handle.indices, handle.num_src_nodes, _explicit_threads(n_threads))
+    out = handle.from_csr_order(out)
+    entries = getattr(handle, "merged_entries", None)
+    return out if entries is None else out[entries]
 
 
 # ---------------------------------------------------------------------------- spmm
+@_host
 def _spmm_operand(src):
-    """``(handle, values in CSR order or None)`` of a sparse matrix operand."""
+    """``(handle, values in the handle's input order or None)`` of a sparse matrix operand."""
     if _is_edge_index_class(src):
+        _check_device(src, "src")
         # EdgeIndex as a matrix: entry (edge_index[0][e], edge_index[1][e]) -> rows are edge_index[0].
         rows, cols = src.get_sparse_size()
         plain = src.as_tensor()
@@ -673,13 +637,12 @@ def _spmm_operand(src):
         raise TypeError("src must be a torch sparse tensor (CSR, COO or CSC), a PyG EdgeIndex or a "
                         f"torch_sparse.SparseTensor, got {type(src).__name__}"
                         + ("" if not isinstance(src, torch.Tensor) else " with a dense layout"))
-    if src.layout == torch.sparse_coo and not src.is_coalesced():
-        src = src.coalesce()  # as torch_geometric.utils.spmm does (duplicates are summed)
+    _check_device(src, "src")
     handle = to_graph(src)
     values = _sparse_values(src)
     if values.dim() != 1:
         raise ValueError(f"src must have scalar values, got values of shape {tuple(values.shape)}")
-    return handle, values  # in the entries' order; _aggregate puts them in CSR order
+    return handle, values
 
 
 def spmm(src, other, reduce="sum", *, n_threads=None):
@@ -690,8 +653,10 @@ def spmm(src, other, reduce="sum", *, n_threads=None):
     src : torch sparse tensor (CSR, COO or CSC), PyG ``EdgeIndex`` or ``torch_sparse.SparseTensor``
         Shape ``(num_dst_nodes, num_src_nodes)``; ``src[i, j]`` weights the
         message ``j -> i`` (PyG's ``adj_t``). An uncoalesced COO tensor is
-        coalesced first (duplicates summed), as PyG does. An ``EdgeIndex``
+        read coalesced (duplicates summed), as PyG does. An ``EdgeIndex``
         is read as the matrix with ones at ``(edge_index[0], edge_index[1])``.
+        The values of a torch sparse tensor must have the dtype of ``other``
+        (as in ``torch.sparse.mm``); a ``SparseTensor``'s are cast (as in PyG).
     other : torch.Tensor of float32/float64, shape (num_src_nodes, d) or (num_src_nodes,)
     reduce : {'sum', 'add', 'mean', 'min', 'max'}
         ``mean`` divides by the number of stored entries of the row; max/min
@@ -711,7 +676,10 @@ def spmm(src, other, reduce="sum", *, n_threads=None):
     if other.shape[0] != handle.num_src_nodes:
         raise ValueError(f"other must have {handle.num_src_nodes} rows (src has {handle.num_src_nodes} "
                          f"columns), got shape {tuple(other.shape)}")
-    return _aggregate(handle, other, reduce, values, n_threads)[0]
+    if values is not None and values.dtype != other.dtype and not _is_sparse_tensor_class(src):
+        raise TypeError(f"src has values of dtype {values.dtype} but other has dtype {other.dtype}; "
+                        "torch.sparse.mm and PyG need them to match: cast one of them")
+    return _aggregate(handle, other, reduce, values, n_threads, merged=True)[0]
 
 
 # ---------------------------------------------------------------------------- PyG integration
@@ -719,122 +687,15 @@ _PYG_LOCK = threading.RLock()
 _PYG_STATE = {"depth": 0, "saved": [], "threads": []}
 
 
-def _pyg_supports(src, other, reduce):
-    """Whether the patched spmm can take this call (else PyG's own code runs)."""
-    if not isinstance(other, torch.Tensor) or other.device.type != "cpu" or other.dtype not in _FLOAT_DTYPES:
-        return False
-    if other.layout != torch.strided or other.dim() not in (1, 2):
-        return False
-    if not isinstance(reduce, str) or reduce not in V.REDUCES:
-        return False
-    if _is_edge_index_class(src):
-        return src.device.type == "cpu" and src.is_sorted_by_row
-    if _is_sparse_tensor_class(src):
-        value = src.storage.value()
-        return not src.is_cuda() and (value is None or value.dim() == 1)
-    if not isinstance(src, torch.Tensor) or src.device.type != "cpu" or src.dim() != 2:
-        return False
-    if src.layout not in (torch.sparse_csr, torch.sparse_coo, torch.sparse_csc):
-        return False
-    values = src._values() if src.layout == torch.sparse_coo else src.values()
-    return values.dim() == 1 and (values.dtype.is_floating_point or values.dtype in _INT_DTYPES)
+def _pyg_threads():
+    """The ``n_threads`` of the innermost active :func:`use_with_pyg` block (None: the default)."""
+    threads = _PYG_STATE["threads"]
+    return threads[-1] if threads else None
 
 
-def _make_pyg_spmm(original):
-    def spmm_on_fastgnn(src, other, reduce="sum"):
-        if _pyg_supports(src, other, reduce):
-            threads = _PYG_STATE["threads"][-1] if _PYG_STATE["threads"] else None
-            return spmm(src, other, reduce, n_threads=threads)
-        return original(src, other, reduce)
-
-    spmm_on_fastgnn.__wrapped__ = original
-    spmm_on_fastgnn.__doc__ = "torch_geometric.utils.spmm routed to fastgnn (fastgnn.interop.torch.use_with_pyg)."
-    return spmm_on_fastgnn
-
-
-def _coalesce_with_loops(crow, col, values, num_nodes, fill_value):
-    """PyG's ``add_self_loops`` on a sparse CSR adjacency: ``A + fill I``, coalesced (sorted, duplicates summed)."""
-    rows = np.repeat(np.arange(num_nodes, dtype=np.int64), np.diff(crow.astype(np.int64)))
-    loops = np.arange(num_nodes, dtype=np.int64)
-    rows = np.concatenate([rows, loops])
-    cols = np.concatenate([col.astype(np.int64), loops])
-    vals = np.concatenate([values.astype(np.float64), np.full(num_nodes, fill_value, dtype=np.float64)])
-    key = rows * max(num_nodes, 1) + cols
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if key.size else np.zeros(0, np.int64)
-    merged = np.add.reduceat(vals[order], starts) if key.size else vals
-    unique_rows = rows[order][starts]
-    new_crow = np.zeros(num_nodes + 1, dtype=np.int64)
-    np.cumsum(np.bincount(unique_rows, minlength=num_nodes), out=new_crow[1:])
-    return new_crow, cols[order][starts], merged
-
-
-def _gcn_normalized(adj, fill_value, add_self_loops):
-    """PyG's ``gcn_norm`` of a sparse CSR adjacency, with the fastgnn graph of the result cached."""
-    crow_t, col_t, values_t = adj.crow_indices(), adj.col_indices(), adj.values()
-    memory = _memory_key(crow_t, col_t, values_t)
-    key = None if memory is None else ("gcn_norm", float(fill_value), bool(add_self_loops), tuple(adj.shape)) + memory
-    entry = None if key is None else _GCN_NORMS.get(key)
-    if entry is not None:
-        return entry[1]
-    num_nodes = int(adj.shape[0])
-    crow, col = _indices(crow_t, "crow_indices"), _indices(col_t, "col_indices")
-    values = values_t.detach().numpy()
-    if add_self_loops:
-        crow, col, weight = _coalesce_with_loops(crow, col, values, num_nodes, fill_value)
-    else:
-        crow, col, weight = crow.astype(np.int64), col.astype(np.int64), values.astype(np.float64)
-    rows = np.repeat(np.arange(num_nodes, dtype=np.int64), np.diff(crow))
-    degree = np.bincount(rows, weights=weight, minlength=num_nodes)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv_sqrt = degree ** -0.5
-    inv_sqrt[np.isinf(inv_sqrt)] = 0.0
-    norm = (inv_sqrt[col] * weight * inv_sqrt[rows]).astype(values.dtype)
-    result = torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(col), torch.from_numpy(norm),
-                                     size=tuple(adj.shape))
-    # Register the graph and its constant values now: spmm finds both on every later call.
-    handle = to_graph(result)
-    _weighted_graph(handle.graph, result.values())
-    if key is not None:
-        _GCN_NORMS.put(key, ((crow_t, col_t, values_t), result))
-    return result
-
-
-def _make_pyg_gcn_norm(original):
-    def gcn_norm_on_fastgnn(edge_index, edge_weight=None, num_nodes=None, improved=False, add_self_loops=True,
-                            flow="source_to_target", dtype=None):
-        adj = edge_index
-        if (isinstance(adj, torch.Tensor) and not _is_edge_index_class(adj) and adj.layout == torch.sparse_csr
-                and adj.device.type == "cpu" and adj.dim() == 2 and adj.shape[0] == adj.shape[1]):
-            values = adj.values()
-            if values.dim() == 1 and values.dtype in _FLOAT_DTYPES and not values.requires_grad:
-                return _gcn_normalized(adj, 2.0 if improved else 1.0, add_self_loops), None
-        return original(edge_index, edge_weight, num_nodes, improved, add_self_loops, flow, dtype)
-
-    gcn_norm_on_fastgnn.__wrapped__ = original
-    gcn_norm_on_fastgnn.__doc__ = ("PyG's gcn_norm, cached per sparse CSR adjacency "
-                                   "(fastgnn.interop.torch.use_with_pyg).")
-    return gcn_norm_on_fastgnn
-
-
-def _pyg_patches():
-    """``[(module, name, original, replacement)]`` for every PyG layer module binding spmm or gcn_norm."""
-    import torch_geometric.nn  # noqa: F401  (loads every conv module)
-    from torch_geometric.nn.conv import gcn_conv
-    from torch_geometric.utils import _spmm
-
-    originals = {"spmm": _spmm.spmm, "gcn_norm": gcn_conv.gcn_norm}
-    replacements = {"spmm": _make_pyg_spmm(originals["spmm"]),
-                    "gcn_norm": _make_pyg_gcn_norm(originals["gcn_norm"])}
-    patches = []
-    for module_name, module in list(sys.modules.items()):
-        if module is None or not module_name.startswith("torch_geometric.nn."):
-            continue
-        for name, original in originals.items():
-            if getattr(module, name, None) is original:
-                patches.append((module, name, original, replacements[name]))
-    return patches
+def _purge_caches():
+    for cache in _CACHES:
+        cache.values()
 
 
 @contextlib.contextmanager
@@ -847,15 +708,18 @@ def use_with_pyg(*, n_threads=None):
     ``message_and_aggregate``, which calls ``torch_geometric.utils.spmm``
     (GCNConv, SAGEConv, GINConv, GraphConv and the other layers that fuse).
     Each layer module imports ``spmm`` by name, so this context rebinds that
-    name in the modules of ``torch_geometric.nn`` to :func:`spmm` and
-    restores the originals on exit. ``GCNConv`` also normalizes the sparse
-    adjacency on every call (``gcn_norm``: add self-loops, coalesce, degree
-    scaling), which costs more than the aggregation; the context rebinds
-    ``gcn_norm`` too, to a version that caches the normalized adjacency per
-    input (as ``GCNConv(cached=True)``; see the module docstring). Both fall
-    back to PyG's own code for anything fastgnn does not handle (CUDA
-    tensors, values that require grad in ``gcn_norm``, multi-dimensional
-    values, other dtypes, an unsorted ``EdgeIndex``), so results never change.
+    name in the modules of ``torch_geometric.nn`` (and
+    ``torch_geometric.utils.spmm``) to :func:`spmm` and restores the
+    originals on exit. ``GCNConv`` also normalizes the sparse adjacency on
+    every call (``gcn_norm``: add self-loops, coalesce, degree scaling),
+    which costs more than the aggregation; the context rebinds ``gcn_norm``
+    too, to a version that caches the normalized adjacency per input (as
+    ``GCNConv(cached=True)``; see the module docstring). Both fall back to
+    PyG's own code for anything fastgnn does not handle (CUDA tensors, values
+    that require grad in ``gcn_norm``, multi-dimensional values, values of
+    another dtype than the features, other dtypes, an unsorted ``EdgeIndex``),
+    so results, errors and PyG's warning about converting COO/CSC to CSR stay
+    PyG's.
 
     The ``edge_index`` path (messages gathered into an edges x features
     tensor, then scattered) is left to PyG; build the layer with
@@ -870,7 +734,17 @@ def use_with_pyg(*, n_threads=None):
     Notes
     -----
     The rebinding is process-wide (every thread sees it) while any
-    ``use_with_pyg`` block is active; blocks may nest.
+    ``use_with_pyg`` block is active; blocks may nest. On leaving the
+    outermost block, cache entries whose tensors were freed are dropped.
+
+    ``torch.compile``: a layer compiled inside or outside the block runs on
+    fastgnn when it is called inside (the kernels are custom ops, the graph
+    building is left out of the traced region). TorchScript cannot call back
+    into Python, so ``torch.jit.script`` of a layer inside the block compiles
+    the replacements down to PyG's own ``spmm`` and ``gcn_norm``: a scripted
+    module (scripted inside or outside the block, saved or not) always runs
+    PyG's code and gives PyG's results, and scripting works the same before,
+    inside and after the block.
 
     Examples
     --------
@@ -881,9 +755,11 @@ def use_with_pyg(*, n_threads=None):
     """
     if n_threads is not None:
         _threads._check_count(n_threads, "n_threads")
+    from fastgnn.interop import _pyg
+
     with _PYG_LOCK:
         if _PYG_STATE["depth"] == 0:
-            patches = _pyg_patches()
+            patches = _pyg.patches()
             for module, name, _, replacement in patches:
                 setattr(module, name, replacement)
             _PYG_STATE["saved"] = patches
@@ -899,27 +775,36 @@ def use_with_pyg(*, n_threads=None):
                 for module, name, original, _ in _PYG_STATE["saved"]:
                     setattr(module, name, original)
                 _PYG_STATE["saved"] = []
+                _purge_caches()
 
 
 # ---------------------------------------------------------------------------- Aggregation module
-
-
+@_host
 def _message_graph(index, dim_size):
-    """The CSR that gathers messages ``e`` into rows ``index[e]`` (cached per index tensor)."""
+    """The handle of the CSR that gathers messages ``e`` into rows ``index[e]`` (cached per index tensor)."""
+    _check_tensor(index, "index")
+    if index.dtype not in _INT_DTYPES:
+        raise TypeError(f"index must have an integer dtype, got {index.dtype}")
+    if index.dim() != 1:
+        raise ValueError(f"index must be 1-D, got shape {tuple(index.shape)}")
+    if dim_size is None:
+        dim_size = int(index.max()) + 1 if index.numel() else 0
+    dim_size = V.check_size(dim_size, "dim_size")
     memory = _memory_key(index)
     key = None if memory is None else ("messages", dim_size) + memory
-    entry = None if key is None else _MESSAGE_GRAPHS.get(key)
-    if entry is not None:
-        return entry[1]
+    handle = None if key is None else _MESSAGE_GRAPHS.get(key)
+    if handle is not None:
+        return handle
     ids = _indices(index, "index")
-    if ids.ndim != 1:
-        raise ValueError(f"index must be 1-D, got shape {tuple(ids.shape)}")
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= dim_size):
+        raise ValueError(f"index must hold ids in [0, dim_size={dim_size}), got ids in "
+                         f"[{int(ids.min())}, {int(ids.max())}]")
     edge_index = np.stack([np.arange(ids.shape[0], dtype=np.int64), ids.astype(np.int64, copy=False)])
-    graph = Graph.from_edge_index(edge_index, num_src_nodes=ids.shape[0], num_dst_nodes=dim_size,
-                                  num_nodes=max(dim_size, ids.shape[0]))
+    handle = TorchGraph(Graph.from_edge_index(edge_index, num_src_nodes=ids.shape[0], num_dst_nodes=dim_size,
+                                              num_nodes=max(dim_size, ids.shape[0])))
     if key is not None:
-        _MESSAGE_GRAPHS.put(key, (index, graph))
-    return graph
+        _MESSAGE_GRAPHS.put(key, handle, (index,))
+    return handle
 
 
 def _aggregation_forward(module, x, index=None, ptr=None, dim_size=None, dim=-2, max_num_elements=None):
@@ -927,27 +812,18 @@ def _aggregation_forward(module, x, index=None, ptr=None, dim_size=None, dim=-2,
     if x.dim() != 2 or dim not in (0, -2):
         raise ValueError(f"Aggregation needs 2-D messages aggregated over dim 0, got shape {tuple(x.shape)} "
                          f"and dim={dim}")
-    threads = _resolve_threads(module.n_threads)
     if ptr is not None:
-        ptr_array = _indices(ptr, "ptr")
-        if dim_size is not None and dim_size != ptr_array.shape[0] - 1:
-            raise ValueError(f"dim_size must be len(ptr) - 1 = {ptr_array.shape[0] - 1}, got {dim_size}")
-        return SegmentReduceFunction.apply(x, ptr_array, module.reduce, threads)[0]
+        ptr = _ptr_tensor(ptr)
+        if dim_size is not None and dim_size != ptr.shape[0] - 1:
+            raise ValueError(f"dim_size must be len(ptr) - 1 = {ptr.shape[0] - 1}, got {dim_size}")
+        return segment_reduce(x, ptr, module.reduce, n_threads=module.n_threads)
     if index is None:
         raise ValueError("Aggregation needs index or ptr")
     _check_tensor(index, "index")
     if index.dim() != 1 or index.shape[0] != x.shape[0]:
         raise ValueError(f"index must have shape ({x.shape[0]},), got {tuple(index.shape)}")
-    if index.dtype not in _INT_DTYPES:
-        raise TypeError(f"index must have an integer dtype, got {index.dtype}")
-    if dim_size is None:
-        dim_size = int(index.max()) + 1 if index.numel() else 0
-    dim_size = V.check_size(dim_size, "dim_size")
-    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= dim_size):
-        raise ValueError(f"index must hold ids in [0, dim_size={dim_size}), got ids in "
-                         f"[{int(index.min())}, {int(index.max())}]")
-    graph = _message_graph(index, dim_size)
-    return AggregateFunction.apply(x, None, graph, None, module.reduce, threads)[0]
+    handle = _message_graph(index, dim_size)
+    return _aggregate(handle, x, module.reduce, None, module.n_threads)[0]
 
 
 _AGGREGATION_DOC = """A PyG-compatible aggregation of messages on fastgnn's kernels.
@@ -968,7 +844,8 @@ _AGGREGATION_DOC = """A PyG-compatible aggregation of messages on fastgnn's kern
     The CSR that groups messages by ``index`` is cached per ``index`` tensor
     (see the module docstring). Max/min keep the winning message per output
     element for the backward; ties go to the first message in ``index``
-    order (PyG's scatter splits a tie's gradient).
+    order (PyG's scatter splits a tie's gradient). Works under
+    ``torch.compile``; not under TorchScript (it calls Python).
 
     Parameters
     ----------
@@ -989,7 +866,7 @@ def _build_aggregation_class():
         def __init__(self, reduce="sum", *, n_threads=None):
             super().__init__()
             self.reduce = V.check_reduce(reduce)
-            self.n_threads = n_threads
+            self.n_threads = None if n_threads is None else _threads._check_count(n_threads, "n_threads")
 
         def forward(self, x, index=None, ptr=None, dim_size=None, dim=-2, max_num_elements=None):
             return _aggregation_forward(self, x, index, ptr, dim_size, dim, max_num_elements)
