@@ -499,3 +499,20 @@ def test_remove_edges_between_rejects_bad_node_sets():
     bipartite = Graph.from_csr([0, 1], [1], num_src_nodes=2)
     with pytest.raises(ValueError, match="square graph"):
         bipartite.remove_edges_between([0], [1])
+
+
+def test_gcn_norm_of_a_bipartite_graph():
+    rng = np.random.default_rng(3)
+    src, dst = rng.integers(0, 5, 12), rng.integers(0, 3, 12)
+    weight = rng.random(12) + 0.1
+    graph = Graph.from_edge_index(np.stack([src, dst]), num_src_nodes=5, num_dst_nodes=3, edge_weight=weight)
+    dense = _dense_from_edges(src, dst, 5, 3, weight)
+    deg_dst, deg_src = dense.sum(axis=1), dense.sum(axis=0)
+    with np.errstate(divide="ignore"):
+        scale_dst = np.where(deg_dst > 0, deg_dst ** -0.5, 0)
+        scale_src = np.where(deg_src > 0, deg_src ** -0.5, 0)
+    expected = scale_dst[:, None] * dense * scale_src[None, :]
+    normalized = graph.gcn_norm(add_self_loops=False, dtype=np.float64)
+    np.testing.assert_allclose(normalized.to_scipy().toarray(), expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="square graph"):
+        graph.gcn_norm()

@@ -8,6 +8,14 @@ from fastgnn._memory import immutable as _frozen
 __all__ = ["Graph"]
 
 
+def _inverse_sqrt(degree):
+    """``degree ** -0.5``, with 0 for degree 0 (an isolated node contributes nothing, not inf)."""
+    out = np.zeros(degree.shape[0], dtype=np.float64)
+    positive = degree > 0
+    out[positive] = 1.0 / np.sqrt(degree[positive])
+    return out
+
+
 def _checked_scipy(matrix):
     """``matrix``, or a COO copy of it, whose internal arrays are consistent with its shape.
 
@@ -420,12 +428,15 @@ class Graph:
         """The graph with GCN's symmetric normalization as edge weights.
 
         ``Â = D^{-1/2} (A + I) D^{-1/2}`` with ``D`` the weighted in-degree of
-        ``A + I``; nodes of degree 0 get weight 0, not inf.
+        ``A + I``; nodes of degree 0 get weight 0, not inf. On a bipartite
+        graph (no self-loops then) the two sides have their own degrees:
+        ``D_dst^{-1/2} A D_src^{-1/2}``, in-degrees of the destinations and
+        out-degrees of the sources.
 
         Parameters
         ----------
         add_self_loops : bool
-            Add the missing loops first (``A + I``).
+            Add the missing loops first (``A + I``); square graphs only.
         dtype : float32 or float64
             Dtype of the new edge weights.
 
@@ -435,7 +446,8 @@ class Graph:
         graph, with the normalized graph's own transpose, so a layer may call
         it every step at no cost.
         """
-        self._require_square("gcn_norm")
+        if add_self_loops:
+            self._require_square("gcn_norm with add_self_loops")
         dtype = V.check_float_dtype(dtype)
         return self._cached(("gcn_norm", bool(add_self_loops), dtype.str),
                             lambda: self._compute_gcn_norm(add_self_loops, dtype))
@@ -444,11 +456,12 @@ class Graph:
         graph = self.add_self_loops() if add_self_loops else self
         weight = (np.ones(graph.num_edges) if graph.edge_weight is None
                   else graph.edge_weight.astype(np.float64))
-        degree = graph.weighted_in_degree(weight)
-        inv_sqrt = np.zeros_like(degree)
-        np.divide(1.0, np.sqrt(degree, where=degree > 0, out=np.zeros_like(degree)),
-                  out=inv_sqrt, where=degree > 0)
-        norm = inv_sqrt[graph.destinations()] * weight * inv_sqrt[graph.indices]
+        dst_scale = _inverse_sqrt(graph.weighted_in_degree(weight))
+        if graph.is_square:
+            src_scale = dst_scale     # Kipf's D is the in-degree of A + I, on both sides
+        else:
+            src_scale = _inverse_sqrt(np.bincount(graph.indices, weights=weight, minlength=graph.num_src_nodes))
+        norm = dst_scale[graph.destinations()] * weight * src_scale[graph.indices]
         return graph.with_edge_weight(norm.astype(dtype))
 
     def mean_norm(self, dtype=np.float32):

@@ -11,23 +11,6 @@ from fastgnn.nn.conv.registry import register_conv
 __all__ = ["GCNConv"]
 
 
-def _bipartite_gcn_norm(graph, dtype):
-    """``w_e / sqrt(deg_out(src) · deg_in(dst))`` for a bipartite graph (degree 0 gives 0)."""
-    weight = (np.ones(graph.num_edges) if graph.edge_weight is None
-              else graph.edge_weight.astype(np.float64))
-    deg_dst = np.bincount(graph.destinations(), weights=weight, minlength=graph.num_dst_nodes)
-    deg_src = np.bincount(graph.indices, weights=weight, minlength=graph.num_src_nodes)
-
-    def inverse_sqrt(degree):
-        out = np.zeros_like(degree)
-        positive = degree > 0
-        out[positive] = 1.0 / np.sqrt(degree[positive])
-        return out
-
-    norm = inverse_sqrt(deg_dst)[graph.destinations()] * weight * inverse_sqrt(deg_src)[graph.indices]
-    return graph.with_edge_weight(norm.astype(dtype))
-
-
 class GCNConv(Module):
     r"""The graph convolution of Kipf and Welling (PyG's ``GCNConv``).
 
@@ -123,10 +106,7 @@ class GCNConv(Module):
                 f"and {graph.num_dst_nodes} destination nodes; add the loops when building the block "
                 "and pass add_self_loops=False")
         if self.normalize:
-            if graph.is_square:
-                result = graph.gcn_norm(add_self_loops=self.add_self_loops, dtype=self.dtype)
-            else:
-                result = _bipartite_gcn_norm(graph, self.dtype)
+            result = graph.gcn_norm(add_self_loops=self.add_self_loops, dtype=self.dtype)
         else:
             result = graph.add_self_loops() if self.add_self_loops else graph
         if self.cached:
