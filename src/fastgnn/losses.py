@@ -7,6 +7,8 @@ of averaging.
 """
 import numpy as np
 
+from fastgnn._runtime.numerics import sigmoid
+
 __all__ = [
     "log_softmax",
     "softmax",
@@ -17,12 +19,6 @@ __all__ = [
 ]
 
 _REDUCTIONS = ("mean", "sum")
-
-
-def _sigmoid(x):
-    """``1 / (1 + e^-x)`` without overflow (scipy.special.expit without importing scipy.special)."""
-    exp_neg_abs = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1, exp_neg_abs) / (1 + exp_neg_abs)
 
 
 def _as_scores(values, name):
@@ -236,7 +232,7 @@ def binary_cross_entropy_with_logits(logits, targets, mask=None, *, pos_weight=N
         coefficient = 1 + (weight - 1) * t
     losses = (1 - t) * z + coefficient * softplus_neg
     total = float(np.sum(losses, dtype=np.float64))
-    grad_rows = (1 - t) - coefficient * _sigmoid(-z)
+    grad_rows = (1 - t) - coefficient * sigmoid(-z)
     scale = 1.0 / count if reduction == "mean" else 1.0
     grad_rows = np.asarray(grad_rows * scale, dtype=logits.dtype)
     return total * scale, _full_grad(grad_rows, mask, logits)

@@ -20,6 +20,8 @@ Two reconstruction losses, each a callable ``loss(z) -> (value, dL/dz)``:
 """
 import numpy as np
 
+from fastgnn._runtime import numerics
+from fastgnn._runtime.numerics import sigmoid, softplus
 from fastgnn.data.sampling import NegativeSampler
 from fastgnn.graph import Graph
 from fastgnn.nn import init
@@ -37,16 +39,6 @@ MAX_LOGSTD = 10.0
 
 #: ``loss='auto'`` uses the full-adjacency loss up to this many nodes, negative sampling above.
 FULL_LOSS_MAX_NODES = 20_000
-
-
-def _softplus(x):
-    """``log(1 + e^x)`` without overflow."""
-    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
-
-
-def _sigmoid(x):
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1, e) / (1 + e)
 
 
 def _as_embeddings(z, num_nodes, name):
@@ -200,8 +192,8 @@ class AdjacencyLoss:
         grad = (2 * scale * dense_grad).astype(dtype, copy=False)
         # positive entries: add (p - 1) softplus(-x) - x, and the gradient correction -p σ(-x) - σ(x)
         x = edge_dot(self.targets, z, z).astype(np.float64)
-        total += float(np.sum((pos_weight - 1) * _softplus(-x) - x))
-        sig = _sigmoid(x)
+        total += float(np.sum((pos_weight - 1) * softplus(-x) - x))
+        sig = sigmoid(x)
         correction = (-(pos_weight * (1 - sig) + sig) * scale).astype(dtype)
         grad_a, grad_b = edge_dot_backward(self.targets, correction, z, z)
         grad += grad_a
@@ -265,8 +257,8 @@ class NegativeSamplingLoss:
             if graph.num_edges == 0:
                 continue
             x = edge_dot(graph, z, z).astype(np.float64)
-            total += float(np.mean(_softplus(sign * x)))
-            g = (sign * _sigmoid(sign * x) / graph.num_edges).astype(z.dtype)
+            total += float(np.mean(softplus(sign * x)))
+            g = (sign * sigmoid(sign * x) / graph.num_edges).astype(z.dtype)
             grad_a, grad_b = edge_dot_backward(graph, g, z, z)
             grad += grad_a
             grad += grad_b
@@ -347,7 +339,8 @@ class GAE(Module):
     def decode(z, edge_index, sigmoid=True):
         """``σ(z_j · z_i)`` (or the logit) for each pair ``(j, i)`` of ``edge_index``; caches nothing."""
         logits = link_logits(z, edge_index)
-        return _sigmoid(logits).astype(logits.dtype, copy=False) if sigmoid else logits
+        # the argument named ``sigmoid`` (PyG's name) hides the function here
+        return numerics.sigmoid(logits).astype(logits.dtype, copy=False) if sigmoid else logits
 
     def extra_repr(self):
         return f"{self.in_channels}, {self.hidden_channels}, {self.out_channels}"

@@ -88,10 +88,3 @@ def as_grad(grad_out, shape, layer, dtype=None):
     if array.shape != tuple(shape):
         raise ValueError(f"{layer}.backward: grad_out must have shape {tuple(shape)}, got {array.shape}")
     return array
-
-
-def sigmoid(x):
-    """The logistic function without overflow: ``1 / (1 + e^-x)`` for x >= 0, ``e^x / (1 + e^x)`` below."""
-    x = np.asarray(x)
-    exp_neg_abs = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1, exp_neg_abs) / (1 + exp_neg_abs)

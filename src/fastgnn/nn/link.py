@@ -18,8 +18,9 @@ probability), or for ranking metrics (a logit does not saturate into ties).
 """
 import numpy as np
 
+from fastgnn._runtime.numerics import sigmoid
 from fastgnn.graph import Graph
-from fastgnn.nn._utils import as_grad, positive_int, sigmoid
+from fastgnn.nn._utils import as_grad, positive_int
 from fastgnn.nn.mlp import MLP
 from fastgnn.nn.module import Module, _check_float_dtype
 from fastgnn.ops import aggregate, edge_dot, edge_dot_backward
