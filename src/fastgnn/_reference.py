@@ -18,6 +18,8 @@ Every function returns new arrays and never modifies its inputs.
 """
 import numpy as np
 
+from fastgnn import _validate as V
+
 __all__ = [
     "aggregate",
     "aggregate_backward",
@@ -26,15 +28,6 @@ __all__ = [
     "edge_dot",
     "edge_dot_backward",
 ]
-
-_REDUCES = {"sum": "sum", "add": "sum", "mean": "mean", "max": "max", "min": "min"}
-
-
-def _reduce_name(reduce):
-    if reduce not in _REDUCES:
-        raise ValueError(f"reduce must be one of {sorted(_REDUCES)}, got {reduce!r}")
-    return _REDUCES[reduce]
-
 
 def _as_2d(x):
     """``(x as a 2-D array, was_1d)``."""
@@ -90,7 +83,7 @@ def aggregate(indptr, indices, x, reduce="sum", edge_weight=None):
         For max/min, the winning edge id (first in CSR order on ties, the
         first NaN message if any), -1 for an empty row; None for sum/mean.
     """
-    reduce = _reduce_name(reduce)
+    reduce = V.check_reduce(reduce)
     x2, was_1d = _as_2d(x)
     dtype = x2.dtype
     indptr = np.asarray(indptr, dtype=np.int64)
@@ -145,7 +138,7 @@ def aggregate_backward(indptr, indices, num_src_nodes, grad_out, reduce="sum", *
     grad_x : ndarray, shape (num_src_nodes, d), dtype of ``grad_out``
     grad_edge_weight : ndarray, shape (num_edges,), or None without ``x``
     """
-    reduce = _reduce_name(reduce)
+    reduce = V.check_reduce(reduce)
     g2, was_1d = _as_2d(grad_out)
     dtype = g2.dtype
     indptr = np.asarray(indptr, dtype=np.int64)
@@ -190,7 +183,7 @@ def segment_reduce(x, ptr, reduce="sum"):
     An empty segment gives a zero row (and arg -1). ``arg`` is, for max/min,
     the winning row (first on ties, the first NaN if any); None for sum/mean.
     """
-    reduce = _reduce_name(reduce)
+    reduce = V.check_reduce(reduce)
     x2, was_1d = _as_2d(x)
     ptr = np.asarray(ptr, dtype=np.int64)
     num_segments, width = ptr.shape[0] - 1, x2.shape[1]
@@ -217,7 +210,7 @@ def segment_reduce_backward(grad_out, ptr, reduce="sum", arg=None):
     divided by the segment length; ``max``/``min``: only row ``arg[s, k]``
     gets ``G[s, k]``.
     """
-    reduce = _reduce_name(reduce)
+    reduce = V.check_reduce(reduce)
     g2, was_1d = _as_2d(grad_out)
     ptr = np.asarray(ptr, dtype=np.int64)
     num_rows, width = int(ptr[-1]), g2.shape[1]

@@ -12,6 +12,7 @@ INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 INT32_MAX = np.iinfo(np.int32).max
 INT64_MAX = np.iinfo(np.int64).max
 REDUCES = {"sum": "sum", "add": "sum", "mean": "mean", "max": "max", "min": "min"}
+REDUCE_NAMES = ("sum", "mean", "max", "min")
 
 
 # DLPack device types that NumPy can read in place (kDLCPU, kDLCUDAHost, kDLROCMHost).
@@ -81,11 +82,25 @@ def check_float_dtype(dtype, name="dtype"):
     return dtype
 
 
-def check_reduce(reduce):
-    """The canonical reduce name (``add`` is ``sum``)."""
-    if not isinstance(reduce, str) or reduce not in REDUCES:
-        raise ValueError(f"reduce must be one of 'sum', 'add', 'mean', 'max', 'min', got {reduce!r}")
-    return REDUCES[reduce]
+def check_reduce(reduce, allowed=None, name="reduce", where=""):
+    """The canonical reduce name (``add`` is ``sum``), optionally one of ``allowed``.
+
+    Parameters
+    ----------
+    reduce : str
+    allowed : sequence of str, optional
+        Canonical names accepted (default: every reduce of the kernels).
+    name : str
+        The argument's name in the message (``reduce``, ``aggr``).
+    where : str
+        Prefix of the message (e.g. ``"SAGEConv: "``).
+    """
+    allowed = tuple(REDUCE_NAMES if allowed is None else allowed)
+    canonical = REDUCES.get(reduce) if isinstance(reduce, str) else None
+    if canonical is None or canonical not in allowed:
+        choices = allowed + (("add",) if "sum" in allowed else ())
+        raise ValueError(f"{where}{name} must be one of {', '.join(repr(c) for c in choices)}, got {reduce!r}")
+    return canonical
 
 
 def check_size(value, name):

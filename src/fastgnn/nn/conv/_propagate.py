@@ -13,6 +13,7 @@ ever built.
 """
 import numpy as np
 
+from fastgnn import _validate as V
 from fastgnn.nn._matmul import matmul, matmul_tn
 from fastgnn.ops import aggregate, aggregate_backward
 
@@ -103,8 +104,5 @@ def as_grad_out(grad_out, shape, dtype, layer):
 
 
 def check_aggr(aggr, allowed, layer):
-    """The canonical aggregation name (``add`` is ``sum``)."""
-    canonical = {"add": "sum"}.get(aggr, aggr)
-    if not isinstance(aggr, str) or canonical not in allowed:
-        raise ValueError(f"{layer}: aggr must be one of {', '.join(repr(a) for a in allowed)}, got {aggr!r}")
-    return canonical
+    """The canonical aggregation name (``add`` is ``sum``), one of ``allowed``, for the layer ``layer``."""
+    return V.check_reduce(aggr, allowed, "aggr", f"{layer}: ")

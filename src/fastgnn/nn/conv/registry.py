@@ -25,6 +25,8 @@ standard option, plus ``layer`` (0-based), ``num_layers`` and
 import inspect
 from dataclasses import dataclass, field
 
+from fastgnn._validate import check_reduce
+
 __all__ = ["ConvSpec", "register_conv", "get_conv", "conv_names", "build_conv", "unregister_conv"]
 
 #: The options every builder may receive from a model (besides ``conv_kwargs``).
@@ -69,12 +71,8 @@ class ConvSpec:
                 raise ValueError(f"conv={self.name!r} always sums its neighbours; aggr must be None or 'sum', "
                                  f"got {aggr!r}")
             return None
-        aggr = self.default_aggr if aggr is None else aggr
-        aggr = "sum" if aggr == "add" else aggr
-        if aggr not in self.aggrs:
-            raise ValueError(f"aggr must be one of {', '.join(repr(a) for a in self.aggrs)} for "
-                             f"conv={self.name!r}, got {aggr!r}")
-        return aggr
+        return check_reduce(self.default_aggr if aggr is None else aggr, self.aggrs, "aggr",
+                            f"conv={self.name!r}: ")
 
     def build(self, in_channels, out_channels, *, conv_kwargs=None, **options):
         """One layer: the builder called with the standard ``options`` and the user's ``conv_kwargs``."""
