@@ -234,3 +234,16 @@ def check_index_dtype(index_dtype, *sizes):
     if dtype == np.int32 and max(sizes, default=0) > INT32_MAX:
         raise ValueError("index_dtype int32 cannot hold this graph's sizes; use int64")
     return dtype
+
+
+def as_row_mask(mask, num_rows, name="mask"):
+    """A boolean row mask of length ``num_rows`` (None selects every row)."""
+    if mask is None:
+        return None
+    array = np.asarray(mask)
+    if array.dtype != np.bool_:
+        raise TypeError(f"{name} must be a boolean array, got dtype {array.dtype} "
+                        "(convert node indices with a boolean mask of length num_nodes)")
+    if array.ndim != 1 or array.shape[0] != num_rows:
+        raise ValueError(f"{name} must have shape ({num_rows},) to match the {num_rows} rows, got {array.shape}")
+    return array

@@ -7,6 +7,7 @@ of averaging.
 """
 import numpy as np
 
+from fastgnn import _validate as V
 from fastgnn._runtime.numerics import sigmoid
 
 __all__ = [
@@ -25,19 +26,6 @@ def _as_scores(values, name):
     array = np.asarray(values)
     if array.dtype.kind != "f":
         raise TypeError(f"{name} must be a float array, got dtype {array.dtype}")
-    return array
-
-
-def _as_mask(mask, num_rows, name="mask"):
-    """A boolean row mask of length ``num_rows`` (None selects every row)."""
-    if mask is None:
-        return None
-    array = np.asarray(mask)
-    if array.dtype != np.bool_:
-        raise TypeError(f"{name} must be a boolean array, got dtype {array.dtype} "
-                        "(convert node indices with a boolean mask of length num_nodes)")
-    if array.ndim != 1 or array.shape[0] != num_rows:
-        raise ValueError(f"{name} must have shape ({num_rows},) to match the {num_rows} rows, got {array.shape}")
     return array
 
 
@@ -150,7 +138,7 @@ def cross_entropy(logits, labels, mask=None, *, reduction="mean"):
         raise ValueError(f"logits must be 2-D (rows x classes), got shape {logits.shape}")
     _check_reduction(reduction)
     num_rows, num_classes = logits.shape
-    mask = _as_mask(mask, num_rows)
+    mask = V.as_row_mask(mask, num_rows)
     count = _selected_count(mask, num_rows)
     labels_array = np.asarray(labels)
     soft = labels_array.dtype.kind == "f" and labels_array.ndim == 2
@@ -217,7 +205,7 @@ def binary_cross_entropy_with_logits(logits, targets, mask=None, *, pos_weight=N
     _check_reduction(reduction)
     targets = _as_targets(targets, logits, "logits")
     num_rows = logits.shape[0]
-    mask = _as_mask(mask, num_rows)
+    mask = V.as_row_mask(mask, num_rows)
     rows_selected = _selected_count(mask, num_rows)
     count = rows_selected * (logits.shape[1] if logits.ndim == 2 and logits.shape[1] else 1)
     z = logits if mask is None else logits[mask]
@@ -260,7 +248,7 @@ def mse_loss(predictions, targets, mask=None, *, reduction="mean"):
     if predictions.ndim == 0:
         raise ValueError("predictions must have at least one dimension")
     num_rows = predictions.shape[0]
-    mask = _as_mask(mask, num_rows)
+    mask = V.as_row_mask(mask, num_rows)
     rows_selected = _selected_count(mask, num_rows)
     count = rows_selected * int(np.prod(predictions.shape[1:], dtype=np.int64))
     if count == 0:

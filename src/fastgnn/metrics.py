@@ -1,7 +1,7 @@
 """Evaluation metrics."""
 import numpy as np
 
-from fastgnn.losses import _as_mask
+from fastgnn import _validate as V
 
 __all__ = ["accuracy"]
 
@@ -47,7 +47,7 @@ def accuracy(logits_or_pred, labels, mask=None):
         raise TypeError(f"labels must be integer class ids, got dtype {labels.dtype}")
     if labels.ndim != 1 or labels.shape[0] != num_rows:
         raise ValueError(f"labels must have shape ({num_rows},) to match the predictions, got {labels.shape}")
-    mask = _as_mask(mask, num_rows)
+    mask = V.as_row_mask(mask, num_rows)
     if mask is not None:
         predictions, labels = predictions[mask], labels[mask]
     if predictions.shape[0] == 0:

@@ -115,25 +115,17 @@ def refuse_options(args, task, names):
 @contextlib.contextmanager
 def num_threads(threads):
     """Run the block with ``--threads`` threads (None: leave the setting), restoring the previous one."""
-    import fastgnn
     from fastgnn import _threads
 
     if threads is None:
         yield
         return
     threads = check_positive("--threads", threads)
-    cap = getattr(_threads, "max_num_threads", None)
-    if cap is not None and threads > cap():
-        raise CommandError(f"--threads {threads} is more than this machine can use (at most {cap()})")
-    previous = _threads._num_threads
-    try:
-        fastgnn.set_num_threads(threads)
-    except (ValueError, TypeError) as error:
-        raise CommandError(f"--threads {threads}: {_one_line(error)}") from None
-    try:
+    if threads > _threads.max_num_threads():
+        raise CommandError(f"--threads {threads} is more than this machine can use "
+                           f"(at most {_threads.max_num_threads()})")
+    with _threads.num_threads(threads):
         yield
-    finally:
-        fastgnn.set_num_threads(previous)
 
 
 # ---------------------------------------------------------------------- files to write

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from fastgnn import _validate as V
+from fastgnn._runtime.random import as_generator
 from fastgnn.graph import Graph
 
 __all__ = ["NegativeSampler", "negative_sampling"]
@@ -29,16 +30,6 @@ _ENUMERATE_MAX_CANDIDATES = 1 << 23
 _ENUMERATE_BELOW_FRACTION = 0.25
 # At most this many random pairs per rejection round (bounded memory).
 _MAX_DRAWS_PER_ROUND = 1 << 22
-
-
-def _as_generator(seed):
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_))):
-        return np.random.default_rng(seed)
-    if isinstance(seed, np.random.SeedSequence):
-        return np.random.default_rng(seed)
-    raise TypeError(f"seed must be an int, a numpy.random.Generator or None, got {type(seed).__name__}")
 
 
 class NegativeSampler:
@@ -129,7 +120,7 @@ class NegativeSampler:
             When fewer than ``num`` non-edges exist (e.g. a complete graph).
         """
         num = V.check_size(num, "num")
-        rng = _as_generator(seed)
+        rng = as_generator(seed, "seed")
         if num > self.num_available:
             raise ValueError(self._impossible_message(num))
         if num == 0:

@@ -3,7 +3,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastgnn.data.sampling import NegativeSampler, _as_generator
+from fastgnn._runtime.random import as_generator
+from fastgnn.data.sampling import NegativeSampler
 from fastgnn.graph import Graph
 
 __all__ = ["LinkSplit", "random_link_split"]
@@ -127,7 +128,7 @@ def random_link_split(graph, val=0.05, test=0.1, undirected=True, seed=None):
     if not graph.is_square:
         raise ValueError(f"random_link_split needs a square graph, got {graph.num_src_nodes} source and "
                          f"{graph.num_dst_nodes} destination nodes")
-    rng = _as_generator(seed)
+    rng = as_generator(seed, "seed")
     undirected = bool(undirected)
     n = graph.num_nodes
     src = graph.indices.astype(np.int64)

@@ -20,6 +20,7 @@ Two reconstruction losses, each a callable ``loss(z) -> (value, dL/dz)``:
 """
 import numpy as np
 
+from fastgnn._validate import check_float_dtype
 from fastgnn._runtime import numerics
 from fastgnn._runtime.numerics import sigmoid, softplus
 from fastgnn.data.sampling import NegativeSampler
@@ -29,7 +30,7 @@ from fastgnn.nn.activation import ReLU
 from fastgnn.nn.conv import GCNConv
 from fastgnn.nn.dropout import Dropout
 from fastgnn.nn.link import inner_product, pair_graph
-from fastgnn.nn.module import Module, _check_float_dtype
+from fastgnn.nn.module import Module
 from fastgnn.ops import edge_dot, edge_dot_backward
 
 __all__ = ["GAE", "VGAE", "AdjacencyLoss", "NegativeSamplingLoss", "link_logits", "MAX_LOGSTD", "FULL_LOSS_MAX_NODES"]
@@ -304,7 +305,7 @@ class GAE(Module):
                  dtype=np.float32):
         super().__init__()
         rng = init.as_rng(rng)
-        self.dtype = _check_float_dtype(dtype)
+        self.dtype = check_float_dtype(dtype)
         self.in_channels, self.hidden_channels, self.out_channels = in_channels, hidden_channels, out_channels
         self.dropout_input = Dropout(dropout, rng=rng)
         self.conv1 = GCNConv(in_channels, hidden_channels, bias=bias, rng=rng, dtype=self.dtype)

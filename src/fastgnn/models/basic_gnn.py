@@ -13,11 +13,12 @@ features and on the hidden layer) and of PyG's ``BasicGNN`` models.
 """
 import numpy as np
 
+from fastgnn._validate import check_float_dtype
 from fastgnn.nn import init
 from fastgnn.nn.activation import get_activation
 from fastgnn.nn.conv.registry import conv_names, get_conv
 from fastgnn.nn.dropout import Dropout
-from fastgnn.nn.module import Module, Sequential, _check_float_dtype, lowest_trainable
+from fastgnn.nn.module import Module, Sequential, lowest_trainable
 
 __all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet"]
 
@@ -120,7 +121,7 @@ class GNNStack(Module):
         if not isinstance(conv, str) or conv not in conv_names():
             raise ValueError(f"conv must be one of {', '.join(repr(c) for c in conv_names())}, got {conv!r}")
         spec = get_conv(conv)
-        dtype = _check_float_dtype(dtype)
+        dtype = check_float_dtype(dtype)
         rng = init.as_rng(rng)
         dropout = float(dropout)
         input_dropout = dropout if input_dropout is None else float(input_dropout)

@@ -16,10 +16,11 @@ learning rate::
 """
 import numpy as np
 
+from fastgnn._validate import check_float_dtype
 from fastgnn.nn import init
 from fastgnn.nn.dropout import Dropout
 from fastgnn.nn.mlp import MLP
-from fastgnn.nn.module import Module, Sequential, _check_float_dtype
+from fastgnn.nn.module import Module, Sequential
 
 __all__ = ["EncoderClassifier"]
 
@@ -68,7 +69,7 @@ class EncoderClassifier(Module):
             if width is None or num_classes is None:
                 raise ValueError("without a head, EncoderClassifier needs num_classes and an encoder with "
                                  "out_channels")
-            dtype = _check_float_dtype(getattr(encoder, "dtype", np.float32) if dtype is None else dtype)
+            dtype = check_float_dtype(getattr(encoder, "dtype", np.float32) if dtype is None else dtype)
             widths = [int(width)] + ([] if hidden_channels is None else [int(hidden_channels)]) + [int(num_classes)]
             rng = init.as_rng(rng)
             head = Sequential(Dropout(dropout, rng=rng), MLP(widths, dropout=dropout, rng=rng, dtype=dtype))

@@ -7,6 +7,7 @@ and returns one row of class scores (logits) per graph;
 """
 import numpy as np
 
+from fastgnn._validate import check_float_dtype
 from fastgnn.nn import init
 from fastgnn.nn._utils import as_layer_input, positive_int
 from fastgnn.nn.activation import ReLU
@@ -15,7 +16,7 @@ from fastgnn.nn.conv.registry import conv_names, get_conv
 from fastgnn.nn.dropout import Dropout
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.mlp import MLP
-from fastgnn.nn.module import Module, Sequential, _check_float_dtype
+from fastgnn.nn.module import Module, Sequential
 from fastgnn.nn.norm import BatchNorm
 from fastgnn.nn.pool import GlobalPool
 
@@ -94,7 +95,7 @@ class GINGraphClassifier(Module):
         self.num_classes = positive_int(num_classes, "num_classes")
         self.num_layers = positive_int(num_layers, "num_layers")
         mlp_layers = positive_int(mlp_layers, "mlp_layers")
-        self.dtype = _check_float_dtype(dtype)
+        self.dtype = check_float_dtype(dtype)
         self.dropout = _check_dropout(dropout)
         rng = init.as_rng(rng)
         norm = (lambda width: BatchNorm(width, dtype=self.dtype)) if batch_norm else None
@@ -227,7 +228,7 @@ class GNNGraphClassifier(Module):
         self.num_classes = positive_int(num_classes, "num_classes")
         self.num_layers = positive_int(num_layers, "num_layers")
         self.conv = conv
-        self.dtype = _check_float_dtype(dtype)
+        self.dtype = check_float_dtype(dtype)
         self.dropout = _check_dropout(dropout)
         rng = init.as_rng(rng)
         convs = []

@@ -8,25 +8,15 @@ import math
 
 import numpy as np
 
+from fastgnn._runtime.random import as_generator
+
 __all__ = ["as_rng", "glorot_uniform", "uniform", "zeros", "ones"]
 
 
 def as_rng(rng):
-    """A :class:`numpy.random.Generator` from a Generator, an int seed or None.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator, int or None
-        A Generator is returned as is (so layers sharing it draw in turn);
-        an int seeds a new one; None gives one seeded from OS entropy.
-    """
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(rng)
-    if isinstance(rng, np.random.SeedSequence):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+    """A :class:`numpy.random.Generator` from a Generator, an int seed or None (see
+    :func:`fastgnn._runtime.random.as_generator`)."""
+    return as_generator(rng, "rng")
 
 
 def glorot_uniform(shape, rng=None, dtype=np.float32, gain=1.0):

@@ -1,10 +1,11 @@
 """The affine layer."""
 import numpy as np
 
+from fastgnn._validate import check_float_dtype
 from fastgnn.nn import init
 from fastgnn.nn._matmul import matmul, matmul_tn
 from fastgnn.nn._utils import as_grad, as_layer_input, positive_int
-from fastgnn.nn.module import Module, Parameter, _check_float_dtype
+from fastgnn.nn.module import Module, Parameter
 
 __all__ = ["Linear"]
 
@@ -39,7 +40,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = positive_int(in_features, "in_features")
         self.out_features = positive_int(out_features, "out_features")
-        self.dtype = _check_float_dtype(dtype)
+        self.dtype = check_float_dtype(dtype)
         self.weight = Parameter(init.glorot_uniform((self.out_features, self.in_features), rng, self.dtype))
         self.bias = Parameter(init.zeros(self.out_features, self.dtype)) if bias else None
 

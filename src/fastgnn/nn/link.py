@@ -18,11 +18,12 @@ probability), or for ranking metrics (a logit does not saturate into ties).
 """
 import numpy as np
 
+from fastgnn._validate import check_float_dtype
 from fastgnn._runtime.numerics import sigmoid
 from fastgnn.graph import Graph
 from fastgnn.nn._utils import as_grad, positive_int
 from fastgnn.nn.mlp import MLP
-from fastgnn.nn.module import Module, _check_float_dtype
+from fastgnn.nn.module import Module
 from fastgnn.ops import aggregate, edge_dot, edge_dot_backward
 
 __all__ = ["DotProductScorer", "MLPScorer", "pair_graph", "inner_product", "inner_product_backward"]
@@ -201,7 +202,7 @@ class MLPScorer(Module):
             raise ValueError(f"combine must be 'hadamard' or 'concat', got {combine!r}")
         self.combine = combine
         self.sigmoid = bool(sigmoid)
-        self.dtype = _check_float_dtype(dtype)
+        self.dtype = check_float_dtype(dtype)
         width = self.in_channels * (2 if combine == "concat" else 1)
         self.mlp = MLP([width] + [hidden] * (num_layers - 1) + [1], activation=activation, dropout=dropout,
                        rng=rng, dtype=self.dtype)

@@ -3,11 +3,12 @@ import copy
 
 import numpy as np
 
+from fastgnn._validate import check_float_dtype
 from fastgnn.nn import init
 from fastgnn.nn.activation import get_activation
 from fastgnn.nn.dropout import Dropout
 from fastgnn.nn.linear import Linear
-from fastgnn.nn.module import Module, Sequential, _check_float_dtype
+from fastgnn.nn.module import Module, Sequential
 
 __all__ = ["MLP"]
 
@@ -53,7 +54,7 @@ class MLP(Sequential):
         if len(channels) < 2:
             raise ValueError(f"channels must list at least an input and an output width, got {channels}")
         rng = init.as_rng(rng)
-        dtype = _check_float_dtype(dtype)
+        dtype = check_float_dtype(dtype)
         num_layers = len(channels) - 1
         if isinstance(dropout, (int, float)):
             dropouts = [float(dropout)] * num_layers

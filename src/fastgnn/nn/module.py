@@ -16,9 +16,6 @@ from fastgnn._validate import check_float_dtype
 
 __all__ = ["Parameter", "Module", "Sequential"]
 
-_check_float_dtype = check_float_dtype
-
-
 def _loaded_value(name, value, target):
     """``value`` converted to ``target``'s dtype and checked to fit it, for :meth:`Module.load_state_dict`."""
     try:
@@ -71,7 +68,7 @@ class Parameter:
         array = np.asarray(data)
         if dtype is None:
             dtype = np.float64 if array.dtype == np.float64 else np.float32
-        dtype = _check_float_dtype(dtype)
+        dtype = check_float_dtype(dtype)
         if array.dtype.kind not in "fiub":
             raise TypeError(f"Parameter data must be real numbers, got dtype {array.dtype}")
         self.data = np.array(array, dtype=dtype, order="C", copy=True)
@@ -104,7 +101,7 @@ class Parameter:
 
     def astype(self, dtype):
         """Convert ``data`` and ``grad`` to ``dtype`` in place (new arrays); returns self."""
-        dtype = _check_float_dtype(dtype)
+        dtype = check_float_dtype(dtype)
         if self.data.dtype != dtype:
             self.data = self.data.astype(dtype)
             self.grad = self.grad.astype(dtype)
@@ -398,7 +395,7 @@ class Module:
 
         Optimizer state built before the conversion is not converted.
         """
-        dtype = _check_float_dtype(dtype)
+        dtype = check_float_dtype(dtype)
         for param in self.parameters():
             param.astype(dtype)
         for module in self.modules():

@@ -1,9 +1,10 @@
 """Batch normalization over rows (nodes or graphs): :class:`BatchNorm`."""
 import numpy as np
 
+from fastgnn._validate import check_float_dtype
 from fastgnn.nn import init
 from fastgnn.nn._utils import as_grad, as_layer_input, positive_int
-from fastgnn.nn.module import Module, Parameter, _check_float_dtype
+from fastgnn.nn.module import Module, Parameter
 
 __all__ = ["BatchNorm"]
 
@@ -74,7 +75,7 @@ class BatchNorm(Module):
         self.momentum = momentum
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
-        self.dtype = _check_float_dtype(dtype)
+        self.dtype = check_float_dtype(dtype)
         if self.affine:
             self.weight = Parameter(init.ones(self.num_features, self.dtype))
             self.bias = Parameter(init.zeros(self.num_features, self.dtype))

@@ -1,11 +1,12 @@
 """Kipf and Welling's graph convolution: ``D^{-1/2} (A + I) D^{-1/2} X W``."""
 import numpy as np
 
+from fastgnn._validate import check_float_dtype
 from fastgnn.nn import init
 from fastgnn.nn._utils import as_layer_input, check_graph, positive_int
 from fastgnn.nn.conv._propagate import aggregate_transform, aggregate_transform_backward, as_grad_out
 from fastgnn.nn.linear import Linear
-from fastgnn.nn.module import Module, Parameter, _check_float_dtype
+from fastgnn.nn.module import Module, Parameter
 from fastgnn.nn.conv.registry import register_conv
 
 __all__ = ["GCNConv"]
@@ -70,7 +71,7 @@ class GCNConv(Module):
         self.add_self_loops = bool(add_self_loops)
         self.normalize = bool(normalize)
         self.cached = bool(cached)
-        self.dtype = _check_float_dtype(dtype)
+        self.dtype = check_float_dtype(dtype)
         self.lin = Linear(self.in_channels, self.out_channels, bias=False, rng=rng, dtype=self.dtype)
         self.bias = Parameter(init.zeros(self.out_channels, self.dtype)) if bias else None
         self._cached_input = None

@@ -1,11 +1,12 @@
 """The graph isomorphism network layer: ``mlp((1 + eps) x_i + sum_j x_j)``."""
 import numpy as np
 
+from fastgnn._validate import check_float_dtype
 from fastgnn.nn._utils import split_input
 from fastgnn.nn.conv._propagate import as_grad_out
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.mlp import MLP
-from fastgnn.nn.module import Module, Parameter, Sequential, _backward_without_input_grad, _check_float_dtype
+from fastgnn.nn.module import Module, Parameter, Sequential, _backward_without_input_grad
 from fastgnn.ops import aggregate, aggregate_backward
 from fastgnn.nn.conv.registry import register_conv
 
@@ -59,7 +60,7 @@ class GINConv(Module):
         if not isinstance(mlp, Module):
             raise TypeError(f"GINConv: mlp must be a fastgnn.nn.Module, got {type(mlp).__name__}")
         self.nn = mlp
-        self.dtype = _check_float_dtype(dtype) if dtype is not None else _module_dtype(mlp)
+        self.dtype = check_float_dtype(dtype) if dtype is not None else _module_dtype(mlp)
         self.train_eps = bool(train_eps)
         self.initial_eps = float(eps)
         value = np.array([self.initial_eps], dtype=self.dtype)

@@ -1,10 +1,11 @@
 """The seed's graph layer: ``h_i' = W1 h_i + W2 AGG_{j in N(i)} h_j``."""
 import numpy as np
 
+from fastgnn._validate import check_float_dtype
 from fastgnn.nn._utils import channels_pair, positive_int, split_input
 from fastgnn.nn.conv._propagate import as_grad_out, check_aggr, linear_aggregate, linear_aggregate_backward
 from fastgnn.nn.linear import Linear
-from fastgnn.nn.module import Module, _check_float_dtype
+from fastgnn.nn.module import Module
 from fastgnn.nn.conv.registry import register_conv
 
 __all__ = ["GraphConv"]
@@ -54,7 +55,7 @@ class GraphConv(Module):
         self.in_src, self.in_dst = channels_pair(in_channels)
         self.out_channels = positive_int(out_channels, "out_channels")
         self.aggr = check_aggr(aggr, ("sum", "mean", "max", "min"), "GraphConv")
-        self.dtype = _check_float_dtype(dtype)
+        self.dtype = check_float_dtype(dtype)
         self.lin_rel = Linear(self.in_src, self.out_channels, bias=bias, rng=rng, dtype=self.dtype)
         self.lin_root = Linear(self.in_dst, self.out_channels, bias=False, rng=rng, dtype=self.dtype)
 

@@ -1,10 +1,11 @@
 """GraphSAGE's layer: ``out = W_l AGG_j x_j + W_r x_i``."""
 import numpy as np
 
+from fastgnn._validate import check_float_dtype
 from fastgnn.nn._utils import channels_pair, positive_int, split_input
 from fastgnn.nn.conv._propagate import as_grad_out, check_aggr, linear_aggregate, linear_aggregate_backward
 from fastgnn.nn.linear import Linear
-from fastgnn.nn.module import Module, _check_float_dtype
+from fastgnn.nn.module import Module
 from fastgnn.nn.conv.registry import register_conv
 
 __all__ = ["SAGEConv"]
@@ -62,7 +63,7 @@ class SAGEConv(Module):
         self.aggr = check_aggr(aggr, ("mean", "max", "min", "sum"), "SAGEConv")
         self.root_weight = bool(root_weight)
         self.normalize = bool(normalize)
-        self.dtype = _check_float_dtype(dtype)
+        self.dtype = check_float_dtype(dtype)
         self.lin_l = Linear(self.in_src, self.out_channels, bias=bias, rng=rng, dtype=self.dtype)
         self.lin_r = (Linear(self.in_dst, self.out_channels, bias=False, rng=rng, dtype=self.dtype)
                       if self.root_weight else None)
