@@ -127,15 +127,15 @@ def load_mutated(spec):
     """Write a corrupted copy of one file into the scratch folder, load it, put the original back.
 
     ``spec``: ``loader`` (``'planetoid'`` or ``'tu'``), ``source`` and ``scratch`` folders,
-    ``name``, ``file``, and either ``edits`` (``[offset, byte]`` pairs) or ``truncate`` (the
-    length kept).
+    ``name``, ``file``, and ``edits`` (``[offset, byte]`` pairs), ``truncate`` (the length kept)
+    or ``replacement`` (the path of a file whose content replaces the file's).
     """
     if spec["scratch"] not in _RESTORED:  # a fresh child: its predecessor may have died mid-case
         shutil.copytree(spec["source"], spec["scratch"], dirs_exist_ok=True, copy_function=shutil.copyfile)
         _RESTORED.add(spec["scratch"])
     original = os.path.join(spec["source"], spec["file"])
     target = os.path.join(spec["scratch"], spec["file"])
-    with open(original, "rb") as file:
+    with open(spec.get("replacement", original), "rb") as file:
         content = bytearray(file.read())
     if "truncate" in spec:
         content = content[:spec["truncate"]]

@@ -483,3 +483,11 @@ def test_adjacency_fast_path_agrees_with_the_interpreter(cora_like):
         fast = _read_adjacency_fast(data)
         assert fast is not None, f"{path.name} should take the fast path"
         assert dict(fast) == _Interpreter(data).run() == pickle.loads(data, encoding="latin1")
+
+
+def test_labels_need_a_class(cora_like):
+    folder, pieces = cora_like
+    for suffix in ("y", "ty", "ally"):
+        with open(folder / f"ind.cora.{suffix}", "wb") as file:
+            pickle.dump(np.zeros((len(pieces[suffix]), 0), np.int32), file, protocol=2)
+    _refused(folder, r"ind\.cora\.ally.*no columns")

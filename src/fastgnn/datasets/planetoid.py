@@ -195,6 +195,8 @@ def read_planetoid_data(folder, name):
 
     num_features = allx.shape[1]
     num_classes = ally.shape[1]
+    if num_classes == 0:
+        raise ValueError(f"{paths['ally']} has no columns: the labels must be one-hot rows of at least one class")
     for suffix, reference in (("x", "allx"), ("tx", "allx"), ("y", "ally"), ("ty", "ally")):
         if matrices[suffix].shape[1] != matrices[reference].shape[1]:
             raise ValueError(f"{paths[suffix]} has {matrices[suffix].shape[1]} columns but "
@@ -595,6 +597,10 @@ _NUMBER = (int, bool, float)
 _LATIN_1 = frozenset({"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1"})
 
 
+def _is_latin_1(encoding):
+    return len(encoding) <= 10 and encoding.lower() in _LATIN_1  # short first: the name may be a shared long string
+
+
 def _atomic_keys(keys, what):
     if not _ATOMIC.issuperset(map(type, keys)):
         raise _Corrupt(f"a {what} that is not a number or a string")
@@ -640,7 +646,7 @@ def _binary(kind):
     def call(interpreter, args):
         _arguments(args, kind.__name__, (), ((bytes, bytearray),), (str, str))
         if len(args) == 2:
-            if args[1].lower() not in _LATIN_1:
+            if not _is_latin_1(args[1]):
                 raise _Corrupt(f"{kind.__name__}() with encoding {_short(args[1])}")
             interpreter.charge(len(args[0]))
             return kind(args[0].encode("latin-1"))
@@ -657,7 +663,7 @@ def _slice(interpreter, args):
 
 def _encode(interpreter, args):  # how Python 3 pickles bytes in protocol 2
     _arguments(args, "_codecs.encode", (str,), (str, str))
-    if len(args) == 2 and args[1].lower() not in _LATIN_1:
+    if len(args) == 2 and not _is_latin_1(args[1]):
         raise _Corrupt(f"_codecs.encode with encoding {_short(args[1])}")
     interpreter.charge(len(args[0]))
     return args[0].encode("latin-1" if len(args) == 2 else "utf-8")
@@ -903,8 +909,9 @@ class _Interpreter:
                     if data[pos] > 5:
                         raise _Corrupt(f"pickle protocol {data[pos]} is not known")
                     pos += 1
-                elif op == 0x95:  # FRAME: the frame's bytes are read as they come
-                    _counted(data, pos + 8, int.from_bytes(data[pos:pos + 8], "little"), "frame")
+                elif op == 0x95:  # FRAME: the frame's bytes are read as they come (checked, not copied)
+                    if int.from_bytes(data[pos:pos + 8], "little") > end - pos - 8:
+                        raise _Corrupt("a frame runs past the end of the file")
                     pos += 8
                 elif op == 0x63:  # GLOBAL
                     module, pos = _line(data, pos)
