@@ -16,13 +16,19 @@ the default grouping already puts fastgnn and its peers side by side; any
 ``bench/`` have no such parameters). Nothing here asserts a timing.
 
 The graphs, the peers' code and the bytes/memory accounting are those of
-``fastgnn.benchmark`` (``python -m fastgnn bench``); torch and PyG are
-skipped when not installed; DGL runs in its own environment
-(``bench/dgl_peer.py``).
+``bench/aggregation.py`` (``python bench/run.py aggregation``, which also
+prints the ratio tables); torch and PyG are skipped when not installed; DGL
+runs in its own environment (``bench/dgl_peer.py``).
+
+The modules of ``bench/`` import each other as top-level modules
+(``import aggregation``, ``from graphs import ...``): pytest puts this folder
+on ``sys.path`` (its default "prepend" import mode, as for ``tests/``), and
+``python bench/run.py`` runs from it. Test files here are named
+``test_bench_*.py`` when ``tests/`` has a file of the same basename.
 """
 import pytest
 
-from fastgnn import benchmark as B
+import aggregation as B
 
 
 def _csv(text, kind=str):
@@ -44,7 +50,7 @@ def pytest_addoption(parser):
     group.addoption("--bench-impls", default=",".join(B.IMPLEMENTATIONS),
                     help=f"comma-separated implementations (default {','.join(B.IMPLEMENTATIONS)})")
     group.addoption("--bench-repeat", type=int, default=5,
-                    help="rounds per benchmark (slow peers get fewer, see fastgnn.benchmark.planned_repeats)")
+                    help="rounds per benchmark (slow peers get fewer, see aggregation.planned_repeats)")
 
 
 def _selection(config):

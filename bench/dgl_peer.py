@@ -3,19 +3,27 @@
 
 Run this with the Python of a separate DGL environment, NOT the fastgnn one
 (fastgnn needs numpy>=2, DGL 1.1.3 needs numpy<2).  It does not import
-fastgnn: the graph generator ``src/fastgnn/datasets/synthetic.py`` is loaded
-by file path, so both sides benchmark exactly the same seeded graphs.
+fastgnn: the graphs come from the sibling ``bench/graphs.py`` (plain NumPy),
+the module every benchmark in ``bench/`` builds them with, so both sides
+time exactly the same seeded graphs.
 
-Setting up the environment (outside the repo)::
+Setting up the environment (anywhere outside the repository; ``DGL_VENV``
+is a folder of your choice)::
 
-    python3 -m venv /work/venvs/dgl
-    /work/venvs/dgl/bin/pip install "numpy<2" scipy torch==2.13.0 dgl==1.1.3
-    /work/venvs/dgl/bin/pip install "setuptools<70" packaging pydantic
+    python3 -m venv "$DGL_VENV"
+    "$DGL_VENV/bin/pip" install "numpy<2" scipy torch==2.13.0 dgl==1.1.3
+    "$DGL_VENV/bin/pip" install "setuptools<70" packaging pydantic
+    export FASTGNN_DGL_PYTHON="$DGL_VENV/bin/python"
 
-Usage::
+``python bench/run.py aggregation`` then runs this script itself (with the
+interpreter of ``--dgl-python PATH``, default ``$FASTGNN_DGL_PYTHON``) and
+adds a DGL column. It can also be run alone::
 
-    /work/venvs/dgl/bin/python bench/dgl_peer.py --graphs uniform,powerlaw,small \
+    "$FASTGNN_DGL_PYTHON" bench/dgl_peer.py --graphs uniform,powerlaw,small \
         --dims 64 --threads 1,2 --repeat 7 --out bench/results/dgl.jsonl
+
+and its results merged later with ``bench/run.py aggregation --dgl-results
+bench/results/dgl.jsonl``.
 
 Convention: DGL sends messages along u -> v and aggregates them at v, which
 is fastgnn's convention too (edge_index row 0 = source, row 1 = destination,
@@ -41,7 +49,6 @@ as the division of ``mean`` and the autograd glue) and
 and recorded.
 """
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -57,18 +64,11 @@ import torch  # noqa: E402
 import dgl  # noqa: E402
 import dgl.utils  # noqa: E402
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SYNTHETIC_PATH = os.path.join(REPO_ROOT, "src", "fastgnn", "datasets", "synthetic.py")
+import graphs  # noqa: E402  (bench/graphs.py: this script's folder is on sys.path)
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REDUCES = ("sum", "mean", "max", "min")
 PASSES = ("forward", "forward_backward")
-
-
-def load_synthetic():
-    """Import fastgnn's synthetic-graph module by path, without fastgnn."""
-    spec = importlib.util.spec_from_file_location("_fastgnn_synthetic", SYNTHETIC_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def int_list(text):
@@ -102,8 +102,8 @@ def time_runs(fn, warmup, repeat, before=None):
     return runs
 
 
-def build_graph(synthetic, name):
-    edge_index, num_nodes = synthetic.bench_edge_index(name, seed=0)
+def build_graph(name):
+    edge_index, num_nodes = graphs.bench_edge_index(name, seed=0)
     edge_index = np.ascontiguousarray(edge_index, dtype=np.int64)
     src = torch.from_numpy(edge_index[0].copy())
     dst = torch.from_numpy(edge_index[1].copy())
@@ -117,14 +117,14 @@ def main(argv=None):
     p.add_argument("--dims", type=int_list, default=[16, 64, 256],
                    help="comma-separated feature widths (default 16,64,256)")
     p.add_argument("--graphs", type=str_list, default=["uniform", "powerlaw", "small"],
-                   help="comma-separated names from synthetic.BENCH_GRAPHS")
+                   help="comma-separated names from graphs.BENCH_GRAPHS (default uniform,powerlaw,small)")
     p.add_argument("--threads", type=int_list, default=[1, 2],
                    help="comma-separated thread counts (default 1,2)")
     p.add_argument("--reduces", type=str_list, default=list(REDUCES),
                    help="comma-separated subset of sum,mean,max,min")
     p.add_argument("--repeat", type=int, default=7, help="timed runs (median reported)")
     p.add_argument("--warmup", type=int, default=2, help="untimed warm-up runs")
-    p.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "results", "dgl.jsonl"),
+    p.add_argument("--out", default=os.path.join(BENCH_DIR, "results", "dgl.jsonl"),
                    help="JSON-lines output path (default bench/results/dgl.jsonl)")
     p.add_argument("--append", action="store_true",
                    help="append to --out instead of overwriting it")
@@ -133,10 +133,9 @@ def main(argv=None):
     for r in args.reduces:
         if r not in REDUCES:
             p.error(f"unknown reduce {r!r}")
-    synthetic = load_synthetic()
     for name in args.graphs:
-        if name not in synthetic.BENCH_GRAPHS:
-            p.error(f"unknown graph {name!r}; choose from {sorted(synthetic.BENCH_GRAPHS)}")
+        if name not in graphs.BENCH_GRAPHS:
+            p.error(f"unknown graph {name!r}; choose from {sorted(graphs.BENCH_GRAPHS)}")
 
     out_path = os.path.abspath(args.out)
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
@@ -153,7 +152,7 @@ def main(argv=None):
     rows = []
     with open(out_path, "a" if args.append else "w") as fh:
         for name in args.graphs:
-            g, n, e = build_graph(synthetic, name)
+            g, n, e = build_graph(name)
             print(f"graph {name}: {n} nodes, {e} edges, formats {g.formats()['created']}",
                   flush=True)
             for d in args.dims:

@@ -1,17 +1,19 @@
 #!/usr/bin/env python
-"""Peer benchmark: DGL training epochs of a 2-layer GCN and GraphSAGE, as ``fastgnn bench-train`` times them.
+"""Peer benchmark: DGL training epochs of a 2-layer GCN and GraphSAGE, as ``bench/run.py training`` times them.
 
 Run with the Python of the separate DGL environment (DGL 1.1.3 needs
-numpy<2; see ``bench/dgl_peer.py`` for its set-up). ``python -m fastgnn
-bench-train`` starts this script itself, once per (graph, model), when that
-environment exists; it can also be run alone::
+numpy<2; see ``bench/dgl_peer.py`` for its set-up). ``python bench/run.py
+training --dgl-python PATH`` (or with ``FASTGNN_DGL_PYTHON=PATH`` set) starts
+this script itself, once per (graph, model) and round; it can also be run
+alone, from the repository root::
 
-    /work/venvs/dgl/bin/python bench/dgl_training_peer.py --graph uniform --model sage --threads 2
+    $FASTGNN_DGL_PYTHON bench/dgl_training_peer.py --graph uniform --model sage --threads 2
 
-It does not import fastgnn: the synthetic graph generator and the embedded
-Cora file are read by path, so both sides train on exactly the same data
-(same seeded graph, features and labels as
-``fastgnn.benchmark_training.make_data``).
+It does not import fastgnn: the synthetic data comes from the sibling
+``bench/graphs.py`` (plain NumPy) and Cora from the ``.npz`` file that
+fastgnn ships (``--cora``; by default the one in this source tree), so both
+sides train on exactly the same data (the same seeded graph, features and
+labels as ``bench/training.py``'s ``make_data``).
 
 Models (the same as fastgnn's and PyG's in the benchmark): dropout on the
 input, conv, ReLU, dropout, conv; Adam with lr 0.01; softmax cross-entropy
@@ -28,7 +30,6 @@ its level after the data was built (the peak RSS is reset first through
 ``/proc/self/clear_refs``).
 """
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -44,22 +45,16 @@ import dgl  # noqa: E402
 import dgl.nn  # noqa: E402
 import dgl.utils  # noqa: E402
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SYNTHETIC_PATH = os.path.join(REPO_ROOT, "src", "fastgnn", "datasets", "synthetic.py")
-CORA_PATH = os.path.join(REPO_ROOT, "src", "fastgnn", "datasets", "_embedded", "cora.npz")
+from graphs import uniform_training_data  # noqa: E402  (bench/graphs.py: this script's folder is on sys.path)
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+CORA_PATH = os.path.join(os.path.dirname(BENCH_DIR), "src", "fastgnn", "datasets", "_embedded", "cora.npz")
 HIDDEN = {"gcn": 16, "sage": 64}
 
 
-def load_synthetic():
-    spec = importlib.util.spec_from_file_location("_fastgnn_synthetic", SYNTHETIC_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def load_cora():
+def load_cora(path=CORA_PATH):
     """Cora from the package's compact file (see fastgnn.datasets.embedded), features row-normalised."""
-    with np.load(CORA_PATH, allow_pickle=False) as data:
+    with np.load(path, allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
     indptr = arrays["feature_indptr"].astype(np.int64)
     num_nodes = indptr.shape[0] - 1
@@ -77,15 +72,11 @@ def load_cora():
     return edge_index, x, arrays["labels"].astype(np.int64), train_mask, int(arrays["num_classes"])
 
 
-def make_data(graph_name, seed=0):
+def make_data(graph_name, seed=0, cora_path=CORA_PATH):
+    """``(edge_index, x, y, train_mask, num_classes)``, as ``bench/training.py`` builds them."""
     if graph_name == "cora":
-        return load_cora()
-    synthetic = load_synthetic()
-    edge_index, num_nodes = synthetic.bench_edge_index("uniform", seed=seed)
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((num_nodes, 128), dtype=np.float32)
-    y = rng.integers(0, 10, num_nodes)
-    return edge_index, x, y, np.ones(num_nodes, dtype=bool), 10
+        return load_cora(cora_path)
+    return uniform_training_data(seed)
 
 
 def status_kb(field):
@@ -105,12 +96,14 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--dropout", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cora", metavar="PATH", default=CORA_PATH,
+                        help="fastgnn's datasets/_embedded/cora.npz (default: the one in this source tree)")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     dgl.utils.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    edge_index, x, y, train_mask, num_classes = make_data(args.graph, args.seed)
+    edge_index, x, y, train_mask, num_classes = make_data(args.graph, args.seed, args.cora)
     num_nodes = x.shape[0]
     src = torch.from_numpy(np.ascontiguousarray(edge_index[0], dtype=np.int64))
     dst = torch.from_numpy(np.ascontiguousarray(edge_index[1], dtype=np.int64))

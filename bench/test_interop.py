@@ -45,7 +45,7 @@ pytest.importorskip("torch_geometric")
 pytest.importorskip("pytest_benchmark")
 
 import fastgnn  # noqa: E402
-from fastgnn.datasets.synthetic import bench_edge_index  # noqa: E402
+from graphs import bench_edge_index  # noqa: E402  (bench/graphs.py)
 from fastgnn.interop import torch as ft  # noqa: E402
 
 WIDTH = 64

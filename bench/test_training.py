@@ -3,8 +3,8 @@
 One epoch = forward in training mode (dropout 0.5 on the input and the
 hidden layer), softmax cross-entropy, backward, Adam step; on Cora and on the
 100,000-node, 2,000,000-edge uniform graph with 128 features and 10 classes.
-The models and data are those of :mod:`fastgnn.benchmark_training`
-(``python -m fastgnn bench-train``), which also prints the comparison table
+The models and data are those of ``bench/training.py``
+(``python bench/run.py training``), which also prints the comparison table
 with every implementation in its own process, peak memory and DGL; prefer
 it for ratios: here all implementations share one process, so one runtime's
 idle threads can slow the next.
@@ -21,7 +21,7 @@ import os
 
 import pytest
 
-from fastgnn import benchmark_training as T
+import training as T
 
 IMPLS = ("fastgnn", "pyg", "pyg_cached", "pyg_csr")
 

@@ -1,11 +1,10 @@
-"""Reproducible synthetic graphs for tests and benchmarks.
+"""Reproducible synthetic graphs: seeded uniform and power-law edge lists.
 
-Pure NumPy on purpose: the benchmark of peers that need an older NumPy
-(DGL) loads this file by path to build exactly the same graphs.
+Plain NumPy, for tests, examples and ``python -m fastgnn bench``.
 """
 import numpy as np
 
-__all__ = ["uniform_edge_index", "power_law_edge_index", "BENCH_GRAPHS", "bench_edge_index"]
+__all__ = ["uniform_edge_index", "power_law_edge_index"]
 
 
 def uniform_edge_index(num_nodes, num_edges, seed=0):
@@ -62,19 +61,3 @@ def power_law_edge_index(num_nodes, num_edges, exponent=2.1, seed=0):
     dst = rank_to_node[np.minimum(ranks, num_nodes - 1)].astype(np.int64)
     src = rng.integers(0, num_nodes, num_edges, dtype=np.int64)
     return np.stack([src, dst])
-
-
-# name -> (kind, num_nodes, num_edges); the graphs of the aggregation benchmark.
-BENCH_GRAPHS = {
-    "uniform": ("uniform", 100_000, 2_000_000),
-    "powerlaw": ("powerlaw", 100_000, 2_000_000),
-    "small": ("uniform", 20_000, 400_000),
-}
-
-
-def bench_edge_index(name, seed=0):
-    """The edge list of one of the named benchmark graphs (see ``BENCH_GRAPHS``)."""
-    kind, num_nodes, num_edges = BENCH_GRAPHS[name]
-    if kind == "uniform":
-        return uniform_edge_index(num_nodes, num_edges, seed=seed), num_nodes
-    return power_law_edge_index(num_nodes, num_edges, seed=seed), num_nodes

@@ -1,4 +1,4 @@
-"""Benchmark of full training epochs against PyTorch Geometric and DGL: ``python -m fastgnn bench-train``.
+"""Benchmark of full training epochs against PyTorch Geometric and DGL: ``python bench/run.py training``.
 
 What is measured: the wall time of one full-batch training epoch — forward
 in training mode, softmax cross-entropy, backward, Adam step — of
@@ -13,8 +13,8 @@ and the hidden layer, as the GCN paper) on
 * ``cora``: the Planetoid Cora graph (2,708 nodes, 10,556 edges, 1,433
   row-normalised features, 7 classes, loss on the 140 training nodes);
 * ``uniform``: the 100,000-node, 2,000,000-edge uniform random graph of
-  :func:`fastgnn.datasets.bench_edge_index` with 128 standard-normal
-  float32 features and 10 random classes (loss on every node).
+  ``bench/graphs.py`` with 128 standard-normal float32 features and 10
+  random classes (loss on every node; :func:`graphs.uniform_training_data`).
 
 Implementations (``--impls``):
 
@@ -26,8 +26,10 @@ Implementations (``--impls``):
 * ``pyg_cached``: GCN only, ``GCNConv(cached=True)`` on ``edge_index``;
 * ``pyg_csr``: PyG layers on a ``torch.sparse_csr`` adjacency ``adj_t``
   (GCN with ``cached=True``), PyG's fastest CPU path without torch_sparse;
-* ``dgl``: DGL 1.1 in its own virtual environment (``--dgl-python``, default
-  ``/work/venvs/dgl/bin/python``), run through ``bench/dgl_training_peer.py``.
+* ``dgl``: DGL 1.1 in its own virtual environment, run through
+  ``bench/dgl_training_peer.py`` by the interpreter of ``--dgl-python PATH``
+  (default: the environment variable ``FASTGNN_DGL_PYTHON``); without one,
+  its rows say it was skipped and how to enable it.
 
 Every (graph, model, implementation) runs in a fresh subprocess, so that
 thread pools of different runtimes never compete and peak memory is the
@@ -51,6 +53,8 @@ import warnings
 
 import numpy as np
 
+from graphs import uniform_training_data
+
 __all__ = ["GRAPHS", "MODELS", "IMPLS", "make_data", "fastgnn_epoch", "pyg_epoch", "measure", "run",
            "add_arguments", "run_from_args", "main"]
 
@@ -58,11 +62,12 @@ GRAPHS = ("cora", "uniform")
 MODELS = ("gcn", "sage")
 IMPLS = ("fastgnn", "pyg", "pyg_cached", "pyg_csr", "dgl")
 HIDDEN = {"gcn": 16, "sage": 64}
-SYNTHETIC_FEATURES = 128
-SYNTHETIC_CLASSES = 10
-DEFAULT_DGL_PYTHON = "/work/venvs/dgl/bin/python"
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DGL_PEER = os.path.join(REPO_ROOT, "bench", "dgl_training_peer.py")
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+WORKER = os.path.abspath(__file__)      # this file, run in a fresh interpreter per measurement
+DGL_PEER = os.path.join(BENCH_DIR, "dgl_training_peer.py")
+DGL_PYTHON_ENV = "FASTGNN_DGL_PYTHON"
+DGL_HOW_TO = (f"pass --dgl-python PATH or set {DGL_PYTHON_ENV} to the Python of an environment with DGL 1.1 "
+              "(set-up in bench/dgl_peer.py)")
 
 
 # ---------------------------------------------------------------------- data
@@ -80,13 +85,7 @@ def make_data(graph_name, seed=0):
         return (dataset.graph.to_edge_index(), dataset.x, dataset.y, dataset.train_mask, dataset.num_classes)
     if graph_name != "uniform":
         raise ValueError(f"graph must be one of {GRAPHS}, got {graph_name!r}")
-    from fastgnn.datasets import bench_edge_index
-
-    edge_index, num_nodes = bench_edge_index("uniform", seed=seed)
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((num_nodes, SYNTHETIC_FEATURES), dtype=np.float32)
-    y = rng.integers(0, SYNTHETIC_CLASSES, num_nodes)
-    return edge_index, x, y, np.ones(num_nodes, dtype=bool), SYNTHETIC_CLASSES
+    return uniform_training_data(seed)
 
 
 # ---------------------------------------------------------------------- memory
@@ -260,22 +259,29 @@ class _null_context:
         return False
 
 
+def _cora_file():
+    """The path of the Cora file shipped in the installed fastgnn, read by DGL's script (which has no fastgnn)."""
+    import importlib.resources
+
+    return str(importlib.resources.files("fastgnn.datasets").joinpath("_embedded", "cora.npz"))
+
+
 def _worker_command(impl, graph_name, model_name, threads, repeat, warmup, dropout, dgl_python):
     common = ["--graph", graph_name, "--model", model_name, "--threads", str(threads), "--repeat", str(repeat),
               "--warmup", str(warmup), "--dropout", str(dropout)]
     if impl == "dgl":
-        return [dgl_python, DGL_PEER] + common
-    return [sys.executable, "-m", "fastgnn.benchmark_training", "--worker", impl] + common
+        return [dgl_python, DGL_PEER, "--cora", _cora_file()] + common
+    return [sys.executable, WORKER, "--worker", impl] + common
 
 
 def _available(impl, dgl_python):
     if impl == "fastgnn":
         return True, ""
     if impl == "dgl":
-        if not os.path.isfile(dgl_python):
-            return False, f"no DGL environment at {dgl_python}"
-        if not os.path.isfile(DGL_PEER):
-            return False, f"{DGL_PEER} not found"
+        if not dgl_python:
+            return False, f"no DGL interpreter given; {DGL_HOW_TO}"
+        if not (os.path.isfile(dgl_python) and os.access(dgl_python, os.X_OK)):
+            return False, f"the DGL interpreter {dgl_python} is not an executable file; {DGL_HOW_TO}"
         return True, ""
     try:
         import torch  # noqa: F401
@@ -300,14 +306,34 @@ def _run_worker(command, threads):
 
 # ---------------------------------------------------------------------- the table
 def run(graphs=GRAPHS, models=MODELS, impls=IMPLS, threads=2, repeat=5, warmup=2, rounds=2, dropout=0.5,
-        dgl_python=DEFAULT_DGL_PYTHON, json_path=None, out=None):
-    """Measure every (graph, model, implementation) and print the table; returns the rows."""
+        dgl_python=None, json_path=None, out=None):
+    """Measure every (graph, model, implementation) and print the table; returns the rows.
+
+    Parameters
+    ----------
+    graphs, models, impls, threads, repeat, warmup, rounds, dropout
+        As the options of ``python bench/run.py training`` (see :func:`add_arguments`).
+    dgl_python : str, optional
+        The Python of DGL's environment; None skips DGL (its rows say so).
+    json_path : str, optional
+        Append one JSON line per row there.
+    out : file-like, optional
+        Where the table goes (default stdout).
+
+    Returns
+    -------
+    list of dict
+        One row per (graph, model, implementation): ``median_ms``,
+        ``min_ms``, ``epochs_timed``, ``peak_mb``, ``ratio``, or ``error``,
+        or ``skipped`` (the reason).
+    """
     out = sys.stdout if out is None else out
-    available = {}
+    available, skipped = {}, {}
     for impl in impls:
         ok, why = _available(impl, dgl_python)
         available[impl] = ok
         if not ok:
+            skipped[impl] = why
             print(f"# skipping {impl}: {why}", file=out)
     print(f"# training epochs (forward, loss, backward, Adam step), {threads} thread(s), dropout {dropout}, "
           f"median of {repeat} x {rounds} epochs after {warmup} warm-up; {platform.processor() or platform.machine()}",
@@ -348,6 +374,12 @@ def run(graphs=GRAPHS, models=MODELS, impls=IMPLS, threads=2, repeat=5, warmup=2
                     row["error"] = info.get(impl, {}).get("error", "no result")
                 rows.append(row)
                 _print_row(row, out)
+            for impl in impls:
+                if impl in skipped and not (impl == "pyg_cached" and model_name != "gcn"):
+                    row = {"graph": graph_name, "model": model_name, "impl": impl, "threads": threads,
+                           "dropout": dropout, "skipped": skipped[impl]}
+                    rows.append(row)
+                    _print_row(row, out)
             faster = [r for r in rows if r["graph"] == graph_name and r["model"] == model_name
                       and r["impl"].startswith("pyg") and "median_ms" in r]
             if faster and base is not None:
@@ -362,6 +394,11 @@ def run(graphs=GRAPHS, models=MODELS, impls=IMPLS, threads=2, repeat=5, warmup=2
 
 
 def _print_row(row, out):
+    if "skipped" in row:
+        reason = ("no DGL interpreter (--dgl-python PATH or FASTGNN_DGL_PYTHON)"
+                  if row["impl"] == "dgl" else row["skipped"])
+        print(f"{row['graph']:8s} {row['model']:5s} {row['impl']:11s} skipped: {reason}", file=out, flush=True)
+        return
     if "error" in row:
         print(f"{row['graph']:8s} {row['model']:5s} {row['impl']:11s} error: {row['error']}", file=out, flush=True)
         return
@@ -384,7 +421,7 @@ def _names(allowed):
 
 
 def add_arguments(parser):
-    """Declare the options of ``fastgnn bench-train``; returns the parser."""
+    """Declare the options of ``python bench/run.py training``; returns the parser."""
     parser.add_argument("--graphs", type=_names(GRAPHS), default=list(GRAPHS), help="default: cora,uniform")
     parser.add_argument("--models", type=_names(MODELS), default=list(MODELS), help="default: gcn,sage")
     parser.add_argument("--impls", type=_names(IMPLS), default=list(IMPLS),
@@ -395,8 +432,9 @@ def add_arguments(parser):
     parser.add_argument("--rounds", type=int, default=2,
                         help="runs of each implementation, round-robin (default 2)")
     parser.add_argument("--dropout", type=float, default=0.5, help="dropout of every model (default 0.5)")
-    parser.add_argument("--dgl-python", default=DEFAULT_DGL_PYTHON,
-                        help=f"Python of the DGL environment (default {DEFAULT_DGL_PYTHON})")
+    parser.add_argument("--dgl-python", metavar="PATH", default=os.environ.get(DGL_PYTHON_ENV) or None,
+                        help="the Python of an environment with DGL 1.1, which runs bench/dgl_training_peer.py "
+                             f"(default: ${DGL_PYTHON_ENV}; without either, DGL is skipped)")
     parser.add_argument("--json", metavar="PATH", default=None, help="append one JSON line per row to PATH")
     return parser
 
@@ -412,8 +450,8 @@ def run_from_args(args):
 
 
 def main(argv=None):
-    """``python -m fastgnn.benchmark_training``: the table, or one measurement with ``--worker IMPL``."""
-    parser = argparse.ArgumentParser(prog="fastgnn bench-train", description=__doc__.split("\n\n")[0])
+    """``python bench/training.py``: the table, or one measurement with ``--worker IMPL`` (in a fresh process)."""
+    parser = argparse.ArgumentParser(prog="bench/run.py training", description=__doc__.split("\n\n")[0])
     parser.add_argument("--worker", choices=[i for i in IMPLS if i != "dgl"], default=None,
                         help=argparse.SUPPRESS)
     parser.add_argument("--graph", choices=GRAPHS, default=None, help=argparse.SUPPRESS)

@@ -4,9 +4,9 @@ One training epoch of the GIN paper's model (GIN-0, 5 layers counting the
 input, hidden 64, MLPs ``Linear-BN-ReLU-Linear-BN-ReLU``, sum readout of every
 layer into its own linear head, dropout 0.5, Adam) over:
 
-- ``mutag``: MUTAG's 188 graphs (~18 nodes, ~40 directed edges each;
-  synthetic graphs of the same sizes when the dataset folder is absent),
-  batches of 32;
+- ``mutag``: MUTAG's 188 graphs (~18 nodes, ~40 directed edges each), read
+  from ``$FASTGNN_TU_ROOT/MUTAG`` (``--tu-root``; seeded synthetic graphs of
+  the same sizes when it is not set or holds no MUTAG), batches of 32;
 - ``synthetic200``: 1,000 seeded random graphs of 200 nodes and 800
   undirected edges each (1,600 directed), 16 features, batches of 128.
 
@@ -16,14 +16,15 @@ with both libraries at the same thread count (1 and 2); fastgnn keeps BLAS on
 one thread while training (``fastgnn._blas.limit_blas_threads``, as
 :func:`fastgnn.models.graph_training.train_graph_classifier` does).
 
-Run the pytest-benchmark suite (not part of the default test run)::
+Print the comparison table (medians over rounds run round-robin in one
+process; a shared machine drifts by +-30% between runs)::
 
-    pytest bench/test_graph_classification.py
+    python bench/run.py graph-classification [--rounds 5] [--threads 1,2] [--workloads mutag,synthetic200]
 
-or print the comparison table (medians over rounds run round-robin in one
-process; the machine drifts by +-30% between runs)::
+or run the pytest-benchmark suite built on this module (not part of the
+default test run)::
 
-    python bench/test_graph_classification.py [--rounds 5] [--threads 1,2] [--workloads mutag,synthetic200]
+    pytest bench/test_bench_graph_classification.py
 
 Nothing here asserts a timing.
 """
@@ -34,7 +35,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 import fastgnn
 from fastgnn import Graph
@@ -44,7 +44,7 @@ from fastgnn.losses import cross_entropy
 from fastgnn.models.graph_classification import GINGraphClassifier
 from fastgnn.optim import Adam
 
-MUTAG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "tu")
+TU_ROOT_ENV = "FASTGNN_TU_ROOT"     # a folder holding MUTAG/MUTAG_A.txt, ...
 WORKLOADS = {
     # name: (batch size, description)
     "mutag": (32, "MUTAG, 188 graphs of ~18 nodes, batch 32"),
@@ -64,14 +64,28 @@ def _random_graph(rng, num_nodes, num_undirected_edges, num_features, num_classe
     return GraphData(graph, x, int(rng.integers(0, num_classes)))
 
 
-def load_workload(name):
-    """The graphs of a workload (list of GraphData)."""
+def tu_root_default():
+    """The folder of the TU datasets named by ``$FASTGNN_TU_ROOT``, or None."""
+    return os.environ.get(TU_ROOT_ENV) or None
+
+
+def load_workload(name, tu_root=None):
+    """The graphs of a workload (list of GraphData).
+
+    Parameters
+    ----------
+    name : {"mutag", "synthetic200"}
+    tu_root : str, optional
+        A folder holding ``MUTAG/``; default ``$FASTGNN_TU_ROOT``. Without
+        it, ``mutag`` is made of seeded random graphs of MUTAG's sizes.
+    """
     rng = np.random.default_rng(0)
+    tu_root = tu_root_default() if tu_root is None else tu_root
     if name == "mutag":
-        if os.path.isfile(os.path.join(MUTAG_DIR, "MUTAG", "MUTAG_A.txt")):
+        if tu_root and os.path.isfile(os.path.join(tu_root, "MUTAG", "MUTAG_A.txt")):
             from fastgnn.datasets import TUDataset
 
-            return list(TUDataset(MUTAG_DIR, "MUTAG"))
+            return list(TUDataset(tu_root, "MUTAG"))
         sizes = rng.integers(10, 29, 188)
         return [_random_graph(rng, int(n), int(1.1 * n), 7, 2) for n in sizes]
     if name == "synthetic200":
@@ -106,7 +120,7 @@ class FastgnnEpoch:
 
 
 # ---------------------------------------------------------------------------- PyG
-def _pyg_available():
+def pyg_available():
     try:
         import torch  # noqa: F401
         import torch_geometric  # noqa: F401
@@ -177,40 +191,30 @@ class PygEpoch:
 IMPLEMENTATIONS = {"fastgnn": FastgnnEpoch, "pyg": PygEpoch}
 
 
-# ---------------------------------------------------------------------------- pytest-benchmark
-@pytest.fixture(scope="module", params=list(WORKLOADS))
-def workload(request):
-    return request.param, load_workload(request.param)
-
-
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("impl", list(IMPLEMENTATIONS))
-def test_gin_training_epoch(benchmark, workload, threads, impl):
-    """One GIN training epoch; ``extra_info['graphs_per_second']`` holds the throughput."""
-    name, graphs = workload
-    if impl == "pyg" and not _pyg_available():
-        pytest.skip("torch and torch_geometric are not installed")
-    benchmark.group = f"GIN epoch {name} t={threads}"
-    epoch = IMPLEMENTATIONS[impl](graphs, WORKLOADS[name][0], threads)
-    epoch()  # warm-up (first-call allocations, torch's lazy initialisation)
-    benchmark.pedantic(epoch, rounds=3, iterations=1)
-    if benchmark.stats is not None:  # None under --benchmark-disable
-        benchmark.extra_info["graphs_per_second"] = len(graphs) / benchmark.stats.stats.median
-
-
 # ---------------------------------------------------------------------------- printed comparison
-def compare(workloads, threads_list, rounds, file=sys.stdout):
+def compare(workloads, threads_list, rounds, file=sys.stdout, tu_root=None):
     """Time every implementation round-robin; print graphs/second and fastgnn's ratio to PyG.
+
+    Parameters
+    ----------
+    workloads : sequence of str
+        Keys of :data:`WORKLOADS`.
+    threads_list : sequence of int
+    rounds : int
+        Timed epochs of each implementation.
+    file : file-like
+    tu_root : str, optional
+        See :func:`load_workload`.
 
     Returns
     -------
     list of dict
         One row per (workload, threads): medians and the ratio.
     """
-    impls = ["fastgnn"] + (["pyg"] if _pyg_available() else [])
+    impls = ["fastgnn"] + (["pyg"] if pyg_available() else [])
     rows = []
     for name in workloads:
-        graphs = load_workload(name)
+        graphs = load_workload(name, tu_root)
         for threads in threads_list:
             epochs = {impl: IMPLEMENTATIONS[impl](graphs, WORKLOADS[name][0], threads) for impl in impls}
             times = {impl: [] for impl in impls}
@@ -241,15 +245,49 @@ def compare(workloads, threads_list, rounds, file=sys.stdout):
     return rows
 
 
+def _names(text):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if name not in WORKLOADS:
+            raise argparse.ArgumentTypeError(f"{name!r} is not one of {', '.join(WORKLOADS)}")
+    return names
+
+
+def _ints(text):
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def add_arguments(parser):
+    """Declare the options of ``python bench/run.py graph-classification``; returns the parser."""
+    parser.add_argument("--rounds", type=int, default=5, help="timed epochs per implementation (default 5)")
+    parser.add_argument("--threads", type=_ints, default=[1, 2], help="comma-separated thread counts (default 1,2)")
+    parser.add_argument("--workloads", type=_names, default=list(WORKLOADS),
+                        help=f"comma-separated workloads (default {','.join(WORKLOADS)})")
+    parser.add_argument("--tu-root", metavar="DIR", default=tu_root_default(),
+                        help=f"folder holding MUTAG/ (default ${TU_ROOT_ENV}; without it, mutag is synthetic)")
+    return parser
+
+
+def run_from_args(args):
+    """Run with parsed options; returns an exit status."""
+    if args.rounds < 1:
+        raise SystemExit("--rounds must be >= 1")
+    compare(args.workloads, args.threads, args.rounds, tu_root=args.tu_root)
+    return 0
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--workloads", default=",".join(WORKLOADS))
-    args = parser.parse_args(argv)
-    compare([w for w in args.workloads.split(",") if w], [int(t) for t in args.threads.split(",") if t],
-            args.rounds)
+    """``python bench/graph_classification.py``: the same as ``python bench/run.py graph-classification``."""
+    parser = add_arguments(argparse.ArgumentParser(prog="bench/run.py graph-classification",
+                                                   description=__doc__.split("\n")[0]))
+    return run_from_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

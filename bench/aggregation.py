@@ -1,8 +1,7 @@
-"""Benchmark of neighbour aggregation against its peers: ``python -m fastgnn bench``.
+"""Benchmark of neighbour aggregation against its peers: ``python bench/run.py aggregation``.
 
-What is measured, per benchmark graph (see
-:data:`fastgnn.datasets.synthetic.BENCH_GRAPHS`), feature width ``d``
-(float32), thread count and reduction:
+What is measured, per benchmark graph (see :data:`graphs.BENCH_GRAPHS`),
+feature width ``d`` (float32), thread count and reduction:
 
 * **fastgnn**: ``aggregate`` (forward) and ``aggregate`` followed by
   ``aggregate_backward`` (forward + backward), on a :class:`fastgnn.Graph`
@@ -42,12 +41,19 @@ Reported beside the times:
   measured with :mod:`tracemalloc` (NumPy reports its buffers to it; the
   kernels allocate nothing else), next to the ``E x d x 4`` bytes that a
   message-materialising implementation needs for its messages alone.
-* ``dgl*``: DGL medians merged from the JSON lines of ``bench/dgl_peer.py``
-  (run in its own environment, hence in another process: compare with
-  care, ideally run right before or after this benchmark).
+* ``dgl*``: DGL's medians, from ``bench/dgl_peer.py`` run in DGL's own
+  environment (DGL 1.1 needs ``numpy<2``, so another interpreter, hence
+  another process: compare with care). With ``--dgl-python PATH`` (default:
+  the environment variable ``FASTGNN_DGL_PYTHON``) it runs right before the
+  in-process implementations, on the same graphs, widths, thread counts and
+  reductions; ``--dgl-results FILE`` merges the JSON lines of an earlier run
+  instead. Without either, the DGL column is skipped, and the output says so.
 
-The graph building and peer functions here are shared with the
-pytest-benchmark suites in ``bench/``.
+The bandwidth and memory accounting (:func:`bytes_moved`,
+:func:`fastgnn_peak_memory`) is that of ``python -m fastgnn bench``
+(:mod:`fastgnn.cli.bench`), so both print the same figures for fastgnn. The
+graph building and peer functions here are shared with the pytest-benchmark
+suites in ``bench/`` (``bench/conftest.py``).
 """
 import argparse
 import contextlib
@@ -56,34 +62,44 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
-import tracemalloc
 import warnings
 
 import numpy as np
 
 import fastgnn
 from fastgnn._blas import get_blas_threads, limit_blas_threads
-from fastgnn.datasets.synthetic import BENCH_GRAPHS, bench_edge_index
+from fastgnn.cli.bench import bytes_moved, peak_memory
 from fastgnn.graph import Graph
 from fastgnn.ops import aggregate, aggregate_backward
+from graphs import BENCH_GRAPHS, bench_edge_index
 
 __all__ = [
     "GRAPHS", "DIMS", "ALL_DIMS", "THREADS", "REDUCES", "PASSES", "PEERS", "IMPLEMENTATIONS",
     "Workload", "load_workload", "applicable", "make_benchmark", "bytes_moved", "message_bytes",
     "fastgnn_peak_memory", "peer_threads", "peer_available", "planned_repeats", "warm_up",
-    "measure", "run", "add_arguments", "main",
+    "measure", "load_dgl_results", "run_dgl_peer", "dgl_python_default", "dgl_python_problem", "run", "add_arguments",
+    "run_from_args", "main",
 ]
 
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+DGL_PEER = os.path.join(BENCH_DIR, "dgl_peer.py")
+DGL_RESULTS = os.path.join(BENCH_DIR, "results", "dgl.jsonl")    # bench/results/ is ignored by git
+DGL_PYTHON_ENV = "FASTGNN_DGL_PYTHON"
+DGL_HOW_TO = (f"pass --dgl-python PATH or set {DGL_PYTHON_ENV} to the Python of an environment with DGL 1.1 "
+              "(set-up in bench/dgl_peer.py), or merge an earlier run with --dgl-results FILE")
+
 GRAPHS = tuple(BENCH_GRAPHS)            # uniform, powerlaw, small
-DIMS = (64,)                            # default of the command: the targets' width
+DIMS = (64,)                            # default of the command: the width of the targets
 ALL_DIMS = (16, 64, 256)                # the full sweep (--full)
 THREADS = (1, 2)
 REDUCES = ("sum", "mean", "max", "min")
 PASSES = ("forward", "forward_backward")
-PEERS = ("dense", "scipy", "torch", "pyg")
-IMPLEMENTATIONS = ("fastgnn",) + PEERS
+IN_PROCESS_PEERS = ("dense", "scipy", "torch", "pyg")
+PEERS = IN_PROCESS_PEERS + ("dgl",)     # DGL runs in its own interpreter (bench/dgl_peer.py)
+IMPLEMENTATIONS = ("fastgnn",) + IN_PROCESS_PEERS
 DENSE_MAX_NODES = 20_000                # dense NumPy only where N x N float32 fits (1.6 GB)
 SLOW_BUDGET_S = 3.0                     # time budget of the timed runs of one slow implementation
 WARMUP_S = 0.3                          # minimum warm-up time of each implementation
@@ -405,67 +421,14 @@ def message_bytes(workload, d, itemsize=4):
     return workload.num_edges * d * itemsize
 
 
-def bytes_moved(graph, d, reduce, pass_, itemsize=4):
-    """A lower bound on the memory traffic of fastgnn's aggregation, in bytes.
-
-    Forward: ``indptr`` and ``indices``, one feature row gathered per edge,
-    the output written, and ``arg`` for max/min. Backward of sum/mean (a
-    gather over the cached transpose): its ``indptr`` and ``indices``, one
-    gradient row gathered per edge, the gradient written (and the inverse
-    degrees for mean). Backward of max/min (each output element's gradient
-    sent to its winning edge's source): ``arg`` and ``grad_out`` read, the
-    winning edge's source looked up per element, the gradient written.
-    Gathered rows found in cache are still counted, hence an *effective*
-    bandwidth, which can exceed the DRAM bandwidth.
-    """
-    idx = graph.index_dtype.itemsize
-    n_dst, n_src, e = graph.num_dst_nodes, graph.num_src_nodes, graph.num_edges
-    extremum = reduce in ("max", "min")
-    forward = idx * (n_dst + 1 + e) + e * d * itemsize + n_dst * d * itemsize
-    if extremum:
-        forward += n_dst * d * idx
-    if pass_ == "forward":
-        return forward
-    if extremum:
-        backward = n_dst * d * (2 * idx + itemsize) + n_src * d * itemsize
-    else:
-        backward = idx * (n_src + 1 + e) + e * d * itemsize + n_src * d * itemsize
-        if reduce == "mean":
-            backward += n_dst * itemsize
-    return forward + backward
-
-
 def fastgnn_peak_memory(workload, d, reduce, threads):
-    """Peak extra bytes of one ``aggregate`` and one ``aggregate_backward`` call.
+    """Peak extra bytes of one ``aggregate`` and one ``aggregate_backward`` call on a workload.
 
-    Measured with :mod:`tracemalloc` after the graph's caches exist; the
-    forward's figure includes its output (and ``arg``), the backward's its
-    gradient. Returns ``{"forward": bytes, "backward": bytes}``.
+    :func:`fastgnn.cli.bench.peak_memory` on the workload's graph and seeded
+    features. Returns ``{"forward": bytes, "backward": bytes}``.
     """
-    graph = workload.graph
     x, g = workload.features(d)
-    extremum = reduce in ("max", "min")
-    # Untimed warm-up call: the caches of the graph (transpose, degrees) are filled first.
-    out, arg = aggregate(graph, x, reduce, return_arg=True, n_threads=threads)
-    aggregate_backward(graph, g, reduce, arg=arg, n_threads=threads)
-    del out, arg
-    started = not tracemalloc.is_tracing()
-    if started:
-        tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        out, arg = aggregate(graph, x, reduce, return_arg=True, n_threads=threads)
-        forward = tracemalloc.get_traced_memory()[1] - base
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        grad = aggregate_backward(graph, g, reduce, arg=arg if extremum else None, n_threads=threads)
-        backward = tracemalloc.get_traced_memory()[1] - base
-        del out, arg, grad
-    finally:
-        if started:
-            tracemalloc.stop()
-    return {"forward": int(forward), "backward": int(backward)}
+    return peak_memory(workload.graph, x, g, reduce, threads)
 
 
 # --------------------------------------------------------------------------- timing
@@ -548,8 +511,40 @@ def load_dgl_results(path):
     return results
 
 
-# --------------------------------------------------------------------------- targets (issue 2)
-# (reduces, pass, peer, minimum ratio, threads, graphs): d = 64 only.
+def dgl_python_default():
+    """The DGL interpreter named by the environment variable ``FASTGNN_DGL_PYTHON``, or None."""
+    return os.environ.get(DGL_PYTHON_ENV) or None
+
+
+def dgl_python_problem(dgl_python):
+    """Why ``dgl_python`` cannot run the DGL peer scripts (a sentence), or None when it can be tried."""
+    if not dgl_python:
+        return f"no DGL interpreter given: {DGL_HOW_TO}"
+    if not (os.path.isfile(dgl_python) and os.access(dgl_python, os.X_OK)):
+        return f"the DGL interpreter {dgl_python} is not an executable file"
+    return None
+
+
+def run_dgl_peer(dgl_python, out_path, graphs, dims, threads, reduces, repeat, warmup):
+    """Run ``bench/dgl_peer.py`` with DGL's interpreter; returns None, or why it failed (one line).
+
+    Its JSON lines go to ``out_path`` (overwritten), read back with
+    :func:`load_dgl_results`.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    command = [dgl_python, DGL_PEER, "--graphs", ",".join(graphs), "--dims", ",".join(map(str, dims)),
+               "--threads", ",".join(map(str, threads)), "--reduces", ",".join(reduces),
+               "--repeat", str(repeat), "--warmup", str(max(1, warmup)), "--out", out_path]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    if completed.returncode != 0:
+        last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"{os.path.basename(DGL_PEER)} failed (exit status {completed.returncode}): {last}"
+    return None
+
+
+# --------------------------------------------------------------------------- targets
+# The project's performance targets, as (reduces, pass, peer, minimum ratio
+# peer time / fastgnn time, threads, graphs), at d = 64 only.
 TARGETS = (
     (("sum", "mean"), "forward", "dgl", 1.0, 2, ("uniform", "powerlaw")),
     (("sum", "mean"), "forward", "torch", 2.0, 2, ("uniform", "powerlaw")),
@@ -566,7 +561,7 @@ TARGET_DIM = 64
 
 
 def check_targets(records, dgl):
-    """Lines ``(ok, text)`` comparing measured ratios with the issue's targets."""
+    """Lines ``(ok, text)`` comparing measured ratios with :data:`TARGETS`."""
     fast = {(r["graph"], r["d"], r["threads"], r["reduce"], r["pass"]): r["median_ms"]
             for r in records if r["peer"] == "fastgnn"}
     peers = {(r["peer"], r["graph"], r["d"], r["threads"], r["reduce"], r["pass"]): r["median_ms"]
@@ -718,42 +713,94 @@ def _run_configuration(workload, d, threads, reduces, impls, repeat, warmup, mem
     return records
 
 
+def _dgl_column(peers, dgl_python, dgl_results, graphs, dims, threads, reduces, repeat, warmup, say):
+    """DGL's medians ``{(graph, d, threads, reduce, pass): ms}`` and the sentence saying where they come from."""
+    if "dgl" not in peers:
+        return {}, None
+    if dgl_python:
+        problem = dgl_python_problem(dgl_python)
+        if problem is not None:
+            return {}, f"dgl: skipped, {problem}; {DGL_HOW_TO}"
+        out_path = dgl_results or DGL_RESULTS
+        say(f"running DGL first, in its own interpreter: {dgl_python} {DGL_PEER} (results in {out_path})")
+        started = time.perf_counter()
+        failure = run_dgl_peer(dgl_python, out_path, graphs, dims, threads, reduces, repeat, warmup)
+        if failure is not None:
+            return {}, f"dgl: skipped, {failure}"
+        dgl = load_dgl_results(out_path)
+        return dgl, (f"dgl*: medians of bench/dgl_peer.py run by {dgl_python} in this run, before the others "
+                     f"({time.perf_counter() - started:.0f} s; another process and environment: compare with care).")
+    if dgl_results:
+        if not os.path.isfile(dgl_results):
+            return {}, f"dgl: skipped, --dgl-results {dgl_results}: no such file; {DGL_HOW_TO}"
+        dgl = load_dgl_results(dgl_results)
+        if not dgl:
+            return {}, f"dgl: skipped, {dgl_results} holds no DGL records"
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(dgl_results)))
+        return dgl, (f"dgl*: medians from {dgl_results} (bench/dgl_peer.py, a separate process and environment, "
+                     f"written {stamp}).")
+    return {}, f"dgl: skipped; to time it, {DGL_HOW_TO}"
+
+
 def run(graphs=GRAPHS, dims=DIMS, threads=THREADS, reduces=REDUCES, peers=PEERS, repeat=5, warmup=1,
-        json_path=None, dgl_path=None, memory=True, file=None):
+        json_path=None, dgl_python=None, dgl_results=None, memory=True, file=None):
     """Run the benchmark, print the table, optionally write JSON lines; return the records.
 
-    Parameters mirror the options of ``python -m fastgnn bench``. Records
-    follow ``bench/dgl_peer.py``'s format (``peer``, ``graph``, ``d``,
-    ``threads``, ``reduce``, ``pass``, ``median_ms``, ``runs_ms``, ...);
-    fastgnn's add ``bytes_moved``, ``gbytes_per_s``, ``peak_bytes``,
-    ``peak_forward_bytes``, ``peak_backward_bytes`` and ``message_bytes``;
-    the peers' add ``ratio`` (peer time / fastgnn time).
+    Parameters
+    ----------
+    graphs, dims, threads, reduces, peers, repeat, warmup, memory
+        As the options of ``python bench/run.py aggregation`` (see
+        :func:`add_arguments`); ``peers`` may include ``"dgl"``.
+    json_path : str, optional
+        Write the records there, one JSON line each.
+    dgl_python : str, optional
+        The Python of DGL's environment: ``bench/dgl_peer.py`` runs with it
+        before the other implementations. None: DGL is skipped, unless
+        ``dgl_results`` names an earlier run's file.
+    dgl_results : str, optional
+        Where DGL's JSON lines are written (with ``dgl_python``, default
+        ``bench/results/dgl.jsonl``) or read from (without).
+    file : file-like, optional
+        Where the table goes (default stdout).
+
+    Returns
+    -------
+    list of dict
+        Records in ``bench/dgl_peer.py``'s format (``peer``, ``graph``,
+        ``d``, ``threads``, ``reduce``, ``pass``, ``median_ms``,
+        ``runs_ms``, ...); fastgnn's add ``bytes_moved``, ``gbytes_per_s``,
+        ``peak_bytes``, ``peak_forward_bytes``, ``peak_backward_bytes`` and
+        ``message_bytes``; the peers' add ``ratio`` (peer time / fastgnn time).
     """
     file = sys.stdout if file is None else file
 
     def say(*args):
         print(*args, file=file, flush=True)
 
-    missing = [p for p in peers if not peer_available(p)]
+    in_process = [p for p in peers if p in IN_PROCESS_PEERS]
+    missing = [p for p in in_process if not peer_available(p)]
     if missing:
         say(f"not installed, skipped: {', '.join(missing)}")
-    peers = [p for p in peers if p not in missing]
-    impls = ["fastgnn"] + list(peers)
-    dgl = load_dgl_results(dgl_path)
+    in_process = [p for p in in_process if p not in missing]
+    impls = ["fastgnn"] + in_process
     say(f"fastgnn {fastgnn.__version__} benchmark: graphs {','.join(graphs)}, d {','.join(map(str, dims))}, "
         f"threads {','.join(map(str, threads))}, reduces {','.join(reduces)}, "
-        f"peers {','.join(peers) or 'none'}, median of up to {repeat} runs")
+        f"peers {','.join(in_process + (['dgl'] if 'dgl' in peers else [])) or 'none'}, "
+        f"median of up to {repeat} runs")
+    started = time.perf_counter()
+    dgl, dgl_note = _dgl_column(peers, dgl_python, dgl_results, graphs, dims, threads, reduces, repeat, warmup, say)
+    if dgl_note is not None and not dgl:
+        say(dgl_note)
     records = []
     json_file = None
     if json_path:
         os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
         json_file = open(json_path, "w")
-    started = time.perf_counter()
     try:
         for name in graphs:
             t0 = time.perf_counter()
             workload = load_workload(name)
-            _build_peer_inputs(workload, peers)
+            _build_peer_inputs(workload, in_process)
             say(f"built {workload!r} in {time.perf_counter() - t0:.1f} s")
             for d in dims:
                 workload.features(d)
@@ -764,20 +811,18 @@ def run(graphs=GRAPHS, dims=DIMS, threads=THREADS, reduces=REDUCES, peers=PEERS,
     finally:
         if json_file is not None:
             json_file.close()
-    say(format_table(records, dgl, peers))
+    say(format_table(records, dgl, in_process))
     say("")
     say("ms: median; x: that column's time / fastgnn's time (above 1: fastgnn is faster); "
         "GB/s: fastgnn's effective bandwidth (indices + gathered rows + output);")
     say("peak MiB: tracemalloc peak of the fastgnn call alone (aggregate on fwd lines, its output and arg "
         "included; aggregate_backward on fwd+bwd lines); scipy is single-threaded.")
-    if dgl:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(dgl_path)))
-        say(f"dgl*: medians from {dgl_path} (bench/dgl_peer.py, a separate process and environment, "
-            f"written {stamp}).")
+    if dgl_note is not None:
+        say(dgl_note)
     targets = check_targets(records, dgl)
     if targets:
         say("")
-        say(f"targets of issue 2 (d={TARGET_DIM}; ratio = peer time / fastgnn time):")
+        say(f"performance targets (d={TARGET_DIM}; ratio = peer time / fastgnn time):")
         for ok, text in targets:
             say(f"  {'ok  ' if ok else 'MISS'} {text}")
     say(f"total {time.perf_counter() - started:.0f} s")
@@ -809,7 +854,7 @@ def _csv(kind, allowed=None):
 
 
 def add_arguments(parser):
-    """The options of ``python -m fastgnn bench``."""
+    """Declare the options of ``python bench/run.py aggregation``; returns the parser."""
     parser.add_argument("--graphs", type=_csv(str, GRAPHS), default=list(GRAPHS),
                         help=f"comma-separated graphs (default {','.join(GRAPHS)})")
     parser.add_argument("--dims", type=_csv(int), default=None,
@@ -821,20 +866,25 @@ def add_arguments(parser):
                         help=f"comma-separated reductions (default {','.join(REDUCES)})")
     parser.add_argument("--peers", type=_csv(str, PEERS), default=list(PEERS),
                         help=f"comma-separated peers (default {','.join(PEERS)}; torch and pyg "
-                             "are skipped when not installed)")
+                             "are skipped when not installed, dgl without --dgl-python or --dgl-results)")
     parser.add_argument("--no-peers", action="store_true", help="time fastgnn alone")
     parser.add_argument("--repeat", type=int, default=5,
                         help="timed runs per implementation, median reported (default 5; slow peers "
                              f"get as many as fit in {SLOW_BUDGET_S:g} s, at least 1)")
-    parser.add_argument("--warmup", type=int, default=1, help=f"minimum untimed warm-up runs (default 1); each implementation also warms up for "
-                             f"at least {WARMUP_S:g} s")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="minimum untimed warm-up runs (default 1); each implementation also warms up "
+                             f"for at least {WARMUP_S:g} s")
     parser.add_argument("--full", action="store_true",
                         help=f"the full sweep: d in {','.join(map(str, ALL_DIMS))} (slow)")
     parser.add_argument("--json", metavar="PATH", default=None,
                         help="also write JSON lines (the format of bench/dgl_peer.py) to PATH")
-    parser.add_argument("--dgl-results", metavar="PATH", default=os.path.join("bench", "results", "dgl.jsonl"),
-                        help="JSON lines of bench/dgl_peer.py to merge as a DGL column, if the file "
-                             "exists (default bench/results/dgl.jsonl)")
+    parser.add_argument("--dgl-python", metavar="PATH", default=dgl_python_default(),
+                        help=f"the Python of an environment with DGL 1.1 (see bench/dgl_peer.py): runs "
+                             f"bench/dgl_peer.py first and adds a DGL column (default: ${DGL_PYTHON_ENV}; "
+                             "without either, DGL is skipped)")
+    parser.add_argument("--dgl-results", metavar="PATH", default=None,
+                        help="with --dgl-python: where DGL's JSON lines are written (default "
+                             "bench/results/dgl.jsonl); without: an earlier run's file to merge as the DGL column")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc measurement")
     return parser
 
@@ -846,13 +896,15 @@ def run_from_args(args):
     dims = args.dims if args.dims is not None else list(ALL_DIMS if args.full else DIMS)
     run(graphs=args.graphs, dims=dims, threads=args.threads, reduces=args.reduces,
         peers=[] if args.no_peers else args.peers, repeat=args.repeat, warmup=args.warmup,
-        json_path=args.json, dgl_path=args.dgl_results, memory=not args.no_memory)
+        json_path=args.json, dgl_python=args.dgl_python, dgl_results=args.dgl_results,
+        memory=not args.no_memory)
     return 0
 
 
 def main(argv=None):
-    """``python -m fastgnn.benchmark``: the same as ``python -m fastgnn bench``."""
-    parser = add_arguments(argparse.ArgumentParser(prog="fastgnn bench", description=__doc__.split("\n\n")[0]))
+    """``python bench/aggregation.py``: the same as ``python bench/run.py aggregation``."""
+    parser = add_arguments(argparse.ArgumentParser(prog="bench/run.py aggregation",
+                                                   description=__doc__.split("\n\n")[0]))
     return run_from_args(parser.parse_args(argv))
 
 

@@ -1,0 +1,129 @@
+"""The seeded synthetic graphs of the peer benchmarks, in plain NumPy.
+
+Every suite in ``bench/`` and both DGL peer scripts (``dgl_peer.py``,
+``dgl_training_peer.py``) build their graphs here, so all implementations
+time exactly the same edges. This module must not import fastgnn: the DGL
+scripts run in their own environment (DGL 1.1 needs ``numpy<2``, fastgnn
+``numpy>=2``), which imports it as a sibling module. Only NumPy calls whose
+streams are identical in NumPy 1.x and 2.x are used.
+
+The two generators are the same algorithms, with the same seeds, as
+:func:`fastgnn.datasets.uniform_edge_index` and
+:func:`fastgnn.datasets.power_law_edge_index` (``bench/test_graphs.py``
+checks that they agree).
+"""
+import numpy as np
+
+__all__ = ["uniform_edge_index", "power_law_edge_index", "BENCH_GRAPHS", "bench_edge_index",
+           "TRAINING_FEATURES", "TRAINING_CLASSES", "uniform_training_data"]
+
+# name -> (kind, num_nodes, num_edges): the graphs of the aggregation benchmark.
+BENCH_GRAPHS = {
+    "uniform": ("uniform", 100_000, 2_000_000),
+    "powerlaw": ("powerlaw", 100_000, 2_000_000),
+    "small": ("uniform", 20_000, 400_000),
+}
+
+# Features and classes of the synthetic node-classification data of the training benchmark.
+TRAINING_FEATURES = 128
+TRAINING_CLASSES = 10
+
+
+def uniform_edge_index(num_nodes, num_edges, seed=0):
+    """Edges with source and destination drawn uniformly at random.
+
+    Parameters
+    ----------
+    num_nodes : int
+        Number of nodes.
+    num_edges : int
+        Number of directed edges (duplicates and self-loops may occur).
+    seed : int
+        Seed of the ``numpy.random.Generator``.
+
+    Returns
+    -------
+    edge_index : ndarray of shape (2, num_edges), int64
+        Row 0 holds sources, row 1 destinations.
+    """
+    rng = np.random.default_rng(seed)
+    src = rng.integers(0, num_nodes, num_edges, dtype=np.int64)
+    dst = rng.integers(0, num_nodes, num_edges, dtype=np.int64)
+    return np.stack([src, dst])
+
+
+def power_law_edge_index(num_nodes, num_edges, exponent=2.1, seed=0):
+    """Edges whose in-degrees follow a power law (Chung-Lu style); sources are uniform.
+
+    Parameters
+    ----------
+    num_nodes, num_edges : int
+        Graph size.
+    exponent : float
+        Exponent of the degree distribution (> 1).
+    seed : int
+        Seed of the ``numpy.random.Generator``.
+
+    Returns
+    -------
+    edge_index : ndarray of shape (2, num_edges), int64
+    """
+    rng = np.random.default_rng(seed)
+    weight = (np.arange(num_nodes, dtype=np.float64) + 1.0) ** (-1.0 / (exponent - 1.0))
+    weight /= weight.sum()
+    rank_to_node = rng.permutation(num_nodes)
+    cumulative = np.cumsum(weight)
+    cumulative[-1] = 1.0
+    ranks = np.searchsorted(cumulative, rng.random(num_edges), side="right")
+    dst = rank_to_node[np.minimum(ranks, num_nodes - 1)].astype(np.int64)
+    src = rng.integers(0, num_nodes, num_edges, dtype=np.int64)
+    return np.stack([src, dst])
+
+
+def bench_edge_index(name, seed=0):
+    """The edge list of one of the named benchmark graphs.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`BENCH_GRAPHS`.
+    seed : int
+        Seed of the generator.
+
+    Returns
+    -------
+    edge_index : ndarray of shape (2, num_edges), int64
+    num_nodes : int
+    """
+    if name not in BENCH_GRAPHS:
+        raise ValueError(f"unknown graph {name!r}; choose from {', '.join(BENCH_GRAPHS)}")
+    kind, num_nodes, num_edges = BENCH_GRAPHS[name]
+    if kind == "uniform":
+        return uniform_edge_index(num_nodes, num_edges, seed=seed), num_nodes
+    return power_law_edge_index(num_nodes, num_edges, seed=seed), num_nodes
+
+
+def uniform_training_data(seed=0):
+    """Node-classification data on the ``uniform`` benchmark graph, the same on every side.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the graph, the features and the labels.
+
+    Returns
+    -------
+    edge_index : ndarray of shape (2, num_edges), int64
+    x : ndarray of shape (num_nodes, TRAINING_FEATURES), float32
+        Standard-normal features.
+    y : ndarray of shape (num_nodes,), int64
+        Random labels in ``range(TRAINING_CLASSES)``.
+    train_mask : ndarray of shape (num_nodes,), bool
+        All True: every node is in the loss.
+    num_classes : int
+    """
+    edge_index, num_nodes = bench_edge_index("uniform", seed=seed)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((num_nodes, TRAINING_FEATURES), dtype=np.float32)
+    y = rng.integers(0, TRAINING_CLASSES, num_nodes).astype(np.int64)
+    return edge_index, x, y, np.ones(num_nodes, dtype=bool), TRAINING_CLASSES

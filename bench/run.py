@@ -1,0 +1,66 @@
+#!/usr/bin/env python
+"""Print the peer-comparison tables of fastgnn: ``python bench/run.py <suite> [options]``.
+
+Suites (``python bench/run.py <suite> --help`` lists each one's options):
+
+* ``aggregation``: ``aggregate`` forward and forward + backward against
+  dense NumPy, scipy.sparse, ``torch.sparse.mm``, PyG's ``scatter`` and
+  DGL, with ratios, effective bandwidth and peak memory
+  (``bench/aggregation.py``);
+* ``training``: full-batch training epochs of GCN and GraphSAGE against
+  PyG and DGL, each implementation in its own process, with peak memory
+  (``bench/training.py``);
+* ``graph-classification``: GIN training throughput against PyG
+  (``bench/graph_classification.py``).
+
+DGL needs its own environment (DGL 1.1 requires ``numpy<2``; set-up in
+``bench/dgl_peer.py``): give its interpreter with ``--dgl-python PATH`` or
+the environment variable ``FASTGNN_DGL_PYTHON``; without it the DGL rows
+say that DGL was skipped. PyTorch and PyG are skipped when not installed.
+
+Run from a source checkout with fastgnn installed (``pip install -e
+".[bench]"``). fastgnn's own timings, without peers, are also available
+from an installed package: ``python -m fastgnn bench``.
+"""
+import argparse
+import importlib
+import sys
+
+# suite -> (module in bench/, one-line help)
+SUITES = {
+    "aggregation": ("aggregation", "aggregate (forward, forward + backward) against NumPy, scipy, torch, PyG, DGL"),
+    "training": ("training", "GCN and GraphSAGE training epochs against PyG and DGL"),
+    "graph-classification": ("graph_classification", "GIN training throughput against PyG"),
+}
+
+
+def build_parser():
+    """The parser of ``bench/run.py``, one subcommand per suite (modules imported only for the one run)."""
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0],
+                                     epilog="See the docstring of bench/run.py, or each suite's --help.")
+    subparsers = parser.add_subparsers(dest="suite", metavar="SUITE", required=True)
+    for suite, (_, help_text) in SUITES.items():
+        subparsers.add_parser(suite, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv=None):
+    """Parse the suite name, then let that suite's module declare and parse its own options."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    # Only the suite's name is parsed here, so that `--help` of the top level
+    # stays fast and imports neither torch nor fastgnn.
+    if not argv or argv[0] not in SUITES:
+        parser.parse_args(argv[:1] or argv)
+        parser.error(f"choose a suite: {', '.join(SUITES)}")
+    suite, rest = argv[0], argv[1:]
+    module_name, help_text = SUITES[suite]
+    module = importlib.import_module(module_name)
+    description = (module.__doc__ or help_text).split("\n\n")[0]
+    suite_parser = module.add_arguments(argparse.ArgumentParser(prog=f"bench/run.py {suite}",
+                                                                description=description))
+    return module.run_from_args(suite_parser.parse_args(rest))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
