@@ -309,9 +309,9 @@ def _wide_features(columns):
     return files
 
 
-# Each case: the files written over the tiny Cora-like folder, and what the error must say. Run in a
-# child process with capped memory: the reader used to crash on several of them (an out-of-bounds
-# write in toarray), or to allocate gigabytes, or to hang.
+# Each case: the files written over the tiny Cora-like folder, and what the error must say. They run in
+# a child process with capped memory, so that a crash (an out-of-bounds write while expanding a
+# matrix), an allocation of gigabytes or a hang fails the test cleanly.
 ISOLATED_CASES = {
     "indptr_too_short": ({"ind.cora.tx": _tx_pickle(indptr=np.array([0, 1, 2, 3], np.int32))},
                          r"ind\.cora\.tx.*indptr"),
@@ -335,7 +335,7 @@ ISOLATED_CASES = {
                           r"ind\.cora\.graph.*bytearray"),
     "bytes_of_1_tb_claimed": ({"ind.cora.graph": b"\x80\x04\x8e" + (2 ** 40).to_bytes(8, "little") + b"."},
                               r"ind\.cora\.graph.*past the end"),
-    # a legal pickle of {0: [1]} that files its dict under memo index 2**32 - 1 (the match None: it loads)
+    # a legal pickle of {0: [1]} that files its dict under memo index 2**32 - 1: it must load (match None)
     "memo_index_of_4_billion": ({"ind.cora.graph": b"\x80\x02}r\xff\xff\xff\xffK\x00]K\x01as."}, None),
     # a dict key made of nested tuples sharing their halves: hashing it takes 2**64 steps
     "tuple_key_hash_bomb": ({"ind.cora.graph": b"\x80\x02}K\x00" + b"2\x86" * 64 + b"]s."},
@@ -400,7 +400,7 @@ def _refused(folder, match):
 
 
 @pytest.mark.parametrize("adjacency, match", [
-    ({0.5: [1]}, "node id"),  # used to be read as node 0
+    ({0.5: [1]}, "node id"),  # not node 0
     ({True: [1]}, "node id"),
     ({0: [1.0]}, "node id"),
     ({0: [True]}, "node id"),

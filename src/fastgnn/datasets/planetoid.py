@@ -1046,7 +1046,7 @@ def _read_adjacency_fast(data):
         return None  # the C unpickler would size its memo table by the index
     try:
         return _AdjacencyUnpickler(io.BytesIO(data), encoding="latin1").load()
-    except Exception:  # noqa: BLE001 - any failure: the interpreter diagnoses it
+    except Exception:  # any failure: the interpreter says what is wrong
         return None
 
 
