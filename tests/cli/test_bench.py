@@ -1,0 +1,117 @@
+"""``python -m fastgnn bench``: fastgnn's own aggregation timings, no peers, one-line errors.
+
+Tiny graphs only: these tests check what is printed and refused, never a
+timing (benchmarks live in ``bench/``).
+"""
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastgnn
+from fastgnn.cli import build_parser, main
+from fastgnn.cli import bench as cli_bench
+
+TINY = ["--nodes", "300", "--edges", "3000", "--repeat", "1", "--warmup", "0"]
+
+
+def _run_child(*argv, timeout=120):
+    """``python -m fastgnn *argv`` with torch and PyG made unimportable, as in an install without peers."""
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['torch_geometric'] = None; "
+            "from fastgnn.cli import main; sys.exit(main(sys.argv[1:]))")
+    env = dict(os.environ, OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+def test_help_says_what_is_timed_and_how_long():
+    result = _run_child("bench", "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    for needle in ("sum, mean, max and min", "1 and all threads", "well under a minute", "--size",
+                   "--nodes", "--edges", "bench/run.py"):
+        assert needle in text, needle
+
+
+def test_bench_train_is_gone():
+    with pytest.raises(SystemExit) as raised:
+        build_parser().parse_args(["bench-train"])
+    assert raised.value.code == 2
+    subcommands = build_parser()._subparsers._group_actions[0].choices
+    assert set(subcommands) == {"bench", "train"}
+
+
+def test_prints_every_reduce_and_pass_without_peers(tmp_path):
+    out = tmp_path / "records.jsonl"
+    result = _run_child("bench", *TINY, "--threads", "1,2", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "roughly" in text.splitlines()[1]        # the expected duration, before the timings
+    for graph in cli_bench.GRAPHS:
+        assert f"{graph}: 300 nodes, 3,000 edges, d=64" in text
+    for reduce in cli_bench.REDUCES:
+        for label in ("fwd", "fwd+bwd"):
+            lines = [line for line in text.splitlines() if line.split()[:2] == [reduce, label]]
+            assert len(lines) == len(cli_bench.GRAPHS), (reduce, label)
+    for needle in ("t=1 ms", "t=2 ms", "GB/s", "speed-up", "peak MiB"):
+        assert needle in text, needle
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == len(cli_bench.GRAPHS) * len(cli_bench.REDUCES) * len(cli_bench.PASSES) * 2
+    assert all(rec["median_ms"] > 0 and rec["gbytes_per_s"] > 0 and rec["peak_bytes"] > 0 for rec in records)
+
+
+def test_run_in_process_returns_records(capsys):
+    argv = ["bench", *TINY, "--graphs", "powerlaw", "--reduces", "max", "--dims", "8,16", "--threads", "1",
+            "--no-memory"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "d=8" in text and "d=16" in text and "speed-up" not in text
+    records = cli_bench.run(graphs=["powerlaw"], num_nodes=300, num_edges=3000, dims=[8, 16], threads=[1],
+                            reduces=["max"], repeat=1, warmup=0, memory=False, file=io.StringIO())
+    assert {(r["d"], r["pass"]) for r in records} == {(8, "forward"), (16, "forward"), (8, "forward_backward"),
+                                                      (16, "forward_backward")}
+    assert all("peak_bytes" not in r for r in records)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--nodes", "0"], "--nodes"),
+    (["--edges", "x"], "--edges"),
+    (["--reduces", "sum,prod"], "'prod'"),
+    (["--graphs", "grid"], "'grid'"),
+    (["--threads", "0"], "--threads"),
+    (["--repeat", "0"], "--repeat"),
+    (["--size", "huge"], "--size"),
+])
+def test_bad_option_is_one_line(capsys, argv, needle):
+    with pytest.raises(SystemExit) as raised:
+        main(["bench", *argv])
+    assert raised.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], lines
+
+
+def test_too_many_threads_and_too_big_graphs_are_refused_before_any_work(capsys, tmp_path):
+    too_many = fastgnn._threads.max_num_threads() + 1
+    assert main(["bench", *TINY, "--threads", str(too_many)]) == 2
+    assert main(["bench", "--nodes", str(10**12), "--edges", str(10**13)]) == 2
+    assert main(["bench", *TINY, "--json", str(tmp_path / "missing" / "out.jsonl")]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("fastgnn bench: error: ") for line in lines), lines
+    assert "--threads" in lines[0] and "GiB" in lines[1] and "--json" in lines[2]
+    assert captured.out == ""
+
+
+def test_bytes_moved_counts_indices_rows_and_output():
+    edge_index = np.array([[0, 1, 2, 2], [1, 2, 0, 1]])
+    graph = fastgnn.Graph.from_edge_index(edge_index, num_nodes=3)
+    idx = graph.index_dtype.itemsize
+    d = 8
+    forward = idx * (3 + 1 + 4) + 4 * d * 4 + 3 * d * 4
+    assert cli_bench.bytes_moved(graph, d, "sum", "forward") == forward
+    assert cli_bench.bytes_moved(graph, d, "max", "forward") == forward + 3 * d * idx
+    assert cli_bench.bytes_moved(graph, d, "mean", "forward_backward") == 2 * forward + 3 * 4
