@@ -395,8 +395,9 @@ def run(graphs=GRAPHS, models=MODELS, impls=IMPLS, threads=2, repeat=5, warmup=2
 
 def _print_row(row, out):
     if "skipped" in row:
-        reason = ("no DGL interpreter (--dgl-python PATH or FASTGNN_DGL_PYTHON)"
-                  if row["impl"] == "dgl" else row["skipped"])
+        reason = row["skipped"]
+        if row["impl"] == "dgl":    # the full how-to was printed once, above the table
+            reason = reason.split(";")[0] + " (--dgl-python PATH or FASTGNN_DGL_PYTHON)"
         print(f"{row['graph']:8s} {row['model']:5s} {row['impl']:11s} skipped: {reason}", file=out, flush=True)
         return
     if "error" in row:
