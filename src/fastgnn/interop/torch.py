@@ -693,6 +693,12 @@ def _pyg_threads():
     return threads[-1] if threads else None
 
 
+def _pyg_original(name):
+    """PyG's own ``spmm`` or ``gcn_norm`` (what :func:`use_with_pyg` rebinds)."""
+    from fastgnn.interop import _pyg
+    return {"spmm": _pyg.pyg_spmm, "gcn_norm": _pyg.pyg_gcn_norm}[name]
+
+
 def _purge_caches():
     for cache in _CACHES:
         cache.values()
