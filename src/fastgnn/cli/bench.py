@@ -213,12 +213,12 @@ def time_call(fn, repeat=5, warmup=1):
     return times
 
 
-def _estimate_seconds(graphs, dims, threads, reduces, repeat, warmup, memory, calls_per_edge_feature):
+def _estimate_seconds(graphs, dims, threads, reduces, repeat, warmup, memory, seconds_per_unit):
     """Seconds the timed part will take, from the calibrated cost of one forward sum."""
     total = 0.0
     for graph in graphs:
         for d in dims:
-            forward_sum = calls_per_edge_feature * (graph.num_edges + graph.num_dst_nodes) * d
+            forward_sum = seconds_per_unit * (graph.num_edges + graph.num_dst_nodes) * d
             for reduce in reduces:
                 extremum = reduce in ("max", "min")
                 runs = len(threads) * (warmup + repeat)
@@ -324,7 +324,8 @@ def run(graphs=GRAPHS, num_nodes=None, num_edges=None, dims=(DIM,), threads=None
         print(*args, file=file, flush=True)
 
     say(f"fastgnn {fastgnn.__version__} aggregation benchmark: aggregate ({', '.join(reduces)}; forward and "
-        f"forward+backward) on {len(graphs)} seeded synthetic graph{'s' if len(graphs) > 1 else ''} ({', '.join(graphs)}) of "
+        f"forward+backward) on {len(graphs)} seeded synthetic graph{'s' if len(graphs) > 1 else ''} "
+        f"({', '.join(graphs)}) of "
         f"{num_nodes:,} nodes and {num_edges:,} edges, d={','.join(map(str, dims))} float32, "
         f"threads {','.join(map(str, threads))}; median of {repeat} runs")
     started = time.perf_counter()
