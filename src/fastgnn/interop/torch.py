@@ -552,7 +552,10 @@ def aggregate(graph, x, reduce="sum", edge_weight=None, *, num_nodes=None, size=
     order (see the module docstring).
     """
     reduce = V.check_reduce(reduce)
-    handle, values = _aggregate_operand(graph, num_nodes, size)
+    if isinstance(graph, TorchGraph):  # a handle: nothing to build, nothing that breaks a compiled graph
+        handle, values = graph, None
+    else:
+        handle, values = _aggregate_operand(graph, num_nodes, size)
     merged = edge_weight is None and values is not None
     out, arg = _aggregate(handle, x, reduce, values if merged else edge_weight, n_threads, merged=merged)
     if return_arg:
@@ -602,7 +605,7 @@ def edge_dot(graph, a, b, *, num_nodes=None, size=None, n_threads=None):
     uncoalesced COO tensor read their merged edge), never an edges x
     features temporary. Differentiable to any order.
     """
-    handle = to_graph(graph, num_nodes, size=size)
+    handle = graph if isinstance(graph, TorchGraph) else to_graph(graph, num_nodes, size=size)
     _check_x(a, "a")
     _check_x(b, "b")
     if a.shape[0] != handle.num_dst_nodes or b.shape[0] != handle.num_src_nodes:
