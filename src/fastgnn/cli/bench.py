@@ -51,8 +51,8 @@ PASSES = ("forward", "forward_backward")
 DIM = 64
 PASS_LABEL = {"forward": "fwd", "forward_backward": "fwd+bwd"}
 # Cost of one call relative to a forward sum, for the up-front estimate of the run time only.
-_COST = {("forward", False): 1.0, ("forward", True): 1.5,
-         ("forward_backward", False): 3.0, ("forward_backward", True): 3.5}
+_COST = {("forward", False): 1.0, ("forward", True): 2.0,
+         ("forward_backward", False): 3.0, ("forward_backward", True): 4.5}
 
 
 class BenchError(ValueError):
@@ -339,11 +339,12 @@ def run(graphs=GRAPHS, num_nodes=None, num_edges=None, dims=(DIM,), threads=None
     # One timed forward sum calibrates the estimate of the whole run.
     first = built[graphs[0]]
     x = features[dims[0]][0]
-    calibration = min(time_call(_call(first, x, None, "sum", 1, "forward"), repeat=2, warmup=1)) * 1e-3
+    calibration = statistics.median(time_call(_call(first, x, None, "sum", 1, "forward"), repeat=3, warmup=1)) * 1e-3
     per_unit = calibration / ((first.num_edges + first.num_dst_nodes) * dims[0])
     estimate = _estimate_seconds(list(built.values()), dims, threads, reduces, repeat, warmup, memory, per_unit)
+    hint = " (bigger graphs: --size medium|large or --nodes/--edges)" if num_edges <= default_edges else ""
     say(f"built the graph{'s' if len(graphs) > 1 else ''} in {build_s:.1f} s; the timings take roughly "
-        f"{max(1, round(estimate)):,} s more (bigger graphs: --size medium|large or --nodes/--edges)")
+        f"{max(1, round(estimate)):,} s more{hint}")
 
     env = {"fastgnn": fastgnn.__version__, "numpy": np.__version__, "cpu_count": os.cpu_count()}
     records = []
