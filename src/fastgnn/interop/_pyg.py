@@ -157,11 +157,16 @@ def _gcn_normalized(adj, fill_value, add_self_loops):
 
 
 # ---------------------------------------------------------------------------- the bindings
+_SCANNED = {"modules": -1, "patches": []}  # the last scan of sys.modules, redone when modules were loaded
+
+
 def patches():
     """``[(module, name, original, replacement)]`` for every PyG module binding spmm or gcn_norm."""
     import torch_geometric.nn  # noqa: F401  (loads every conv module)
     import torch_geometric.utils
 
+    if _SCANNED["modules"] == len(sys.modules):  # entering a block per training step stays cheap
+        return list(_SCANNED["patches"])
     bindings = {"spmm": (pyg_spmm, spmm), "gcn_norm": (pyg_gcn_norm, gcn_norm)}
     modules = [module for name, module in list(sys.modules.items())
                if module is not None and name.startswith("torch_geometric.nn.")]
@@ -171,4 +176,5 @@ def patches():
         for name, (original, replacement) in bindings.items():
             if module.__dict__.get(name) is original:
                 found.append((module, name, original, replacement))
-    return found
+    _SCANNED.update(modules=len(sys.modules), patches=found)
+    return list(found)
