@@ -131,12 +131,18 @@ def _arrays_nbytes(arrays):
     return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
 
 
+def _derived_arrays(graph, skip=()):
+    """The arrays a Graph has cached so far (transpose, degrees, cast weights), but those under ``skip``."""
+    arrays = []
+    for key, value in getattr(graph, "_cache", {}).items():
+        if key not in skip:
+            arrays.extend(value if isinstance(value, tuple) else (value,))
+    return arrays
+
+
 def graph_nbytes(graph):
-    """Bytes of a Graph's arrays and of the structure it has cached so far (transpose, degrees)."""
-    derived = []
-    for value in getattr(graph, "_cache", {}).values():
-        derived.extend(value if isinstance(value, tuple) else (value,))
-    return _arrays_nbytes((graph.indptr, graph.indices, graph.edge_weight)) + _arrays_nbytes(derived)
+    """Bytes of a Graph's arrays and of the structure it has cached so far."""
+    return _arrays_nbytes([graph.indptr, graph.indices, graph.edge_weight] + _derived_arrays(graph))
 
 
 # ---------------------------------------------------------------------------- graph handles
@@ -209,12 +215,11 @@ class TorchGraph:
             total += 0 if order is None else order.numel() * order.element_size()
         with self._lock:
             weighted = list(self._weighted.values())
+        shared = getattr(self.graph, "_cache", {})
         for weight, graph in weighted:
             total += weight.numel() * weight.element_size()
-            if graph is not self.graph:
-                total += _arrays_nbytes((graph.edge_weight,)) + sum(
-                    _arrays_nbytes(v if isinstance(v, tuple) else (v,)) for k, v in graph._cache.items()
-                    if k not in self.graph._cache)
+            if graph is not self.graph:  # its weights, and what it cached that the structure has not
+                total += _arrays_nbytes([graph.edge_weight] + _derived_arrays(graph, skip=shared))
         return total
 
     @property
