@@ -70,7 +70,7 @@ import warnings
 import numpy as np
 
 import fastgnn
-from fastgnn._blas import get_blas_threads, limit_blas_threads
+from fastgnn._runtime.blas import get_blas_threads, limit_blas_threads
 from fastgnn.cli.bench import bytes_moved, peak_memory
 from fastgnn.graph import Graph
 from fastgnn.ops import aggregate, aggregate_backward

@@ -13,7 +13,7 @@ layer into its own linear head, dropout 0.5, Adam) over:
 An epoch includes building the batches (fastgnn's ``DataLoader``, PyG's
 ``DataLoader``), the forward and backward passes and the optimizer steps,
 with both libraries at the same thread count (1 and 2); fastgnn keeps BLAS on
-one thread while training (``fastgnn._blas.limit_blas_threads``, as
+one thread while training (``fastgnn._runtime.blas.limit_blas_threads``, as
 :func:`fastgnn.models.graph_training.train_graph_classifier` does).
 
 Print the comparison table (medians over rounds run round-robin in one
@@ -38,7 +38,7 @@ import numpy as np
 
 import fastgnn
 from fastgnn import Graph
-from fastgnn._blas import limit_blas_threads
+from fastgnn._runtime.blas import limit_blas_threads
 from fastgnn.data import DataLoader, GraphData
 from fastgnn.losses import cross_entropy
 from fastgnn.models.graph_classification import GINGraphClassifier

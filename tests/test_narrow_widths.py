@@ -5,7 +5,7 @@ import pytest
 
 import fastgnn
 from fastgnn import _reference as R
-from fastgnn._memory import padded_for_gather
+from fastgnn._runtime.memory import padded_for_gather
 
 NUM_NODES, NUM_EDGES = 50, 400  # more than two gathers per row: the padded path
 

@@ -19,7 +19,7 @@ from hypothesis.extra import numpy as hnp  # noqa: E402
 
 import fastgnn  # noqa: E402
 from fastgnn import _reference as R  # noqa: E402
-from fastgnn import _threads  # noqa: E402
+from fastgnn._runtime import threads as _threads  # noqa: E402
 
 SETTINGS = settings(max_examples=100, deadline=None, derandomize=False,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastgnn
-from fastgnn import _threads
+from fastgnn._runtime import threads as _threads
 from fastgnn._kernels import _common
 
 NUM_NODES = 4000

@@ -329,7 +329,7 @@ def test_edge_dot_backward_grad_out_wrong_shape(graph):
 
 
 def test_arg_not_of_its_row_on_the_parallel_path(graph, monkeypatch):
-    from fastgnn import _threads
+    from fastgnn._runtime import threads as _threads
     from fastgnn._kernels import _common
 
     if not _common.openmp_enabled():

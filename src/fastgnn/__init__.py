@@ -6,8 +6,8 @@ import os as _os
 # product pool needs next (a training epoch of a 100,000-node graph ran 2x slower). Idle
 # workers sleep instead; an explicit OMP_WAIT_POLICY of the user wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-from fastgnn._blas import get_blas_threads, limit_blas_threads
-from fastgnn._threads import get_num_threads, set_num_threads
+from fastgnn._runtime.blas import get_blas_threads, limit_blas_threads
+from fastgnn._runtime.threads import get_num_threads, set_num_threads
 from fastgnn.graph import Graph
 from fastgnn.ops import (aggregate, aggregate_backward, edge_dot, edge_dot_backward, segment_reduce,
                          segment_reduce_backward)

@@ -18,7 +18,7 @@ Every function returns new arrays and never modifies its inputs.
 """
 import numpy as np
 
-from fastgnn import _validate as V
+from fastgnn._runtime import validate as V
 
 __all__ = [
     "aggregate",

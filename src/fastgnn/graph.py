@@ -1,9 +1,9 @@
 """The graph handle: an immutable, validated, destination-major CSR."""
 import numpy as np
 
-from fastgnn import _validate as V
+from fastgnn._runtime import validate as V
 from fastgnn._kernels.structure import csr_transpose
-from fastgnn._memory import immutable as _frozen
+from fastgnn._runtime.memory import immutable as _frozen
 
 __all__ = ["Graph"]
 

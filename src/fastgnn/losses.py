@@ -7,7 +7,7 @@ of averaging.
 """
 import numpy as np
 
-from fastgnn import _validate as V
+from fastgnn._runtime import validate as V
 from fastgnn._runtime.numerics import sigmoid
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Evaluation metrics."""
 import numpy as np
 
-from fastgnn import _validate as V
+from fastgnn._runtime import validate as V
 
 __all__ = ["accuracy"]
 

@@ -6,7 +6,7 @@ lists (row 0 sources, row 1 destinations), as the dataset loaders build them.
 """
 import numpy as np
 
-from fastgnn import _validate as V
+from fastgnn._runtime import validate as V
 from fastgnn.graph import Graph
 
 __all__ = ["subgraph", "coalesce", "remove_self_loops", "to_undirected"]

@@ -95,7 +95,7 @@ def test_bad_option_is_one_line(capsys, argv, needle):
 
 
 def test_too_many_threads_and_too_big_graphs_are_refused_before_any_work(capsys, tmp_path):
-    too_many = fastgnn._threads.max_num_threads() + 1
+    too_many = fastgnn._runtime.threads.max_num_threads() + 1
     assert main(["bench", *TINY, "--threads", str(too_many)]) == 2
     assert main(["bench", "--nodes", str(10**12), "--edges", str(10**13)]) == 2
     assert main(["bench", *TINY, "--json", str(tmp_path / "missing" / "out.jsonl")]) == 2

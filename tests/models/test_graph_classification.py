@@ -285,7 +285,7 @@ def test_runner_json(tmp_path, model):
         assert key in report
     assert report["pool"] == ("sum" if model == "gin" else "mean")
     assert any(line.startswith("fold  1/3  epoch") for line in lines)
-    assert fastgnn.get_num_threads() == fastgnn._threads.get_num_threads()
+    assert fastgnn.get_num_threads() == fastgnn._runtime.threads.get_num_threads()
 
 
 def test_runner_quiet_and_featureless(tmp_path):

@@ -115,7 +115,7 @@ def refuse_options(args, task, names):
 @contextlib.contextmanager
 def num_threads(threads):
     """Run the block with ``--threads`` threads (None: leave the setting), restoring the previous one."""
-    from fastgnn import _threads
+    from fastgnn._runtime import threads as _threads
 
     if threads is None:
         yield

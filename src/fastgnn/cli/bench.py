@@ -455,7 +455,7 @@ def add_arguments(parser):
 
 def _check(args):
     """The run's keyword arguments from parsed options, or BenchError naming the option."""
-    from fastgnn._threads import max_num_threads
+    from fastgnn._runtime.threads import max_num_threads
 
     from fastgnn.cli._common import available_memory
 

@@ -10,7 +10,7 @@ concatenating the graphs' CSR arrays with offsets (no sort), and
 """
 import numpy as np
 
-from fastgnn import _validate as V
+from fastgnn._runtime import validate as V
 from fastgnn.graph import Graph
 
 __all__ = ["GraphData", "Batch"]

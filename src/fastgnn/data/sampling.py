@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from fastgnn import _validate as V
+from fastgnn._runtime import validate as V
 from fastgnn._runtime.random import as_generator
 from fastgnn.graph import Graph
 

@@ -20,7 +20,7 @@ Two reconstruction losses, each a callable ``loss(z) -> (value, dL/dz)``:
 """
 import numpy as np
 
-from fastgnn._validate import check_float_dtype
+from fastgnn._runtime.validate import check_float_dtype
 from fastgnn._runtime import numerics
 from fastgnn._runtime.numerics import sigmoid, softplus
 from fastgnn.data.sampling import NegativeSampler

@@ -13,7 +13,7 @@ features and on the hidden layer) and of PyG's ``BasicGNN`` models.
 """
 import numpy as np
 
-from fastgnn._validate import check_float_dtype
+from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn import init
 from fastgnn.nn.activation import get_activation
 from fastgnn.nn.conv.registry import conv_names, get_conv

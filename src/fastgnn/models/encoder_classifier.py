@@ -16,7 +16,7 @@ learning rate::
 """
 import numpy as np
 
-from fastgnn._validate import check_float_dtype
+from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn import init
 from fastgnn.nn.dropout import Dropout
 from fastgnn.nn.mlp import MLP

@@ -7,7 +7,7 @@ and returns one row of class scores (logits) per graph;
 """
 import numpy as np
 
-from fastgnn._validate import check_float_dtype
+from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn import init
 from fastgnn.nn._utils import as_layer_input, positive_int
 from fastgnn.nn.activation import ReLU

@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from fastgnn._blas import get_blas_threads
-from fastgnn._memory import empty_aligned
-from fastgnn._threads import get_num_threads
+from fastgnn._runtime.blas import get_blas_threads
+from fastgnn._runtime.memory import empty_aligned
+from fastgnn._runtime.threads import get_num_threads
 
 __all__ = ["matmul", "matmul_tn"]
 

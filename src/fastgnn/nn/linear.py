@@ -1,7 +1,7 @@
 """The affine layer."""
 import numpy as np
 
-from fastgnn._validate import check_float_dtype
+from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn import init
 from fastgnn.nn._matmul import matmul, matmul_tn
 from fastgnn.nn._utils import as_grad, as_layer_input, positive_int

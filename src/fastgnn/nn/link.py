@@ -18,7 +18,7 @@ probability), or for ranking metrics (a logit does not saturate into ties).
 """
 import numpy as np
 
-from fastgnn._validate import check_float_dtype
+from fastgnn._runtime.validate import check_float_dtype
 from fastgnn._runtime.numerics import sigmoid
 from fastgnn.graph import Graph
 from fastgnn.nn._utils import as_grad, positive_int

@@ -3,7 +3,7 @@ import copy
 
 import numpy as np
 
-from fastgnn._validate import check_float_dtype
+from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn import init
 from fastgnn.nn.activation import get_activation
 from fastgnn.nn.dropout import Dropout

@@ -12,7 +12,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from fastgnn._validate import check_float_dtype
+from fastgnn._runtime.validate import check_float_dtype
 
 __all__ = ["Parameter", "Module", "Sequential"]
 

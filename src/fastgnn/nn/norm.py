@@ -1,7 +1,7 @@
 """Batch normalization over rows (nodes or graphs): :class:`BatchNorm`."""
 import numpy as np
 
-from fastgnn._validate import check_float_dtype
+from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn import init
 from fastgnn.nn._utils import as_grad, as_layer_input, positive_int
 from fastgnn.nn.module import Module, Parameter

@@ -13,7 +13,7 @@ zero row. The functions are :func:`fastgnn.segment_reduce` under PyG's names
 ``batch`` vector); the modules cache what their backward needs: ``ptr``, and
 for max/min the winning row of each output element.
 """
-from fastgnn import _validate as V
+from fastgnn._runtime import validate as V
 from fastgnn.nn._utils import as_grad
 from fastgnn.nn.module import Module
 from fastgnn.ops import segment_reduce, segment_reduce_backward

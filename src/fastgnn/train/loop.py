@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from fastgnn._blas import limit_blas_threads
-from fastgnn._threads import num_threads
+from fastgnn._runtime.blas import limit_blas_threads
+from fastgnn._runtime.threads import num_threads
 from fastgnn.nn.module import Module
 from fastgnn.train.progress import Progress
 from fastgnn.train.result import TrainResult

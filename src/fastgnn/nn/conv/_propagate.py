@@ -13,7 +13,7 @@ ever built.
 """
 import numpy as np
 
-from fastgnn import _validate as V
+from fastgnn._runtime import validate as V
 from fastgnn.nn._matmul import matmul, matmul_tn
 from fastgnn.ops import aggregate, aggregate_backward
 

@@ -1,7 +1,7 @@
 """Kipf and Welling's graph convolution: ``D^{-1/2} (A + I) D^{-1/2} X W``."""
 import numpy as np
 
-from fastgnn._validate import check_float_dtype
+from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn import init
 from fastgnn.nn._utils import as_layer_input, check_graph, positive_int
 from fastgnn.nn.conv._propagate import aggregate_transform, aggregate_transform_backward, as_grad_out

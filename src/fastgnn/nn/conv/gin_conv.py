@@ -1,7 +1,7 @@
 """The graph isomorphism network layer: ``mlp((1 + eps) x_i + sum_j x_j)``."""
 import numpy as np
 
-from fastgnn._validate import check_float_dtype
+from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn._utils import split_input
 from fastgnn.nn.conv._propagate import as_grad_out
 from fastgnn.nn.linear import Linear

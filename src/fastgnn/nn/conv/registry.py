@@ -25,7 +25,7 @@ standard option, plus ``layer`` (0-based), ``num_layers`` and
 import inspect
 from dataclasses import dataclass, field
 
-from fastgnn._validate import check_reduce
+from fastgnn._runtime.validate import check_reduce
 
 __all__ = ["ConvSpec", "register_conv", "get_conv", "conv_names", "build_conv", "unregister_conv"]
 

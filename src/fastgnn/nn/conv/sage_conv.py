@@ -1,7 +1,7 @@
 """GraphSAGE's layer: ``out = W_l AGG_j x_j + W_r x_i``."""
 import numpy as np
 
-from fastgnn._validate import check_float_dtype
+from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn._utils import channels_pair, positive_int, split_input
 from fastgnn.nn.conv._propagate import as_grad_out, check_aggr, linear_aggregate, linear_aggregate_backward
 from fastgnn.nn.linear import Linear
