@@ -5,7 +5,7 @@ import pytest
 from fastgnn import Graph
 from fastgnn.data import NegativeSampler, negative_sampling
 from fastgnn.datasets import uniform_edge_index
-from fastgnn.transforms import to_undirected
+from fastgnn.graph.transforms import to_undirected
 
 
 def edge_set(graph):

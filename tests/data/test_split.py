@@ -5,7 +5,7 @@ import pytest
 from fastgnn import Graph
 from fastgnn.data import LinkSplit, random_link_split
 from fastgnn.datasets import load_cora
-from fastgnn.transforms import to_undirected
+from fastgnn.graph.transforms import to_undirected
 
 
 def pairs(edge_index, undirected=True):

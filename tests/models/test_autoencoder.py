@@ -10,7 +10,7 @@ from fastgnn.models.autoencoder import GAE, VGAE, AdjacencyLoss, NegativeSamplin
 from fastgnn.train import evaluate_link, train_autoencoder
 from fastgnn.optim import Adam
 from fastgnn.testing import check_grad
-from fastgnn.transforms import to_undirected
+from fastgnn.graph.transforms import to_undirected
 
 
 def softplus(x):

@@ -247,3 +247,25 @@ def as_row_mask(mask, num_rows, name="mask"):
     if array.ndim != 1 or array.shape[0] != num_rows:
         raise ValueError(f"{name} must have shape ({num_rows},) to match the {num_rows} rows, got {array.shape}")
     return array
+
+
+def as_node_ids(nodes, num_nodes):
+    """Distinct int64 node ids in range from a boolean mask or an id array."""
+    array = as_array(nodes, "nodes")
+    if array.ndim != 1:
+        raise ValueError(f"nodes must be 1-D (a boolean mask or node ids), got shape {array.shape}")
+    if array.dtype == np.bool_:
+        if array.shape[0] != num_nodes:
+            raise ValueError(f"nodes as a boolean mask must have length {num_nodes}, got {array.shape[0]}")
+        return np.flatnonzero(array)
+    if array.size == 0:
+        return np.zeros(0, dtype=np.int64)  # an empty list arrives as float64
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"nodes must be a boolean mask or integer node ids, got dtype {array.dtype}")
+    check_ids_in_range(array, num_nodes, "nodes")
+    ids = array.astype(np.int64)
+    seen = np.zeros(num_nodes, dtype=bool)
+    seen[ids] = True
+    if np.count_nonzero(seen) != ids.shape[0]:
+        raise ValueError("nodes contains a repeated node id")
+    return ids

@@ -98,7 +98,7 @@ def random_link_split(graph, val=0.05, test=0.1, undirected=True, seed=None):
     ----------
     graph : Graph
         A square graph; with ``undirected=True`` it must be symmetric
-        (build it with :func:`fastgnn.transforms.to_undirected`).
+        (build it with :func:`fastgnn.graph.to_undirected`).
     val, test : float or int
         A fraction of the distinct edges (rounded down, as Kipf and Welling's
         ``mask_test_edges``) or a number of edges.
@@ -135,7 +135,7 @@ def random_link_split(graph, val=0.05, test=0.1, undirected=True, seed=None):
     dst = graph.destinations().astype(np.int64)
     if undirected and not _is_symmetric(src, dst, n):
         raise ValueError("random_link_split(undirected=True) needs a symmetric graph: some edge j -> i has no "
-                         "i -> j; make it symmetric (fastgnn.transforms.to_undirected) or pass undirected=False")
+                         "i -> j; make it symmetric (fastgnn.graph.to_undirected) or pass undirected=False")
     loop = src == dst
     if undirected:
         keys = np.minimum(src, dst) * n + np.maximum(src, dst)

@@ -18,7 +18,7 @@ import importlib.resources
 import numpy as np
 
 from fastgnn.datasets.planetoid import Planetoid
-from fastgnn.transforms import to_undirected
+from fastgnn.graph.transforms import to_undirected
 
 __all__ = ["load_cora", "save_compact", "load_compact"]
 

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastgnn.graph import Graph
-from fastgnn.transforms import remove_self_loops, to_undirected
+from fastgnn.graph.transforms import remove_self_loops, to_undirected
 
 __all__ = ["Planetoid", "read_planetoid_data", "row_normalize", "PLANETOID_NAMES"]
 

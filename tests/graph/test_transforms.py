@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from fastgnn import Graph
-from fastgnn.transforms import coalesce, remove_self_loops, subgraph, to_undirected
+from fastgnn.graph.transforms import coalesce, remove_self_loops, subgraph, to_undirected
 
 
 def _reference_subgraph(graph, node_ids, relabel=True):

@@ -1,13 +1,14 @@
 """Structural transforms of graphs and edge lists.
 
-:func:`subgraph` works on a :class:`~fastgnn.graph.Graph`; :func:`coalesce`,
+:func:`subgraph` works on a :class:`~fastgnn.graph.Graph` (it is
+:meth:`Graph.subgraph`); :func:`coalesce`,
 :func:`remove_self_loops` and :func:`to_undirected` work on ``(2, E)`` edge
 lists (row 0 sources, row 1 destinations), as the dataset loaders build them.
 """
 import numpy as np
 
 from fastgnn._runtime import validate as V
-from fastgnn.graph import Graph
+from fastgnn.graph.handle import Graph
 
 __all__ = ["subgraph", "coalesce", "remove_self_loops", "to_undirected"]
 
@@ -50,54 +51,7 @@ def subgraph(graph, nodes, *, relabel=True, return_edge_ids=False):
     """
     if not isinstance(graph, Graph):
         raise TypeError(f"graph must be a fastgnn.Graph, got {type(graph).__name__}")
-    if not graph.is_square:
-        raise ValueError(
-            f"subgraph needs a square graph, got num_src_nodes={graph.num_src_nodes} "
-            f"!= num_dst_nodes={graph.num_dst_nodes}")
-    num_nodes = graph.num_nodes
-    node_ids = _as_node_ids(nodes, num_nodes)
-    num_kept = node_ids.shape[0]
-
-    mapping = np.full(num_nodes, -1, dtype=np.int64)
-    mapping[node_ids] = np.arange(num_kept) if relabel else node_ids
-    new_src = mapping[graph.indices]
-    new_dst = mapping[graph.destinations()]
-    keep = (new_src >= 0) & (new_dst >= 0)
-    edge_ids = np.flatnonzero(keep)
-    new_src = new_src[edge_ids]
-    new_dst = new_dst[edge_ids]
-    if new_dst.size > 1 and np.any(new_dst[1:] < new_dst[:-1]):
-        order = np.argsort(new_dst, kind="stable")
-        edge_ids, new_src, new_dst = edge_ids[order], new_src[order], new_dst[order]
-
-    size = num_kept if relabel else num_nodes
-    indptr = np.zeros(size + 1, dtype=np.int64)
-    np.cumsum(np.bincount(new_dst, minlength=size), out=indptr[1:])
-    weight = None if graph.edge_weight is None else graph.edge_weight[edge_ids]
-    result = Graph.from_csr(indptr, new_src, weight, num_src_nodes=size, index_dtype=graph.index_dtype)
-    return (result, edge_ids) if return_edge_ids else result
-
-
-def _as_node_ids(nodes, num_nodes):
-    """Distinct int64 node ids in range from a boolean mask or an id array."""
-    array = V.as_array(nodes, "nodes")
-    if array.ndim != 1:
-        raise ValueError(f"nodes must be 1-D (a boolean mask or node ids), got shape {array.shape}")
-    if array.dtype == np.bool_:
-        if array.shape[0] != num_nodes:
-            raise ValueError(f"nodes as a boolean mask must have length {num_nodes}, got {array.shape[0]}")
-        return np.flatnonzero(array)
-    if array.size == 0:
-        return np.zeros(0, dtype=np.int64)  # an empty list arrives as float64
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"nodes must be a boolean mask or integer node ids, got dtype {array.dtype}")
-    V.check_ids_in_range(array, num_nodes, "nodes")
-    ids = array.astype(np.int64)
-    seen = np.zeros(num_nodes, dtype=bool)
-    seen[ids] = True
-    if np.count_nonzero(seen) != ids.shape[0]:
-        raise ValueError("nodes contains a repeated node id")
-    return ids
+    return graph.subgraph(nodes, relabel=relabel, return_edge_ids=return_edge_ids)
 
 
 # ---------------------------------------------------------------------- edge lists

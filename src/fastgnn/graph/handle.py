@@ -1,4 +1,9 @@
-"""The graph handle: an immutable, validated, destination-major CSR."""
+"""The graph handle: an immutable, validated, destination-major CSR, with its derived graphs.
+
+Self-loops, the GCN and mean normalizations (square and bipartite), induced
+subgraphs and edge cuts all live here, on :class:`Graph`, so that every layer
+and adapter shares one implementation.
+"""
 import numpy as np
 
 from fastgnn._runtime import validate as V
@@ -521,19 +526,61 @@ class Graph:
         return (graph, edge_ids) if return_edge_ids else graph
 
     def subgraph(self, nodes, *, relabel=True, return_edge_ids=False):
-        """The subgraph induced by ``nodes`` (see :func:`fastgnn.transforms.subgraph`).
+        """The subgraph induced by ``nodes``.
+
+        An edge ``j -> i`` of this square graph is kept when both ``j`` and
+        ``i`` are in ``nodes``. Kept edges keep their weights and, within each
+        destination row, their original relative order (so with a mask or a
+        sorted index array the whole edge order is kept).
 
         Parameters
         ----------
-        nodes : array_like of bool (a mask) or of int (node ids)
+        nodes : array_like of bool, shape (num_nodes,), or array_like of int, shape (k,)
+            A boolean mask, or distinct node ids in ``[0, num_nodes)``.
         relabel : bool
-            Number the kept nodes ``0..k-1`` in the order of ``nodes``.
+            If True, node ``nodes[t]`` becomes node ``t`` of a graph of ``k``
+            nodes (a mask selects its nodes in increasing order). If False, the
+            result keeps the original ids and ``num_nodes``, and the nodes not
+            selected are left without edges.
         return_edge_ids : bool
-            Also return the ids of the kept edges in this graph.
-        """
-        from fastgnn.transforms import subgraph
+            Also return ``edge_ids``: edge ``e`` of the result is edge
+            ``edge_ids[e]`` of this graph.
 
-        return subgraph(self, nodes, relabel=relabel, return_edge_ids=return_edge_ids)
+        Returns
+        -------
+        Graph, or (Graph, ndarray of int64) with ``return_edge_ids``
+            The result has this graph's index dtype.
+
+        Notes
+        -----
+        Cost ``O(num_nodes + E)`` time and memory, ``E`` the edge count of
+        this graph. With ``relabel=True`` and ids not in increasing order, the
+        rows are reordered by a stable sort on the new destination ids, which
+        adds ``O(E' log E')`` for the ``E'`` kept edges.
+        """
+        self._require_square("subgraph")
+        num_nodes = self.num_nodes
+        node_ids = V.as_node_ids(nodes, num_nodes)
+        num_kept = node_ids.shape[0]
+
+        mapping = np.full(num_nodes, -1, dtype=np.int64)
+        mapping[node_ids] = np.arange(num_kept) if relabel else node_ids
+        new_src = mapping[self.indices]
+        new_dst = mapping[self.destinations()]
+        keep = (new_src >= 0) & (new_dst >= 0)
+        edge_ids = np.flatnonzero(keep)
+        new_src = new_src[edge_ids]
+        new_dst = new_dst[edge_ids]
+        if new_dst.size > 1 and np.any(new_dst[1:] < new_dst[:-1]):
+            order = np.argsort(new_dst, kind="stable")
+            edge_ids, new_src, new_dst = edge_ids[order], new_src[order], new_dst[order]
+
+        size = num_kept if relabel else num_nodes
+        indptr = np.zeros(size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(new_dst, minlength=size), out=indptr[1:])
+        weight = None if self.edge_weight is None else self.edge_weight[edge_ids]
+        result = Graph.from_csr(indptr, new_src, weight, num_src_nodes=size, index_dtype=self.index_dtype)
+        return (result, edge_ids) if return_edge_ids else result
 
     def _require_square(self, what):
         if not self.is_square:
