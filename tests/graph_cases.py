@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import fastgnn
-from fastgnn import testing_conformance as _conformance
+from fastgnn.testing import conformance as _conformance
 
 FLOAT_DTYPES = [np.float32, np.float64]
 INDEX_DTYPES = [np.int32, np.int64]

@@ -323,7 +323,7 @@ def _aggregate_backward(impl, options, reduce):
 
 def _aggregate_finite_differences(impl, options, reduce):
     """Analytic gradients of x and of the edge weights against central differences (float64, no ties)."""
-    from fastgnn.testing import check_grad
+    from fastgnn.testing.gradients import check_grad
 
     for name in ("random", "bipartite_more_sources", "duplicate_edges", "empty_rows"):
         case = CASES[name]

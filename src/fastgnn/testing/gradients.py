@@ -1,13 +1,7 @@
-"""Helpers for testing fastgnn and code built on it.
-
-:func:`check_grad` compares hand-written gradients with central finite
-differences (use float64 inputs). :mod:`fastgnn.testing.conformance
-<fastgnn.testing_conformance>` (``conformance.run(ops)``) checks any
-implementation of the ops against the NumPy reference.
-"""
+"""Finite-difference gradient checks: :func:`check_grad`, :func:`check_module_grad` (use float64 inputs)."""
 import numpy as np
 
-__all__ = ["numerical_grad", "check_grad"]
+__all__ = ["numerical_grad", "check_grad", "check_module_grad"]
 
 
 def numerical_grad(loss, array, eps=1e-6, indices=None):
@@ -103,7 +97,6 @@ def check_grad(loss, inputs, grads, *, eps=1e-6, rtol=1e-5, atol=1e-7, max_eleme
 
 
 # ---------------------------------------------------------------------------- modules (fastgnn.nn)
-__all__ += ["check_module_grad"]
 
 
 def _float_leaves(value, leaves):
@@ -190,9 +183,3 @@ def check_module_grad(module, *inputs, eps=1e-6, rtol=1e-5, atol=1e-7, max_eleme
 
     return check_grad(loss, arrays, grads, eps=eps, rtol=rtol, atol=atol, max_elements=max_elements,
                       seed=seed)
-
-
-# ---------------------------------------------------------------------------- conformance suite of the ops
-from fastgnn import testing_conformance as conformance  # noqa: E402  (uses check_grad above)
-
-__all__ += ["conformance"]
