@@ -9,7 +9,7 @@ import numpy as np
 
 from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn import init
-from fastgnn.nn._utils import as_layer_input, positive_int
+from fastgnn.nn.utils import as_layer_input, positive_int
 from fastgnn.nn.activation import ReLU
 from fastgnn.nn.conv import GINConv
 from fastgnn.nn.conv.registry import conv_names, get_conv

@@ -6,7 +6,7 @@ usually holds anyway), so an activation adds no memory of its own.
 import numpy as np
 
 from fastgnn._runtime.numerics import sigmoid
-from fastgnn.nn._utils import as_float_array, as_grad
+from fastgnn.nn.utils import as_float_array, as_grad
 from fastgnn.nn.module import Module
 
 __all__ = ["Identity", "ReLU", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "get_activation"]

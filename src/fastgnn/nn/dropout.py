@@ -2,7 +2,7 @@
 import numpy as np
 
 from fastgnn.nn import init
-from fastgnn.nn._utils import as_float_array, as_grad
+from fastgnn.nn.utils import as_float_array, as_grad
 from fastgnn.nn.module import Module
 
 __all__ = ["Dropout"]

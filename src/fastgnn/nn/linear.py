@@ -4,7 +4,7 @@ import numpy as np
 from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn import init
 from fastgnn.nn._matmul import matmul, matmul_tn
-from fastgnn.nn._utils import as_grad, as_layer_input, positive_int
+from fastgnn.nn.utils import as_grad, as_layer_input, positive_int
 from fastgnn.nn.module import Module, Parameter
 
 __all__ = ["Linear"]

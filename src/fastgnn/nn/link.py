@@ -21,7 +21,7 @@ import numpy as np
 from fastgnn._runtime.validate import check_float_dtype
 from fastgnn._runtime.numerics import sigmoid
 from fastgnn.graph import Graph
-from fastgnn.nn._utils import as_grad, positive_int
+from fastgnn.nn.utils import as_grad, positive_int
 from fastgnn.nn.mlp import MLP
 from fastgnn.nn.module import Module
 from fastgnn.ops import aggregate, edge_dot, edge_dot_backward

@@ -14,7 +14,7 @@ zero row. The functions are :func:`fastgnn.segment_reduce` under PyG's names
 for max/min the winning row of each output element.
 """
 from fastgnn._runtime import validate as V
-from fastgnn.nn._utils import as_grad
+from fastgnn.nn.utils import as_grad
 from fastgnn.nn.module import Module
 from fastgnn.ops import segment_reduce, segment_reduce_backward
 

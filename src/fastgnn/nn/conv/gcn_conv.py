@@ -3,7 +3,7 @@ import numpy as np
 
 from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn import init
-from fastgnn.nn._utils import as_layer_input, check_graph, positive_int
+from fastgnn.nn.utils import as_layer_input, check_graph, positive_int
 from fastgnn.nn.conv._propagate import aggregate_transform, aggregate_transform_backward, as_grad_out
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.module import Module, Parameter

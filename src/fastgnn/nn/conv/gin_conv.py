@@ -2,7 +2,7 @@
 import numpy as np
 
 from fastgnn._runtime.validate import check_float_dtype
-from fastgnn.nn._utils import split_input
+from fastgnn.nn.utils import split_input
 from fastgnn.nn.conv._propagate import as_grad_out
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.mlp import MLP

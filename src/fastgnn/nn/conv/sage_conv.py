@@ -2,7 +2,7 @@
 import numpy as np
 
 from fastgnn._runtime.validate import check_float_dtype
-from fastgnn.nn._utils import channels_pair, positive_int, split_input
+from fastgnn.nn.utils import channels_pair, positive_int, split_input
 from fastgnn.nn.conv._propagate import as_grad_out, check_aggr, linear_aggregate, linear_aggregate_backward
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.module import Module

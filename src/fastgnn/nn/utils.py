@@ -1,4 +1,4 @@
-"""Private input checks shared by the layers."""
+"""Input checks shared by the layers, for writing your own (see docs/extending.md)."""
 import numpy as np
 
 from fastgnn.graph import Graph
