@@ -8,7 +8,7 @@ import pytest
 from fastgnn.cli import main
 from fastgnn.cli.node import model_defaults
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RAW_CORA = os.path.join(REPO_ROOT, "..", "shared", "data", "planetoid", "cora")
 
 
