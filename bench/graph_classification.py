@@ -103,7 +103,7 @@ class FastgnnEpoch:
         self.threads = threads
         self.model = GINGraphClassifier(graphs[0].num_node_features, HIDDEN, num_classes, LAYERS, rng=0)
         self.optimizer = Adam(self.model.parameters(), lr=0.01)
-        self.loader = DataLoader(graphs, batch_size, shuffle=True, seed=0)
+        self.loader = DataLoader(graphs, batch_size, shuffle=True, rng=0)
 
     def __call__(self):
         fastgnn.set_num_threads(self.threads)

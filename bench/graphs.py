@@ -29,7 +29,7 @@ TRAINING_FEATURES = 128
 TRAINING_CLASSES = 10
 
 
-def uniform_edge_index(num_nodes, num_edges, seed=0):
+def uniform_edge_index(num_nodes, num_edges, rng=0):
     """Edges with source and destination drawn uniformly at random.
 
     Parameters
@@ -38,7 +38,7 @@ def uniform_edge_index(num_nodes, num_edges, seed=0):
         Number of nodes.
     num_edges : int
         Number of directed edges (duplicates and self-loops may occur).
-    seed : int
+    rng : int
         Seed of the ``numpy.random.Generator``.
 
     Returns
@@ -46,13 +46,13 @@ def uniform_edge_index(num_nodes, num_edges, seed=0):
     edge_index : ndarray of shape (2, num_edges), int64
         Row 0 holds sources, row 1 destinations.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(rng)
     src = rng.integers(0, num_nodes, num_edges, dtype=np.int64)
     dst = rng.integers(0, num_nodes, num_edges, dtype=np.int64)
     return np.stack([src, dst])
 
 
-def power_law_edge_index(num_nodes, num_edges, exponent=2.1, seed=0):
+def power_law_edge_index(num_nodes, num_edges, exponent=2.1, rng=0):
     """Edges whose in-degrees follow a power law (Chung-Lu style); sources are uniform.
 
     Parameters
@@ -61,14 +61,14 @@ def power_law_edge_index(num_nodes, num_edges, exponent=2.1, seed=0):
         Graph size.
     exponent : float
         Exponent of the degree distribution (> 1).
-    seed : int
+    rng : int
         Seed of the ``numpy.random.Generator``.
 
     Returns
     -------
     edge_index : ndarray of shape (2, num_edges), int64
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(rng)
     weight = (np.arange(num_nodes, dtype=np.float64) + 1.0) ** (-1.0 / (exponent - 1.0))
     weight /= weight.sum()
     rank_to_node = rng.permutation(num_nodes)
@@ -99,8 +99,8 @@ def bench_edge_index(name, seed=0):
         raise ValueError(f"unknown graph {name!r}; choose from {', '.join(BENCH_GRAPHS)}")
     kind, num_nodes, num_edges = BENCH_GRAPHS[name]
     if kind == "uniform":
-        return uniform_edge_index(num_nodes, num_edges, seed=seed), num_nodes
-    return power_law_edge_index(num_nodes, num_edges, seed=seed), num_nodes
+        return uniform_edge_index(num_nodes, num_edges, rng=seed), num_nodes
+    return power_law_edge_index(num_nodes, num_edges, rng=seed), num_nodes
 
 
 def uniform_training_data(seed=0):

@@ -19,10 +19,10 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 
 @pytest.mark.parametrize("seed", [0, 3])
 def test_generators_match_fastgnn(seed):
-    np.testing.assert_array_equal(graphs.uniform_edge_index(1000, 5000, seed=seed),
-                                  uniform_edge_index(1000, 5000, seed=seed))
-    np.testing.assert_array_equal(graphs.power_law_edge_index(1000, 5000, seed=seed),
-                                  power_law_edge_index(1000, 5000, seed=seed))
+    np.testing.assert_array_equal(graphs.uniform_edge_index(1000, 5000, rng=seed),
+                                  uniform_edge_index(1000, 5000, rng=seed))
+    np.testing.assert_array_equal(graphs.power_law_edge_index(1000, 5000, rng=seed),
+                                  power_law_edge_index(1000, 5000, rng=seed))
 
 
 def test_bench_edge_index_sizes():

@@ -18,13 +18,13 @@ SPARSE_NODES, SPARSE_EDGES, SAMPLES = 1_000_000, 10_000_000, 1_000_000
 
 @pytest.fixture(scope="module")
 def sparse_graph():
-    return Graph.from_edge_index(uniform_edge_index(SPARSE_NODES, SPARSE_EDGES, seed=0), num_nodes=SPARSE_NODES)
+    return Graph.from_edge_index(uniform_edge_index(SPARSE_NODES, SPARSE_EDGES, rng=0), num_nodes=SPARSE_NODES)
 
 
 @pytest.fixture(scope="module")
 def cora_split():
     dataset = load_cora()
-    return dataset, random_link_split(dataset.graph, seed=0)
+    return dataset, random_link_split(dataset.graph, rng=0)
 
 
 @pytest.mark.benchmark(group="negative sampling 1M nodes, 10M edges, 1M samples")
@@ -47,7 +47,7 @@ def test_negative_sampling_pyg(benchmark, sparse_graph):
 def test_gae_loss(benchmark, cora_split, loss):
     _, split = cora_split
     z = np.random.default_rng(0).standard_normal((split.num_nodes, 16)).astype(np.float32)
-    fn = AdjacencyLoss(split.train_graph) if loss == "full" else NegativeSamplingLoss(split.train_graph, seed=0)
+    fn = AdjacencyLoss(split.train_graph) if loss == "full" else NegativeSamplingLoss(split.train_graph, rng=0)
     benchmark(fn, z)
 
 
@@ -59,7 +59,7 @@ def test_training_epoch(benchmark, cora_split, model_cls, loss):
     graph = split.train_graph
     model = model_cls(dataset.num_features, 32, 16, rng=0)
     optimizer = Adam(model.parameters(), lr=0.01)
-    fn = AdjacencyLoss(graph) if loss == "full" else NegativeSamplingLoss(graph, seed=0)
+    fn = AdjacencyLoss(graph) if loss == "full" else NegativeSamplingLoss(graph, rng=0)
     kl_weight = 1.0 / graph.num_nodes
 
     def epoch():

@@ -9,7 +9,7 @@ from fastgnn.data import stratified_k_fold
 def test_partition_and_balance(num_folds):
     labels = np.array([-1] * 63 + [1] * 125)
     np.random.default_rng(0).shuffle(labels)
-    folds = stratified_k_fold(labels, num_folds, seed=0)
+    folds = stratified_k_fold(labels, num_folds, rng=0)
     assert len(folds) == num_folds
     tests = np.concatenate([test for _, test in folds])
     np.testing.assert_array_equal(np.sort(tests), np.arange(labels.size))
@@ -26,9 +26,9 @@ def test_partition_and_balance(num_folds):
 
 def test_seeded():
     labels = np.arange(50) % 3
-    a = stratified_k_fold(labels, 5, seed=1)
-    b = stratified_k_fold(labels, 5, seed=1)
-    c = stratified_k_fold(labels, 5, seed=2)
+    a = stratified_k_fold(labels, 5, rng=1)
+    b = stratified_k_fold(labels, 5, rng=1)
+    c = stratified_k_fold(labels, 5, rng=2)
     assert all(np.array_equal(x[1], y[1]) for x, y in zip(a, b))
     assert not all(np.array_equal(x[1], y[1]) for x, y in zip(a, c))
 

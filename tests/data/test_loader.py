@@ -30,7 +30,7 @@ def test_in_order_without_shuffle():
 
 
 def test_shuffle_covers_every_graph_and_reshuffles_each_epoch():
-    loader = DataLoader(dataset(), batch_size=4, shuffle=True, seed=3)
+    loader = DataLoader(dataset(), batch_size=4, shuffle=True, rng=3)
     first, second = labels_of(loader), labels_of(loader)
     assert sorted(sum(first, [])) == sorted(sum(second, [])) == list(range(23))
     assert first != second
@@ -38,11 +38,11 @@ def test_shuffle_covers_every_graph_and_reshuffles_each_epoch():
 
 
 def test_shuffle_is_reproducible_from_the_seed():
-    one = DataLoader(dataset(), batch_size=4, shuffle=True, seed=11)
-    two = DataLoader(dataset(), batch_size=4, shuffle=True, seed=11)
+    one = DataLoader(dataset(), batch_size=4, shuffle=True, rng=11)
+    two = DataLoader(dataset(), batch_size=4, shuffle=True, rng=11)
     assert [labels_of(one) for _ in range(3)] == [labels_of(two) for _ in range(3)]
-    other = DataLoader(dataset(), batch_size=4, shuffle=True, seed=12)
-    assert labels_of(other) != labels_of(DataLoader(dataset(), batch_size=4, shuffle=True, seed=11))
+    other = DataLoader(dataset(), batch_size=4, shuffle=True, rng=12)
+    assert labels_of(other) != labels_of(DataLoader(dataset(), batch_size=4, shuffle=True, rng=11))
 
 
 def test_drop_last():
@@ -55,7 +55,7 @@ def test_drop_last():
 
 
 def test_batch_features_follow_the_order():
-    loader = DataLoader(dataset(), batch_size=6, shuffle=True, seed=0)
+    loader = DataLoader(dataset(), batch_size=6, shuffle=True, rng=0)
     for batch in loader:
         for member in batch.unbatch():
             assert np.all(member.x == int(member.y))
@@ -72,4 +72,4 @@ def test_bad_dataset_and_seed():
     with pytest.raises(TypeError, match="dataset"):
         DataLoader(42, batch_size=2)
     with pytest.raises(TypeError, match="seed"):
-        DataLoader(dataset(), batch_size=2, shuffle=True, seed="x")
+        DataLoader(dataset(), batch_size=2, shuffle=True, rng="x")

@@ -32,7 +32,7 @@ def test_never_an_edge_distinct_and_in_range(rng, num_nodes, num_edges, num, all
     graph = random_graph(rng, num_nodes, num_edges)
     sampler = NegativeSampler(graph, allow_self_loops=allow_self_loops)
     num = min(num, sampler.num_available)
-    pairs = negative_sampling(graph, num, seed=rng, allow_self_loops=allow_self_loops)
+    pairs = negative_sampling(graph, num, rng=rng, allow_self_loops=allow_self_loops)
     assert pairs.shape == (2, num) and pairs.dtype == np.int64
     assert pairs.min() >= 0 and pairs.max() < num_nodes
     edges = edge_set(graph)
@@ -71,25 +71,25 @@ def test_exhausts_all_non_edges_exactly(rng):
 def test_complete_graph_raises(self_loops):
     graph = complete_graph(6, self_loops=self_loops)
     with pytest.raises(ValueError, match="complete graph"):
-        negative_sampling(graph, 1, seed=0)
+        negative_sampling(graph, 1, rng=0)
     with pytest.raises(ValueError, match="complete graph"):
-        negative_sampling(graph, 1, seed=0, undirected=True)
-    assert negative_sampling(graph, 0, seed=0).shape == (2, 0)
+        negative_sampling(graph, 1, rng=0, undirected=True)
+    assert negative_sampling(graph, 0, rng=0).shape == (2, 0)
     if not self_loops:   # only the loops are left
-        loops = negative_sampling(graph, 6, seed=0, allow_self_loops=True)
+        loops = negative_sampling(graph, 6, rng=0, allow_self_loops=True)
         assert np.all(loops[0] == loops[1]) and sorted(loops[0]) == list(range(6))
 
 
 def test_small_graphs():
     empty = Graph.from_edge_index(np.zeros((2, 0), np.int64), num_nodes=0)
     with pytest.raises(ValueError):
-        negative_sampling(empty, 1, seed=0)
+        negative_sampling(empty, 1, rng=0)
     single = Graph.from_edge_index(np.zeros((2, 0), np.int64), num_nodes=1)
     with pytest.raises(ValueError, match="complete graph"):
-        negative_sampling(single, 1, seed=0)
-    assert negative_sampling(single, 1, seed=0, allow_self_loops=True).tolist() == [[0], [0]]
+        negative_sampling(single, 1, rng=0)
+    assert negative_sampling(single, 1, rng=0, allow_self_loops=True).tolist() == [[0], [0]]
     no_edges = Graph.from_edge_index(np.zeros((2, 0), np.int64), num_nodes=3)
-    assert negative_sampling(no_edges, 6, seed=0).shape == (2, 6)
+    assert negative_sampling(no_edges, 6, rng=0).shape == (2, 6)
 
 
 def test_bipartite(rng):
@@ -105,10 +105,10 @@ def test_bipartite(rng):
 
 
 def test_seeded_and_reproducible():
-    graph = Graph.from_edge_index(uniform_edge_index(1000, 5000, seed=0), num_nodes=1000)
-    a = negative_sampling(graph, 300, seed=7)
-    b = negative_sampling(graph, 300, seed=7)
-    c = negative_sampling(graph, 300, seed=8)
+    graph = Graph.from_edge_index(uniform_edge_index(1000, 5000, rng=0), num_nodes=1000)
+    a = negative_sampling(graph, 300, rng=7)
+    b = negative_sampling(graph, 300, rng=7)
+    c = negative_sampling(graph, 300, rng=8)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     sampler = NegativeSampler(graph)
@@ -140,9 +140,9 @@ def test_uniform_over_non_edges(dense):
 def test_large_sparse_graph_uses_rejection():
     # 10^6 nodes: the 10^12 candidate pairs are never enumerated
     n = 1_000_000
-    graph = Graph.from_edge_index(uniform_edge_index(n, 2_000_000, seed=1), num_nodes=n)
+    graph = Graph.from_edge_index(uniform_edge_index(n, 2_000_000, rng=1), num_nodes=n)
     sampler = NegativeSampler(graph)
-    pairs = sampler.sample(200_000, seed=0)
+    pairs = sampler.sample(200_000, rng=0)
     assert pairs.shape == (2, 200_000)
     assert not sampler.is_edge(pairs).any()
     keys = pairs[0] * n + pairs[1]
@@ -156,7 +156,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="non-negative"):
         negative_sampling(graph, -1)
     with pytest.raises(TypeError, match="seed"):
-        negative_sampling(graph, 0, seed="x")
+        negative_sampling(graph, 0, rng="x")
 
 
 @pytest.mark.parametrize("pairs, error, match", [

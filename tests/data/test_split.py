@@ -25,7 +25,7 @@ def symmetric_graph(rng, n, m, weighted=False):
 @pytest.fixture(scope="module")
 def cora_split():
     graph = load_cora().graph
-    return graph, random_link_split(graph, val=0.05, test=0.1, seed=0)
+    return graph, random_link_split(graph, val=0.05, test=0.1, rng=0)
 
 
 def test_paper_split_sizes_on_cora(cora_split):
@@ -81,9 +81,9 @@ def test_edge_label_index(cora_split):
 
 def test_seeded():
     graph = load_cora().graph
-    a = random_link_split(graph, seed=3)
-    b = random_link_split(graph, seed=3)
-    c = random_link_split(graph, seed=4)
+    a = random_link_split(graph, rng=3)
+    b = random_link_split(graph, rng=3)
+    c = random_link_split(graph, rng=4)
     np.testing.assert_array_equal(a.test_pos_edge_index, b.test_pos_edge_index)
     np.testing.assert_array_equal(a.val_neg_edge_index, b.val_neg_edge_index)
     assert a.train_graph == b.train_graph
@@ -93,7 +93,7 @@ def test_seeded():
 def test_counts_weights_and_duplicates(rng):
     graph = symmetric_graph(rng, 40, 150, weighted=True)
     total = graph.num_edges // 2
-    split = random_link_split(graph, val=7, test=0, seed=rng)
+    split = random_link_split(graph, val=7, test=0, rng=rng)
     assert split.val_pos_edge_index.shape[1] == 7 and split.test_pos_edge_index.shape[1] == 0
     assert split.test_neg_edge_index.shape == (2, 0)
     assert split.train_pos_edge_index.shape[1] == total - 7
@@ -104,14 +104,14 @@ def test_counts_weights_and_duplicates(rng):
     # a duplicated edge: all its copies go to the same part
     edge_index = graph.to_edge_index()
     doubled = Graph.from_edge_index(np.concatenate([edge_index, edge_index], axis=1), num_nodes=40)
-    split = random_link_split(doubled, val=0.2, test=0.2, seed=0)
+    split = random_link_split(doubled, val=0.2, test=0.2, rng=0)
     assert split.train_graph.num_edges == 4 * split.train_pos_edge_index.shape[1]
     assert split.val_pos_edge_index.shape[1] == int(0.2 * total)
 
 
 def test_self_loops_stay_in_message_passing(rng):
     graph = symmetric_graph(rng, 20, 60).add_self_loops()
-    split = random_link_split(graph, val=0.3, test=0.3, seed=0)
+    split = random_link_split(graph, val=0.3, test=0.3, rng=0)
     train = split.train_graph
     assert train.has_self_loop().all()
     for edge_index in (split.train_pos_edge_index, split.val_pos_edge_index, split.test_pos_edge_index):
@@ -122,7 +122,7 @@ def test_directed_split(rng):
     edge_index = rng.integers(0, 30, size=(2, 200))
     edge_index = edge_index[:, edge_index[0] != edge_index[1]]
     graph = Graph.from_edge_index(edge_index, num_nodes=30)
-    split = random_link_split(graph, val=0.1, test=0.2, undirected=False, seed=1)
+    split = random_link_split(graph, val=0.1, test=0.2, undirected=False, rng=1)
     directed = pairs(graph.to_edge_index(), undirected=False)
     train = pairs(split.train_graph.to_edge_index(), undirected=False)
     val = pairs(split.val_pos_edge_index, undirected=False)
@@ -135,14 +135,14 @@ def test_directed_split(rng):
 
 def test_everything_held_out():
     graph = Graph.from_edge_index(to_undirected(np.array([[0, 1, 2], [1, 2, 3]])), num_nodes=6)
-    split = random_link_split(graph, val=1, test=2, seed=0)
+    split = random_link_split(graph, val=1, test=2, rng=0)
     assert split.train_graph.num_edges == 0 and split.train_pos_edge_index.shape == (2, 0)
 
 
 def test_more_edges_than_exist_raises():
     graph = Graph.from_edge_index(to_undirected(np.array([[0, 1, 2], [1, 2, 3]])), num_nodes=6)
     with pytest.raises(ValueError, match="only 3 distinct undirected edges"):
-        random_link_split(graph, val=2, test=2, seed=0)
+        random_link_split(graph, val=2, test=2, rng=0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         random_link_split(graph, val=1.5, test=0.1)
     with pytest.raises(ValueError, match="non-negative"):
@@ -155,14 +155,14 @@ def test_too_few_non_edges_for_the_negatives():
     keep = src != dst
     complete = Graph.from_edge_index(np.stack([src[keep], dst[keep]]), num_nodes=n)
     with pytest.raises(ValueError, match="negative"):
-        random_link_split(complete, val=1, test=1, seed=0)
+        random_link_split(complete, val=1, test=1, rng=0)
 
 
 def test_bad_graphs():
     asymmetric = Graph.from_edge_index(np.array([[0, 1], [1, 2]]), num_nodes=3)
     with pytest.raises(ValueError, match="symmetric"):
         random_link_split(asymmetric, val=1, test=0)
-    random_link_split(asymmetric, val=1, test=0, undirected=False, seed=0)
+    random_link_split(asymmetric, val=1, test=0, undirected=False, rng=0)
     bipartite = Graph.from_edge_index(np.array([[0, 1], [1, 0]]), num_src_nodes=3, num_dst_nodes=2)
     with pytest.raises(ValueError, match="square"):
         random_link_split(bipartite)

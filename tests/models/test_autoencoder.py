@@ -81,7 +81,7 @@ def test_adjacency_loss_large_logits_and_float32(rng):
 # ---------------------------------------------------------------------- the negative-sampling loss
 def test_negative_sampling_loss_matches_reference_and_gradient(rng):
     graph = small_graph(rng)
-    loss = NegativeSamplingLoss(graph, seed=0)
+    loss = NegativeSamplingLoss(graph, rng=0)
     z = rng.standard_normal((graph.num_nodes, 4))
     negatives = loss.sampler.sample(loss.num_negatives, rng)
     value, grad = loss(z, negatives)
@@ -95,12 +95,12 @@ def test_negative_sampling_loss_matches_reference_and_gradient(rng):
 
 def test_negative_sampling_loss_resamples_each_call(rng):
     graph = small_graph(rng, n=40, m=60)
-    loss = NegativeSamplingLoss(graph, seed=1)
+    loss = NegativeSamplingLoss(graph, rng=1)
     assert loss.num_negatives == graph.num_edges
     z = rng.standard_normal((40, 4))
     assert loss(z)[0] != loss(z)[0]
-    again = NegativeSamplingLoss(graph, seed=1)
-    first = NegativeSamplingLoss(graph, seed=1)(z)[0]
+    again = NegativeSamplingLoss(graph, rng=1)
+    first = NegativeSamplingLoss(graph, rng=1)(z)[0]
     assert again(z)[0] == first
 
 
@@ -139,7 +139,7 @@ def test_gae_gradients_end_to_end(rng, loss_kind, bias):
         loss = AdjacencyLoss(graph, block_elements=25)
         objective = loss
     else:
-        loss = NegativeSamplingLoss(graph, seed=0)
+        loss = NegativeSamplingLoss(graph, rng=0)
         negatives = loss.sampler.sample(loss.num_negatives, 3)
         objective = lambda z: loss(z, negatives)   # noqa: E731
     model.zero_grad()
@@ -159,7 +159,7 @@ def test_vgae_gradients_with_kl(rng, loss_kind):
     if loss_kind == "full":
         recon = AdjacencyLoss(graph, block_elements=25)
     else:
-        sampler_loss = NegativeSamplingLoss(graph, seed=0)
+        sampler_loss = NegativeSamplingLoss(graph, rng=0)
         negatives = sampler_loss.sampler.sample(sampler_loss.num_negatives, 3)
         recon = lambda z: sampler_loss(z, negatives)   # noqa: E731
 
@@ -230,10 +230,10 @@ def cora():
 
 def run_cora(dataset, model_cls, loss, seed, epochs=200):
     rng = np.random.default_rng(seed)
-    split = random_link_split(dataset.graph, val=0.05, test=0.1, seed=rng)
+    split = random_link_split(dataset.graph, val=0.05, test=0.1, rng=rng)
     model = model_cls(dataset.num_features, 32, 16, rng=rng)
     return train_autoencoder(model, split, dataset.x, Adam(model.parameters(), lr=0.01), loss=loss,
-                             epochs=epochs, seed=rng)
+                             epochs=epochs, rng=rng)
 
 
 @pytest.mark.parametrize("model_cls,loss", [(GAE, "full"), (VGAE, "negative")])
@@ -245,7 +245,7 @@ def test_cora_smoke(cora, model_cls, loss):
 
 
 def test_evaluation_uses_the_training_graph_only(cora):
-    split = random_link_split(cora.graph, seed=0)
+    split = random_link_split(cora.graph, rng=0)
     model = GAE(cora.num_features, 8, 4, rng=0)
     scores = evaluate_link(model, split.train_graph, cora.x, split)
     assert set(scores) == {"val_auc", "val_ap", "test_auc", "test_ap"}
@@ -253,7 +253,7 @@ def test_evaluation_uses_the_training_graph_only(cora):
 
 
 def test_train_autoencoder_bad_arguments(cora):
-    split = random_link_split(cora.graph, seed=0)
+    split = random_link_split(cora.graph, rng=0)
     model = GAE(cora.num_features, 8, 4, rng=0)
     optimizer = Adam(model.parameters(), lr=0.01)
     with pytest.raises(ValueError, match="loss"):

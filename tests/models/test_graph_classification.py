@@ -172,7 +172,7 @@ def test_learns_structure(rng, name, pool, constant):
     graphs = separable_graphs(rng, 64, constant)
     width = graphs[0].num_node_features
     model = build_graph_classifier(name, width, 2, hidden_channels=16, num_layers=3, pool=pool, rng=0)
-    result = train_graph_classifier(model, graphs[:48], graphs[48:], epochs=40, batch_size=16, seed=0)
+    result = train_graph_classifier(model, graphs[:48], graphs[48:], epochs=40, batch_size=16, rng=0)
     assert result.test_acc == 1.0 and result.history["test_acc"][-1] == 1.0
     assert len(result.history["train_loss"]) == len(result.history["test_acc"]) == 40
     accuracy, loss = evaluate_graph_classifier(model, graphs[48:])
@@ -185,7 +185,7 @@ def test_training_is_reproducible(rng):
     def run():
         return cross_validate_graph_classifier(
             lambda r: build_graph_classifier("gin", 4, 2, hidden_channels=8, rng=r), graphs, num_folds=3,
-            epochs=4, batch_size=8, seed=7)
+            epochs=4, batch_size=8, rng=7)
 
     first, second = run(), run()
     np.testing.assert_array_equal(first.test_acc, second.test_acc)
@@ -197,7 +197,7 @@ def test_cross_validation_protocols():
     graphs = separable_graphs(np.random.default_rng(1), 40)
     result = cross_validate_graph_classifier(
         lambda r: build_graph_classifier("gin", 1, 2, hidden_channels=8, num_layers=3, rng=r), graphs,
-        num_folds=4, epochs=6, batch_size=8, seed=0)
+        num_folds=4, epochs=6, batch_size=8, rng=0)
     assert result.test_acc.shape == (4, 6)
     means = result.test_acc.mean(axis=0)
     assert result.best_epoch == int(np.argmax(means)) + 1
@@ -224,7 +224,7 @@ def test_gin_learns_mutag_quickly():
     dataset = TUDataset(TU_ROOT, "MUTAG")
     result = cross_validate_graph_classifier(
         lambda r: build_graph_classifier("gin", dataset.num_node_features, 2, rng=r), dataset, num_folds=2,
-        epochs=20, seed=0)
+        epochs=20, rng=0)
     assert result.test_acc_last_mean > 0.7
     assert result.test_acc_mean > 0.75
 

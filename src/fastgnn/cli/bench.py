@@ -178,7 +178,7 @@ def build_graph(kind, num_nodes, num_edges, seed=0):
     from fastgnn.graph import Graph
 
     generate = uniform_edge_index if kind == "uniform" else power_law_edge_index
-    graph = Graph.from_edge_index(generate(num_nodes, num_edges, seed=seed), num_nodes)
+    graph = Graph.from_edge_index(generate(num_nodes, num_edges, rng=seed), num_nodes)
     graph.transpose_csr()
     graph.inverse_in_degree(np.float32)
     return graph

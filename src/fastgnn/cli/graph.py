@@ -153,7 +153,7 @@ def _run(args, out):
     with num_threads(s["threads"]):
         result = cross_validate_graph_classifier(
             make_model, graphs, num_folds=s["folds"], epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],
-            step_size=s["lr_step"] or None, gamma=0.5, seed=s["seed"], log=None if quiet else say,
+            step_size=s["lr_step"] or None, gamma=0.5, rng=s["seed"], log=None if quiet else say,
             log_every=s["log_every"])
     seconds = time.perf_counter() - start
     say(f"test accuracy, paper protocol (best fold-averaged epoch {result.best_epoch}): "

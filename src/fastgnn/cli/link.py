@@ -183,7 +183,7 @@ def _train_runs(s, out):
     results = []
     for number in range(runs):
         rng = np.random.default_rng(seed + number)
-        split = random_link_split(graph, val=val, test=test, undirected=True, seed=rng)
+        split = random_link_split(graph, val=val, test=test, undirected=True, rng=rng)
         if split.test_pos_edge_index.shape[1] == 0:
             total = sum(part.shape[1] for part in (split.train_pos_edge_index, split.val_pos_edge_index))
             raise CommandError(f"--test-fraction {test} holds out no edge of the {total} edges (the count is "
@@ -192,7 +192,7 @@ def _train_runs(s, out):
         optimizer = Adam(model.parameters(), lr=lr)
         if runs > 1:
             say(f"run {number + 1}/{runs} (seed {seed + number})")
-        result = train_autoencoder(model, split, dataset.x, optimizer, loss=loss, epochs=epochs, seed=rng,
+        result = train_autoencoder(model, split, dataset.x, optimizer, loss=loss, epochs=epochs, rng=rng,
                                    eval_every=0 if quiet else log_every, log_every=log_every,
                                    log=None if quiet else say)
         validation = ("no validation edges" if result.val_auc is None

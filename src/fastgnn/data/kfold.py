@@ -6,7 +6,7 @@ import numpy as np
 __all__ = ["stratified_k_fold"]
 
 
-def stratified_k_fold(labels, num_folds=10, seed=None):
+def stratified_k_fold(labels, num_folds=10, rng=None):
     """Split samples into ``num_folds`` folds that keep the class proportions.
 
     Within each class the samples are shuffled (seeded); the classes are
@@ -21,7 +21,7 @@ def stratified_k_fold(labels, num_folds=10, seed=None):
         Class of each sample (any values that ``numpy.unique`` can sort).
     num_folds : int
         At least 2, at most ``num_samples``.
-    seed : int, numpy.random.Generator or None
+    rng : int, numpy.random.Generator or None
 
     Returns
     -------
@@ -40,7 +40,7 @@ def stratified_k_fold(labels, num_folds=10, seed=None):
         raise ValueError(f"num_folds must be at least 2, got {num_folds}")
     if num_folds > count:
         raise ValueError(f"num_folds ({num_folds}) cannot exceed the number of samples ({count})")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     _, classes = np.unique(labels, return_inverse=True)
     dealt = []
     for label in range(int(classes.max()) + 1):

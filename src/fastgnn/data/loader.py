@@ -3,6 +3,7 @@ import operator
 
 import numpy as np
 
+from fastgnn._runtime.random import as_generator
 from fastgnn.data.batch import Batch
 
 __all__ = ["DataLoader"]
@@ -21,7 +22,7 @@ class DataLoader:
     shuffle : bool
         Visit the graphs in a new random order every epoch (every
         ``iter(loader)``).
-    seed : int, numpy.random.Generator or None
+    rng : int, numpy.random.Generator or None
         Source of the orders: with an int, the sequence of epoch orders is
         the same in every run (epoch ``k`` of one run equals epoch ``k`` of
         another). None draws fresh entropy.
@@ -34,7 +35,7 @@ class DataLoader:
     per batch), in the calling thread.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, seed=None, drop_last=False):
+    def __init__(self, dataset, batch_size=1, shuffle=False, rng=None, drop_last=False):
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise TypeError(f"dataset must be a sequence of GraphData, got {type(dataset).__name__}")
         if isinstance(batch_size, (bool, np.bool_)):
@@ -45,14 +46,11 @@ class DataLoader:
             raise TypeError(f"batch_size must be a positive int, got {batch_size!r}") from None
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size}")
-        if seed is not None and not isinstance(seed, np.random.Generator):
-            if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-                raise TypeError(f"seed must be an int, a numpy.random.Generator or None, got {seed!r}")
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
-        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.rng = as_generator(rng)
 
     def __len__(self):
         """Number of batches per epoch."""

@@ -98,13 +98,13 @@ class NegativeSampler:
         self._num_edges = int(keys.size)
 
     # ------------------------------------------------------------------ public
-    def sample(self, num, seed=None):
+    def sample(self, num, rng=None):
         """``num`` distinct non-edges, uniformly at random.
 
         Parameters
         ----------
         num : int
-        seed : int, numpy.random.Generator or None
+        rng : int, numpy.random.Generator or None
             A Generator is advanced (pass the same one every epoch for a
             reproducible sequence of samples).
 
@@ -120,7 +120,7 @@ class NegativeSampler:
             When fewer than ``num`` non-edges exist (e.g. a complete graph).
         """
         num = V.check_size(num, "num")
-        rng = as_generator(seed, "seed")
+        rng = as_generator(rng)
         if num > self.num_available:
             raise ValueError(self._impossible_message(num))
         if num == 0:
@@ -220,7 +220,7 @@ class NegativeSampler:
         return accepted
 
 
-def negative_sampling(graph, num, seed=None, *, allow_self_loops=False, undirected=False):
+def negative_sampling(graph, num, rng=None, *, allow_self_loops=False, undirected=False):
     """``num`` distinct node pairs that are not edges of ``graph``, uniformly at random.
 
     Parameters
@@ -229,7 +229,7 @@ def negative_sampling(graph, num, seed=None, *, allow_self_loops=False, undirect
         Square, or bipartite (pairs are then (source, destination)).
     num : int
         Number of pairs.
-    seed : int, numpy.random.Generator or None
+    rng : int, numpy.random.Generator or None
     allow_self_loops : bool
         Whether ``(i, i)`` may be returned.
     undirected : bool
@@ -254,4 +254,4 @@ def negative_sampling(graph, num, seed=None, *, allow_self_loops=False, undirect
     from one graph many times, build a :class:`NegativeSampler` once.
     """
     sampler = NegativeSampler(graph, allow_self_loops=allow_self_loops, undirected=undirected)
-    return sampler.sample(num, seed)
+    return sampler.sample(num, rng)

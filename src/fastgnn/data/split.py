@@ -83,7 +83,7 @@ def _is_symmetric(src, dst, num_nodes):
     return np.array_equal(keys, reverse)
 
 
-def random_link_split(graph, val=0.05, test=0.1, undirected=True, seed=None):
+def random_link_split(graph, val=0.05, test=0.1, undirected=True, rng=None):
     """Hold out random edges for link prediction, without leaking them into message passing.
 
     The distinct edges (unordered pairs ``{i, j}`` when ``undirected``,
@@ -104,7 +104,7 @@ def random_link_split(graph, val=0.05, test=0.1, undirected=True, seed=None):
         ``mask_test_edges``) or a number of edges.
     undirected : bool
         Split unordered pairs, keeping both directions of an edge in the same part.
-    seed : int, numpy.random.Generator or None
+    rng : int, numpy.random.Generator or None
 
     Returns
     -------
@@ -128,7 +128,7 @@ def random_link_split(graph, val=0.05, test=0.1, undirected=True, seed=None):
     if not graph.is_square:
         raise ValueError(f"random_link_split needs a square graph, got {graph.num_src_nodes} source and "
                          f"{graph.num_dst_nodes} destination nodes")
-    rng = as_generator(seed, "seed")
+    rng = as_generator(rng)
     undirected = bool(undirected)
     n = graph.num_nodes
     src = graph.indices.astype(np.int64)

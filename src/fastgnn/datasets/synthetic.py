@@ -7,7 +7,7 @@ import numpy as np
 __all__ = ["uniform_edge_index", "power_law_edge_index"]
 
 
-def uniform_edge_index(num_nodes, num_edges, seed=0):
+def uniform_edge_index(num_nodes, num_edges, rng=0):
     """Edges with source and destination drawn uniformly at random.
 
     Parameters
@@ -16,7 +16,7 @@ def uniform_edge_index(num_nodes, num_edges, seed=0):
         Number of nodes.
     num_edges : int
         Number of directed edges (duplicates and self-loops may occur).
-    seed : int
+    rng : int
         Seed of the ``numpy.random.Generator``.
 
     Returns
@@ -24,13 +24,13 @@ def uniform_edge_index(num_nodes, num_edges, seed=0):
     edge_index : ndarray of shape (2, num_edges), int64
         Row 0 holds sources, row 1 destinations.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(rng)
     src = rng.integers(0, num_nodes, num_edges, dtype=np.int64)
     dst = rng.integers(0, num_nodes, num_edges, dtype=np.int64)
     return np.stack([src, dst])
 
 
-def power_law_edge_index(num_nodes, num_edges, exponent=2.1, seed=0):
+def power_law_edge_index(num_nodes, num_edges, exponent=2.1, rng=0):
     """Edges whose in-degrees follow a power law (Chung-Lu style).
 
     Destinations are drawn with probability proportional to
@@ -44,14 +44,14 @@ def power_law_edge_index(num_nodes, num_edges, exponent=2.1, seed=0):
         Graph size.
     exponent : float
         Exponent of the degree distribution (> 1).
-    seed : int
+    rng : int
         Seed of the ``numpy.random.Generator``.
 
     Returns
     -------
     edge_index : ndarray of shape (2, num_edges), int64
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(rng)
     weight = (np.arange(num_nodes, dtype=np.float64) + 1.0) ** (-1.0 / (exponent - 1.0))
     weight /= weight.sum()
     rank_to_node = rng.permutation(num_nodes)

@@ -45,8 +45,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fastgnn import _threads, ops
-from fastgnn import _validate as V
+from fastgnn import ops
+from fastgnn._runtime import threads as _threads
+from fastgnn._runtime import validate as V
 from fastgnn.graph import Graph
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)

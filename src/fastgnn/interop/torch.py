@@ -115,8 +115,8 @@ import numpy as np
 import torch
 from torch.multiprocessing.reductions import StorageWeakRef
 
-from fastgnn import _threads
-from fastgnn import _validate as V
+from fastgnn._runtime import threads as _threads
+from fastgnn._runtime import validate as V
 from fastgnn.graph import Graph
 from fastgnn.interop import _torch_ops as _ops
 from fastgnn.interop._torch_ops import (  # noqa: F401  (part of this module's namespace)

@@ -224,7 +224,7 @@ class NegativeSamplingLoss:
         The training graph: its edges are the positives, and are never sampled as negatives.
     num_negatives : int, optional
         Negatives per call (default: the number of positives).
-    seed : int, numpy.random.Generator or None
+    rng : int, numpy.random.Generator or None
         The sequence of negative samples.
 
     Notes
@@ -233,7 +233,7 @@ class NegativeSamplingLoss:
     :func:`fastgnn.ops.edge_dot` and its backward), plus the sampling.
     """
 
-    def __init__(self, graph, *, num_negatives=None, seed=None):
+    def __init__(self, graph, *, num_negatives=None, rng=None):
         name = type(self).__name__
         src, dst, _ = _distinct_edges(graph, name)
         if src.shape[0] == 0:
@@ -244,7 +244,7 @@ class NegativeSamplingLoss:
         self.num_negatives = src.shape[0] if num_negatives is None else int(num_negatives)
         if self.num_negatives < 1:
             raise ValueError(f"{name}: num_negatives must be positive, got {num_negatives}")
-        self.rng = init.as_rng(seed)
+        self.rng = init.as_rng(rng)
 
     def __call__(self, z, negative_edge_index=None):
         """``(value, dL/dz)``; ``negative_edge_index`` (2, Q) fixes the negatives instead of sampling."""

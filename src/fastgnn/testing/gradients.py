@@ -40,7 +40,7 @@ def numerical_grad(loss, array, eps=1e-6, indices=None):
     return grad
 
 
-def check_grad(loss, inputs, grads, *, eps=1e-6, rtol=1e-5, atol=1e-7, max_elements=200, seed=0):
+def check_grad(loss, inputs, grads, *, eps=1e-6, rtol=1e-5, atol=1e-7, max_elements=200, rng=0):
     """Assert that analytic gradients match finite differences.
 
     Parameters
@@ -55,7 +55,7 @@ def check_grad(loss, inputs, grads, *, eps=1e-6, rtol=1e-5, atol=1e-7, max_eleme
         Step and tolerances.
     max_elements : int or None
         Check at most this many randomly chosen elements per input.
-    seed : int
+    rng : int
         Seed for choosing the elements.
 
     Returns
@@ -68,7 +68,7 @@ def check_grad(loss, inputs, grads, *, eps=1e-6, rtol=1e-5, atol=1e-7, max_eleme
     AssertionError
         Naming the input and the element that differ.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(rng)
     worst = 0.0
     for number, (array, grad) in enumerate(zip(inputs, grads)):
         array = np.asarray(array)
@@ -119,7 +119,7 @@ def _grad_leaves(value, leaves):
     return leaves
 
 
-def check_module_grad(module, *inputs, eps=1e-6, rtol=1e-5, atol=1e-7, max_elements=60, seed=0,
+def check_module_grad(module, *inputs, eps=1e-6, rtol=1e-5, atol=1e-7, max_elements=60, rng=0,
                       check_inputs=True):
     """Assert that a module's ``backward`` matches finite differences, for inputs and parameters.
 
@@ -141,7 +141,7 @@ def check_module_grad(module, *inputs, eps=1e-6, rtol=1e-5, atol=1e-7, max_eleme
     eps, rtol, atol : float
     max_elements : int or None
         Elements checked per array.
-    seed : int
+    rng : int
         Seed of the projection and of the chosen elements.
     check_inputs : bool
         Also check the gradients returned for the inputs.
@@ -155,7 +155,7 @@ def check_module_grad(module, *inputs, eps=1e-6, rtol=1e-5, atol=1e-7, max_eleme
         if param.dtype != np.float64:
             raise TypeError(f"parameter {name} must be float64 for a finite-difference check, got "
                             f"{param.dtype} (build the module with dtype=np.float64 or call .astype)")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(rng)
     module.train()
     module.zero_grad()
     output = module(*inputs)
@@ -182,4 +182,4 @@ def check_module_grad(module, *inputs, eps=1e-6, rtol=1e-5, atol=1e-7, max_eleme
         return float(np.sum(projection * module(*inputs)))
 
     return check_grad(loss, arrays, grads, eps=eps, rtol=rtol, atol=atol, max_elements=max_elements,
-                      seed=seed)
+                      rng=rng)

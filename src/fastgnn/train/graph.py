@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastgnn._runtime.random import as_generator
 from fastgnn.data.batch import Batch
 from fastgnn.data.kfold import stratified_k_fold
 from fastgnn.data.loader import DataLoader
@@ -97,7 +98,7 @@ def evaluate_graph_classifier(model, batches, num_classes=None):
 
 
 def train_graph_classifier(model, train_graphs, test_graphs=None, *, epochs=350, batch_size=32, lr=0.01,
-                           step_size=50, gamma=0.5, weight_decay=0.0, optimizer=None, seed=None,
+                           step_size=50, gamma=0.5, weight_decay=0.0, optimizer=None, rng=None,
                            progress=None, log_every=1, log=None, log_prefix="", n_threads=None, blas_threads=1):
     """Train a graph classifier with mini-batches, Adam and a step learning-rate schedule.
 
@@ -120,7 +121,7 @@ def train_graph_classifier(model, train_graphs, test_graphs=None, *, epochs=350,
     weight_decay : float
     optimizer : Optimizer, optional
         Used instead of a new ``Adam(model.parameters(), lr, weight_decay)``.
-    seed : int, numpy.random.Generator or None
+    rng : int, numpy.random.Generator or None
         Shuffling of the training graphs.
     progress, log_every, log
         Per-epoch progress, as in :func:`fastgnn.train.train_node_classifier`.
@@ -151,7 +152,7 @@ def train_graph_classifier(model, train_graphs, test_graphs=None, *, epochs=350,
     if test_graphs:
         graph_labels(test_graphs)
         test_batches = _batches(test_graphs, max(512, int(batch_size)))
-    loader = DataLoader(train_graphs, batch_size, shuffle=True, seed=seed)
+    loader = DataLoader(train_graphs, batch_size, shuffle=True, rng=rng)
     if optimizer is None:
         optimizer = Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = StepLR(optimizer, step_size, gamma) if step_size else None
@@ -249,7 +250,7 @@ def _std(values):
 
 
 def cross_validate_graph_classifier(make_model, graphs, *, num_folds=10, epochs=350, batch_size=32, lr=0.01,
-                                    step_size=50, gamma=0.5, weight_decay=0.0, seed=0, folds=None, progress=None,
+                                    step_size=50, gamma=0.5, weight_decay=0.0, rng=0, folds=None, progress=None,
                                     log_every=1, log=None, n_threads=None):
     """Stratified k-fold cross-validation of a graph classifier (the GIN paper's protocol).
 
@@ -263,7 +264,7 @@ def cross_validate_graph_classifier(make_model, graphs, *, num_folds=10, epochs=
     num_folds : int
     epochs, batch_size, lr, step_size, gamma, weight_decay
         See :func:`train_graph_classifier`.
-    seed : int
+    rng : int, numpy.random.Generator or None
         Seeds the folds and, through independent child seeds, each fold's
         model and shuffling: one seed reproduces the whole run.
     folds : list of (train_index, test_index), optional
@@ -279,10 +280,11 @@ def cross_validate_graph_classifier(make_model, graphs, *, num_folds=10, epochs=
     start = time.perf_counter()
     graphs = list(graphs)
     labels = graph_labels(graphs)
-    seeds = np.random.SeedSequence(seed)
+    # The generator's own seed sequence: an int seed spawns exactly what SeedSequence(seed) does.
+    seeds = as_generator(rng).bit_generator.seed_seq
     fold_seed, *run_seeds = seeds.spawn(1 + (num_folds if folds is None else len(folds)))
     if folds is None:
-        folds = stratified_k_fold(labels, num_folds, seed=np.random.default_rng(fold_seed))
+        folds = stratified_k_fold(labels, num_folds, rng=np.random.default_rng(fold_seed))
     results = []
     graphs_trained, train_seconds = 0, 0.0
     for number, ((train_index, test_index), run_seed) in enumerate(zip(folds, run_seeds), start=1):
@@ -291,7 +293,7 @@ def cross_validate_graph_classifier(make_model, graphs, *, num_folds=10, epochs=
         result = train_graph_classifier(
             model, [graphs[i] for i in train_index], [graphs[i] for i in test_index], epochs=epochs,
             batch_size=batch_size, lr=lr, step_size=step_size, gamma=gamma, weight_decay=weight_decay,
-            seed=np.random.default_rng(shuffle_seed), progress=progress, log_every=log_every, log=log,
+            rng=np.random.default_rng(shuffle_seed), progress=progress, log_every=log_every, log=log,
             log_prefix=f"fold {number:2d}/{len(folds)}  ", n_threads=n_threads)
         results.append(result)
         graphs_trained += epochs * len(train_index)

@@ -54,7 +54,7 @@ def evaluate_link(model, graph, x, split, parts=("val", "test")):
 
 
 # ---------------------------------------------------------------------- training
-def _resolve_loss(loss, graph, seed):
+def _resolve_loss(loss, graph, rng):
     if callable(loss):
         return "custom", loss
     if loss == "auto":
@@ -62,11 +62,11 @@ def _resolve_loss(loss, graph, seed):
     if loss == "full":
         return loss, AdjacencyLoss(graph)
     if loss == "negative":
-        return loss, NegativeSamplingLoss(graph, seed=seed)
+        return loss, NegativeSamplingLoss(graph, rng=rng)
     raise ValueError(f"loss must be 'full', 'negative', 'auto' or a callable z -> (value, grad), got {loss!r}")
 
 
-def train_autoencoder(model, split, x, optimizer, *, loss="auto", epochs=200, seed=None, eval_every=0,
+def train_autoencoder(model, split, x, optimizer, *, loss="auto", epochs=200, rng=None, eval_every=0,
                       progress=None, log_every=1, log=None, n_threads=None, blas_threads=1):
     """Train a :class:`~fastgnn.models.GAE` or :class:`~fastgnn.models.VGAE` on the training edges of a link split.
 
@@ -90,7 +90,7 @@ def train_autoencoder(model, split, x, optimizer, *, loss="auto", epochs=200, se
         :class:`~fastgnn.models.NegativeSamplingLoss`; ``'auto'``: full up to
         :data:`~fastgnn.models.FULL_LOSS_MAX_NODES` nodes; or any ``z -> (value, grad)``.
     epochs : int
-    seed : int, numpy.random.Generator or None
+    rng : int, numpy.random.Generator or None
         The negative samples of ``'negative'``.
     eval_every : int
         Validation AUC/AP every this many epochs (0: only at the end),
@@ -116,7 +116,7 @@ def train_autoencoder(model, split, x, optimizer, *, loss="auto", epochs=200, se
         raise ValueError(f"x must be a float array of shape ({graph.num_nodes}, num_features), got "
                          f"{x.dtype} {x.shape}")
     x = np.ascontiguousarray(x, dtype=model.dtype)
-    loss_name, loss_fn = _resolve_loss(loss, graph, seed)
+    loss_name, loss_fn = _resolve_loss(loss, graph, rng)
     variational = isinstance(model, VGAE)
     kl_weight = 1.0 / graph.num_nodes
 
