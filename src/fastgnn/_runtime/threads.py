@@ -17,7 +17,8 @@ import os
 
 from fastgnn._kernels import _common
 
-__all__ = ["set_num_threads", "get_num_threads", "resolve_num_threads", "max_num_threads", "num_threads"]
+__all__ = ["set_num_threads", "get_num_threads", "resolve_num_threads", "max_num_threads", "num_threads",
+           "check_num_threads", "explicit_num_threads"]
 
 # Below this much work ((edges + rows) x features, about a millisecond on one
 # core) a kernel runs on one thread: waking a team costs more than it saves,
@@ -42,7 +43,8 @@ def max_num_threads():
     return max(MIN_THREAD_CAP, THREADS_PER_CPU * _available_cpus())
 
 
-def _check_count(n_threads, name):
+def check_num_threads(n_threads, name="n_threads"):
+    """``n_threads`` as an int in ``[1, max_num_threads()]``, or ``TypeError`` / ``ValueError`` naming ``name``."""
     if isinstance(n_threads, bool) or not isinstance(n_threads, int) and not hasattr(n_threads, "__index__"):
         raise TypeError(f"{name} must be a positive integer, got {type(n_threads).__name__}")
     try:
@@ -102,7 +104,7 @@ def set_num_threads(n_threads):
         If it is below 1 or above :func:`max_num_threads`.
     """
     global _num_threads
-    _num_threads = None if n_threads is None else _check_count(n_threads, "n_threads")
+    _num_threads = None if n_threads is None else check_num_threads(n_threads, "n_threads")
 
 
 @contextlib.contextmanager
@@ -138,7 +140,7 @@ def get_num_threads():
 
 def resolve_num_threads(n_threads, work):
     """Threads for one kernel call doing ``work`` element operations."""
-    count = get_num_threads() if n_threads is None else _check_count(n_threads, "n_threads")
+    count = get_num_threads() if n_threads is None else check_num_threads(n_threads, "n_threads")
     if not _common.openmp_enabled() or work < PARALLEL_WORK_THRESHOLD:
         return 1
     return count

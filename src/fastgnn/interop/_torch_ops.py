@@ -106,10 +106,12 @@ def _tensor(array):
 def _resolve_threads(n_threads):
     """Threads of one adapter call: the argument, else fastgnn's explicit setting, else torch's."""
     if n_threads is not None:
-        return _threads._check_count(n_threads, "n_threads")
-    if _threads._num_threads is not None:
-        return _threads._num_threads
-    return max(1, torch.get_num_threads())
+        return _threads.check_num_threads(n_threads, "n_threads")
+    explicit = _threads.explicit_num_threads()
+    if explicit is not None:
+        return explicit
+    # torch may have been told to use more threads than fastgnn accepts: follow it up to the cap.
+    return max(1, min(torch.get_num_threads(), _threads.max_num_threads()))
 
 
 def memory_key(*tensors):

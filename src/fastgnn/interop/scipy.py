@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse
 from scipy.sparse.linalg import LinearOperator
 
-from fastgnn import _validate as V
+from fastgnn._runtime import validate as V
 from fastgnn import ops
 from fastgnn.graph import Graph
 
@@ -150,8 +150,8 @@ def as_linear_operator(graph, reduce="sum", edge_weight=None, dtype=np.float64, 
     if dtype not in V.FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     if n_threads is not None:
-        from fastgnn._threads import _check_count
-        _check_count(n_threads, "n_threads")
+        from fastgnn._runtime.threads import check_num_threads
+        check_num_threads(n_threads)
     if edge_weight is not None:
         weight = V.as_edge_values(edge_weight, "edge_weight", graph.num_edges, dtype)
         if not np.all(np.isfinite(weight)):

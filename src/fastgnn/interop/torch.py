@@ -480,7 +480,7 @@ def _edge_weight_argument(handle, edge_weight, dtype, name="edge_weight", merged
 
 
 def _explicit_threads(n_threads):
-    return None if n_threads is None else _threads._check_count(n_threads, "n_threads")
+    return None if n_threads is None else _threads.check_num_threads(n_threads, "n_threads")
 
 
 # ---------------------------------------------------------------------------- public ops
@@ -763,7 +763,7 @@ def use_with_pyg(*, n_threads=None):
     ...     out = conv(x, adj_t)   # adj_t: torch.sparse_csr_tensor, rows = destinations
     """
     if n_threads is not None:
-        _threads._check_count(n_threads, "n_threads")
+        _threads.check_num_threads(n_threads, "n_threads")
     from fastgnn.interop import _pyg
 
     with _PYG_LOCK:
@@ -875,7 +875,7 @@ def _build_aggregation_class():
         def __init__(self, reduce="sum", *, n_threads=None):
             super().__init__()
             self.reduce = V.check_reduce(reduce)
-            self.n_threads = None if n_threads is None else _threads._check_count(n_threads, "n_threads")
+            self.n_threads = None if n_threads is None else _threads.check_num_threads(n_threads, "n_threads")
 
         def forward(self, x, index=None, ptr=None, dim_size=None, dim=-2, max_num_elements=None):
             return _aggregation_forward(self, x, index, ptr, dim_size, dim, max_num_elements)
