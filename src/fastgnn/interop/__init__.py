@@ -1,6 +1,7 @@
 """Adapters that let other code run on fastgnn's kernels, without copies.
 
-* :mod:`fastgnn.interop.torch`: ``torch.autograd.Function``\\ s for
+* :mod:`fastgnn.interop.torch`: ``torch.library`` custom ops (``torch.ops.fastgnn.*``,
+  differentiable to any order, opaque to ``torch.compile``) for
   :func:`~fastgnn.aggregate`, :func:`~fastgnn.segment_reduce` and
   :func:`~fastgnn.edge_dot`; ``spmm`` with the signature of
   ``torch_geometric.utils.spmm``; ``use_with_pyg()``, which routes PyTorch
