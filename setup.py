@@ -5,6 +5,10 @@ FASTGNN_NO_OPENMP=1) the kernels build serially and a warning says so.
 The build targets baseline x86-64: wide vectors come from runtime dispatch
 in csrc/fastgnn_kernels.h, never from -march=native (opt in with
 FASTGNN_NATIVE=1 for a local, non-distributable build).
+
+Files named ``*.tp`` under src/fastgnn/_kernels are Tempita templates,
+expanded here (next to the template, minus the suffix) before Cython runs;
+the expansions are build products, not sources.
 """
 import os
 import shutil
@@ -14,11 +18,36 @@ import tempfile
 import warnings
 
 import numpy as np
+from Cython import Tempita
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+KERNEL_DIR = os.path.join(HERE, "src", "fastgnn", "_kernels")
 KERNEL_MODULES = ["_common", "aggregate", "structure"]
+
+
+def expand_templates(directory=KERNEL_DIR):
+    """Write ``name`` from each ``name.tp`` in ``directory``.
+
+    A file whose text is unchanged is left alone, so its modification time
+    does not make Cython recompile the modules that cimport it.
+    """
+    for entry in sorted(os.listdir(directory)):
+        if not entry.endswith(".tp"):
+            continue
+        template_path = os.path.join(directory, entry)
+        with open(template_path, encoding="utf-8") as handle:
+            template = Tempita.Template(handle.read(), name=entry)
+        text = template.substitute()
+        text = text if text.endswith("\n") else text + "\n"
+        target = template_path[: -len(".tp")]
+        if os.path.exists(target):
+            with open(target, encoding="utf-8") as handle:
+                if handle.read() == text:
+                    continue
+        with open(target, "w", encoding="utf-8") as handle:
+            handle.write(text)
 
 
 def _compiler_command():
@@ -83,6 +112,7 @@ def extensions():
     ]
 
 
+expand_templates()
 setup(
     ext_modules=cythonize(
         extensions(),

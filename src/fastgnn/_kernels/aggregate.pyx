@@ -5,53 +5,26 @@ Every public function takes already-validated, C-contiguous arrays of
 matching dtypes and an ``n_threads`` count, splits the output rows into
 chunks of equal edge count and runs them with the GIL released. Optional
 arrays are passed as ``None``.
+
+The C kernels are called by their unsuffixed names, fused-type functions
+generated into ``_ckernels.pxd`` that pick the dtype variant at compile time.
 """
 from cython.parallel cimport prange
 import numpy as np
 from libc.stdint cimport int32_t, int64_t
 
 from fastgnn._kernels._common cimport floating, index_t
+from fastgnn._kernels._ckernels cimport (
+    fg_arg_invalid,
+    fg_edge_dot,
+    fg_extremum_gather,
+    fg_extremum_scatter,
+    fg_extremum_weight_grad,
+    fg_gather_max,
+    fg_gather_min,
+    fg_gather_sum,
+)
 from fastgnn._kernels._common import row_chunks
-
-
-cdef extern from "fastgnn_kernels.h" nogil:
-    void fg_gather_sum_f32_i32(float*, const float*, int64_t, int64_t, const int32_t*, const int32_t*, const float*, const float*, int, const int32_t*, const float*, float*, int64_t, int64_t)
-    void fg_gather_sum_f32_i64(float*, const float*, int64_t, int64_t, const int64_t*, const int64_t*, const float*, const float*, int, const int64_t*, const float*, float*, int64_t, int64_t)
-    void fg_gather_sum_f64_i32(double*, const double*, int64_t, int64_t, const int32_t*, const int32_t*, const double*, const double*, int, const int32_t*, const double*, double*, int64_t, int64_t)
-    void fg_gather_sum_f64_i64(double*, const double*, int64_t, int64_t, const int64_t*, const int64_t*, const double*, const double*, int, const int64_t*, const double*, double*, int64_t, int64_t)
-
-    void fg_gather_max_f32_i32(float*, int32_t*, const float*, int64_t, int64_t, const int32_t*, const int32_t*, const float*, int64_t, int64_t)
-    void fg_gather_max_f32_i64(float*, int64_t*, const float*, int64_t, int64_t, const int64_t*, const int64_t*, const float*, int64_t, int64_t)
-    void fg_gather_max_f64_i32(double*, int32_t*, const double*, int64_t, int64_t, const int32_t*, const int32_t*, const double*, int64_t, int64_t)
-    void fg_gather_max_f64_i64(double*, int64_t*, const double*, int64_t, int64_t, const int64_t*, const int64_t*, const double*, int64_t, int64_t)
-    void fg_gather_min_f32_i32(float*, int32_t*, const float*, int64_t, int64_t, const int32_t*, const int32_t*, const float*, int64_t, int64_t)
-    void fg_gather_min_f32_i64(float*, int64_t*, const float*, int64_t, int64_t, const int64_t*, const int64_t*, const float*, int64_t, int64_t)
-    void fg_gather_min_f64_i32(double*, int32_t*, const double*, int64_t, int64_t, const int32_t*, const int32_t*, const double*, int64_t, int64_t)
-    void fg_gather_min_f64_i64(double*, int64_t*, const double*, int64_t, int64_t, const int64_t*, const int64_t*, const double*, int64_t, int64_t)
-
-    int64_t fg_extremum_scatter_f32_i32(float*, int64_t, const float*, const int32_t*, int64_t, int64_t, const int32_t*, const int32_t*, const float*, int64_t, int64_t)
-    int64_t fg_extremum_scatter_f32_i64(float*, int64_t, const float*, const int64_t*, int64_t, int64_t, const int64_t*, const int64_t*, const float*, int64_t, int64_t)
-    int64_t fg_extremum_scatter_f64_i32(double*, int64_t, const double*, const int32_t*, int64_t, int64_t, const int32_t*, const int32_t*, const double*, int64_t, int64_t)
-    int64_t fg_extremum_scatter_f64_i64(double*, int64_t, const double*, const int64_t*, int64_t, int64_t, const int64_t*, const int64_t*, const double*, int64_t, int64_t)
-
-    void fg_extremum_weight_grad_f32_i32(float*, const float*, const int32_t*, const float*, int64_t, const int32_t*, const int32_t*, int64_t, int64_t)
-    void fg_extremum_weight_grad_f32_i64(float*, const float*, const int64_t*, const float*, int64_t, const int64_t*, const int64_t*, int64_t, int64_t)
-    void fg_extremum_weight_grad_f64_i32(double*, const double*, const int32_t*, const double*, int64_t, const int32_t*, const int32_t*, int64_t, int64_t)
-    void fg_extremum_weight_grad_f64_i64(double*, const double*, const int64_t*, const double*, int64_t, const int64_t*, const int64_t*, int64_t, int64_t)
-
-    void fg_extremum_gather_f32_i32(float*, const float*, const int32_t*, int64_t, const int32_t*, const int32_t*, const int32_t*, const float*, int64_t, int64_t)
-    int64_t fg_arg_invalid_f32_i32(const int32_t*, int64_t, const int32_t*, int64_t, int64_t)
-    void fg_extremum_gather_f32_i64(float*, const float*, const int64_t*, int64_t, const int64_t*, const int64_t*, const int64_t*, const float*, int64_t, int64_t)
-    int64_t fg_arg_invalid_f32_i64(const int64_t*, int64_t, const int64_t*, int64_t, int64_t)
-    void fg_extremum_gather_f64_i32(double*, const double*, const int32_t*, int64_t, const int32_t*, const int32_t*, const int32_t*, const double*, int64_t, int64_t)
-    int64_t fg_arg_invalid_f64_i32(const int32_t*, int64_t, const int32_t*, int64_t, int64_t)
-    void fg_extremum_gather_f64_i64(double*, const double*, const int64_t*, int64_t, const int64_t*, const int64_t*, const int64_t*, const double*, int64_t, int64_t)
-    int64_t fg_arg_invalid_f64_i64(const int64_t*, int64_t, const int64_t*, int64_t, int64_t)
-
-    void fg_edge_dot_f32_i32(float*, const float*, const float*, int64_t, const int32_t*, const int32_t*, int64_t, int64_t)
-    void fg_edge_dot_f32_i64(float*, const float*, const float*, int64_t, const int64_t*, const int64_t*, int64_t, int64_t)
-    void fg_edge_dot_f64_i32(double*, const double*, const double*, int64_t, const int32_t*, const int32_t*, int64_t, int64_t)
-    void fg_edge_dot_f64_i64(double*, const double*, const double*, int64_t, const int64_t*, const int64_t*, int64_t, int64_t)
 
 
 # Pointers to optional arrays: NULL for None.
@@ -74,119 +47,6 @@ cdef inline const index_t* _id_rows_or_null(const index_t[:, ::1] a) noexcept:
     if a is None or a.shape[0] == 0:
         return NULL
     return &a[0, 0]
-
-
-cdef void _gather_sum_chunk(floating* out, const floating* x, int64_t x_size, int64_t d,
-                            const index_t* indptr, const index_t* indices,
-                            const floating* coef, const floating* scale, int row_mean,
-                            const index_t* edge_id, const floating* dot_with, floating* dot_out,
-                            int64_t r0, int64_t r1) noexcept nogil:
-    if floating is float:
-        if index_t is int32_t:
-            fg_gather_sum_f32_i32(out, x, x_size, d, indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out, r0, r1)
-        else:
-            fg_gather_sum_f32_i64(out, x, x_size, d, indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out, r0, r1)
-    else:
-        if index_t is int32_t:
-            fg_gather_sum_f64_i32(out, x, x_size, d, indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out, r0, r1)
-        else:
-            fg_gather_sum_f64_i64(out, x, x_size, d, indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out, r0, r1)
-
-
-cdef void _gather_extremum_chunk(bint is_min, floating* out, index_t* arg, const floating* x, int64_t x_size,
-                                 int64_t d,
-                                 const index_t* indptr, const index_t* indices, const floating* coef,
-                                 int64_t r0, int64_t r1) noexcept nogil:
-    if floating is float:
-        if index_t is int32_t:
-            if is_min:
-                fg_gather_min_f32_i32(out, arg, x, x_size, d, indptr, indices, coef, r0, r1)
-            else:
-                fg_gather_max_f32_i32(out, arg, x, x_size, d, indptr, indices, coef, r0, r1)
-        else:
-            if is_min:
-                fg_gather_min_f32_i64(out, arg, x, x_size, d, indptr, indices, coef, r0, r1)
-            else:
-                fg_gather_max_f32_i64(out, arg, x, x_size, d, indptr, indices, coef, r0, r1)
-    else:
-        if index_t is int32_t:
-            if is_min:
-                fg_gather_min_f64_i32(out, arg, x, x_size, d, indptr, indices, coef, r0, r1)
-            else:
-                fg_gather_max_f64_i32(out, arg, x, x_size, d, indptr, indices, coef, r0, r1)
-        else:
-            if is_min:
-                fg_gather_min_f64_i64(out, arg, x, x_size, d, indptr, indices, coef, r0, r1)
-            else:
-                fg_gather_max_f64_i64(out, arg, x, x_size, d, indptr, indices, coef, r0, r1)
-
-
-cdef int64_t _extremum_scatter_chunk(floating* grad_x, int64_t n_src, const floating* g, const index_t* arg,
-                                     int64_t d, int64_t n_rows, const index_t* indptr, const index_t* indices,
-                                     const floating* coef, int64_t k0, int64_t k1) noexcept nogil:
-    if floating is float:
-        if index_t is int32_t:
-            return fg_extremum_scatter_f32_i32(grad_x, n_src, g, arg, d, n_rows, indptr, indices, coef, k0, k1)
-        else:
-            return fg_extremum_scatter_f32_i64(grad_x, n_src, g, arg, d, n_rows, indptr, indices, coef, k0, k1)
-    else:
-        if index_t is int32_t:
-            return fg_extremum_scatter_f64_i32(grad_x, n_src, g, arg, d, n_rows, indptr, indices, coef, k0, k1)
-        else:
-            return fg_extremum_scatter_f64_i64(grad_x, n_src, g, arg, d, n_rows, indptr, indices, coef, k0, k1)
-
-
-cdef void _extremum_weight_grad_chunk(floating* grad_w, const floating* g, const index_t* arg,
-                                      const floating* x, int64_t d, const index_t* indptr,
-                                      const index_t* indices, int64_t r0, int64_t r1) noexcept nogil:
-    if floating is float:
-        if index_t is int32_t:
-            fg_extremum_weight_grad_f32_i32(grad_w, g, arg, x, d, indptr, indices, r0, r1)
-        else:
-            fg_extremum_weight_grad_f32_i64(grad_w, g, arg, x, d, indptr, indices, r0, r1)
-    else:
-        if index_t is int32_t:
-            fg_extremum_weight_grad_f64_i32(grad_w, g, arg, x, d, indptr, indices, r0, r1)
-        else:
-            fg_extremum_weight_grad_f64_i64(grad_w, g, arg, x, d, indptr, indices, r0, r1)
-
-
-cdef void _extremum_gather_chunk(floating* grad_x, const floating* g, const index_t* arg, int64_t d,
-                                 const index_t* t_indptr, const index_t* t_indices, const index_t* edge_id,
-                                 const floating* coef, int64_t r0, int64_t r1) noexcept nogil:
-    if floating is float:
-        if index_t is int32_t:
-            fg_extremum_gather_f32_i32(grad_x, g, arg, d, t_indptr, t_indices, edge_id, coef, r0, r1)
-        else:
-            fg_extremum_gather_f32_i64(grad_x, g, arg, d, t_indptr, t_indices, edge_id, coef, r0, r1)
-    else:
-        if index_t is int32_t:
-            fg_extremum_gather_f64_i32(grad_x, g, arg, d, t_indptr, t_indices, edge_id, coef, r0, r1)
-        else:
-            fg_extremum_gather_f64_i64(grad_x, g, arg, d, t_indptr, t_indices, edge_id, coef, r0, r1)
-
-
-cdef int64_t _arg_invalid_chunk(const index_t* arg, int64_t d, const index_t* indptr, int64_t r0,
-                                int64_t r1) noexcept nogil:
-    if index_t is int32_t:
-        return fg_arg_invalid_f32_i32(arg, d, indptr, r0, r1)
-    else:
-        return fg_arg_invalid_f32_i64(arg, d, indptr, r0, r1)
-
-
-cdef void _edge_dot_chunk(floating* out, const floating* a, const floating* b, int64_t d,
-                          const index_t* indptr, const index_t* indices,
-                          int64_t r0, int64_t r1) noexcept nogil:
-    if floating is float:
-        if index_t is int32_t:
-            fg_edge_dot_f32_i32(out, a, b, d, indptr, indices, r0, r1)
-        else:
-            fg_edge_dot_f32_i64(out, a, b, d, indptr, indices, r0, r1)
-    else:
-        if index_t is int32_t:
-            fg_edge_dot_f64_i32(out, a, b, d, indptr, indices, r0, r1)
-        else:
-            fg_edge_dot_f64_i64(out, a, b, d, indptr, indices, r0, r1)
 
 
 def gather_sum(floating[:, ::1] out, const floating[:, ::1] x,
@@ -216,8 +76,8 @@ def gather_sum(floating[:, ::1] out, const floating[:, ::1] x,
         return
     with nogil:
         for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
-            _gather_sum_chunk(out_ptr, x_ptr, x_size, d, &indptr[0], indices_ptr, coef_ptr, scale_ptr,
-                              row_mean, edge_id_ptr, dot_with_ptr, dot_out_ptr, bounds[c], bounds[c + 1])
+            fg_gather_sum(out_ptr, x_ptr, x_size, d, &indptr[0], indices_ptr, coef_ptr, scale_ptr,
+                          row_mean, edge_id_ptr, dot_with_ptr, dot_out_ptr, bounds[c], bounds[c + 1])
 
 
 def gather_extremum(bint is_min, floating[:, ::1] out, index_t[:, ::1] arg, const floating[:, ::1] x,
@@ -236,8 +96,12 @@ def gather_extremum(bint is_min, floating[:, ::1] out, index_t[:, ::1] arg, cons
         return
     with nogil:
         for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
-            _gather_extremum_chunk(is_min, &out[0, 0], &arg[0, 0], x_ptr, x_size, d, &indptr[0], indices_ptr,
-                                   coef_ptr, bounds[c], bounds[c + 1])
+            if is_min:
+                fg_gather_min(&out[0, 0], &arg[0, 0], x_ptr, x_size, d, &indptr[0], indices_ptr, coef_ptr,
+                              bounds[c], bounds[c + 1])
+            else:
+                fg_gather_max(&out[0, 0], &arg[0, 0], x_ptr, x_size, d, &indptr[0], indices_ptr, coef_ptr,
+                              bounds[c], bounds[c + 1])
 
 
 def extremum_backward(floating[:, ::1] grad_x, const floating[:, ::1] g, const index_t[:, ::1] arg,
@@ -281,15 +145,15 @@ def extremum_backward(floating[:, ::1] grad_x, const floating[:, ::1] g, const i
         bounds = row_chunks(indptr, n_chunks)
         with nogil:
             for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
-                invalid[c] = _arg_invalid_chunk(arg_ptr, d, &indptr[0], bounds[c], bounds[c + 1])
+                invalid[c] = fg_arg_invalid(arg_ptr, d, &indptr[0], bounds[c], bounds[c + 1])
         if sum(invalid):
             return sum(invalid)
         bounds = row_chunks(t_indptr, n_chunks)
         coef_t_ptr = _values_or_null(coef_t)
         with nogil:
             for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
-                _extremum_gather_chunk(&grad_x[0, 0], g_ptr, arg_ptr, d, &t_indptr[0], &t_indices[0],
-                                       &edge_id[0], coef_t_ptr, bounds[c], bounds[c + 1])
+                fg_extremum_gather(&grad_x[0, 0], g_ptr, arg_ptr, d, &t_indptr[0], &t_indices[0],
+                                   &edge_id[0], coef_t_ptr, bounds[c], bounds[c + 1])
     elif n_src > 0 and d > 0:
         # column chunks cut on cache lines, so threads never write the same line
         bounds = np.array([min(d, (d * c // n_chunks + line - 1) // line * line) for c in range(n_chunks + 1)],
@@ -297,8 +161,8 @@ def extremum_backward(floating[:, ::1] grad_x, const floating[:, ::1] g, const i
         bounds[n_chunks] = d
         with nogil:
             for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
-                invalid[c] = _extremum_scatter_chunk(&grad_x[0, 0], n_src, g_ptr, arg_ptr, d, n_rows, &indptr[0],
-                                                     indices_ptr, coef_ptr, bounds[c], bounds[c + 1])
+                invalid[c] = fg_extremum_scatter(&grad_x[0, 0], n_src, g_ptr, arg_ptr, d, n_rows, &indptr[0],
+                                                 indices_ptr, coef_ptr, bounds[c], bounds[c + 1])
     cdef int64_t total_invalid = sum(invalid)
     if total_invalid or grad_w is None or grad_w.shape[0] == 0:
         return total_invalid
@@ -306,8 +170,8 @@ def extremum_backward(floating[:, ::1] grad_x, const floating[:, ::1] g, const i
     bounds = row_chunks(indptr, n_chunks)
     with nogil:
         for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
-            _extremum_weight_grad_chunk(&grad_w[0], g_ptr, arg_ptr, &x[0, 0], d, &indptr[0], indices_ptr,
-                                        bounds[c], bounds[c + 1])
+            fg_extremum_weight_grad(&grad_w[0], g_ptr, arg_ptr, &x[0, 0], d, &indptr[0], indices_ptr,
+                                    bounds[c], bounds[c + 1])
     return 0
 
 
@@ -322,4 +186,4 @@ def edge_dot(floating[::1] out, const floating[:, ::1] a, const floating[:, ::1]
         return
     with nogil:
         for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
-            _edge_dot_chunk(&out[0], &a[0, 0], &b[0, 0], d, &indptr[0], &indices[0], bounds[c], bounds[c + 1])
+            fg_edge_dot(&out[0], &a[0, 0], &b[0, 0], d, &indptr[0], &indices[0], bounds[c], bounds[c + 1])
