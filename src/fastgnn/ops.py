@@ -163,11 +163,11 @@ def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, out
     result = out if padded is None else empty_aligned((graph.num_dst_nodes, x2.shape[1]), dtype)
     arg = None
     if reduce in ("sum", "mean"):
-        _K.gather_sum(result, x2, graph.indptr, graph.indices, weight, None, reduce == "mean",
-                      None, None, None, threads)
+        _K.gather_sum(result, x2, graph.indptr, graph.indices, threads, weight=weight, mean=reduce == "mean")
     else:
         arg = empty_aligned((graph.num_dst_nodes, x2.shape[1]), graph.index_dtype)
-        _K.gather_extremum(reduce == "min", result, arg, x2, graph.indptr, graph.indices, weight, threads)
+        gather = _K.gather_min if reduce == "min" else _K.gather_max
+        gather(result, arg, x2, graph.indptr, graph.indices, threads, weight=weight)
     if padded is not None:
         out[...] = result[:, :width]
         arg = None if arg is None else np.ascontiguousarray(arg[:, :width])
@@ -235,29 +235,33 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
         weight_t = _transposed_edge_weight(graph, edge_weight, weight, dtype)
         scale = graph.inverse_in_degree(dtype) if reduce == "mean" else None
         padded = padded_for_gather(g2, graph.num_edges)
-        if padded is None:
-            _K.gather_sum(grad_x, aligned_for_gather(g2, graph.num_edges), t_indptr, t_indices, weight_t, scale,
-                          False, edge_id, x2 if need_weight_grad else None, grad_w, threads)
+        # narrow rows gather 16-lane rows; the zero columns add nothing to the weight gradient
+        g_rows = aligned_for_gather(g2, graph.num_edges) if padded is None else padded
+        result = grad_x if padded is None else empty_aligned((graph.num_src_nodes, padded.shape[1]), dtype)
+        if need_weight_grad:
+            x_rows = x2 if padded is None else padded_for_gather(x2, graph.num_edges)
+            if x_rows is None:
+                x_rows = np.zeros((x2.shape[0], padded.shape[1]), dtype=dtype)
+                x_rows[:, :width] = x2
+            _K.gather_sum_with_edge_dot(result, grad_w, g_rows, x_rows, t_indptr, t_indices, edge_id, threads,
+                                        weight=weight_t, scale=scale)
         else:
-            # narrow rows: gather 16-lane rows; zero columns add nothing to the weight gradient
-            wide = empty_aligned((graph.num_src_nodes, padded.shape[1]), dtype)
-            x_wide = padded_for_gather(x2, graph.num_edges) if need_weight_grad else None
-            if need_weight_grad and x_wide is None:
-                x_wide = np.zeros((x2.shape[0], padded.shape[1]), dtype=dtype)
-                x_wide[:, :width] = x2
-            _K.gather_sum(wide, padded, t_indptr, t_indices, weight_t, scale, False, edge_id, x_wide, grad_w,
-                          threads)
-            grad_x[...] = wide[:, :width]
+            _K.gather_sum(result, g_rows, t_indptr, t_indices, threads, weight=weight_t, scale=scale)
+        if padded is not None:
+            grad_x[...] = result[:, :width]
     else:
-        transposed = {}
         if threads > 1:  # the gather over the cached transpose is the path that splits across threads
             t_indptr, t_indices, edge_id = graph.transpose_csr()
-            transposed = dict(t_indptr=t_indptr, t_indices=t_indices, edge_id=edge_id,
-                              coef_t=_transposed_edge_weight(graph, edge_weight, weight, dtype))
             g2 = aligned_for_gather(g2, graph.num_edges)  # its rows are gathered at random there
-        invalid = _K.extremum_backward(grad_x, g2, arg, graph.indptr, graph.indices, weight,
-                                       x2 if need_weight_grad else None, grad_w, threads, **transposed)
+            invalid = _K.extremum_backward_gather(
+                grad_x, g2, arg, graph.indptr, t_indptr, t_indices, edge_id, threads,
+                weight_t=_transposed_edge_weight(graph, edge_weight, weight, dtype))
+        else:
+            invalid = _K.extremum_backward_scatter(grad_x, g2, arg, graph.indptr, graph.indices, threads,
+                                                   weight=weight)
         _raise_if_invalid_arg(invalid)
+        if need_weight_grad:
+            _K.extremum_weight_grad(grad_w, g2, arg, x2, graph.indptr, graph.indices, threads)
     grad_x = _shape_like(grad_x, was_1d)
     return (grad_x, grad_w) if need_weight_grad else grad_x
 
@@ -307,10 +311,11 @@ def segment_reduce(x, ptr, reduce="sum", *, return_arg=False, out=None, n_thread
     out = _output(out, (num_segments, width), x2.dtype, was_1d, (x2,))
     arg = None
     if reduce in ("sum", "mean"):
-        _K.gather_sum(out, x2, ptr, None, None, None, reduce == "mean", None, None, None, threads)
+        _K.segment_sum(out, x2, ptr, threads, mean=reduce == "mean")
     else:
         arg = empty_aligned((num_segments, width), ptr.dtype)
-        _K.gather_extremum(reduce == "min", out, arg, x2, ptr, None, None, threads)
+        segment = _K.segment_min if reduce == "min" else _K.segment_max
+        segment(out, arg, x2, ptr, threads)
     out = _shape_like(out, was_1d) if given_out is None else given_out
     if return_arg:
         return out, (None if arg is None else _shape_like(arg, was_1d))
@@ -355,10 +360,10 @@ def segment_reduce_backward(grad_out, ptr, reduce="sum", *, arg=None, n_threads=
         # each row gathers the gradient of its segment: a CSR with one edge per row
         segment_of_row = np.repeat(np.arange(num_segments, dtype=ptr.dtype), np.diff(ptr))
         row_ptr = np.arange(num_rows + 1, dtype=ptr.dtype)
-        _K.gather_sum(grad_x, g2, row_ptr, segment_of_row, None, scale, False, None, None, None, threads)
+        _K.gather_sum(grad_x, g2, row_ptr, segment_of_row, threads, scale=scale)
     else:
         arg = _check_arg(arg, (num_segments, width), ptr.dtype)
-        invalid = _K.extremum_backward(grad_x, g2, arg, ptr, None, None, None, None, threads)
+        invalid = _K.segment_extremum_backward(grad_x, g2, arg, ptr, threads)
         _raise_if_invalid_arg(invalid)
     return _shape_like(grad_x, was_1d)
 
@@ -420,7 +425,7 @@ def edge_dot_backward(graph, grad_out, a, b, *, n_threads=None):
     grad_b = empty_aligned(b2.shape, dtype)
     a2 = aligned_for_gather(a2, graph.num_edges)
     b2 = aligned_for_gather(b2, graph.num_edges)
-    _K.gather_sum(grad_a, b2, graph.indptr, graph.indices, g, None, False, None, None, None, threads)
+    _K.gather_sum(grad_a, b2, graph.indptr, graph.indices, threads, weight=g)
     t_indptr, t_indices, edge_id = graph.transpose_csr()
-    _K.gather_sum(grad_b, a2, t_indptr, t_indices, g[edge_id], None, False, None, None, None, threads)
+    _K.gather_sum(grad_b, a2, t_indptr, t_indices, threads, weight=g[edge_id])
     return _shape_like(grad_a, a_1d), _shape_like(grad_b, b_1d)
