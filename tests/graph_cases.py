@@ -1,7 +1,7 @@
 """Graphs for every edge case, input generators and comparison helpers, shared by the tests.
 
 Graphs are described by plain CSR arrays (a :class:`CsrCase`) built here
-with NumPy alone, so the reference (:mod:`fastgnn._reference`) and the
+with NumPy alone, so the reference (:mod:`fastgnn.ops.reference`) and the
 independent checks never depend on :class:`fastgnn.Graph`'s own
 construction code. (A module with its own name rather than ``conftest``,
 so that test files can import it whatever other conftest files exist.)

@@ -9,8 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import fastgnn  # noqa: E402
-from fastgnn import _reference as R  # noqa: E402
+from fastgnn.ops import reference as R  # noqa: E402
 from fastgnn.interop import torch as ft  # noqa: E402
+from fastgnn.interop import _torch_api  # noqa: E402
+from fastgnn.interop import _torch_ops  # noqa: E402
 from interop_helpers import assert_close, csr_adjacency, random_edge_index  # noqa: E402
 
 REDUCES = ["sum", "mean", "max", "min"]
@@ -134,9 +136,9 @@ def test_empty_graph_and_zero_edges():
 # ---------------------------------------------------------------------------- memory sharing
 def test_inputs_are_read_in_place_and_outputs_wrap_fastgnn_buffers():
     x = torch.randn(5, 4)
-    assert ft._features(x, "x").ctypes.data == x.data_ptr()
+    assert _torch_ops._features(x, "x").ctypes.data == x.data_ptr()
     noncontiguous = torch.randn(4, 5).t()
-    assert ft._features(noncontiguous, "x").flags.c_contiguous  # a copy, only then
+    assert _torch_ops._features(noncontiguous, "x").flags.c_contiguous  # a copy, only then
     edge_index = random_edge_index(5, 5, 12, seed=9)
     out = ft.aggregate(edge_index, x, "sum", num_nodes=5)
     assert out.is_contiguous() and out.data_ptr() % 64 == 0  # fastgnn's aligned output, not a copy
@@ -329,7 +331,7 @@ def test_inference_mode_tensors_work_and_are_not_cached():
 
 
 def test_cache_is_bounded(monkeypatch):
-    monkeypatch.setattr(ft, "CACHE_SIZE", 3)
+    monkeypatch.setattr(_torch_api, "CACHE_SIZE", 3)
     alive = [random_edge_index(5, 5, 10, seed=seed) for seed in range(6)]
     for edge_index in alive:
         ft.to_graph(edge_index, 5)
@@ -364,17 +366,17 @@ def test_threads_follow_torch_unless_fastgnn_is_told(monkeypatch):
     previous = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        assert ft._resolve_threads(None) == 1
+        assert _torch_ops._resolve_threads(None) == 1
         fastgnn.set_num_threads(2)
-        assert ft._resolve_threads(None) == 2
-        assert ft._resolve_threads(3) == 3
+        assert _torch_ops._resolve_threads(None) == 2
+        assert _torch_ops._resolve_threads(3) == 3
         fastgnn.set_num_threads(None)
         torch.set_num_threads(2)
-        assert ft._resolve_threads(None) == 2
+        assert _torch_ops._resolve_threads(None) == 2
     finally:
         torch.set_num_threads(previous)
     with pytest.raises(ValueError):
-        ft._resolve_threads(0)
+        _torch_ops._resolve_threads(0)
 
 
 @pytest.mark.parametrize("reduce", REDUCES)

@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 
 import fastgnn  # noqa: E402
 from fastgnn.interop import torch as ft  # noqa: E402
+from fastgnn.interop import _torch_api  # noqa: E402
 from interop_helpers import assert_close, csr_adjacency, random_edge_index  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state",
@@ -281,7 +282,7 @@ def test_cache_info_reports_bytes_and_the_byte_bound_evicts(monkeypatch):
     ft.to_graph(edge_index, 50)
     info = ft.cache_info()
     assert info["graphs"] == 1 and info["bytes"] >= edge_index.shape[1] * 4
-    monkeypatch.setattr(ft, "CACHE_BYTES", 1)
+    monkeypatch.setattr(_torch_api, "CACHE_BYTES", 1)
     keep = [random_edge_index(50, 50, 400, seed=seed) for seed in range(3)]
     for edge_index in keep:
         ft.to_graph(edge_index, 50)
@@ -303,3 +304,16 @@ def test_cached_graphs_are_released_with_their_tensors_after_the_block():
     gc.collect()
     info = ft.cache_info()
     assert info["bytes"] == 0 and info["graphs"] == 0 and info["gcn_norm"] == 0, info
+
+
+def test_cache_limits_are_set_through_the_public_module():
+    ft.clear_cache()
+    previous = ft.set_cache_limits(entries=2)
+    try:
+        for offset in range(4):
+            ft.to_graph(torch.tensor([[0, 1], [1, offset % 3 + 2]]), num_nodes=6)
+        assert ft.cache_info()["graphs"] == 2
+    finally:
+        assert ft.set_cache_limits(*previous) == (2, previous[1])
+    with pytest.raises((TypeError, ValueError), match="entries"):
+        ft.set_cache_limits(entries=-1)

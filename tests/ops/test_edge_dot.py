@@ -4,7 +4,7 @@ import pytest
 import scipy.sparse as sp
 
 import fastgnn
-from fastgnn import _reference as R
+from fastgnn.ops import reference as R
 from fastgnn.testing import check_grad
 from graph_cases import CASES, assert_close, assert_unchanged, make_features, make_weights, snapshot, strided
 

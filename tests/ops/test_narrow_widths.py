@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastgnn
-from fastgnn import _reference as R
+from fastgnn.ops import reference as R
 from fastgnn._runtime.memory import padded_for_gather
 
 NUM_NODES, NUM_EDGES = 50, 400  # more than two gathers per row: the padded path

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastgnn
-from fastgnn import _reference as R
+from fastgnn.ops import reference as R
 
 INDPTR = np.array([0, 2, 2, 5, 6])
 INDICES = np.array([1, 2, 0, 0, 3, 1])

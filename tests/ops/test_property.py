@@ -18,7 +18,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 import fastgnn  # noqa: E402
-from fastgnn import _reference as R  # noqa: E402
+from fastgnn.ops import reference as R  # noqa: E402
 from fastgnn._runtime import threads as _threads  # noqa: E402
 
 SETTINGS = settings(max_examples=100, deadline=None, derandomize=False,

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastgnn
-from fastgnn import _reference as R
+from fastgnn.ops import reference as R
 from fastgnn.testing import check_grad
 from graph_cases import REDUCES, assert_close, assert_unchanged, make_features, snapshot, strided
 

@@ -21,7 +21,7 @@ from torch_geometric.nn.conv import gcn_conv as _gcn_conv_module
 from torch_geometric.typing import Adj, OptPairTensor, OptTensor, SparseTensor  # noqa: F401  (TorchScript types)
 from torch_geometric.utils import _spmm as _spmm_module
 
-from fastgnn.interop import torch as _ft
+from fastgnn.interop import _torch_api as _ft
 
 # PyG's originals, read before any rebinding (``torch_geometric.utils._spmm`` is never rebound;
 # ``gcn_conv.gcn_norm`` is, inside the block).

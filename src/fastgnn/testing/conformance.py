@@ -3,7 +3,7 @@
 Any implementation of the ops (the compiled kernels, the NumPy reference, an
 adapter to another framework, a new backend) can check that it computes what
 ``docs/semantics.md`` says, against the NumPy reference
-(:mod:`fastgnn._reference`) and against independent checks (dense matrix
+(:mod:`fastgnn.ops.reference`) and against independent checks (dense matrix
 products, finite differences, hand-written rules for ties and NaN)::
 
     from fastgnn.testing import conformance
@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fastgnn import _reference as R
+from fastgnn.ops import reference as R
 from fastgnn.graph import Graph
 
 __all__ = ["Check", "Report", "checks", "run", "reference_ops", "CASES", "REDUCES"]
@@ -106,7 +106,7 @@ def _ref_edge_dot_backward(graph, grad_out, a, b, *, n_threads=None):
     return R.edge_dot_backward(graph.indptr, graph.indices, grad_out, a, b)
 
 
-#: The NumPy reference (:mod:`fastgnn._reference`) with the signatures of :mod:`fastgnn.ops`.
+#: The NumPy reference (:mod:`fastgnn.ops.reference`) with the signatures of :mod:`fastgnn.ops`.
 reference_ops = types.SimpleNamespace(
     aggregate=_ref_aggregate,
     aggregate_backward=_ref_aggregate_backward,

@@ -1,0 +1,22 @@
+"""Public aggregation operations on arrays: validate, pick dtypes and threads, call a kernel.
+
+Every function here accepts NumPy arrays (and array-likes) and a
+:class:`fastgnn.Graph` (or, where named, a scipy sparse matrix). Inputs are
+never modified. A copy is made only when an input is not C-contiguous, an
+edge-weight array needs a cast to the feature dtype, or a feature array that
+a kernel gathers rows from many times (more than two per row on average) is
+not 64-byte aligned: NumPy aligns to 16 bytes, and a misaligned gather runs
+up to twice as slow, so one O(N d) copy pays for itself. Outputs are 64-byte
+aligned. No function allocates anything of size edges x features.
+
+One module per op family (:mod:`fastgnn.ops.aggregation`,
+:mod:`fastgnn.ops.segment`, :mod:`fastgnn.ops.edge`), with the NumPy
+reference of every op beside them (:mod:`fastgnn.ops.reference`, the test
+oracle).
+"""
+from fastgnn.ops.aggregation import aggregate, aggregate_backward
+from fastgnn.ops.edge import edge_dot, edge_dot_backward
+from fastgnn.ops.segment import segment_reduce, segment_reduce_backward
+
+__all__ = ["aggregate", "aggregate_backward", "segment_reduce", "segment_reduce_backward", "edge_dot",
+           "edge_dot_backward"]
