@@ -310,8 +310,9 @@ def test_cache_limits_are_set_through_the_public_module():
     ft.clear_cache()
     previous = ft.set_cache_limits(entries=2)
     try:
-        for offset in range(4):
-            ft.to_graph(torch.tensor([[0, 1], [1, offset % 3 + 2]]), num_nodes=6)
+        kept = [torch.tensor([[0, 1], [1, offset + 2]]) for offset in range(4)]  # alive: entries stay valid
+        for edge_index in kept:
+            ft.to_graph(edge_index, num_nodes=6)
         assert ft.cache_info()["graphs"] == 2
     finally:
         assert ft.set_cache_limits(*previous) == (2, previous[1])
