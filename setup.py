@@ -94,6 +94,13 @@ def extensions():
     # (and every kernel computing the same sum) rounds alike and gives identical bits.
     compile_args = ["-O3", "-fno-math-errno", "-ffp-contract=off"] if sys.platform != "win32" else ["/O2"]
     link_args = []
+    if sys.platform != "win32":
+        # No debug info in the shipped extensions: it is most of their size and names the build's
+        # temporary folders. FASTGNN_DEBUG=1 keeps it for local debugging.
+        if os.environ.get("FASTGNN_DEBUG", "") in ("", "0"):
+            compile_args.append("-g0")
+            if sys.platform.startswith("linux"):
+                link_args.append("-Wl,--strip-debug")
     if omp is not None:
         compile_args += omp[0]
         link_args += omp[1]
