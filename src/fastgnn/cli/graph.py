@@ -22,9 +22,8 @@ from fastgnn.cli._common import (CommandError, add_option as _add, check_learnin
                                    check_seed, dataset_errors, num_threads, option as _option, refuse_options,
                                    run_task, training_bytes)
 
-__all__ = ["add_arguments", "run", "MODELS", "POOLS"]
+__all__ = ["add_arguments", "run", "POOLS"]
 
-MODELS = ("gin", "gcn", "sage")
 POOLS = ("sum", "mean", "max")
 
 
@@ -37,7 +36,8 @@ def add_arguments(parser):
     _add(parser, "--dataset", default=None, help="TU dataset name, the file prefix (graph task: e.g. MUTAG)")
     _add(parser, "--data-root", default=None, metavar="DIR",
          help="graph task: folder holding the <NAME>_*.txt files (or <NAME>/ or <NAME>/raw/ below it)")
-    _add(parser, "--model", default=None, help="graph task: gin (GIN-0, default), gcn or sage")
+    _add(parser, "--model", default=None,
+         help="graph task: gin (GIN-0, default) or any registered conv under a readout (gcn, sage, graphconv, ...)")
     _add(parser, "--pool", default=None, choices=POOLS,
          help="graph task: readout (default sum for gin, mean for gcn and sage)")
     _add(parser, "--folds", type=int, default=None, help="graph task: cross-validation folds (default 10)")
@@ -75,8 +75,11 @@ def _one_width(value):
 def _settings(args):
     refuse_options(args, "graph", ("save", "load"))
     model = str(_option(args, "model", "gin")).lower()
-    if model not in MODELS:
-        raise CommandError(f"--model must be one of {', '.join(MODELS)} for the graph task, got {model!r}")
+    from fastgnn.models import graph_model_names
+
+    if model not in graph_model_names():
+        raise CommandError(f"--model must be one of {', '.join(graph_model_names())} for the graph task, "
+                           f"got {model!r}")
     pool = _option(args, "pool", "sum" if model == "gin" else "mean")
     if pool not in POOLS:
         raise CommandError(f"--pool must be one of {', '.join(POOLS)}, got {pool!r}")

@@ -21,6 +21,7 @@ from torch_geometric.nn.conv import gcn_conv as _gcn_conv_module
 from torch_geometric.typing import Adj, OptPairTensor, OptTensor, SparseTensor  # noqa: F401  (TorchScript types)
 from torch_geometric.utils import _spmm as _spmm_module
 
+from fastgnn.graph import Graph
 from fastgnn.interop import _torch_api as _ft
 
 # PyG's originals, read before any rebinding (``torch_geometric.utils._spmm`` is never rebound;
@@ -103,7 +104,10 @@ def _gcn_norm_eager(edge_index, edge_weight, num_nodes, improved, add_self_loops
             and (num_nodes is None or num_nodes == adj.shape[0])):
         values = adj.values()
         if values.dim() == 1 and values.dtype in _FLOAT_DTYPES and not values.requires_grad:
-            return _gcn_normalized(adj, 2.0 if improved else 1.0, add_self_loops), None
+            try:
+                return _gcn_normalized(adj, 2.0 if improved else 1.0, add_self_loops), None
+            except ValueError:
+                pass  # values fastgnn refuses as edge weights (non-finite): PyG's own code decides
     return pyg_gcn_norm(edge_index, edge_weight, num_nodes, improved, add_self_loops, flow, dtype)
 
 
@@ -141,12 +145,10 @@ def _gcn_normalized(adj, fill_value, add_self_loops):
         crow, col, weight = _coalesce_with_loops(crow, col, values, num_nodes, fill_value)
     else:
         crow, col, weight = crow.astype(np.int64), col.astype(np.int64), values.astype(np.float64)
-    rows = np.repeat(np.arange(num_nodes, dtype=np.int64), np.diff(crow))
-    degree = np.bincount(rows, weights=weight, minlength=num_nodes)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv_sqrt = degree ** -0.5
-    inv_sqrt[np.isinf(inv_sqrt)] = 0.0
-    norm = (inv_sqrt[col] * weight * inv_sqrt[rows]).astype(values.dtype)
+    # The loops are in place (PyG's rule: missing ones added, duplicates merged); the degree scaling is
+    # fastgnn's one GCN normalization, D^-1/2 A D^-1/2 with D the weighted in-degree.
+    graph = Graph.from_csr(crow, col, np.ascontiguousarray(weight, dtype=np.float64), num_src_nodes=num_nodes)
+    norm = np.asarray(graph.gcn_norm(add_self_loops=False, dtype=np.float64).edge_weight).astype(values.dtype)
     result = torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(col), torch.from_numpy(norm),
                                      size=tuple(adj.shape))
     # Register the graph and its constant values now: spmm finds both on every later call.
