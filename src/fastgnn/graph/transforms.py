@@ -15,39 +15,14 @@ __all__ = ["subgraph", "coalesce", "remove_self_loops", "to_undirected"]
 
 # ---------------------------------------------------------------------- graphs
 def subgraph(graph, nodes, *, relabel=True, return_edge_ids=False):
-    """The subgraph induced by ``nodes``.
-
-    An edge ``j -> i`` is kept when both ``j`` and ``i`` are in ``nodes``.
-    Kept edges keep their weights and, within each destination row, their
-    original relative order (so with a mask or a sorted index array the whole
-    edge order is kept).
+    """The subgraph of ``graph`` induced by ``nodes``: :meth:`Graph.subgraph` as a function.
 
     Parameters
     ----------
     graph : Graph
-        A square graph (``num_src_nodes == num_dst_nodes``).
-    nodes : array_like of bool, shape (num_nodes,), or array_like of int, shape (k,)
-        A boolean mask, or distinct node ids in ``[0, num_nodes)``.
-    relabel : bool
-        If True, node ``nodes[t]`` becomes node ``t`` of a graph of ``k``
-        nodes (a mask selects its nodes in increasing order). If False, the
-        result keeps the original ids and ``num_nodes``, and the nodes not
-        selected are left without edges.
-    return_edge_ids : bool
-        Also return ``edge_ids``: edge ``e`` of the result is edge
-        ``edge_ids[e]`` of ``graph``.
-
-    Returns
-    -------
-    Graph, or (Graph, ndarray of int64) with ``return_edge_ids``
-        The result has the index dtype of ``graph``.
-
-    Notes
-    -----
-    Cost ``O(num_nodes + E)`` time and memory, ``E`` the edge count of
-    ``graph``. With ``relabel=True`` and ids not in increasing order, the
-    rows are reordered by a stable sort on the new destination ids, which
-    adds ``O(E' log E')`` for the ``E'`` kept edges.
+        A square graph.
+    nodes, relabel, return_edge_ids
+        See :meth:`Graph.subgraph`.
     """
     if not isinstance(graph, Graph):
         raise TypeError(f"graph must be a fastgnn.Graph, got {type(graph).__name__}")

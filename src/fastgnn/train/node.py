@@ -35,6 +35,7 @@ import time
 
 import numpy as np
 
+from fastgnn._runtime import validate as V
 from fastgnn.graph import Graph
 from fastgnn.losses import cross_entropy
 from fastgnn.metrics import accuracy
@@ -61,16 +62,8 @@ def _as_labels(y, num_nodes, name="y"):
 
 
 def _as_node_mask(mask, num_nodes, name):
-    if mask is None:
-        return None
-    array = np.asarray(mask)
-    if array.dtype != np.bool_:
-        raise TypeError(f"{name} must be a boolean mask of length {num_nodes}, got dtype {array.dtype} "
-                        "(turn node ids into a mask: m = np.zeros(num_nodes, bool); m[ids] = True)")
-    if array.ndim != 1 or array.shape[0] != num_nodes:
-        raise ValueError(f"{name} must have shape ({num_nodes},), one entry per node of the graph, "
-                         f"got shape {array.shape}")
-    if not array.any():
+    array = V.as_row_mask(mask, num_nodes, name)
+    if array is not None and not array.any():
         raise ValueError(f"{name} selects no node")
     return array
 
