@@ -82,11 +82,8 @@ class EncoderClassifier(Module):
     def forward(self, graph, x):
         """Class scores (num_nodes, num_classes)."""
         if self.training and not self.encoder.is_trainable():
-            self.encoder.eval()
-            try:
+            with self.encoder.evaluating():
                 embeddings = self.encoder(graph, x)
-            finally:
-                self.encoder.train()
         else:
             embeddings = self.encoder(graph, x)
         return self.head(embeddings)

@@ -340,6 +340,16 @@ class Module:
         return self.requires_grad_(True)
 
     @contextlib.contextmanager
+    def evaluating(self):
+        """A block in eval mode (no dropout, nothing cached for a backward); the previous mode is restored."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield self
+        finally:
+            self.train(was_training)
+
+    @contextlib.contextmanager
     def fixed_graph(self):
         """A block in which every call of the model sees the same graph object(s).
 

@@ -80,18 +80,14 @@ def evaluate_graph_classifier(model, batches, num_classes=None):
     batches = list(batches)
     if batches and not isinstance(batches[0], Batch):
         batches = _batches(batches, 512)
-    was_training = model.training
-    model.eval()
     correct, total, loss_sum = 0, 0, 0.0
-    try:
+    with model.evaluating():
         for batch in batches:
             scores = model(batch.graph, batch.x, batch.ptr)
             loss, _ = cross_entropy(scores, batch.y, reduction="sum")
             loss_sum += loss
             correct += int(np.count_nonzero(scores.argmax(axis=1) == batch.y))
             total += batch.num_graphs
-    finally:
-        model.train(was_training)
     if total == 0:
         raise ValueError("evaluate_graph_classifier needs at least one graph")
     return correct / total, loss_sum / total

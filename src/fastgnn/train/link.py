@@ -36,12 +36,8 @@ def evaluate_link(model, graph, x, split, parts=("val", "test")):
         ``{part}_auc`` and ``{part}_ap`` for each part. Scores are logits
         (ranking-equivalent to the probabilities, without saturated ties).
     """
-    was_training = model.training
-    model.eval()
-    try:
+    with model.evaluating():
         z = model(graph, x)
-    finally:
-        model.train(was_training)
     result = {}
     for part in parts:
         edge_index, labels = split.edge_label_index(part)

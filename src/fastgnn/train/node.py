@@ -154,12 +154,8 @@ def evaluate(model, graph, x, y, masks):
     single = not isinstance(masks, dict)
     named = {"": masks} if single else dict(masks)
     x, y, named = check_node_inputs(graph, x, y, named, model_dtype(model))
-    was_training = model.training
-    model.eval()
-    try:
+    with model.evaluating():
         logits = model(graph, x)
-    finally:
-        model.train(was_training)
     result = {}
     for name, mask in named.items():
         if mask is None:
