@@ -263,3 +263,14 @@ def test_buffer_stays_registered_when_reassigned():
     module.count += 1                     # in place, then reassigned by Python
     module.count = module.count * 2       # a new array
     np.testing.assert_array_equal(module.state_dict()["count"], [2.0, 2.0])
+
+
+def test_evaluating_restores_the_mode():
+    model = nn.MLP([3, 4, 2], dropout=0.5, rng=0)
+    with model.evaluating():
+        assert not any(module.training for module in model.modules())
+    assert all(module.training for module in model.modules())
+    model.eval()
+    with pytest.raises(RuntimeError), model.evaluating():
+        raise RuntimeError("inside")
+    assert not model.training, "an eval-mode model stays in eval mode"
