@@ -71,9 +71,8 @@ import numpy as np
 
 import fastgnn
 from fastgnn._runtime.blas import get_blas_threads, limit_blas_threads
-from fastgnn.cli.bench import bytes_moved, peak_memory
+from fastgnn.cli.bench import bytes_moved, peak_memory, timed_call
 from fastgnn.graph import Graph
-from fastgnn.ops import aggregate, aggregate_backward
 from graphs import BENCH_GRAPHS, bench_edge_index
 
 __all__ = [
@@ -281,19 +280,8 @@ class Benchmark:
 
 
 def _fastgnn(workload, d, reduce, threads, pass_):
-    graph = workload.graph
     x, g = workload.features(d)
-    if pass_ == "forward":
-        return lambda: aggregate(graph, x, reduce, n_threads=threads), None
-    extremum = reduce in ("max", "min")
-
-    def forward_backward():
-        if extremum:
-            out, arg = aggregate(graph, x, reduce, return_arg=True, n_threads=threads)
-        else:
-            out, arg = aggregate(graph, x, reduce, n_threads=threads), None
-        return out, aggregate_backward(graph, g, reduce, arg=arg, n_threads=threads)
-    return forward_backward, None
+    return timed_call(workload.graph, x, g, reduce, threads, pass_), None
 
 
 def _dense(workload, d, reduce, threads, pass_):

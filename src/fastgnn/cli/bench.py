@@ -184,7 +184,7 @@ def build_graph(kind, num_nodes, num_edges, seed=0):
     return graph
 
 
-def _call(graph, x, grad_out, reduce, threads, pass_):
+def timed_call(graph, x, grad_out, reduce, threads, pass_):
     """The callable timed for one (reduce, threads, pass)."""
     from fastgnn.ops import aggregate, aggregate_backward
 
@@ -339,7 +339,7 @@ def run(graphs=GRAPHS, num_nodes=None, num_edges=None, dims=(DIM,), threads=None
     # One timed forward sum calibrates the estimate of the whole run.
     first = built[graphs[0]]
     x = features[dims[0]][0]
-    calibration = statistics.median(time_call(_call(first, x, None, "sum", 1, "forward"), repeat=3, warmup=1)) * 1e-3
+    calibration = statistics.median(time_call(timed_call(first, x, None, "sum", 1, "forward"), repeat=3, warmup=1)) * 1e-3
     per_unit = calibration / ((first.num_edges + first.num_dst_nodes) * dims[0])
     estimate = _estimate_seconds(list(built.values()), dims, threads, reduces, repeat, warmup, memory, per_unit)
     hint = " (bigger graphs: --size medium|large or --nodes/--edges)" if num_edges <= default_edges else ""
@@ -356,7 +356,7 @@ def run(graphs=GRAPHS, num_nodes=None, num_edges=None, dims=(DIM,), threads=None
                 peak = peak_memory(graph, x, grad_out, reduce, max(threads)) if memory else None
                 for pass_ in PASSES:
                     for t in threads:
-                        times = time_call(_call(graph, x, grad_out, reduce, t, pass_), repeat, warmup)
+                        times = time_call(timed_call(graph, x, grad_out, reduce, t, pass_), repeat, warmup)
                         median = statistics.median(times)
                         moved = bytes_moved(graph, d, reduce, pass_)
                         rec = {"graph": kind, "num_nodes": graph.num_nodes, "num_edges": graph.num_edges, "d": d,
