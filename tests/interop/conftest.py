@@ -1,5 +1,33 @@
-"""Fixtures of the adapter tests: a spy on the fastgnn kernels the adapter runs."""
+"""Fixtures of the adapter tests: an empty graph cache around every test, a spy on the kernels the adapter runs."""
+import importlib.util
+import pathlib
+
 import pytest
+
+HERE = pathlib.Path(__file__).parent
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+# PyTorch's own warnings about its sparse layouts, which every adapter test builds.
+SPARSE_WARNINGS = ("ignore:Sparse CSR tensor support is in beta state",
+                   "ignore:Sparse invariant checks are implicitly disabled")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if HERE in pathlib.Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.filterwarnings(*SPARSE_WARNINGS))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts and ends with the adapter's caches empty (no test sees another's graphs)."""
+    if not HAS_TORCH:
+        yield
+        return
+    from fastgnn.interop import torch as ft
+
+    ft.clear_cache()
+    yield
+    ft.clear_cache()
 
 
 class KernelCalls(list):

@@ -32,22 +32,13 @@ from torch_geometric.utils import (  # noqa: E402
 from fastgnn.interop import torch as ft  # noqa: E402
 from interop_helpers import assert_close, csr_adjacency, random_edge_index  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state",
-                                        "ignore:Sparse invariant checks are implicitly disabled",
-                                        "ignore:Converting sparse tensor to CSR format",
+pytestmark = pytest.mark.filterwarnings("ignore:Converting sparse tensor to CSR format",
                                         "ignore:.*is deprecated")
 
 CHANNELS = 6
 NUM_SRC, NUM_DST, NUM_EDGES = 14, 9, 40  # bipartite sizes; square graphs use NUM_SRC nodes
 SPARSE_LAYOUTS = ["csr", "coo", "coo_uncoalesced", "csc", "csc_t"]
 LAYOUTS = ["edge_index", "EdgeIndex"] + SPARSE_LAYOUTS
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    ft.clear_cache()
-    yield
-    ft.clear_cache()
 
 
 # ---------------------------------------------------------------------------- the layers

@@ -17,16 +17,6 @@ from interop_helpers import assert_close, csr_adjacency, random_edge_index  # no
 
 REDUCES = ["sum", "mean", "max", "min"]
 
-pytestmark = pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state",
-                                        "ignore:Sparse invariant checks are implicitly disabled")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    ft.clear_cache()
-    yield
-    ft.clear_cache()
-
 
 # ---------------------------------------------------------------------------- import hygiene
 def test_import_fastgnn_never_imports_torch():

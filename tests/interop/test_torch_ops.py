@@ -8,16 +8,6 @@ from fastgnn.interop import torch as ft  # noqa: E402
 from interop_helpers import assert_close, csr_adjacency, random_edge_index  # noqa: E402
 
 REDUCES = ["sum", "mean", "max", "min"]
-pytestmark = pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state",
-                                        "ignore:Sparse invariant checks are implicitly disabled")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    ft.clear_cache()
-    yield
-    ft.clear_cache()
-
 
 def _graph(num_src=7, num_dst=5, num_edges=18, seed=0):
     edge_index = random_edge_index(num_src, num_dst, num_edges, seed=seed)

@@ -21,16 +21,6 @@ from fastgnn.interop import torch as ft  # noqa: E402
 from fastgnn.interop import _torch_api  # noqa: E402
 from interop_helpers import assert_close, csr_adjacency, random_edge_index  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta state",
-                                        "ignore:Sparse invariant checks are implicitly disabled")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    ft.clear_cache()
-    yield
-    ft.clear_cache()
-
 
 def _reference_aggregate(edge_index, x, reduce, num_nodes):
     graph = fastgnn.Graph.from_edge_index(edge_index.numpy().copy(), num_nodes=num_nodes)
