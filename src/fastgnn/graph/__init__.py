@@ -7,6 +7,7 @@
   (:mod:`fastgnn.graph.transforms`).
 """
 from fastgnn.graph.handle import Graph
+from fastgnn.graph.sparse_features import SparseFeatures, is_sparse_features
 from fastgnn.graph.transforms import coalesce, remove_self_loops, subgraph, to_undirected
 
-__all__ = ["Graph", "subgraph", "coalesce", "remove_self_loops", "to_undirected"]
+__all__ = ["Graph", "SparseFeatures", "is_sparse_features", "subgraph", "coalesce", "remove_self_loops", "to_undirected"]

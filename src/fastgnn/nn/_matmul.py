@@ -13,6 +13,10 @@ in BLAS). Idle pool threads sleep on a lock; they never spin.
 When BLAS itself may use several threads, or the product is small, both
 functions are plain NumPy products. Results equal NumPy's up to the
 summation order of :func:`matmul_tn` (partial sums over row blocks).
+
+A :class:`~fastgnn.SparseFeatures` operand (the input features of a first
+layer) goes to :func:`fastgnn.ops.sparse_matmul` / :func:`~fastgnn.ops.sparse_matmul_tn`,
+compiled products over its stored values that never densify it.
 """
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +26,8 @@ import numpy as np
 from fastgnn._runtime.blas import get_blas_threads
 from fastgnn._runtime.memory import empty_aligned
 from fastgnn._runtime.threads import get_num_threads
+from fastgnn.graph import SparseFeatures
+from fastgnn.ops import sparse_matmul, sparse_matmul_tn
 
 __all__ = ["matmul", "matmul_tn"]
 
@@ -70,7 +76,7 @@ def matmul(a, b):
 
     Parameters
     ----------
-    a : ndarray (n, k)
+    a : ndarray (n, k) or SparseFeatures
         May be a transposed view.
     b : ndarray (k, m)
 
@@ -78,6 +84,8 @@ def matmul(a, b):
     -------
     ndarray (n, m), C-contiguous and 64-byte aligned, in NumPy's result dtype
     """
+    if isinstance(a, SparseFeatures):
+        return sparse_matmul(a, b)
     rows = a.shape[0]
     pieces = _pieces(rows, rows * a.shape[1] * b.shape[1])
     # A 64-byte aligned output: the aggregation kernels gather its rows without realigning a copy.
@@ -98,8 +106,13 @@ def matmul_tn(a, b):
     """``a.T @ b`` for ``a`` (n, k) and ``b`` (n, m): the sum over rows split across threads when large.
 
     Each piece computes ``a[rows].T @ b[rows]`` into its own ``k x m``
-    array; the pieces are then added (``O(pieces · k · m)``).
+    array; the pieces are then added (``O(pieces · k · m)``). Either operand
+    may be a :class:`~fastgnn.SparseFeatures` matrix.
     """
+    if isinstance(a, SparseFeatures):
+        return sparse_matmul_tn(a, b)
+    if isinstance(b, SparseFeatures):
+        return sparse_matmul_tn(b, a).T
     rows = a.shape[0]
     if b.shape[0] != rows:
         raise ValueError(f"matmul_tn: a has {rows} rows, b has {b.shape[0]}")

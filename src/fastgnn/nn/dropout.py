@@ -1,6 +1,7 @@
 """Inverted dropout."""
 import numpy as np
 
+from fastgnn.graph import SparseFeatures
 from fastgnn.nn import init
 from fastgnn.nn.utils import as_float_array, as_grad
 from fastgnn.nn.module import Module
@@ -28,6 +29,12 @@ class Dropout(Module):
 
     Notes
     -----
+    On :class:`~fastgnn.SparseFeatures` input the stored values are dropped
+    (Kipf and Welling's sparse dropout): one mask value per stored value,
+    the result a sparse matrix of the same pattern. Its backward returns the
+    gradient with respect to the dense input: ``grad_out / (1 - p)``, zero at
+    the cells whose stored value was dropped.
+
     The backward keeps one boolean mask (one byte per element). The mask
     compares 16-bit random integers with ``round(p · 2^16)``: four per
     draw of the bit generator, about three times faster than drawing one
@@ -44,6 +51,8 @@ class Dropout(Module):
 
     def forward(self, x):
         """``x · mask / (1 - p)`` in training mode, ``x`` in eval mode."""
+        if isinstance(x, SparseFeatures):
+            return self._forward_sparse(x)
         x = as_float_array(x, "x", "Dropout")
         if not self.training or self.p == 0.0:
             self._save_for_backward(None)
@@ -58,11 +67,23 @@ class Dropout(Module):
         self._save_for_backward(mask)
         return out
 
+    def _forward_sparse(self, x):
+        if not self.training or self.p == 0.0:
+            self._save_for_backward(None)
+            return x
+        keep = _keep_mask(self.rng, (x.nnz,), self.p)
+        data = x.data * keep
+        data *= data.dtype.type(1.0 / (1.0 - self.p)) if self.p < 1.0 else 0
+        self._save_for_backward(_SparseMask(x, keep))
+        return x.with_data(data)
+
     def backward(self, grad_out):
         """``grad_out · mask / (1 - p)``."""
         (mask,) = self._saved_for_backward()
         if mask is None:
             return grad_out
+        if isinstance(mask, _SparseMask):
+            return mask.backward(grad_out, self.p, type(self).__name__)
         grad_out = as_grad(grad_out, mask.shape, type(self).__name__)
         if self.p == 1.0:
             return np.zeros_like(grad_out)
@@ -72,6 +93,23 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}"
+
+
+class _SparseMask:
+    """What the backward of a sparse dropout needs: the pattern and which stored values were kept."""
+
+    def __init__(self, x, keep):
+        self.x, self.keep = x, keep
+
+    def backward(self, grad_out, p, layer):
+        grad_out = as_grad(grad_out, self.x.shape, layer)
+        if p == 1.0:
+            return np.zeros_like(grad_out)
+        grad = grad_out * grad_out.dtype.type(1.0 / (1.0 - p))
+        dropped = ~self.keep
+        rows = self.x.graph.destinations()[dropped]
+        grad[rows, self.x.indices[dropped]] = 0
+        return grad
 
 
 def _keep_mask(rng, shape, p):

@@ -5,7 +5,9 @@ product commutes with the aggregation: ``AGG(x) W^T = AGG(x W^T)``. Applying
 ``W`` first is cheaper when it narrows the features (``out < in``): the
 aggregation then moves ``out`` instead of ``in`` values per edge. Max and min
 are not linear (``max(x) W^T != max(x W^T)``), so they always aggregate the
-input features first.
+input features first. Sparse input features (:class:`~fastgnn.SparseFeatures`)
+are always transformed first under a linear aggregation (the product is
+then the cheap one), and expanded to a dense array under max/min.
 
 All aggregation goes through :func:`fastgnn.ops.aggregate` and
 :func:`fastgnn.ops.aggregate_backward`; nothing of size edges x features is
@@ -14,15 +16,17 @@ ever built.
 import numpy as np
 
 from fastgnn._runtime import validate as V
+from fastgnn.graph import SparseFeatures
 from fastgnn.nn._matmul import matmul, matmul_tn
+from fastgnn.nn.utils import densified
 from fastgnn.ops import aggregate, aggregate_backward
 
 LINEAR_REDUCES = ("sum", "mean")
 
 
-def transforms_first(reduce, in_width, out_width):
-    """Whether ``AGG(x) W^T`` is computed as ``AGG(x W^T)``."""
-    return reduce in LINEAR_REDUCES and out_width < in_width
+def transforms_first(reduce, in_width, out_width, sparse_input=False):
+    """Whether ``AGG(x) W^T`` is computed as ``AGG(x W^T)`` (always, for linear reduces of sparse input)."""
+    return reduce in LINEAR_REDUCES and (out_width < in_width or sparse_input)
 
 
 def aggregate_transform(graph, x_src, weight, reduce, keep):
@@ -39,9 +43,11 @@ def aggregate_transform(graph, x_src, weight, reduce, keep):
         Training mode: return what :func:`aggregate_transform_backward` needs.
     """
     out_width, in_width = weight.shape
-    if transforms_first(reduce, in_width, out_width):
+    sparse_input = isinstance(x_src, SparseFeatures)
+    if transforms_first(reduce, in_width, out_width, sparse_input):
         out = aggregate(graph, matmul(x_src, weight.T), reduce)
         return out, (("transform_first", x_src, None) if keep else None)
+    x_src = densified(x_src)
     if reduce in LINEAR_REDUCES:
         aggregated, arg = aggregate(graph, x_src, reduce), None
     else:
