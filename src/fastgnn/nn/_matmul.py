@@ -85,7 +85,7 @@ def _run_pieces(task, pieces):
     return results
 
 
-def matmul(a, b):
+def matmul(a, b, out=None):
     """``a @ b`` for 2-D ``a`` (rows split across threads when large).
 
     Parameters
@@ -93,16 +93,20 @@ def matmul(a, b):
     a : ndarray (n, k) or SparseFeatures
         May be a transposed view.
     b : ndarray (k, m)
+    out : ndarray (n, m), optional
+        A C-contiguous buffer of the result dtype to write into (a layer's
+        reused workspace).
 
     Returns
     -------
     ndarray (n, m), C-contiguous and 64-byte aligned, in NumPy's result dtype
     """
     if isinstance(a, SparseFeatures):
-        return sparse_matmul(a, b)
+        return sparse_matmul(a, b, out=out)
     rows = a.shape[0]
     # A 64-byte aligned output: the aggregation kernels gather its rows without realigning a copy.
-    out = empty_aligned((rows, b.shape[1]), np.result_type(a, b))
+    if out is None:
+        out = empty_aligned((rows, b.shape[1]), np.result_type(a, b))
     pieces = _row_pieces(rows, rows * a.shape[1] * b.shape[1])
     with single_threaded_blas():
         _run_pieces(lambda start, stop: np.matmul(a[start:stop], b, out=out[start:stop]), pieces)

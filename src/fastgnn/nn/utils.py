@@ -1,6 +1,7 @@
 """Input checks shared by the layers, for writing your own (see docs/extending.md)."""
 import numpy as np
 
+from fastgnn._runtime.memory import empty_aligned
 from fastgnn.graph import Graph, SparseFeatures
 
 
@@ -105,3 +106,29 @@ def as_grad(grad_out, shape, layer, dtype=None):
     if array.shape != tuple(shape):
         raise ValueError(f"{layer}.backward: grad_out must have shape {tuple(shape)}, got {array.shape}")
     return array
+
+
+class Workspace:
+    """A scratch array a layer reuses from call to call (never returned, never kept for a backward).
+
+    Reusing one buffer saves an allocation per epoch; buffers above glibc's
+    mmap threshold (32 MB) are otherwise mapped and page-faulted anew each
+    time. Not shared between modules, nor safe across threads (as modules are not).
+    """
+
+    __slots__ = ("_array",)
+
+    def __init__(self):
+        self._array = None
+
+    def get(self, shape, dtype):
+        """A C-contiguous, 64-byte aligned array of ``shape`` and ``dtype`` (contents undefined)."""
+        shape, dtype = tuple(shape), np.dtype(dtype)
+        array = self._array
+        if array is None or array.dtype != dtype or array.size < int(np.prod(shape)):
+            array = self._array = empty_aligned((max(int(np.prod(shape)), 1),), dtype)
+        return array[:int(np.prod(shape))].reshape(shape)
+
+    def release(self):
+        """Drop the buffer."""
+        self._array = None

@@ -24,7 +24,7 @@ def _check(features, dense, rows, name):
     return np.ascontiguousarray(array, dtype=features.dtype)
 
 
-def sparse_matmul(features, dense, *, n_threads=None):
+def sparse_matmul(features, dense, *, out=None, n_threads=None):
     """``X @ B`` for sparse ``X`` (N, F) and dense ``B`` (F, d).
 
     Parameters
@@ -32,6 +32,8 @@ def sparse_matmul(features, dense, *, n_threads=None):
     features : SparseFeatures, shape (N, F)
     dense : array_like, shape (F, d)
         Cast to the features' dtype.
+    out : ndarray (N, d), optional
+        Where to write the result (as :func:`fastgnn.aggregate`'s ``out``).
     n_threads : int, optional
 
     Returns
@@ -43,7 +45,7 @@ def sparse_matmul(features, dense, *, n_threads=None):
     ``O(nnz · d)``; each output row sums its terms in stored order.
     """
     dense = _check(features, dense, features.shape[1], "dense")
-    return aggregate(features.graph, dense, "sum", n_threads=n_threads)
+    return aggregate(features.graph, dense, "sum", out=out, n_threads=n_threads)
 
 
 def sparse_matmul_tn(features, dense, *, n_threads=None):

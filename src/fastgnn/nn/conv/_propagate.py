@@ -101,6 +101,73 @@ def linear_aggregate_backward(graph, grad_out, linear, reduce, saved, need_input
     return aggregate_transform_backward(graph, grad_out, linear.weight, reduce, saved, need_input_grad)
 
 
+# A root product is fused with the aggregated one only from this output width on: narrower rows
+# are gathered as zero-padded 16-lane rows, which a column block of a wider array cannot be.
+FUSED_MIN_WIDTH = 16
+
+
+def fuses_root(reduce, in_width, out_width, x, is_pair):
+    """Whether :func:`root_linear_aggregate` computes ``AGG(x) W_a^T + x W_r^T`` with one product.
+
+    When the aggregation is linear and transforms first (``out < in``, or
+    sparse ``x``), both weights multiply the same ``x``: ``x [W_a; W_r]^T``
+    reads ``x`` once, forward and backward, instead of twice.
+    """
+    sparse_input = isinstance(x, SparseFeatures)
+    return (not is_pair and out_width >= FUSED_MIN_WIDTH
+            and transforms_first(reduce, in_width, out_width, sparse_input))
+
+
+def root_linear_aggregate(graph, x, lin_agg, lin_root, reduce, keep, workspace):
+    """``AGG_graph(x) W_a^T + b + x W_r^T`` in one product ``x [W_a; W_r]^T`` (see :func:`fuses_root`).
+
+    Parameters
+    ----------
+    graph : Graph (square)
+    x : ndarray or SparseFeatures (num_nodes, in)
+    lin_agg, lin_root : Linear
+        The aggregated side's layer (its bias is added) and the root's.
+    reduce : {'sum', 'mean'}
+    keep : bool
+        Return what :func:`root_linear_aggregate_backward` needs.
+    workspace : Workspace
+        The scratch ``(N, 2 out)`` product, reused by the backward.
+
+    Returns
+    -------
+    out : ndarray (num_nodes, out)
+    saved : tuple or None
+    """
+    width = lin_agg.out_features
+    weights = np.concatenate([lin_agg.weight.data, lin_root.weight.data])        # (2 out, in)
+    both = matmul(x, weights.T, out=workspace.get((graph.num_dst_nodes, 2 * width), weights.dtype))
+    out = aggregate(graph, both[:, :width], reduce)
+    out += both[:, width:]
+    if lin_agg.bias is not None:
+        out += lin_agg.bias.data
+    return out, ((x, weights) if keep else None)
+
+
+def root_linear_aggregate_backward(graph, grad_out, lin_agg, lin_root, reduce, saved, need_input_grad,
+                                   workspace):
+    """Accumulate both layers' gradients from one ``[AGG^T G | G]`` block; return ``dL/dx`` (or None)."""
+    x, weights = saved
+    width = lin_agg.out_features
+    bias = lin_agg.bias
+    if bias is not None and bias.requires_grad:
+        bias.grad += grad_out.sum(axis=0)
+    both = workspace.get((graph.num_src_nodes, 2 * width), grad_out.dtype)
+    aggregate_backward(graph, grad_out, reduce, out=both[:, :width])
+    both[:, width:] = grad_out
+    if lin_agg.weight.requires_grad or lin_root.weight.requires_grad:
+        grad_weights = matmul_tn(both, x)                                         # (2 out, in)
+        if lin_agg.weight.requires_grad:
+            lin_agg.weight.grad += grad_weights[:width]
+        if lin_root.weight.requires_grad:
+            lin_root.weight.grad += grad_weights[width:]
+    return matmul(both, weights) if need_input_grad else None
+
+
 def as_grad_out(grad_out, shape, dtype, layer):
     """``grad_out`` as a C-contiguous array of ``shape`` in ``dtype``."""
     array = np.asarray(grad_out)
