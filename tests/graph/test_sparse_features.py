@@ -115,3 +115,30 @@ def test_cora_loads_sparse():
     assert isinstance(sparse.x, fg.SparseFeatures) and sparse.x.density < 0.02
     np.testing.assert_array_equal(sparse.x.toarray(), dense.x)
     assert repr(sparse.x).startswith("SparseFeatures(shape=(2708, 1433)")
+
+
+def test_vstack(rng):
+    parts = [_random_dense(rng, shape=(n, 6)) for n in (3, 0, 5)]
+    stacked = fg.SparseFeatures.vstack([fg.SparseFeatures.from_dense(p) for p in parts])
+    np.testing.assert_array_equal(stacked.toarray(), np.concatenate(parts))
+    with pytest.raises(ValueError, match="width"):
+        fg.SparseFeatures.vstack([fg.SparseFeatures.from_dense(parts[0]),
+                                  fg.SparseFeatures.from_dense(np.ones((2, 5), np.float32))])
+    with pytest.raises(TypeError):
+        fg.SparseFeatures.vstack([])
+
+
+def test_batches_of_graphs_with_sparse_features(rng):
+    from fastgnn.data import Batch, GraphData
+
+    graphs = []
+    for n in (4, 1, 6):
+        graph = fg.Graph.from_edge_index(rng.integers(0, n, (2, 2 * n)), num_nodes=n)
+        graphs.append(GraphData(graph, fg.SparseFeatures.from_dense(_random_dense(rng, shape=(n, 5))), 1))
+    batch = Batch.from_graphs(graphs)
+    assert isinstance(batch.x, fg.SparseFeatures) and batch.x.shape == (11, 5)
+    np.testing.assert_array_equal(batch.x.toarray(), np.concatenate([g.x.toarray() for g in graphs]))
+    assert batch.unbatch() == graphs
+    dense = GraphData(graphs[0].graph, graphs[0].x.toarray(), 1)
+    with pytest.raises(ValueError, match="same kind"):
+        Batch.from_graphs([graphs[0], dense])

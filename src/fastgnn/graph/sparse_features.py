@@ -134,6 +134,30 @@ class SparseFeatures:
                             dtype=_resolve_dtype(dtype, array.dtype))
 
     @classmethod
+    def vstack(cls, matrices):
+        """The rows of several matrices of one width and dtype, one after the other.
+
+        Parameters
+        ----------
+        matrices : sequence of SparseFeatures
+            At least one.
+        """
+        matrices = list(matrices)
+        if not matrices or not all(isinstance(m, SparseFeatures) for m in matrices):
+            raise TypeError("vstack takes a non-empty sequence of SparseFeatures")
+        first = matrices[0]
+        for index, matrix in enumerate(matrices):
+            if matrix.shape[1] != first.shape[1] or matrix.dtype != first.dtype:
+                raise ValueError(f"matrix {index} is {matrix.shape[1]} features of {matrix.dtype} but matrix 0 is "
+                                 f"{first.shape[1]} of {first.dtype}: vstack needs one width and dtype")
+        counts = np.concatenate([np.diff(np.asarray(m.indptr, dtype=np.int64)) for m in matrices])
+        indptr = np.zeros(counts.shape[0] + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        indices = np.concatenate([np.asarray(m.indices, dtype=np.int64) for m in matrices])
+        data = np.concatenate([m.data for m in matrices])
+        return cls.from_csr(indptr, indices, data, (counts.shape[0], first.shape[1]), dtype=first.dtype)
+
+    @classmethod
     def _from_pattern(cls, pattern, values):
         return cls(pattern._reweighted(values), _validated=True)
 
