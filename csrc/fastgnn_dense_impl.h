@@ -16,7 +16,7 @@ FG_DENSE_INLINE FG_T FG_D(fg_act)(const int act, FG_T x, FG_T slope, FG_T alpha)
 {
     switch (act) {
     case FG_ACT_RELU:
-        return x < 0 ? (FG_T)0 : x; /* np.maximum(x, 0): keeps NaN and -0 */
+        return x <= 0 ? (FG_T)0 : x; /* np.maximum(x, 0): NaN stays NaN, -0 becomes +0 */
     case FG_ACT_LEAKY_RELU:
         return x > 0 ? x : x * slope;
     case FG_ACT_ELU:

@@ -29,6 +29,7 @@ __all__ = [
     "edge_dot",
     "edge_dot_backward",
     "dropout_threshold",
+    "dropout_keep",
     "dropout_keep_flat",
     "bias_act_dropout",
     "bias_act_dropout_backward",
@@ -297,8 +298,8 @@ def dropout_threshold(p):
     return int(round(float(p) * 4294967296.0))
 
 
-def dropout_keep_flat(n, p, seed, step):
-    """Keep flags of the flat positions ``0 .. n-1`` for ``(seed, step)``.
+def dropout_keep(counters, p, seed, step):
+    """Keep flags of the flat positions ``counters`` (any uint64 values) for ``(seed, step)``.
 
     ``key = splitmix64(splitmix64(seed) ^ step)``, ``k0``/``k1`` its low and
     high 32 bits; position ``c`` (low/high words ``lo``/``hi``) draws
@@ -307,11 +308,16 @@ def dropout_keep_flat(n, p, seed, step):
     """
     key = _splitmix64(_splitmix64(int(seed)) ^ int(step))
     k0, k1 = np.uint32(key & 0xFFFFFFFF), np.uint32(key >> 32)
-    c = np.arange(int(n), dtype=np.uint64)
+    c = np.asarray(counters, dtype=np.uint64)
     lo = c.astype(np.uint32)
     hi = (c >> np.uint64(32)).astype(np.uint32)
     bits = _mix32(_mix32(lo ^ k0) ^ k1 ^ (hi * np.uint32(0x9E3779B1)))
     return bits.astype(np.int64) >= dropout_threshold(p)
+
+
+def dropout_keep_flat(n, p, seed, step):
+    """Keep flags of the flat positions ``0 .. n-1`` (:func:`dropout_keep` of ``arange(n)``)."""
+    return dropout_keep(np.arange(int(n), dtype=np.uint64), p, seed, step)
 
 
 def _activation(name, x, negative_slope, alpha):
