@@ -31,6 +31,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <string.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__)) \
     && !defined(FASTGNN_NO_TARGET_CLONES)
@@ -119,6 +120,7 @@ static void fg_dropout_keep(unsigned char *keep, int64_t begin, int64_t end, uin
 }
 
 #define FG_T float
+#define FG_U uint32_t
 #define FG_SUF f32
 #define FG_EXPM1 expm1f
 #define FG_EXP expf
@@ -126,6 +128,7 @@ static void fg_dropout_keep(unsigned char *keep, int64_t begin, int64_t end, uin
 #define FG_FABS fabsf
 #include "fastgnn_dense_impl.h"
 #undef FG_T
+#undef FG_U
 #undef FG_SUF
 #undef FG_EXPM1
 #undef FG_EXP
@@ -133,6 +136,7 @@ static void fg_dropout_keep(unsigned char *keep, int64_t begin, int64_t end, uin
 #undef FG_FABS
 
 #define FG_T double
+#define FG_U uint64_t
 #define FG_SUF f64
 #define FG_EXPM1 expm1
 #define FG_EXP exp
@@ -140,6 +144,7 @@ static void fg_dropout_keep(unsigned char *keep, int64_t begin, int64_t end, uin
 #define FG_FABS fabs
 #include "fastgnn_dense_impl.h"
 #undef FG_T
+#undef FG_U
 #undef FG_SUF
 #undef FG_EXPM1
 #undef FG_EXP

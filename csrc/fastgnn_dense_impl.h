@@ -11,21 +11,33 @@
 
 #define FG_D(name) FG_DENSE_CAT(name, FG_SUF)
 
+/* cond ? a : b, by masking bits: GCC if-converts and vectorizes this where it
+ * leaves a float ?: as a branch (without AVX-512 masks, under -ftrapping-math). */
+FG_DENSE_INLINE FG_T FG_D(fg_pick)(int cond, FG_T a, FG_T b)
+{
+    FG_U ua, ub, mask = (FG_U)0 - (FG_U)(cond != 0);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & mask) | (ub & ~mask);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
 /* act(x), as fastgnn.nn.activation computes it. */
 FG_DENSE_INLINE FG_T FG_D(fg_act)(const int act, FG_T x, FG_T slope, FG_T alpha)
 {
     switch (act) {
     case FG_ACT_RELU:
-        return x <= 0 ? (FG_T)0 : x; /* np.maximum(x, 0): NaN stays NaN, -0 becomes +0 */
+        return FG_D(fg_pick)(x <= 0, (FG_T)0, x); /* np.maximum(x, 0): NaN stays NaN, -0 becomes +0 */
     case FG_ACT_LEAKY_RELU:
-        return x > 0 ? x : x * slope;
+        return FG_D(fg_pick)(x > 0, x, x * slope);
     case FG_ACT_ELU:
         return x > 0 ? x : alpha * FG_EXPM1(x);
     case FG_ACT_TANH:
         return FG_TANH(x);
     case FG_ACT_SIGMOID: {
         FG_T e = FG_EXP(-FG_FABS(x));
-        return (x >= 0 ? (FG_T)1 : e) / (1 + e);
+        return FG_D(fg_pick)(x >= 0, (FG_T)1, e) / (1 + e);
     }
     default:
         return x;
@@ -38,11 +50,11 @@ FG_DENSE_INLINE FG_T FG_D(fg_act_grad)(const int act, FG_T t, FG_T s, FG_T slope
 {
     switch (act) {
     case FG_ACT_RELU:
-        return t * (s > 0 ? (FG_T)1 : (FG_T)0);
+        return t * FG_D(fg_pick)(s > 0, (FG_T)1, (FG_T)0);
     case FG_ACT_LEAKY_RELU:
-        return s > 0 ? t : t * slope;
+        return FG_D(fg_pick)(s > 0, t, t * slope);
     case FG_ACT_ELU:
-        return s > 0 ? t : t * (s + alpha);
+        return FG_D(fg_pick)(s > 0, t, t * (s + alpha));
     case FG_ACT_TANH:
         return t * (1 - s * s);
     case FG_ACT_SIGMOID:
@@ -50,6 +62,12 @@ FG_DENSE_INLINE FG_T FG_D(fg_act_grad)(const int act, FG_T t, FG_T s, FG_T slope
     default:
         return t;
     }
+}
+
+/* 1 where the counter's bits keep the element, else 0. */
+FG_DENSE_INLINE FG_T FG_D(fg_keep)(uint32_t lo, uint32_t k0, uint32_t kh, uint32_t threshold)
+{
+    return FG_D(fg_pick)(fg_dropout_bits(lo, k0, kh) >= threshold, (FG_T)1, (FG_T)0);
 }
 
 FG_DENSE_INLINE void FG_D(fg_forward_rows)(const int act, const int has_bias, const int drop, FG_T *out,
@@ -81,7 +99,7 @@ FG_DENSE_INLINE void FG_D(fg_forward_rows)(const int act, const int has_bias, co
                 FG_T y = FG_D(fg_act)(act, v, slope, alpha);
                 if (save)
                     sv[j] = y;
-                FG_T m = fg_dropout_bits(lo + (uint32_t)k, k0, kh) >= threshold ? (FG_T)1 : (FG_T)0;
+                FG_T m = FG_D(fg_keep)(lo + (uint32_t)k, k0, kh, threshold);
                 o[j] = (y * m) * scale;
             }
             c += len;
@@ -115,7 +133,7 @@ FG_DENSE_INLINE void FG_D(fg_backward_rows)(const int act, const int drop, const
             const uint32_t lo = (uint32_t)(base + c);
             for (int64_t k = 0; k < len; ++k) {
                 const int64_t j = c + k;
-                FG_T m = fg_dropout_bits(lo + (uint32_t)k, k0, kh) >= threshold ? (FG_T)1 : (FG_T)0;
+                FG_T m = FG_D(fg_keep)(lo + (uint32_t)k, k0, kh, threshold);
                 FG_T t = (g[j] * m) * scale;
                 FG_T r = FG_D(fg_act_grad)(act, t, act == FG_ACT_IDENTITY ? (FG_T)0 : s[j], slope, alpha);
                 gz[j] = r;
