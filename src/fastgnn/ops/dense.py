@@ -108,6 +108,24 @@ def _threshold(p):
     return round(p * 4294967296.0)
 
 
+_PARAMS_CACHE = {}
+
+
+def _dropout_params(p):
+    """``(mode, threshold, scale in float32, scale in float64)`` of a probability in (0, 1] (cached)."""
+    params = _PARAMS_CACHE.get(p)
+    if params is None:
+        threshold = _threshold(p)
+        if threshold >= _TWO_32:
+            params = (_ALL_DROPPED, threshold, 0.0, 0.0)
+        else:
+            params = (_MASKED, threshold, float(np.float32(1.0 / (1.0 - p))), 1.0 / (1.0 - p))
+        if len(_PARAMS_CACHE) > 256:
+            _PARAMS_CACHE.clear()
+        _PARAMS_CACHE[p] = params
+    return params
+
+
 def _threads(n_threads, work):
     if n_threads is None and work < PARALLEL_WORK_THRESHOLD:
         return 1
@@ -221,14 +239,11 @@ def bias_act_dropout(z, bias=None, activation="relu", negative_slope=0.01, alpha
     else:
         V.check_out(out, z.shape, dtype, (z, bias))
 
-    mode, threshold, scale = _NO_DROPOUT, 0, 1.0
     if training and p != 0.0:
-        threshold = _threshold(p)
-        if threshold >= _TWO_32:
-            mode = _ALL_DROPPED
-        else:
-            mode = _MASKED
-            scale = float(dtype.type(1.0 / (1.0 - p)))
+        mode, threshold, scale32, scale64 = _dropout_params(p)
+        scale = scale32 if dtype == _FLOAT32 else scale64
+    else:
+        mode, threshold, scale = _NO_DROPOUT, 0, 1.0
     saved = None
     if mode == _ALL_DROPPED:
         out[...] = 0
