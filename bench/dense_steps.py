@@ -9,7 +9,10 @@ What is measured, on a 100,000 x 64 and a 2,708 x 16 float32 array
   backward ``Dropout.backward``, ``ReLU.backward`` and ``grad.sum(axis=0)``
   (the bias gradient).
 * **fused**: ``fastgnn.ops.bias_act_dropout(z, bias, 'relu', p=p, ...,
-  inplace=True)`` and ``bias_act_dropout_backward(grad, state)``.
+  inplace=True)`` and ``bias_act_dropout_backward(grad, state)``, and the
+  backward in place (``out=grad``, as a training loop can do with the
+  gradient temporary of the layer above: no fresh N x d array, whose first
+  touch costs page faults on the large array).
 * **kernel only** (the small array): the compiled calls without the
   Python-side validation, which gives the per-call overhead of the public
   functions.
@@ -49,7 +52,8 @@ def run(shape, p, threads, rounds, calls):
     grad = rng.standard_normal(shape, dtype=np.float32)
     z = z0.copy()
     relu, dropout = ReLU(), Dropout(p, rng=0)
-    names = ("numpy fwd", "fused fwd", "numpy bwd", "fused bwd", "kernel fwd", "kernel bwd")
+    names = ("numpy fwd", "fused fwd", "numpy bwd", "fused bwd", "fused bwd inplace", "kernel fwd", "kernel bwd")
+    grad_work = np.empty_like(grad)
     times = {name: [] for name in names}
     # What the kernel-only calls need, prepared once as the public functions would.
     out_k = np.empty_like(z)
@@ -74,6 +78,9 @@ def run(shape, p, threads, rounds, calls):
             _, state = timed("fused fwd", lambda: bias_act_dropout(z, bias, "relu", p=p, seed=1, step=step,
                                                                    inplace=True, n_threads=threads))
             timed("fused bwd", lambda: bias_act_dropout_backward(grad, state, n_threads=threads))
+            np.copyto(grad_work, grad)
+            timed("fused bwd inplace", lambda: bias_act_dropout_backward(grad_work, state, out=grad_work,
+                                                                         n_threads=threads))
             if shape[0] * shape[1] < 1 << 20:  # the kernel alone, where the call overhead matters
                 timed("kernel fwd", lambda: _K.forward(out_k, z0, bias, None, 1, 0.01, 1.0, True, threshold, 1,
                                                        step, scale, 1))
@@ -98,7 +105,9 @@ def main(argv=None):
                     f"forward: numpy {t['numpy fwd'] * 1e6:9.1f} us  fused {t['fused fwd'] * 1e6:9.1f} us  "
                     f"ratio {t['numpy fwd'] / t['fused fwd']:5.2f}   "
                     f"backward: numpy {t['numpy bwd'] * 1e6:9.1f} us  fused {t['fused bwd'] * 1e6:9.1f} us  "
-                    f"ratio {t['numpy bwd'] / t['fused bwd']:5.2f}")
+                    f"ratio {t['numpy bwd'] / t['fused bwd']:5.2f}   "
+                    f"(in place, out=grad: {t['fused bwd inplace'] * 1e6:9.1f} us, "
+                    f"ratio {t['numpy bwd'] / t['fused bwd inplace']:5.2f})")
             print(line)
             if "kernel fwd" in t and threads == 1:
                 print(f"{'':>17}per-call overhead of the public functions: forward "

@@ -28,7 +28,6 @@
 #ifndef FASTGNN_DENSE_H
 #define FASTGNN_DENSE_H
 
-#include <math.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <string.h>
@@ -119,36 +118,124 @@ static void fg_dropout_keep(unsigned char *keep, int64_t begin, int64_t end, uin
     }
 }
 
+/* ---- exp, expm1, tanh and the logistic function, in double, vectorizable ----
+ * libm's scalar calls keep a loop from vectorizing and cost tens of ns per
+ * element; these are branch-free (selects by bit masks) so every value type
+ * and instruction set vectorizes them. exp and expm1 are needed only at
+ * x <= 0 (tanh and the logistic function use -|x|, ELU min(x, 0)):
+ * x = k ln2 + r with |r| <= ln2 / 2, expm1(r) by its Taylor series (to r^9
+ * when the result is rounded to float: relative error < 1e-9; to r^13 for
+ * double: < 2e-17), then exp(x) = 2^k (1 + expm1(r)) and
+ * expm1(x) = 2^k expm1(r) + (2^k - 1). Below -708 (where 2^k leaves the
+ * normal range) exp is 0 and expm1 is -1. NaN propagates. */
+
+FG_DENSE_INLINE double fg_pick_double(int cond, double a, double b)
+{
+    uint64_t ua, ub, mask = (uint64_t)0 - (uint64_t)(cond != 0);
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    ua = (ua & mask) | (ub & ~mask);
+    memcpy(&a, &ua, sizeof a);
+    return a;
+}
+
+FG_DENSE_INLINE double fg_abs_double(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    u &= ~((uint64_t)1 << 63);
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* |t| with the sign of x. */
+FG_DENSE_INLINE double fg_with_sign_of(double t, double x)
+{
+    uint64_t ut, ux;
+    memcpy(&ut, &t, sizeof ut);
+    memcpy(&ux, &x, sizeof ux);
+    ut = (ut & ~((uint64_t)1 << 63)) | (ux & ((uint64_t)1 << 63));
+    memcpy(&t, &ut, sizeof t);
+    return t;
+}
+
+#define FG_EXP_MIN (-708.0)
+
+/* expm1(r) for the reduced argument of x, and 2^k in *scale. */
+FG_DENSE_INLINE double fg_expm1_reduced(double x, const int precise, double *scale)
+{
+    const double inv_ln2 = 1.4426950408889634;
+    const double ln2_hi = 6.93147180369123816490e-01; /* ln 2 = ln2_hi + ln2_lo, ln2_hi * k exact */
+    const double ln2_lo = 1.90821492927058770002e-10;
+    const double shifter = 6755399441055744.0; /* 1.5 * 2^52: adding it rounds to an integer */
+    double xc = fg_pick_double(x < FG_EXP_MIN, FG_EXP_MIN, x);
+    double t = xc * inv_ln2 + shifter;
+    double kd = t - shifter;
+    uint64_t tb, sb;
+    memcpy(&tb, &t, sizeof tb);
+    sb = (tb - (uint64_t)0x4338000000000000ull + 1023u) << 52; /* bits of 2^k */
+    memcpy(scale, &sb, sizeof sb);
+    double r = (xc - kd * ln2_hi) - kd * ln2_lo;
+    double q;
+    if (precise)
+        q = 1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720 + r * (1.0 / 5040
+            + r * (1.0 / 40320 + r * (1.0 / 362880 + r * (1.0 / 3628800 + r * (1.0 / 39916800
+            + r * (1.0 / 479001600 + r * (1.0 / 6227020800.0)))))))))));
+    else
+        q = 1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720 + r * (1.0 / 5040
+            + r * (1.0 / 40320 + r * (1.0 / 362880)))))));
+    return r + (r * r) * q;
+}
+
+/* exp(x) for x <= 0 (any x is clamped below at the underflow). */
+FG_DENSE_INLINE double fg_exp_nonpositive(double x, const int precise)
+{
+    double scale;
+    double p = fg_expm1_reduced(x, precise, &scale);
+    return fg_pick_double(x < FG_EXP_MIN, 0.0, scale * (1.0 + p));
+}
+
+/* expm1(x) for x <= 0; expm1(-0) = -0. */
+FG_DENSE_INLINE double fg_expm1_nonpositive(double x, const int precise)
+{
+    double scale;
+    double p = fg_expm1_reduced(x, precise, &scale);
+    double y = fg_pick_double(x < FG_EXP_MIN, -1.0, scale * p + (scale - 1.0));
+    return fg_pick_double(x == 0, x, y);
+}
+
+/* tanh(x) = sign(x) (-m) / (2 + m), m = expm1(-2|x|): no cancellation near 0. */
+FG_DENSE_INLINE double fg_tanh_double(double x, const int precise)
+{
+    double m = fg_expm1_nonpositive(-2.0 * fg_abs_double(x), precise);
+    return fg_with_sign_of(-m / (2.0 + m), x);
+}
+
+/* 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below (fastgnn._runtime.numerics.sigmoid). */
+FG_DENSE_INLINE double fg_sigmoid_double(double x, const int precise)
+{
+    double e = fg_exp_nonpositive(-fg_abs_double(x), precise);
+    return fg_pick_double(x >= 0, 1.0, e) / (1.0 + e);
+}
+
 #define FG_T float
 #define FG_U uint32_t
+#define FG_PRECISE 0
 #define FG_SUF f32
-#define FG_EXPM1 expm1f
-#define FG_EXP expf
-#define FG_TANH tanhf
-#define FG_FABS fabsf
 #include "fastgnn_dense_impl.h"
 #undef FG_T
 #undef FG_U
+#undef FG_PRECISE
 #undef FG_SUF
-#undef FG_EXPM1
-#undef FG_EXP
-#undef FG_TANH
-#undef FG_FABS
 
 #define FG_T double
 #define FG_U uint64_t
+#define FG_PRECISE 1
 #define FG_SUF f64
-#define FG_EXPM1 expm1
-#define FG_EXP exp
-#define FG_TANH tanh
-#define FG_FABS fabs
 #include "fastgnn_dense_impl.h"
 #undef FG_T
 #undef FG_U
+#undef FG_PRECISE
 #undef FG_SUF
-#undef FG_EXPM1
-#undef FG_EXP
-#undef FG_TANH
-#undef FG_FABS
 
 #endif

@@ -1,12 +1,15 @@
 /*
  * One value-type variant of the fused dense steps (included by
- * fastgnn_dense.h with FG_T, FG_SUF and the math functions defined).
+ * fastgnn_dense.h with FG_T, its unsigned integer of the same width FG_U,
+ * FG_SUF and FG_PRECISE, 1 when exp needs double precision).
  *
  * The row loops are written once, as always-inline functions whose first
  * arguments (activation, bias, dropout) are constants at every call site, so
  * each combination compiles to its own branch-free, vectorizable loop.
  * Arithmetic follows fastgnn.nn step by step (same operations, same order),
- * so ReLU, leaky ReLU and the identity give the bits of the NumPy sequence.
+ * so ReLU, leaky ReLU and the identity give the bits of the NumPy sequence;
+ * ELU, tanh and sigmoid use the branch-free exp of fastgnn_dense.h (within
+ * a few units in the last place of libm's).
  */
 
 #define FG_D(name) FG_DENSE_CAT(name, FG_SUF)
@@ -31,14 +34,15 @@ FG_DENSE_INLINE FG_T FG_D(fg_act)(const int act, FG_T x, FG_T slope, FG_T alpha)
         return FG_D(fg_pick)(x <= 0, (FG_T)0, x); /* np.maximum(x, 0): NaN stays NaN, -0 becomes +0 */
     case FG_ACT_LEAKY_RELU:
         return FG_D(fg_pick)(x > 0, x, x * slope);
-    case FG_ACT_ELU:
-        return x > 0 ? x : alpha * FG_EXPM1(x);
-    case FG_ACT_TANH:
-        return FG_TANH(x);
-    case FG_ACT_SIGMOID: {
-        FG_T e = FG_EXP(-FG_FABS(x));
-        return FG_D(fg_pick)(x >= 0, (FG_T)1, e) / (1 + e);
+    case FG_ACT_ELU: {
+        FG_T negative = FG_D(fg_pick)(x > 0, (FG_T)0, x); /* np.minimum(x, 0), NaN kept */
+        FG_T m = (FG_T)fg_expm1_nonpositive((double)negative, FG_PRECISE);
+        return FG_D(fg_pick)(x > 0, x, alpha * m);
     }
+    case FG_ACT_TANH:
+        return (FG_T)fg_tanh_double((double)x, FG_PRECISE);
+    case FG_ACT_SIGMOID:
+        return (FG_T)fg_sigmoid_double((double)x, FG_PRECISE);
     default:
         return x;
     }
