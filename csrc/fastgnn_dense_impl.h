@@ -35,7 +35,7 @@ FG_DENSE_INLINE FG_T FG_D(fg_act)(const int act, FG_T x, FG_T slope, FG_T alpha)
     case FG_ACT_LEAKY_RELU:
         return FG_D(fg_pick)(x > 0, x, x * slope);
     case FG_ACT_ELU: {
-        FG_T negative = FG_D(fg_pick)(x > 0, (FG_T)0, x); /* np.minimum(x, 0), NaN kept */
+        FG_T negative = FG_D(fg_pick)(x >= 0, (FG_T)0, x); /* np.minimum(x, 0): NaN kept, -0 to +0 */
         FG_T m = (FG_T)fg_expm1_nonpositive((double)negative, FG_PRECISE);
         return FG_D(fg_pick)(x > 0, x, alpha * m);
     }

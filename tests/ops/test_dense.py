@@ -104,6 +104,25 @@ def test_special_values_follow_numpy(float_dtype):
                 np.testing.assert_array_equal(np.isnan(grad_z), np.isnan(ref_grad_z))
 
 
+@pytest.mark.parametrize("activation", ["elu", "tanh", "sigmoid"])
+def test_exponential_activations_are_accurate_over_the_whole_range(float_dtype, activation):
+    """The kernels' own exp: a few units in the last place of NumPy's, from tiny to saturated inputs."""
+    magnitudes = np.concatenate([np.geomspace(1e-30, 1e-3, 200), np.linspace(1e-3, 20, 2000),
+                                 np.geomspace(20, 700, 200)])
+    z = np.concatenate([magnitudes, -magnitudes, [0.0, -0.0]]).astype(float_dtype).reshape(-1, 2)
+    grad = np.ones_like(z)
+    out, state = bias_act_dropout(z, None, activation, alpha=1.5)
+    grad_z, _ = bias_act_dropout_backward(grad, state)
+    with np.errstate(over="ignore"):
+        ref = R.bias_act_dropout(z, None, activation, alpha=1.5)
+        ref_grad = R.bias_act_dropout_backward(grad, z, None, activation, alpha=1.5)[0]
+    eps = np.finfo(float_dtype).eps
+    tiny = np.finfo(float_dtype).tiny
+    np.testing.assert_allclose(out, ref, rtol=4 * eps, atol=tiny)
+    np.testing.assert_allclose(grad_z, ref_grad, rtol=16 * eps, atol=4 * eps)
+    np.testing.assert_array_equal(np.signbit(out[out == 0]), np.signbit(ref[out == 0]))
+
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("p", [0.0, 0.5])
 def test_gradient_float64(rng, activation, p):
