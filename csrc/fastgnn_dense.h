@@ -112,8 +112,9 @@ static void fg_dropout_keep(unsigned char *keep, int64_t begin, int64_t end, uin
         uint32_t kh = fg_high_key(k1, (uint64_t)c);
         uint32_t lo = (uint32_t)c;
         unsigned char *dst = keep + (c - begin);
-        for (int64_t k = 0; k < len; ++k)
-            dst[k] = fg_dropout_bits(lo + (uint32_t)k, k0, kh) >= threshold;
+        uint32_t counter = lo;
+        for (int64_t k = 0; k < len; ++k, ++counter)
+            dst[k] = fg_dropout_bits(counter, k0, kh) >= threshold;
         c += len;
     }
 }

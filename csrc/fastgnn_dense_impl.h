@@ -97,13 +97,14 @@ FG_DENSE_INLINE void FG_D(fg_forward_rows)(const int act, const int has_bias, co
             const int64_t len = fg_same_high((uint64_t)(base + c), d - c);
             const uint32_t kh = fg_high_key(k1, (uint64_t)(base + c));
             const uint32_t lo = (uint32_t)(base + c);
-            for (int64_t k = 0; k < len; ++k) {
+            uint32_t counter = lo; /* a 32-bit induction variable: cheaper vectors than lo + (uint32_t)k */
+            for (int64_t k = 0; k < len; ++k, ++counter) {
                 const int64_t j = c + k;
                 FG_T v = has_bias ? x[j] + bias[j] : x[j];
                 FG_T y = FG_D(fg_act)(act, v, slope, alpha);
                 if (save)
                     sv[j] = y;
-                FG_T m = FG_D(fg_keep)(lo + (uint32_t)k, k0, kh, threshold);
+                FG_T m = FG_D(fg_keep)(counter, k0, kh, threshold);
                 o[j] = (y * m) * scale;
             }
             c += len;
@@ -135,9 +136,10 @@ FG_DENSE_INLINE void FG_D(fg_backward_rows)(const int act, const int drop, const
             const int64_t len = fg_same_high((uint64_t)(base + c), d - c);
             const uint32_t kh = fg_high_key(k1, (uint64_t)(base + c));
             const uint32_t lo = (uint32_t)(base + c);
-            for (int64_t k = 0; k < len; ++k) {
+            uint32_t counter = lo; /* a 32-bit induction variable: cheaper vectors than lo + (uint32_t)k */
+            for (int64_t k = 0; k < len; ++k, ++counter) {
                 const int64_t j = c + k;
-                FG_T m = FG_D(fg_keep)(lo + (uint32_t)k, k0, kh, threshold);
+                FG_T m = FG_D(fg_keep)(counter, k0, kh, threshold);
                 FG_T t = (g[j] * m) * scale;
                 FG_T r = FG_D(fg_act_grad)(act, t, act == FG_ACT_IDENTITY ? (FG_T)0 : s[j], slope, alpha);
                 gz[j] = r;
