@@ -272,6 +272,7 @@ def test_in_place_and_out_buffers(rng, float_dtype):
     z, bias, grad = _inputs(rng, (25, 4), float_dtype, True)
     expected, state = bias_act_dropout(z, bias, "tanh", p=0.5, seed=2)
     expected_grad, expected_bias = bias_act_dropout_backward(grad, state)
+    assert expected.ctypes.data % 64 == 0 and expected_grad.ctypes.data % 64 == 0  # fresh outputs are aligned
     work = z.copy()
     out, state = bias_act_dropout(work, bias, "tanh", p=0.5, seed=2, inplace=True)
     assert out is work

@@ -15,7 +15,6 @@ import numpy as np
 
 from fastgnn._kernels import dense as _K
 from fastgnn._runtime import validate as V
-from fastgnn._runtime.memory import empty_aligned
 from fastgnn._runtime.threads import PARALLEL_WORK_THRESHOLD, resolve_num_threads
 
 __all__ = ["bias_act_dropout", "bias_act_dropout_backward", "BiasActDropoutState", "dropout_mask",
@@ -184,7 +183,7 @@ def bias_act_dropout(z, bias=None, activation="relu", negative_slope=0.01, alpha
         draw.
     out : ndarray, optional
         C-contiguous, of ``z``'s shape and dtype, sharing no memory with
-        the inputs. Returned.
+        the inputs. Returned. Otherwise a new 64-byte aligned array.
     inplace : bool
         Write the result over ``z`` (when ``z`` is a writeable, C-contiguous
         float32/float64 array; otherwise over the copy that is made).
@@ -235,9 +234,9 @@ def bias_act_dropout(z, bias=None, activation="relu", negative_slope=0.01, alpha
     if inplace:
         if out is not None:
             raise ValueError("pass either out or inplace=True, not both")
-        out = z if z.flags.writeable else np.empty_like(z)
+        out = z if z.flags.writeable else _K.empty_aligned_like(z)
     elif out is None:
-        out = empty_aligned(z.shape, dtype) if z.size >= PARALLEL_WORK_THRESHOLD else np.empty_like(z)
+        out = _K.empty_aligned_like(z)
     else:
         V.check_out(out, z.shape, dtype, (z, bias))
 
@@ -319,7 +318,7 @@ def bias_act_dropout_backward(grad_out, state, need_bias_grad=True, out=None, n_
             raise ValueError(f"grad_out must have shape {state.shape} (the forward's output), got {g.shape}")
         g = np.ascontiguousarray(g, dtype=dtype)
     if out is None:
-        grad_z = np.empty_like(g)
+        grad_z = _K.empty_aligned_like(g)
     elif out is g:
         grad_z = V.check_out(out, state.shape, dtype, (state.saved,))
     else:
