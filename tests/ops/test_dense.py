@@ -322,6 +322,11 @@ def test_bad_input():
         bias_act_dropout(z, activation="leaky_relu", negative_slope=-1)
     with pytest.raises(ValueError, match="alpha"):
         bias_act_dropout(z, activation="elu", alpha=0)
+    with pytest.raises(TypeError, match="negative_slope"):
+        bias_act_dropout(z, activation="leaky_relu", negative_slope="steep")
+    with pytest.raises(TypeError, match="alpha"):
+        bias_act_dropout(z, activation="elu", alpha=None)
+    bias_act_dropout(z, activation="relu", negative_slope=None, alpha=None)  # unused by this activation
     with pytest.raises(ValueError, match="n_threads"):
         bias_act_dropout(z, n_threads=0)
     with pytest.raises(ValueError, match="either out or inplace"):

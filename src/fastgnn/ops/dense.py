@@ -88,6 +88,13 @@ def _check_p(p):
     return value
 
 
+def _check_real(value, name):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
+
+
 def _check_counter(value, name):
     """A Python int in [0, 2^64)."""
     if type(value) is not int:
@@ -227,10 +234,15 @@ def bias_act_dropout(z, bias=None, activation="relu", negative_slope=0.01, alpha
         seed = _check_counter(seed, "seed")
     if type(step) is not int or not 0 <= step < _TWO_64:
         step = _check_counter(step, "step")
-    if act == _LEAKY_RELU and not negative_slope >= 0:
-        raise ValueError(f"negative_slope must be >= 0, got {negative_slope}")
-    if act == _ELU and not alpha > 0:
-        raise ValueError(f"alpha must be > 0, got {alpha}")
+    slope, scale_negative = 0.0, 1.0  # what the kernel reads; only leaky ReLU and ELU use them
+    if act == _LEAKY_RELU:
+        slope = _check_real(negative_slope, "negative_slope")
+        if not slope >= 0:
+            raise ValueError(f"negative_slope must be >= 0, got {negative_slope}")
+    elif act == _ELU:
+        scale_negative = _check_real(alpha, "alpha")
+        if not scale_negative > 0:
+            raise ValueError(f"alpha must be > 0, got {alpha}")
     if inplace:
         if out is not None:
             raise ValueError("pass either out or inplace=True, not both")
@@ -252,7 +264,7 @@ def bias_act_dropout(z, bias=None, activation="relu", negative_slope=0.01, alpha
         if act != _IDENTITY:
             saved = out if mode == _NO_DROPOUT or act < _ELU else np.empty_like(z)
         threads = _threads(n_threads, z.size * _COST[act])
-        _K.forward(out, z, bias, saved if saved is not out else None, act, negative_slope, alpha,
+        _K.forward(out, z, bias, saved if saved is not out else None, act, slope, scale_negative,
                    mode == _MASKED, threshold, seed, step, scale, threads)
 
     state = BiasActDropoutState()
@@ -260,8 +272,8 @@ def bias_act_dropout(z, bias=None, activation="relu", negative_slope=0.01, alpha
     state.dtype = dtype
     state.activation = ACTIVATIONS[act]
     state.act = act
-    state.negative_slope = negative_slope
-    state.alpha = alpha
+    state.negative_slope = slope
+    state.alpha = scale_negative
     state.p = p
     state.seed = seed
     state.step = step
