@@ -92,11 +92,14 @@ def run(shape, p, threads, rounds, calls):
     return {name: float(np.median(values)) for name, values in times.items() if values}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser):
+    """The options of this benchmark (the interface of ``bench/run.py``'s suites)."""
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds (medians over them)")
     parser.add_argument("--p", type=float, default=0.5, help="dropout probability")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run_from_args(args):
     for shape in SHAPES:
         calls = 1 if shape[0] * shape[1] >= 1 << 20 else 50
         for threads in (1, 2):
@@ -114,7 +117,13 @@ def main(argv=None):
                       f"{(t['fused fwd'] - t['kernel fwd']) * 1e6:5.1f} us (kernel {t['kernel fwd'] * 1e6:.1f} us), "
                       f"backward {(t['fused bwd'] - t['kernel bwd']) * 1e6:5.1f} us "
                       f"(kernel {t['kernel bwd'] * 1e6:.1f} us)")
+    return 0
+
+
+def main(argv=None):
+    parser = add_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
+    return run_from_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
