@@ -2,10 +2,12 @@
 
 The test oracle: written for clarity, not speed (per-row loops, dense
 temporaries), and independent of the compiled kernels and of
-:class:`fastgnn.Graph`. Every function takes plain destination-major CSR
+:class:`fastgnn.Graph`. Every graph operation takes plain destination-major CSR
 arrays: ``indptr`` (length ``num_dst_nodes + 1``) and ``indices`` (the source
 of each edge), with the position of an edge in ``indices`` as its edge id.
-See ``SEMANTICS.md`` for the definitions followed here.
+See ``SEMANTICS.md`` for the definitions followed here. The fused dense
+steps (bias, activation, dropout: :func:`bias_act_dropout`) and their
+counter-based dropout mask (:func:`dropout_keep`) close the module.
 
 Precision. Sums (``sum``, ``mean``, the backward of every op, ``edge_dot``)
 are accumulated in float64 and rounded to the feature dtype at the end, so
