@@ -81,22 +81,23 @@ def aggregate_transform_backward(graph, grad_out, weight, reduce, saved, need_in
     return aggregate_backward(graph, grad_aggregated, reduce, arg=arg)
 
 
-def linear_aggregate(graph, x_src, linear, reduce, keep):
+def linear_aggregate(graph, x_src, linear, reduce, keep, add_bias=True):
     """``AGG_graph(x_src) W^T + b`` with the weight and bias of ``linear`` (a :class:`Linear`).
 
     Returns the output and what :func:`linear_aggregate_backward` needs, as
-    :func:`aggregate_transform` does.
+    :func:`aggregate_transform` does. ``add_bias=False`` leaves the bias to
+    the caller (see :class:`OutputBias`).
     """
     out, saved = aggregate_transform(graph, x_src, linear.weight.data, reduce, keep)
-    if linear.bias is not None:
+    if linear.bias is not None and add_bias:
         out += linear.bias.data
     return out, saved
 
 
-def linear_aggregate_backward(graph, grad_out, linear, reduce, saved, need_input_grad):
-    """Accumulate the gradients of ``linear``'s weight and bias; return ``dL/dx_src`` (or None)."""
+def linear_aggregate_backward(graph, grad_out, linear, reduce, saved, need_input_grad, bias_grad=True):
+    """Accumulate the gradients of ``linear``'s weight and bias (unless not ``bias_grad``); return ``dL/dx_src``."""
     bias = linear.bias
-    if bias is not None and bias.requires_grad:
+    if bias is not None and bias.requires_grad and bias_grad:
         bias.grad += grad_out.sum(axis=0)
     return aggregate_transform_backward(graph, grad_out, linear.weight, reduce, saved, need_input_grad)
 
@@ -118,7 +119,7 @@ def fuses_root(reduce, in_width, out_width, x, is_pair):
             and transforms_first(reduce, in_width, out_width, sparse_input))
 
 
-def root_linear_aggregate(graph, x, lin_agg, lin_root, reduce, keep, workspace):
+def root_linear_aggregate(graph, x, lin_agg, lin_root, reduce, keep, workspace, add_bias=True):
     """``AGG_graph(x) W_a^T + b + x W_r^T`` in one product ``x [W_a; W_r]^T`` (see :func:`fuses_root`).
 
     Parameters
@@ -143,18 +144,18 @@ def root_linear_aggregate(graph, x, lin_agg, lin_root, reduce, keep, workspace):
     both = matmul(x, weights.T, out=workspace.get((graph.num_dst_nodes, 2 * width), weights.dtype))
     out = aggregate(graph, both[:, :width], reduce)
     out += both[:, width:]
-    if lin_agg.bias is not None:
+    if lin_agg.bias is not None and add_bias:
         out += lin_agg.bias.data
     return out, ((x, weights) if keep else None)
 
 
 def root_linear_aggregate_backward(graph, grad_out, lin_agg, lin_root, reduce, saved, need_input_grad,
-                                   workspace):
+                                   workspace, bias_grad=True):
     """Accumulate both layers' gradients from one ``[AGG^T G | G]`` block; return ``dL/dx`` (or None)."""
     x, weights = saved
     width = lin_agg.out_features
     bias = lin_agg.bias
-    if bias is not None and bias.requires_grad:
+    if bias is not None and bias.requires_grad and bias_grad:
         bias.grad += grad_out.sum(axis=0)
     both = workspace.get((graph.num_src_nodes, 2 * width), grad_out.dtype)
     aggregate_backward(graph, grad_out, reduce, out=both[:, :width])
@@ -166,6 +167,39 @@ def root_linear_aggregate_backward(graph, grad_out, lin_agg, lin_root, reduce, s
         if lin_root.weight.requires_grad:
             lin_root.weight.grad += grad_weights[width:]
     return matmul(both, weights) if need_input_grad else None
+
+
+class OutputBias:
+    """Mixin of the convolutions whose last step adds a bias, which a stack may take over.
+
+    :class:`~fastgnn.models.GNNStack` fuses that bias with the activation
+    and dropout after the layer into one pass (and the bias gradient into
+    one backward pass): it calls :meth:`hand_over_output_bias` once, after
+    which the layer's forward no longer adds the bias nor its backward
+    accumulates the bias gradient. The parameter stays the layer's own
+    (``state_dict`` is unchanged).
+    """
+
+    _bias_handed_over = False
+
+    def _output_bias(self):
+        """The bias Parameter added last (None: no bias, or one that cannot be moved)."""
+        raise NotImplementedError
+
+    def hand_over_output_bias(self):
+        """Stop adding the output bias; return ``(bias, output_is_free)``.
+
+        ``bias`` is the Parameter the caller now adds (None when the layer
+        has none, or cannot hand it over); ``output_is_free`` tells that the
+        layer keeps no reference to its output, so the caller may overwrite it.
+        """
+        bias = self._output_bias()
+        if bias is not None:
+            self._bias_handed_over = True
+        return bias, self._output_is_free()
+
+    def _output_is_free(self):
+        return True
 
 
 def as_grad_out(grad_out, shape, dtype, layer):

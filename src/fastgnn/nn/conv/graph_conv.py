@@ -3,7 +3,7 @@ import numpy as np
 
 from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn.utils import Workspace, channels_pair, positive_int, split_input
-from fastgnn.nn.conv._propagate import (as_grad_out, check_aggr, fuses_root, linear_aggregate,
+from fastgnn.nn.conv._propagate import (OutputBias, as_grad_out, check_aggr, fuses_root, linear_aggregate,
                                         linear_aggregate_backward, root_linear_aggregate,
                                         root_linear_aggregate_backward)
 from fastgnn.nn.linear import Linear
@@ -13,7 +13,7 @@ from fastgnn.nn.conv.registry import register_conv
 __all__ = ["GraphConv"]
 
 
-class GraphConv(Module):
+class GraphConv(OutputBias, Module):
     r"""Graph convolution of Morris et al. (PyG's ``GraphConv``).
 
     .. math::
@@ -79,10 +79,11 @@ class GraphConv(Module):
         x_src, x_dst, is_pair = split_input(graph, x, self.in_src, self.in_dst, self.dtype, name)
         if fuses_root(self.aggr, self.in_src, self.out_channels, x_src, is_pair):
             out, saved = root_linear_aggregate(graph, x_src, self.lin_rel, self.lin_root, self.aggr, self.training,
-                                               self._workspace)
+                                               self._workspace, add_bias=not self._bias_handed_over)
             saved = ("fused", saved)
         else:
-            out, saved = linear_aggregate(graph, x_src, self.lin_rel, self.aggr, self.training)
+            out, saved = linear_aggregate(graph, x_src, self.lin_rel, self.aggr, self.training,
+                                          add_bias=not self._bias_handed_over)
             out += self.lin_root(x_dst)
         self._save_for_backward(graph, saved, is_pair)
         return out
@@ -94,8 +95,10 @@ class GraphConv(Module):
                                type(self).__name__)
         if saved[0] == "fused":
             return root_linear_aggregate_backward(graph, grad_out, self.lin_rel, self.lin_root, self.aggr, saved[1],
-                                                  need_input_grad, self._workspace)
-        grad_src = linear_aggregate_backward(graph, grad_out, self.lin_rel, self.aggr, saved, need_input_grad)
+                                                  need_input_grad, self._workspace,
+                                                  bias_grad=not self._bias_handed_over)
+        grad_src = linear_aggregate_backward(graph, grad_out, self.lin_rel, self.aggr, saved, need_input_grad,
+                                             bias_grad=not self._bias_handed_over)
         grad_dst = self.lin_root.backward(grad_out, need_input_grad=need_input_grad)
         if not need_input_grad:
             return None
@@ -103,6 +106,9 @@ class GraphConv(Module):
             return grad_src, grad_dst
         grad_src += grad_dst
         return grad_src
+
+    def _output_bias(self):
+        return self.lin_rel.bias
 
     def extra_repr(self):
         return f"{self.in_channels}, {self.out_channels}, aggr={self.aggr!r}"

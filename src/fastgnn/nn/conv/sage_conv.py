@@ -3,7 +3,7 @@ import numpy as np
 
 from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn.utils import Workspace, channels_pair, positive_int, split_input
-from fastgnn.nn.conv._propagate import (as_grad_out, check_aggr, fuses_root, linear_aggregate,
+from fastgnn.nn.conv._propagate import (OutputBias, as_grad_out, check_aggr, fuses_root, linear_aggregate,
                                         linear_aggregate_backward, root_linear_aggregate,
                                         root_linear_aggregate_backward)
 from fastgnn.nn.linear import Linear
@@ -15,7 +15,7 @@ __all__ = ["SAGEConv"]
 _NORM_EPS = 1e-12
 
 
-class SAGEConv(Module):
+class SAGEConv(OutputBias, Module):
     r"""The GraphSAGE operator of Hamilton et al. (PyG's ``SAGEConv``).
 
     .. math::
@@ -90,10 +90,11 @@ class SAGEConv(Module):
         fused = self.lin_r is not None and fuses_root(self.aggr, self.in_src, self.out_channels, x_src, is_pair)
         if fused:
             out, saved = root_linear_aggregate(graph, x_src, self.lin_l, self.lin_r, self.aggr, self.training,
-                                               self._workspace)
+                                               self._workspace, add_bias=not self._bias_handed_over)
             saved = ("fused", saved)
         else:
-            out, saved = linear_aggregate(graph, x_src, self.lin_l, self.aggr, self.training)
+            out, saved = linear_aggregate(graph, x_src, self.lin_l, self.aggr, self.training,
+                                          add_bias=not self._bias_handed_over)
             if self.lin_r is not None:
                 out += self.lin_r(x_dst)
         norm = None
@@ -117,8 +118,10 @@ class SAGEConv(Module):
             grad_out = (grad_out - normalized * projection[:, None]) / norm[:, None]
         if saved[0] == "fused":
             return root_linear_aggregate_backward(graph, grad_out, self.lin_l, self.lin_r, self.aggr, saved[1],
-                                                  need_input_grad, self._workspace)
-        grad_src = linear_aggregate_backward(graph, grad_out, self.lin_l, self.aggr, saved, need_input_grad)
+                                                  need_input_grad, self._workspace,
+                                                  bias_grad=not self._bias_handed_over)
+        grad_src = linear_aggregate_backward(graph, grad_out, self.lin_l, self.aggr, saved, need_input_grad,
+                                             bias_grad=not self._bias_handed_over)
         grad_dst = None
         if self.lin_r is not None:
             grad_dst = self.lin_r.backward(grad_out, need_input_grad=need_input_grad)
@@ -129,6 +132,13 @@ class SAGEConv(Module):
         if grad_dst is not None:
             grad_src += grad_dst
         return grad_src
+
+    def _output_bias(self):
+        # With normalize the bias comes before the row normalization: it cannot move past it.
+        return None if self.normalize else self.lin_l.bias
+
+    def _output_is_free(self):
+        return not self.normalize       # normalize keeps its output for the backward
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, aggr={self.aggr!r}, root_weight={self.root_weight}, "
