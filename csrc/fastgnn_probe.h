@@ -15,7 +15,15 @@
 #include <stdint.h>
 #include <stddef.h>
 
+/* For its macros only: the kernels it defines are static and unused here. */
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#endif
 #include "fastgnn_kernels.h"
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 /* a[i] = b[i] + s * c[i] for i in [begin, end): STREAM's triad (no fused multiply-add). */
 FG_CLONES static void fg_probe_triad(double *FG_RESTRICT a, const double *FG_RESTRICT b,

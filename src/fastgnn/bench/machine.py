@@ -224,7 +224,7 @@ def _aligned(array):
     return copy
 
 
-def floor_call(graph, x, grad_out=None, *, n_threads=None, pass_="forward", distance=None):
+def floor_call(graph, x, grad_out=None, *, n_threads=None, pass_="forward", distance=None, out=None):
     """The timed callable of the floor of one aggregation pass.
 
     Parameters
@@ -240,6 +240,10 @@ def floor_call(graph, x, grad_out=None, *, n_threads=None, pass_="forward", dist
         ``forward``: one :func:`gather_floor` over the graph;
         ``forward_backward``: that, then one over its transpose.
     distance : int, optional
+    out : ndarray, optional
+        The output buffer to reuse (C-contiguous, ``(num_dst_nodes, d)``,
+        the dtype of ``x``), e.g. one buffer shared by several callables;
+        allocated when None.
 
     Returns
     -------
@@ -257,7 +261,10 @@ def floor_call(graph, x, grad_out=None, *, n_threads=None, pass_="forward", dist
     threads = _threads(n_threads)
     x2, _ = V.as_features(x, "x", num_rows=graph.num_src_nodes)
     x2 = _aligned(x2)
-    out = empty_aligned((graph.num_dst_nodes, x2.shape[1]), x2.dtype)
+    if out is None:
+        out = empty_aligned((graph.num_dst_nodes, x2.shape[1]), x2.dtype)
+    else:
+        V.check_out(out, (graph.num_dst_nodes, x2.shape[1]), x2.dtype, (x2,))
     if pass_ == "forward":
         return lambda: gather_floor(graph, x2, out=out, n_threads=threads, distance=distance)
     if grad_out is None:
