@@ -361,10 +361,10 @@ def run(graphs=GRAPHS, num_nodes=None, num_edges=None, dims=(DIM,), threads=None
         threads), ``fraction_of_floor`` (``floor_ms / median_ms``) and
         ``triad_gbytes_per_s``.
     """
-    from fastgnn.bench import machine as probes
     import numpy as np
 
     import fastgnn
+    from fastgnn.bench import machine as probes
 
     file = sys.stdout if file is None else file
     default_nodes, default_edges = SIZES[DEFAULT_SIZE]
@@ -539,6 +539,7 @@ def _check(args):
     """The run's keyword arguments from parsed options, or BenchError naming the option."""
     from fastgnn._runtime.threads import max_num_threads
 
+    from fastgnn.bench.machine import DEFAULT_TRIAD_ARRAY_BYTES
     from fastgnn.cli._common import available_memory
 
     default_nodes, default_edges = SIZES[args.size]
@@ -548,6 +549,8 @@ def _check(args):
         raise BenchError(f"--threads {max(args.threads)} is more than this machine can use "
                          f"(at most {max_num_threads()})")
     needed = _needed_bytes(num_nodes, num_edges, max(args.dims)) * len(args.graphs)
+    if not args.no_machine:     # the triad's three arrays, or the floor's aligned inputs and output
+        needed += max(3 * DEFAULT_TRIAD_ARRAY_BYTES, 3 * 4 * num_nodes * max(args.dims))
     free = available_memory()
     if free is not None and needed > free:
         raise BenchError(f"{num_nodes:,} nodes, {num_edges:,} edges and d={max(args.dims)} need at least "
