@@ -99,8 +99,8 @@ __all__ = [
     "GRAPHS", "DIMS", "ALL_DIMS", "THREADS", "REDUCES", "PASSES", "PEERS", "IMPLEMENTATIONS",
     "Workload", "load_workload", "applicable", "make_benchmark", "bytes_moved", "message_bytes",
     "fastgnn_peak_memory", "peer_threads", "peer_available", "planned_repeats", "warm_up",
-    "measure", "measure_triads", "load_dgl_results", "run_dgl_peer", "dgl_python_default", "dgl_python_problem", "run", "add_arguments",
-    "run_from_args", "main",
+    "measure", "measure_triads", "load_dgl_results", "run_dgl_peer", "dgl_python_default", "dgl_python_problem",
+    "run", "add_arguments", "run_from_args", "main",
 ]
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -299,8 +299,8 @@ def format_table(records, threads, floors=None):
                 continue
             moved = some["floor_bytes"][pass_]
             text = f"{'floor':6s} {PASS_LABEL[pass_]:7s} " + " ".join(
-                f"{'-':>9s} {'-':>6s} {'-':>5s}" if ms is None else f"{ms:9.2f} {moved / (ms * 1e-3) / 1e9:6.1f} {'100%':>5s}"
-                for ms in row)
+                f"{'-':>9s} {'-':>6s} {'-':>5s}" if ms is None
+                else f"{ms:9.2f} {moved / (ms * 1e-3) / 1e9:6.1f} {'100%':>5s}" for ms in row)
             if speedup:
                 text += (f" {row[0] / row[-1]:7.2f}x" if row[0] and row[-1] else f" {'-':>8s}")
             lines.append(text + f" {'-':>8s}")
