@@ -14,7 +14,7 @@ Suites (``python bench/run.py <suite> --help`` lists each one's options):
   (``bench/graph_classification.py``);
 * ``scaling``: fastgnn's sum (and max) aggregation against the machine's
   gather floor on uniform graphs of 2M, 20M and 62M edges, d = 16, 64, 256,
-  1 and 2 threads: time per edge, GB/s and fraction of the floor (about 7
+  1 and 2 threads: time per edge, GB/s and fraction of the floor (10 to 25
   minutes; ``bench/scaling.py``).
 
 DGL needs its own environment (DGL 1.1 requires ``numpy<2``; set-up in
@@ -36,7 +36,7 @@ SUITES = {
     "training": ("training", "GCN and GraphSAGE training epochs against PyG and DGL"),
     "graph-classification": ("graph_classification", "GIN training throughput against PyG"),
     "scaling": ("scaling", "sum aggregation against the machine's gather floor as the graph grows to 62M edges "
-                           "(about 7 minutes)"),
+                           "(10 to 25 minutes)"),
 }
 
 

@@ -1,4 +1,4 @@
-"""How the cost per edge grows with the graph: ``python bench/run.py scaling`` (about 7 minutes on 2 cores).
+"""How the cost per edge grows with the graph: ``python bench/run.py scaling`` (10 to 25 minutes on 2 cores).
 
 A sweep of fastgnn's sum aggregation against the machine's limit as the
 work grows, on uniform random graphs of
@@ -142,9 +142,9 @@ def format_table(records):
     """One line per (graph, d, threads); per measure: ns/edge, GB/s and (fastgnn's) fraction of the floor."""
     lines = []
     head = f"{'graph':24s} {'d':>4s} {'t':>2s} " + " ".join(
-        f"{label:>{12 if impl == 'floor' else 18}s}" for label, impl, _, _ in MEASURES)
+        f"{label:>{13 if impl == 'floor' else 19}s}" for label, impl, _, _ in MEASURES)
     sub = f"{'':24s} {'':>4s} {'':>2s} " + " ".join(
-        f"{'ns/e':>5s} {'GB/s':>6s}" if m[1] == "floor" else f"{'ns/e':>5s} {'GB/s':>6s} {'floor':>5s}"
+        f"{'ns/e':>6s} {'GB/s':>6s}" if m[1] == "floor" else f"{'ns/e':>6s} {'GB/s':>6s} {'floor':>5s}"
         for m in MEASURES)
     lines += [head, sub, "-" * len(sub)]
     order = []
@@ -164,9 +164,9 @@ def format_table(records):
         for label, impl, _, _ in MEASURES:
             rec = row.get(label)
             if rec is None:
-                parts.append(f"{'-':>12s}" if impl == "floor" else f"{'-':>18s}")
+                parts.append(f"{'-':>13s}" if impl == "floor" else f"{'-':>19s}")
                 continue
-            part = f"{rec['ns_per_edge']:5.2f} {rec['gbytes_per_s']:6.1f}"
+            part = f"{rec['ns_per_edge']:6.2f} {rec['gbytes_per_s']:6.1f}"
             if impl != "floor":
                 part += f" {rec['fraction_of_floor']:5.0%}"
             parts.append(part)
@@ -184,7 +184,8 @@ def run(graphs=tuple(SWEEP_GRAPHS), dims=DIMS, threads=THREADS, repeat=3, budget
 
     say(f"fastgnn {fastgnn.__version__} scaling sweep: graphs {','.join(graphs)}, d {','.join(map(str, dims))}, "
         f"threads {','.join(map(str, threads))}; median of up to {repeat} runs (slow calls: as many as fit in "
-        f"{budget_s:g} s). About 7 minutes on 2 cores with the defaults, most of it on the products-sized graph.")
+        f"{budget_s:g} s). 10 to 25 minutes on 2 cores with the defaults (24 while other jobs shared the "
+        "cores), most of it on the products-sized graph.")
     started = time.perf_counter()
     triads = measure_triads(threads, repeat=5)
     some = next(iter(triads.values()))
