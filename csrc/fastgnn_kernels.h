@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <string.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__)) \
     && !defined(FASTGNN_NO_TARGET_CLONES)
@@ -47,6 +48,12 @@
  * (blocked loops); wider rows accumulate in the output row itself. */
 #ifndef FG_BLOCKED_WIDTH
 #define FG_BLOCKED_WIDTH 64
+#endif
+
+/* Elements (row-major over the routed columns) between the row whose
+ * grad_x lines are prefetched and the row being routed (fg_extremum_route). */
+#ifndef FG_ROUTE_AHEAD
+#define FG_ROUTE_AHEAD 256
 #endif
 
 #define FG_CAT_(a, b) a##_##b

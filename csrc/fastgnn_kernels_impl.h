@@ -439,6 +439,90 @@ FG_CLONES static int64_t FG_NAME(fg_extremum_scatter)(
     return invalid;
 }
 
+/*
+ * Backward of max/min routed from the winners only: for each row i (in
+ * increasing order) and feature k in [k_begin, k_end), e = arg[i, k] adds
+ * coef[e] * g[i, k] to grad_x[src(e), k] when src(e) is in [j_begin, j_end).
+ * It touches n_rows * width elements of grad_x, not n_edges * width as
+ * fg_extremum_scatter does, and reads g and arg once, in order. One (i, k)
+ * has one winner and edge ids grow with the row (destination-major CSR), so
+ * every grad_x[j, k] still sums its terms in increasing edge id: the bits of
+ * the two kernels above. Threads own disjoint blocks of grad_x (feature
+ * columns cut on cache lines, or, for narrow rows, source rows), so no two
+ * threads write the same element, and none waits for another.
+ * The elements written FG_ROUTE_AHEAD elements later are prefetched for
+ * writing. The call zeroes its own block of grad_x first. An arg entry that
+ * is neither an edge of its row nor -1 for an empty row is counted and never
+ * followed; returns that count (every call counts all rows' entries of its
+ * columns, whatever its source rows).
+ */
+static inline __attribute__((always_inline)) int64_t FG_NAME(fg_route_row)(
+    FG_T *FG_RESTRICT gx, const FG_T *FG_RESTRICT gr, const FG_I *FG_RESTRICT ar, int64_t width,
+    int64_t d, int64_t e0, int64_t e1, const FG_I *FG_RESTRICT indices, const FG_T *FG_RESTRICT coef,
+    int64_t j_begin, int64_t j_end, const int all_rows)
+{
+    int64_t invalid = 0;
+    /* distinct k never alias: grad_x[j, k] for one row's winners are distinct elements */
+#pragma GCC ivdep
+    for (int64_t k = 0; k < width; ++k) {
+        const int64_t e = ar[k];
+        const int ok = e >= e0 && e < e1;
+        invalid += !ok;
+        if (ok) {
+            const int64_t j = indices ? (int64_t)indices[e] : e;
+            if (all_rows || (j >= j_begin && j < j_end))
+                gx[j * d + k] += coef ? coef[e] * gr[k] : gr[k];
+        }
+    }
+    return invalid;
+}
+
+FG_CLONES static int64_t FG_NAME(fg_extremum_route)(
+    FG_T *FG_RESTRICT grad_x, int64_t n_src, const FG_T *FG_RESTRICT g, const FG_I *FG_RESTRICT arg,
+    int64_t d, int64_t n_rows, const FG_I *FG_RESTRICT indptr, const FG_I *FG_RESTRICT indices,
+    const FG_T *FG_RESTRICT coef, int64_t k_begin, int64_t k_end, int64_t j_begin, int64_t j_end)
+{
+    int64_t invalid = 0;
+    const int64_t width = k_end - k_begin;
+    const int all_rows = j_begin == 0 && j_end == n_src;
+    if (width <= 0) return 0;
+    if (width == d) {
+        memset(grad_x + j_begin * d, 0, (size_t)((j_end - j_begin) * d) * sizeof(FG_T));
+    } else {
+        for (int64_t j = j_begin; j < j_end; ++j)
+            memset(grad_x + j * d + k_begin, 0, (size_t)width * sizeof(FG_T));
+    }
+    int64_t rows_ahead = FG_ROUTE_AHEAD / width;
+    if (rows_ahead < 1) rows_ahead = 1;
+    FG_T *FG_RESTRICT gx = grad_x + k_begin;
+    for (int64_t i = 0; i < n_rows; ++i) {
+        const int64_t p = i + rows_ahead;
+        if (p < n_rows) {
+            const int64_t p0 = indptr[p], p1 = indptr[p + 1];
+            const FG_I *FG_RESTRICT ap = arg + p * d + k_begin;
+            for (int64_t k = 0; k < width; ++k) {
+                const int64_t e = ap[k];
+                if (e >= p0 && e < p1) {
+                    const int64_t j = indices ? (int64_t)indices[e] : e;
+                    __builtin_prefetch(gx + j * d + k, 1, 3);
+                }
+            }
+        }
+        const FG_T *FG_RESTRICT gr = g + i * d + k_begin;
+        const FG_I *FG_RESTRICT ar = arg + i * d + k_begin;
+        const int64_t e0 = indptr[i], e1 = indptr[i + 1];
+        if (e0 == e1) {
+            for (int64_t k = 0; k < width; ++k) invalid += ar[k] != (FG_I)-1;
+            continue;
+        }
+        if (all_rows)
+            invalid += FG_NAME(fg_route_row)(gx, gr, ar, width, d, e0, e1, indices, coef, j_begin, j_end, 1);
+        else
+            invalid += FG_NAME(fg_route_row)(gx, gr, ar, width, d, e0, e1, indices, coef, j_begin, j_end, 0);
+    }
+    return invalid;
+}
+
 /* Prefetch every cache line of id row `row` of `ids` (row length d). */
 static inline void FG_NAME(fg_prefetch_ids)(const FG_I *ids, int64_t row, int64_t d)
 {
