@@ -27,9 +27,11 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FG_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
+#define FG_PREFETCH_WRITE(p) __builtin_prefetch((const void *)(p), 1, 3)
 #define FG_RESTRICT __restrict__
 #else
 #define FG_PREFETCH(p) ((void)0)
+#define FG_PREFETCH_WRITE(p) ((void)0)
 #define FG_RESTRICT
 #endif
 

@@ -504,7 +504,7 @@ FG_CLONES static int64_t FG_NAME(fg_extremum_route)(
                 const int64_t e = ap[k];
                 if (e >= p0 && e < p1) {
                     const int64_t j = indices ? (int64_t)indices[e] : e;
-                    __builtin_prefetch(gx + j * d + k, 1, 3);
+                    FG_PREFETCH_WRITE(gx + j * d + k);
                 }
             }
         }
@@ -616,14 +616,25 @@ FG_CLONES static int64_t FG_NAME(fg_arg_invalid)(
 /*
  * Edge-weight gradient of max/min for rows [row_begin, row_end):
  * grad_w[e] = sum over k (increasing) with arg[i, k] == e of g[i, k] * x[src(e), k].
- * Every edge of a row is written (0 when it won nothing).
+ * Every edge of a row is written (0 when it won nothing). The elements of x
+ * read a few rows later are prefetched.
  */
 FG_CLONES static void FG_NAME(fg_extremum_weight_grad)(
     FG_T *FG_RESTRICT grad_w, const FG_T *FG_RESTRICT g, const FG_I *FG_RESTRICT arg,
     const FG_T *FG_RESTRICT x, int64_t d, const FG_I *FG_RESTRICT indptr,
     const FG_I *FG_RESTRICT indices, int64_t row_begin, int64_t row_end)
 {
+    int64_t rows_ahead = FG_ROUTE_AHEAD / (d > 0 ? d : 1);
+    if (rows_ahead < 1) rows_ahead = 1;
     for (int64_t i = row_begin; i < row_end; ++i) {
+        /* the elements of x read rows_ahead rows later, as fg_extremum_route prefetches grad_x */
+        if (i + rows_ahead < row_end) {
+            const FG_I *FG_RESTRICT ap = arg + (i + rows_ahead) * d;
+            for (int64_t k = 0; k < d; ++k) {
+                const int64_t e = ap[k];
+                if (e >= 0) FG_PREFETCH(x + (indices ? (int64_t)indices[e] : e) * d + k);
+            }
+        }
         for (int64_t e = indptr[i]; e < indptr[i + 1]; ++e) grad_w[e] = 0;
         const FG_T *FG_RESTRICT gr = g + i * d;
         const FG_I *FG_RESTRICT ar = arg + i * d;
