@@ -504,7 +504,8 @@ FG_CLONES static int64_t FG_NAME(fg_extremum_route)(
                 const int64_t e = ap[k];
                 if (e >= p0 && e < p1) {
                     const int64_t j = indices ? (int64_t)indices[e] : e;
-                    FG_PREFETCH_WRITE(gx + j * d + k);
+                    /* never another thread's line: a prefetch for writing would take it away */
+                    if (all_rows || (j >= j_begin && j < j_end)) FG_PREFETCH_WRITE(gx + j * d + k);
                 }
             }
         }
