@@ -35,6 +35,12 @@
 #define FG_RESTRICT
 #endif
 
+/* `cond ? a : b` for pointers, with masks: compilers turn the plain select into a
+ * branch, which mispredicts half the time when cond is random. */
+#define FG_SELECT_PTR(cond, a, b)                                                         \
+    ((FG_T *)(((uintptr_t)(a) & (uintptr_t)-(intptr_t)(cond)) |                            \
+              ((uintptr_t)(b) & ~(uintptr_t)-(intptr_t)(cond))))
+
 /* Independent partial sums of a dot product (a fixed order, so deterministic). */
 #define FG_DOT_LANES 16
 
@@ -55,7 +61,7 @@
 /* Elements (row-major over the routed columns) between the row whose
  * grad_x lines are prefetched and the row being routed (fg_extremum_route). */
 #ifndef FG_ROUTE_AHEAD
-#define FG_ROUTE_AHEAD 256
+#define FG_ROUTE_AHEAD 128
 #endif
 
 #define FG_CAT_(a, b) a##_##b

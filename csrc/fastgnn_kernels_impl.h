@@ -462,16 +462,23 @@ static inline __attribute__((always_inline)) int64_t FG_NAME(fg_route_row)(
     int64_t j_begin, int64_t j_end, const int all_rows)
 {
     int64_t invalid = 0;
-    /* distinct k never alias: grad_x[j, k] for one row's winners are distinct elements */
-#pragma GCC ivdep
+    /* where another block's terms go: a select, not an unpredictable branch; one
+     * slot per k modulo 16, so that these dummy sums form no dependency chain */
+    FG_T sink[16] = {0};
     for (int64_t k = 0; k < width; ++k) {
         const int64_t e = ar[k];
-        const int ok = e >= e0 && e < e1;
-        invalid += !ok;
-        if (ok) {
+        if (e >= e0 && e < e1) {
             const int64_t j = indices ? (int64_t)indices[e] : e;
-            if (all_rows || (j >= j_begin && j < j_end))
-                gx[j * d + k] += coef ? coef[e] * gr[k] : gr[k];
+            const FG_T term = coef ? coef[e] * gr[k] : gr[k];
+            if (all_rows) {
+                gx[j * d + k] += term;
+            } else {
+                FG_T *target = FG_SELECT_PTR((uint64_t)(j - j_begin) < (uint64_t)(j_end - j_begin),
+                                             gx + j * d + k, sink + (k & 15));
+                *target += term;
+            }
+        } else {
+            ++invalid;
         }
     }
     return invalid;
@@ -495,6 +502,7 @@ FG_CLONES static int64_t FG_NAME(fg_extremum_route)(
     int64_t rows_ahead = FG_ROUTE_AHEAD / width;
     if (rows_ahead < 1) rows_ahead = 1;
     FG_T *FG_RESTRICT gx = grad_x + k_begin;
+    FG_T decoy = 0;  /* prefetched instead of another block's lines */
     for (int64_t i = 0; i < n_rows; ++i) {
         const int64_t p = i + rows_ahead;
         if (p < n_rows) {
@@ -505,7 +513,8 @@ FG_CLONES static int64_t FG_NAME(fg_extremum_route)(
                 if (e >= p0 && e < p1) {
                     const int64_t j = indices ? (int64_t)indices[e] : e;
                     /* never another thread's line: a prefetch for writing would take it away */
-                    if (all_rows || (j >= j_begin && j < j_end)) FG_PREFETCH_WRITE(gx + j * d + k);
+                    const int own = all_rows || (uint64_t)(j - j_begin) < (uint64_t)(j_end - j_begin);
+                    FG_PREFETCH_WRITE(FG_SELECT_PTR(own, gx + j * d + k, &decoy));
                 }
             }
         }

@@ -227,21 +227,27 @@ cdef int64_t _route_extremum_grad(floating[:, ::1] grad_x, const floating[:, ::1
     if n_src == 0 or d == 0:
         return 0
     if split == "auto":
-        split = "columns" if d // line >= n_chunks else "rows"
+        # Rows of two cache lines or more: a row split, so that each (row, source) pair is
+        # touched by one thread (the hardware prefetches a source row's neighbouring lines
+        # for whichever thread touches it). Narrower rows: a column split, which reads g and
+        # arg once in all (sharing a line between threads costs little at random places).
+        split = "rows" if d * <int64_t>sizeof(floating) >= 128 and n_src >= 2 * _ROW_BLOCK else "columns"
     by_rows = split == "rows"
     if by_rows:
         n_chunks = <int>max(1, min(n_chunks, n_src // _ROW_BLOCK))
     else:
-        n_chunks = <int>max(1, min(n_chunks, d // line))
+        n_chunks = <int>max(1, min(n_chunks, d))
     k_bounds = np.zeros(n_chunks + 1, dtype=np.int64)
     j_bounds = np.zeros(n_chunks + 1, dtype=np.int64)
     for c in range(n_chunks + 1):
         if by_rows:
             j_bounds[c] = min(n_src, (n_src * c // n_chunks + _ROW_BLOCK - 1) // _ROW_BLOCK * _ROW_BLOCK)
             k_bounds[c] = d
-        else:
-            # column chunks cut on cache lines, so threads never write the same line
+        elif d >= line * n_chunks:  # whole cache lines per thread
             k_bounds[c] = min(d, (d * c // n_chunks + line - 1) // line * line)
+            j_bounds[c] = n_src
+        else:
+            k_bounds[c] = d * c // n_chunks
             j_bounds[c] = n_src
     k_bounds[0] = 0
     j_bounds[0] = 0
@@ -293,11 +299,12 @@ def extremum_backward_route(floating[:, ::1] grad_x not None, const floating[:, 
     visited in order and threads own disjoint feature columns (cut on cache
     lines), so the bits are those of the other two paths for any thread count.
 
-    ``split`` says how threads share ``grad_x``: ``"columns"`` (cache-line
-    blocks of features; each thread reads only its columns of ``g`` and
-    ``arg``), ``"rows"`` (blocks of source rows; each thread reads all of
-    ``g`` and ``arg`` and writes only its rows) or ``"auto"`` (columns when
-    the rows span a cache line per thread, else rows).
+    ``split`` says how threads share ``grad_x``: ``"columns"`` (blocks of
+    features, cut on cache lines when each thread gets one; each thread reads
+    only its columns of ``g`` and ``arg``), ``"rows"`` (blocks of source
+    rows; each thread reads all of ``g`` and ``arg`` and writes only its
+    rows) or ``"auto"`` (rows when a row spans two cache lines or more, else
+    columns).
 
     Returns the number of invalid ``arg`` entries (never followed).
     """
