@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Max/min backward against its forward and against PyTorch: ``python bench/extremum_backward.py``.
+"""Max/min backward against its forward and PyTorch: ``python bench/run.py extremum-backward``.
 
 Per benchmark graph, feature width ``d`` (float32), thread count and
 reduction, timed side by side in interleaved rounds (one run of each in
@@ -30,6 +30,7 @@ import numpy as np
 
 import fastgnn
 from fastgnn._kernels import aggregate as _K
+from fastgnn._runtime.memory import empty_aligned
 from aggregation import Workload, make_benchmark, peer_available, peer_threads
 
 GRAPHS = ("uniform", "powerlaw")
@@ -43,12 +44,11 @@ def _paths(workload, d, reduce, threads):
     x, g = workload.features(d)
     _, arg = fastgnn.aggregate(graph, x, reduce, return_arg=True, n_threads=threads)
     t_indptr, t_indices, edge_id = graph.transpose_csr()
-    weight = np.ones(graph.num_edges, dtype=x.dtype)
     grad_w = np.empty(graph.num_edges, dtype=x.dtype)
 
     def kernel(name):
         def run():
-            grad_x = np.empty_like(x)
+            grad_x = empty_aligned(x.shape, x.dtype)
             if name == "scatter":
                 _K.extremum_backward_scatter(grad_x, g, arg, graph.indptr, graph.indices, threads)
             elif name == "gather":
@@ -70,7 +70,6 @@ def _paths(workload, d, reduce, threads):
     for name in ("gather", "route", "bwd"):
         if not np.array_equal(paths[name]().view(np.uint32), reference.view(np.uint32)):
             raise AssertionError(f"{name} differs from scatter on {workload.name}, d={d}, {threads} threads")
-    del weight
     if peer_available("torch"):
         torch_bench = make_benchmark("torch", workload, d, reduce, threads, "forward_backward")
         if torch_bench is not None:
@@ -97,22 +96,39 @@ def measure(workload, d, reduce, threads, rounds):
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--graphs", default=",".join(GRAPHS))
-    parser.add_argument("--dims", default=",".join(map(str, DIMS)))
-    parser.add_argument("--threads", default=",".join(map(str, THREADS)))
-    parser.add_argument("--reduces", default="max")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved timed rounds (median printed)")
-    args = parser.parse_args(argv)
+def _names(text):
+    return [name for name in text.split(",") if name]
+
+
+def _ints(text):
+    return [int(value) for value in _names(text)]
+
+
+def add_arguments(parser):
+    """Declare the options of ``python bench/run.py extremum-backward``; returns the parser."""
+    parser.add_argument("--graphs", type=_names, default=list(GRAPHS),
+                        help=f"comma-separated graphs (default {','.join(GRAPHS)})")
+    parser.add_argument("--dims", type=_ints, default=list(DIMS),
+                        help=f"comma-separated feature widths (default {','.join(map(str, DIMS))})")
+    parser.add_argument("--threads", type=_ints, default=list(THREADS), help="comma-separated thread counts (default 1,2)")
+    parser.add_argument("--reduces", type=_names, default=["max"], help="max, min or max,min (default max)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timed rounds, median printed (default 5)")
+    return parser
+
+
+def run_from_args(args):
+    """Run with parsed options; returns an exit status."""
+    if args.rounds < 1:
+        raise SystemExit("--rounds must be >= 1")
     columns = ["fwd", "scatter", "gather", "route", "bwd", "wgrad", "torch"]
+    print("times in ms (median); old = the former dispatch (gather above 1 thread, else scatter)")
     print(f"{'graph':9} {'d':>4} {'thr':>3} {'reduce':6} " + " ".join(f"{c:>8}" for c in columns)
           + f" {'old/fwd':>8} {'bwd/fwd':>8} {'torch/old':>9} {'torch/fg':>8}")
-    for name in args.graphs.split(","):
+    for name in args.graphs:
         workload = Workload(name)
-        for d in map(int, args.dims.split(",")):
-            for threads in map(int, args.threads.split(",")):
-                for reduce in args.reduces.split(","):
+        for d in args.dims:
+            for threads in args.threads:
+                for reduce in args.reduces:
                     ms = measure(workload, d, reduce, threads, args.rounds)
                     old = ms["gather"] if threads > 1 else ms["scatter"]
                     torch_ms = ms.get("torch", float("nan"))
@@ -121,6 +137,13 @@ def main(argv=None):
                           f"{ms['bwd'] / ms['fwd']:8.2f} {torch_ms / (ms['fwd'] + old):9.2f} "
                           f"{torch_ms / (ms['fwd'] + ms['bwd']):8.2f}", flush=True)
     return 0
+
+
+def main(argv=None):
+    """``python bench/extremum_backward.py``: the same as ``python bench/run.py extremum-backward``."""
+    parser = add_arguments(argparse.ArgumentParser(prog="bench/run.py extremum-backward",
+                                                   description=__doc__.split("\n")[0]))
+    return run_from_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

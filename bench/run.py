@@ -11,7 +11,10 @@ Suites (``python bench/run.py <suite> --help`` lists each one's options):
   PyG and DGL, each implementation in its own process, with peak memory
   (``bench/training.py``);
 * ``graph-classification``: GIN training throughput against PyG
-  (``bench/graph_classification.py``).
+  (``bench/graph_classification.py``);
+* ``extremum-backward``: the max/min backward's kernels against the
+  forward and ``torch.sparse.mm(A, X, "amax")`` forward + backward, with
+  the ratios (``bench/extremum_backward.py``).
 
 DGL needs its own environment (DGL 1.1 requires ``numpy<2``; set-up in
 ``bench/dgl_peer.py``): give its interpreter with ``--dgl-python PATH`` or
@@ -31,6 +34,7 @@ SUITES = {
     "aggregation": ("aggregation", "aggregate (forward, forward + backward) against NumPy, scipy, torch, PyG, DGL"),
     "training": ("training", "GCN and GraphSAGE training epochs against PyG and DGL"),
     "graph-classification": ("graph_classification", "GIN training throughput against PyG"),
+    "extremum-backward": ("extremum_backward", "max/min backward against its forward and torch amax/amin"),
 }
 
 
