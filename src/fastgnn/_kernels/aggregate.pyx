@@ -224,6 +224,8 @@ cdef int64_t _route_extremum_grad(floating[:, ::1] grad_x, const floating[:, ::1
     cdef int64_t total = 0
     cdef bint by_rows
     cdef int c
+    if split not in ("auto", "rows", "columns"):
+        raise ValueError(f"split must be 'auto', 'rows' or 'columns', got {split!r}")
     if n_src == 0 or d == 0:
         return 0
     if split == "auto":
