@@ -28,10 +28,12 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define FG_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
 #define FG_PREFETCH_WRITE(p) __builtin_prefetch((const void *)(p), 1, 3)
+#define FG_PREFETCH_STREAM(p) __builtin_prefetch((const void *)(p), 0, 0)
 #define FG_RESTRICT __restrict__
 #else
 #define FG_PREFETCH(p) ((void)0)
 #define FG_PREFETCH_WRITE(p) ((void)0)
+#define FG_PREFETCH_STREAM(p) ((void)0)
 #define FG_RESTRICT
 #endif
 
@@ -62,6 +64,10 @@
  * grad_x lines are prefetched and the row being routed (fg_extremum_route). */
 #ifndef FG_ROUTE_AHEAD
 #define FG_ROUTE_AHEAD 128
+#endif
+/* Rows between the row whose g and arg lines a column block prefetches and the row routed. */
+#ifndef FG_ROUTE_STREAM_AHEAD
+#define FG_ROUTE_STREAM_AHEAD 32
 #endif
 
 #define FG_CAT_(a, b) a##_##b

@@ -507,6 +507,18 @@ FG_CLONES static int64_t FG_NAME(fg_extremum_route)(
     FG_T decoy = 0;  /* prefetched instead of another block's lines */
     for (int64_t i = 0; i < n_rows; ++i) {
         const int64_t p = i + rows_ahead;
+        /* A column block reads part of each row of g and arg: fetch exactly those lines
+         * (and the row's indices) ahead, without temporal hint, so that the hardware's own
+         * guesses do not fetch the other blocks' halves and the streams leave the cache
+         * to grad_x. */
+        if (width < d && i + FG_ROUTE_STREAM_AHEAD < n_rows) {
+            const int64_t s = i + FG_ROUTE_STREAM_AHEAD;
+            const char *a_line = (const char *)(arg + s * d + k_begin);
+            const char *g_line = (const char *)(g + s * d + k_begin);
+            for (int64_t b = 0; b < width * (int64_t)sizeof(FG_I); b += 64) FG_PREFETCH_STREAM(a_line + b);
+            for (int64_t b = 0; b < width * (int64_t)sizeof(FG_T); b += 64) FG_PREFETCH_STREAM(g_line + b);
+            if (indices) FG_PREFETCH_STREAM(indices + indptr[s]);
+        }
         if (p < n_rows) {
             const int64_t p0 = indptr[p], p1 = indptr[p + 1];
             const FG_I *FG_RESTRICT ap = arg + p * d + k_begin;

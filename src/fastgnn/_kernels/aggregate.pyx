@@ -229,11 +229,10 @@ cdef int64_t _route_extremum_grad(floating[:, ::1] grad_x, const floating[:, ::1
     if n_src == 0 or d == 0:
         return 0
     if split == "auto":
-        # Rows of two cache lines or more: a row split, so that each (row, source) pair is
-        # touched by one thread (the hardware prefetches a source row's neighbouring lines
-        # for whichever thread touches it). Narrower rows: a column split, which reads g and
-        # arg once in all (sharing a line between threads costs little at random places).
-        split = "rows" if d * <int64_t>sizeof(floating) >= 128 and n_src >= 2 * _ROW_BLOCK else "columns"
+        # Columns: g and arg are read once in all. A source-row split makes every thread
+        # read all of them and, measured, gains nothing: the random updates of grad_x are
+        # bound by the memory system, not by one core.
+        split = "columns"
     by_rows = split == "rows"
     if by_rows:
         n_chunks = <int>max(1, min(n_chunks, n_src // _ROW_BLOCK))
@@ -305,8 +304,7 @@ def extremum_backward_route(floating[:, ::1] grad_x not None, const floating[:, 
     features, cut on cache lines when each thread gets one; each thread reads
     only its columns of ``g`` and ``arg``), ``"rows"`` (blocks of source
     rows; each thread reads all of ``g`` and ``arg`` and writes only its
-    rows) or ``"auto"`` (rows when a row spans two cache lines or more, else
-    columns).
+    rows) or ``"auto"`` (columns, the faster where measured).
 
     Returns the number of invalid ``arg`` entries (never followed).
     """
