@@ -278,7 +278,10 @@ def extremum_backward_scatter(floating[:, ::1] grad_x not None, const floating[:
     of weight[e] * g[i, k]``. Threads own disjoint feature columns (cut on
     cache lines) and visit rows in order, so every element sums its terms
     in increasing edge id whatever the thread count; features narrower than
-    two cache lines run on one thread.
+    two cache lines run on one thread. Superseded by
+    :func:`extremum_backward_route` (the same bits, ``N * d`` updates instead
+    of ``E * d``); kept as an independent check and as the former path in
+    ``bench/extremum_backward.py``.
 
     Returns
     -------
@@ -332,7 +335,9 @@ def extremum_backward_gather(floating[:, ::1] grad_x not None, const floating[:,
     ``indptr`` with the original edge ids; ``weight_t`` is the weights in
     transposed order. Every element adds the same terms in the same order as
     the scatter, so the bits are identical, but source rows split across
-    threads: the parallel path.
+    threads. Superseded by :func:`extremum_backward_route`; kept as an
+    independent check and as the former parallel path in
+    ``bench/extremum_backward.py``.
 
     Returns the number of invalid ``arg`` entries (checked first; nothing is
     computed when it is not 0).
