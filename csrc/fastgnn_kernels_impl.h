@@ -447,11 +447,11 @@ FG_CLONES static int64_t FG_NAME(fg_extremum_scatter)(
  * fg_extremum_scatter does, and reads g and arg once, in order. One (i, k)
  * has one winner and edge ids grow with the row (destination-major CSR), so
  * every grad_x[j, k] still sums its terms in increasing edge id: the bits of
- * the two kernels above. Threads own disjoint blocks of grad_x (source
- * rows [j_begin, j_end) for wide rows: every thread reads all of g and arg
- * and adds only its rows' terms, through branch-free selects; feature
- * columns [k_begin, k_end) for narrow ones), so no two threads write the
- * same element, and none waits for another.
+ * the two kernels above. Threads own disjoint blocks of grad_x (feature
+ * columns [k_begin, k_end), what the dispatch uses, or source rows
+ * [j_begin, j_end): then every thread reads all of g and arg and adds only
+ * its rows' terms, through branch-free selects), so no two threads write
+ * the same element, and none waits for another.
  * The elements written FG_ROUTE_AHEAD elements later are prefetched for
  * writing. The call zeroes its own block of grad_x first. An arg entry that
  * is neither an edge of its row nor -1 for an empty row is counted and never

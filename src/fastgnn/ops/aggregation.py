@@ -112,7 +112,7 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
     ``G[i, k]`` to the winning edge ``arg[i, k]`` only. Sum and mean are
     computed over the graph's cached transpose, one output row per task;
     max/min route each ``G[i, k]`` from the reduced rows, in row order, each
-    thread owning a block of ``grad_x``. No atomics, a fixed summation order
+    thread owning a block of feature columns of ``grad_x``. No atomics, a fixed summation order
     (increasing edge id), so bitwise identical for any number of threads.
     Cost ``O((E + N) d)`` for sum and mean, ``O(N d)`` for max/min (plus
     zeroing ``grad_x``).
