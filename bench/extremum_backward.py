@@ -110,7 +110,8 @@ def add_arguments(parser):
                         help=f"comma-separated graphs (default {','.join(GRAPHS)})")
     parser.add_argument("--dims", type=_ints, default=list(DIMS),
                         help=f"comma-separated feature widths (default {','.join(map(str, DIMS))})")
-    parser.add_argument("--threads", type=_ints, default=list(THREADS), help="comma-separated thread counts (default 1,2)")
+    parser.add_argument("--threads", type=_ints, default=list(THREADS),
+                        help="comma-separated thread counts (default 1,2)")
     parser.add_argument("--reduces", type=_names, default=["max"], help="max, min or max,min (default max)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timed rounds, median printed (default 5)")
     return parser
