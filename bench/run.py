@@ -15,7 +15,10 @@ Suites (``python bench/run.py <suite> --help`` lists each one's options):
 * ``scaling``: fastgnn's sum (and max) aggregation against the machine's
   gather floor on uniform graphs of 2M, 20M and 62M edges, d = 16, 64, 256,
   1 and 2 threads: time per edge, GB/s and fraction of the floor (10 to 25
-  minutes; ``bench/scaling.py``).
+  minutes; ``bench/scaling.py``);
+* ``extremum-backward``: the max/min backward's kernels against the
+  forward and ``torch.sparse.mm(A, X, "amax")`` forward + backward, with
+  the ratios (``bench/extremum_backward.py``).
 
 DGL needs its own environment (DGL 1.1 requires ``numpy<2``; set-up in
 ``bench/dgl_peer.py``): give its interpreter with ``--dgl-python PATH`` or
@@ -37,6 +40,7 @@ SUITES = {
     "graph-classification": ("graph_classification", "GIN training throughput against PyG"),
     "scaling": ("scaling", "sum aggregation against the machine's gather floor as the graph grows to 62M edges "
                            "(10 to 25 minutes)"),
+    "extremum-backward": ("extremum_backward", "max/min backward against its forward and torch amax/amin"),
 }
 
 

@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <string.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__)) \
     && !defined(FASTGNN_NO_TARGET_CLONES)
@@ -26,11 +27,21 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FG_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
+#define FG_PREFETCH_WRITE(p) __builtin_prefetch((const void *)(p), 1, 3)
+#define FG_PREFETCH_STREAM(p) __builtin_prefetch((const void *)(p), 0, 0)
 #define FG_RESTRICT __restrict__
 #else
 #define FG_PREFETCH(p) ((void)0)
+#define FG_PREFETCH_WRITE(p) ((void)0)
+#define FG_PREFETCH_STREAM(p) ((void)0)
 #define FG_RESTRICT
 #endif
+
+/* `cond ? a : b` for pointers, with masks: compilers turn the plain select into a
+ * branch, which mispredicts half the time when cond is random. */
+#define FG_SELECT_PTR(cond, a, b)                                                         \
+    ((FG_T *)(((uintptr_t)(a) & (uintptr_t)-(intptr_t)(cond)) |                            \
+              ((uintptr_t)(b) & ~(uintptr_t)-(intptr_t)(cond))))
 
 /* Independent partial sums of a dot product (a fixed order, so deterministic). */
 #define FG_DOT_LANES 16
@@ -47,6 +58,16 @@
  * (blocked loops); wider rows accumulate in the output row itself. */
 #ifndef FG_BLOCKED_WIDTH
 #define FG_BLOCKED_WIDTH 64
+#endif
+
+/* Elements (row-major over the routed columns) between the row whose
+ * grad_x lines are prefetched and the row being routed (fg_extremum_route). */
+#ifndef FG_ROUTE_AHEAD
+#define FG_ROUTE_AHEAD 128
+#endif
+/* Rows between the row whose g and arg lines a column block prefetches and the row routed. */
+#ifndef FG_ROUTE_STREAM_AHEAD
+#define FG_ROUTE_STREAM_AHEAD 32
 #endif
 
 #define FG_CAT_(a, b) a##_##b

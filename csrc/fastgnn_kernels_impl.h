@@ -450,6 +450,114 @@ FG_CLONES static int64_t FG_NAME(fg_extremum_scatter)(
     return invalid;
 }
 
+/*
+ * Backward of max/min routed from the winners only: for each row i (in
+ * increasing order) and feature k in [k_begin, k_end), e = arg[i, k] adds
+ * coef[e] * g[i, k] to grad_x[src(e), k] when src(e) is in [j_begin, j_end).
+ * It touches n_rows * width elements of grad_x, not n_edges * width as
+ * fg_extremum_scatter does, and reads g and arg once, in order. One (i, k)
+ * has one winner and edge ids grow with the row (destination-major CSR), so
+ * every grad_x[j, k] still sums its terms in increasing edge id: the bits of
+ * the two kernels above. Threads own disjoint blocks of grad_x (feature
+ * columns [k_begin, k_end), what the dispatch uses, or source rows
+ * [j_begin, j_end): then every thread reads all of g and arg and adds only
+ * its rows' terms, through branch-free selects), so no two threads write
+ * the same element, and none waits for another.
+ * The elements written FG_ROUTE_AHEAD elements later are prefetched for
+ * writing. The call zeroes its own block of grad_x first. An arg entry that
+ * is neither an edge of its row nor -1 for an empty row is counted and never
+ * followed; returns that count (every call counts all rows' entries of its
+ * columns, whatever its source rows).
+ */
+static inline __attribute__((always_inline)) int64_t FG_NAME(fg_route_row)(
+    FG_T *FG_RESTRICT gx, const FG_T *FG_RESTRICT gr, const FG_I *FG_RESTRICT ar, int64_t width,
+    int64_t d, int64_t e0, int64_t e1, const FG_I *FG_RESTRICT indices, const FG_T *FG_RESTRICT coef,
+    int64_t j_begin, int64_t j_end, const int all_rows)
+{
+    int64_t invalid = 0;
+    /* where another block's terms go: a select, not an unpredictable branch; one
+     * slot per k modulo 16, so that these dummy sums form no dependency chain */
+    FG_T sink[16] = {0};
+    for (int64_t k = 0; k < width; ++k) {
+        const int64_t e = ar[k];
+        if (e >= e0 && e < e1) {
+            const int64_t j = indices ? (int64_t)indices[e] : e;
+            const FG_T term = coef ? coef[e] * gr[k] : gr[k];
+            if (all_rows) {
+                gx[j * d + k] += term;
+            } else {
+                FG_T *target = FG_SELECT_PTR((uint64_t)(j - j_begin) < (uint64_t)(j_end - j_begin),
+                                             gx + j * d + k, sink + (k & 15));
+                *target += term;
+            }
+        } else {
+            ++invalid;
+        }
+    }
+    return invalid;
+}
+
+FG_CLONES static int64_t FG_NAME(fg_extremum_route)(
+    FG_T *FG_RESTRICT grad_x, int64_t n_src, const FG_T *FG_RESTRICT g, const FG_I *FG_RESTRICT arg,
+    int64_t d, int64_t n_rows, const FG_I *FG_RESTRICT indptr, const FG_I *FG_RESTRICT indices,
+    const FG_T *FG_RESTRICT coef, int64_t k_begin, int64_t k_end, int64_t j_begin, int64_t j_end)
+{
+    int64_t invalid = 0;
+    const int64_t width = k_end - k_begin;
+    const int all_rows = j_begin == 0 && j_end == n_src;
+    if (width <= 0) return 0;
+    if (width == d) {
+        memset(grad_x + j_begin * d, 0, (size_t)((j_end - j_begin) * d) * sizeof(FG_T));
+    } else {
+        for (int64_t j = j_begin; j < j_end; ++j)
+            memset(grad_x + j * d + k_begin, 0, (size_t)width * sizeof(FG_T));
+    }
+    int64_t rows_ahead = FG_ROUTE_AHEAD / width;
+    if (rows_ahead < 1) rows_ahead = 1;
+    FG_T *FG_RESTRICT gx = grad_x + k_begin;
+    FG_T decoy = 0;  /* prefetched instead of another block's lines */
+    for (int64_t i = 0; i < n_rows; ++i) {
+        const int64_t p = i + rows_ahead;
+        /* A column block reads part of each row of g and arg: fetch exactly those lines
+         * (and the row's indices) ahead, without temporal hint, so that the hardware's own
+         * guesses do not fetch the other blocks' halves and the streams leave the cache
+         * to grad_x. */
+        if (width < d && i + FG_ROUTE_STREAM_AHEAD < n_rows) {
+            const int64_t s = i + FG_ROUTE_STREAM_AHEAD;
+            const char *a_line = (const char *)(arg + s * d + k_begin);
+            const char *g_line = (const char *)(g + s * d + k_begin);
+            for (int64_t b = 0; b < width * (int64_t)sizeof(FG_I); b += 64) FG_PREFETCH_STREAM(a_line + b);
+            for (int64_t b = 0; b < width * (int64_t)sizeof(FG_T); b += 64) FG_PREFETCH_STREAM(g_line + b);
+            if (indices) FG_PREFETCH_STREAM(indices + indptr[s]);
+        }
+        if (p < n_rows) {
+            const int64_t p0 = indptr[p], p1 = indptr[p + 1];
+            const FG_I *FG_RESTRICT ap = arg + p * d + k_begin;
+            for (int64_t k = 0; k < width; ++k) {
+                const int64_t e = ap[k];
+                if (e >= p0 && e < p1) {
+                    const int64_t j = indices ? (int64_t)indices[e] : e;
+                    /* never another thread's line: a prefetch for writing would take it away */
+                    const int own = all_rows || (uint64_t)(j - j_begin) < (uint64_t)(j_end - j_begin);
+                    FG_PREFETCH_WRITE(FG_SELECT_PTR(own, gx + j * d + k, &decoy));
+                }
+            }
+        }
+        const FG_T *FG_RESTRICT gr = g + i * d + k_begin;
+        const FG_I *FG_RESTRICT ar = arg + i * d + k_begin;
+        const int64_t e0 = indptr[i], e1 = indptr[i + 1];
+        if (e0 == e1) {
+            for (int64_t k = 0; k < width; ++k) invalid += ar[k] != (FG_I)-1;
+            continue;
+        }
+        if (all_rows)
+            invalid += FG_NAME(fg_route_row)(gx, gr, ar, width, d, e0, e1, indices, coef, j_begin, j_end, 1);
+        else
+            invalid += FG_NAME(fg_route_row)(gx, gr, ar, width, d, e0, e1, indices, coef, j_begin, j_end, 0);
+    }
+    return invalid;
+}
+
 /* Prefetch every cache line of id row `row` of `ids` (row length d). */
 static inline void FG_NAME(fg_prefetch_ids)(const FG_I *ids, int64_t row, int64_t d)
 {
@@ -543,14 +651,25 @@ FG_CLONES static int64_t FG_NAME(fg_arg_invalid)(
 /*
  * Edge-weight gradient of max/min for rows [row_begin, row_end):
  * grad_w[e] = sum over k (increasing) with arg[i, k] == e of g[i, k] * x[src(e), k].
- * Every edge of a row is written (0 when it won nothing).
+ * Every edge of a row is written (0 when it won nothing). The elements of x
+ * read a few rows later are prefetched.
  */
 FG_CLONES static void FG_NAME(fg_extremum_weight_grad)(
     FG_T *FG_RESTRICT grad_w, const FG_T *FG_RESTRICT g, const FG_I *FG_RESTRICT arg,
     const FG_T *FG_RESTRICT x, int64_t d, const FG_I *FG_RESTRICT indptr,
     const FG_I *FG_RESTRICT indices, int64_t row_begin, int64_t row_end)
 {
+    int64_t rows_ahead = FG_ROUTE_AHEAD / (d > 0 ? d : 1);
+    if (rows_ahead < 1) rows_ahead = 1;
     for (int64_t i = row_begin; i < row_end; ++i) {
+        /* the elements of x read rows_ahead rows later, as fg_extremum_route prefetches grad_x */
+        if (i + rows_ahead < row_end) {
+            const FG_I *FG_RESTRICT ap = arg + (i + rows_ahead) * d;
+            for (int64_t k = 0; k < d; ++k) {
+                const int64_t e = ap[k];
+                if (e >= 0) FG_PREFETCH(x + (indices ? (int64_t)indices[e] : e) * d + k);
+            }
+        }
         for (int64_t e = indptr[i]; e < indptr[i + 1]; ++e) grad_w[e] = 0;
         const FG_T *FG_RESTRICT gr = g + i * d;
         const FG_I *FG_RESTRICT ar = arg + i * d;

@@ -21,6 +21,7 @@ from fastgnn._kernels._ckernels cimport (
     fg_arg_invalid,
     fg_edge_dot,
     fg_extremum_gather,
+    fg_extremum_route,
     fg_extremum_scatter,
     fg_extremum_weight_grad,
     fg_gather_max,
@@ -229,6 +230,73 @@ cdef int64_t _scatter_extremum_grad(floating[:, ::1] grad_x, const floating[:, :
     return total
 
 
+# Source rows per block of a row split: a multiple of any row's cache-line period.
+cdef enum:
+    _ROW_BLOCK = 64
+
+
+cdef int64_t _route_extremum_grad(floating[:, ::1] grad_x, const floating[:, ::1] g,
+                                  const index_t[:, ::1] arg, const index_t[::1] indptr,
+                                  const index_t* indices, const floating* coef,
+                                  int n_threads, str split) except -1:
+    """fg_extremum_route over blocks of grad_x owned by one thread each; the number of invalid entries."""
+    cdef int64_t d = grad_x.shape[1]
+    cdef int64_t n_src = grad_x.shape[0]
+    cdef int64_t n_rows = g.shape[0]
+    cdef int64_t line = 64 // sizeof(floating)
+    cdef int n_chunks = max(n_threads, 1)
+    cdef const floating* g_ptr = _rows_or_null(g)
+    cdef const index_t* arg_ptr = _id_rows_or_null(arg)
+    cdef int64_t[::1] invalid
+    cdef int64_t[::1] k_bounds
+    cdef int64_t[::1] j_bounds
+    cdef int64_t total = 0
+    cdef bint by_rows
+    cdef int c
+    if split not in ("auto", "rows", "columns"):
+        raise ValueError(f"split must be 'auto', 'rows' or 'columns', got {split!r}")
+    if n_src == 0 or d == 0:
+        return 0
+    if split == "auto":
+        # Columns: g and arg are read once in all. A source-row split makes every thread
+        # read all of them and, measured, gains nothing: the random updates of grad_x are
+        # bound by the memory system, not by one core.
+        split = "columns"
+    by_rows = split == "rows"
+    if by_rows:
+        n_chunks = <int>max(1, min(n_chunks, n_src // _ROW_BLOCK))
+    else:
+        n_chunks = <int>max(1, min(n_chunks, d))
+    k_bounds = np.zeros(n_chunks + 1, dtype=np.int64)
+    j_bounds = np.zeros(n_chunks + 1, dtype=np.int64)
+    for c in range(n_chunks + 1):
+        if by_rows:
+            j_bounds[c] = min(n_src, (n_src * c // n_chunks + _ROW_BLOCK - 1) // _ROW_BLOCK * _ROW_BLOCK)
+            k_bounds[c] = d
+        elif d >= line * n_chunks:  # whole cache lines per thread
+            k_bounds[c] = min(d, (d * c // n_chunks + line - 1) // line * line)
+            j_bounds[c] = n_src
+        else:
+            k_bounds[c] = d * c // n_chunks
+            j_bounds[c] = n_src
+    k_bounds[0] = 0
+    j_bounds[0] = 0
+    k_bounds[n_chunks] = d
+    j_bounds[n_chunks] = n_src
+    invalid = np.zeros(n_chunks, dtype=np.int64)
+    with nogil:
+        for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
+            invalid[c] = fg_extremum_route(
+                &grad_x[0, 0], n_src, g_ptr, arg_ptr, d, n_rows, &indptr[0], indices, coef,
+                k_bounds[c] if not by_rows else 0, k_bounds[c + 1],
+                j_bounds[c] if by_rows else 0, j_bounds[c + 1])
+    if by_rows:  # every row block counted the same entries
+        return invalid[0]
+    for c in range(n_chunks):
+        total += invalid[c]
+    return total
+
+
 def extremum_backward_scatter(floating[:, ::1] grad_x not None, const floating[:, ::1] g not None,
                               const index_t[:, ::1] arg not None, const index_t[::1] indptr not None,
                               const index_t[::1] indices not None, int n_threads, *,
@@ -239,7 +307,10 @@ def extremum_backward_scatter(floating[:, ::1] grad_x not None, const floating[:
     of weight[e] * g[i, k]``. Threads own disjoint feature columns (cut on
     cache lines) and visit rows in order, so every element sums its terms
     in increasing edge id whatever the thread count; features narrower than
-    two cache lines run on one thread.
+    two cache lines run on one thread. Superseded by
+    :func:`extremum_backward_route` (the same bits, ``N * d`` updates instead
+    of ``E * d``); kept as an independent check and as the former path in
+    ``bench/extremum_backward.py``.
 
     Returns
     -------
@@ -250,6 +321,28 @@ def extremum_backward_scatter(floating[:, ::1] grad_x not None, const floating[:
     return _scatter_extremum_grad(grad_x, g, arg, indptr, &indices[0], _values_or_null(weight), n_threads)
 
 
+def extremum_backward_route(floating[:, ::1] grad_x not None, const floating[:, ::1] g not None,
+                            const index_t[:, ::1] arg not None, const index_t[::1] indptr not None,
+                            const index_t[::1] indices not None, int n_threads, *,
+                            const floating[::1] weight=None, str split="auto"):
+    """:func:`extremum_backward_scatter`'s result, routed from the winners only.
+
+    Each ``g[i, k]`` goes to ``grad_x[indices[arg[i, k]], k]`` alone: ``n_rows * d``
+    scattered updates instead of a pass over every edge's row. Rows are
+    visited in order and threads own disjoint feature columns (cut on cache
+    lines), so the bits are those of the other two paths for any thread count.
+
+    ``split`` says how threads share ``grad_x``: ``"columns"`` (blocks of
+    features, cut on cache lines when each thread gets one; each thread reads
+    only its columns of ``g`` and ``arg``), ``"rows"`` (blocks of source
+    rows; each thread reads all of ``g`` and ``arg`` and writes only its
+    rows) or ``"auto"`` (columns, the faster where measured).
+
+    Returns the number of invalid ``arg`` entries (never followed).
+    """
+    return _route_extremum_grad(grad_x, g, arg, indptr, &indices[0], _values_or_null(weight), n_threads, split)
+
+
 def segment_extremum_backward(floating[:, ::1] grad_x not None, const floating[:, ::1] g not None,
                               const index_t[:, ::1] arg not None, const index_t[::1] ptr not None,
                               int n_threads):
@@ -257,7 +350,7 @@ def segment_extremum_backward(floating[:, ::1] grad_x not None, const floating[:
 
     Returns the number of invalid ``arg`` entries, as :func:`extremum_backward_scatter`.
     """
-    return _scatter_extremum_grad(grad_x, g, arg, ptr, NULL, NULL, n_threads)
+    return _route_extremum_grad(grad_x, g, arg, ptr, NULL, NULL, n_threads, "auto")
 
 
 def extremum_backward_gather(floating[:, ::1] grad_x not None, const floating[:, ::1] g not None,
@@ -271,7 +364,9 @@ def extremum_backward_gather(floating[:, ::1] grad_x not None, const floating[:,
     ``indptr`` with the original edge ids; ``weight_t`` is the weights in
     transposed order. Every element adds the same terms in the same order as
     the scatter, so the bits are identical, but source rows split across
-    threads: the parallel path.
+    threads. Superseded by :func:`extremum_backward_route`; kept as an
+    independent check and as the former parallel path in
+    ``bench/extremum_backward.py``.
 
     Returns the number of invalid ``arg`` entries (checked first; nothing is
     computed when it is not 0).

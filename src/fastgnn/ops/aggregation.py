@@ -167,10 +167,13 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
     -----
     ``sum``: ``dL/dx[j] = sum_{e: j -> i} w_e G[i]``, ``dL/dw_e = <G[i], x[j]>``;
     ``mean`` divides both by ``deg(i)``; ``max``/``min`` route each
-    ``G[i, k]`` to the winning edge ``arg[i, k]`` only. Computed over the
-    graph's cached transpose, one output row per task: no atomics, a fixed
-    summation order, so bitwise identical for any number of threads.
-    Cost ``O((E + N) d)``.
+    ``G[i, k]`` to the winning edge ``arg[i, k]`` only. Sum and mean are
+    computed over the graph's cached transpose, one output row per task;
+    max/min route each ``G[i, k]`` from the reduced rows, in row order, each
+    thread owning a block of feature columns of ``grad_x``. No atomics, a fixed summation order
+    (increasing edge id), so bitwise identical for any number of threads.
+    Cost ``O((E + N) d)`` for sum and mean, ``O(N d)`` for max/min (plus
+    zeroing ``grad_x``).
     """
     graph = as_graph(graph)
     reduce = V.check_reduce(reduce)
@@ -214,15 +217,8 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
         if padded is not None:
             grad_x[...] = result[:, :width]
     else:
-        if threads > 1:  # the gather over the cached transpose is the path that splits across threads
-            t_indptr, t_indices, edge_id = graph.transpose_csr()
-            g2 = aligned_for_gather(g2, graph.num_edges)  # its rows are gathered at random there
-            invalid = _K.extremum_backward_gather(
-                grad_x, g2, arg, graph.indptr, t_indptr, t_indices, edge_id, threads,
-                weight_t=resolve_transposed_edge_weight(graph, edge_weight, weight, dtype))
-        else:
-            invalid = _K.extremum_backward_scatter(grad_x, g2, arg, graph.indptr, graph.indices, threads,
-                                                   weight=weight)
+        # each G[i, k] goes to its winning edge's source alone: N * d updates, not E * d
+        invalid = _K.extremum_backward_route(grad_x, g2, arg, graph.indptr, graph.indices, threads, weight=weight)
         raise_if_invalid_arg(invalid)
         if need_weight_grad:
             _K.extremum_weight_grad(grad_w, g2, arg, x2, graph.indptr, graph.indices, threads)
