@@ -52,16 +52,20 @@ def as_array(value, name):
     return array
 
 
-def check_out(out, shape, dtype, inputs=()):
+def check_out(out, shape, dtype, inputs=(), rows_only=False):
     """A caller's ``out=`` buffer: an ndarray of exactly this shape and dtype,
-    C-contiguous, writeable, sharing no memory with the inputs."""
+    C-contiguous (with ``rows_only``: each row contiguous, rows further apart
+    allowed), writeable, sharing no memory with the inputs."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
     if out.dtype != dtype:
         raise TypeError(f"out must have dtype {dtype}, got {out.dtype}")
     if out.shape != tuple(shape):
         raise ValueError(f"out must have shape {tuple(shape)}, got {out.shape}")
-    if not out.flags.c_contiguous:
+    if rows_only and out.ndim == 2:
+        if out.strides[1] != out.itemsize or out.strides[0] % out.itemsize or out.strides[0] < out.shape[1] * out.itemsize:
+            raise ValueError("out must have contiguous rows (a C-contiguous array or a column block of one)")
+    elif not out.flags.c_contiguous:
         raise ValueError("out must be C-contiguous")
     if not out.flags.writeable:
         raise ValueError("out must be writeable")

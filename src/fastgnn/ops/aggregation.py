@@ -92,23 +92,10 @@ def _is_column_block(array):
 
 
 def _block_out(out, shape, dtype, inputs):
-    """A caller's ``out=`` that may be a column block: checked as :func:`V.check_out` but for contiguity."""
+    """A caller's ``out=`` that may be a column block of a wider array, or a new aligned array."""
     if out is None:
         return empty_aligned(shape, dtype)
-    if _is_column_block(out) or not isinstance(out, np.ndarray):
-        if not isinstance(out, np.ndarray):
-            raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-        if out.dtype != dtype:
-            raise TypeError(f"out must have dtype {dtype}, got {out.dtype}")
-        if out.shape != tuple(shape):
-            raise ValueError(f"out must have shape {tuple(shape)}, got {out.shape}")
-        if not out.flags.writeable:
-            raise ValueError("out must be writeable")
-        for other in inputs:
-            if other is not None and np.shares_memory(out, other):
-                raise ValueError("out must not share memory with an input")
-        return out
-    return V.check_out(out, shape, dtype, inputs)
+    return V.check_out(out, shape, dtype, inputs, rows_only=True)
 
 
 def _rows_in_place(x, name, num_rows):
