@@ -57,7 +57,7 @@ def test_bad_blocks(rng):
     with pytest.raises(TypeError, match="dtype"):
         fg.aggregate(graph, x, "sum", out=wide.astype(np.float64)[:, :20])
     with pytest.raises(ValueError, match="share memory"):
-        fg.aggregate(graph, wide[:, :20], "sum", out=wide[:, 20:])
+        fg.aggregate(graph, wide[:, :20], "sum", out=wide[:, 10:30])
     with pytest.raises(ValueError, match="writeable"):
         readonly = wide.copy()
         readonly.flags.writeable = False
