@@ -113,7 +113,7 @@ def _settings(args):
 
 def _run(args, out):
     from fastgnn.datasets import TUDataset, add_degree_features
-    from fastgnn.models.graph_classification import build_graph_classifier
+    from fastgnn.models.graph_classification import GraphClassifierFactory
     from fastgnn.train import cross_validate_graph_classifier
 
     s = _settings(args)
@@ -149,9 +149,8 @@ def _run(args, out):
         f"hidden {s['hidden']}, dropout {s['dropout']}; {s['folds']} folds x {s['epochs']} epochs, "
         f"batch {s['batch_size']}, lr {s['lr']} halved every {s['lr_step']} epochs, seed {s['seed']}")
 
-    def make_model(rng):
-        return build_graph_classifier(s["model"], in_channels, dataset.num_classes, hidden_channels=s["hidden"],
-                                      num_layers=s["layers"], pool=s["pool"], dropout=s["dropout"], rng=rng)
+    make_model = GraphClassifierFactory(s["model"], in_channels, dataset.num_classes, hidden_channels=s["hidden"],
+                                        num_layers=s["layers"], pool=s["pool"], dropout=s["dropout"])
 
     with num_threads(s["threads"]):
         result = cross_validate_graph_classifier(
