@@ -29,6 +29,7 @@ import os
 import pickle
 import signal
 import threading
+import time
 import traceback
 
 __all__ = ["run_in_processes", "WorkerError", "is_picklable", "SINGLE_THREAD_ENVIRONMENT"]
@@ -39,6 +40,8 @@ SINGLE_THREAD_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"
 
 # How long a worker may take to exit after being told to stop, before it is terminated.
 _JOIN_SECONDS = 5.0
+# How often a worker checks that its parent is still alive.
+_PARENT_CHECK_SECONDS = 1.0
 
 
 class WorkerError(RuntimeError):
@@ -76,19 +79,34 @@ def _failure(error):
     return pickled, type(error).__name__, str(error), text
 
 
-def _worker_main(connection):
+def _exit_with_parent(parent_pid):
+    """End this worker when its parent is gone (killed without the chance to stop it)."""
+    while True:
+        time.sleep(_PARENT_CHECK_SECONDS)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
+def _worker_main(connection, parent_pid):
     """A worker's loop: receive ``(function, shared)``, then run tasks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # the parent handles Ctrl-C and stops the workers
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+    try:
+        _serve(connection)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        os._exit(1)                                    # the parent is gone: nobody to report to
+
+
+def _serve(connection):
     try:
         function, shared = pickle.loads(connection.recv_bytes())
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        raise
     except BaseException as error:                     # noqa: BLE001 - sent to the parent
         connection.send(("error", None, _failure(error)))
         return
     while True:
-        try:
-            message = connection.recv()
-        except EOFError:                               # the parent is gone
-            return
+        message = connection.recv()
         if message is None:
             return
         index, task = message
@@ -99,6 +117,8 @@ def _worker_main(connection):
         try:
             result = function(shared, task, report)
             connection.send(("done", index, result))
+        except (BrokenPipeError, ConnectionResetError):
+            raise
         except BaseException as error:                 # noqa: BLE001 - sent to the parent
             connection.send(("error", index, _failure(error)))
             return
@@ -152,8 +172,8 @@ def _raise_failure(failure, what):
 class _Worker:
     def __init__(self, context, number):
         parent_end, child_end = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child_end,), name=f"fastgnn-worker-{number}",
-                                       daemon=True)
+        self.process = context.Process(target=_worker_main, args=(child_end, os.getpid()),
+                                       name=f"fastgnn-worker-{number}", daemon=True)
         self.process.start()
         child_end.close()
         self.connection = parent_end
