@@ -102,10 +102,27 @@ def test_more_threads_than_folds_starts_one_worker_per_fold():
 
 def test_a_lambda_runs_the_folds_in_this_process_with_a_warning():
     factory = GraphClassifierFactory("gin", 3, 2, hidden_channels=8, num_layers=3)
-    with pytest.warns(RuntimeWarning, match="cannot be pickled"):
+    with pytest.warns(RuntimeWarning, match="cannot be sent to a worker process"):
         result = cross_validate(lambda rng: factory(rng), 2, epochs=2)
     assert result.processes == 1
     np.testing.assert_array_equal(result.test_acc, cross_validate(factory, 1, epochs=2).test_acc)
+
+
+def test_what_a_fresh_interpreter_cannot_import_stays_in_this_process(monkeypatch):
+    from fastgnn.train.processes import is_picklable
+
+    assert is_picklable(make_small_gin) and is_picklable(GraphClassifierFactory("gin", 3, 2))
+    assert not is_picklable(lambda rng: None)
+    main = type(sys)("__main__")                      # python -c, stdin, a notebook: no file to import
+    main.make_small_gin = make_small_gin
+    make_small_gin.__module__ = "__main__"
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    try:
+        assert not is_picklable(make_small_gin)
+        main.__file__ = "script.py"
+        assert is_picklable(make_small_gin)
+    finally:
+        make_small_gin.__module__ = __name__
 
 
 def test_progress_lines_of_every_fold_reach_the_parent():
@@ -122,7 +139,7 @@ def test_progress_lines_of_every_fold_reach_the_parent():
 def test_an_exception_in_a_worker_is_raised_in_the_parent():
     with pytest.raises(ValueError, match="no model for this fold") as caught:
         timed(lambda: cross_validate(FailingFactory("value"), 2))
-    assert any("worker process running fold" in note for note in getattr(caught.value, "__notes__", []))
+    assert any("raised in a worker process, fold" in note for note in getattr(caught.value, "__notes__", []))
     assert "Traceback" in str(caught.value.__cause__) and "test_graph_parallel.py" in str(caught.value.__cause__)
 
 

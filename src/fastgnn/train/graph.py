@@ -302,8 +302,9 @@ def _fold_processes(n_threads, num_folds, make_model):
     if processes < 2:
         return 0
     if not is_picklable(make_model):
-        warnings.warn("make_model cannot be pickled (a lambda or a local function?), so the folds run one after "
-                      "another in this process; pass a module-level function, a functools.partial of one or a "
+        warnings.warn("make_model cannot be sent to a worker process (a lambda, a local function, or a function "
+                      "of an interactive session?), so the folds run one after another in this process; pass a "
+                      "function of an importable module, a functools.partial of one or a "
                       "fastgnn.models.GraphClassifierFactory to train them in parallel", RuntimeWarning,
                       stacklevel=3)
         return 0

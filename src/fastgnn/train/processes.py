@@ -28,6 +28,7 @@ import contextlib
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -60,11 +61,19 @@ class _RemoteTraceback(Exception):
 
 
 def is_picklable(value):
-    """Whether ``value`` can be pickled (a lambda or a local function cannot)."""
+    """Whether a ``spawn``-started worker can receive ``value``: it pickles, and what it names can be imported.
+
+    A lambda or a local function does not pickle; a function or class of the
+    ``__main__`` module pickles, but a fresh interpreter can import it only
+    when ``__main__`` is a script file (not ``python -c``, stdin or a notebook).
+    """
     try:
-        pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        pickled = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:
         return False
+    if b"__main__" in pickled:
+        main = sys.modules.get("__main__")
+        return getattr(main, "__file__", None) is not None
     return True
 
 
@@ -165,7 +174,7 @@ def _raise_failure(failure, what):
             error = None
     if not isinstance(error, BaseException):
         raise WorkerError(f"{what} failed in a worker process: {type_name}: {message}") from _RemoteTraceback(text)
-    error.add_note(f"(raised in the worker process running {what})")
+    error.add_note(f"(raised in a worker process, {what})")
     raise error from _RemoteTraceback(text)
 
 
@@ -261,7 +270,7 @@ def run_in_processes(function, shared, tasks, processes, *, on_event=None, on_re
                             on_result(index, body)
                         _assign(worker, pending, tasks, describe)
                     else:
-                        _raise_failure(body, describe(index) if index is not None else "starting a worker")
+                        _raise_failure(body, describe(index) if index is not None else "while it started")
                 if not worker.finished and worker.process.sentinel in ready and not worker.connection.poll():
                     _died(worker, describe)
         completed = True
