@@ -269,37 +269,60 @@ def compare(workloads, threads_list, rounds, file=sys.stdout, tu_root=None, fold
                                                        epochs=epochs_per_fold)
                 for impl in impls for threads in threads_list}
         times = {key: [] for key in runs}
+        cpu = {key: [] for key in runs}
         for run in runs.values():
             run()
         for _ in range(rounds):
             for key, run in runs.items():
-                start = time.perf_counter()
+                cpu_start, start = _cpu_seconds(), time.perf_counter()
                 run()
                 times[key].append(time.perf_counter() - start)
+                cpu[key].append(_cpu_seconds() - cpu_start)
         for threads in threads_list:
             row = {"workload": name, "threads": threads, "cv_epochs": epochs_per_fold}
             for impl in impls:
                 row[impl] = runs[impl, threads].graphs_per_call / statistics.median(times[impl, threads])
             row["cv_over_pyg"] = row["fastgnn-cv"] / row["pyg"] if "pyg" in row else None
+            # CPU seconds (this process and its reaped workers) per wall second: the cores the call got
+            row["cv_cores"] = statistics.median(c / t for c, t in zip(cpu["fastgnn-cv", threads],
+                                                                       times["fastgnn-cv", threads]))
+            # graphs per CPU second of the whole call (start-up, evaluation and the idle tail included)
+            row["cv_per_cpu"] = runs["fastgnn-cv", threads].graphs_per_call / statistics.median(cpu["fastgnn-cv",
+                                                                                                    threads])
             rows.append(row)
     base = {row["workload"]: row for row in rows if row["threads"] == min(threads_list)}
     print(f"GIN-0 training throughput, graphs/second (median of {rounds} rounds; hidden {HIDDEN}, {LAYERS} layers, "
           f"batch 32; fastgnn-cv: {folds} folds, whole cross-validation call)", file=file)
-    header = f"{'workload':<14}{'threads':>8}{'fastgnn':>10}{'fastgnn-cv':>12}{'cv speed-up':>13}"
+    header = f"{'workload':<14}{'threads':>8}{'fastgnn':>10}{'fastgnn-cv':>12}{'cv speed-up':>13}{'cv cores':>10}{'cv/CPU-s':>10}"
     if "pyg" in impls:
         header += f"{'PyG':>10}{'cv/PyG':>9}"
     print(header, file=file)
     for row in rows:
         speedup = row["fastgnn-cv"] / base[row["workload"]]["fastgnn-cv"]
         line = (f"{row['workload']:<14}{row['threads']:>8}{row['fastgnn']:>10.0f}{row['fastgnn-cv']:>12.0f}"
-                f"{speedup:>12.2f}x")
+                f"{speedup:>12.2f}x{row['cv_cores']:>10.2f}{row['cv_per_cpu']:>10.0f}")
         if row["cv_over_pyg"] is not None:
             line += f"{row['pyg']:>10.0f}{row['cv_over_pyg']:>8.2f}x"
         print(line, file=file)
     for name in workloads:
         print(f"  {name}: {WORKLOADS[name][1]}; fastgnn-cv {cv_epochs or CV_EPOCHS[name]} epochs per fold",
               file=file)
+    print("  cv cores: CPU seconds of the call (with its workers) per wall second; below the thread count "
+          "when other work shares the machine", file=file)
+    print("  cv/CPU-s: fastgnn-cv's graphs per CPU second (the workers' start-up included): equal at 1 and 2 "
+          "threads means no work is added by the processes", file=file)
     return rows
+
+
+def _cpu_seconds():
+    """User + system CPU time of this process and of its finished child processes."""
+    import resource
+
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 def _names(text):

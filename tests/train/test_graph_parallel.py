@@ -109,7 +109,7 @@ def test_a_lambda_runs_the_folds_in_this_process_with_a_warning():
 
 
 def test_what_a_fresh_interpreter_cannot_import_stays_in_this_process(monkeypatch):
-    from fastgnn.train.processes import is_picklable
+    from fastgnn.train.processes import can_start_workers, is_picklable
 
     assert is_picklable(make_small_gin) and is_picklable(GraphClassifierFactory("gin", 3, 2))
     assert not is_picklable(lambda rng: None)
@@ -119,8 +119,13 @@ def test_what_a_fresh_interpreter_cannot_import_stays_in_this_process(monkeypatc
     monkeypatch.setitem(sys.modules, "__main__", main)
     try:
         assert not is_picklable(make_small_gin)
-        main.__file__ = "script.py"
-        assert is_picklable(make_small_gin)
+        assert can_start_workers()
+        main.__file__ = "<stdin>"                     # python - < script: workers could not even start
+        assert not is_picklable(make_small_gin) and not can_start_workers()
+        with pytest.warns(RuntimeWarning, match="cannot start from this program"):
+            assert cross_validate(GraphClassifierFactory("gin", 3, 2, hidden_channels=8), 2, epochs=1).processes == 1
+        main.__file__ = __file__
+        assert is_picklable(make_small_gin) and can_start_workers()
     finally:
         make_small_gin.__module__ = __name__
 

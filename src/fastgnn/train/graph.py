@@ -32,7 +32,7 @@ from fastgnn.losses import cross_entropy
 from fastgnn.nn.module import Module
 from fastgnn.optim import Adam, StepLR
 from fastgnn.train.loop import check_epochs, fit
-from fastgnn.train.processes import WorkerError, is_picklable, run_in_processes
+from fastgnn.train.processes import WorkerError, can_start_workers, is_picklable, run_in_processes
 from fastgnn.train.progress import Progress, as_progress
 
 __all__ = [
@@ -300,6 +300,11 @@ def _fold_processes(n_threads, num_folds, make_model):
     threads = get_num_threads() if n_threads is None else check_num_threads(n_threads, "n_threads")
     processes = min(threads, num_folds)
     if processes < 2:
+        return 0
+    if not can_start_workers():
+        warnings.warn("worker processes cannot start from this program (its __main__ is not a file they can "
+                      "import), so the folds run one after another in this process; run it as a script file or "
+                      "with python -m", RuntimeWarning, stacklevel=3)
         return 0
     if not is_picklable(make_model):
         warnings.warn("make_model cannot be sent to a worker process (a lambda, a local function, or a function "

@@ -33,7 +33,7 @@ import threading
 import time
 import traceback
 
-__all__ = ["run_in_processes", "WorkerError", "is_picklable", "SINGLE_THREAD_ENVIRONMENT"]
+__all__ = ["run_in_processes", "WorkerError", "is_picklable", "can_start_workers", "SINGLE_THREAD_ENVIRONMENT"]
 
 #: Set in the workers' environment before they start, so that their BLAS and OpenMP runtimes start with one thread.
 SINGLE_THREAD_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -60,6 +60,21 @@ class _RemoteTraceback(Exception):
         return "\n" + self.text
 
 
+def can_start_workers():
+    """Whether ``spawn`` can start a worker from this program.
+
+    A spawned worker imports the parent's ``__main__`` again: by module name
+    (``python -m``) or from its file. A ``__main__`` whose ``__file__`` is no
+    file (``python - < script``, some embedding tools) makes every worker fail
+    at start; without a ``__file__`` (``python -c``, a notebook) it is skipped.
+    """
+    main = sys.modules.get("__main__")
+    if main is None or getattr(getattr(main, "__spec__", None), "name", None):
+        return True
+    path = getattr(main, "__file__", None)
+    return path is None or os.path.isfile(path)
+
+
 def is_picklable(value):
     """Whether a ``spawn``-started worker can receive ``value``: it pickles, and what it names can be imported.
 
@@ -73,7 +88,8 @@ def is_picklable(value):
         return False
     if b"__main__" in pickled:
         main = sys.modules.get("__main__")
-        return getattr(main, "__file__", None) is not None
+        path = getattr(main, "__file__", None)
+        return path is not None and os.path.isfile(path)
     return True
 
 
