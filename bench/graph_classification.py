@@ -282,6 +282,7 @@ def compare(workloads, threads_list, rounds, file=sys.stdout, tu_root=None, fold
             row = {"workload": name, "threads": threads, "cv_epochs": epochs_per_fold}
             for impl in impls:
                 row[impl] = runs[impl, threads].graphs_per_call / statistics.median(times[impl, threads])
+                row[impl + " per CPU-s"] = runs[impl, threads].graphs_per_call / statistics.median(cpu[impl, threads])
             row["cv_over_pyg"] = row["fastgnn-cv"] / row["pyg"] if "pyg" in row else None
             # CPU seconds (this process and its reaped workers) per wall second: the cores the call got
             row["cv_cores"] = statistics.median(c / t for c, t in zip(cpu["fastgnn-cv", threads],
@@ -304,6 +305,12 @@ def compare(workloads, threads_list, rounds, file=sys.stdout, tu_root=None, fold
         if row["cv_over_pyg"] is not None:
             line += f"{row['pyg']:>10.0f}{row['cv_over_pyg']:>8.2f}x"
         print(line, file=file)
+    print("graphs per CPU second of each call (this process and its finished workers; threads that spin count)",
+          file=file)
+    print(f"{'workload':<14}{'threads':>8}" + "".join(f"{impl:>12}" for impl in impls), file=file)
+    for row in rows:
+        print(f"{row['workload']:<14}{row['threads']:>8}" + "".join(f"{row[impl + ' per CPU-s']:>12.0f}"
+                                                                    for impl in impls), file=file)
     for name in workloads:
         print(f"  {name}: {WORKLOADS[name][1]}; fastgnn-cv {cv_epochs or CV_EPOCHS[name]} epochs per fold",
               file=file)
