@@ -294,7 +294,8 @@ def compare(workloads, threads_list, rounds, file=sys.stdout, tu_root=None, fold
     base = {row["workload"]: row for row in rows if row["threads"] == min(threads_list)}
     print(f"GIN-0 training throughput, graphs/second (median of {rounds} rounds; hidden {HIDDEN}, {LAYERS} layers, "
           f"batch 32; fastgnn-cv: {folds} folds, whole cross-validation call)", file=file)
-    header = f"{'workload':<14}{'threads':>8}{'fastgnn':>10}{'fastgnn-cv':>12}{'cv speed-up':>13}{'cv cores':>10}{'cv/CPU-s':>10}"
+    header = (f"{'workload':<14}{'threads':>8}{'fastgnn':>10}{'fastgnn-cv':>12}{'cv speed-up':>13}{'cv cores':>10}"
+              f"{'cv/CPU-s':>10}")
     if "pyg" in impls:
         header += f"{'PyG':>10}{'cv/PyG':>9}"
     print(header, file=file)

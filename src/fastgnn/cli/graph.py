@@ -2,9 +2,10 @@
 
 Reads ``<NAME>_*.txt`` from ``--data-root`` (:class:`fastgnn.datasets.TUDataset`)
 (or generates ``--dataset synthetic-proteins``, PROTEINS-sized graphs:
-:func:`fastgnn.datasets.synthetic_graph_dataset`), splits the graphs into ``--folds`` stratified folds and, for each fold,
-trains a fresh model on the other folds (mini-batches, Adam, learning rate
-halved every 50 epochs) and evaluates it on the fold after every epoch.
+:func:`fastgnn.datasets.synthetic_graph_dataset`), splits the graphs into
+``--folds`` stratified folds and, for each fold, trains a fresh model on the
+other folds (mini-batches, Adam, learning rate halved every 50 epochs) and
+evaluates it on the fold after every epoch.
 Defaults are the GIN paper's MUTAG setting: GIN-0, 5 layers counting the
 input, hidden 64, batch 32, lr 0.01, 350 epochs, 10 folds.
 

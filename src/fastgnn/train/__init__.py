@@ -23,6 +23,6 @@ from fastgnn.train.link import evaluate_link, train_autoencoder
 __all__ = ["fit", "thread_policy", "Progress", "PROGRESS_MODES", "as_progress", "TrainResult", "EarlyStopping",
            "WindowStopping", "make_stopping", "train_node_classifier", "evaluate", "check_node_inputs",
            "EARLY_STOPPING", "train_graph_classifier", "evaluate_graph_classifier",
-           "cross_validate_graph_classifier", "graph_labels", "CrossValidationResult", "WorkerError", "run_in_processes",
-           "train_autoencoder",
+           "cross_validate_graph_classifier", "graph_labels", "CrossValidationResult", "WorkerError",
+           "run_in_processes", "train_autoencoder",
            "evaluate_link"]
