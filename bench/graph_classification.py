@@ -7,19 +7,34 @@ layer into its own linear head, dropout 0.5, Adam) over:
 - ``mutag``: MUTAG's 188 graphs (~18 nodes, ~40 directed edges each), read
   from ``$FASTGNN_TU_ROOT/MUTAG`` (``--tu-root``; seeded synthetic graphs of
   the same sizes when it is not set or holds no MUTAG), batches of 32;
+- ``proteins``: the PROTEINS-sized synthetic dataset
+  (:func:`fastgnn.datasets.synthetic_graph_dataset`, ``'synthetic-proteins'``:
+  1,113 graphs of ~37 nodes and ~3.7 directed edges per node, up to a few
+  hundred nodes, 3 node labels, 2 classes), batches of 32;
 - ``synthetic200``: 1,000 seeded random graphs of 200 nodes and 800
   undirected edges each (1,600 directed), 16 features, batches of 128.
 
-An epoch includes building the batches (fastgnn's ``DataLoader``, PyG's
-``DataLoader``), the forward and backward passes and the optimizer steps,
-with both libraries at the same thread count (1 and 2); fastgnn keeps BLAS on
-one thread while training (``fastgnn._runtime.blas.limit_blas_threads``, as
-:func:`fastgnn.models.graph_training.train_graph_classifier` does).
+Implementations (each at every thread count of ``--threads``):
 
-Print the comparison table (medians over rounds run round-robin in one
-process; a shared machine drifts by +-30% between runs)::
+- ``fastgnn``: one training epoch over all the graphs (batches built by
+  fastgnn's ``DataLoader``, forward, backward, Adam), kernels at the thread
+  count, BLAS on one thread (as the training loop keeps it);
+- ``fastgnn-cv``: a whole cross-validation,
+  :func:`fastgnn.train.cross_validate_graph_classifier` with ``--folds``
+  folds of ``--cv-epochs`` epochs each, ``n_threads`` = the thread count: with
+  2 threads two folds train at once in worker processes. Its throughput is
+  every fold's training graphs over the wall time of the whole call, which
+  also includes starting the workers, sending them the graphs and evaluating
+  the test folds after every epoch (the other rows time training only);
+- ``pyg``: one training epoch of the same model in PyTorch Geometric
+  (``torch.set_num_threads``, PyG's ``DataLoader``).
 
-    python bench/run.py graph-classification [--rounds 5] [--threads 1,2] [--workloads mutag,synthetic200]
+Print the comparison table (medians over rounds; in every round each
+(implementation, threads) pair runs once, round-robin, in one process: a
+shared machine drifts by +-30% between runs)::
+
+    python bench/run.py graph-classification [--rounds 5] [--threads 1,2] [--workloads mutag,proteins]
+        [--folds 10] [--cv-epochs 0]
 
 or run the pytest-benchmark suite built on this module (not part of the
 default test run)::
@@ -40,17 +55,24 @@ import fastgnn
 from fastgnn import Graph
 from fastgnn._runtime.blas import limit_blas_threads
 from fastgnn.data import DataLoader, GraphData
+from fastgnn.datasets import synthetic_graph_dataset
 from fastgnn.losses import cross_entropy
-from fastgnn.models.graph_classification import GINGraphClassifier
+from fastgnn.models.graph_classification import GINGraphClassifier, GraphClassifierFactory
 from fastgnn.optim import Adam
+from fastgnn.train import cross_validate_graph_classifier
 
 TU_ROOT_ENV = "FASTGNN_TU_ROOT"     # a folder holding MUTAG/MUTAG_A.txt, ...
 WORKLOADS = {
     # name: (batch size, description)
     "mutag": (32, "MUTAG, 188 graphs of ~18 nodes, batch 32"),
+    "proteins": (32, "synthetic-proteins, 1,113 graphs of ~37 nodes (up to 438), ~3.7 edges per node, batch 32"),
     "synthetic200": (128, "1,000 graphs x 200 nodes x 1,600 edges, d=16, batch 128"),
 }
 HIDDEN, LAYERS = 64, 5
+
+
+# Epochs per fold of the fastgnn-cv rows (--cv-epochs 0): enough that starting the workers is a small part.
+CV_EPOCHS = {"mutag": 30, "proteins": 6, "synthetic200": 3}
 
 
 # ---------------------------------------------------------------------------- workloads
@@ -74,7 +96,7 @@ def load_workload(name, tu_root=None):
 
     Parameters
     ----------
-    name : {"mutag", "synthetic200"}
+    name : {"mutag", "proteins", "synthetic200"}
     tu_root : str, optional
         A folder holding ``MUTAG/``; default ``$FASTGNN_TU_ROOT``. Without
         it, ``mutag`` is made of seeded random graphs of MUTAG's sizes.
@@ -88,6 +110,8 @@ def load_workload(name, tu_root=None):
             return list(TUDataset(tu_root, "MUTAG"))
         sizes = rng.integers(10, 29, 188)
         return [_random_graph(rng, int(n), int(1.1 * n), 7, 2) for n in sizes]
+    if name == "proteins":
+        return list(synthetic_graph_dataset("synthetic-proteins", rng=0))
     if name == "synthetic200":
         return [_random_graph(rng, 200, 800, 16, 2) for _ in range(1000)]
     raise ValueError(f"unknown workload {name!r}; choose from {', '.join(WORKLOADS)}")
@@ -97,9 +121,10 @@ def load_workload(name, tu_root=None):
 class FastgnnEpoch:
     """One GIN training epoch in fastgnn (DataLoader batching included)."""
 
-    def __init__(self, graphs, batch_size, threads):
+    def __init__(self, graphs, batch_size, threads, **_):
         num_classes = int(max(int(g.y) for g in graphs)) + 1
         self.graphs = graphs
+        self.graphs_per_call = len(graphs)
         self.threads = threads
         self.model = GINGraphClassifier(graphs[0].num_node_features, HIDDEN, num_classes, LAYERS, rng=0)
         self.optimizer = Adam(self.model.parameters(), lr=0.01)
@@ -119,6 +144,24 @@ class FastgnnEpoch:
             fastgnn.set_num_threads(None)
 
 
+class FastgnnCrossValidation:
+    """A whole cross-validation in fastgnn: ``folds`` folds of ``epochs`` epochs, ``n_threads=threads``."""
+
+    def __init__(self, graphs, batch_size, threads, folds=10, epochs=5):
+        num_classes = int(max(int(g.y) for g in graphs)) + 1
+        self.graphs, self.batch_size, self.threads, self.folds, self.epochs = graphs, batch_size, threads, folds, epochs
+        self.make_model = GraphClassifierFactory("gin", graphs[0].num_node_features, num_classes,
+                                                 hidden_channels=HIDDEN, num_layers=LAYERS)
+        # every graph is in the training part of all folds but one
+        self.graphs_per_call = epochs * (folds - 1) * len(graphs)
+        self.last = None
+
+    def __call__(self):
+        self.last = cross_validate_graph_classifier(self.make_model, self.graphs, num_folds=self.folds,
+                                                    epochs=self.epochs, batch_size=self.batch_size, rng=0,
+                                                    n_threads=self.threads)
+
+
 # ---------------------------------------------------------------------------- PyG
 def pyg_available():
     try:
@@ -132,7 +175,7 @@ def pyg_available():
 class PygEpoch:
     """The same model and epoch in PyTorch Geometric (GINConv + BatchNorm1d + global_add_pool)."""
 
-    def __init__(self, graphs, batch_size, threads):
+    def __init__(self, graphs, batch_size, threads, **_):
         import torch
         from torch_geometric.data import Data
         from torch_geometric.loader import DataLoader as PygLoader
@@ -140,6 +183,7 @@ class PygEpoch:
 
         torch.manual_seed(0)
         self.torch = torch
+        self.graphs_per_call = len(graphs)
         self.threads = threads
         num_classes = int(max(int(g.y) for g in graphs)) + 1
         in_channels = graphs[0].num_node_features
@@ -188,12 +232,12 @@ class PygEpoch:
             torch.set_num_threads(previous)
 
 
-IMPLEMENTATIONS = {"fastgnn": FastgnnEpoch, "pyg": PygEpoch}
+IMPLEMENTATIONS = {"fastgnn": FastgnnEpoch, "fastgnn-cv": FastgnnCrossValidation, "pyg": PygEpoch}
 
 
 # ---------------------------------------------------------------------------- printed comparison
-def compare(workloads, threads_list, rounds, file=sys.stdout, tu_root=None):
-    """Time every implementation round-robin; print graphs/second and fastgnn's ratio to PyG.
+def compare(workloads, threads_list, rounds, file=sys.stdout, tu_root=None, folds=10, cv_epochs=None):
+    """Time every (implementation, threads) pair round-robin; print graphs/second, speed-ups and ratios to PyG.
 
     Parameters
     ----------
@@ -201,48 +245,92 @@ def compare(workloads, threads_list, rounds, file=sys.stdout, tu_root=None):
         Keys of :data:`WORKLOADS`.
     threads_list : sequence of int
     rounds : int
-        Timed epochs of each implementation.
+        Timed calls of each pair (after one untimed warm-up call).
     file : file-like
     tu_root : str, optional
         See :func:`load_workload`.
+    folds : int
+        Folds of the ``fastgnn-cv`` rows.
+    cv_epochs : int, optional
+        Epochs per fold of the ``fastgnn-cv`` rows (default :data:`CV_EPOCHS`).
 
     Returns
     -------
     list of dict
-        One row per (workload, threads): medians and the ratio.
+        One row per (workload, threads): the median graphs/second of each
+        implementation and ``cv_over_pyg``, fastgnn-cv's ratio to PyG.
     """
-    impls = ["fastgnn"] + (["pyg"] if pyg_available() else [])
+    impls = ["fastgnn", "fastgnn-cv"] + (["pyg"] if pyg_available() else [])
     rows = []
     for name in workloads:
         graphs = load_workload(name, tu_root)
+        epochs_per_fold = cv_epochs or CV_EPOCHS[name]
+        runs = {(impl, threads): IMPLEMENTATIONS[impl](graphs, WORKLOADS[name][0], threads, folds=folds,
+                                                       epochs=epochs_per_fold)
+                for impl in impls for threads in threads_list}
+        times = {key: [] for key in runs}
+        cpu = {key: [] for key in runs}
+        for run in runs.values():
+            run()
+        for _ in range(rounds):
+            for key, run in runs.items():
+                cpu_start, start = _cpu_seconds(), time.perf_counter()
+                run()
+                times[key].append(time.perf_counter() - start)
+                cpu[key].append(_cpu_seconds() - cpu_start)
         for threads in threads_list:
-            epochs = {impl: IMPLEMENTATIONS[impl](graphs, WORKLOADS[name][0], threads) for impl in impls}
-            times = {impl: [] for impl in impls}
-            for epoch in epochs.values():
-                epoch()
-            for _ in range(rounds):
-                for impl, epoch in epochs.items():
-                    start = time.perf_counter()
-                    epoch()
-                    times[impl].append(time.perf_counter() - start)
-            row = {"workload": name, "threads": threads}
+            row = {"workload": name, "threads": threads, "cv_epochs": epochs_per_fold}
             for impl in impls:
-                row[impl] = len(graphs) / statistics.median(times[impl])
-            row["ratio"] = row["fastgnn"] / row["pyg"] if "pyg" in row else None
+                row[impl] = runs[impl, threads].graphs_per_call / statistics.median(times[impl, threads])
+                row[impl + " per CPU-s"] = runs[impl, threads].graphs_per_call / statistics.median(cpu[impl, threads])
+            row["cv_over_pyg"] = row["fastgnn-cv"] / row["pyg"] if "pyg" in row else None
+            # CPU seconds (this process and its reaped workers) per wall second: the cores the call got
+            row["cv_cores"] = statistics.median(c / t for c, t in zip(cpu["fastgnn-cv", threads],
+                                                                       times["fastgnn-cv", threads]))
+            # graphs per CPU second of the whole call (start-up, evaluation and the idle tail included)
+            row["cv_per_cpu"] = runs["fastgnn-cv", threads].graphs_per_call / statistics.median(cpu["fastgnn-cv",
+                                                                                                    threads])
             rows.append(row)
-    print(f"GIN-0 training throughput, graphs/second (median of {rounds} epochs; hidden {HIDDEN}, "
-          f"{LAYERS} layers)", file=file)
-    header = f"{'workload':<14}{'threads':>8}{'fastgnn':>12}" + (f"{'PyG':>12}{'fastgnn/PyG':>14}" if
-                                                                 "pyg" in impls else "")
+    base = {row["workload"]: row for row in rows if row["threads"] == min(threads_list)}
+    print(f"GIN-0 training throughput, graphs/second (median of {rounds} rounds; hidden {HIDDEN}, {LAYERS} layers, "
+          f"batch 32; fastgnn-cv: {folds} folds, whole cross-validation call)", file=file)
+    header = (f"{'workload':<14}{'threads':>8}{'fastgnn':>10}{'fastgnn-cv':>12}{'cv speed-up':>13}{'cv cores':>10}"
+              f"{'cv/CPU-s':>10}")
+    if "pyg" in impls:
+        header += f"{'PyG':>10}{'cv/PyG':>9}"
     print(header, file=file)
     for row in rows:
-        line = f"{row['workload']:<14}{row['threads']:>8}{row['fastgnn']:>12.0f}"
-        if row["ratio"] is not None:
-            line += f"{row['pyg']:>12.0f}{row['ratio']:>14.2f}"
+        speedup = row["fastgnn-cv"] / base[row["workload"]]["fastgnn-cv"]
+        line = (f"{row['workload']:<14}{row['threads']:>8}{row['fastgnn']:>10.0f}{row['fastgnn-cv']:>12.0f}"
+                f"{speedup:>12.2f}x{row['cv_cores']:>10.2f}{row['cv_per_cpu']:>10.0f}")
+        if row["cv_over_pyg"] is not None:
+            line += f"{row['pyg']:>10.0f}{row['cv_over_pyg']:>8.2f}x"
         print(line, file=file)
+    print("graphs per CPU second of each call (this process and its finished workers; threads that spin count)",
+          file=file)
+    print(f"{'workload':<14}{'threads':>8}" + "".join(f"{impl:>12}" for impl in impls), file=file)
+    for row in rows:
+        print(f"{row['workload']:<14}{row['threads']:>8}" + "".join(f"{row[impl + ' per CPU-s']:>12.0f}"
+                                                                    for impl in impls), file=file)
     for name in workloads:
-        print(f"  {name}: {WORKLOADS[name][1]}", file=file)
+        print(f"  {name}: {WORKLOADS[name][1]}; fastgnn-cv {cv_epochs or CV_EPOCHS[name]} epochs per fold",
+              file=file)
+    print("  cv cores: CPU seconds of the call (with its workers) per wall second; below the thread count "
+          "when other work shares the machine", file=file)
+    print("  cv/CPU-s: fastgnn-cv's graphs per CPU second (the workers' start-up included): equal at 1 and 2 "
+          "threads means no work is added by the processes", file=file)
     return rows
+
+
+def _cpu_seconds():
+    """User + system CPU time of this process and of its finished child processes."""
+    import resource
+
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 def _names(text):
@@ -267,8 +355,12 @@ def add_arguments(parser):
     """Declare the options of ``python bench/run.py graph-classification``; returns the parser."""
     parser.add_argument("--rounds", type=int, default=5, help="timed epochs per implementation (default 5)")
     parser.add_argument("--threads", type=_ints, default=[1, 2], help="comma-separated thread counts (default 1,2)")
-    parser.add_argument("--workloads", type=_names, default=list(WORKLOADS),
-                        help=f"comma-separated workloads (default {','.join(WORKLOADS)})")
+    parser.add_argument("--workloads", type=_names, default=["mutag", "proteins"],
+                        help=f"comma-separated workloads of {','.join(WORKLOADS)} (default mutag,proteins)")
+    parser.add_argument("--folds", type=int, default=10, help="folds of the fastgnn-cv rows (default 10)")
+    parser.add_argument("--cv-epochs", type=int, default=0,
+                        help="epochs per fold of the fastgnn-cv rows (default 0: per workload, "
+                             + ", ".join(f"{k} {v}" for k, v in CV_EPOCHS.items()) + ")")
     parser.add_argument("--tu-root", metavar="DIR", default=tu_root_default(),
                         help=f"folder holding MUTAG/ (default ${TU_ROOT_ENV}; without it, mutag is synthetic)")
     return parser
@@ -278,7 +370,12 @@ def run_from_args(args):
     """Run with parsed options; returns an exit status."""
     if args.rounds < 1:
         raise SystemExit("--rounds must be >= 1")
-    compare(args.workloads, args.threads, args.rounds, tu_root=args.tu_root)
+    if args.folds < 2:
+        raise SystemExit("--folds must be >= 2")
+    if args.cv_epochs < 0:
+        raise SystemExit("--cv-epochs must be >= 0")
+    compare(args.workloads, args.threads, args.rounds, tu_root=args.tu_root, folds=args.folds,
+            cv_epochs=args.cv_epochs or None)
     return 0
 
 

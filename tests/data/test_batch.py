@@ -172,3 +172,14 @@ def test_bad_arguments(rng):
         batch[1]
     with pytest.raises(TypeError):
         batch[0.5]
+
+
+def test_graph_data_pickles():
+    import pickle
+
+    rng = np.random.default_rng(0)
+    graph = Graph.from_edge_index(np.array([[0, 1, 2], [1, 2, 0]]), num_nodes=3)
+    for item in (GraphData(graph, rng.standard_normal((3, 2)), 1, rng.standard_normal((3, 4))),
+                 GraphData(graph), GraphData(graph, y=np.array([0.5, 1.5]))):
+        copy = pickle.loads(pickle.dumps(item))
+        assert isinstance(copy, GraphData) and copy == item

@@ -185,7 +185,7 @@ def test_training_is_reproducible(rng):
     def run():
         return cross_validate_graph_classifier(
             lambda r: build_graph_classifier("gin", 4, 2, hidden_channels=8, rng=r), graphs, num_folds=3,
-            epochs=4, batch_size=8, rng=7)
+            epochs=4, batch_size=8, rng=7, n_threads=1)
 
     first, second = run(), run()
     np.testing.assert_array_equal(first.test_acc, second.test_acc)
@@ -197,7 +197,7 @@ def test_cross_validation_protocols():
     graphs = separable_graphs(np.random.default_rng(1), 40)
     result = cross_validate_graph_classifier(
         lambda r: build_graph_classifier("gin", 1, 2, hidden_channels=8, num_layers=3, rng=r), graphs,
-        num_folds=4, epochs=6, batch_size=8, rng=0)
+        num_folds=4, epochs=6, batch_size=8, rng=0, n_threads=1)
     assert result.test_acc.shape == (4, 6)
     means = result.test_acc.mean(axis=0)
     assert result.best_epoch == int(np.argmax(means)) + 1
@@ -224,7 +224,7 @@ def test_gin_learns_mutag_quickly():
     dataset = TUDataset(TU_ROOT, "MUTAG")
     result = cross_validate_graph_classifier(
         lambda r: build_graph_classifier("gin", dataset.num_node_features, 2, rng=r), dataset, num_folds=2,
-        epochs=20, rng=0)
+        epochs=20, rng=0, n_threads=1)
     assert result.test_acc_last_mean > 0.7
     assert result.test_acc_mean > 0.75
 
@@ -286,6 +286,23 @@ def test_runner_json(tmp_path, model):
     assert report["pool"] == ("sum" if model == "gin" else "mean")
     assert any(line.startswith("fold  1/3  epoch") for line in lines)
     assert fastgnn.get_num_threads() == fastgnn._runtime.threads.get_num_threads()
+
+
+def test_runner_synthetic_proteins_is_the_same_on_1_and_2_threads():
+    reports = []
+    for threads in ("1", "2"):
+        out = io.StringIO()
+        args = parse(["--dataset", "synthetic-proteins", "--folds", "2", "--epochs", "1", "--hidden", "8",
+                      "--layers", "3", "--json", "--threads", threads])
+        assert graph_task.run(args, out=out) == 0
+        lines = out.getvalue().strip().splitlines()
+        reports.append(json.loads(lines[-1]))
+        assert lines[0].startswith("SyntheticGraphDataset(synthetic-proteins, num_graphs=1113")
+        assert any(line.startswith("fold  2/2  epoch 1/1") for line in lines)
+    assert [report["processes"] for report in reports] == [1, 2]
+    assert reports[0]["num_graphs"] == 1113 and reports[0]["num_classes"] == 2
+    for key in ("fold_test_acc", "fold_test_acc_last", "test_acc_mean", "train_acc_last_mean"):
+        assert reports[0][key] == reports[1][key]
 
 
 def test_runner_quiet_and_featureless(tmp_path):

@@ -114,18 +114,21 @@ def refuse_options(args, task, names):
 
 @contextlib.contextmanager
 def num_threads(threads):
-    """Run the block with ``--threads`` threads (None: leave the setting), restoring the previous one."""
+    """Run the block with ``--threads`` threads (None: leave the setting), restoring the previous one.
+
+    Yields the thread count in effect.
+    """
     from fastgnn._runtime import threads as _threads
 
     if threads is None:
-        yield
+        yield _threads.get_num_threads()
         return
     threads = check_positive("--threads", threads)
     if threads > _threads.max_num_threads():
         raise CommandError(f"--threads {threads} is more than this machine can use "
                            f"(at most {_threads.max_num_threads()})")
-    with _threads.num_threads(threads):
-        yield
+    with _threads.num_threads(threads) as count:
+        yield count
 
 
 # ---------------------------------------------------------------------- files to write

@@ -1,9 +1,11 @@
 """``python -m fastgnn train --task graph``: graph classification on a TU dataset with k-fold cross-validation.
 
-Reads ``<NAME>_*.txt`` from ``--data-root`` (:class:`fastgnn.datasets.TUDataset`),
-splits the graphs into ``--folds`` stratified folds and, for each fold,
-trains a fresh model on the other folds (mini-batches, Adam, learning rate
-halved every 50 epochs) and evaluates it on the fold after every epoch.
+Reads ``<NAME>_*.txt`` from ``--data-root`` (:class:`fastgnn.datasets.TUDataset`)
+(or generates ``--dataset synthetic-proteins``, PROTEINS-sized graphs:
+:func:`fastgnn.datasets.synthetic_graph_dataset`), splits the graphs into
+``--folds`` stratified folds and, for each fold, trains a fresh model on the
+other folds (mini-batches, Adam, learning rate halved every 50 epochs) and
+evaluates it on the fold after every epoch.
 Defaults are the GIN paper's MUTAG setting: GIN-0, 5 layers counting the
 input, hidden 64, batch 32, lr 0.01, 350 epochs, 10 folds.
 
@@ -13,6 +15,11 @@ epoch whose fold-averaged test accuracy is best) and
 ``test_acc_last_mean``/``test_acc_last_std`` after the last epoch. Datasets
 without node labels or attributes get one-hot degree features
 (:func:`fastgnn.datasets.add_degree_features`).
+
+``--threads N`` (default ``OMP_NUM_THREADS``, else the available CPUs): with
+2 or more, up to N folds train at once, each in a worker process on one
+thread (:func:`fastgnn.train.cross_validate_graph_classifier`); the results
+are the same for every N.
 """
 import json
 import os
@@ -33,7 +40,9 @@ def add_arguments(parser):
     Options shared with other tasks default to None here and get the graph
     task's default in :func:`run`.
     """
-    _add(parser, "--dataset", default=None, help="TU dataset name, the file prefix (graph task: e.g. MUTAG)")
+    _add(parser, "--dataset", default=None,
+         help="TU dataset name, the file prefix (graph task: e.g. MUTAG), or synthetic-proteins (generated, "
+              "PROTEINS-sized; needs no --data-root)")
     _add(parser, "--data-root", default=None, metavar="DIR",
          help="graph task: folder holding the <NAME>_*.txt files (or <NAME>/ or <NAME>/raw/ below it)")
     _add(parser, "--model", default=None,
@@ -52,7 +61,8 @@ def add_arguments(parser):
     _add(parser, "--dropout", type=float, default=None, help="dropout before the output layer (default 0.5)")
     _add(parser, "--seed", type=int, default=None, help="seed of the folds, weights and shuffling (default 0)")
     _add(parser, "--threads", type=int, default=None,
-         help="threads of fastgnn's kernels (default: OMP_NUM_THREADS, else the available CPUs)")
+         help="threads of fastgnn's kernels (default: OMP_NUM_THREADS, else the available CPUs); "
+              "graph task: with 2 or more, that many folds train at once in worker processes")
     _add(parser, "--log-every", type=int, default=None, help="graph task: progress line every N epochs (default 1)")
     _add(parser, "--json", action="store_true", help="print the results as one JSON object on the last line")
     _add(parser, "--quiet", action="store_true", help="no progress lines")
@@ -93,7 +103,7 @@ def _settings(args):
         threads=_option(args, "threads", None), log_every=int(_option(args, "log_every", 1)))
     if settings["dataset"] is None:
         raise CommandError("the graph task needs --dataset NAME (a TU dataset, e.g. MUTAG)")
-    if settings["data_root"] is None:
+    if settings["data_root"] is None and not _is_synthetic(settings["dataset"]):
         raise CommandError("the graph task needs --data-root DIR, the folder of the <NAME>_*.txt files")
     for name in ("folds", "batch_size", "hidden", "layers", "log_every"):
         if settings[name] < 1:
@@ -111,20 +121,19 @@ def _settings(args):
     return settings
 
 
-def _run(args, out):
-    from fastgnn.datasets import TUDataset, add_degree_features
-    from fastgnn.models.graph_classification import build_graph_classifier
-    from fastgnn.train import cross_validate_graph_classifier
+def _is_synthetic(name):
+    from fastgnn.datasets import SYNTHETIC_GRAPH_DATASETS
 
-    s = _settings(args)
-    quiet = bool(_option(args, "quiet", False))
-    as_json = bool(_option(args, "json", False))
+    return name in SYNTHETIC_GRAPH_DATASETS
 
-    def say(line):
-        if not quiet:
-            print(line, file=out, flush=True)
 
-    start = time.perf_counter()
+def _load(s):
+    """The dataset's graphs, the dataset, and what the node features are."""
+    from fastgnn.datasets import TUDataset, add_degree_features, synthetic_graph_dataset
+
+    if _is_synthetic(s["dataset"]):
+        dataset = synthetic_graph_dataset(s["dataset"], rng=0)
+        return list(dataset), dataset, "generated node labels, seed 0"
     if not os.path.isdir(s["data_root"]):
         raise CommandError(f"--data-root {s['data_root']}: no such directory")
     with dataset_errors(s["data_root"], s["dataset"]):
@@ -136,6 +145,23 @@ def _run(args, out):
             features = "degree (the dataset has no node features)"
     if not graphs:
         raise CommandError(f"--data-root {s['data_root']}: dataset {s['dataset']} has no graphs")
+    return graphs, dataset, features
+
+
+def _run(args, out):
+    from fastgnn.models.graph_classification import GraphClassifierFactory
+    from fastgnn.train import cross_validate_graph_classifier
+
+    s = _settings(args)
+    quiet = bool(_option(args, "quiet", False))
+    as_json = bool(_option(args, "json", False))
+
+    def say(line):
+        if not quiet:
+            print(line, file=out, flush=True)
+
+    start = time.perf_counter()
+    graphs, dataset, features = _load(s)
     in_channels = graphs[0].num_node_features
     if s["folds"] > len(graphs):
         raise CommandError(f"--folds ({s['folds']}) exceeds the number of graphs ({len(graphs)})")
@@ -149,11 +175,12 @@ def _run(args, out):
         f"hidden {s['hidden']}, dropout {s['dropout']}; {s['folds']} folds x {s['epochs']} epochs, "
         f"batch {s['batch_size']}, lr {s['lr']} halved every {s['lr_step']} epochs, seed {s['seed']}")
 
-    def make_model(rng):
-        return build_graph_classifier(s["model"], in_channels, dataset.num_classes, hidden_channels=s["hidden"],
-                                      num_layers=s["layers"], pool=s["pool"], dropout=s["dropout"], rng=rng)
+    make_model = GraphClassifierFactory(s["model"], in_channels, dataset.num_classes, hidden_channels=s["hidden"],
+                                        num_layers=s["layers"], pool=s["pool"], dropout=s["dropout"])
 
-    with num_threads(s["threads"]):
+    with num_threads(s["threads"]) as threads:
+        say(f"threads: {threads}" + (f", {min(threads, s['folds'])} folds at a time in worker processes"
+                                     if threads > 1 else ", the folds one after another"))
         result = cross_validate_graph_classifier(
             make_model, graphs, num_folds=s["folds"], epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],
             step_size=s["lr_step"] or None, gamma=0.5, rng=s["seed"], log=None if quiet else say,
@@ -162,7 +189,8 @@ def _run(args, out):
     say(f"test accuracy, paper protocol (best fold-averaged epoch {result.best_epoch}): "
         f"{100 * result.test_acc_mean:.1f} +- {100 * result.test_acc_std:.1f} %")
     say(f"test accuracy, last epoch: {100 * result.test_acc_last_mean:.1f} +- {100 * result.test_acc_last_std:.1f} %")
-    say(f"{seconds:.1f} s ({result.graphs_per_second:.0f} training graphs/s)")
+    say(f"{seconds:.1f} s ({result.wall_graphs_per_second:.0f} training graphs/s over the run, "
+        f"{result.graphs_per_second:.0f} in each training loop)")
     if as_json:
         report = {"task": "graph", "dataset": dataset.name, "model": s["model"], "pool": s["pool"],
                   "layers": s["layers"], "hidden": s["hidden"], "folds": s["folds"], "epochs": s["epochs"],

@@ -94,6 +94,10 @@ class GraphData:
     def __delattr__(self, name):
         raise AttributeError("GraphData is immutable")
 
+    def __reduce__(self):
+        # Pickled through the constructor (its __setattr__ refuses the default slot-by-slot restore).
+        return GraphData, (self.graph, self.x, self.y, self.edge_attr)
+
     def replace(self, **changes):
         """A new record with some fields replaced (``graph``, ``x``, ``y``, ``edge_attr``)."""
         fields = {name: getattr(self, name) for name in self.__slots__}

@@ -47,6 +47,8 @@ __all__ += ["GAE", "VGAE", "AdjacencyLoss", "NegativeSamplingLoss", "link_logits
 
 # ---------------------------------------------------------------- graph classification (batches of graphs)
 from fastgnn.models.graph_classification import (GINGraphClassifier, GNNGraphClassifier,  # noqa: E402
-                                                  build_graph_classifier, graph_model_names)
+                                                  GraphClassifierFactory, build_graph_classifier,
+                                                  graph_model_names)
 
-__all__ += ["GINGraphClassifier", "GNNGraphClassifier", "build_graph_classifier", "graph_model_names"]
+__all__ += ["GINGraphClassifier", "GNNGraphClassifier", "GraphClassifierFactory", "build_graph_classifier",
+            "graph_model_names"]

@@ -20,7 +20,8 @@ from fastgnn.nn.module import Module, Sequential
 from fastgnn.nn.norm import BatchNorm
 from fastgnn.nn.pool import GlobalPool
 
-__all__ = ["GINGraphClassifier", "GNNGraphClassifier", "graph_model_names", "build_graph_classifier"]
+__all__ = ["GINGraphClassifier", "GNNGraphClassifier", "graph_model_names", "build_graph_classifier",
+           "GraphClassifierFactory"]
 
 
 def graph_model_names():
@@ -297,3 +298,39 @@ def build_graph_classifier(model, in_channels, num_classes, *, hidden_channels=6
                                   pool=pool or "sum", dropout=dropout, rng=rng, dtype=dtype)
     return GNNGraphClassifier(in_channels, hidden_channels, num_classes, 3 if num_layers is None else num_layers,
                               conv=model, pool=pool or "mean", dropout=dropout, rng=rng, dtype=dtype)
+
+
+class GraphClassifierFactory:
+    """A picklable ``make_model(rng)``: :func:`build_graph_classifier` with fixed arguments.
+
+    What :func:`fastgnn.train.cross_validate_graph_classifier` needs to build
+    each fold's model in a worker process (a lambda cannot be sent there).
+
+    Parameters
+    ----------
+    model, in_channels, num_classes
+        As :func:`build_graph_classifier`.
+    **options
+        Its keyword arguments except ``rng`` (``hidden_channels``,
+        ``num_layers``, ``pool``, ``dropout``, ``dtype``).
+
+    Examples
+    --------
+    >>> make_model = GraphClassifierFactory("gin", 7, 2, hidden_channels=32)
+    >>> make_model(0).hidden_channels
+    32
+    """
+
+    def __init__(self, model, in_channels, num_classes, **options):
+        if "rng" in options:
+            raise TypeError("GraphClassifierFactory takes no rng: each call passes its own")
+        build_graph_classifier(model, in_channels, num_classes, **options, rng=0)   # bad arguments fail here
+        self.model, self.in_channels, self.num_classes, self.options = model, in_channels, num_classes, options
+
+    def __call__(self, rng=None):
+        """A new model whose weights (and dropout masks) come from ``rng``."""
+        return build_graph_classifier(self.model, self.in_channels, self.num_classes, **self.options, rng=rng)
+
+    def __repr__(self):
+        options = "".join(f", {name}={value!r}" for name, value in self.options.items())
+        return f"GraphClassifierFactory({self.model!r}, {self.in_channels}, {self.num_classes}{options})"

@@ -18,11 +18,13 @@ last epoch
     last epoch, which involves no selection.
 """
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from fastgnn._runtime.random import as_generator
+from fastgnn._runtime.threads import check_num_threads, get_num_threads
 from fastgnn.data.batch import Batch
 from fastgnn.data.kfold import stratified_k_fold
 from fastgnn.data.loader import DataLoader
@@ -30,7 +32,8 @@ from fastgnn.losses import cross_entropy
 from fastgnn.nn.module import Module
 from fastgnn.optim import Adam, StepLR
 from fastgnn.train.loop import check_epochs, fit
-from fastgnn.train.progress import as_progress
+from fastgnn.train.processes import WorkerError, can_start_workers, is_picklable, run_in_processes
+from fastgnn.train.progress import Progress, as_progress
 
 __all__ = [
     "CrossValidationResult",
@@ -38,6 +41,7 @@ __all__ = [
     "evaluate_graph_classifier",
     "cross_validate_graph_classifier",
     "graph_labels",
+    "WorkerError",
 ]
 
 
@@ -210,7 +214,14 @@ class CrossValidationResult:
     seconds : float
         Wall time of the whole cross-validation.
     graphs_per_second : float
-        Training throughput over all folds.
+        Training throughput of one fold's loop: the graphs trained over the
+        folds' summed training time (per process, when folds run in parallel).
+    processes : int
+        How many folds trained at once (1: one after another in this process).
+    wall_graphs_per_second : float
+        The graphs trained over all folds and epochs, over ``seconds``: the
+        throughput of the whole run, parallel folds, evaluation and start-up
+        included.
     """
 
     test_acc: np.ndarray
@@ -224,6 +235,8 @@ class CrossValidationResult:
     folds: list
     seconds: float
     graphs_per_second: float
+    processes: int = 1
+    wall_graphs_per_second: float = 0.0
 
     def summary(self):
         """The headline numbers as a JSON-serialisable dict."""
@@ -238,11 +251,69 @@ class CrossValidationResult:
             "fold_test_acc_last": [float(a) for a in self.test_acc[:, -1]] if self.test_acc.size else [],
             "seconds": self.seconds,
             "graphs_per_second": self.graphs_per_second,
+            "processes": self.processes,
+            "wall_graphs_per_second": self.wall_graphs_per_second,
         }
 
 
 def _std(values):
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def _train_fold(make_model, graphs, train_index, test_index, run_seed, settings, progress, log_prefix,
+                n_threads):
+    """Train one fold's fresh model: the same computation in this process or in a worker."""
+    model_seed, shuffle_seed = run_seed.spawn(2)
+    model = make_model(np.random.default_rng(model_seed))
+    return train_graph_classifier(
+        model, [graphs[i] for i in train_index], [graphs[i] for i in test_index], **settings,
+        rng=np.random.default_rng(shuffle_seed), progress=progress, log_prefix=log_prefix, n_threads=n_threads)
+
+
+class _ReportingProgress(Progress):
+    """A worker's progress: every epoch and message goes to the parent, which prints it."""
+
+    def __init__(self, epochs, report):
+        super().__init__(epochs, "lines", log=report)
+        self.report = report
+
+    def epoch(self, epoch, metrics, seconds):
+        self.report(("epoch", epoch, dict(metrics), seconds))
+
+    def message(self, text):
+        self.report(("message", text))
+
+    def close(self):
+        pass
+
+
+def _fold_in_worker(shared, task, report):
+    """:func:`_train_fold` in a worker process (one kernel thread; BLAS is on one thread there too)."""
+    make_model, graphs, settings, epochs = shared
+    train_index, test_index, run_seed, with_progress = task
+    progress = _ReportingProgress(epochs, report) if with_progress else None
+    return _train_fold(make_model, graphs, train_index, test_index, run_seed, settings, progress, "", 1)
+
+
+def _fold_processes(n_threads, num_folds, make_model):
+    """Worker processes for the folds: the thread count (capped by the folds), or 0 to stay in this process."""
+    threads = get_num_threads() if n_threads is None else check_num_threads(n_threads, "n_threads")
+    processes = min(threads, num_folds)
+    if processes < 2:
+        return 0
+    if not can_start_workers():
+        warnings.warn("worker processes cannot start from this program (its __main__ is not a file they can "
+                      "import), so the folds run one after another in this process; run it as a script file or "
+                      "with python -m", RuntimeWarning, stacklevel=3)
+        return 0
+    if not is_picklable(make_model):
+        warnings.warn("make_model cannot be sent to a worker process (a lambda, a local function, or a function "
+                      "of an interactive session?), so the folds run one after another in this process; pass a "
+                      "function of an importable module, a functools.partial of one or a "
+                      "fastgnn.models.GraphClassifierFactory to train them in parallel", RuntimeWarning,
+                      stacklevel=3)
+        return 0
+    return processes
 
 
 def cross_validate_graph_classifier(make_model, graphs, *, num_folds=10, epochs=350, batch_size=32, lr=0.01,
@@ -254,7 +325,10 @@ def cross_validate_graph_classifier(make_model, graphs, *, num_folds=10, epochs=
     ----------
     make_model : callable
         ``make_model(rng) -> Module``, a fresh model per fold built from the
-        fold's ``numpy.random.Generator`` (weights and dropout masks).
+        fold's ``numpy.random.Generator`` (weights and dropout masks). To
+        train folds in parallel it must be picklable: a module-level
+        function, a ``functools.partial`` of one, or a
+        :class:`fastgnn.models.GraphClassifierFactory` (not a lambda).
     graphs : sequence of GraphData
         With integer class labels (e.g. a :class:`fastgnn.datasets.TUDataset`).
     num_folds : int
@@ -267,11 +341,36 @@ def cross_validate_graph_classifier(make_model, graphs, *, num_folds=10, epochs=
         Use these folds instead of :func:`fastgnn.data.stratified_k_fold`.
     progress, log_every, log
         Per-epoch progress of each fold, as in :func:`train_graph_classifier`,
-        plus a line per fold.
+        plus a line per fold. With folds in parallel, lines are printed as
+        they come (each prefixed by its fold) and a live terminal line
+        becomes plain lines.
+    n_threads : int or None
+        Threads (default :func:`fastgnn.get_num_threads`). With 2 or more,
+        up to that many folds train at once, each in a worker process with
+        one kernel thread and one BLAS thread (the batches of small graphs
+        are too small for the kernels' threads, and Python threads would
+        take turns on the GIL); with 1, or an unpicklable ``make_model``
+        (a ``RuntimeWarning``), the folds run one after another in this
+        process. The results are bitwise the same either way.
 
     Returns
     -------
     CrossValidationResult
+
+    Raises
+    ------
+    WorkerError
+        A worker process died (e.g. killed), or failed with an exception
+        that cannot be pickled. An exception a fold raises in a worker is
+        raised again here, with the worker's traceback as its cause; the
+        other workers are stopped (as on ``KeyboardInterrupt``).
+
+    Notes
+    -----
+    Workers are started with :mod:`multiprocessing`'s ``spawn`` method (no
+    ``fork`` of a process whose OpenMP threads have run): a script that
+    calls this with several threads needs an ``if __name__ == "__main__":``
+    guard. Each worker receives the graphs once.
     """
     start = time.perf_counter()
     graphs = list(graphs)
@@ -281,25 +380,50 @@ def cross_validate_graph_classifier(make_model, graphs, *, num_folds=10, epochs=
     fold_seed, *run_seeds = seeds.spawn(1 + (num_folds if folds is None else len(folds)))
     if folds is None:
         folds = stratified_k_fold(labels, num_folds, rng=np.random.default_rng(fold_seed))
-    results = []
-    graphs_trained, train_seconds = 0, 0.0
-    for number, ((train_index, test_index), run_seed) in enumerate(zip(folds, run_seeds), start=1):
-        model_seed, shuffle_seed = run_seed.spawn(2)
-        model = make_model(np.random.default_rng(model_seed))
-        result = train_graph_classifier(
-            model, [graphs[i] for i in train_index], [graphs[i] for i in test_index], epochs=epochs,
-            batch_size=batch_size, lr=lr, step_size=step_size, gamma=gamma, weight_decay=weight_decay,
-            rng=np.random.default_rng(shuffle_seed), progress=progress, log_every=log_every, log=log,
-            log_prefix=f"fold {number:2d}/{len(folds)}  ", n_threads=n_threads)
-        results.append(result)
-        graphs_trained += epochs * len(train_index)
-        train_seconds += result.train_seconds
+    epochs = check_epochs(epochs)
+    settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, step_size=step_size, gamma=gamma,
+                    weight_decay=weight_decay, log_every=log_every)
+    count = len(folds)
+
+    def prefix(index):
+        return f"fold {index + 1:2d}/{count}  "
+
+    def fold_done(index, result):
         fold_accuracy = result.history.get("test_acc", [])
         last = fold_accuracy[-1] if fold_accuracy else float("nan")
         best = max(fold_accuracy) if fold_accuracy else float("nan")
         as_progress(progress, epochs, log=log).message(
-            f"fold {number:2d}/{len(folds)} done: test_acc last {last:.4f}, best {best:.4f}, "
+            f"fold {index + 1:2d}/{count} done: test_acc last {last:.4f}, best {best:.4f}, "
             f"{result.total_seconds:.1f} s ({result.graphs_per_second:.0f} graphs/s)")
+
+    processes = _fold_processes(n_threads, count, make_model)
+    if processes:
+        parallel_progress = "lines" if progress is True or progress in ("auto", "live") else progress
+        progresses = [as_progress(parallel_progress, epochs, log_every=log_every, prefix=prefix(i), log=log)
+                      for i in range(count)]
+        with_progress = not all(p.quiet for p in progresses)
+
+        def on_event(index, event):
+            if event[0] == "epoch":
+                progresses[index].epoch(*event[1:])
+            else:
+                progresses[index].message(event[1])
+
+        tasks = [(np.asarray(train_index), np.asarray(test_index), run_seed, with_progress)
+                 for (train_index, test_index), run_seed in zip(folds, run_seeds)]
+        results = run_in_processes(_fold_in_worker, (make_model, graphs, settings, epochs), tasks, processes,
+                                   on_event=on_event, on_result=fold_done,
+                                   describe=lambda index: f"fold {index + 1}/{count}")
+    else:
+        results = []
+        for index, ((train_index, test_index), run_seed) in enumerate(zip(folds, run_seeds)):
+            result = _train_fold(make_model, graphs, train_index, test_index, run_seed, settings,
+                                 as_progress(progress, epochs, log_every=log_every, prefix=prefix(index), log=log),
+                                 prefix(index), n_threads)
+            results.append(result)
+            fold_done(index, result)
+    graphs_trained = sum(epochs * len(train_index) for train_index, _ in folds)
+    train_seconds = sum(result.train_seconds for result in results)
     accuracy = np.array([r.history.get("test_acc", []) for r in results], dtype=np.float64).reshape(
         len(results), -1)
     if accuracy.shape[1]:
@@ -309,9 +433,12 @@ def cross_validate_graph_classifier(make_model, graphs, *, num_folds=10, epochs=
     else:
         summary = (0, float("nan"), float("nan"), float("nan"), float("nan"))
     train_last = [r.history["train_acc"][-1] for r in results if r.history.get("train_acc")]
+    seconds = time.perf_counter() - start
     return CrossValidationResult(
         test_acc=accuracy, best_epoch=summary[0], test_acc_mean=summary[1], test_acc_std=summary[2],
         test_acc_last_mean=summary[3], test_acc_last_std=summary[4],
         train_acc_last_mean=float(np.mean(train_last)) if train_last else float("nan"),
-        fold_results=results, folds=folds, seconds=time.perf_counter() - start,
-        graphs_per_second=graphs_trained / train_seconds if train_seconds > 0 else 0.0)
+        fold_results=results, folds=folds, seconds=seconds,
+        graphs_per_second=graphs_trained / train_seconds if train_seconds > 0 else 0.0,
+        processes=processes or 1,
+        wall_graphs_per_second=graphs_trained / seconds if seconds > 0 else 0.0)
