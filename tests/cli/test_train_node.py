@@ -151,3 +151,32 @@ def test_sparse_features_by_default_and_dense_on_request(capsys):
 def test_sparse_features_inductive(capsys):
     status, lines, _ = train(capsys, "--epochs", "2", "--json", "--inductive")
     assert status == 0 and last_json(lines)["sparse_features"] is True
+
+
+def _write_tu(folder, name, rng, num_graphs=12, labels=30):
+    """A tiny TU dataset whose node labels take ``labels`` values (one-hot: mostly zeros)."""
+    folder.mkdir()
+    edges, indicator, node_labels, offset = [], [], [], 0
+    for graph in range(num_graphs):
+        n = 5
+        for i in range(n):
+            j = (i + 1) % n
+            edges += [(offset + i + 1, offset + j + 1), (offset + j + 1, offset + i + 1)]
+        indicator += [graph + 1] * n
+        node_labels += list(rng.integers(0, labels, n))
+        offset += n
+    (folder / f"{name}_A.txt").write_text("".join(f"{a}, {b}\n" for a, b in edges))
+    (folder / f"{name}_graph_indicator.txt").write_text("".join(f"{g}\n" for g in indicator))
+    (folder / f"{name}_graph_labels.txt").write_text("".join(f"{g % 2}\n" for g in range(num_graphs)))
+    (folder / f"{name}_node_labels.txt").write_text("".join(f"{label}\n" for label in node_labels))
+
+
+def test_graph_task_keeps_mostly_zero_features_sparse(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    _write_tu(tmp_path / "TINY", "TINY", rng)
+    options = ("--task", "graph", "--dataset", "TINY", "--data-root", str(tmp_path), "--epochs", "2",
+               "--folds", "2", "--threads", "1", "--layers", "2", "--hidden", "8")
+    status, lines, _ = train(capsys, *options)
+    assert status == 0 and any("kept sparse" in line for line in lines)
+    status, lines, _ = train(capsys, *options, "--dense-features")
+    assert status == 0 and not any("kept sparse" in line for line in lines)

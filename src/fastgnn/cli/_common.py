@@ -36,6 +36,10 @@ class CommandError(ValueError):
     """Bad input to the command, reported as one line on stderr (exit status 2)."""
 
 
+
+# Input features with at most this fraction of non-zeros are kept sparse (unless --dense-features).
+SPARSE_DENSITY = 0.1
+
 def add_option(parser, *flags, **kwargs):
     """Add an option unless the parser already has it (the train command shares options across tasks)."""
     if any(flag in parser._option_string_actions for flag in flags):

@@ -25,7 +25,11 @@ import json
 import os
 import time
 
-from fastgnn.cli._common import (CommandError, add_option as _add, check_learning_rate, check_memory,
+import numpy as np
+
+from fastgnn.graph import SparseFeatures
+
+from fastgnn.cli._common import (SPARSE_DENSITY, CommandError, add_option as _add, check_learning_rate, check_memory,
                                    check_seed, dataset_errors, num_threads, option as _option, refuse_options,
                                    run_task, training_bytes)
 
@@ -100,7 +104,8 @@ def _settings(args):
         lr_step=int(_option(args, "lr_step", 50)), hidden=_one_width(_option(args, "hidden", 64)),
         layers=int(_option(args, "layers", 5 if model == "gin" else 3)),
         dropout=float(_option(args, "dropout", 0.5)), seed=check_seed(_option(args, "seed", 0)),
-        threads=_option(args, "threads", None), log_every=int(_option(args, "log_every", 1)))
+        threads=_option(args, "threads", None), log_every=int(_option(args, "log_every", 1)),
+        dense_features=bool(_option(args, "dense_features", False)))
     if settings["dataset"] is None:
         raise CommandError("the graph task needs --dataset NAME (a TU dataset, e.g. MUTAG)")
     if settings["data_root"] is None and not _is_synthetic(settings["dataset"]):
@@ -145,7 +150,18 @@ def _load(s):
             features = "degree (the dataset has no node features)"
     if not graphs:
         raise CommandError(f"--data-root {s['data_root']}: dataset {s['dataset']} has no graphs")
+    if not s["dense_features"] and _mostly_zeros(graphs):
+        graphs = [g.replace(x=SparseFeatures.from_dense(g.x)) for g in graphs]
+        features += ", kept sparse"
     return graphs, dataset, features
+
+
+def _mostly_zeros(graphs):
+    """Whether at most SPARSE_DENSITY of the node features of ``graphs`` are non-zero (the rule of the node task)."""
+    if graphs[0].x is None or isinstance(graphs[0].x, SparseFeatures):
+        return False
+    cells = sum(g.x.size for g in graphs)
+    return cells > 0 and sum(np.count_nonzero(g.x) for g in graphs) <= SPARSE_DENSITY * cells
 
 
 def _run(args, out):

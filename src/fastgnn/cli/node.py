@@ -23,7 +23,7 @@ import numpy as np
 
 from fastgnn.graph import SparseFeatures
 
-from fastgnn.cli._common import (CheckedNpz, CommandError, add_option as _add, check_learning_rate,
+from fastgnn.cli._common import (SPARSE_DENSITY, CheckedNpz, CommandError, add_option as _add, check_learning_rate,
                                    check_memory, check_seed, check_writable, dataset_errors, num_threads,
                                    option as _option, run_task, training_bytes, write_atomically)
 
@@ -90,9 +90,9 @@ def add_arguments(parser):
     _add(parser, "--no-normalize-features", dest="normalize_features", action="store_false",
          help="node task: keep the raw features (default: rows divided by their sum, as the GCN paper)")
     _add(parser, "--dense-features", action="store_true",
-         help="node task: keep the input features dense (default: sparse when at most a tenth of them are "
-              "non-zero, as the Planetoid datasets' bag-of-words; the first layer's product and dropout then "
-              "run over the non-zeros only)")
+         help="node and graph tasks: keep the input features dense (default: sparse when at most a tenth of "
+              "them are non-zero, as the Planetoid datasets' bag-of-words; the first layer's product and dropout "
+              "then run over the non-zeros only)")
     _add(parser, "--cut-test-edges", action="store_true",
          help="node task: train on the graph without the edges between training and test nodes "
               "(A_ij = 0 for a training node i and a test node j); evaluate on the full graph")
@@ -356,10 +356,6 @@ def load_weights(model, path, config=None):
 
 
 # ---------------------------------------------------------------------- the command
-# Input features with at most this fraction of non-zeros are kept sparse (unless --dense-features).
-SPARSE_DENSITY = 0.1
-
-
 def load_dataset(name, data_root, normalize_features, dense_features=False):
     """Planetoid ``name`` from ``data_root``, or the embedded Cora when ``data_root`` is None.
 
