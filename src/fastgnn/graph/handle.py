@@ -582,6 +582,22 @@ class Graph:
         result = Graph.from_csr(indptr, new_src, weight, num_src_nodes=size, index_dtype=self.index_dtype)
         return (result, edge_ids) if return_edge_ids else result
 
+    def reorder(self, method="rcm", *, return_edge_ids=False):
+        """The graph with its nodes renumbered for locality, and ``perm`` (``perm[new_id] = old_id``).
+
+        An opt-in: see :func:`fastgnn.graph.reorder` for the methods
+        (``'rcm'``, ``'degree'``), the edge order of the result, and
+        :func:`fastgnn.graph.permute_nodes` / :func:`fastgnn.graph.restore_node_order`
+        for carrying node arrays along and back.
+
+        Returns
+        -------
+        (Graph, ndarray of int64), or (Graph, ndarray, ndarray) with ``return_edge_ids``
+        """
+        from fastgnn.graph.reorder import reorder  # the module builds on this one
+
+        return reorder(self, method, return_edge_ids=return_edge_ids)
+
     def _require_square(self, what):
         if not self.is_square:
             raise ValueError(
