@@ -1,4 +1,4 @@
-"""Node reordering for memory locality: :func:`reorder` and the helpers that carry node data along.
+"""Node reordering for memory locality: the orderings behind :meth:`Graph.reorder`, and the node-array helpers.
 
 A reordering relabels the nodes of a square graph so that nodes whose
 feature rows are read together get nearby ids (reverse Cuthill-McKee), or so
@@ -13,115 +13,27 @@ of the input becomes node ``r`` of the result, so node-indexed arrays follow
 with ``x[perm]`` (:func:`permute_nodes`), and results of the reordered graph
 go back to the input's order with ``out[inverse_permutation(perm)]``
 (:func:`restore_node_order`).
+
+This module holds the orderings and the relabelled CSR arrays; it works on
+any object with a Graph's attributes and never imports the Graph class
+(:meth:`Graph.reorder` builds the result from them, and the function forms
+:func:`fastgnn.graph.reorder` / :func:`fastgnn.graph.permute_graph` live in
+:mod:`fastgnn.graph.transforms`).
 """
 import numpy as np
 
 from fastgnn._runtime import validate as V
-from fastgnn.graph.handle import Graph
 
-__all__ = ["REORDER_METHODS", "reorder", "permute_graph", "permute_nodes", "restore_node_order",
-           "inverse_permutation"]
+__all__ = ["REORDER_METHODS", "permute_nodes", "restore_node_order", "inverse_permutation"]
 
-# The orderings :func:`reorder` knows.
+# The orderings :meth:`Graph.reorder` knows.
 REORDER_METHODS = ("rcm", "degree")
 
 # Edges handled per step when building the new CSR: bounds the int64 temporaries.
 _CHUNK_EDGES = 1 << 22
 
 
-# ---------------------------------------------------------------------- public API
-def reorder(graph, method="rcm", *, return_edge_ids=False):
-    """The graph with its nodes renumbered for locality, and the permutation.
-
-    Parameters
-    ----------
-    graph : Graph
-        A square graph (``num_src_nodes == num_dst_nodes``); a bipartite
-        graph is refused, since its two sides have no common numbering.
-    method : {'rcm', 'degree'}
-        ``'rcm'``: reverse Cuthill-McKee on the symmetrised pattern
-        (``A + A^T``, edge directions and weights ignored), which puts
-        neighbours at nearby ids and narrows the band of the adjacency
-        (``scipy.sparse.csgraph.reverse_cuthill_mckee``).
-        ``'degree'``: nodes sorted by decreasing in-degree, ties kept in the
-        input order (a stable sort), which puts the busy rows together.
-    return_edge_ids : bool
-        Also return ``edge_ids``: edge ``e`` of the result is edge
-        ``edge_ids[e]`` of ``graph`` (to carry edge features along).
-
-    Returns
-    -------
-    permuted : Graph
-        Node ``perm[r]`` of ``graph`` is node ``r`` of ``permuted``. Row
-        ``r`` holds the edges of row ``perm[r]`` of ``graph`` in the same
-        relative order, their sources relabelled, their weights carried
-        along; the index dtype and weight dtype are kept.
-    perm : ndarray of int64, shape (num_nodes,)
-        ``perm[new_id] = old_id``. Reorder node arrays with
-        :func:`permute_nodes` and bring results back with
-        :func:`restore_node_order`.
-    edge_ids : ndarray of int64, shape (num_edges,), only with ``return_edge_ids``
-
-    Raises
-    ------
-    TypeError
-        ``graph`` is not a Graph, or ``method`` is not a string.
-    ValueError
-        ``graph`` is bipartite, or ``method`` is unknown.
-
-    Notes
-    -----
-    Because each row keeps its edges in their order, ``aggregate`` (sum,
-    mean, max, min, weighted or not) on the result with ``x[perm]`` equals
-    ``aggregate(graph, x)[perm]`` bitwise; a backward sums over the
-    transpose, whose order changes, so gradients agree to rounding.
-
-    Cost: ``'degree'`` ``O(N log N)``; ``'rcm'`` builds the symmetrised
-    pattern (``2E`` indices) and runs a breadth-first search,
-    ``O(E log d_max + N)``; both then build the new CSR in ``O(N + E)``
-    time, with temporaries bounded by a few million edges beyond the
-    result. The reordering pays only when the kernels are limited by
-    scattered reads of feature rows that it makes local: measure before
-    relying on it (``python bench/reorder.py``).
-
-    Examples
-    --------
-    >>> graph, perm = graph.reorder("rcm")                     # doctest: +SKIP
-    >>> x, y, train_mask = permute_nodes(perm, x, y, train_mask)  # doctest: +SKIP
-    >>> prediction = restore_node_order(perm, model(graph, x))  # doctest: +SKIP
-    """
-    graph = _check_square_graph(graph, "reorder")
-    if not isinstance(method, str):
-        raise TypeError(f"method must be a string, one of {REORDER_METHODS}, got {type(method).__name__}")
-    if method not in _ORDERINGS:
-        raise ValueError(f"method must be one of {REORDER_METHODS}, got {method!r}")
-    perm = _ORDERINGS[method](graph)
-    return _permuted(graph, perm, return_edge_ids)
-
-
-def permute_graph(graph, perm, *, return_edge_ids=False):
-    """The graph with its nodes renumbered by a given permutation (``perm[new_id] = old_id``).
-
-    Parameters
-    ----------
-    graph : Graph
-        A square graph.
-    perm : array_like of int, shape (num_nodes,)
-        A permutation of ``0 .. num_nodes - 1``.
-    return_edge_ids : bool
-        Also return ``edge_ids`` (see :func:`reorder`).
-
-    Returns
-    -------
-    Graph, or (Graph, ndarray of int64) with ``return_edge_ids``
-        As the first result of :func:`reorder`.
-    """
-    graph = _check_square_graph(graph, "permute_graph")
-    perm = _as_permutation(perm, graph.num_nodes)
-    permuted, _, *edge_ids = _permuted(graph, perm, return_edge_ids)
-    return (permuted, edge_ids[0]) if return_edge_ids else permuted
-
-
+# ---------------------------------------------------------------------- node arrays
 def inverse_permutation(perm):
     """``inverse`` with ``inverse[perm[r]] = r``: the new id of each old node (``inverse[old_id] = new_id``).
 
@@ -134,7 +46,7 @@ def inverse_permutation(perm):
     -------
     ndarray of int64, shape (n,)
     """
-    perm = _as_permutation(perm, None)
+    perm = as_permutation(perm)
     return _inverse(perm)
 
 
@@ -144,7 +56,7 @@ def permute_nodes(perm, *arrays):
     Parameters
     ----------
     perm : array_like of int, shape (num_nodes,)
-        ``perm[new_id] = old_id``, as returned by :func:`reorder`.
+        ``perm[new_id] = old_id``, as returned by :meth:`Graph.reorder`.
     *arrays : array_like, each of shape (num_nodes, ...)
         Features, labels, masks, ...; any dtype. Not modified.
 
@@ -153,7 +65,7 @@ def permute_nodes(perm, *arrays):
     ndarray, or tuple of ndarray when several arrays are given
         New arrays; ``None`` passes through as ``None``.
     """
-    perm = _as_permutation(perm, None)
+    perm = as_permutation(perm)
     return _take_all(perm, arrays, "permute_nodes")
 
 
@@ -165,7 +77,7 @@ def restore_node_order(perm, *arrays):
     Parameters
     ----------
     perm : array_like of int, shape (num_nodes,)
-        The permutation :func:`reorder` returned.
+        The permutation :meth:`Graph.reorder` returned.
     *arrays : array_like, each of shape (num_nodes, ...)
         Predictions, embeddings, ... indexed by the new ids. Not modified.
 
@@ -173,23 +85,21 @@ def restore_node_order(perm, *arrays):
     -------
     ndarray, or tuple of ndarray when several arrays are given
     """
-    perm = _as_permutation(perm, None)
+    perm = as_permutation(perm)
     return _take_all(_inverse(perm), arrays, "restore_node_order")
 
 
 # ---------------------------------------------------------------------- checks
-def _check_square_graph(graph, what):
-    if not isinstance(graph, Graph):
-        raise TypeError(f"graph must be a fastgnn.Graph, got {type(graph).__name__}")
-    if not graph.is_square:
-        raise ValueError(
-            f"{what} needs a square graph (sources and destinations are the same nodes), got "
-            f"num_src_nodes={graph.num_src_nodes} != num_dst_nodes={graph.num_dst_nodes}; "
-            "a bipartite graph has no common numbering to reorder")
-    return graph
+def check_method(method):
+    """``method`` if it names a known ordering (``TypeError``/``ValueError`` otherwise)."""
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string, one of {REORDER_METHODS}, got {type(method).__name__}")
+    if method not in _ORDERINGS:
+        raise ValueError(f"method must be one of {REORDER_METHODS}, got {method!r}")
+    return method
 
 
-def _as_permutation(perm, num_nodes, name="perm"):
+def as_permutation(perm, num_nodes=None, name="perm"):
     """``perm`` as int64, checked to be a permutation of ``0 .. n - 1`` (``n = num_nodes`` if given)."""
     array = V.as_index_vector(perm, name)
     n = array.shape[0]
@@ -275,6 +185,11 @@ def _symmetric_pattern(graph):
 _ORDERINGS = {"rcm": _rcm_order, "degree": _degree_order}
 
 
+def node_order(graph, method):
+    """``perm`` (int64, ``perm[new_id] = old_id``) of a square graph for a checked ``method``."""
+    return _ORDERINGS[method](graph)
+
+
 # ---------------------------------------------------------------------- relabelling
 def _row_chunks(indptr, budget=_CHUNK_EDGES):
     """``(start, stop)`` row ranges covering every row, each with about ``budget`` entries (at least one row)."""
@@ -287,8 +202,15 @@ def _row_chunks(indptr, budget=_CHUNK_EDGES):
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
-def _permuted(graph, perm, return_edge_ids):
-    """``(permuted graph, perm[, edge_ids])``: rows taken in the order ``perm``, sources relabelled."""
+def permuted_csr(graph, perm, return_edge_ids=False):
+    """``(indptr, indices, edge_weight, edge_ids)`` of the square ``graph`` renumbered by ``perm``.
+
+    Row ``r`` is row ``perm[r]`` of ``graph`` with its edges in the same
+    order, their sources relabelled to new ids, their weights carried along;
+    the index and weight dtypes are kept. ``edge_ids`` (int64, edge ``e`` of
+    the result is edge ``edge_ids[e]`` of ``graph``) is None unless asked for.
+    Built row-chunk by row-chunk, so the int64 temporaries stay bounded.
+    """
     dtype = graph.index_dtype
     indptr, indices, weight = graph.indptr, graph.indices, graph.edge_weight
     degree = graph.in_degree()[perm]
@@ -307,5 +229,4 @@ def _permuted(graph, perm, return_edge_ids):
             new_weight[lo:hi] = weight[old]
         if edge_ids is not None:
             edge_ids[lo:hi] = old
-    permuted = Graph(new_indptr, new_indices, graph.num_nodes, new_weight, _validated=True)
-    return (permuted, perm, edge_ids) if return_edge_ids else (permuted, perm)
+    return new_indptr, new_indices, new_weight, edge_ids
