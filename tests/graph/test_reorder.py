@@ -15,7 +15,7 @@ from fastgnn.graph import (inverse_permutation, permute_graph, permute_nodes, re
 reorder_module = importlib.import_module("fastgnn.graph.reorder")
 from graph_cases import CASES, REDUCES, assert_close, make_features, make_weights
 
-METHODS = ["rcm", "degree"]
+METHODS = ["rcm", "degree", "cluster"]
 SQUARE_CASES = sorted(name for name, case in CASES.items() if case.num_src_nodes == case.num_dst_nodes)
 BIPARTITE_CASES = sorted(set(CASES) - set(SQUARE_CASES))
 
@@ -162,6 +162,40 @@ def test_rcm_narrows_the_band_of_a_shuffled_path():
     permuted, _ = graph.reorder("rcm")
     src, dst = permuted.to_edge_index()
     assert np.abs(src - dst).max() == 1
+
+
+def _shuffled_communities(num_communities=8, size=50, degree=12, p_in=0.9, seed=0):
+    """Dense groups of ``size`` nodes, a few edges between groups, every id randomly relabelled."""
+    rng = np.random.default_rng(seed)
+    n = num_communities * size
+    dst = np.repeat(np.arange(n), degree)
+    inside = rng.random(dst.shape[0]) < p_in
+    src = np.where(inside, (dst // size) * size + rng.integers(0, size, dst.shape[0]), rng.integers(0, n, dst.shape[0]))
+    relabel = rng.permutation(n)
+    graph = Graph.from_edge_index(np.stack([relabel[src], relabel[dst]]), num_nodes=n)
+    community = np.empty(n, dtype=np.int64)
+    community[relabel] = np.arange(n) // size  # community of each published id
+    return graph, community
+
+
+def test_cluster_puts_each_community_at_consecutive_ids():
+    graph, community = _shuffled_communities()
+    _, perm = graph.reorder("cluster")
+    runs = 1 + np.count_nonzero(np.diff(community[perm]))  # blocks of one community in the new order
+    assert runs <= 2 * 8  # 8 communities, each in at most about two blocks (a shuffled order has ~350)
+    _, rcm_perm = graph.reorder("rcm")
+    assert runs < 1 + np.count_nonzero(np.diff(community[rcm_perm]))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_ordering_does_not_depend_on_the_thread_count(method):
+    graph, _ = _shuffled_communities(num_communities=30, size=400)
+    perms = []
+    for threads in (1, 2, 3):
+        fastgnn.set_num_threads(threads)
+        perms.append(graph.reorder(method)[1])
+    for perm in perms[1:]:
+        np.testing.assert_array_equal(perm, perms[0])
 
 
 def test_chunked_build_matches_one_chunk(monkeypatch, rng):
