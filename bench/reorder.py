@@ -2,7 +2,8 @@
 """Does renumbering the nodes pay? ``python bench/reorder.py``
 
 For each graph, the same graph under several node numberings (the given
-order, ``Graph.reorder("rcm")``, ``Graph.reorder("degree")``, and for the
+order, ``Graph.reorder("rcm")``, ``Graph.reorder("degree")``,
+``Graph.reorder("cluster")``, and for the
 community graph also the generator's own, hidden, order as the best case)
 is timed on ``aggregate``:
 
@@ -38,7 +39,7 @@ Graphs:
 * ``uniform``: the null case, 1,000,000 nodes, 20,000,000 uniform random
   edges: no locality to recover.
 
-Needs about 6 GB of memory for the community graph. ``--graphs``,
+Needs about 7 GB of memory for the community graph (five numberings, each with its cached transpose). ``--graphs``,
 ``--threads``, ``--rounds`` and ``--dim`` narrow the run; ``--json FILE``
 also writes every median as a JSON line.
 """
@@ -58,6 +59,7 @@ from graphs import bench_edge_index
 
 PASSES = [("sum", "forward", "sum fwd"), ("sum", "forward_backward", "sum fwd+bwd"), ("max", "forward", "max fwd")]
 GRAPHS = ("powerlaw", "community", "uniform")
+DEFAULT_ROUNDS = {"powerlaw": 21, "community": 5, "uniform": 9}  # quick graphs get more rounds
 NEAR_WINDOW = 4096  # ids: 1 MiB of float32 feature rows at d = 64, about one L2 cache
 
 
@@ -147,13 +149,14 @@ def run_graph(name, args, out):
     t0 = time.perf_counter()
     graph, hidden = build_graph(name, args)
     print(f"\n== {name}: {graph.num_nodes:,} nodes, {graph.num_edges:,} edges, {graph.index_dtype} "
-          f"(built in {time.perf_counter() - t0:.1f} s), d={args.dim} float32", flush=True)
+          f"(built in {time.perf_counter() - t0:.1f} s), d={args.dim} float32, "
+          f"{args.rounds or DEFAULT_ROUNDS[name]} rounds", flush=True)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((graph.num_nodes, args.dim), dtype=np.float32)
     grad = rng.standard_normal((graph.num_nodes, args.dim), dtype=np.float32)
 
     variants, cost = {"original": graph}, {"original": 0.0}
-    for method in ("rcm", "degree"):
+    for method in ("rcm", "degree", "cluster"):
         fresh = Graph.from_csr(graph.indptr, graph.indices, index_dtype=graph.index_dtype)  # no cached transpose
         start = time.perf_counter()
         permuted, perm = fresh.reorder(method)
@@ -170,7 +173,7 @@ def run_graph(name, args, out):
 
     medians = {}
     for threads in args.threads:
-        times = measure(variants, x, grad, threads, args.rounds)
+        times = measure(variants, x, grad, threads, args.rounds or DEFAULT_ROUNDS[name])
         for (variant, label), runs in times.items():
             medians[threads, variant, label] = statistics.median(runs)
     header = f"  {'numbering':<10} {'near':>6} {'t':>2} " + "".join(f"{label:>22}" for _, _, label in PASSES)
@@ -206,7 +209,9 @@ def build_parser():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--graphs", default=",".join(GRAPHS), help=f"comma-separated, from {', '.join(GRAPHS)}")
     parser.add_argument("--threads", default="2,1", help="comma-separated thread counts (default 2,1)")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (medians of these)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="timed rounds, medians of these (default: "
+                             + ", ".join(f"{k} {v}" for k, v in DEFAULT_ROUNDS.items()) + ")")
     parser.add_argument("--dim", type=int, default=64, help="feature width")
     parser.add_argument("--community-nodes", type=int, default=2_450_000)
     parser.add_argument("--community-size", type=int, default=2_000)
