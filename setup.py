@@ -10,6 +10,7 @@ Files named ``*.tp`` under src/fastgnn/_kernels are Tempita templates,
 expanded here (next to the template, minus the suffix) before Cython runs;
 the expansions are build products, not sources.
 """
+import glob
 import os
 import shutil
 import subprocess
@@ -24,7 +25,7 @@ from setuptools import Extension, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KERNEL_DIR = os.path.join(HERE, "src", "fastgnn", "_kernels")
-KERNEL_MODULES = ["_common", "aggregate", "structure"]
+KERNEL_MODULES = ["_common", "aggregate", "structure", "dense", "probe"]
 
 
 def expand_templates(directory=KERNEL_DIR):
@@ -111,6 +112,8 @@ def extensions():
             f"fastgnn._kernels.{name}",
             [f"src/fastgnn/_kernels/{name}.pyx"],
             include_dirs=[os.path.join(HERE, "csrc"), np.get_include()],
+            # rebuild when a kernel header changes (setuptools tracks only the sources otherwise)
+            depends=sorted(glob.glob(os.path.join("csrc", "*.h"))),
             extra_compile_args=compile_args,
             extra_link_args=link_args,
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],

@@ -41,6 +41,22 @@ Reported beside the times:
   measured with :mod:`tracemalloc` (NumPy reports its buffers to it; the
   kernels allocate nothing else), next to the ``E x d x 4`` bytes that a
   message-materialising implementation needs for its messages alone.
+* ``floor``: fastgnn's fraction of the machine's limit, floor time / fastgnn
+  time, both measured in the same interleaved rounds (100%: fastgnn gathers
+  as fast as the floor). The floor is the ideal prefetching row gather of
+  :func:`fastgnn.bench.machine.gather_floor`: every in-neighbour row read and
+  summed in registers, rows prefetched a fixed distance ahead, chunks of equal
+  edge count across threads, the output rows written (from 64-byte-aligned
+  inputs into a preallocated output: only the unavoidable traffic); for a
+  forward + backward line, that gather over the graph and over its
+  transpose. For max/min forward + backward it is only a reference point
+  (their backward is no row gather). Each block's header gives the floor's
+  own time and GB/s (the bytes of a sum: indices + gathered rows + output)
+  and the STREAM triad's GB/s at that thread count
+  (:func:`fastgnn.bench.machine.measure_triad`: ``a = b + s * c`` over three
+  256 MiB float64 arrays, at least 4x the L3, measured once per thread count
+  at the start of the run; counted as STREAM does, 3 arrays x 8 bytes per
+  element). ``--no-floor`` skips both.
 * ``dgl*``: DGL's medians, from ``bench/dgl_peer.py`` run in DGL's own
   environment (DGL 1.1 needs ``numpy<2``, so another interpreter, hence
   another process: compare with care). With ``--dgl-python PATH`` (default:
@@ -48,6 +64,9 @@ Reported beside the times:
   in-process implementations, on the same graphs, widths, thread counts and
   reductions; ``--dgl-results FILE`` merges the JSON lines of an earlier run
   instead. Without either, the DGL column is skipped, and the output says so.
+
+The scaling sweep over bigger graphs (up to the size of ogbn-products) is
+``python bench/run.py scaling`` (``bench/scaling.py``).
 
 The bandwidth and memory accounting (:func:`bytes_moved`,
 :func:`fastgnn_peak_memory`) is that of ``python -m fastgnn bench``
@@ -71,6 +90,7 @@ import numpy as np
 
 import fastgnn
 from fastgnn._runtime.blas import get_blas_threads, limit_blas_threads
+from fastgnn.bench import machine
 from fastgnn.cli.bench import bytes_moved, peak_memory, timed_call
 from fastgnn.graph import Graph
 from graphs import BENCH_GRAPHS, bench_edge_index
@@ -79,8 +99,8 @@ __all__ = [
     "GRAPHS", "DIMS", "ALL_DIMS", "THREADS", "REDUCES", "PASSES", "PEERS", "IMPLEMENTATIONS",
     "Workload", "load_workload", "applicable", "make_benchmark", "bytes_moved", "message_bytes",
     "fastgnn_peak_memory", "peer_threads", "peer_available", "planned_repeats", "warm_up",
-    "measure", "load_dgl_results", "run_dgl_peer", "dgl_python_default", "dgl_python_problem", "run", "add_arguments",
-    "run_from_args", "main",
+    "measure", "measure_triads", "load_dgl_results", "run_dgl_peer", "dgl_python_default", "dgl_python_problem",
+    "run", "add_arguments", "run_from_args", "main",
 ]
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -99,6 +119,7 @@ PASSES = ("forward", "forward_backward")
 IN_PROCESS_PEERS = ("dense", "scipy", "torch", "pyg")
 PEERS = IN_PROCESS_PEERS + ("dgl",)     # DGL runs in its own interpreter (bench/dgl_peer.py)
 IMPLEMENTATIONS = ("fastgnn",) + IN_PROCESS_PEERS
+FLOOR = "floor"                         # the gather floor, timed like a peer (fastgnn.bench.machine)
 DENSE_MAX_NODES = 20_000                # dense NumPy only where N x N float32 fits (1.6 GB)
 SLOW_BUDGET_S = 3.0                     # time budget of the timed runs of one slow implementation
 WARMUP_S = 0.3                          # minimum warm-up time of each implementation
@@ -368,7 +389,14 @@ def _pyg(workload, d, reduce, threads, pass_):
     return forward_backward, reset
 
 
-_FACTORIES = {"fastgnn": _fastgnn, "dense": _dense, "scipy": _scipy, "torch": _torch, "pyg": _pyg}
+def _floor(workload, d, reduce, threads, pass_):
+    """The gather floor of the pass (the same for every reduce, timed beside each)."""
+    x, g = workload.features(d)
+    return machine.floor_call(workload.graph, x, g, n_threads=threads, pass_=pass_), None
+
+
+_FACTORIES = {"fastgnn": _fastgnn, "dense": _dense, "scipy": _scipy, "torch": _torch, "pyg": _pyg,
+              FLOOR: _floor}
 
 
 def applicable(impl, graph, reduce):
@@ -377,6 +405,8 @@ def applicable(impl, graph, reduce):
     scipy.sparse and dense NumPy have no max/min aggregation; dense NumPy
     runs only on graphs of at most :data:`DENSE_MAX_NODES` nodes.
     """
+    if impl == FLOOR:
+        return True
     if impl not in IMPLEMENTATIONS:
         raise ValueError(f"unknown implementation {impl!r}; choose from {', '.join(IMPLEMENTATIONS)}")
     if impl in ("dense", "scipy") and reduce not in ("sum", "mean"):
@@ -477,6 +507,11 @@ def measure(benchmarks, repeat=5, warmup=1, budget_s=SLOW_BUDGET_S, warmup_s=WAR
     return runs
 
 
+def measure_triads(threads, repeat=5, array_bytes=machine.DEFAULT_TRIAD_ARRAY_BYTES):
+    """``{threads: record}``: :func:`fastgnn.bench.machine.measure_triad` at each thread count."""
+    return {t: machine.measure_triad(array_bytes, n_threads=t, repeat=repeat) for t in threads}
+
+
 # --------------------------------------------------------------------------- DGL results
 def load_dgl_results(path):
     """``{(graph, d, threads, reduce, pass): median_ms}`` from ``bench/dgl_peer.py``'s JSON lines."""
@@ -544,6 +579,9 @@ TARGETS = (
     (("max", "min"), "forward_backward", "pyg", 30.0, 2, ("uniform", "powerlaw")),
     (("sum", "mean"), "forward", "dense", 100.0, 2, ("small",)),
     (("sum", "mean"), "forward_backward", "dense", 100.0, 2, ("small",)),
+    # against the machine: the gather floor timed beside fastgnn (ratio = floor time / fastgnn time)
+    (("sum",), "forward", FLOOR, 0.8, 2, ("uniform",)),
+    (("sum",), "forward", FLOOR, 0.8, 1, ("uniform",)),
 )
 TARGET_DIM = 64
 
@@ -565,9 +603,11 @@ def check_targets(records, dgl):
                 if other is None:
                     continue
                 ratio = other / fast[key]
-                lines.append((ratio >= minimum,
-                              f"{graph:8s} t={threads} {reduce:4s} {_PASS_LABEL[pass_]:7s} vs {peer:5s} "
-                              f"{ratio:7.2f}x  (target >= {minimum:g}x)"))
+                if peer == FLOOR:
+                    text = f"at {ratio:6.0%} of the floor (target >= {minimum:.0%})"
+                else:
+                    text = f"vs {peer:5s} {ratio:7.2f}x  (target >= {minimum:g}x)"
+                lines.append((ratio >= minimum, f"{graph:8s} t={threads} {reduce:4s} {_PASS_LABEL[pass_]:7s} {text}"))
     return lines
 
 
@@ -578,8 +618,30 @@ def _cell(ms, base):
     return f"{ms:9.1f} {ms / base:5.1f}x"
 
 
-def format_table(records, dgl, peers):
-    """The table: one block per (graph, d, threads), one line per (reduce, pass)."""
+def _floor_header(cells, triads, threads):
+    """The block's line about the machine: the floor's times and GB/s, the triad's GB/s."""
+    parts = []
+    for pass_ in PASSES:
+        recs = [rec for (impl, _, p), rec in cells.items() if impl == FLOOR and p == pass_]
+        if recs:
+            ms = statistics.median(rec["median_ms"] for rec in recs)
+            gbytes = statistics.median(rec["gbytes_per_s"] for rec in recs)
+            parts.append(f"{_PASS_LABEL[pass_]} {ms:.2f} ms ({gbytes:.1f} GB/s)")
+    if not parts:
+        return None
+    text = "  floor (ideal prefetching row gather): " + ", ".join(parts)
+    if triads and threads in triads:
+        text += f"; STREAM triad {triads[threads]['gbytes_per_s']:.1f} GB/s"
+    return text
+
+
+def format_table(records, dgl, peers, triads=None):
+    """The table: one block per (graph, d, threads), one line per (reduce, pass).
+
+    When the floor was measured, each block's header says its time and GB/s
+    (the median over the block's reduces) and the triad's, and a ``floor``
+    column gives fastgnn's fraction of the floor timed beside it.
+    """
     by_key = {}
     order = []
     for r in records:
@@ -589,9 +651,10 @@ def format_table(records, dgl, peers):
             order.append(block)
         by_key[block][r["peer"], r["reduce"], r["pass"]] = r
     columns = list(peers) + (["dgl*"] if dgl else [])
+    with_floor = any(r["peer"] == FLOOR for r in records)
     lines = []
-    head = (f"{'reduce':6s} {'pass':7s} {'fastgnn ms':>10s} {'GB/s':>6s} {'peak MiB':>8s} "
-            + " ".join(f"{c + ' ms':>9s} {'x':>6s}" for c in columns))
+    head = (f"{'reduce':6s} {'pass':7s} {'fastgnn ms':>10s} {'GB/s':>6s} " + (f"{'floor':>5s} " if with_floor else "")
+            + f"{'peak MiB':>8s} " + " ".join(f"{c + ' ms':>9s} {'x':>6s}" for c in columns))
     for block in order:
         graph, d, threads = block
         cells = by_key[block]
@@ -600,6 +663,9 @@ def format_table(records, dgl, peers):
         lines.append("")
         lines.append(f"{graph}: {some['num_nodes']:,} nodes, {some['num_edges']:,} edges, d={d}, "
                      f"{threads} thread{'s' if threads > 1 else ''}; E x d messages would take {msg:,.0f} MiB")
+        header = _floor_header(cells, triads, threads)
+        if header is not None:
+            lines.append(header)
         lines.append(head)
         lines.append("-" * len(head))
         for reduce in REDUCES:
@@ -610,7 +676,11 @@ def format_table(records, dgl, peers):
                 base = mine["median_ms"]
                 peak = mine.get("peak_bytes")
                 peak_text = f"{peak / 2**20:8.1f}" if peak is not None else f"{'-':>8s}"
-                row = f"{reduce:6s} {_PASS_LABEL[pass_]:7s} {base:10.2f} {mine['gbytes_per_s']:6.1f} {peak_text} "
+                row = f"{reduce:6s} {_PASS_LABEL[pass_]:7s} {base:10.2f} {mine['gbytes_per_s']:6.1f} "
+                if with_floor:
+                    fraction = mine.get("fraction_of_floor")
+                    row += f"{'-':>5s} " if fraction is None else f"{fraction:5.0%} "
+                row += f"{peak_text} "
                 parts = []
                 for c in columns:
                     if c == "dgl*":
@@ -655,8 +725,13 @@ def _build_peer_inputs(workload, peers):
             workload.torch_edge_index()
 
 
-def _records(runs, workload, d, threads, reduce, peak, in_force, env):
-    """The JSON-lines records of one configuration (format of ``bench/dgl_peer.py``, plus extras)."""
+def _records(runs, workload, d, threads, reduce, peak, in_force, env, triads=None):
+    """The JSON-lines records of one configuration (format of ``bench/dgl_peer.py``, plus extras).
+
+    The floor's records (peer ``"floor"``) carry its ``ratio`` (floor time /
+    fastgnn time) like a peer's, and its own ``bytes_moved`` and
+    ``gbytes_per_s``; fastgnn's carry ``floor_ms`` and ``fraction_of_floor``.
+    """
     records = []
     for (impl, pass_), times in runs.items():
         records.append({
@@ -666,11 +741,21 @@ def _records(runs, workload, d, threads, reduce, peak, in_force, env):
             "threads_in_force": in_force, "env": env,
         })
     fast = {rec["pass"]: rec["median_ms"] for rec in records if rec["peer"] == "fastgnn"}
+    floor = {rec["pass"]: rec["median_ms"] for rec in records if rec["peer"] == FLOOR}
     for rec in records:
+        if rec["peer"] == FLOOR:
+            # the bytes of a sum: the floor does a sum's gathers
+            rec["bytes_moved"] = bytes_moved(workload.graph, d, "sum", rec["pass"])
+            rec["gbytes_per_s"] = rec["bytes_moved"] / (rec["median_ms"] * 1e-3) / 1e9
+            if triads and threads in triads:
+                rec["triad_gbytes_per_s"] = triads[threads]["gbytes_per_s"]
         if rec["peer"] != "fastgnn":
             if rec["pass"] in fast:
                 rec["ratio"] = rec["median_ms"] / fast[rec["pass"]]
             continue
+        if rec["pass"] in floor:
+            rec["floor_ms"] = floor[rec["pass"]]
+            rec["fraction_of_floor"] = floor[rec["pass"]] / rec["median_ms"]
         moved = bytes_moved(workload.graph, d, reduce, rec["pass"])
         rec["bytes_moved"] = moved
         rec["gbytes_per_s"] = moved / (rec["median_ms"] * 1e-3) / 1e9
@@ -682,7 +767,8 @@ def _records(runs, workload, d, threads, reduce, peak, in_force, env):
     return records
 
 
-def _run_configuration(workload, d, threads, reduces, impls, repeat, warmup, memory, in_force, json_file, say):
+def _run_configuration(workload, d, threads, reduces, impls, repeat, warmup, memory, in_force, json_file, say,
+                       triads=None):
     """Measure every reduce of one (graph, d, threads); return the records."""
     env = _env()
     records = []
@@ -691,7 +777,7 @@ def _run_configuration(workload, d, threads, reduces, impls, repeat, warmup, mem
                    if (b := make_benchmark(impl, workload, d, reduce, threads, pass_)) is not None]
         runs = measure(benches, repeat=repeat, warmup=warmup)
         peak = fastgnn_peak_memory(workload, d, reduce, threads) if memory else None
-        new = _records(runs, workload, d, threads, reduce, peak, in_force, env)
+        new = _records(runs, workload, d, threads, reduce, peak, in_force, env, triads)
         records.extend(new)
         if json_file is not None:
             json_file.writelines(json.dumps(rec) + "\n" for rec in new)
@@ -731,7 +817,7 @@ def _dgl_column(peers, dgl_python, dgl_results, graphs, dims, threads, reduces, 
 
 
 def run(graphs=GRAPHS, dims=DIMS, threads=THREADS, reduces=REDUCES, peers=PEERS, repeat=5, warmup=1,
-        json_path=None, dgl_python=None, dgl_results=None, memory=True, file=None):
+        json_path=None, dgl_python=None, dgl_results=None, memory=True, file=None, floor=True):
     """Run the benchmark, print the table, optionally write JSON lines; return the records.
 
     Parameters
@@ -750,6 +836,9 @@ def run(graphs=GRAPHS, dims=DIMS, threads=THREADS, reduces=REDUCES, peers=PEERS,
         ``bench/results/dgl.jsonl``) or read from (without).
     file : file-like, optional
         Where the table goes (default stdout).
+    floor : bool
+        Measure the STREAM triad at each thread count first, and time the
+        gather floor beside fastgnn in every configuration (peer ``"floor"``).
 
     Returns
     -------
@@ -758,7 +847,10 @@ def run(graphs=GRAPHS, dims=DIMS, threads=THREADS, reduces=REDUCES, peers=PEERS,
         ``d``, ``threads``, ``reduce``, ``pass``, ``median_ms``,
         ``runs_ms``, ...); fastgnn's add ``bytes_moved``, ``gbytes_per_s``,
         ``peak_bytes``, ``peak_forward_bytes``, ``peak_backward_bytes`` and
-        ``message_bytes``; the peers' add ``ratio`` (peer time / fastgnn time).
+        ``message_bytes`` (and ``floor_ms``, ``fraction_of_floor``); the
+        peers' add ``ratio`` (peer time / fastgnn time; for the floor, the
+        fraction of the floor), the floor's ``bytes_moved``, ``gbytes_per_s``
+        and ``triad_gbytes_per_s``.
     """
     file = sys.stdout if file is None else file
 
@@ -770,12 +862,19 @@ def run(graphs=GRAPHS, dims=DIMS, threads=THREADS, reduces=REDUCES, peers=PEERS,
     if missing:
         say(f"not installed, skipped: {', '.join(missing)}")
     in_process = [p for p in in_process if p not in missing]
-    impls = ["fastgnn"] + in_process
+    impls = ["fastgnn"] + in_process + ([FLOOR] if floor else [])
     say(f"fastgnn {fastgnn.__version__} benchmark: graphs {','.join(graphs)}, d {','.join(map(str, dims))}, "
         f"threads {','.join(map(str, threads))}, reduces {','.join(reduces)}, "
         f"peers {','.join(in_process + (['dgl'] if 'dgl' in peers else [])) or 'none'}, "
         f"median of up to {repeat} runs")
     started = time.perf_counter()
+    triads = {}
+    if floor:
+        triads = measure_triads(threads, repeat)
+        some = next(iter(triads.values()))
+        say(f"STREAM triad (a = b + s * c over 3 x {some['n_elements'] * 8 / 2**20:,.0f} MiB float64; 3 arrays x 8 "
+            "bytes per element, as STREAM counts): " + ", ".join(
+                f"{rec['gbytes_per_s']:.1f} GB/s at t={t}" for t, rec in triads.items()))
     dgl, dgl_note = _dgl_column(peers, dgl_python, dgl_results, graphs, dims, threads, reduces, repeat, warmup, say)
     if dgl_note is not None and not dgl:
         say(dgl_note)
@@ -795,14 +894,19 @@ def run(graphs=GRAPHS, dims=DIMS, threads=THREADS, reduces=REDUCES, peers=PEERS,
                 for t in threads:
                     with peer_threads(t) as in_force:
                         records.extend(_run_configuration(workload, d, t, reduces, impls, repeat, warmup,
-                                                          memory, in_force, json_file, say))
+                                                          memory, in_force, json_file, say, triads))
     finally:
         if json_file is not None:
             json_file.close()
-    say(format_table(records, dgl, in_process))
+    say(format_table(records, dgl, in_process, triads))
     say("")
     say("ms: median; x: that column's time / fastgnn's time (above 1: fastgnn is faster); "
         "GB/s: fastgnn's effective bandwidth (indices + gathered rows + output);")
+    if floor:
+        say("floor: floor time / fastgnn time, both timed in the same interleaved rounds; the floor is the ideal "
+            "prefetching row gather (every in-neighbour row summed in registers, output rows written; fwd+bwd: "
+            "over the graph and its transpose), a reference only for max/min fwd+bwd; block headers: its median "
+            "time and GB/s (a sum's bytes), and the triad's GB/s.")
     say("peak MiB: tracemalloc peak of the fastgnn call alone (aggregate on fwd lines, its output and arg "
         "included; aggregate_backward on fwd+bwd lines); scipy is single-threaded.")
     if dgl_note is not None:
@@ -810,7 +914,8 @@ def run(graphs=GRAPHS, dims=DIMS, threads=THREADS, reduces=REDUCES, peers=PEERS,
     targets = check_targets(records, dgl)
     if targets:
         say("")
-        say(f"performance targets (d={TARGET_DIM}; ratio = peer time / fastgnn time):")
+        say(f"performance targets (d={TARGET_DIM}; ratio = peer time / fastgnn time; floor: floor time / fastgnn "
+            "time):")
         for ok, text in targets:
             say(f"  {'ok  ' if ok else 'MISS'} {text}")
     say(f"total {time.perf_counter() - started:.0f} s")
@@ -874,6 +979,9 @@ def add_arguments(parser):
                         help="with --dgl-python: where DGL's JSON lines are written (default "
                              "bench/results/dgl.jsonl); without: an earlier run's file to merge as the DGL column")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc measurement")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="skip the machine's limits: the STREAM triad and the gather floor that fastgnn's "
+                             "times are given as a fraction of")
     return parser
 
 
@@ -885,7 +993,7 @@ def run_from_args(args):
     run(graphs=args.graphs, dims=dims, threads=args.threads, reduces=args.reduces,
         peers=[] if args.no_peers else args.peers, repeat=args.repeat, warmup=args.warmup,
         json_path=args.json, dgl_python=args.dgl_python, dgl_results=args.dgl_results,
-        memory=not args.no_memory)
+        memory=not args.no_memory, floor=not args.no_floor)
     return 0
 
 

@@ -11,7 +11,11 @@ Suites (``python bench/run.py <suite> --help`` lists each one's options):
   PyG and DGL, each implementation in its own process, with peak memory
   (``bench/training.py``);
 * ``graph-classification``: GIN training throughput against PyG
-  (``bench/graph_classification.py``).
+  (``bench/graph_classification.py``);
+* ``scaling``: fastgnn's sum (and max) aggregation against the machine's
+  gather floor on uniform graphs of 2M, 20M and 62M edges, d = 16, 64, 256,
+  1 and 2 threads: time per edge, GB/s and fraction of the floor (10 to 25
+  minutes; ``bench/scaling.py``).
 
 DGL needs its own environment (DGL 1.1 requires ``numpy<2``; set-up in
 ``bench/dgl_peer.py``): give its interpreter with ``--dgl-python PATH`` or
@@ -31,6 +35,8 @@ SUITES = {
     "aggregation": ("aggregation", "aggregate (forward, forward + backward) against NumPy, scipy, torch, PyG, DGL"),
     "training": ("training", "GCN and GraphSAGE training epochs against PyG and DGL"),
     "graph-classification": ("graph_classification", "GIN training throughput against PyG"),
+    "scaling": ("scaling", "sum aggregation against the machine's gather floor as the graph grows to 62M edges "
+                           "(10 to 25 minutes)"),
 }
 
 

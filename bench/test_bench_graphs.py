@@ -38,3 +38,17 @@ def test_importable_without_fastgnn():
     code = ("import sys; sys.modules['fastgnn'] = None; sys.path.insert(0, sys.argv[1]); import graphs; "
             "e = graphs.uniform_edge_index(10, 20); assert e.shape == (2, 20), e.shape")
     subprocess.run([sys.executable, "-c", code, BENCH_DIR], check=True, timeout=60)
+
+
+def test_uniform_csr_is_a_lean_uniform_csr():
+    indptr, indices = graphs.uniform_csr(1000, 20_000, rng=3, chunk=4096)
+    assert indptr.dtype == indices.dtype == np.int32
+    assert indptr[0] == 0 and indptr[-1] == 20_000 and np.all(np.diff(indptr) >= 0)
+    assert indices.min() >= 0 and indices.max() < 1000
+    again = graphs.uniform_csr(1000, 20_000, rng=3, chunk=4096)
+    np.testing.assert_array_equal(again[0], indptr)
+    np.testing.assert_array_equal(again[1], indices)
+    degree = np.diff(indptr)
+    assert abs(degree.mean() - 20) < 1e-9 and 10 < degree.std() ** 2 < 30    # ~ Poisson(20)
+    with pytest.raises(ValueError, match="do not fit"):
+        graphs.uniform_csr(10, 2**31, index_dtype=np.int32)

@@ -21,7 +21,12 @@ Implementations (``--impls``):
 * ``fastgnn``: :class:`fastgnn.models.GCN` (``cached=True``) and
   :class:`fastgnn.models.GraphSAGE`, :class:`fastgnn.optim.Adam`, NumPy's
   BLAS limited to one thread while the kernels run (as
-  :func:`fastgnn.train.train_node_classifier` does);
+  :func:`fastgnn.train.train_node_classifier` does), input features kept
+  sparse (:class:`fastgnn.SparseFeatures`) when at most a tenth are non-zero
+  (Cora), as ``python -m fastgnn train`` does;
+* ``fastgnn_plain``: the same model in a user's own loop as the README
+  writes it (forward, ``cross_entropy``, ``backward``, ``step``), with no
+  BLAS limit around it and the features dense as given;
 * ``pyg``: PyG layers on ``edge_index`` (GCN normalises every epoch);
 * ``pyg_cached``: GCN only, ``GCNConv(cached=True)`` on ``edge_index``;
 * ``pyg_csr``: PyG layers on a ``torch.sparse_csr`` adjacency ``adj_t``
@@ -60,7 +65,7 @@ __all__ = ["GRAPHS", "MODELS", "IMPLS", "make_data", "fastgnn_epoch", "pyg_epoch
 
 GRAPHS = ("cora", "uniform")
 MODELS = ("gcn", "sage")
-IMPLS = ("fastgnn", "pyg", "pyg_cached", "pyg_csr", "dgl")
+IMPLS = ("fastgnn", "fastgnn_plain", "pyg", "pyg_cached", "pyg_csr", "dgl")
 HIDDEN = {"gcn": 16, "sage": 64}
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.abspath(__file__)      # this file, run in a fresh interpreter per measurement
@@ -125,14 +130,20 @@ class PeakMemory:
 
 
 # ---------------------------------------------------------------------- fastgnn
-def fastgnn_epoch(model_name, edge_index, x, y, train_mask, num_classes, dropout=0.5, seed=0):
-    """A closure running one fastgnn training epoch (and the model it trains)."""
+def fastgnn_epoch(model_name, edge_index, x, y, train_mask, num_classes, dropout=0.5, seed=0, sparse=True):
+    """A closure running one fastgnn training epoch (and the model it trains).
+
+    ``sparse``: turn features with at most a tenth of non-zeros into
+    :class:`fastgnn.SparseFeatures` (False: keep them dense).
+    """
     import fastgnn
     from fastgnn.losses import cross_entropy
     from fastgnn.models import GCN, GraphSAGE
     from fastgnn.optim import Adam
 
     graph = fastgnn.Graph.from_edge_index(edge_index, num_nodes=x.shape[0])
+    if sparse and np.count_nonzero(x) <= 0.1 * x.size:
+        x = fastgnn.SparseFeatures.from_dense(x)
     if model_name == "gcn":
         model = GCN(x.shape[1], HIDDEN["gcn"], num_classes, dropout=dropout, cached=True, rng=seed)
     else:
@@ -216,12 +227,13 @@ def measure(impl, graph_name, model_name, threads, repeat, warmup, dropout=0.5, 
 
     data = make_data(graph_name, seed)
     result = {"impl": impl, "graph": graph_name, "model": model_name, "threads": threads, "dropout": dropout}
-    if impl == "fastgnn":
+    if impl in ("fastgnn", "fastgnn_plain"):
         import tracemalloc
 
         fastgnn.set_num_threads(threads)
-        epoch, _ = fastgnn_epoch(model_name, *data, dropout=dropout, seed=seed)
-        context = fastgnn.limit_blas_threads(1)
+        plain = impl == "fastgnn_plain"
+        epoch, _ = fastgnn_epoch(model_name, *data, dropout=dropout, seed=seed, sparse=not plain)
+        context = _null_context() if plain else fastgnn.limit_blas_threads(1)
     else:
         import torch
 
@@ -275,7 +287,7 @@ def _worker_command(impl, graph_name, model_name, threads, repeat, warmup, dropo
 
 
 def _available(impl, dgl_python):
-    if impl == "fastgnn":
+    if impl in ("fastgnn", "fastgnn_plain"):
         return True, ""
     if impl == "dgl":
         if not dgl_python:

@@ -15,12 +15,18 @@
 /* Prefetch every cache line that feature row `row` of `x` (row length d)
  * touches; NumPy aligns arrays to 16 bytes only, so a row may start mid-line
  * and span one line more than its size suggests. */
-static inline void FG_NAME(fg_prefetch_row)(const FG_T *x, int64_t row, int64_t d)
+static inline void FG_NAME(fg_prefetch_span)(const FG_T *x, int64_t row, int64_t ld, int64_t d)
 {
-    const char *p = (const char *)(x + row * d);
+    const char *p = (const char *)(x + row * ld);
     const char *end = p + d * (int64_t)sizeof(FG_T);
     p = (const char *)((uintptr_t)p & ~(uintptr_t)63);
     for (; p < end; p += 64) FG_PREFETCH(p);
+}
+
+/* The same for a row of a C-contiguous array (row stride d). */
+static inline void FG_NAME(fg_prefetch_row)(const FG_T *x, int64_t row, int64_t d)
+{
+    FG_NAME(fg_prefetch_span)(x, row, d, d);
 }
 
 /* Dot product in a fixed summation order (independent of threads). */
@@ -56,7 +62,7 @@ static inline int64_t FG_NAME(fg_prefetch_distance)(int64_t d)
 /* One block of gather-sum for row r: features [kb, kb + w), w <= W (W fixes the registers). */
 #define FG_DEFINE_SUM_BLOCK(W)                                                                  \
 static inline __attribute__((always_inline)) void FG_NAME(fg_sum_block_##W)(                    \
-    FG_T *FG_RESTRICT o, const FG_T *FG_RESTRICT x, int64_t d, int64_t kb, int w,              \
+    FG_T *FG_RESTRICT o, const FG_T *FG_RESTRICT x, int64_t d, int64_t ldx, int64_t kb, int w, \
     const FG_I *FG_RESTRICT indices, int64_t e0, int64_t e1, int64_t e_stop, int64_t distance,  \
     const FG_T *FG_RESTRICT coef, const FG_T *FG_RESTRICT scale, FG_T divisor)                  \
 {                                                                                               \
@@ -66,14 +72,14 @@ static inline __attribute__((always_inline)) void FG_NAME(fg_sum_block_##W)(    
         int64_t j;                                                                              \
         if (indices) {                                                                          \
             if (kb == 0 && e + distance < e_stop)                                               \
-                FG_NAME(fg_prefetch_row)(x, indices[e + distance], d);                          \
+                FG_NAME(fg_prefetch_span)(x, indices[e + distance], ldx, d);                    \
             j = indices[e];                                                                     \
         } else {                                                                                \
             j = e;                                                                              \
         }                                                                                       \
         FG_T c = coef ? coef[e] : (FG_T)1;                                                      \
         if (scale) c *= scale[j];                                                               \
-        const FG_T *FG_RESTRICT xr = x + j * d + kb;                                            \
+        const FG_T *FG_RESTRICT xr = x + j * ldx + kb;                                          \
         for (int l = 0; l < w; ++l) acc[l] += c * xr[l];                                        \
     }                                                                                           \
     if (divisor != (FG_T)1)                                                                     \
@@ -97,10 +103,11 @@ static inline __attribute__((always_inline)) const FG_T *FG_NAME(fg_tail_values)
 
 /* Prefetch the row of x a tail block reads T values of from column kb (the
  * values past the row's end belong to the next row and may sit on another line). */
-static inline void FG_NAME(fg_prefetch_tail)(const FG_T *x, int64_t row, int64_t d, int64_t kb, int T)
+static inline void FG_NAME(fg_prefetch_tail)(const FG_T *x, int64_t row, int64_t ld, int64_t d, int64_t kb,
+                                             int T)
 {
-    FG_NAME(fg_prefetch_row)(x, row, d);
-    FG_PREFETCH(x + row * d + kb + T - 1);
+    FG_NAME(fg_prefetch_span)(x, row, ld, d);
+    FG_PREFETCH(x + row * ld + kb + T - 1);
 }
 
 /*
@@ -111,7 +118,8 @@ static inline void FG_NAME(fg_prefetch_tail)(const FG_T *x, int64_t row, int64_t
  */
 #define FG_DEFINE_SUM_TAIL(T)                                                                   \
 static inline __attribute__((always_inline)) void FG_NAME(fg_sum_tail_##T)(                     \
-    FG_T *FG_RESTRICT o, const FG_T *FG_RESTRICT x, int64_t x_size, int64_t d, int64_t kb, int w, \
+    FG_T *FG_RESTRICT o, const FG_T *FG_RESTRICT x, int64_t x_size, int64_t d, int64_t ldx,     \
+    int64_t kb, int w,                                                                          \
     const FG_I *FG_RESTRICT indices, int64_t e0, int64_t e1, int64_t e_stop, int64_t distance,  \
     const FG_T *FG_RESTRICT coef, const FG_T *FG_RESTRICT scale, FG_T divisor)                  \
 {                                                                                               \
@@ -121,14 +129,14 @@ static inline __attribute__((always_inline)) void FG_NAME(fg_sum_tail_##T)(     
         int64_t j;                                                                              \
         if (indices) {                                                                          \
             if (kb == 0 && e + distance < e_stop)                                               \
-                FG_NAME(fg_prefetch_tail)(x, indices[e + distance], d, kb, T);                  \
+                FG_NAME(fg_prefetch_tail)(x, indices[e + distance], ldx, d, kb, T);             \
             j = indices[e];                                                                     \
         } else {                                                                                \
             j = e;                                                                              \
         }                                                                                       \
         FG_T c = coef ? coef[e] : (FG_T)1;                                                      \
         if (scale) c *= scale[j];                                                               \
-        const FG_T *FG_RESTRICT xr = FG_NAME(fg_tail_values)(x, x_size, j * d + kb, w, T, padded); \
+        const FG_T *FG_RESTRICT xr = FG_NAME(fg_tail_values)(x, x_size, j * ldx + kb, w, T, padded); \
         for (int l = 0; l < T; ++l) acc[l] += c * xr[l];                                        \
     }                                                                                           \
     for (int l = 0; l < w; ++l) o[kb + l] = divisor != (FG_T)1 ? acc[l] / divisor : acc[l];     \
@@ -155,9 +163,12 @@ FG_DEFINE_SUM_TAIL(8)
  *          j = indices[e], in CSR order.
  * When dot_out is given, also dot_out[edge_id(e)] = scale[j] * <x[j], dot_with[r]>
  * (the edge-weight gradient, from the same rows of x).
+ * Rows are d values wide; row j of x starts at x + j * ldx and row r of out at
+ * out + r * ldo (ldx, ldo >= d: columns of a wider array; dot_with's rows are
+ * d apart). x_size counts the values readable from x on.
  */
 FG_CLONES static void FG_NAME(fg_gather_sum)(
-    FG_T *FG_RESTRICT out, const FG_T *FG_RESTRICT x, int64_t x_size, int64_t d,
+    FG_T *FG_RESTRICT out, const FG_T *FG_RESTRICT x, int64_t x_size, int64_t d, int64_t ldx, int64_t ldo,
     const FG_I *FG_RESTRICT indptr, const FG_I *FG_RESTRICT indices,
     const FG_T *FG_RESTRICT coef, const FG_T *FG_RESTRICT scale, int row_mean,
     const FG_I *FG_RESTRICT edge_id, const FG_T *FG_RESTRICT dot_with, FG_T *FG_RESTRICT dot_out,
@@ -166,7 +177,7 @@ FG_CLONES static void FG_NAME(fg_gather_sum)(
     const int64_t e_stop = indptr[row_end];
     const int64_t distance = FG_NAME(fg_prefetch_distance)(d);
     for (int64_t r = row_begin; r < row_end; ++r) {
-        FG_T *FG_RESTRICT o = out + r * d;
+        FG_T *FG_RESTRICT o = out + r * ldo;
         const int64_t e0 = indptr[r], e1 = indptr[r + 1];
         const FG_T divisor = (row_mean && e1 > e0) ? (FG_T)(e1 - e0) : (FG_T)1;
         if (d > FG_BLOCKED_WIDTH) {
@@ -175,21 +186,21 @@ FG_CLONES static void FG_NAME(fg_gather_sum)(
             for (int64_t e = e0; e < e1; ++e) {
                 int64_t j;
                 if (indices) {
-                    if (e + distance < e_stop) FG_NAME(fg_prefetch_row)(x, indices[e + distance], d);
+                    if (e + distance < e_stop) FG_NAME(fg_prefetch_span)(x, indices[e + distance], ldx, d);
                     j = indices[e];
                 } else {
                     j = e;
                 }
                 FG_T c = coef ? coef[e] : (FG_T)1;
                 if (scale) c *= scale[j];
-                const FG_T *FG_RESTRICT xr = x + j * d;
+                const FG_T *FG_RESTRICT xr = x + j * ldx;
                 for (int64_t k = 0; k < d; ++k) o[k] += c * xr[k];
             }
             if (divisor != (FG_T)1)
                 for (int64_t k = 0; k < d; ++k) o[k] /= divisor;
         } else {
-#define FG_SUM_CALL(W, w) FG_NAME(fg_sum_block_##W)(o, x, d, kb, w, indices, e0, e1, e_stop, distance, coef, scale, divisor)
-#define FG_SUM_TAIL(T, w) FG_NAME(fg_sum_tail_##T)(o, x, x_size, d, kb, w, indices, e0, e1, e_stop, distance, coef, scale, divisor)
+#define FG_SUM_CALL(W, w) FG_NAME(fg_sum_block_##W)(o, x, d, ldx, kb, w, indices, e0, e1, e_stop, distance, coef, scale, divisor)
+#define FG_SUM_TAIL(T, w) FG_NAME(fg_sum_tail_##T)(o, x, x_size, d, ldx, kb, w, indices, e0, e1, e_stop, distance, coef, scale, divisor)
             FG_FOR_EACH_BLOCK(FG_SUM_CALL, FG_SUM_TAIL);
 #undef FG_SUM_TAIL
 #undef FG_SUM_CALL
@@ -199,7 +210,7 @@ FG_CLONES static void FG_NAME(fg_gather_sum)(
                 const int64_t j = indices ? (int64_t)indices[e] : e;
                 const int64_t id = edge_id ? (int64_t)edge_id[e] : e;
                 const FG_T s = scale ? scale[j] : (FG_T)1;
-                dot_out[id] = s * FG_NAME(fg_dot)(x + j * d, dot_with + r * d, d);
+                dot_out[id] = s * FG_NAME(fg_dot)(x + j * ldx, dot_with + r * d, d);
             }
         }
     }
@@ -278,7 +289,7 @@ static inline __attribute__((always_inline)) void FG_NAME(NAME##_##T)(          
         int64_t j;                                                                              \
         if (indices) {                                                                          \
             if (kb == 0 && e + distance < e_stop)                                               \
-                FG_NAME(fg_prefetch_tail)(x, indices[e + distance], d, kb, T);                  \
+                FG_NAME(fg_prefetch_tail)(x, indices[e + distance], d, d, kb, T);               \
             j = indices[e];                                                                     \
         } else {                                                                                \
             j = e;                                                                              \

@@ -8,7 +8,7 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from fastgnn._runtime.blas import get_blas_threads, limit_blas_threads
 from fastgnn._runtime.threads import get_num_threads, set_num_threads
-from fastgnn.graph import Graph
+from fastgnn.graph import Graph, SparseFeatures
 from fastgnn.ops import (aggregate, aggregate_backward, edge_dot, edge_dot_backward, segment_reduce,
                          segment_reduce_backward)
 
@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Graph",
+    "SparseFeatures",
     "aggregate",
     "aggregate_backward",
     "segment_reduce",

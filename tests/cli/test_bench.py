@@ -33,7 +33,7 @@ def test_help_says_what_is_timed_and_how_long():
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())
     for needle in ("sum, mean, max and min", "1 and all threads", "well under a minute", "--size",
-                   "--nodes", "--edges", "bench/run.py"):
+                   "--nodes", "--edges", "bench/run.py", "STREAM triad", "--no-machine"):
         assert needle in text, needle
 
 
@@ -57,24 +57,31 @@ def test_prints_every_reduce_and_pass_without_peers(tmp_path):
         for label in ("fwd", "fwd+bwd"):
             lines = [line for line in text.splitlines() if line.split()[:2] == [reduce, label]]
             assert len(lines) == len(cli_bench.GRAPHS), (reduce, label)
-    for needle in ("t=1 ms", "t=2 ms", "GB/s", "speed-up", "peak MiB"):
+    for needle in ("t=1 ms", "t=2 ms", "GB/s", "speed-up", "peak MiB", "STREAM triad", "at 2 threads",
+                   "3 arrays x 8 bytes per element", "floor column"):
         assert needle in text, needle
+    for label in ("fwd", "fwd+bwd"):   # the floor's own lines, one per graph, before the kernels'
+        lines = [line for line in text.splitlines() if line.split()[:2] == ["floor", label]]
+        assert len(lines) == len(cli_bench.GRAPHS) and lines[0].count("100%") == 2, lines
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == len(cli_bench.GRAPHS) * len(cli_bench.REDUCES) * len(cli_bench.PASSES) * 2
     assert all(rec["median_ms"] > 0 and rec["gbytes_per_s"] > 0 and rec["peak_bytes"] > 0 for rec in records)
+    assert all(rec["fraction_of_floor"] == pytest.approx(rec["floor_ms"] / rec["median_ms"])
+               and rec["triad_gbytes_per_s"] > 0 for rec in records)
 
 
 def test_run_in_process_returns_records(capsys):
     argv = ["bench", *TINY, "--graphs", "powerlaw", "--reduces", "max", "--dims", "8,16", "--threads", "1",
-            "--no-memory"]
+            "--no-memory", "--no-machine"]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "d=8" in text and "d=16" in text and "speed-up" not in text
+    assert "STREAM triad" not in text and "floor" not in text
     records = cli_bench.run(graphs=["powerlaw"], num_nodes=300, num_edges=3000, dims=[8, 16], threads=[1],
-                            reduces=["max"], repeat=1, warmup=0, memory=False, file=io.StringIO())
+                            reduces=["max"], repeat=1, warmup=0, memory=False, file=io.StringIO(), machine=False)
     assert {(r["d"], r["pass"]) for r in records} == {(8, "forward"), (16, "forward"), (8, "forward_backward"),
                                                       (16, "forward_backward")}
-    assert all("peak_bytes" not in r for r in records)
+    assert all("peak_bytes" not in r and "floor_ms" not in r for r in records)
 
 
 @pytest.mark.parametrize("argv, needle", [

@@ -133,3 +133,21 @@ def test_data_root_reads_the_raw_files_like_the_embedded_copy(capsys):
 def test_other_tasks_are_dispatched(capsys):
     status, lines, _ = train(capsys, "--task", "link", "--epochs", "1", "--quiet", "--json")
     assert status == 0 and last_json(lines)["task"] == "link"
+
+
+def test_sparse_features_by_default_and_dense_on_request(capsys):
+    options = ("--epochs", "5", "--json", "--dropout", "0")
+    status, lines, _ = train(capsys, *options)
+    assert status == 0 and last_json(lines)["sparse_features"] is True
+    assert "sparse features" in lines[0]
+    status, dense_lines, _ = train(capsys, *options, "--dense-features")
+    assert status == 0 and last_json(dense_lines)["sparse_features"] is False
+    # Without dropout the two paths compute the same model (up to float32 rounding).
+    sparse, dense = last_json(lines), last_json(dense_lines)
+    assert abs(sparse["val_acc"] - dense["val_acc"]) <= 0.004
+    assert abs(sparse["test_acc"] - dense["test_acc"]) <= 0.004
+
+
+def test_sparse_features_inductive(capsys):
+    status, lines, _ = train(capsys, "--epochs", "2", "--json", "--inductive")
+    assert status == 0 and last_json(lines)["sparse_features"] is True

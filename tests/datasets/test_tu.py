@@ -284,3 +284,27 @@ def test_huge_labels_are_refused_in_isolation(isolated_outcomes, case):
     outcome = isolated_outcomes[case]
     assert outcome["type"] == "ValueError", f"expected a ValueError, got {outcome['type']}: {outcome['message']}"
     assert re.search(ISOLATED_CASES[case][1], outcome["message"]), outcome["message"]
+
+
+@needs_mutag
+def test_sparse_features_equal_the_dense_ones():
+    from fastgnn import SparseFeatures
+    from fastgnn.data import Batch
+    from fastgnn.losses import cross_entropy
+    from fastgnn.models import GINGraphClassifier
+
+    dense = TUDataset(MUTAG_ROOT, "MUTAG", dtype=np.float64)
+    sparse = TUDataset(MUTAG_ROOT, "MUTAG", dtype=np.float64, sparse_features=True)
+    assert all(isinstance(g.x, SparseFeatures) for g in sparse)
+    for a, b in zip(dense, sparse):
+        np.testing.assert_array_equal(a.x, b.x.toarray())
+    results = []
+    for dataset in (dense, sparse):
+        model = GINGraphClassifier(7, 16, 2, num_layers=2, dropout=0.0, rng=0, dtype=np.float64)
+        batch = Batch.from_graphs(dataset[:32])
+        scores = model(batch.graph, batch.x, batch.ptr)
+        model.backward(cross_entropy(scores, batch.y)[1])
+        results.append((scores, [p.grad.copy() for p in model.parameters()]))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-10, atol=1e-12)
+    for a, b in zip(results[1][1], results[0][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

@@ -57,19 +57,48 @@ cdef int _sum_rows(floating[:, ::1] out, const floating[:, ::1] x, const index_t
                    const index_t* edge_id, const floating* dot_with, floating* dot_out,
                    int n_threads) except -1:
     """fg_gather_sum over edge-balanced row chunks; NULL pointers take the kernel's defaults."""
-    cdef int64_t d = out.shape[1]
-    cdef int64_t x_size = x.shape[0] * x.shape[1]
-    cdef int n_chunks = max(n_threads, 1)
-    cdef int64_t[::1] bounds = row_chunks(indptr, n_chunks)
-    cdef const floating* x_ptr = _rows_or_null(x)
-    cdef int c
     if out.shape[0] == 0:
         return 0
+    return _sum_columns(&out[0, 0], out.shape[1], _rows_or_null(x), x.shape[0] * x.shape[1], x.shape[1],
+                        out.shape[1], indptr, indices, coef, scale, row_mean, edge_id, dot_with, dot_out,
+                        n_threads)
+
+
+cdef int _sum_columns(floating* out, int64_t d, const floating* x_ptr, int64_t x_size, int64_t ldx, int64_t ldo,
+                      const index_t[::1] indptr, const index_t* indices, const floating* coef,
+                      const floating* scale, bint row_mean, const index_t* edge_id, const floating* dot_with,
+                      floating* dot_out, int n_threads) except -1:
+    """:func:`_sum_rows` on rows ``d`` wide that start ``ldx`` (``x``) and ``ldo`` (``out``) values apart."""
+    cdef int n_chunks = max(n_threads, 1)
+    cdef int64_t[::1] bounds = row_chunks(indptr, n_chunks)
+    cdef int c
     with nogil:
         for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
-            fg_gather_sum(&out[0, 0], x_ptr, x_size, d, &indptr[0], indices, coef, scale, row_mean,
+            fg_gather_sum(out, x_ptr, x_size, d, ldx, ldo, &indptr[0], indices, coef, scale, row_mean,
                           edge_id, dot_with, dot_out, bounds[c], bounds[c + 1])
     return 0
+
+
+def gather_sum_strided(floating[:, :] out not None, const floating[:, :] x not None,
+                       const index_t[::1] indptr not None, const index_t[::1] indices not None, int n_threads, *,
+                       const floating[::1] weight=None, const floating[::1] scale=None, bint mean=False):
+    """:func:`gather_sum` on arrays whose rows are contiguous but further apart than their width.
+
+    ``out`` and ``x`` may be column blocks of wider C-contiguous arrays
+    (``a[:, k0:k1]``), read and written in place: a product of several
+    weights side by side can be aggregated in part without a copy. The tail
+    of a row may read (never write) values past its width, inside ``x``'s
+    buffer. The caller checks that the rows are contiguous (``strides[1]``
+    is the item size).
+    """
+    cdef int64_t width = out.shape[1]
+    cdef int64_t item = sizeof(floating)
+    if out.shape[0] == 0 or width == 0:
+        return
+    _sum_columns(&out[0, 0], width, &x[0, 0] if x.shape[0] else NULL,
+                 (x.shape[0] - 1) * (x.strides[0] // item) + width if x.shape[0] else 0,
+                 x.strides[0] // item, out.strides[0] // item, indptr, &indices[0],
+                 _values_or_null(weight), _values_or_null(scale), mean, NULL, NULL, NULL, n_threads)
 
 
 def gather_sum(floating[:, ::1] out not None, const floating[:, ::1] x not None,

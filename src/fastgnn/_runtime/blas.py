@@ -15,8 +15,9 @@ limit is a no-op.
 import contextlib
 import ctypes
 import re
+import threading
 
-__all__ = ["limit_blas_threads", "get_blas_threads"]
+__all__ = ["limit_blas_threads", "get_blas_threads", "single_threaded_blas"]
 
 _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
             "openblas_set_num_threads64_", "openblas_set_num_threads")
@@ -84,3 +85,41 @@ def limit_blas_threads(n_threads=1):
         yield
     finally:
         setter(previous)
+
+
+_single_lock = threading.Lock()
+_single_depth = 0
+_single_saved = None
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """Hold the OpenBLAS NumPy loaded at one thread inside the block (re-entrant, thread-safe).
+
+    The layers' products run in this block on fastgnn's own threads (each a
+    single-threaded BLAS call), so that in any training loop, the user's own
+    included, OpenBLAS's workers never run, and never spin afterwards on the
+    cores the next aggregation kernel needs. The outermost block restores
+    the previous count. Costs two library calls; a no-op when the BLAS is
+    not an OpenBLAS that can be found (then NumPy's products use its threads).
+    """
+    global _single_depth, _single_saved
+    openblas = _loaded_openblas()
+    if openblas is None:
+        yield
+        return
+    setter, getter = openblas
+    with _single_lock:
+        if _single_depth == 0:
+            previous = int(getter())
+            _single_saved = previous
+            if previous != 1:
+                setter(1)
+        _single_depth += 1
+    try:
+        yield
+    finally:
+        with _single_lock:
+            _single_depth -= 1
+            if _single_depth == 0 and _single_saved not in (None, 1):
+                setter(_single_saved)

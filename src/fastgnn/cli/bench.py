@@ -18,7 +18,19 @@ reported, with
 * ``peak MiB``: the :mod:`tracemalloc` peak of the call alone (NumPy reports
   its buffers to it and the kernels allocate nothing else), next to the
   ``E x d x 4`` bytes that an implementation materialising its messages would
-  need for them alone.
+  need for them alone;
+* ``floor``: the machine's limit for the same work, measured in the same run
+  (:mod:`fastgnn.bench.machine`; skipped with ``--no-machine``). A ``floor``
+  line per block times the ideal prefetching row gather
+  (:func:`fastgnn.bench.machine.gather_floor`: every in-neighbour row summed
+  in registers, rows prefetched a fixed distance ahead, chunks of equal edge
+  count, the output rows written; over the graph for ``fwd``, and over its
+  transpose too for ``fwd+bwd``), and each kernel line shows its fraction of
+  that floor, floor time / kernel time (100%: as fast as the floor; for
+  max/min the backward is no row gather, so the fwd+bwd figure is only a
+  reference point). Before the table, the STREAM triad's GB/s at each thread
+  count (``a = b + s * c`` over three 256 MiB float64 arrays, counted as
+  STREAM does: 3 arrays x 8 bytes per element).
 
 Only fastgnn is timed, so the command works from an installed package with
 nothing else installed. The comparisons with dense NumPy, scipy.sparse,
@@ -213,7 +225,7 @@ def time_call(fn, repeat=5, warmup=1):
     return times
 
 
-def _estimate_seconds(graphs, dims, threads, reduces, repeat, warmup, memory, seconds_per_unit):
+def _estimate_seconds(graphs, dims, threads, reduces, repeat, warmup, memory, seconds_per_unit, floor=False):
     """Seconds the timed part will take, from the calibrated cost of one forward sum."""
     total = 0.0
     for graph in graphs:
@@ -225,6 +237,8 @@ def _estimate_seconds(graphs, dims, threads, reduces, repeat, warmup, memory, se
                 total += forward_sum * runs * sum(_COST[pass_, extremum] for pass_ in PASSES)
                 if memory:
                     total += forward_sum * (_COST["forward_backward", extremum] * 2)
+            if floor:
+                total += forward_sum * len(threads) * (warmup + repeat) * 3    # the gather floor, fwd and fwd+bwd
     return total
 
 
@@ -237,8 +251,25 @@ def _threads_label(threads):
     return f"{threads} thread{'s' if threads > 1 else ''}"
 
 
-def format_table(records, threads):
-    """The table: one block per (graph, d), one line per (reduce, pass), one column pair per thread count."""
+def _cells(rec, with_floor):
+    """One thread count's cells of a kernel line: ms, GB/s and (with the floor) its fraction of the floor."""
+    if rec is None:
+        return f"{'-':>9s} {'-':>6s}" + (f" {'-':>5s}" if with_floor else "")
+    text = f"{rec['median_ms']:9.2f} {rec['gbytes_per_s']:6.1f}"
+    if with_floor:
+        fraction = rec.get("fraction_of_floor")
+        text += f" {'-':>5s}" if fraction is None else f" {fraction:5.0%}"
+    return text
+
+
+def format_table(records, threads, floors=None):
+    """The table: one block per (graph, d), one line per (reduce, pass), one column group per thread count.
+
+    ``floors`` maps ``(graph, d, pass, threads)`` to the gather floor's median
+    ms; with it, each block starts with the floor's lines and every thread
+    count gets a ``floor`` column: floor time / kernel time.
+    """
+    floors = floors or {}
     blocks, order = {}, []
     for rec in records:
         key = rec["graph"], rec["d"]
@@ -247,7 +278,9 @@ def format_table(records, threads):
             order.append(key)
         blocks[key][rec["reduce"], rec["pass"], rec["threads"]] = rec
     speedup = len(threads) > 1
-    head = f"{'reduce':6s} {'pass':7s} " + " ".join(f"{f't={t} ms':>9s} {'GB/s':>6s}" for t in threads)
+    with_floor = bool(floors)
+    floor_head = f" {'floor':>5s}" if with_floor else ""
+    head = f"{'reduce':6s} {'pass':7s} " + " ".join(f"{f't={t} ms':>9s} {'GB/s':>6s}{floor_head}" for t in threads)
     if speedup:
         head += f" {'speed-up':>8s}"
     head += f" {'peak MiB':>8s}"
@@ -260,14 +293,24 @@ def format_table(records, threads):
                      f"E x d messages would take {_text_bytes(some['message_bytes'])} (never built here)")
         lines.append(head)
         lines.append("-" * len(head))
+        for pass_ in PASSES if with_floor else ():
+            row = [floors.get((key[0], key[1], pass_, t)) for t in threads]
+            if all(ms is None for ms in row):
+                continue
+            moved = some["floor_bytes"][pass_]
+            text = f"{'floor':6s} {PASS_LABEL[pass_]:7s} " + " ".join(
+                f"{'-':>9s} {'-':>6s} {'-':>5s}" if ms is None
+                else f"{ms:9.2f} {moved / (ms * 1e-3) / 1e9:6.1f} {'100%':>5s}" for ms in row)
+            if speedup:
+                text += (f" {row[0] / row[-1]:7.2f}x" if row[0] and row[-1] else f" {'-':>8s}")
+            lines.append(text + f" {'-':>8s}")
         for reduce in REDUCES:
             for pass_ in PASSES:
                 row = [cells.get((reduce, pass_, t)) for t in threads]
                 if all(rec is None for rec in row):
                     continue
                 text = f"{reduce:6s} {PASS_LABEL[pass_]:7s} "
-                text += " ".join(f"{'-':>9s} {'-':>6s}" if rec is None
-                                 else f"{rec['median_ms']:9.2f} {rec['gbytes_per_s']:6.1f}" for rec in row)
+                text += " ".join(_cells(rec, with_floor) for rec in row)
                 if speedup:
                     first, last = row[0], row[-1]
                     text += (f" {first['median_ms'] / last['median_ms']:7.2f}x" if first and last
@@ -279,7 +322,7 @@ def format_table(records, threads):
 
 
 def run(graphs=GRAPHS, num_nodes=None, num_edges=None, dims=(DIM,), threads=None, reduces=REDUCES, repeat=5,
-        warmup=1, memory=True, json_path=None, file=None):
+        warmup=1, memory=True, json_path=None, file=None, machine=True, triad_bytes=None):
     """Time the aggregation kernels, print the table and return the records.
 
     Parameters
@@ -300,17 +343,28 @@ def run(graphs=GRAPHS, num_nodes=None, num_edges=None, dims=(DIM,), threads=None
         Also write one JSON line per record there.
     file : file-like, optional
         Where the table goes (default stdout).
+    machine : bool
+        Also measure the STREAM triad (per thread count) and the gather
+        floor (per graph, d, pass and thread count), see
+        :mod:`fastgnn.bench.machine`.
+    triad_bytes : int, optional
+        Bytes of each triad array (default
+        :data:`fastgnn.bench.machine.DEFAULT_TRIAD_ARRAY_BYTES`).
 
     Returns
     -------
     list of dict
         One record per (graph, d, reduce, pass, threads): ``median_ms``,
         ``runs_ms``, ``bytes_moved``, ``gbytes_per_s``, ``message_bytes``,
-        ``peak_bytes`` (when measured), sizes and versions.
+        ``peak_bytes`` (when measured), sizes and versions; with ``machine``,
+        also ``floor_ms`` (the gather floor of the same graph, d, pass and
+        threads), ``fraction_of_floor`` (``floor_ms / median_ms``) and
+        ``triad_gbytes_per_s``.
     """
     import numpy as np
 
     import fastgnn
+    from fastgnn.bench import machine as probes
 
     file = sys.stdout if file is None else file
     default_nodes, default_edges = SIZES[DEFAULT_SIZE]
@@ -341,17 +395,33 @@ def run(graphs=GRAPHS, num_nodes=None, num_edges=None, dims=(DIM,), threads=None
     x = features[dims[0]][0]
     calibration = statistics.median(time_call(timed_call(first, x, None, "sum", 1, "forward"), repeat=3, warmup=1)) * 1e-3
     per_unit = calibration / ((first.num_edges + first.num_dst_nodes) * dims[0])
-    estimate = _estimate_seconds(list(built.values()), dims, threads, reduces, repeat, warmup, memory, per_unit)
+    estimate = _estimate_seconds(list(built.values()), dims, threads, reduces, repeat, warmup, memory, per_unit,
+                                  machine)
     hint = " (bigger graphs: --size medium|large or --nodes/--edges)" if num_edges <= default_edges else ""
     say(f"built the graph{'s' if len(graphs) > 1 else ''} in {build_s:.1f} s; the timings take roughly "
         f"{max(1, round(estimate)):,} s more{hint}")
 
     env = {"fastgnn": fastgnn.__version__, "numpy": np.__version__, "cpu_count": os.cpu_count()}
+    triads, floors = {}, {}
+    if machine:
+        for t in threads:
+            triads[t] = probes.measure_triad(triad_bytes or probes.DEFAULT_TRIAD_ARRAY_BYTES, n_threads=t,
+                                             repeat=repeat)
+        say("STREAM triad (a = b + s * c, 3 x {:,.0f} MiB float64; GB/s counts 3 arrays x 8 bytes per element, "
+            "as STREAM does): ".format(triads[threads[0]]["n_elements"] * 8 / 2**20)
+            + ", ".join(f"{rec['gbytes_per_s']:.1f} GB/s at {_threads_label(t)}" for t, rec in triads.items()))
     records = []
     for kind, graph in built.items():
         for d in dims:
             x, grad_out = features[d]
             message = graph.num_edges * d * 4
+            if machine:
+                for pass_ in PASSES:
+                    for t in threads:
+                        call = probes.floor_call(graph, x, grad_out, n_threads=t, pass_=pass_)
+                        floors[kind, d, pass_, t] = statistics.median(time_call(call, repeat, warmup))
+                        del call
+            floor_bytes = {pass_: bytes_moved(graph, d, "sum", pass_) for pass_ in PASSES}
             for reduce in reduces:
                 peak = peak_memory(graph, x, grad_out, reduce, max(threads)) if memory else None
                 for pass_ in PASSES:
@@ -366,8 +436,12 @@ def run(graphs=GRAPHS, num_nodes=None, num_edges=None, dims=(DIM,), threads=None
                                "env": env}
                         if peak is not None:
                             rec["peak_bytes"] = peak["forward" if pass_ == "forward" else "backward"]
+                        if machine:
+                            floor = floors[kind, d, pass_, t]
+                            rec.update(floor_ms=floor, fraction_of_floor=floor / median, floor_bytes=floor_bytes,
+                                       triad_gbytes_per_s=triads[t]["gbytes_per_s"])
                         records.append(rec)
-    say(format_table(records, threads))
+    say(format_table(records, threads, floors))
     say("")
     say("ms: median wall time of one call; GB/s: effective bandwidth (index arrays, one gathered row per edge, "
         "the output; a lower bound on the traffic);")
@@ -376,6 +450,11 @@ def run(graphs=GRAPHS, num_nodes=None, num_edges=None, dims=(DIM,), threads=None
     if memory:
         say(f"peak MiB: tracemalloc peak of the call alone at {_threads_label(max(threads))} (aggregate on fwd "
             "lines, output and arg included; aggregate_backward on fwd+bwd lines).")
+    if machine:
+        say("floor lines: the ideal prefetching row gather of a sum (every in-neighbour row summed in registers, "
+            "output rows written, aligned inputs, preallocated output; fwd+bwd also over the transpose);")
+        say("floor column: floor time / kernel time at that thread count (100%: the kernel gathers as fast as "
+            "the floor; max/min fwd+bwd only a reference, their backward is no row gather).")
     say("Comparisons with dense NumPy, scipy.sparse, PyTorch, PyG and DGL: python bench/run.py aggregation "
         "(in a source checkout).")
     if json_path:
@@ -449,6 +528,9 @@ def add_arguments(parser):
                                                                     "(default 5)")
     parser.add_argument("--warmup", type=_non_negative, default=1, help="untimed runs before them (default 1)")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc measurement")
+    parser.add_argument("--no-machine", action="store_true",
+                        help="skip the machine's limits: the STREAM triad (3 x 256 MiB float64 arrays) and the "
+                             "gather floor that each kernel line is compared with (see fastgnn.bench.machine)")
     parser.add_argument("--json", metavar="PATH", default=None, help="also write one JSON line per record to PATH")
     return parser
 
@@ -457,6 +539,7 @@ def _check(args):
     """The run's keyword arguments from parsed options, or BenchError naming the option."""
     from fastgnn._runtime.threads import max_num_threads
 
+    from fastgnn.bench.machine import DEFAULT_TRIAD_ARRAY_BYTES
     from fastgnn.cli._common import available_memory
 
     default_nodes, default_edges = SIZES[args.size]
@@ -466,6 +549,8 @@ def _check(args):
         raise BenchError(f"--threads {max(args.threads)} is more than this machine can use "
                          f"(at most {max_num_threads()})")
     needed = _needed_bytes(num_nodes, num_edges, max(args.dims)) * len(args.graphs)
+    if not args.no_machine:     # the triad's three arrays, or the floor's aligned inputs and output
+        needed += max(3 * DEFAULT_TRIAD_ARRAY_BYTES, 3 * 4 * num_nodes * max(args.dims))
     free = available_memory()
     if free is not None and needed > free:
         raise BenchError(f"{num_nodes:,} nodes, {num_edges:,} edges and d={max(args.dims)} need at least "
@@ -477,7 +562,7 @@ def _check(args):
             raise BenchError(f"--json {args.json}: cannot write a file there")
     return dict(graphs=args.graphs, num_nodes=num_nodes, num_edges=num_edges, dims=args.dims, threads=args.threads,
                 reduces=args.reduces, repeat=args.repeat, warmup=args.warmup, memory=not args.no_memory,
-                json_path=args.json)
+                json_path=args.json, machine=not args.no_machine)
 
 
 def run_from_args(args, file=None):

@@ -21,7 +21,8 @@ def _add_bench(subparsers):
         "bench", help="time fastgnn's aggregation kernels on synthetic graphs (well under a minute)",
         description="Time fastgnn's aggregate (forward, and forward + backward) for sum, mean, max and min "
         "on seeded synthetic graphs (uniform and power-law), with 1 and all threads; print the median times, "
-        "the effective bandwidth and the peak memory of each call. Takes well under a minute by default "
+        "the effective bandwidth and the peak memory of each call, and the machine's limits measured in the same "
+        "run (a STREAM triad, and the ideal prefetching row gather each kernel is given as a fraction of). Takes well under a minute by default "
         "(--size medium|large or --nodes/--edges for bigger graphs). Only fastgnn is timed: the comparisons "
         "with NumPy, scipy.sparse, PyTorch, PyG and DGL are in the source repository, python bench/run.py.")
     bench_module.add_arguments(parser)

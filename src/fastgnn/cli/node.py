@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+from fastgnn.graph import SparseFeatures
+
 from fastgnn.cli._common import (CheckedNpz, CommandError, add_option as _add, check_learning_rate,
                                    check_memory, check_seed, check_writable, dataset_errors, num_threads,
                                    option as _option, run_task, training_bytes, write_atomically)
@@ -87,6 +89,10 @@ def add_arguments(parser):
               "shipped in the package)")
     _add(parser, "--no-normalize-features", dest="normalize_features", action="store_false",
          help="node task: keep the raw features (default: rows divided by their sum, as the GCN paper)")
+    _add(parser, "--dense-features", action="store_true",
+         help="node task: keep the input features dense (default: sparse when at most a tenth of them are "
+              "non-zero, as the Planetoid datasets' bag-of-words; the first layer's product and dropout then "
+              "run over the non-zeros only)")
     _add(parser, "--cut-test-edges", action="store_true",
          help="node task: train on the graph without the edges between training and test nodes "
               "(A_ij = 0 for a training node i and a test node j); evaluate on the full graph")
@@ -242,6 +248,7 @@ def resolve_settings(args):
         dataset=dataset, data_root=getattr(args, "data_root", None), model=model, config=config, freeze=freeze,
         cut_test_edges=cut,
         normalize_features=bool(getattr(args, "normalize_features", True)),
+        dense_features=bool(getattr(args, "dense_features", False)),
         inductive=inductive, seed=check_seed(_option(args, "seed", 0)), runs=runs,
         threads=threads, save=getattr(args, "save", None), load=load, log_every=log_every,
         quiet=bool(getattr(args, "quiet", False)), json=bool(getattr(args, "json", False)))
@@ -349,19 +356,32 @@ def load_weights(model, path, config=None):
 
 
 # ---------------------------------------------------------------------- the command
-def load_dataset(name, data_root, normalize_features):
-    """Planetoid ``name`` from ``data_root``, or the embedded Cora when ``data_root`` is None."""
+# Input features with at most this fraction of non-zeros are kept sparse (unless --dense-features).
+SPARSE_DENSITY = 0.1
+
+
+def load_dataset(name, data_root, normalize_features, dense_features=False):
+    """Planetoid ``name`` from ``data_root``, or the embedded Cora when ``data_root`` is None.
+
+    The features are a :class:`~fastgnn.SparseFeatures` matrix when at most
+    :data:`SPARSE_DENSITY` of them are non-zero, unless ``dense_features``.
+    """
     from fastgnn.datasets import Planetoid, load_cora
 
     if data_root is None:
         if name != "cora":
             raise CommandError(f"--dataset {name} needs --data-root DIR, the folder of its raw files "
                                f"ind.{name}.* (only Cora ships with fastgnn)")
-        return load_cora(normalize_features=normalize_features)
-    if not os.path.isdir(data_root):
-        raise CommandError(f"--data-root {data_root}: no such directory")
-    with dataset_errors(data_root, name):
-        return Planetoid(data_root, name, normalize_features=normalize_features)
+        dataset = load_cora(normalize_features=normalize_features)
+    else:
+        if not os.path.isdir(data_root):
+            raise CommandError(f"--data-root {data_root}: no such directory")
+        with dataset_errors(data_root, name):
+            dataset = Planetoid(data_root, name, normalize_features=normalize_features)
+    if not dense_features and np.count_nonzero(dataset.x) <= SPARSE_DENSITY * dataset.x.size:
+        dataset.x = SparseFeatures.from_dense(dataset.x)
+        dataset.sparse_features = True
+    return dataset
 
 
 def run(args, *, out=None):
@@ -390,14 +410,15 @@ def _run(args, out):
 
     with num_threads(s["threads"]):
         started = time.perf_counter()
-        dataset = load_dataset(s["dataset"], s["data_root"], s["normalize_features"])
+        dataset = load_dataset(s["dataset"], s["data_root"], s["normalize_features"], s["dense_features"])
         config.update(model=s["model"], in_channels=dataset.num_features, out_channels=dataset.num_classes)
         check_memory(training_bytes(config["in_channels"], config["hidden"], config["out_channels"],
                                     config["layers"], dataset.x.shape[0]),
                      f"--hidden {_widths_text(config['hidden'])} and --layers {config['layers']}")
         mode = "inductive" if s["inductive"] else "transductive" + (
             ", train-test edges cut" if s["cut_test_edges"] else "")
-        progress(f"{dataset!r}, {mode}" + (", encoder frozen" if s["freeze"] else ""))
+        features = "sparse features" if getattr(dataset, "sparse_features", False) else "dense features"
+        progress(f"{dataset!r}, {features}, {mode}" + (", encoder frozen" if s["freeze"] else ""))
         progress("model {model}: hidden {hidden}, layers {layers}, aggr {aggr}, dropout {dropout}, bias {bias}; "
                  "Adam lr {lr}, weight decay {weight_decay} ({decay}); up to {epochs} epochs, early stopping "
                  "{early_stopping} ({patience})".format(**config))
@@ -478,6 +499,7 @@ def _summary(s, config, dataset, results, seconds):
                                                 "weight_decay", "decay", "early_stopping", "patience",
                                                 "epochs")},
         "normalize_features": s["normalize_features"],
+        "sparse_features": bool(getattr(dataset, "sparse_features", False)),
         "threads": fastgnn.get_num_threads(),
         "total_seconds": seconds,
     }

@@ -11,7 +11,7 @@ concatenating the graphs' CSR arrays with offsets (no sort), and
 import numpy as np
 
 from fastgnn._runtime import validate as V
-from fastgnn.graph import Graph
+from fastgnn.graph import Graph, SparseFeatures
 
 __all__ = ["GraphData", "Batch"]
 
@@ -20,6 +20,10 @@ def _as_table(value, name, num_rows, what):
     """``value`` as a 2-D array with ``num_rows`` rows (a view when possible), or None."""
     if value is None:
         return None
+    if isinstance(value, SparseFeatures):
+        if value.shape[0] != num_rows:
+            raise ValueError(f"{name} has {value.shape[0]} rows but the graph has {num_rows} {what}")
+        return value
     array = np.asarray(value)
     if array.dtype.kind not in "fiub":
         raise TypeError(f"{name} must hold numbers, got dtype {array.dtype}")
@@ -31,6 +35,8 @@ def _as_table(value, name, num_rows, what):
 
 
 def _frozen(array):
+    if isinstance(array, SparseFeatures):      # immutable already
+        return array
     if array is not None and array.flags.writeable and array.flags.owndata:
         array.flags.writeable = False
     return array
@@ -39,6 +45,8 @@ def _frozen(array):
 def _same_array(a, b):
     if a is None or b is None:
         return a is None and b is None
+    if isinstance(a, SparseFeatures) or isinstance(b, SparseFeatures):
+        return isinstance(a, SparseFeatures) and isinstance(b, SparseFeatures) and a == b
     return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
 
 
@@ -153,6 +161,12 @@ def _stack_field(graphs, name, node_level):
         if value.dtype != first.dtype:
             raise ValueError(f"{name} of graph {index} has dtype {value.dtype} but graph 0 has {first.dtype}; "
                              "convert them to one dtype first")
+    sparse = [isinstance(value, SparseFeatures) for value in values]
+    if any(sparse) and not all(sparse):
+        raise ValueError(f"{name} is sparse in graph {sparse.index(True)} but dense in graph {sparse.index(False)}; "
+                         "every graph in a batch needs the same kind")
+    if all(sparse):
+        return SparseFeatures.vstack(values)
     if node_level:
         return _frozen(np.concatenate(values, axis=0))
     return _frozen(np.stack(values, axis=0))

@@ -18,7 +18,7 @@ import struct
 import numpy as np
 import scipy.sparse as sp
 
-from fastgnn.graph import Graph
+from fastgnn.graph import Graph, SparseFeatures
 from fastgnn.graph.transforms import remove_self_loops, to_undirected
 
 __all__ = ["Planetoid", "read_planetoid_data", "row_normalize", "PLANETOID_NAMES"]
@@ -54,6 +54,11 @@ class Planetoid:
     normalize_features : bool
         Divide each feature row by its sum (the GCN paper's preprocessing;
         rows summing to 0 stay 0). See :func:`row_normalize`.
+    sparse_features : bool
+        Return ``x`` as a :class:`~fastgnn.SparseFeatures` matrix (the
+        bag-of-words features are 1-10 % non-zero): the first layer's
+        product and dropout then run over the stored values only. The
+        values are those of the dense ``x``.
 
     Attributes
     ----------
@@ -61,7 +66,7 @@ class Planetoid:
         The lower-case name (``'cora'``).
     graph : Graph
         Symmetric, unweighted, without self-loops or duplicate edges.
-    x : ndarray of float32, shape (num_nodes, num_features)
+    x : ndarray of float32, shape (num_nodes, num_features), or SparseFeatures
     y : ndarray of int64, shape (num_nodes,)
     train_mask, val_mask, test_mask : ndarray of bool, shape (num_nodes,)
     num_nodes, num_features, num_classes : int
@@ -88,36 +93,38 @@ class Planetoid:
     19,717 nodes, 88,648 edges, 500 features, 3 classes.
     """
 
-    def __init__(self, root, name, normalize_features=False):
+    def __init__(self, root, name, normalize_features=False, sparse_features=False):
         key = _dataset_key(name)
         folder = _find_folder(root, key)
         data = read_planetoid_data(folder, key)
-        self._fill(key, folder, normalize_features, **data)
+        self._fill(key, folder, normalize_features, sparse_features, **data)
 
     @classmethod
     def _from_arrays(cls, name, *, x, y, edge_index, train_index, val_index, test_index,
-                     num_classes, normalize_features=False, root=None):
+                     num_classes, normalize_features=False, sparse_features=False, root=None):
         """A dataset from already-read arrays (the embedded copies use this)."""
         dataset = cls.__new__(cls)
-        dataset._fill(_dataset_key(name), root, normalize_features, x=x, y=y, edge_index=edge_index,
-                      train_index=train_index, val_index=val_index, test_index=test_index,
-                      num_classes=num_classes)
+        dataset._fill(_dataset_key(name), root, normalize_features, sparse_features, x=x, y=y,
+                      edge_index=edge_index, train_index=train_index, val_index=val_index,
+                      test_index=test_index, num_classes=num_classes)
         return dataset
 
-    def _fill(self, name, root, normalize_features, *, x, y, edge_index, train_index, val_index,
-              test_index, num_classes):
+    def _fill(self, name, root, normalize_features, sparse_features, *, x, y, edge_index, train_index,
+              val_index, test_index, num_classes):
         num_nodes = x.shape[0]
         self.name = name
         self.root = None if root is None else os.fspath(root)
         self.graph = Graph.from_edge_index(edge_index, num_nodes=num_nodes)
         x = np.ascontiguousarray(x, dtype=np.float32)
-        self.x = row_normalize(x) if normalize_features else x
+        x = row_normalize(x) if normalize_features else x
+        self.x = SparseFeatures.from_dense(x) if sparse_features else x
         self.y = np.ascontiguousarray(y, dtype=np.int64)
         self.train_mask = _index_to_mask(train_index, num_nodes)
         self.val_mask = _index_to_mask(val_index, num_nodes)
         self.test_mask = _index_to_mask(test_index, num_nodes)
         self.num_classes = int(num_classes)
         self.normalize_features = bool(normalize_features)
+        self.sparse_features = bool(sparse_features)
 
     @property
     def num_nodes(self):

@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from fastgnn.data.batch import Batch, GraphData
-from fastgnn.graph import Graph
+from fastgnn.graph import Graph, SparseFeatures
 
 __all__ = ["TUDataset", "read_tu_table", "one_hot", "add_degree_features"]
 
@@ -180,6 +180,10 @@ class TUDataset:
         files exist (labels are always included).
     dtype : float32 or float64
         Dtype of ``x`` and ``edge_attr``.
+    sparse_features : bool
+        Give each graph's ``x`` as a :class:`~fastgnn.SparseFeatures` matrix
+        (one-hot node labels are mostly zeros); batches stack them sparse and
+        the first layer multiplies over the non-zeros only.
 
     Attributes
     ----------
@@ -215,13 +219,15 @@ class TUDataset:
     it (see :meth:`fastgnn.data.Batch.unbatch`).
     """
 
-    def __init__(self, root, name, *, use_node_attr=True, use_edge_attr=True, dtype=np.float32):
+    def __init__(self, root, name, *, use_node_attr=True, use_edge_attr=True, dtype=np.float32,
+                 sparse_features=False):
         self.name = str(name)
         self.root = os.fspath(root)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
         self.folder = self._find_folder()
+        self.sparse_features = bool(sparse_features)
         self._read(use_node_attr, use_edge_attr)
 
     # ------------------------------------------------------------------ files
@@ -331,6 +337,8 @@ class TUDataset:
             if node_order is not None:
                 x = x[node_order]
             x = np.ascontiguousarray(x)
+            if self.sparse_features:
+                x = SparseFeatures.from_dense(x)
 
         edge_blocks = []
         edge_attributes = self._rows(self._table("edge_attributes"), "edge_attributes", num_edges, "edges")

@@ -14,8 +14,10 @@
 """
 from fastgnn.graph.handle import Graph
 from fastgnn.graph.reorder import inverse_permutation, permute_nodes, restore_node_order
+from fastgnn.graph.sparse_features import SparseFeatures, is_sparse_features
 from fastgnn.graph.transforms import (coalesce, permute_graph, remove_self_loops, reorder, subgraph,
                                       to_undirected)
 
-__all__ = ["Graph", "subgraph", "coalesce", "remove_self_loops", "to_undirected", "reorder", "permute_graph",
-           "permute_nodes", "restore_node_order", "inverse_permutation"]
+__all__ = ["Graph", "SparseFeatures", "is_sparse_features", "subgraph", "coalesce", "remove_self_loops",
+           "to_undirected", "reorder", "permute_graph", "permute_nodes", "restore_node_order",
+           "inverse_permutation"]

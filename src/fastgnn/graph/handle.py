@@ -381,7 +381,10 @@ class Graph:
     # ------------------------------------------------------------------ derived graphs
     def with_edge_weight(self, edge_weight):
         """The same structure with other edge weights (None drops them)."""
-        weight = self._weights(edge_weight, self.num_edges)
+        return self._reweighted(self._weights(edge_weight, self.num_edges))
+
+    def _reweighted(self, weight):
+        """:meth:`with_edge_weight` for weights already checked (float32/64, one per edge, finite)."""
         graph = Graph(self._indptr, self._indices, self.num_src_nodes, weight, _validated=True)
         for key in ("transpose", "destinations", "in_degree", "out_degree"):
             if key in self._cache:

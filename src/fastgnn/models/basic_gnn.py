@@ -15,10 +15,11 @@ import numpy as np
 
 from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn import init
-from fastgnn.nn.activation import get_activation
+from fastgnn.nn.activation import ELU, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, get_activation
 from fastgnn.nn.conv.registry import conv_names, get_conv
 from fastgnn.nn.dropout import Dropout
 from fastgnn.nn.module import Module, Sequential, lowest_trainable
+from fastgnn.ops.dense import bias_act_dropout, bias_act_dropout_backward
 
 __all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet"]
 
@@ -110,6 +111,14 @@ class GNNStack(Module):
     features (it is not needed to train), so the first layer does one matrix
     product less and returns None; pass ``need_input_grad=True`` to get it.
 
+    After every hidden convolution, its output bias (when the convolution
+    hands it over: ``GCNConv``, ``SAGEConv`` without ``normalize``,
+    ``GraphConv``), the activation (the built-in ones) and the next layer's
+    dropout run as one compiled pass (:func:`fastgnn.ops.bias_act_dropout`),
+    and their backward as one more, which also sums the bias gradient; the
+    dropout mask is keyed by one draw from the dropout's generator, so it is
+    the same for any thread count and is recomputed, not stored.
+
     Weight decay on the first layer only (the GCN paper) is one optimizer
     call away: ``Adam(model.parameter_groups(5e-4), lr=0.01)``.
     """
@@ -157,6 +166,9 @@ class GNNStack(Module):
                                         for _ in range(self.num_layers - 1)])
         self.dropouts = Sequential(*[Dropout(input_dropout if layer == 0 else dropout, rng=rng)
                                      for layer in range(self.num_layers)])
+        self._fused = [_fused_step(self.convs[layer], self.activations[layer])
+                       for layer in range(self.num_layers - 1)]
+        self._fused_states = [None] * (self.num_layers - 1)
 
     # ------------------------------------------------------------------ computation
     def forward(self, graph, x):
@@ -175,12 +187,43 @@ class GNNStack(Module):
         last = self.num_layers - 1
         for layer in range(self.num_layers):
             dropout = self.dropouts[layer]
-            if dropout.p > 0:
+            if dropout.p > 0 and (layer == 0 or self._fused[layer - 1] is None):
                 h = dropout(h)
             h = self.convs[layer](graph, h)
             if layer < last:
-                h = self.activations[layer](h)
+                if self._fused[layer] is None:
+                    h = self.activations[layer](h)
+                else:
+                    h = self._fused_forward(layer, h)
         return h
+
+    def _fused_forward(self, layer, z):
+        """``dropout_{layer+1}(act(z + bias))`` in one pass (the state kept for the backward in training)."""
+        bias, activation, options, inplace = self._fused[layer]
+        dropout = self.dropouts[layer + 1]
+        training = self.training and dropout.p > 0
+        h, state = bias_act_dropout(z, None if bias is None else bias.data, activation, p=dropout.p,
+                                    seed=dropout.draw_seed() if training else 0, training=training,
+                                    inplace=inplace, **options)
+        self._fused_states[layer] = state if self.training else None
+        return h
+
+    def _fused_backward(self, layer, grad):
+        bias, _, _, inplace = self._fused[layer]
+        state = self._fused_states[layer]
+        if state is None:
+            raise RuntimeError(f"{type(self).__name__}.backward: no training-mode forward to differentiate")
+        self._fused_states[layer] = None
+        need_bias = bias is not None and bias.requires_grad
+        # the gradient from the layer above is that layer's own fresh array: overwrite it
+        grad, grad_bias = bias_act_dropout_backward(grad, state, need_bias_grad=need_bias,
+                                                    out=grad if inplace and _writeable(grad) else None)
+        if need_bias:
+            bias.grad += grad_bias
+        return grad
+
+    def _clear_extra_cache(self):
+        self._fused_states = [None] * (self.num_layers - 1)
 
     def backward(self, grad_out, need_input_grad=False):
         """Accumulate every parameter's gradient from ``grad_out = dL/d logits``.
@@ -203,14 +246,22 @@ class GNNStack(Module):
             self.dropouts[layer].clear_cache()
             if layer < self.num_layers - 1:
                 self.activations[layer].clear_cache()
+                self._fused_states[layer] = None
         if lowest == self.num_layers:
             return None
         for layer in range(self.num_layers - 1, lowest - 1, -1):
             if layer < self.num_layers - 1:
-                grad = self.activations[layer].backward(grad)
+                if self._fused[layer] is None:
+                    grad = self.activations[layer].backward(grad)
+                else:
+                    grad = self._fused_backward(layer, grad)
             needed = need_input_grad or layer > lowest
             grad = self.convs[layer].backward(grad, need_input_grad=needed)
             dropout = self.dropouts[layer]
+            if layer > 0 and self._fused[layer - 1] is not None:
+                if not needed:
+                    self._fused_states[layer - 1] = None   # its state is not needed: release it now
+                continue                                   # this dropout is part of the fused step below
             if dropout.p > 0:
                 if needed:
                     grad = dropout.backward(grad)
@@ -261,6 +312,38 @@ class GNNStack(Module):
         widths = [self.in_channels] + self.hidden_channels + [self.out_channels]
         return (f"conv={self.conv!r}, widths={widths}, aggr={self.aggr!r}, dropout={self.dropout}, "
                 f"input_dropout={self.input_dropout}")
+
+
+# The activation modules the fused step computes, as (name of bias_act_dropout, options).
+_FUSABLE = {
+    Identity: lambda m: ("identity", {}),
+    ReLU: lambda m: ("relu", {}),
+    LeakyReLU: lambda m: ("leaky_relu", {"negative_slope": m.negative_slope}),
+    ELU: lambda m: ("elu", {"alpha": m.alpha}),
+    Tanh: lambda m: ("tanh", {}),
+    Sigmoid: lambda m: ("sigmoid", {}),
+}
+
+
+def _fused_step(conv, activation):
+    """``(bias, activation name, options, inplace)`` of the fused step after ``conv``, or None.
+
+    None when the activation is not a built-in one (a subclass may behave
+    differently). ``bias`` is the conv's output bias when it hands it over
+    (see :class:`fastgnn.nn.conv.OutputBias`); ``inplace`` when the conv
+    keeps no reference to its output, which the step may then overwrite.
+    """
+    describe = _FUSABLE.get(type(activation))
+    if describe is None:
+        return None
+    name, options = describe(activation)
+    hand_over = getattr(conv, "hand_over_output_bias", None)
+    bias, inplace = hand_over() if hand_over is not None else (None, False)
+    return bias, name, options, inplace
+
+
+def _writeable(array):
+    return isinstance(array, np.ndarray) and array.flags.writeable and array.flags.c_contiguous
 
 
 def _copy_module(module):

@@ -9,7 +9,7 @@ import numpy as np
 
 from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn import init
-from fastgnn.nn.utils import as_layer_input, positive_int
+from fastgnn.nn.utils import as_layer_input, densified, positive_int
 from fastgnn.nn.activation import ReLU
 from fastgnn.nn.conv import GINConv
 from fastgnn.nn.conv.registry import conv_names, get_conv
@@ -129,7 +129,9 @@ class GINGraphClassifier(Module):
         ndarray (num_graphs, num_classes)
         """
         h = as_layer_input(x, "x", self.in_channels, self.dtype, type(self).__name__, graph.num_nodes)
-        representations = [h]
+        # The readout of the input layer pools dense rows (sparse input features are narrow one-hot
+        # labels here); the first convolution still multiplies the sparse ones.
+        representations = [densified(h)]
         for conv in self.convs:
             h = conv(graph, h)
             representations.append(h)

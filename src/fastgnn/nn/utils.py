@@ -1,15 +1,20 @@
 """Input checks shared by the layers, for writing your own (see docs/extending.md)."""
 import numpy as np
 
-from fastgnn.graph import Graph
+from fastgnn._runtime.memory import empty_aligned
+from fastgnn.graph import Graph, SparseFeatures
 
 
 def as_layer_input(x, name, width, dtype, layer, num_rows=None):
     """``x`` as a C-contiguous 2-D array in the layer's dtype, checked against its width.
 
     A float array of another dtype is cast to ``dtype`` (the layer computes
-    in its parameters' dtype); integer or other arrays are refused.
+    in its parameters' dtype); integer or other arrays are refused. A
+    :class:`~fastgnn.SparseFeatures` matrix stays sparse (cast to ``dtype``).
     """
+    if isinstance(x, SparseFeatures):
+        _check_rows_and_width(x.shape, name, width, layer, num_rows)
+        return x.astype(dtype)
     if isinstance(x, (tuple, list)):
         raise TypeError(f"{layer}: {name} must be an array, got a {type(x).__name__}")
     array = np.asarray(x)
@@ -17,13 +22,26 @@ def as_layer_input(x, name, width, dtype, layer, num_rows=None):
         raise TypeError(f"{layer}: {name} must be a float array, got dtype {array.dtype}")
     if array.ndim != 2:
         raise ValueError(f"{layer}: {name} must be 2-D (nodes x features), got shape {array.shape}")
-    if width is not None and array.shape[1] != width:
-        raise ValueError(
-            f"{layer}: {name} has {array.shape[1]} features but the layer expects {width} "
-            f"(in_channels)")
-    if num_rows is not None and array.shape[0] != num_rows:
-        raise ValueError(f"{layer}: {name} has {array.shape[0]} rows but the graph has {num_rows} nodes")
+    _check_rows_and_width(array.shape, name, width, layer, num_rows)
     return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _check_rows_and_width(shape, name, width, layer, num_rows):
+    if width is not None and shape[1] != width:
+        raise ValueError(
+            f"{layer}: {name} has {shape[1]} features but the layer expects {width} "
+            f"(in_channels)")
+    if num_rows is not None and shape[0] != num_rows:
+        raise ValueError(f"{layer}: {name} has {shape[0]} rows but the graph has {num_rows} nodes")
+
+
+def densified(x):
+    """``x`` as a dense array: a :class:`~fastgnn.SparseFeatures` matrix expanded, anything else as it is.
+
+    For the operations that cannot run on sparse features (max/min
+    aggregation of the input features).
+    """
+    return x.toarray() if isinstance(x, SparseFeatures) else x
 
 
 def as_float_array(x, name, layer):
@@ -88,3 +106,29 @@ def as_grad(grad_out, shape, layer, dtype=None):
     if array.shape != tuple(shape):
         raise ValueError(f"{layer}.backward: grad_out must have shape {tuple(shape)}, got {array.shape}")
     return array
+
+
+class Workspace:
+    """A scratch array a layer reuses from call to call (never returned, never kept for a backward).
+
+    Reusing one buffer saves an allocation per epoch; buffers above glibc's
+    mmap threshold (32 MB) are otherwise mapped and page-faulted anew each
+    time. Not shared between modules, nor safe across threads (as modules are not).
+    """
+
+    __slots__ = ("_array",)
+
+    def __init__(self):
+        self._array = None
+
+    def get(self, shape, dtype):
+        """A C-contiguous, 64-byte aligned array of ``shape`` and ``dtype`` (contents undefined)."""
+        shape, dtype = tuple(shape), np.dtype(dtype)
+        array = self._array
+        if array is None or array.dtype != dtype or array.size < int(np.prod(shape)):
+            array = self._array = empty_aligned((max(int(np.prod(shape)), 1),), dtype)
+        return array[:int(np.prod(shape))].reshape(shape)
+
+    def release(self):
+        """Drop the buffer."""
+        self._array = None

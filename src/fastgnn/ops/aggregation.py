@@ -28,6 +28,9 @@ def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, out
         Empty rows give 0.
     edge_weight : array_like, shape (num_edges,), optional
         Overrides the graph's own weights; cast to the dtype of ``x``.
+        For ``sum`` and ``mean``, ``x`` may also be a column block of a
+        wider C-contiguous array (``z[:, :64]``: rows contiguous, further
+        apart than their width), read in place.
     return_arg : bool
         Also return ``arg``: for max/min, the winning edge id of each output
         element (first in CSR order on ties, -1 for an empty row), in the
@@ -35,7 +38,8 @@ def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, out
     out : ndarray, optional
         Where to write the result: C-contiguous, shape ``(num_dst_nodes, d)``
         (``(num_dst_nodes,)`` for 1-D ``x``), the dtype of ``x``, not
-        overlapping ``x``. Returned.
+        overlapping ``x``; for ``sum`` and ``mean`` also a column block of a
+        wider C-contiguous array (the other columns are left alone). Returned.
     n_threads : int, optional
         Threads for this call (see :func:`fastgnn.set_num_threads`).
 
@@ -52,6 +56,8 @@ def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, out
     """
     graph = as_graph(graph)
     reduce = V.check_reduce(reduce)
+    if reduce in ("sum", "mean") and (_is_column_block(x) or _is_column_block(out)):
+        return _aggregate_blocks(graph, x, reduce, edge_weight, out, n_threads)
     x2, was_1d = V.as_features(x, "x", num_rows=graph.num_src_nodes)
     dtype = x2.dtype
     weight = resolve_edge_weight(graph, edge_weight, dtype)
@@ -78,8 +84,55 @@ def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, out
     return out
 
 
+def _is_column_block(array):
+    """Whether ``array`` is a 2-D float ndarray whose rows are contiguous but not adjacent (a column block)."""
+    return (isinstance(array, np.ndarray) and array.ndim == 2 and not array.flags.c_contiguous
+            and array.dtype in V.FLOAT_DTYPES and array.strides[1] == array.itemsize
+            and array.strides[0] % array.itemsize == 0 and array.strides[0] >= array.shape[1] * array.itemsize)
+
+
+def _block_out(out, shape, dtype, inputs):
+    """A caller's ``out=`` that may be a column block: checked as :func:`V.check_out` but for contiguity."""
+    if out is None:
+        return empty_aligned(shape, dtype)
+    if _is_column_block(out) or not isinstance(out, np.ndarray):
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+        if out.dtype != dtype:
+            raise TypeError(f"out must have dtype {dtype}, got {out.dtype}")
+        if out.shape != tuple(shape):
+            raise ValueError(f"out must have shape {tuple(shape)}, got {out.shape}")
+        if not out.flags.writeable:
+            raise ValueError("out must be writeable")
+        for other in inputs:
+            if other is not None and np.shares_memory(out, other):
+                raise ValueError("out must not share memory with an input")
+        return out
+    return V.check_out(out, shape, dtype, inputs)
+
+
+def _rows_in_place(x, name, num_rows):
+    """``x`` as a 2-D float array read in place when its rows are contiguous (a column block), else as_features."""
+    if _is_column_block(x):
+        if x.shape[0] != num_rows:
+            raise ValueError(f"{name} must have {num_rows} rows, got shape {x.shape}")
+        return x
+    return V.as_features(x, name, num_rows=num_rows)[0]
+
+
+def _aggregate_blocks(graph, x, reduce, edge_weight, out, n_threads):
+    """Sum/mean aggregation where ``x`` or ``out`` is a column block of a wider array (read/written in place)."""
+    x2 = _rows_in_place(x, "x", graph.num_src_nodes)
+    dtype, width = x2.dtype, x2.shape[1]
+    weight = resolve_edge_weight(graph, edge_weight, dtype)
+    out = _block_out(out, (graph.num_dst_nodes, width), dtype, (x2, weight))
+    threads = resolve_num_threads(n_threads, work_of(graph.num_edges, graph.num_dst_nodes, width))
+    _K.gather_sum_strided(out, x2, graph.indptr, graph.indices, threads, weight=weight, mean=reduce == "mean")
+    return out
+
+
 def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=None, arg=None,
-                       need_weight_grad=False, n_threads=None):
+                       need_weight_grad=False, out=None, n_threads=None):
     """Gradients of :func:`aggregate` with respect to ``x`` (and the edge weights).
 
     Parameters
@@ -98,6 +151,11 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
         The ``arg`` returned by the max/min forward; required for max/min.
     need_weight_grad : bool
         Also return the gradient with respect to the edge weights.
+    out : ndarray, optional
+        Where to write ``grad_x`` (sum and mean, without
+        ``need_weight_grad``): shape ``(num_src_nodes, d)``, the dtype of
+        ``grad_out``, C-contiguous or a column block of a wider C-contiguous
+        array. ``grad_out`` may be a column block too. Returned.
     n_threads : int, optional
 
     Returns
@@ -116,6 +174,11 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
     """
     graph = as_graph(graph)
     reduce = V.check_reduce(reduce)
+    if out is not None or _is_column_block(grad_out):
+        if reduce not in ("sum", "mean") or need_weight_grad:
+            raise ValueError("out= and column-block gradients are taken by the sum and mean backward "
+                             "without need_weight_grad")
+        return _backward_blocks(graph, grad_out, reduce, edge_weight, out, n_threads)
     g2, was_1d = V.as_features(grad_out, "grad_out", num_rows=graph.num_dst_nodes)
     dtype, width = g2.dtype, g2.shape[1]
     x2 = None
@@ -165,3 +228,17 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
             _K.extremum_weight_grad(grad_w, g2, arg, x2, graph.indptr, graph.indices, threads)
     grad_x = shape_like(grad_x, was_1d)
     return (grad_x, grad_w) if need_weight_grad else grad_x
+
+
+def _backward_blocks(graph, grad_out, reduce, edge_weight, out, n_threads):
+    """The sum/mean feature gradient, reading and writing column blocks in place."""
+    g2 = _rows_in_place(grad_out, "grad_out", graph.num_dst_nodes)
+    dtype, width = g2.dtype, g2.shape[1]
+    weight = resolve_edge_weight(graph, edge_weight, dtype)
+    out = _block_out(out, (graph.num_src_nodes, width), dtype, (g2, weight))
+    t_indptr, t_indices, _ = graph.transpose_csr()
+    weight_t = resolve_transposed_edge_weight(graph, edge_weight, weight, dtype)
+    scale = graph.inverse_in_degree(dtype) if reduce == "mean" else None
+    threads = resolve_num_threads(n_threads, work_of(graph.num_edges, graph.num_src_nodes, width))
+    _K.gather_sum_strided(out, g2, t_indptr, t_indices, threads, weight=weight_t, scale=scale)
+    return out

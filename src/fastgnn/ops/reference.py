@@ -2,10 +2,12 @@
 
 The test oracle: written for clarity, not speed (per-row loops, dense
 temporaries), and independent of the compiled kernels and of
-:class:`fastgnn.Graph`. Every function takes plain destination-major CSR
+:class:`fastgnn.Graph`. Every graph operation takes plain destination-major CSR
 arrays: ``indptr`` (length ``num_dst_nodes + 1``) and ``indices`` (the source
 of each edge), with the position of an edge in ``indices`` as its edge id.
-See ``SEMANTICS.md`` for the definitions followed here.
+See ``SEMANTICS.md`` for the definitions followed here. The fused dense
+steps (bias, activation, dropout: :func:`bias_act_dropout`) and their
+counter-based dropout mask (:func:`dropout_keep`) close the module.
 
 Precision. Sums (``sum``, ``mean``, the backward of every op, ``edge_dot``)
 are accumulated in float64 and rounded to the feature dtype at the end, so
@@ -19,6 +21,7 @@ Every function returns new arrays and never modifies its inputs.
 import numpy as np
 
 from fastgnn._runtime import validate as V
+from fastgnn._runtime.numerics import sigmoid as _sigmoid
 
 __all__ = [
     "aggregate",
@@ -27,6 +30,11 @@ __all__ = [
     "segment_reduce_backward",
     "edge_dot",
     "edge_dot_backward",
+    "dropout_threshold",
+    "dropout_keep",
+    "dropout_keep_flat",
+    "bias_act_dropout",
+    "bias_act_dropout_backward",
 ]
 
 def _as_2d(x):
@@ -262,3 +270,129 @@ def edge_dot_backward(indptr, indices, grad_out, a, b):
         grad_a[i] += g[e] * b2[j].astype(np.float64)
         grad_b[j] += g[e] * a2[i].astype(np.float64)
     return _restore(grad_a.astype(dtype), a_1d), _restore(grad_b.astype(dtype), b_1d)
+
+
+# ---------------------------------------------------------------------------
+# Fused dense steps (fastgnn.ops.dense): the counter-based dropout mask and
+# bias + activation + dropout, step by step as fastgnn.nn computes them.
+
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(x):
+    z = (x + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def _mix32(h):
+    """The finalizer of MurmurHash3 on a uint32 array."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def dropout_threshold(p):
+    """``round(p * 2^32)`` (ties to even): an element is kept when its 32 random bits are at least this."""
+    return int(round(float(p) * 4294967296.0))
+
+
+def dropout_keep(counters, p, seed, step):
+    """Keep flags of the flat positions ``counters`` (any uint64 values) for ``(seed, step)``.
+
+    ``key = splitmix64(splitmix64(seed) ^ step)``, ``k0``/``k1`` its low and
+    high 32 bits; position ``c`` (low/high words ``lo``/``hi``) draws
+    ``bits = mix32(mix32(lo ^ k0) ^ k1 ^ (hi * 0x9E3779B1 mod 2^32))`` and is
+    kept when ``bits >= round(p * 2^32)``.
+    """
+    key = _splitmix64(_splitmix64(int(seed)) ^ int(step))
+    k0, k1 = np.uint32(key & 0xFFFFFFFF), np.uint32(key >> 32)
+    c = np.asarray(counters, dtype=np.uint64)
+    lo = c.astype(np.uint32)
+    hi = (c >> np.uint64(32)).astype(np.uint32)
+    bits = _mix32(_mix32(lo ^ k0) ^ k1 ^ (hi * np.uint32(0x9E3779B1)))
+    return bits.astype(np.int64) >= dropout_threshold(p)
+
+
+def dropout_keep_flat(n, p, seed, step):
+    """Keep flags of the flat positions ``0 .. n-1`` (:func:`dropout_keep` of ``arange(n)``)."""
+    return dropout_keep(np.arange(int(n), dtype=np.uint64), p, seed, step)
+
+
+def _activation(name, x, negative_slope, alpha):
+    dtype = x.dtype.type
+    if name == "relu":
+        return np.maximum(x, 0)
+    if name == "leaky_relu":
+        return np.where(x > 0, x, x * dtype(negative_slope))
+    if name == "elu":
+        return np.where(x > 0, x, dtype(alpha) * np.expm1(np.minimum(x, 0)))
+    if name == "tanh":
+        return np.tanh(x)
+    if name == "sigmoid":
+        return _sigmoid(x)
+    return x.copy()
+
+
+def _activation_grad(name, grad, y, negative_slope, alpha):
+    dtype = y.dtype.type
+    if name == "relu":
+        return np.multiply(grad, y > 0, dtype=y.dtype)
+    if name == "leaky_relu":
+        return np.where(y > 0, grad, grad * dtype(negative_slope))
+    if name == "elu":
+        return np.where(y > 0, grad, grad * (y + dtype(alpha)))
+    if name == "tanh":
+        return grad * (1 - y * y)
+    if name == "sigmoid":
+        return grad * y * (1 - y)
+    return grad
+
+
+def _pre_activation(z, bias):
+    z = np.asarray(z)
+    return z + np.asarray(bias).astype(z.dtype) if bias is not None else z
+
+
+def bias_act_dropout(z, bias=None, activation="relu", negative_slope=0.01, alpha=1.0, p=0.0, seed=0, step=0,
+                     training=True):
+    """``act(z + bias) * keep / (1 - p)``: the bias add, the activation and inverted dropout.
+
+    The activation as :mod:`fastgnn.nn.activation`, the dropout as
+    :class:`fastgnn.nn.Dropout` (``(y * keep) * (1 / (1 - p))``), with the
+    mask of :func:`dropout_keep_flat` over the row-major positions. No
+    dropout when ``training`` is false or ``p == 0``; zeros when every
+    element is dropped (``p`` rounds to 1).
+    """
+    y = _activation(activation, _pre_activation(z, bias), negative_slope, alpha)
+    if not training or p == 0:
+        return y
+    if dropout_threshold(p) >= 1 << 32:
+        return np.zeros_like(y)
+    keep = dropout_keep_flat(y.size, p, seed, step).reshape(y.shape)
+    return (y * keep) * y.dtype.type(1.0 / (1.0 - p))
+
+
+def bias_act_dropout_backward(grad_out, z, bias=None, activation="relu", negative_slope=0.01, alpha=1.0, p=0.0,
+                              seed=0, step=0, training=True):
+    """Gradients of :func:`bias_act_dropout`: ``(grad_z, grad_bias)`` (``grad_bias`` None without a bias).
+
+    ``grad_z = act'(grad_out * keep / (1 - p))``, as the backward of
+    :class:`fastgnn.nn.Dropout` then of the activation; ``grad_bias`` its
+    column sums, accumulated in float64.
+    """
+    y = _activation(activation, _pre_activation(z, bias), negative_slope, alpha)
+    g = np.asarray(grad_out).astype(y.dtype)
+    if training and p != 0:
+        if dropout_threshold(p) >= 1 << 32:
+            g = np.zeros_like(g)
+        else:
+            keep = dropout_keep_flat(y.size, p, seed, step).reshape(y.shape)
+            g = (g * keep) * y.dtype.type(1.0 / (1.0 - p))
+    grad_z = _activation_grad(activation, g, y, negative_slope, alpha).astype(y.dtype)
+    grad_bias = None if bias is None else grad_z.astype(np.float64).sum(axis=0).astype(y.dtype)
+    return grad_z, grad_bias
+

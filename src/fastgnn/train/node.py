@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 from fastgnn._runtime import validate as V
-from fastgnn.graph import Graph
+from fastgnn.graph import Graph, SparseFeatures
 from fastgnn.losses import cross_entropy
 from fastgnn.metrics import accuracy
 from fastgnn.nn.module import Module
@@ -97,6 +97,12 @@ def check_node_inputs(graph, x, y, masks, dtype=None):
         raise ValueError(f"node classification needs a square graph, got {graph.num_src_nodes} source "
                          f"and {graph.num_dst_nodes} destination nodes")
     num_nodes = graph.num_nodes
+    if isinstance(x, SparseFeatures):
+        if x.shape[0] != num_nodes:
+            raise ValueError(f"x must have {num_nodes} rows, one per node of the graph, got shape {x.shape}")
+        features = x if dtype is None else x.astype(dtype)
+        labels = _as_labels(y, num_nodes)
+        return features, labels, {name: _as_node_mask(mask, num_nodes, name) for name, mask in masks.items()}
     features = np.asarray(x)
     if features.dtype.kind != "f":
         raise TypeError(f"x must be a float array of node features, got dtype {features.dtype}")
@@ -180,8 +186,9 @@ def train_node_classifier(model, graph, x, y, train_mask, val_mask, test_mask, o
         ``model(graph, x)`` returns logits; ``model.backward(grad)`` fills
         the parameter gradients (e.g. a :class:`fastgnn.models.GCN`).
     graph : Graph
-    x : ndarray of float (num_nodes, num_features)
-        Cast once to the model's dtype.
+    x : ndarray of float (num_nodes, num_features), or SparseFeatures
+        Cast once to the model's dtype. Sparse features stay sparse (the
+        first layer's product and dropout run over the stored values).
     y : ndarray of int (num_nodes,)
     train_mask, val_mask, test_mask : ndarray of bool (num_nodes,)
         ``val_mask`` may be None (then no early stopping), ``test_mask``
@@ -254,7 +261,7 @@ def train_node_classifier(model, graph, x, y, train_mask, val_mask, test_mask, o
 
     if inductive:
         train_graph = graph.subgraph(train_mask)
-        train_x = np.ascontiguousarray(x[train_mask])
+        train_x = x[train_mask] if isinstance(x, SparseFeatures) else np.ascontiguousarray(x[train_mask])
         train_y = np.ascontiguousarray(y[train_mask])
         train_loss_mask = None       # every node of the training subgraph is a training node
     else:

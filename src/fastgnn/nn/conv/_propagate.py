@@ -5,7 +5,9 @@ product commutes with the aggregation: ``AGG(x) W^T = AGG(x W^T)``. Applying
 ``W`` first is cheaper when it narrows the features (``out < in``): the
 aggregation then moves ``out`` instead of ``in`` values per edge. Max and min
 are not linear (``max(x) W^T != max(x W^T)``), so they always aggregate the
-input features first.
+input features first. Sparse input features (:class:`~fastgnn.SparseFeatures`)
+are always transformed first under a linear aggregation (the product is
+then the cheap one), and expanded to a dense array under max/min.
 
 All aggregation goes through :func:`fastgnn.ops.aggregate` and
 :func:`fastgnn.ops.aggregate_backward`; nothing of size edges x features is
@@ -14,15 +16,17 @@ ever built.
 import numpy as np
 
 from fastgnn._runtime import validate as V
+from fastgnn.graph import SparseFeatures
 from fastgnn.nn._matmul import matmul, matmul_tn
+from fastgnn.nn.utils import densified
 from fastgnn.ops import aggregate, aggregate_backward
 
 LINEAR_REDUCES = ("sum", "mean")
 
 
-def transforms_first(reduce, in_width, out_width):
-    """Whether ``AGG(x) W^T`` is computed as ``AGG(x W^T)``."""
-    return reduce in LINEAR_REDUCES and out_width < in_width
+def transforms_first(reduce, in_width, out_width, sparse_input=False):
+    """Whether ``AGG(x) W^T`` is computed as ``AGG(x W^T)`` (always, for linear reduces of sparse input)."""
+    return reduce in LINEAR_REDUCES and (out_width < in_width or sparse_input)
 
 
 def aggregate_transform(graph, x_src, weight, reduce, keep):
@@ -39,9 +43,11 @@ def aggregate_transform(graph, x_src, weight, reduce, keep):
         Training mode: return what :func:`aggregate_transform_backward` needs.
     """
     out_width, in_width = weight.shape
-    if transforms_first(reduce, in_width, out_width):
+    sparse_input = isinstance(x_src, SparseFeatures)
+    if transforms_first(reduce, in_width, out_width, sparse_input):
         out = aggregate(graph, matmul(x_src, weight.T), reduce)
         return out, (("transform_first", x_src, None) if keep else None)
+    x_src = densified(x_src)
     if reduce in LINEAR_REDUCES:
         aggregated, arg = aggregate(graph, x_src, reduce), None
     else:
@@ -75,24 +81,125 @@ def aggregate_transform_backward(graph, grad_out, weight, reduce, saved, need_in
     return aggregate_backward(graph, grad_aggregated, reduce, arg=arg)
 
 
-def linear_aggregate(graph, x_src, linear, reduce, keep):
+def linear_aggregate(graph, x_src, linear, reduce, keep, add_bias=True):
     """``AGG_graph(x_src) W^T + b`` with the weight and bias of ``linear`` (a :class:`Linear`).
 
     Returns the output and what :func:`linear_aggregate_backward` needs, as
-    :func:`aggregate_transform` does.
+    :func:`aggregate_transform` does. ``add_bias=False`` leaves the bias to
+    the caller (see :class:`OutputBias`).
     """
     out, saved = aggregate_transform(graph, x_src, linear.weight.data, reduce, keep)
-    if linear.bias is not None:
+    if linear.bias is not None and add_bias:
         out += linear.bias.data
     return out, saved
 
 
-def linear_aggregate_backward(graph, grad_out, linear, reduce, saved, need_input_grad):
-    """Accumulate the gradients of ``linear``'s weight and bias; return ``dL/dx_src`` (or None)."""
+def linear_aggregate_backward(graph, grad_out, linear, reduce, saved, need_input_grad, bias_grad=True):
+    """Accumulate the gradients of ``linear``'s weight and bias (unless not ``bias_grad``); return ``dL/dx_src``."""
     bias = linear.bias
-    if bias is not None and bias.requires_grad:
+    if bias is not None and bias.requires_grad and bias_grad:
         bias.grad += grad_out.sum(axis=0)
     return aggregate_transform_backward(graph, grad_out, linear.weight, reduce, saved, need_input_grad)
+
+
+# A root product is fused with the aggregated one only from this output width on: narrower rows
+# are gathered as zero-padded 16-lane rows, which a column block of a wider array cannot be.
+FUSED_MIN_WIDTH = 16
+
+
+def fuses_root(reduce, in_width, out_width, x, is_pair):
+    """Whether :func:`root_linear_aggregate` computes ``AGG(x) W_a^T + x W_r^T`` with one product.
+
+    When the aggregation is linear and transforms first (``out < in``, or
+    sparse ``x``), both weights multiply the same ``x``: ``x [W_a; W_r]^T``
+    reads ``x`` once, forward and backward, instead of twice.
+    """
+    sparse_input = isinstance(x, SparseFeatures)
+    return (not is_pair and out_width >= FUSED_MIN_WIDTH
+            and transforms_first(reduce, in_width, out_width, sparse_input))
+
+
+def root_linear_aggregate(graph, x, lin_agg, lin_root, reduce, keep, workspace, add_bias=True):
+    """``AGG_graph(x) W_a^T + b + x W_r^T`` in one product ``x [W_a; W_r]^T`` (see :func:`fuses_root`).
+
+    Parameters
+    ----------
+    graph : Graph (square)
+    x : ndarray or SparseFeatures (num_nodes, in)
+    lin_agg, lin_root : Linear
+        The aggregated side's layer (its bias is added) and the root's.
+    reduce : {'sum', 'mean'}
+    keep : bool
+        Return what :func:`root_linear_aggregate_backward` needs.
+    workspace : Workspace
+        The scratch ``(N, 2 out)`` product, reused by the backward.
+
+    Returns
+    -------
+    out : ndarray (num_nodes, out)
+    saved : tuple or None
+    """
+    width = lin_agg.out_features
+    weights = np.concatenate([lin_agg.weight.data, lin_root.weight.data])        # (2 out, in)
+    both = matmul(x, weights.T, out=workspace.get((graph.num_dst_nodes, 2 * width), weights.dtype))
+    out = aggregate(graph, both[:, :width], reduce)
+    out += both[:, width:]
+    if lin_agg.bias is not None and add_bias:
+        out += lin_agg.bias.data
+    return out, ((x, weights) if keep else None)
+
+
+def root_linear_aggregate_backward(graph, grad_out, lin_agg, lin_root, reduce, saved, need_input_grad,
+                                   workspace, bias_grad=True):
+    """Accumulate both layers' gradients from one ``[AGG^T G | G]`` block; return ``dL/dx`` (or None)."""
+    x, weights = saved
+    width = lin_agg.out_features
+    bias = lin_agg.bias
+    if bias is not None and bias.requires_grad and bias_grad:
+        bias.grad += grad_out.sum(axis=0)
+    both = workspace.get((graph.num_src_nodes, 2 * width), grad_out.dtype)
+    aggregate_backward(graph, grad_out, reduce, out=both[:, :width])
+    both[:, width:] = grad_out
+    if lin_agg.weight.requires_grad or lin_root.weight.requires_grad:
+        grad_weights = matmul_tn(both, x)                                         # (2 out, in)
+        if lin_agg.weight.requires_grad:
+            lin_agg.weight.grad += grad_weights[:width]
+        if lin_root.weight.requires_grad:
+            lin_root.weight.grad += grad_weights[width:]
+    return matmul(both, weights) if need_input_grad else None
+
+
+class OutputBias:
+    """Mixin of the convolutions whose last step adds a bias, which a stack may take over.
+
+    :class:`~fastgnn.models.GNNStack` fuses that bias with the activation
+    and dropout after the layer into one pass (and the bias gradient into
+    one backward pass): it calls :meth:`hand_over_output_bias` once, after
+    which the layer's forward no longer adds the bias nor its backward
+    accumulates the bias gradient. The parameter stays the layer's own
+    (``state_dict`` is unchanged).
+    """
+
+    _bias_handed_over = False
+
+    def _output_bias(self):
+        """The bias Parameter added last (None: no bias, or one that cannot be moved)."""
+        raise NotImplementedError
+
+    def hand_over_output_bias(self):
+        """Stop adding the output bias; return ``(bias, output_is_free)``.
+
+        ``bias`` is the Parameter the caller now adds (None when the layer
+        has none, or cannot hand it over); ``output_is_free`` tells that the
+        layer keeps no reference to its output, so the caller may overwrite it.
+        """
+        bias = self._output_bias()
+        if bias is not None:
+            self._bias_handed_over = True
+        return bias, self._output_is_free()
+
+    def _output_is_free(self):
+        return True
 
 
 def as_grad_out(grad_out, shape, dtype, layer):

@@ -4,7 +4,7 @@ import numpy as np
 from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn import init
 from fastgnn.nn.utils import as_layer_input, check_graph, positive_int
-from fastgnn.nn.conv._propagate import aggregate_transform, aggregate_transform_backward, as_grad_out
+from fastgnn.nn.conv._propagate import OutputBias, aggregate_transform, aggregate_transform_backward, as_grad_out
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.module import Module, Parameter
 from fastgnn.nn.conv.registry import register_conv
@@ -12,7 +12,7 @@ from fastgnn.nn.conv.registry import register_conv
 __all__ = ["GCNConv"]
 
 
-class GCNConv(Module):
+class GCNConv(OutputBias, Module):
     r"""The graph convolution of Kipf and Welling (PyG's ``GCNConv``).
 
     .. math::
@@ -141,7 +141,7 @@ class GCNConv(Module):
         x_src = as_layer_input(x, "x", self.in_channels, self.dtype, name, graph.num_src_nodes)
         normalized = self.normalized_graph(graph)
         out, saved = aggregate_transform(normalized, x_src, self.lin.weight.data, "sum", self.training)
-        if self.bias is not None:
+        if self.bias is not None and not self._bias_handed_over:
             out += self.bias.data
         self._save_for_backward(normalized, saved, dst_shape)
         return out
@@ -151,7 +151,7 @@ class GCNConv(Module):
         normalized, saved, dst_shape = self._saved_for_backward()
         grad_out = as_grad_out(grad_out, (normalized.num_dst_nodes, self.out_channels), self.dtype,
                                type(self).__name__)
-        if self.bias is not None and self.bias.requires_grad:
+        if self.bias is not None and self.bias.requires_grad and not self._bias_handed_over:
             self.bias.grad += grad_out.sum(axis=0)
         grad_x = aggregate_transform_backward(normalized, grad_out, self.lin.weight, "sum", saved,
                                               need_input_grad)
@@ -160,6 +160,9 @@ class GCNConv(Module):
         if dst_shape is not None:
             return grad_x, np.zeros(dst_shape, dtype=self.dtype)
         return grad_x
+
+    def _output_bias(self):
+        return self.bias
 
     def extra_repr(self):
         return f"{self.in_channels}, {self.out_channels}"

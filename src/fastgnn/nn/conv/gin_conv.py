@@ -2,7 +2,9 @@
 import numpy as np
 
 from fastgnn._runtime.validate import check_float_dtype
-from fastgnn.nn.utils import split_input
+from fastgnn.graph import is_sparse_features
+from fastgnn.nn._matmul import matmul, matmul_tn
+from fastgnn.nn.utils import densified, split_input
 from fastgnn.nn.conv._propagate import as_grad_out
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.mlp import MLP
@@ -81,10 +83,10 @@ class GINConv(Module):
     def _eps_value(self):
         return float((self.eps.data if self.train_eps else self.eps)[0])
 
-    def _transforms_first(self):
+    def _transforms_first(self, sparse_input=False):
         first = self._first_linear()
         return (first is not None and isinstance(self.nn, Sequential)
-                and first.out_features < first.in_features)
+                and (first.out_features < first.in_features or sparse_input))
 
     def forward(self, graph, x):
         """Apply the layer.
@@ -101,11 +103,11 @@ class GINConv(Module):
         name = type(self).__name__
         x_src, x_dst, is_pair = split_input(graph, x, self.in_channels, self.in_channels, self.dtype, name)
         scale = self.dtype.type(1.0 + self._eps_value())
-        if self._transforms_first():
+        if self._transforms_first(is_sparse_features(x_src) or is_sparse_features(x_dst)):
             linear = self.nn[0]
             weight = linear.weight.data
-            z_src = x_src @ weight.T
-            z_dst = x_dst @ weight.T if is_pair else z_src
+            z_src = matmul(x_src, weight.T)
+            z_dst = matmul(x_dst, weight.T) if is_pair else z_src
             h = aggregate(graph, z_src, "sum")
             h += scale * z_dst
             if linear.bias is not None:
@@ -114,6 +116,7 @@ class GINConv(Module):
                 h = module(h)
             self._save_for_backward(graph, True, is_pair, x_src, x_dst, z_dst if self.train_eps else None)
             return h
+        x_src, x_dst = densified(x_src), densified(x_dst)
         h = aggregate(graph, x_src, "sum")
         h += scale * x_dst
         out = self.nn(h)
@@ -160,11 +163,11 @@ class GINConv(Module):
             grad_z = grad_z_src
             grad_z += grad_z_dst
             if weight.requires_grad:
-                weight.grad += grad_z.T @ x_src
+                weight.grad += matmul_tn(grad_z, x_src)
             return grad_z @ weight.data if need_input_grad else None
         if weight.requires_grad:
-            weight.grad += grad_z_src.T @ x_src
-            weight.grad += grad_z_dst.T @ x_dst
+            weight.grad += matmul_tn(grad_z_src, x_src)
+            weight.grad += matmul_tn(grad_z_dst, x_dst)
         if not need_input_grad:
             return None
         return grad_z_src @ weight.data, grad_z_dst @ weight.data

@@ -2,8 +2,10 @@
 import numpy as np
 
 from fastgnn._runtime.validate import check_float_dtype
-from fastgnn.nn.utils import channels_pair, positive_int, split_input
-from fastgnn.nn.conv._propagate import as_grad_out, check_aggr, linear_aggregate, linear_aggregate_backward
+from fastgnn.nn.utils import Workspace, channels_pair, positive_int, split_input
+from fastgnn.nn.conv._propagate import (OutputBias, as_grad_out, check_aggr, fuses_root, linear_aggregate,
+                                        linear_aggregate_backward, root_linear_aggregate,
+                                        root_linear_aggregate_backward)
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.module import Module
 from fastgnn.nn.conv.registry import register_conv
@@ -11,7 +13,7 @@ from fastgnn.nn.conv.registry import register_conv
 __all__ = ["GraphConv"]
 
 
-class GraphConv(Module):
+class GraphConv(OutputBias, Module):
     r"""Graph convolution of Morris et al. (PyG's ``GraphConv``).
 
     .. math::
@@ -43,7 +45,8 @@ class GraphConv(Module):
 
     For sum and mean with ``out < in``, ``W_2`` is applied before
     aggregating (``AGG(x) W^T = AGG(x W^T)``), so the aggregation moves
-    ``out`` values per edge. Max and min are not linear and always
+    ``out`` values per edge, in one product with ``W_1`` (``x [W_2; W_1]^T``
+    reads ``x`` once, forward and backward). Max and min are not linear and always
     aggregate the input features (their backward keeps the winning edge of
     each output element). Cost ``O(E · min(in, out) + N · in · out)`` for
     sum/mean, ``O(E · in + N · in · out)`` for max/min.
@@ -58,6 +61,7 @@ class GraphConv(Module):
         self.dtype = check_float_dtype(dtype)
         self.lin_rel = Linear(self.in_src, self.out_channels, bias=bias, rng=rng, dtype=self.dtype)
         self.lin_root = Linear(self.in_dst, self.out_channels, bias=False, rng=rng, dtype=self.dtype)
+        self._workspace = Workspace()
 
     def forward(self, graph, x):
         """Apply the layer.
@@ -73,8 +77,14 @@ class GraphConv(Module):
         """
         name = type(self).__name__
         x_src, x_dst, is_pair = split_input(graph, x, self.in_src, self.in_dst, self.dtype, name)
-        out, saved = linear_aggregate(graph, x_src, self.lin_rel, self.aggr, self.training)
-        out += self.lin_root(x_dst)
+        if fuses_root(self.aggr, self.in_src, self.out_channels, x_src, is_pair):
+            out, saved = root_linear_aggregate(graph, x_src, self.lin_rel, self.lin_root, self.aggr, self.training,
+                                               self._workspace, add_bias=not self._bias_handed_over)
+            saved = ("fused", saved)
+        else:
+            out, saved = linear_aggregate(graph, x_src, self.lin_rel, self.aggr, self.training,
+                                          add_bias=not self._bias_handed_over)
+            out += self.lin_root(x_dst)
         self._save_for_backward(graph, saved, is_pair)
         return out
 
@@ -83,7 +93,12 @@ class GraphConv(Module):
         graph, saved, is_pair = self._saved_for_backward()
         grad_out = as_grad_out(grad_out, (graph.num_dst_nodes, self.out_channels), self.dtype,
                                type(self).__name__)
-        grad_src = linear_aggregate_backward(graph, grad_out, self.lin_rel, self.aggr, saved, need_input_grad)
+        if saved[0] == "fused":
+            return root_linear_aggregate_backward(graph, grad_out, self.lin_rel, self.lin_root, self.aggr, saved[1],
+                                                  need_input_grad, self._workspace,
+                                                  bias_grad=not self._bias_handed_over)
+        grad_src = linear_aggregate_backward(graph, grad_out, self.lin_rel, self.aggr, saved, need_input_grad,
+                                             bias_grad=not self._bias_handed_over)
         grad_dst = self.lin_root.backward(grad_out, need_input_grad=need_input_grad)
         if not need_input_grad:
             return None
@@ -91,6 +106,9 @@ class GraphConv(Module):
             return grad_src, grad_dst
         grad_src += grad_dst
         return grad_src
+
+    def _output_bias(self):
+        return self.lin_rel.bias
 
     def extra_repr(self):
         return f"{self.in_channels}, {self.out_channels}, aggr={self.aggr!r}"

@@ -2,8 +2,10 @@
 import numpy as np
 
 from fastgnn._runtime.validate import check_float_dtype
-from fastgnn.nn.utils import channels_pair, positive_int, split_input
-from fastgnn.nn.conv._propagate import as_grad_out, check_aggr, linear_aggregate, linear_aggregate_backward
+from fastgnn.nn.utils import Workspace, channels_pair, positive_int, split_input
+from fastgnn.nn.conv._propagate import (OutputBias, as_grad_out, check_aggr, fuses_root, linear_aggregate,
+                                        linear_aggregate_backward, root_linear_aggregate,
+                                        root_linear_aggregate_backward)
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.module import Module
 from fastgnn.nn.conv.registry import register_conv
@@ -13,7 +15,7 @@ __all__ = ["SAGEConv"]
 _NORM_EPS = 1e-12
 
 
-class SAGEConv(Module):
+class SAGEConv(OutputBias, Module):
     r"""The GraphSAGE operator of Hamilton et al. (PyG's ``SAGEConv``).
 
     .. math::
@@ -48,7 +50,9 @@ class SAGEConv(Module):
     is False).
 
     Mean and sum aggregation apply ``W_l`` first when ``out < in`` (the
-    aggregation then moves ``out`` values per edge); max and min are not
+    aggregation then moves ``out`` values per edge), in one product with
+    ``W_r``: ``x [W_l; W_r]^T`` reads ``x`` once, forward and backward, into a
+    scratch array the layer reuses from call to call. Max and min are not
     linear and aggregate the input features. Cost
     ``O(E · min(in, out) + N · in · out)`` for mean/sum,
     ``O(E · in + N · in · out)`` for max/min.
@@ -67,6 +71,7 @@ class SAGEConv(Module):
         self.lin_l = Linear(self.in_src, self.out_channels, bias=bias, rng=rng, dtype=self.dtype)
         self.lin_r = (Linear(self.in_dst, self.out_channels, bias=False, rng=rng, dtype=self.dtype)
                       if self.root_weight else None)
+        self._workspace = Workspace()
 
     def forward(self, graph, x):
         """Apply the layer.
@@ -82,9 +87,16 @@ class SAGEConv(Module):
         """
         name = type(self).__name__
         x_src, x_dst, is_pair = split_input(graph, x, self.in_src, self.in_dst, self.dtype, name)
-        out, saved = linear_aggregate(graph, x_src, self.lin_l, self.aggr, self.training)
-        if self.lin_r is not None:
-            out += self.lin_r(x_dst)
+        fused = self.lin_r is not None and fuses_root(self.aggr, self.in_src, self.out_channels, x_src, is_pair)
+        if fused:
+            out, saved = root_linear_aggregate(graph, x_src, self.lin_l, self.lin_r, self.aggr, self.training,
+                                               self._workspace, add_bias=not self._bias_handed_over)
+            saved = ("fused", saved)
+        else:
+            out, saved = linear_aggregate(graph, x_src, self.lin_l, self.aggr, self.training,
+                                          add_bias=not self._bias_handed_over)
+            if self.lin_r is not None:
+                out += self.lin_r(x_dst)
         norm = None
         if self.normalize:
             norm = np.sqrt(np.einsum("ij,ij->i", out, out))
@@ -104,7 +116,12 @@ class SAGEConv(Module):
             projection = np.einsum("ij,ij->i", grad_out, normalized)
             projection[norm <= _NORM_EPS] = 0
             grad_out = (grad_out - normalized * projection[:, None]) / norm[:, None]
-        grad_src = linear_aggregate_backward(graph, grad_out, self.lin_l, self.aggr, saved, need_input_grad)
+        if saved[0] == "fused":
+            return root_linear_aggregate_backward(graph, grad_out, self.lin_l, self.lin_r, self.aggr, saved[1],
+                                                  need_input_grad, self._workspace,
+                                                  bias_grad=not self._bias_handed_over)
+        grad_src = linear_aggregate_backward(graph, grad_out, self.lin_l, self.aggr, saved, need_input_grad,
+                                             bias_grad=not self._bias_handed_over)
         grad_dst = None
         if self.lin_r is not None:
             grad_dst = self.lin_r.backward(grad_out, need_input_grad=need_input_grad)
@@ -115,6 +132,13 @@ class SAGEConv(Module):
         if grad_dst is not None:
             grad_src += grad_dst
         return grad_src
+
+    def _output_bias(self):
+        # With normalize the bias comes before the row normalization: it cannot move past it.
+        return None if self.normalize else self.lin_l.bias
+
+    def _output_is_free(self):
+        return not self.normalize       # normalize keeps its output for the backward
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, aggr={self.aggr!r}, root_weight={self.root_weight}, "

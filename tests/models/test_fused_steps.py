@@ -1,0 +1,94 @@
+"""GNNStack's fused bias + activation + dropout step: the same model as the unfused modules, any thread count."""
+import numpy as np
+import pytest
+
+import fastgnn as fg
+from fastgnn.losses import cross_entropy
+from fastgnn.models import GNNStack
+from fastgnn.testing import check_module_grad
+
+CONFIGS = {
+    "gcn-bias": dict(conv="gcn", bias=True),
+    "gcn-nobias": dict(conv="gcn", bias=False),
+    "sage-mean": dict(conv="sage"),
+    "sage-normalize": dict(conv="sage", normalize=True),        # keeps its bias: only act + dropout fused
+    "graphconv-max": dict(conv="graphconv", aggr="max"),
+    "gin": dict(conv="gin"),                                     # no hand-over: act + dropout fused, not in place
+    "sage-elu": dict(conv="sage", activation="elu"),
+    "gcn-tanh": dict(conv="gcn", activation="tanh", bias=True),
+    "gcn-leaky": dict(conv="gcn", activation="leaky_relu", bias=True),
+}
+
+
+def _graph(rng, n=50, e=200):
+    return fg.Graph.from_edge_index(rng.integers(0, n, (2, e)), num_nodes=n)
+
+
+def _unfused(model):
+    """The same model computed by the separate activation and dropout modules."""
+    model._fused = [None] * (model.num_layers - 1)
+    for conv in model.convs:
+        if hasattr(conv, "_bias_handed_over"):
+            conv._bias_handed_over = False
+    return model
+
+
+def _step(model, graph, x, y):
+    model.zero_grad()
+    out = model(graph, x)
+    loss, grad = cross_entropy(out, y)
+    model.backward(grad)
+    return out, [p.grad.copy() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_fused_equals_the_modules(rng, name):
+    graph = _graph(rng)
+    x = rng.standard_normal((50, 12))
+    y = rng.integers(0, 3, 50)
+    options = dict(hidden_channels=[16, 20], out_channels=3, dropout=0.4, dtype=np.float64, **CONFIGS[name])
+    fused = GNNStack(12, rng=7, **options)
+    plain = _unfused(GNNStack(12, rng=7, **options))
+    for _ in range(2):                     # the second epoch uses the next masks
+        got, expected = _step(fused, graph, x, y), _step(plain, graph, x, y)
+        np.testing.assert_allclose(got[0], expected[0], rtol=1e-12, atol=1e-12)
+        for a, b in zip(got[1], expected[1]):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    fused.eval()
+    plain.eval()
+    np.testing.assert_allclose(fused(graph, x), plain(graph, x), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["gcn-bias", "sage-mean", "sage-elu"])
+def test_fused_gradients_match_finite_differences(rng, name):
+    graph = _graph(rng, n=15, e=50)
+    model = GNNStack(6, 8, 3, dropout=0.0, dtype=np.float64, rng=0, **CONFIGS[name])
+    check_module_grad(model, graph, rng.standard_normal((15, 6)), check_inputs=False)
+
+
+def test_training_is_identical_for_any_thread_count(rng):
+    graph = _graph(rng, n=3000, e=30000)
+    x = rng.standard_normal((3000, 32)).astype(np.float32)
+    y = rng.integers(0, 4, 3000)
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            fg.set_num_threads(threads)
+            model = GNNStack(32, 64, 4, conv="sage", dropout=0.5, rng=1)
+            for _ in range(2):
+                out, grads = _step(model, graph, x, y)
+            results.append([out] + grads)
+    finally:
+        fg.set_num_threads(None)
+    for other in results[1:]:
+        for a, b in zip(other, results[0]):
+            assert a.tobytes() == b.tobytes()
+
+
+def test_frozen_first_layer_releases_the_fused_state(rng):
+    graph = _graph(rng)
+    model = GNNStack(12, 16, 3, conv="gcn", bias=True, rng=0)
+    model.convs[0].freeze()
+    _step(model, graph, rng.standard_normal((50, 12)).astype(np.float32), rng.integers(0, 3, 50))
+    assert model._fused_states == [None]
+    assert not model.convs[0].bias.grad.any()
