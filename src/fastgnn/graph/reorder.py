@@ -1,8 +1,9 @@
 """Node reordering for memory locality: the orderings behind :meth:`Graph.reorder`, and the node-array helpers.
 
 A reordering relabels the nodes of a square graph so that nodes whose
-feature rows are read together get nearby ids (reverse Cuthill-McKee), or so
-that the rows with many edges come first (by in-degree). It changes no
+feature rows are read together get nearby ids (``'cluster'``: densely knit
+groups at consecutive ids; ``'rcm'``: reverse Cuthill-McKee, a narrow band),
+or so that the rows with many edges come first (``'degree'``). It changes no
 result: aggregation on the reordered graph with reordered features is the
 reordered aggregation of the original, bitwise for the forward ops (each
 row's edges keep their order). Whether it makes the kernels faster depends
