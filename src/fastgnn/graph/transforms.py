@@ -1,7 +1,8 @@
 """Structural transforms of graphs and edge lists.
 
-:func:`subgraph` works on a :class:`~fastgnn.graph.Graph` (it is
-:meth:`Graph.subgraph`); :func:`coalesce`,
+:func:`subgraph`, :func:`reorder` and :func:`permute_graph` work on a
+:class:`~fastgnn.graph.Graph` (they are :meth:`Graph.subgraph`,
+:meth:`Graph.reorder` and :meth:`Graph.permute`); :func:`coalesce`,
 :func:`remove_self_loops` and :func:`to_undirected` work on ``(2, E)`` edge
 lists (row 0 sources, row 1 destinations), as the dataset loaders build them.
 """
@@ -10,7 +11,7 @@ import numpy as np
 from fastgnn._runtime import validate as V
 from fastgnn.graph.handle import Graph
 
-__all__ = ["subgraph", "coalesce", "remove_self_loops", "to_undirected"]
+__all__ = ["subgraph", "reorder", "permute_graph", "coalesce", "remove_self_loops", "to_undirected"]
 
 
 # ---------------------------------------------------------------------- graphs
@@ -24,9 +25,36 @@ def subgraph(graph, nodes, *, relabel=True, return_edge_ids=False):
     nodes, relabel, return_edge_ids
         See :meth:`Graph.subgraph`.
     """
+    return _as_graph(graph).subgraph(nodes, relabel=relabel, return_edge_ids=return_edge_ids)
+
+
+def reorder(graph, method="rcm", *, return_edge_ids=False):
+    """``graph`` with its nodes renumbered for locality, and ``perm``: :meth:`Graph.reorder` as a function.
+
+    Parameters
+    ----------
+    graph : Graph
+        A square graph.
+    method, return_edge_ids
+        See :meth:`Graph.reorder`.
+
+    Returns
+    -------
+    (Graph, ndarray of int64), or (Graph, ndarray, ndarray) with ``return_edge_ids``
+        ``perm[new_id] = old_id``.
+    """
+    return _as_graph(graph).reorder(method, return_edge_ids=return_edge_ids)
+
+
+def permute_graph(graph, perm, *, return_edge_ids=False):
+    """``graph`` with its nodes renumbered by ``perm`` (``perm[new_id] = old_id``): :meth:`Graph.permute`."""
+    return _as_graph(graph).permute(perm, return_edge_ids=return_edge_ids)
+
+
+def _as_graph(graph):
     if not isinstance(graph, Graph):
         raise TypeError(f"graph must be a fastgnn.Graph, got {type(graph).__name__}")
-    return graph.subgraph(nodes, relabel=relabel, return_edge_ids=return_edge_ids)
+    return graph
 
 
 # ---------------------------------------------------------------------- edge lists
