@@ -47,7 +47,7 @@ import time
 import numpy as np
 
 import fastgnn
-from aggregation import Benchmark, measure, measure_triads
+from aggregation import Benchmark, _csv, measure, measure_triads
 from fastgnn._runtime.memory import empty_aligned
 from fastgnn.bench import machine
 from fastgnn.cli.bench import bytes_moved, timed_call
@@ -233,27 +233,6 @@ def run(graphs=tuple(SWEEP_GRAPHS), dims=DIMS, threads=THREADS, repeat=3, budget
     if json_path:
         say(f"wrote {len(records)} records to {json_path}")
     return records
-
-
-def _csv(kind, allowed=None):
-    def parse(text):
-        values = [v.strip() for v in text.split(",") if v.strip()]
-        if kind is int:
-            try:
-                values = [int(v) for v in values]
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-            if any(v < 1 for v in values):
-                raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-        if allowed is not None:
-            bad = [v for v in values if v not in allowed]
-            if bad:
-                raise argparse.ArgumentTypeError(
-                    f"unknown {', '.join(map(repr, bad))}; choose from {', '.join(allowed)}")
-        if not values:
-            raise argparse.ArgumentTypeError("expected at least one value")
-        return list(dict.fromkeys(values))
-    return parse
 
 
 def add_arguments(parser):
