@@ -45,8 +45,9 @@ class GraphConv(OutputBias, Module):
 
     For sum and mean with ``out < in``, ``W_2`` is applied before
     aggregating (``AGG(x) W^T = AGG(x W^T)``), so the aggregation moves
-    ``out`` values per edge, in one product with ``W_1`` (``x [W_2; W_1]^T``
-    reads ``x`` once, forward and backward). Max and min are not linear and always
+    ``out`` values per edge; for inputs at least four times wider than the
+    output, in one product with ``W_1`` (``x [W_2; W_1]^T`` reads ``x`` once,
+    forward and backward). Max and min are not linear and always
     aggregate the input features (their backward keeps the winning edge of
     each output element). Cost ``O(E · min(in, out) + N · in · out)`` for
     sum/mean, ``O(E · in + N · in · out)`` for max/min.

@@ -50,9 +50,10 @@ class SAGEConv(OutputBias, Module):
     is False).
 
     Mean and sum aggregation apply ``W_l`` first when ``out < in`` (the
-    aggregation then moves ``out`` values per edge), in one product with
-    ``W_r``: ``x [W_l; W_r]^T`` reads ``x`` once, forward and backward, into a
-    scratch array the layer reuses from call to call. Max and min are not
+    aggregation then moves ``out`` values per edge); when ``x`` is at least
+    four times wider than the output, in one product with ``W_r``
+    (``x [W_l; W_r]^T`` reads ``x`` once, forward and backward, into a
+    scratch array the layer reuses from call to call). Max and min are not
     linear and aggregate the input features. Cost
     ``O(E · min(in, out) + N · in · out)`` for mean/sum,
     ``O(E · in + N · in · out)`` for max/min.
