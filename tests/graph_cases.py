@@ -6,11 +6,13 @@ independent checks never depend on :class:`fastgnn.Graph`'s own
 construction code. (A module with its own name rather than ``conftest``,
 so that test files can import it whatever other conftest files exist.)
 """
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 
 import fastgnn
+from fastgnn._runtime import threads as _threads
 from fastgnn.testing import conformance as _conformance
 
 FLOAT_DTYPES = [np.float32, np.float64]
@@ -167,3 +169,14 @@ def strided(array):
     view.flags.writeable = False
     assert not view.flags.c_contiguous or view.size <= 1
     return view
+
+
+@contextlib.contextmanager
+def parallel_always():
+    """Run every kernel call on the requested threads, however small (the threshold is a speed knob)."""
+    saved = _threads.PARALLEL_WORK_THRESHOLD
+    _threads.PARALLEL_WORK_THRESHOLD = 0
+    try:
+        yield
+    finally:
+        _threads.PARALLEL_WORK_THRESHOLD = saved

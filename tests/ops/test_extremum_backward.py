@@ -8,16 +8,15 @@ kernel with each way of splitting ``grad_x`` between threads, and the two
 earlier kernels (the scatter over every edge and the gather over the
 transpose). The float64 NumPy reference is checked too, to a tolerance.
 """
-import contextlib
 
 import numpy as np
 import pytest
 
 import fastgnn
 from fastgnn._kernels import aggregate as _K
-from fastgnn._runtime import threads as _threads
 from fastgnn.ops import reference as R
-from graph_cases import CASES, CsrCase, assert_close, assert_unchanged, make_features, snapshot, weighted_graph
+from graph_cases import (CASES, CsrCase, assert_close, assert_unchanged, make_features, parallel_always, snapshot,
+                         weighted_graph)
 
 WIDTHS = [1, 5, 16, 17, 64, 100]
 THREADS = [1, 2, 3]
@@ -39,16 +38,6 @@ ALL_CASES = dict(CASES, larger_power_law=_larger_case())
 def any_case(request):
     return ALL_CASES[request.param]
 
-
-@contextlib.contextmanager
-def parallel_always():
-    """Every call runs on the requested threads, however small."""
-    saved = _threads.PARALLEL_WORK_THRESHOLD
-    _threads.PARALLEL_WORK_THRESHOLD = 0
-    try:
-        yield
-    finally:
-        _threads.PARALLEL_WORK_THRESHOLD = saved
 
 
 def _in_edge_order(case, arg, grad_out, weight, dtype):

@@ -7,8 +7,6 @@ as an argument or stored in the graph; thread counts 1 to 4 with the parallel th
 that even tiny graphs run on several threads, and every result must also be bitwise equal to the
 one-thread result. Bounded (100 examples per test, no deadline) to keep CI fast.
 """
-import contextlib
-
 import numpy as np
 import pytest
 
@@ -19,7 +17,7 @@ from hypothesis.extra import numpy as hnp  # noqa: E402
 
 import fastgnn  # noqa: E402
 from fastgnn.ops import reference as R  # noqa: E402
-from fastgnn._runtime import threads as _threads  # noqa: E402
+from graph_cases import parallel_always  # noqa: E402
 
 SETTINGS = settings(max_examples=100, deadline=None, derandomize=False,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -27,16 +25,6 @@ REDUCES = st.sampled_from(["sum", "add", "mean", "max", "min"])
 FLOAT_DTYPES = st.sampled_from([np.dtype(np.float32), np.dtype(np.float64)])
 THREADS = st.integers(1, 4)
 
-
-@contextlib.contextmanager
-def parallel_always():
-    """Run every kernel call on the requested threads, however small (the threshold is a speed knob)."""
-    saved = _threads.PARALLEL_WORK_THRESHOLD
-    _threads.PARALLEL_WORK_THRESHOLD = 0
-    try:
-        yield
-    finally:
-        _threads.PARALLEL_WORK_THRESHOLD = saved
 
 
 @st.composite
