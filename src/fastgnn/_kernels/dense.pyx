@@ -205,3 +205,38 @@ def empty_aligned_like(a):
     cdef cnp.ndarray buffer = cnp.PyArray_EMPTY(1, &size, cnp.NPY_UINT8, 0)
     cdef Py_ssize_t offset = <Py_ssize_t>((-<size_t>cnp.PyArray_DATA(buffer)) & 63)
     return buffer[offset:offset + nbytes].view((<object>a).dtype).reshape((<object>a).shape)
+
+
+# --------------------------------------------------------------------------- softmax cross-entropy
+from libc.math cimport exp, log
+from fastgnn._kernels._common cimport floating
+
+
+def softmax_cross_entropy_rows(floating[:, ::1] logits, const int64_t[::1] labels, floating[:, ::1] grad,
+                               double[::1] row_loss, double scale, int n_threads):
+    """Per row ``i``: ``row_loss[i] = logsumexp(z_i) - z_i[labels[i]]`` and
+    ``grad[i] = scale * (softmax(z_i) - onehot(labels[i]))``, in one pass.
+
+    Each row is computed on its own in double precision (the log-sum-exp
+    shift by the row maximum), so the result is the same for any thread
+    count. Labels are trusted to be in range.
+    """
+    cdef int64_t n = logits.shape[0], classes = logits.shape[1], i, c, label
+    cdef double top, total, value
+    if n == 0:
+        return
+    for i in prange(n, nogil=True, num_threads=max(n_threads, 1), schedule="static"):
+        top = logits[i, 0]
+        for c in range(1, classes):
+            if logits[i, c] > top:
+                top = logits[i, c]
+        total = 0
+        for c in range(classes):
+            value = exp(logits[i, c] - top)
+            grad[i, c] = <floating>value
+            total = total + value
+        label = labels[i]
+        row_loss[i] = top + log(total) - logits[i, label]
+        for c in range(classes):
+            grad[i, c] = <floating>(grad[i, c] / total * scale)
+        grad[i, label] = <floating>(grad[i, label] - scale)

@@ -17,11 +17,11 @@ oracle).
 """
 from fastgnn.ops.aggregation import aggregate, aggregate_backward
 from fastgnn.ops.dense import (BiasActDropoutState, bias_act_dropout, bias_act_dropout_backward, dropout_keep_flat,
-                               dropout_mask)
+                               dropout_mask, softmax_cross_entropy_rows)
 from fastgnn.ops.edge import edge_dot, edge_dot_backward
 from fastgnn.ops.segment import segment_reduce, segment_reduce_backward
 from fastgnn.ops.sparse import sparse_matmul, sparse_matmul_tn
 
 __all__ = ["aggregate", "aggregate_backward", "segment_reduce", "segment_reduce_backward", "edge_dot",
            "edge_dot_backward", "sparse_matmul", "sparse_matmul_tn", "bias_act_dropout", "bias_act_dropout_backward",
-           "BiasActDropoutState", "dropout_mask", "dropout_keep_flat"]
+           "BiasActDropoutState", "dropout_mask", "dropout_keep_flat", "softmax_cross_entropy_rows"]

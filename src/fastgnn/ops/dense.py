@@ -18,7 +18,7 @@ from fastgnn._runtime import validate as V
 from fastgnn._runtime.threads import PARALLEL_WORK_THRESHOLD, resolve_num_threads
 
 __all__ = ["bias_act_dropout", "bias_act_dropout_backward", "BiasActDropoutState", "dropout_mask",
-           "dropout_keep_flat", "ACTIVATIONS"]
+           "dropout_keep_flat", "softmax_cross_entropy_rows", "ACTIVATIONS"]
 
 # The codes of the kernels (csrc/fastgnn_dense.h) are the positions here.
 ACTIVATIONS = ("identity", "relu", "leaky_relu", "elu", "tanh", "sigmoid")
@@ -406,3 +406,45 @@ def dropout_mask(shape, p, seed=0, step=0, *, n_threads=None):
     for s in shape:
         size *= s
     return dropout_keep_flat(size, p, seed, step, n_threads=n_threads).reshape(shape)
+
+
+def softmax_cross_entropy_rows(logits, labels, scale=1.0, *, n_threads=None):
+    """Per-row softmax cross-entropy against class ids and its scaled gradient, in one compiled pass.
+
+    Parameters
+    ----------
+    logits : ndarray of float32 or float64, shape (N, C)
+    labels : array_like of int, shape (N,)
+        Class ids in ``[0, C)``.
+    scale : float
+        Multiplies the gradient (``1 / N`` for a mean).
+    n_threads : int, optional
+
+    Returns
+    -------
+    row_loss : ndarray of float64, shape (N,)
+        ``logsumexp(z_i) - z_i[labels[i]]``, each row in double precision.
+    grad : ndarray, shape (N, C), dtype of ``logits``
+        ``scale * (softmax(z_i) - onehot(labels[i]))``.
+
+    Notes
+    -----
+    Rows are independent, so the result is the same for any thread count;
+    ``O(N C)``, one pass, no temporary beyond the outputs.
+    """
+    logits = V.as_array(logits, "logits")
+    if logits.dtype not in (_FLOAT32, _FLOAT64) or logits.ndim != 2:
+        raise TypeError(f"logits must be a 2-D float32 or float64 array, got {logits.dtype} {logits.shape}")
+    if logits.shape[1] == 0:
+        raise ValueError("logits must have at least one class column")
+    logits = np.ascontiguousarray(logits)
+    labels = np.ascontiguousarray(V.as_array(labels, "labels"), dtype=np.int64)
+    if labels.shape != (logits.shape[0],):
+        raise ValueError(f"labels must have shape ({logits.shape[0]},), got {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        raise ValueError(f"labels must be class ids in [0, {logits.shape[1]})")
+    grad = np.empty_like(logits)
+    row_loss = np.empty(logits.shape[0], dtype=np.float64)
+    threads = _threads(n_threads, logits.size * 8)
+    _K.softmax_cross_entropy_rows(logits, labels, grad, row_loss, float(scale), threads)
+    return row_loss, grad
