@@ -16,6 +16,7 @@ ever built.
 import numpy as np
 
 from fastgnn._runtime import validate as V
+from fastgnn._runtime.memory import NARROW_WIDTHS, PADDED_WIDTH
 from fastgnn.graph import SparseFeatures
 from fastgnn.nn._matmul import matmul, matmul_tn
 from fastgnn.nn.utils import densified
@@ -24,9 +25,21 @@ from fastgnn.ops import aggregate, aggregate_backward
 LINEAR_REDUCES = ("sum", "mean")
 
 
+def _gathered_width(width):
+    """The row width an aggregation gathers: narrow rows are gathered as zero-padded 16-lane rows."""
+    return PADDED_WIDTH if width in NARROW_WIDTHS else width
+
+
 def transforms_first(reduce, in_width, out_width, sparse_input=False):
-    """Whether ``AGG(x) W^T`` is computed as ``AGG(x W^T)`` (always, for linear reduces of sparse input)."""
-    return reduce in LINEAR_REDUCES and (out_width < in_width or sparse_input)
+    """Whether ``AGG(x) W^T`` is computed as ``AGG(x W^T)`` (always, for linear reduces of sparse input).
+
+    Only when that gathers narrower rows: ``out = 10`` from ``in = 16`` gathers
+    16-lane rows either way (narrow rows are padded), and aggregating first
+    spares the padding copies.
+    """
+    if reduce not in LINEAR_REDUCES:
+        return False
+    return sparse_input or _gathered_width(out_width) < _gathered_width(in_width)
 
 
 def aggregate_transform(graph, x_src, weight, reduce, keep):
