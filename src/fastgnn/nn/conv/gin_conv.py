@@ -116,7 +116,9 @@ class GINConv(Module):
                 h = module(h)
             self._save_for_backward(graph, True, is_pair, x_src, x_dst, z_dst if self.train_eps else None)
             return h
-        x_src, x_dst = densified(x_src), densified(x_dst)
+        # this path sums the input features first: expand sparse input once (x_dst is x_src unless a pair)
+        x_src, x_dst = densified(x_src), (densified(x_dst) if is_pair else None)
+        x_dst = x_src if x_dst is None else x_dst
         h = aggregate(graph, x_src, "sum")
         h += scale * x_dst
         out = self.nn(h)
