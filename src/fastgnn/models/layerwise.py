@@ -17,6 +17,7 @@ import numpy as np
 
 from fastgnn._runtime.threads import num_threads
 from fastgnn.graph import Graph, SparseFeatures
+from fastgnn.ops import gather_rows
 
 __all__ = ["full_neighbour_block", "layerwise_inference", "check_batch_size"]
 
@@ -73,7 +74,8 @@ def _gather(h, ids, dtype):
     """The rows ``h[ids]`` as a C-contiguous array of ``dtype`` (only those rows are read from a memmap)."""
     if isinstance(h, SparseFeatures):
         return h.take_rows(ids).astype(dtype)
-    return np.ascontiguousarray(h[ids], dtype=dtype)
+    rows = gather_rows(h, ids)
+    return rows if rows.dtype == dtype else rows.astype(dtype)
 
 
 def layerwise_inference(stack, graph, x, batch_size, n_threads=None):
