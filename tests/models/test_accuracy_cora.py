@@ -42,3 +42,11 @@ def test_gin(capsys):
 def test_graphconv_max(capsys):
     accuracy, result = mean_test_accuracy(capsys, "--model", "graphconv", "--aggr", "max")
     assert accuracy >= 0.75, result
+
+
+def test_graphsage_minibatch_within_one_and_a_half_points_of_full_batch(capsys):
+    """Mini-batch GraphSAGE, fan-outs [10, 10], batch 1024, layer-wise evaluation, against the full-batch defaults."""
+    full, _ = mean_test_accuracy(capsys, "--model", "sage")
+    mini, result = mean_test_accuracy(capsys, "--model", "sage", "--batch-size", "1024", "--fanout", "10,10")
+    assert result["minibatch"] == {"batch_size": 1024, "fanouts": [10, 10]}
+    assert mini >= full - 0.015, (mini, full)

@@ -71,9 +71,9 @@ def full_neighbour_block(graph, start, stop):
 
 
 def _gather(h, ids, dtype):
-    """The rows ``h[ids]`` as a C-contiguous array of ``dtype`` (only those rows are read from a memmap)."""
-    if isinstance(h, SparseFeatures):
-        return h.take_rows(ids).astype(dtype)
+    """The rows ``h[ids]`` as a dense C-contiguous array of ``dtype`` (only those rows are read from a memmap)."""
+    if isinstance(h, SparseFeatures):        # a block's rows are few: dense from here on
+        return np.ascontiguousarray(h.take_rows(ids).toarray(), dtype=dtype)
     rows = gather_rows(h, ids)
     return rows if rows.dtype == dtype else rows.astype(dtype)
 
