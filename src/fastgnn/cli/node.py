@@ -107,7 +107,8 @@ def add_arguments(parser):
               "(default 32)")
     _add(parser, "--fanout", default=None, type=_fanout_list, metavar="K[,K...]",
          help="node task: neighbours sampled per layer from the seeds outward, one per layer, -1 for all "
-              "(e.g. 15,10; write --fanout=-1,10 when the list starts with -1); trains on mini-batches (--batch-size, default 1024)")
+              "(e.g. 15,10; write --fanout=-1,10 when the list starts with -1); trains on mini-batches "
+              "(--batch-size, default 1024)")
     _add(parser, "--model", default=None,
          help=f"node task: {', '.join(models())} (default gcn; gae/vgae: a graph autoencoder's encoder under a "
               "classifier head, see --freeze)")

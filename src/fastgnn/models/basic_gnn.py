@@ -122,6 +122,11 @@ class GNNStack(Module):
 
     Weight decay on the first layer only (the GCN paper) is one optimizer
     call away: ``Adam(model.parameter_groups(5e-4), lr=0.01)``.
+
+    Mini-batches: ``model(blocks, x)`` runs layer ``k`` on ``blocks[k]`` of
+    a sampled neighbourhood (:func:`fastgnn.data.sample_neighbors`, input
+    side first, DGL's order), forward and backward, with per-batch dropout;
+    :meth:`inference` evaluates the whole graph layer by layer.
     """
 
     def __init__(self, in_channels, hidden_channels, out_channels, num_layers=None, conv="gcn", *,
