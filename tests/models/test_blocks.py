@@ -238,9 +238,10 @@ def test_inference_dtypes_threads_and_memory_mapped_features(rng, tmp_path, dtyp
     np.testing.assert_array_equal(model.inference(graph, strided, batch_size=8), results[0])
 
 
-def test_inference_on_an_empty_graph():
+@pytest.mark.parametrize("name", conv_names())
+def test_inference_on_an_empty_graph(name):
     graph = fastgnn.Graph.from_edge_index(np.zeros((2, 0), dtype=np.int64), num_nodes=0)
-    model = build_model("sage", 6, 3, hidden_channels=5, rng=0)
+    model = model_of(name, dtype=np.float32)
     assert model.inference(graph, np.zeros((0, 6), dtype=np.float32)).shape == (0, 3)
 
 

@@ -94,15 +94,13 @@ def layerwise_inference(stack, graph, x, batch_size, n_threads=None):
                 else source_of(graph)
             out = None
             with weights_as_given:
-                for start in range(0, num_nodes, batch_size):
+                # (a graph without nodes still runs one empty batch: it tells the output width)
+                for start in range(0, max(num_nodes, 1), batch_size):
                     stop = min(start + batch_size, num_nodes)
                     block, source_nodes = full_neighbour_block(source, start, stop)
                     rows = stack._layer_forward(layer, block, _gather(h, source_nodes, stack.dtype), True)
                     if out is None:
                         out = np.empty((num_nodes, rows.shape[1]), dtype=rows.dtype)
                     out[start:stop] = rows
-            if out is None:     # a graph without nodes
-                width = stack.hidden_channels[layer] if layer < stack.num_layers - 1 else stack.out_channels
-                out = np.empty((0, width), dtype=stack.dtype)
             h = out
     return h
