@@ -7,8 +7,9 @@ bipartite block per layer (:class:`SampledSubgraph`);
 the gathered input features and seed labels (:class:`MiniBatch`).
 
 The sample is a function of ``(seed, epoch, node, layer)`` only (a
-counter-based generator, see :mod:`fastgnn.data.neighbor_reference` for
-its exact definition): the same seed gives the same blocks for any number
+counter-based generator, defined exactly by the NumPy reference
+:mod:`fastgnn.data.neighbor_reference`, which the compiled sampler matches
+bit for bit): the same seed gives the same blocks for any number
 of threads, any batch composition and any batch order.
 """
 import operator
@@ -17,9 +18,9 @@ import threading
 
 import numpy as np
 
+from fastgnn._kernels import sample as _K
 from fastgnn._runtime import validate as V
-from fastgnn._runtime.threads import check_num_threads
-from fastgnn.data import neighbor_reference as R
+from fastgnn._runtime.threads import check_num_threads, resolve_num_threads
 from fastgnn.graph import Graph
 from fastgnn.ops.gather import gather_rows
 
@@ -149,16 +150,48 @@ def _block_graph(indptr, local_indices, num_src, edge_ids, edge_weight):
                  _validated=True)
 
 
-def _sample(graph, seeds, fanouts, replace, weights, seed, epoch):
-    """The blocks of validated arguments, through the NumPy reference."""
-    layers = R.sample_blocks(graph.indptr, graph.indices, seeds, fanouts, replace=replace, edge_weight=weights,
-                             seed=seed, epoch=epoch)
+# Node maps (one entry per node, all -1 between calls) kept for reuse: the relabelling needs one per call,
+# and filling a new one costs O(num_nodes). A few are kept, newest last, for graphs of any size and index type.
+_FREE_MAPS = []
+_FREE_MAPS_LOCK = threading.Lock()
+_MAX_FREE_MAPS = 2
+# Work units per sampled edge, for the thread-count threshold of fastgnn._runtime.threads.
+_WORK_PER_EDGE = 32
+
+
+def _take_map(num_nodes, dtype):
+    with _FREE_MAPS_LOCK:
+        for position in range(len(_FREE_MAPS) - 1, -1, -1):
+            candidate = _FREE_MAPS[position]
+            if candidate.shape[0] == num_nodes and candidate.dtype == dtype:
+                return _FREE_MAPS.pop(position)
+    return np.full(num_nodes, -1, dtype=dtype)
+
+
+def _give_map(node_map):
+    with _FREE_MAPS_LOCK:
+        _FREE_MAPS.append(node_map)
+        del _FREE_MAPS[:-_MAX_FREE_MAPS]
+
+
+def _sample(graph, seeds, fanouts, replace, weights, seed, epoch, n_threads):
+    """The blocks of validated arguments, through the compiled sampler."""
+    indptr, indices = graph.indptr, graph.indices
+    node_map = _take_map(graph.num_nodes, indices.dtype)
     blocks, block_nodes, edge_ids = [], [], []
-    for indptr, local, src_nodes, ids, _ in layers:
-        blocks.append(_block_graph(indptr, local, src_nodes.shape[0], ids, graph.edge_weight))
+    frontier = seeds
+    average_degree = graph.num_edges / max(graph.num_nodes, 1)
+    for layer, fanout in enumerate(fanouts):
+        expected_edges = frontier.shape[0] * (fanout if fanout > 0 else average_degree)
+        threads = resolve_num_threads(n_threads, int(expected_edges * _WORK_PER_EDGE))
+        block_indptr, ids, local, src_nodes = _K.sample_layer(indptr, indices, frontier, fanout, replace, weights,
+                                                              _K.layer_key(seed, epoch, layer), node_map, threads)
+        blocks.append(_block_graph(block_indptr, local, src_nodes.shape[0], ids, graph.edge_weight))
         block_nodes.append(src_nodes)
         edge_ids.append(ids)
-    return SampledSubgraph(blocks, block_nodes, edge_ids)
+        frontier = src_nodes
+    _give_map(node_map)
+    return SampledSubgraph(blocks[::-1], block_nodes[::-1], edge_ids[::-1])
 
 
 def sample_neighbors(graph, seeds, fanouts, *, replace=False, weighted=False, seed=0, epoch=0, n_threads=None):
@@ -208,7 +241,7 @@ def sample_neighbors(graph, seeds, fanouts, *, replace=False, weighted=False, se
     seed = _check_seed(seed, "seed")
     epoch = _check_seed(epoch, "epoch")
     _check_threads(n_threads)
-    return _sample(graph, seeds, fanouts, bool(replace), weights, seed, epoch)
+    return _sample(graph, seeds, fanouts, bool(replace), weights, seed, epoch, n_threads)
 
 
 # ---------------------------------------------------------------------- loader
@@ -378,7 +411,8 @@ class NeighborLoader:
             yield index, order[index * self.batch_size:(index + 1) * self.batch_size]
 
     def _make_batch(self, index, seeds, epoch):
-        subgraph = _sample(self.graph, seeds, self.fanouts, self.replace, self._weights, self.seed, epoch)
+        subgraph = _sample(self.graph, seeds, self.fanouts, self.replace, self._weights, self.seed, epoch,
+                           self.n_threads)
         x = None if self.x is None else gather_rows(self.x, subgraph.input_nodes, n_threads=self.n_threads)
         y = None if self.y is None else np.take(self.y, seeds, axis=0)
         return MiniBatch(subgraph, x, y, index)
