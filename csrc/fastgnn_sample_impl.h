@@ -2,14 +2,19 @@
  * FG_I is the graph's index type (int32_t or int64_t), FG_SUF the name suffix. */
 #define FG_S(name) FG_SAMPLE_CAT(name, FG_SUF)
 
-/* counts[i] = the number of edges nodes[i] will sample, for i in [begin, end). */
+/* counts[i] = the number of edges nodes[i] will sample, and rows[2i], rows[2i+1] = the start and the
+ * length of its row (so the fill reads them in order, not from indptr at random), for i in [begin, end). */
 static void FG_S(fg_sample_count)(const FG_I *indptr, const int64_t *nodes, int64_t fanout, int replace,
-                                  const void *weight, int weight_double, int64_t *counts, int64_t begin,
-                                  int64_t end)
+                                  const void *weight, int weight_double, int64_t *counts, int64_t *rows,
+                                  int64_t begin, int64_t end)
 {
     for (int64_t i = begin; i < end; ++i) {
         int64_t v = nodes[i];
+        if (i + FG_SAMPLE_AHEAD < end)
+            FG_SAMPLE_PREFETCH(indptr + nodes[i + FG_SAMPLE_AHEAD]);
         int64_t start = (int64_t)indptr[v], d = (int64_t)indptr[v + 1] - start;
+        rows[2 * i] = start;
+        rows[2 * i + 1] = d;
         if (fanout < 0) {
             counts[i] = d;
             continue;
@@ -24,9 +29,10 @@ static void FG_S(fg_sample_count)(const FG_I *indptr, const int64_t *nodes, int6
     }
 }
 
-/* The sampled edges of nodes[begin .. end): edge ids (sorted within each node) at edge_ids[out_ptr[i]],
- * and their sources at sources[out_ptr[i]]. Returns 0, or -1 when scratch memory cannot be had. */
-static int FG_S(fg_sample_fill)(const FG_I *indptr, const FG_I *indices, const int64_t *nodes,
+/* The sampled edges of nodes[begin .. end) (rows as fg_sample_count wrote them): edge ids (sorted
+ * within each node) at edge_ids[out_ptr[i]], and their sources at sources[out_ptr[i]]. Returns 0, or
+ * -1 when scratch memory cannot be had. */
+static int FG_S(fg_sample_fill)(const int64_t *rows, const FG_I *indices, const int64_t *nodes,
                                 const int64_t *out_ptr, int64_t fanout, int replace, const void *weight,
                                 int weight_double, uint64_t layer_key, int64_t *edge_ids, FG_I *sources,
                                 int64_t begin, int64_t end)
@@ -35,11 +41,14 @@ static int FG_S(fg_sample_fill)(const FG_I *indptr, const FG_I *indices, const i
     int64_t capacity = 0;
     for (int64_t i = begin; i < end; ++i) {
         int64_t v = nodes[i];
-        int64_t start = (int64_t)indptr[v], d = (int64_t)indptr[v + 1] - start;
+        int64_t start = rows[2 * i], d = rows[2 * i + 1];
         int64_t *out = edge_ids + out_ptr[i];
         int64_t n;
-        if (i + 4 < end)
-            FG_SAMPLE_PREFETCH(indptr + nodes[i + 4]);
+        if (i + FG_SAMPLE_AHEAD < end) {
+            const FG_I *row = indices + rows[2 * (i + FG_SAMPLE_AHEAD)];
+            FG_SAMPLE_PREFETCH(row);
+            FG_SAMPLE_PREFETCH(row + 64 / sizeof(FG_I));
+        }
         if (fanout < 0) {
             for (int64_t p = 0; p < d; ++p)
                 out[p] = p;
@@ -98,8 +107,11 @@ static int64_t FG_S(fg_sample_relabel)(const int64_t *dst_nodes, int64_t n_dst, 
         }
         local[e] = id;
     }
-    for (int64_t i = 0; i < n; ++i)
+    for (int64_t i = 0; i < n; ++i) {
+        if (i + FG_SAMPLE_AHEAD < n)
+            FG_SAMPLE_PREFETCH(map + src_nodes[i + FG_SAMPLE_AHEAD]);
         map[src_nodes[i]] = (FG_I)-1;
+    }
     return n;
 }
 

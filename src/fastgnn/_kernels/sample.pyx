@@ -21,14 +21,16 @@ cdef extern from "fastgnn_sample.h" nogil:
     void fg_gather_rows_bytes(char* out, const char* x, const int64_t* ids, int64_t row_bytes, int64_t begin,
                               int64_t end)
     void fg_sample_count_i32(const int32_t* indptr, const int64_t* nodes, int64_t fanout, int replace,
-                             const void* weight, int weight_double, int64_t* counts, int64_t begin, int64_t end)
+                             const void* weight, int weight_double, int64_t* counts, int64_t* rows, int64_t begin,
+                             int64_t end)
     void fg_sample_count_i64(const int64_t* indptr, const int64_t* nodes, int64_t fanout, int replace,
-                             const void* weight, int weight_double, int64_t* counts, int64_t begin, int64_t end)
-    int fg_sample_fill_i32(const int32_t* indptr, const int32_t* indices, const int64_t* nodes,
+                             const void* weight, int weight_double, int64_t* counts, int64_t* rows, int64_t begin,
+                             int64_t end)
+    int fg_sample_fill_i32(const int64_t* rows, const int32_t* indices, const int64_t* nodes,
                            const int64_t* out_ptr, int64_t fanout, int replace, const void* weight,
                            int weight_double, uint64_t layer_key, int64_t* edge_ids, int32_t* sources,
                            int64_t begin, int64_t end)
-    int fg_sample_fill_i64(const int64_t* indptr, const int64_t* indices, const int64_t* nodes,
+    int fg_sample_fill_i64(const int64_t* rows, const int64_t* indices, const int64_t* nodes,
                            const int64_t* out_ptr, int64_t fanout, int replace, const void* weight,
                            int weight_double, uint64_t layer_key, int64_t* edge_ids, int64_t* sources,
                            int64_t begin, int64_t end)
@@ -49,22 +51,22 @@ def layer_key(uint64_t seed, uint64_t epoch, uint64_t layer):
 
 
 cdef inline void _count(const index_t* indptr, const int64_t* nodes, int64_t fanout, int replace,
-                        const void* weight, int weight_double, int64_t* counts, int64_t begin,
+                        const void* weight, int weight_double, int64_t* counts, int64_t* rows, int64_t begin,
                         int64_t end) noexcept nogil:
     if index_t is int32_t:
-        fg_sample_count_i32(indptr, nodes, fanout, replace, weight, weight_double, counts, begin, end)
+        fg_sample_count_i32(indptr, nodes, fanout, replace, weight, weight_double, counts, rows, begin, end)
     else:
-        fg_sample_count_i64(indptr, nodes, fanout, replace, weight, weight_double, counts, begin, end)
+        fg_sample_count_i64(indptr, nodes, fanout, replace, weight, weight_double, counts, rows, begin, end)
 
 
-cdef inline int _fill(const index_t* indptr, const index_t* indices, const int64_t* nodes, const int64_t* out_ptr,
+cdef inline int _fill(const int64_t* rows, const index_t* indices, const int64_t* nodes, const int64_t* out_ptr,
                       int64_t fanout, int replace, const void* weight, int weight_double, uint64_t key,
                       int64_t* edge_ids, index_t* sources, int64_t begin, int64_t end) noexcept nogil:
     if index_t is int32_t:
-        return fg_sample_fill_i32(indptr, indices, nodes, out_ptr, fanout, replace, weight, weight_double, key,
+        return fg_sample_fill_i32(rows, indices, nodes, out_ptr, fanout, replace, weight, weight_double, key,
                                   edge_ids, sources, begin, end)
     else:
-        return fg_sample_fill_i64(indptr, indices, nodes, out_ptr, fanout, replace, weight, weight_double, key,
+        return fg_sample_fill_i64(rows, indices, nodes, out_ptr, fanout, replace, weight, weight_double, key,
                                   edge_ids, sources, begin, end)
 
 
@@ -98,12 +100,15 @@ def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const in
     cdef int64_t* counts = &out_ptr[1] if n > 0 else NULL
     cdef const int64_t* nodes_ptr = &nodes[0] if n > 0 else NULL
     cdef int threads = n_threads if n_tasks > 1 else 1
+    rows_arr = np.empty(2 * n, dtype=np.int64)
+    cdef int64_t[::1] rows = rows_arr
+    cdef int64_t* rows_ptr = &rows[0] if n > 0 else NULL
     out_ptr[0] = 0
     with nogil:
         for task in prange(n_tasks, num_threads=threads, schedule="dynamic"):
             lo = task * _NODES_PER_TASK
             hi = min(lo + _NODES_PER_TASK, n)
-            _count(&indptr[0], nodes_ptr, fanout, replace, w, w_double, counts, lo, hi)
+            _count(&indptr[0], nodes_ptr, fanout, replace, w, w_double, counts, rows_ptr, lo, hi)
         for i in range(n):
             out_ptr[i + 1] += out_ptr[i]
     total = out_ptr[n]
@@ -120,7 +125,7 @@ def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const in
         for task in prange(n_tasks, num_threads=threads, schedule="dynamic"):
             lo = task * _NODES_PER_TASK
             hi = min(lo + _NODES_PER_TASK, n)
-            status[task] = _fill(&indptr[0], &indices[0] if indices.shape[0] > 0 else NULL, nodes_ptr, &out_ptr[0],
+            status[task] = _fill(rows_ptr, &indices[0] if indices.shape[0] > 0 else NULL, nodes_ptr, &out_ptr[0],
                                  fanout, replace, w, w_double, key, edge_ptr, source_ptr, lo, hi)
     if np.any(status_arr):
         raise MemoryError("neighbour sampling: out of memory for the weights of a row")
