@@ -445,3 +445,57 @@ def test_prefetch_passes_errors_to_the_consumer(monkeypatch):
     monkeypatch.setattr(loader, "_make_batch", broken)
     with pytest.raises(RuntimeError, match="boom"):
         list(loader)
+
+
+# ---------------------------------------------------------------------- link loader
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_link_loader_batches(prefetch):
+    from fastgnn.data import LinkMiniBatch, LinkNeighborLoader
+
+    graph = random_graph()
+    x = np.random.default_rng(0).random((graph.num_nodes, 3))
+    targets = graph.to_edge_index()[:, ::7]
+    loader = LinkNeighborLoader(graph, x, fanouts=[3, 2], edge_label_index=targets, neg_ratio=2.0, batch_size=50,
+                                shuffle=True, seed=3, prefetch=prefetch)
+    assert len(loader) == -(-targets.shape[1] // 50)
+    batches = list(loader)
+    edge_keys = set(map(tuple, graph.to_edge_index().T.tolist()))
+    positives = []
+    for index, batch in enumerate(batches):
+        assert isinstance(batch, LinkMiniBatch) and batch.batch_index == index and batch.y is None
+        check_structure(graph, batch, batch.seeds, [3, 2])
+        pairs = batch.seeds[batch.edge_label_index]
+        num_pos = int(batch.edge_label.sum())
+        assert batch.edge_label.shape[0] == 3 * num_pos
+        np.testing.assert_array_equal(batch.edge_label[:num_pos], 1)
+        np.testing.assert_array_equal(batch.edge_label[num_pos:], 0)
+        positives.append(pairs[:, :num_pos])
+        assert not any(tuple(p) in edge_keys for p in pairs[:, num_pos:].T.tolist())  # negatives are non-edges
+        np.testing.assert_array_equal(batch.x, x[batch.input_nodes])
+    every = np.concatenate(positives, axis=1)
+    assert sorted(map(tuple, every.T.tolist())) == sorted(map(tuple, targets.T.tolist()))
+    loader.set_epoch(0)
+    replay = list(loader)
+    for a, b in zip(replay, batches):
+        np.testing.assert_array_equal(a.edge_label_index, b.edge_label_index)
+        np.testing.assert_array_equal(a.seeds, b.seeds)
+
+
+def test_link_loader_defaults_and_errors():
+    from fastgnn.data import LinkNeighborLoader
+
+    graph = random_graph()
+    loader = LinkNeighborLoader(graph, None, fanouts=[2], neg_ratio=0, batch_size=1000)
+    assert len(loader) == -(-graph.num_edges // 1000)
+    first = next(iter(loader))
+    assert first.edge_label.shape == (1000,) and first.edge_label.min() == 1
+    with pytest.raises(ValueError, match="edge_label_index"):
+        LinkNeighborLoader(graph, None, fanouts=[2], edge_label_index=[[0, 1]])
+    with pytest.raises(ValueError, match="edge_label_index"):
+        LinkNeighborLoader(graph, None, fanouts=[2], edge_label_index=[[0], [graph.num_nodes]])
+    with pytest.raises(ValueError, match="neg_ratio"):
+        LinkNeighborLoader(graph, None, fanouts=[2], neg_ratio=-1)
+    with pytest.raises(ValueError, match="batch_size"):
+        LinkNeighborLoader(graph, None, fanouts=[2], batch_size=0)
+    with pytest.raises(ValueError, match=r"fanouts\[0\]"):
+        LinkNeighborLoader(graph, None, fanouts=[-3])

@@ -331,7 +331,51 @@ def _batch_order(input_nodes, shuffle, seed, epoch):
     return input_nodes[rng.permutation(input_nodes.shape[0])]
 
 
-class NeighborLoader:
+class _EpochLoader:
+    """Shared mechanics of the sampling loaders: epochs, batch order, prefetching (not public API).
+
+    A subclass sets ``_items`` (what an epoch iterates over: node ids, edge
+    positions), ``batch_size``, ``shuffle``, ``seed``, ``drop_last``,
+    ``prefetch`` and ``_epoch``, and defines ``_make_batch(index, items, epoch)``.
+    """
+
+    @property
+    def epoch(self):
+        """The epoch of the next iteration."""
+        return self._epoch
+
+    def set_epoch(self, epoch):
+        """Set the epoch of the next iteration (its shuffle and its samples)."""
+        self._epoch = _check_seed(epoch, "epoch")
+
+    def __len__(self):
+        """Number of batches per epoch."""
+        count = self._items.shape[0]
+        return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
+
+    def _batches(self, epoch):
+        order = _batch_order(self._items, self.shuffle, self.seed, epoch)
+        for index in range(len(self)):
+            yield index, order[index * self.batch_size:(index + 1) * self.batch_size]
+
+    def batch(self, index, epoch=None):
+        """Batch ``index`` of ``epoch`` (default: the next iteration's), built on its own."""
+        epoch = self._epoch if epoch is None else _check_seed(epoch, "epoch")
+        index = operator.index(index)
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch index {index} out of range for {len(self)} batches")
+        order = _batch_order(self._items, self.shuffle, self.seed, epoch)
+        return self._make_batch(index, order[index * self.batch_size:(index + 1) * self.batch_size], epoch)
+
+    def __iter__(self):
+        epoch = self._epoch
+        self._epoch += 1
+        if self.prefetch:
+            return _prefetched(self._make_batch, self._batches(epoch), epoch)
+        return (self._make_batch(index, items, epoch) for index, items in self._batches(epoch))
+
+
+class NeighborLoader(_EpochLoader):
     """Mini-batches of seed nodes with their sampled blocks, features and labels.
 
     Parameters
@@ -380,6 +424,7 @@ class NeighborLoader:
         self.x = _check_node_array(x, graph.num_nodes, "x")
         self.y = _check_node_array(y, graph.num_nodes, "y")
         self.input_nodes = _check_input_nodes(input_nodes, graph.num_nodes)
+        self._items = self.input_nodes
         self.batch_size = _check_batch_size(batch_size)
         self.shuffle = bool(shuffle)
         self.seed = _check_seed(seed, "seed")
@@ -391,47 +436,12 @@ class NeighborLoader:
         self.n_threads = _check_threads(n_threads)
         self._epoch = 0
 
-    @property
-    def epoch(self):
-        """The epoch of the next iteration."""
-        return self._epoch
-
-    def set_epoch(self, epoch):
-        """Set the epoch of the next iteration (its shuffle and its samples)."""
-        self._epoch = _check_seed(epoch, "epoch")
-
-    def __len__(self):
-        """Number of batches per epoch."""
-        count = self.input_nodes.shape[0]
-        return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
-
-    def _batches(self, epoch):
-        order = _batch_order(self.input_nodes, self.shuffle, self.seed, epoch)
-        for index in range(len(self)):
-            yield index, order[index * self.batch_size:(index + 1) * self.batch_size]
-
     def _make_batch(self, index, seeds, epoch):
         subgraph = _sample(self.graph, seeds, self.fanouts, self.replace, self._weights, self.seed, epoch,
                            self.n_threads)
         x = None if self.x is None else gather_rows(self.x, subgraph.input_nodes, n_threads=self.n_threads)
         y = None if self.y is None else np.take(self.y, seeds, axis=0)
         return MiniBatch(subgraph, x, y, index)
-
-    def batch(self, index, epoch=None):
-        """Batch ``index`` of ``epoch`` (default: the next iteration's), built on its own."""
-        epoch = self._epoch if epoch is None else _check_seed(epoch, "epoch")
-        index = operator.index(index)
-        if not 0 <= index < len(self):
-            raise IndexError(f"batch index {index} out of range for {len(self)} batches")
-        order = _batch_order(self.input_nodes, self.shuffle, self.seed, epoch)
-        return self._make_batch(index, order[index * self.batch_size:(index + 1) * self.batch_size], epoch)
-
-    def __iter__(self):
-        epoch = self._epoch
-        self._epoch += 1
-        if self.prefetch:
-            return _prefetched(self._make_batch, self._batches(epoch), epoch)
-        return (self._make_batch(index, seeds, epoch) for index, seeds in self._batches(epoch))
 
 
 _DONE = object()
