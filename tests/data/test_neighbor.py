@@ -8,6 +8,7 @@ from fastgnn import Graph
 from fastgnn.data import MiniBatch, NeighborLoader, SampledSubgraph, sample_neighbors
 from fastgnn.data import neighbor_reference as R
 from fastgnn.datasets.synthetic import power_law_edge_index
+from graph_cases import parallel_always
 
 
 # ---------------------------------------------------------------------- graphs
@@ -119,6 +120,69 @@ def test_vectorised_layer_equals_the_node_by_node_definition():
                     for v in nodes]
         np.testing.assert_array_equal(counts, [e.shape[0] for e in expected])
         np.testing.assert_array_equal(ids, np.concatenate(expected))
+
+
+# ---------------------------------------------------------------------- compiled sampler = reference
+def assert_same_sample(sub, reference):
+    assert len(sub.blocks) == len(reference)
+    for k, (indptr, local, src_nodes, edge_ids, num_dst) in enumerate(reference):
+        block = sub.blocks[k]
+        assert block.num_dst_nodes == num_dst and block.num_src_nodes == src_nodes.shape[0]
+        np.testing.assert_array_equal(block.indptr, indptr)
+        np.testing.assert_array_equal(block.indices, local)
+        np.testing.assert_array_equal(sub.block_nodes[k], src_nodes)
+        np.testing.assert_array_equal(sub.edge_ids[k], edge_ids)
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("weight_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["uniform", "replace", "weighted", "weighted_replace"])
+@pytest.mark.parametrize("fanouts", [[2, 3], [7, -1], [40]])
+def test_compiled_sampler_matches_the_reference_exactly(index_dtype, weight_dtype, mode, fanouts):
+    weighted = mode.startswith("weighted")
+    replace = mode.endswith("replace")
+    if not weighted and weight_dtype == np.float64:
+        pytest.skip("weights unused")
+    graph = random_graph(num_nodes=400, num_edges=6000, index_dtype=index_dtype, weighted=weighted)
+    if weighted:
+        graph = graph.with_edge_weight(graph.edge_weight.astype(weight_dtype))
+    seeds = np.random.default_rng(1).permutation(400)[:50]
+    sub = sample_neighbors(graph, seeds, fanouts, replace=replace, weighted=weighted, seed=11, epoch=3)
+    reference = R.sample_blocks(graph.indptr, graph.indices, seeds, fanouts, replace=replace,
+                                edge_weight=graph.edge_weight if weighted else None, seed=11, epoch=3)
+    assert_same_sample(sub, reference)
+    assert sub.blocks[0].index_dtype == np.int32  # blocks take the narrowest index dtype that fits
+
+
+def test_layer_key_matches_the_reference():
+    from fastgnn._kernels import sample as K
+
+    for seed, epoch, layer in [(0, 0, 0), (1, 2, 3), (2 ** 64 - 1, 2 ** 63, 7)]:
+        assert K.layer_key(seed, epoch, layer) == R.layer_key(seed, epoch, layer)
+
+
+def test_high_degree_rows_and_large_fanouts_match_the_reference():
+    # a hub with thousands of in-edges: Floyd's set grows large (binary-search path), and sorting uses qsort
+    hub = np.zeros(5000, dtype=np.int64)
+    src = np.random.default_rng(3).integers(0, 100, 5000)
+    graph = Graph.from_edge_index(np.stack([src, hub]), num_nodes=100)
+    for replace in (False, True):
+        sub = sample_neighbors(graph, [0], [300], replace=replace, seed=5)
+        assert_same_sample(sub, R.sample_blocks(graph.indptr, graph.indices, [0], [300], replace=replace, seed=5))
+
+
+@pytest.mark.parametrize("mode", ["uniform", "replace", "weighted"])
+def test_same_sample_for_any_thread_count(mode):
+    graph = random_graph(num_nodes=5000, num_edges=100000, weighted=mode == "weighted", seed=2)
+    seeds = np.arange(0, 5000, 3)
+    with parallel_always():
+        results = [sample_neighbors(graph, seeds, [15, 10, 5], replace=mode == "replace",
+                                    weighted=mode == "weighted", seed=4, n_threads=n) for n in (1, 2, 3)]
+    for other in results[1:]:
+        for a, b in zip(results[0].edge_ids + results[0].block_nodes, other.edge_ids + other.block_nodes):
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(results[0].blocks, other.blocks):
+            assert a == b
 
 
 # ---------------------------------------------------------------------- structure
@@ -381,3 +445,57 @@ def test_prefetch_passes_errors_to_the_consumer(monkeypatch):
     monkeypatch.setattr(loader, "_make_batch", broken)
     with pytest.raises(RuntimeError, match="boom"):
         list(loader)
+
+
+# ---------------------------------------------------------------------- link loader
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_link_loader_batches(prefetch):
+    from fastgnn.data import LinkMiniBatch, LinkNeighborLoader
+
+    graph = random_graph()
+    x = np.random.default_rng(0).random((graph.num_nodes, 3))
+    targets = graph.to_edge_index()[:, ::7]
+    loader = LinkNeighborLoader(graph, x, fanouts=[3, 2], edge_label_index=targets, neg_ratio=2.0, batch_size=50,
+                                shuffle=True, seed=3, prefetch=prefetch)
+    assert len(loader) == -(-targets.shape[1] // 50)
+    batches = list(loader)
+    edge_keys = set(map(tuple, graph.to_edge_index().T.tolist()))
+    positives = []
+    for index, batch in enumerate(batches):
+        assert isinstance(batch, LinkMiniBatch) and batch.batch_index == index and batch.y is None
+        check_structure(graph, batch, batch.seeds, [3, 2])
+        pairs = batch.seeds[batch.edge_label_index]
+        num_pos = int(batch.edge_label.sum())
+        assert batch.edge_label.shape[0] == 3 * num_pos
+        np.testing.assert_array_equal(batch.edge_label[:num_pos], 1)
+        np.testing.assert_array_equal(batch.edge_label[num_pos:], 0)
+        positives.append(pairs[:, :num_pos])
+        assert not any(tuple(p) in edge_keys for p in pairs[:, num_pos:].T.tolist())  # negatives are non-edges
+        np.testing.assert_array_equal(batch.x, x[batch.input_nodes])
+    every = np.concatenate(positives, axis=1)
+    assert sorted(map(tuple, every.T.tolist())) == sorted(map(tuple, targets.T.tolist()))
+    loader.set_epoch(0)
+    replay = list(loader)
+    for a, b in zip(replay, batches):
+        np.testing.assert_array_equal(a.edge_label_index, b.edge_label_index)
+        np.testing.assert_array_equal(a.seeds, b.seeds)
+
+
+def test_link_loader_defaults_and_errors():
+    from fastgnn.data import LinkNeighborLoader
+
+    graph = random_graph()
+    loader = LinkNeighborLoader(graph, None, fanouts=[2], neg_ratio=0, batch_size=1000)
+    assert len(loader) == -(-graph.num_edges // 1000)
+    first = next(iter(loader))
+    assert first.edge_label.shape == (1000,) and first.edge_label.min() == 1
+    with pytest.raises(ValueError, match="edge_label_index"):
+        LinkNeighborLoader(graph, None, fanouts=[2], edge_label_index=[[0, 1]])
+    with pytest.raises(ValueError, match="edge_label_index"):
+        LinkNeighborLoader(graph, None, fanouts=[2], edge_label_index=[[0], [graph.num_nodes]])
+    with pytest.raises(ValueError, match="neg_ratio"):
+        LinkNeighborLoader(graph, None, fanouts=[2], neg_ratio=-1)
+    with pytest.raises(ValueError, match="batch_size"):
+        LinkNeighborLoader(graph, None, fanouts=[2], batch_size=0)
+    with pytest.raises(ValueError, match=r"fanouts\[0\]"):
+        LinkNeighborLoader(graph, None, fanouts=[-3])

@@ -21,3 +21,6 @@ __all__ += ["LinkSplit", "random_link_split", "NegativeSampler", "negative_sampl
 from fastgnn.data.neighbor import MiniBatch, NeighborLoader, SampledSubgraph, sample_neighbors  # noqa: E402
 
 __all__ += ["sample_neighbors", "SampledSubgraph", "NeighborLoader", "MiniBatch"]
+from fastgnn.data.link_neighbor import LinkMiniBatch, LinkNeighborLoader  # noqa: E402
+
+__all__ += ["LinkNeighborLoader", "LinkMiniBatch"]

@@ -7,8 +7,9 @@ bipartite block per layer (:class:`SampledSubgraph`);
 the gathered input features and seed labels (:class:`MiniBatch`).
 
 The sample is a function of ``(seed, epoch, node, layer)`` only (a
-counter-based generator, see :mod:`fastgnn.data.neighbor_reference` for
-its exact definition): the same seed gives the same blocks for any number
+counter-based generator, defined exactly by the NumPy reference
+:mod:`fastgnn.data.neighbor_reference`, which the compiled sampler matches
+bit for bit): the same seed gives the same blocks for any number
 of threads, any batch composition and any batch order.
 """
 import operator
@@ -17,9 +18,9 @@ import threading
 
 import numpy as np
 
+from fastgnn._kernels import sample as _K
 from fastgnn._runtime import validate as V
-from fastgnn._runtime.threads import check_num_threads
-from fastgnn.data import neighbor_reference as R
+from fastgnn._runtime.threads import check_num_threads, resolve_num_threads
 from fastgnn.graph import Graph
 from fastgnn.ops.gather import gather_rows
 
@@ -149,16 +150,48 @@ def _block_graph(indptr, local_indices, num_src, edge_ids, edge_weight):
                  _validated=True)
 
 
-def _sample(graph, seeds, fanouts, replace, weights, seed, epoch):
-    """The blocks of validated arguments, through the NumPy reference."""
-    layers = R.sample_blocks(graph.indptr, graph.indices, seeds, fanouts, replace=replace, edge_weight=weights,
-                             seed=seed, epoch=epoch)
+# Node maps (one entry per node, all -1 between calls) kept for reuse: the relabelling needs one per call,
+# and filling a new one costs O(num_nodes). A few are kept, newest last, for graphs of any size and index type.
+_FREE_MAPS = []
+_FREE_MAPS_LOCK = threading.Lock()
+_MAX_FREE_MAPS = 2
+# Work units per sampled edge, for the thread-count threshold of fastgnn._runtime.threads.
+_WORK_PER_EDGE = 32
+
+
+def _take_map(num_nodes, dtype):
+    with _FREE_MAPS_LOCK:
+        for position in range(len(_FREE_MAPS) - 1, -1, -1):
+            candidate = _FREE_MAPS[position]
+            if candidate.shape[0] == num_nodes and candidate.dtype == dtype:
+                return _FREE_MAPS.pop(position)
+    return np.full(num_nodes, -1, dtype=dtype)
+
+
+def _give_map(node_map):
+    with _FREE_MAPS_LOCK:
+        _FREE_MAPS.append(node_map)
+        del _FREE_MAPS[:-_MAX_FREE_MAPS]
+
+
+def _sample(graph, seeds, fanouts, replace, weights, seed, epoch, n_threads):
+    """The blocks of validated arguments, through the compiled sampler."""
+    indptr, indices = graph.indptr, graph.indices
+    node_map = _take_map(graph.num_nodes, indices.dtype)
     blocks, block_nodes, edge_ids = [], [], []
-    for indptr, local, src_nodes, ids, _ in layers:
-        blocks.append(_block_graph(indptr, local, src_nodes.shape[0], ids, graph.edge_weight))
+    frontier = seeds
+    average_degree = graph.num_edges / max(graph.num_nodes, 1)
+    for layer, fanout in enumerate(fanouts):
+        expected_edges = frontier.shape[0] * (fanout if fanout > 0 else average_degree)
+        threads = resolve_num_threads(n_threads, int(expected_edges * _WORK_PER_EDGE))
+        block_indptr, ids, local, src_nodes = _K.sample_layer(indptr, indices, frontier, fanout, replace, weights,
+                                                              _K.layer_key(seed, epoch, layer), node_map, threads)
+        blocks.append(_block_graph(block_indptr, local, src_nodes.shape[0], ids, graph.edge_weight))
         block_nodes.append(src_nodes)
         edge_ids.append(ids)
-    return SampledSubgraph(blocks, block_nodes, edge_ids)
+        frontier = src_nodes
+    _give_map(node_map)
+    return SampledSubgraph(blocks[::-1], block_nodes[::-1], edge_ids[::-1])
 
 
 def sample_neighbors(graph, seeds, fanouts, *, replace=False, weighted=False, seed=0, epoch=0, n_threads=None):
@@ -208,7 +241,7 @@ def sample_neighbors(graph, seeds, fanouts, *, replace=False, weighted=False, se
     seed = _check_seed(seed, "seed")
     epoch = _check_seed(epoch, "epoch")
     _check_threads(n_threads)
-    return _sample(graph, seeds, fanouts, bool(replace), weights, seed, epoch)
+    return _sample(graph, seeds, fanouts, bool(replace), weights, seed, epoch, n_threads)
 
 
 # ---------------------------------------------------------------------- loader
@@ -298,7 +331,51 @@ def _batch_order(input_nodes, shuffle, seed, epoch):
     return input_nodes[rng.permutation(input_nodes.shape[0])]
 
 
-class NeighborLoader:
+class _EpochLoader:
+    """Shared mechanics of the sampling loaders: epochs, batch order, prefetching (not public API).
+
+    A subclass sets ``_items`` (what an epoch iterates over: node ids, edge
+    positions), ``batch_size``, ``shuffle``, ``seed``, ``drop_last``,
+    ``prefetch`` and ``_epoch``, and defines ``_make_batch(index, items, epoch)``.
+    """
+
+    @property
+    def epoch(self):
+        """The epoch of the next iteration."""
+        return self._epoch
+
+    def set_epoch(self, epoch):
+        """Set the epoch of the next iteration (its shuffle and its samples)."""
+        self._epoch = _check_seed(epoch, "epoch")
+
+    def __len__(self):
+        """Number of batches per epoch."""
+        count = self._items.shape[0]
+        return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
+
+    def _batches(self, epoch):
+        order = _batch_order(self._items, self.shuffle, self.seed, epoch)
+        for index in range(len(self)):
+            yield index, order[index * self.batch_size:(index + 1) * self.batch_size]
+
+    def batch(self, index, epoch=None):
+        """Batch ``index`` of ``epoch`` (default: the next iteration's), built on its own."""
+        epoch = self._epoch if epoch is None else _check_seed(epoch, "epoch")
+        index = operator.index(index)
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch index {index} out of range for {len(self)} batches")
+        order = _batch_order(self._items, self.shuffle, self.seed, epoch)
+        return self._make_batch(index, order[index * self.batch_size:(index + 1) * self.batch_size], epoch)
+
+    def __iter__(self):
+        epoch = self._epoch
+        self._epoch += 1
+        if self.prefetch:
+            return _prefetched(self._make_batch, self._batches(epoch), epoch)
+        return (self._make_batch(index, items, epoch) for index, items in self._batches(epoch))
+
+
+class NeighborLoader(_EpochLoader):
     """Mini-batches of seed nodes with their sampled blocks, features and labels.
 
     Parameters
@@ -347,6 +424,7 @@ class NeighborLoader:
         self.x = _check_node_array(x, graph.num_nodes, "x")
         self.y = _check_node_array(y, graph.num_nodes, "y")
         self.input_nodes = _check_input_nodes(input_nodes, graph.num_nodes)
+        self._items = self.input_nodes
         self.batch_size = _check_batch_size(batch_size)
         self.shuffle = bool(shuffle)
         self.seed = _check_seed(seed, "seed")
@@ -358,46 +436,12 @@ class NeighborLoader:
         self.n_threads = _check_threads(n_threads)
         self._epoch = 0
 
-    @property
-    def epoch(self):
-        """The epoch of the next iteration."""
-        return self._epoch
-
-    def set_epoch(self, epoch):
-        """Set the epoch of the next iteration (its shuffle and its samples)."""
-        self._epoch = _check_seed(epoch, "epoch")
-
-    def __len__(self):
-        """Number of batches per epoch."""
-        count = self.input_nodes.shape[0]
-        return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
-
-    def _batches(self, epoch):
-        order = _batch_order(self.input_nodes, self.shuffle, self.seed, epoch)
-        for index in range(len(self)):
-            yield index, order[index * self.batch_size:(index + 1) * self.batch_size]
-
     def _make_batch(self, index, seeds, epoch):
-        subgraph = _sample(self.graph, seeds, self.fanouts, self.replace, self._weights, self.seed, epoch)
+        subgraph = _sample(self.graph, seeds, self.fanouts, self.replace, self._weights, self.seed, epoch,
+                           self.n_threads)
         x = None if self.x is None else gather_rows(self.x, subgraph.input_nodes, n_threads=self.n_threads)
         y = None if self.y is None else np.take(self.y, seeds, axis=0)
         return MiniBatch(subgraph, x, y, index)
-
-    def batch(self, index, epoch=None):
-        """Batch ``index`` of ``epoch`` (default: the next iteration's), built on its own."""
-        epoch = self._epoch if epoch is None else _check_seed(epoch, "epoch")
-        index = operator.index(index)
-        if not 0 <= index < len(self):
-            raise IndexError(f"batch index {index} out of range for {len(self)} batches")
-        order = _batch_order(self.input_nodes, self.shuffle, self.seed, epoch)
-        return self._make_batch(index, order[index * self.batch_size:(index + 1) * self.batch_size], epoch)
-
-    def __iter__(self):
-        epoch = self._epoch
-        self._epoch += 1
-        if self.prefetch:
-            return _prefetched(self._make_batch, self._batches(epoch), epoch)
-        return (self._make_batch(index, seeds, epoch) for index, seeds in self._batches(epoch))
 
 
 _DONE = object()

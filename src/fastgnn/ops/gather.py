@@ -1,8 +1,10 @@
 """Row gather from an in-memory or memory-mapped array: :func:`gather_rows`."""
 import numpy as np
 
+from fastgnn._kernels import sample as _K
 from fastgnn._runtime import validate as V
-from fastgnn._runtime.threads import check_num_threads
+from fastgnn._runtime.memory import empty_aligned
+from fastgnn._runtime.threads import resolve_num_threads
 
 __all__ = ["gather_rows"]
 
@@ -47,16 +49,20 @@ def gather_rows(x, ids, *, out=None, n_threads=None):
     Notes
     -----
     Cost ``O(m d)``: reads the ``m`` rows asked for (from the page cache or
-    the disk for a memory map) and nothing else.
+    the disk for a memory map) and nothing else, in parallel, with the GIL
+    released. The output is 64-byte aligned.
     """
     x = _check_rows(x)
     ids = _check_ids(ids, x.shape[0])
-    if n_threads is not None:
-        check_num_threads(n_threads)
     shape = (ids.shape[0],) + x.shape[1:]
+    row_bytes = x.dtype.itemsize * int(np.prod(x.shape[1:], dtype=np.int64))
+    threads = resolve_num_threads(n_threads, ids.shape[0] * max(row_bytes // 4, 1))
     if out is None:
-        out = np.empty(shape, dtype=x.dtype)
+        out = empty_aligned(shape, x.dtype)
     else:
         V.check_out(out, shape, x.dtype, inputs=(x, ids))
-    np.take(x, ids, axis=0, out=out)
+    if not x.flags.c_contiguous:  # strided rows: NumPy's gather (still only the rows asked for)
+        np.take(x, ids, axis=0, out=out)
+        return out
+    _K.gather_rows(out, x, np.ascontiguousarray(ids, dtype=np.int64), threads)
     return out
