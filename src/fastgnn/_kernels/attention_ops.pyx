@@ -22,6 +22,18 @@ from fastgnn._kernels._cattention cimport (
 from fastgnn._kernels._common import row_chunks
 
 
+# Pointers to optional arrays: NULL for None.
+cdef inline const floating* _values_or_null(const floating[::1] a) noexcept:
+    if a is None:
+        return NULL
+    return &a[0]
+
+cdef inline const index_t* _ids_or_null(const index_t[::1] a) noexcept:
+    if a is None:
+        return NULL
+    return &a[0]
+
+
 def sddmm_dot(floating[:, ::1] out not None, const floating[:, ::1] a not None, const floating[:, ::1] b not None,
               const index_t[::1] indptr not None, const index_t[::1] indices not None, int heads, int n_threads):
     """``out[e, h] = <a[r, h, :], b[indices[e], h, :]>`` for every edge ``e`` of row ``r``."""
@@ -81,12 +93,11 @@ def gather_sum_heads(floating[:, ::1] out not None, const floating[:, ::1] x not
     cdef int64_t n_heads = weight.shape[1]
     cdef int64_t f = out.shape[1] // n_heads if n_heads else 0
     cdef int n_chunks = max(n_threads, 1)
-    cdef const index_t* id_ptr = NULL if edge_id is None else &edge_id[0]
-    cdef const floating* scale_ptr = NULL if scale is None else &scale[0]
+    cdef const index_t* id_ptr = _ids_or_null(edge_id)
+    cdef const floating* scale_ptr = _values_or_null(scale)
     cdef const floating* dot_with_ptr = NULL
     cdef floating* dot_out_ptr = NULL
-    cdef const floating* x_ptr = NULL
-    cdef const floating* w_ptr = NULL
+    cdef bint has_edges = weight.shape[0] > 0
     cdef int64_t[::1] bounds
     cdef int c
     if out.shape[0] == 0 or out.shape[1] == 0:
@@ -94,14 +105,12 @@ def gather_sum_heads(floating[:, ::1] out not None, const floating[:, ::1] x not
     if dot_out is not None and dot_out.shape[0] > 0:
         dot_with_ptr = &dot_with[0, 0]
         dot_out_ptr = &dot_out[0, 0]
-    if weight.shape[0] > 0:
-        x_ptr = &x[0, 0]
-        w_ptr = &weight[0, 0]
     bounds = row_chunks(indptr, n_chunks)
     with nogil:
         for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
-            fg_gather_sum_heads(&out[0, 0], x_ptr, n_heads, f, &indptr[0], &indices[0] if indices.shape[0] else NULL,
-                                id_ptr, w_ptr, scale_ptr, mean, dot_with_ptr, dot_out_ptr, bounds[c], bounds[c + 1])
+            fg_gather_sum_heads(&out[0, 0], &x[0, 0] if has_edges else NULL, n_heads, f, &indptr[0],
+                                &indices[0] if has_edges else NULL, id_ptr, &weight[0, 0] if has_edges else NULL,
+                                scale_ptr, mean, dot_with_ptr, dot_out_ptr, bounds[c], bounds[c + 1])
 
 
 def edge_softmax(floating[:, ::1] out not None, const floating[:, ::1] scores not None,
