@@ -35,8 +35,10 @@ cdef inline const index_t* _ids_or_null(const index_t[::1] a) noexcept:
 
 
 def sddmm_dot(floating[:, ::1] out not None, const floating[:, ::1] a not None, const floating[:, ::1] b not None,
-              const index_t[::1] indptr not None, const index_t[::1] indices not None, int heads, int n_threads):
-    """``out[e, h] = <a[r, h, :], b[indices[e], h, :]>`` for every edge ``e`` of row ``r``."""
+              const index_t[::1] indptr not None, const index_t[::1] indices not None, int heads, int n_threads, *,
+              const floating[::1] row_scale=None):
+    """``out[e, h] = row_scale[r] * <a[r, h, :], b[indices[e], h, :]>`` for every edge ``e`` of row ``r``."""
+    cdef const floating* scale_ptr = _values_or_null(row_scale)
     cdef int64_t n_heads = heads
     cdef int64_t f = a.shape[1] // heads if heads else 0
     cdef int n_chunks = max(n_threads, 1)
@@ -47,8 +49,8 @@ def sddmm_dot(floating[:, ::1] out not None, const floating[:, ::1] a not None, 
     bounds = row_chunks(indptr, n_chunks)
     with nogil:
         for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
-            fg_sddmm_dot(&out[0, 0], &a[0, 0], &b[0, 0], n_heads, f, &indptr[0], &indices[0],
-                         bounds[c], bounds[c + 1])
+            fg_sddmm_dot(&out[0, 0], &a[0, 0], &b[0, 0], n_heads, f, scale_ptr, &indptr[0],
+                         &indices[0], bounds[c], bounds[c + 1])
 
 
 def sddmm_add(floating[:, ::1] out not None, const floating[:, ::1] a not None, const floating[:, ::1] b not None,
@@ -69,8 +71,7 @@ def sddmm_add(floating[:, ::1] out not None, const floating[:, ::1] a not None, 
 def gather_sum_heads(floating[:, ::1] out not None, const floating[:, ::1] x not None,
                      const floating[:, ::1] weight not None, const index_t[::1] indptr not None,
                      const index_t[::1] indices not None, int n_threads, *, const index_t[::1] edge_id=None,
-                     const floating[::1] scale=None, bint mean=False, const floating[:, ::1] dot_with=None,
-                     floating[:, ::1] dot_out=None):
+                     const floating[::1] scale=None, bint mean=False):
     """``out[r, h, :] = sum_e weight[id(e), h] * scale[j] * x[j, h, :]``, ``j = indices[e]``.
 
     Parameters
@@ -87,30 +88,23 @@ def gather_sum_heads(floating[:, ::1] out not None, const floating[:, ::1] x not
         A multiplier per gathered row.
     mean : bool
         Divide each non-empty row by its number of edges.
-    dot_with, dot_out : ndarray, shape (n_rows, H * F) and (n_edges, H), optional
-        Also ``dot_out[id(e), h] = scale[j] * <x[j, h, :], dot_with[r, h, :]>``.
     """
     cdef int64_t n_heads = weight.shape[1]
     cdef int64_t f = out.shape[1] // n_heads if n_heads else 0
     cdef int n_chunks = max(n_threads, 1)
     cdef const index_t* id_ptr = _ids_or_null(edge_id)
     cdef const floating* scale_ptr = _values_or_null(scale)
-    cdef const floating* dot_with_ptr = NULL
-    cdef floating* dot_out_ptr = NULL
     cdef bint has_edges = weight.shape[0] > 0
     cdef int64_t[::1] bounds
     cdef int c
     if out.shape[0] == 0 or out.shape[1] == 0:
         return
-    if dot_out is not None and dot_out.shape[0] > 0:
-        dot_with_ptr = &dot_with[0, 0]
-        dot_out_ptr = &dot_out[0, 0]
     bounds = row_chunks(indptr, n_chunks)
     with nogil:
         for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
             fg_gather_sum_heads(&out[0, 0], &x[0, 0] if has_edges else NULL, n_heads, f, &indptr[0],
                                 &indices[0] if has_edges else NULL, id_ptr, &weight[0, 0] if has_edges else NULL,
-                                scale_ptr, mean, dot_with_ptr, dot_out_ptr, bounds[c], bounds[c + 1])
+                                scale_ptr, mean, bounds[c], bounds[c + 1])
 
 
 def edge_softmax(floating[:, ::1] out not None, const floating[:, ::1] scores not None,

@@ -231,8 +231,9 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
     thread owning a block of feature columns of ``grad_x``. No atomics, a fixed summation order
     (increasing edge id), so bitwise identical for any number of threads.
     Cost ``O((E + N) d)`` for sum and mean, ``O(N d)`` for max/min (plus
-    zeroing ``grad_x``). With per-head weights, ``grad_x`` and ``grad_w``
-    come from one pass over the transpose (``O((E + N) H F)``).
+    zeroing ``grad_x``). With per-head weights, ``grad_x`` is a pass over
+    the transpose and ``grad_w`` an :func:`fastgnn.ops.sddmm` over the CSR
+    (``O((E + N) H F)`` each).
     """
     graph = as_graph(graph)
     reduce = V.check_reduce(reduce)
@@ -328,12 +329,16 @@ def _aggregate_heads_backward(graph, grad_out, reduce, x, edge_weight, arg, need
     t_indptr, t_indices, edge_id = graph.transpose_csr()
     scale = graph.inverse_in_degree(dtype) if reduce == "mean" else None
     grad_x = empty_aligned(shape, dtype) if out is None else out
-    grad_w = empty_aligned((graph.num_edges, heads), dtype) if need_weight_grad else None
-    g2 = aligned_for_gather(g3.reshape(graph.num_dst_nodes, width), graph.num_edges)
-    _A.gather_sum_heads(grad_x.reshape(graph.num_src_nodes, width), g2, weight, t_indptr, t_indices, threads,
-                        edge_id=edge_id, scale=scale,
-                        dot_with=None if grad_w is None else x3.reshape(graph.num_src_nodes, width), dot_out=grad_w)
-    return (grad_x, grad_w) if need_weight_grad else grad_x
+    g2 = g3.reshape(graph.num_dst_nodes, width)
+    _A.gather_sum_heads(grad_x.reshape(graph.num_src_nodes, width), aligned_for_gather(g2, graph.num_edges), weight,
+                        t_indptr, t_indices, threads, edge_id=edge_id, scale=scale)
+    if not need_weight_grad:
+        return grad_x
+    # dL/dw[e, h] = <G[i, h], x[j, h]> (/ deg(i)): an sddmm over the CSR, which writes (E, H) in order
+    grad_w = empty_aligned((graph.num_edges, heads), dtype)
+    x2 = aligned_for_gather(x3.reshape(graph.num_src_nodes, width), graph.num_edges)
+    _A.sddmm_dot(grad_w, g2, x2, graph.indptr, graph.indices, heads, threads, row_scale=scale)
+    return grad_x, grad_w
 
 
 def _backward_blocks(graph, grad_out, reduce, edge_weight, out, n_threads):
