@@ -503,3 +503,25 @@ def test_bad_input_raises_naming_the_argument(call, error, match):
     with pytest.raises(error, match=match):
         call(case, graph, a, b, s)
     assert_unchanged([a, b, s], copies)
+
+
+@pytest.mark.parametrize("heads, features", [(2, 2), (4, 4), (8, 8), (2, 17), (1, 32), (2, 40), (1, 64), (1, 65),
+                                             (16, 3), (5, 8)])
+def test_every_compiled_width_and_head_count(heads, features, float_dtype, rng):
+    """The kernels compile widths 1-64 and head counts 1-16 as constants: each against the reference."""
+    case = CASES["random"]
+    graph = case.graph()
+    _check_sddmm(case, graph, heads, features, float_dtype, rng)
+    x = _nodes(rng, case.num_src_nodes, heads, features, float_dtype)
+    w = _edges(rng, case.num_edges, heads, float_dtype)
+    g = _nodes(rng, case.num_dst_nodes, heads, features, float_dtype)
+    assert_close(ops.aggregate(graph, x, "mean", edge_weight=w),
+                 R.multi_head_aggregate(case.indptr, case.indices, x, "mean", w))
+    grad_x, grad_w = ops.aggregate_backward(graph, g, "mean", x=x, edge_weight=w, need_weight_grad=True)
+    ref_x, ref_w = R.multi_head_aggregate_backward(case.indptr, case.indices, case.num_src_nodes, g, "mean",
+                                                   x=x, edge_weight=w)
+    assert_close(grad_x, ref_x)
+    assert_close(grad_w, ref_w)
+    alpha = ops.edge_softmax(graph, w)
+    assert_close(alpha, R.edge_softmax(case.indptr, w))
+    assert_close(ops.edge_softmax_backward(graph, w, alpha), R.edge_softmax_backward(case.indptr, w, alpha))
