@@ -496,7 +496,7 @@ def edge_softmax_backward(indptr, grad_out, attention):
 
 
 def multi_head_aggregate(indptr, indices, x, reduce="sum", edge_weight=None):
-    """``out[i, h, :] = sum_e w[e, h] x[j, h, :]`` (``mean``: divided by the row's edge count); x (N, H, F), w (E, H)."""
+    """``out[i, h, :] = sum_e w[e, h] x[j, h, :]``, x (N, H, F), w (E, H); ``mean`` divides by the row's edge count."""
     x = np.asarray(x)
     dtype = x.dtype
     num_dst = np.asarray(indptr).shape[0] - 1
