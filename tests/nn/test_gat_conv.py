@@ -265,9 +265,13 @@ def test_attention_graph_is_cached_per_input_graph(rng, kind):
     first = layer.attention_graph(graph)
     _, (attended, _) = layer(graph, x, return_attention_weights=True)
     assert attended is first and layer.attention_graph(graph) is first
-    other = random_graph(rng, 12)
+    other, third = random_graph(rng, 12), random_graph(rng, 12)
     assert layer.attention_graph(other) is not first
-    layer.attention_graph(graph)
+    assert layer.attention_graph(graph) is first           # two graphs are kept (inductive training)
+    layer.attention_graph(third)
+    layer.attention_graph(other)
+    assert layer.attention_graph(graph) is not first       # the oldest was dropped
+    first = layer.attention_graph(graph)
     layer.clear_cache()
     assert layer.attention_graph(graph) is not first
     weighted = random_graph(rng, 12, weighted=True)

@@ -5,7 +5,11 @@ package): two GCN layers of 16 hidden units without bias, ReLU, dropout 0.5
 on the input and the hidden layer, Adam with learning rate 0.01, weight
 decay 5e-4 on the first layer only, at most 200 epochs, early stopping with
 the paper's window of 10 epochs on the validation loss, row-normalised
-features. The other models have their own defaults (:func:`model_defaults`),
+features. ``--model gat`` (and ``gatv2``) follow Veličković et al.: 8 heads of
+8 units (``--heads``), one averaged output head, ELU, dropout 0.6 on the
+inputs and the attention coefficients (``--attention-dropout``, by default
+``--dropout``), Adam lr 0.005, weight decay 5e-4, patience 100. The other
+models have their own defaults (:func:`model_defaults`),
 chosen on the validation accuracy of Cora's standard split; any option given
 on the command line overrides them.
 

@@ -69,6 +69,10 @@ def attention_glorot(heads, channels, rng, dtype):
     return init.uniform((1, heads, channels), -bound, bound, rng, dtype)
 
 
+#: How many input graphs (and their self-looped versions) a layer keeps.
+CACHED_GRAPHS = 2
+
+
 def check_probability(value, name, layer):
     value = float(value)
     if not 0.0 <= value < 1.0:
@@ -97,7 +101,7 @@ class AttentionConv(OutputBias, Module):
         self.dropout = check_probability(dropout, "dropout", name)
         self.add_self_loops = bool(add_self_loops)
         self.dtype = check_float_dtype(dtype)
-        self._graph_cache = None
+        self._graph_cache = []
         return init.as_rng(rng)
 
     def _finish_setup(self, bias, rng):
@@ -113,23 +117,28 @@ class AttentionConv(OutputBias, Module):
         """The graph this layer attends over: ``graph`` with one self-loop per node (``add_self_loops``).
 
         See :func:`gat_self_loops`. Built once per input graph: the last
-        input graph and its result are kept (the graph is immutable) and
-        served while the same graph object is passed again, with its
-        cached transpose; :meth:`clear_cache` drops them.
+        :data:`CACHED_GRAPHS` input graphs and their results are kept (graphs
+        are immutable) and served while the same graph object is passed
+        again, with their cached transposes (two, so that inductive training,
+        which alternates the training subgraph and the full graph, never
+        rebuilds them); :meth:`clear_cache` drops them.
         """
         check_graph(graph, type(self).__name__)
-        cached = self._graph_cache
-        if cached is not None and cached[0] is graph:
-            return cached[1]
+        for position, (key, result) in enumerate(self._graph_cache):
+            if key is graph:
+                if position:
+                    self._graph_cache = [(key, result)] + self._graph_cache[:position] \
+                        + self._graph_cache[position + 1:]
+                return result
         if self.add_self_loops:
             result = gat_self_loops(graph)
         else:
             result = graph if graph.edge_weight is None else graph.with_edge_weight(None)
-        self._graph_cache = (graph, result)
+        self._graph_cache = [(graph, result)] + self._graph_cache[:CACHED_GRAPHS - 1]
         return result
 
     def _clear_extra_cache(self):
-        self._graph_cache = None
+        self._graph_cache = []
 
     def _dropout_key(self):
         """``(p, seed, step)`` of this forward's attention dropout (p = 0 in eval mode)."""
