@@ -89,7 +89,8 @@ def test_grad_out_shape_is_checked(rng, make_layer):
         layer.backward(np.ones((10, 4)))
 
 
-@pytest.mark.parametrize("name", ["graph_sum", "graph_max", "gcn_cached", "sage_mean"])
+@pytest.mark.parametrize("name", ["graph_sum", "graph_max", "gcn_cached", "sage_mean", "gat_no_loops",
+                                  "gatv2_shared"])
 def test_no_edges_by_features_temporaries(name):
     """Forward plus backward never allocate anything near E x d."""
     rng = np.random.default_rng(0)

@@ -382,3 +382,30 @@ def test_bitwise_identical_for_any_thread_count(kind, dtype):
     for threads in (2, 3):
         for got, expected in zip(results[threads], results[1]):
             assert got.tobytes() == expected.tobytes()
+
+
+# ---------------------------------------------------------------------- memory
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+@pytest.mark.parametrize("heads,channels", [(8, 8), (1, 32)])
+def test_memory_grows_with_edges_times_heads_not_features(kind, heads, channels):
+    """Forward plus backward (with dropout) allocate O(E H + N d): a few E x H arrays, never E x d."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    num_nodes, num_edges = 200, 40_000
+    graph = random_graph(rng, num_nodes, num_edges=num_edges)
+    layer = LAYERS[kind](64, channels, heads=heads, dropout=0.5, rng=0)
+    x = rng.standard_normal((num_nodes, 64)).astype(np.float32)
+    out = layer(graph, x)            # builds the self-looped graph and its transpose outside the measurement
+    layer.backward(np.ones_like(out))
+    tracemalloc.start()
+    try:
+        out = layer(graph, x)
+        layer.backward(np.ones_like(out))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    edges = layer.attention_graph(graph).num_edges
+    edges_by_heads, edges_by_features = edges * heads * 4, edges * heads * channels * 4
+    assert peak < 5 * edges_by_heads + 16 * num_nodes * 64 * 4, (peak, edges_by_heads)
+    assert peak < edges_by_features / 2, (peak, edges_by_features)
