@@ -368,17 +368,24 @@ def test_share_weights_needs_equal_widths():
 @pytest.mark.parametrize("kind", sorted(LAYERS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_bitwise_identical_for_any_thread_count(kind, dtype):
+    """Output, input and parameter gradients (dropout on), every kernel and product split across threads."""
+    from graph_cases import parallel_always
+
     rng = np.random.default_rng(5)
-    graph = random_graph(rng, 300, num_edges=3000)
-    x = rng.standard_normal((300, 16)).astype(dtype)
-    grad_out = rng.standard_normal((300, 32)).astype(dtype)
+    num_nodes, num_edges = 3000, 30_000
+    src = rng.integers(0, num_nodes, num_edges)
+    dst = np.minimum(rng.zipf(1.6, num_edges), num_nodes) - 1       # power-law in-degrees
+    graph = fastgnn.Graph.from_edge_index(np.stack([src, dst]), num_nodes=num_nodes)
+    x = rng.standard_normal((num_nodes, 64)).astype(dtype)          # 3000 x 64 x 32: the products split too
+    grad_out = rng.standard_normal((num_nodes, 32)).astype(dtype)
     results = {}
-    for threads in (1, 2, 3):
-        fastgnn.set_num_threads(threads)
-        layer = make(kind, 16, 8, dtype=dtype, heads=4, dropout=0.3)
-        out = layer(graph, x)
-        grad = layer.backward(grad_out)
-        results[threads] = [out, grad] + [p.grad for p in layer.parameters()]
+    with parallel_always():
+        for threads in (1, 2, 3):
+            fastgnn.set_num_threads(threads)
+            layer = make(kind, 64, 8, dtype=dtype, heads=4, dropout=0.3)
+            out = layer(graph, x)
+            grad = layer.backward(grad_out)
+            results[threads] = [out, grad] + [p.grad for p in layer.parameters()]
     for threads in (2, 3):
         for got, expected in zip(results[threads], results[1]):
             assert got.tobytes() == expected.tobytes()
