@@ -132,6 +132,7 @@ def test_cli_save_records_the_heads(capsys, tmp_path):
     (("--model", "sage", "--attention-dropout", "0.1"), "--attention-dropout applies"),
     (("--model", "gat", "--heads", "0"), "--heads must be a positive integer"),
     (("--model", "gat", "--attention-dropout", "1"), "--attention-dropout must be in"),
+    (("--model", "gat", "--dropout", "1.5"), "--dropout must be in"),
     (("--model", "gat", "--aggr", "max"), "--aggr"),
 ])
 def test_cli_errors(capsys, argv, message):

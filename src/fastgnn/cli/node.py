@@ -281,12 +281,12 @@ def _attention_settings(args, model, config):
         if heads < 1:
             raise CommandError(f"--heads must be a positive integer, got {heads}")
         config["heads"] = int(heads)
-    if attention_dropout is None and getattr(args, "dropout", None) is not None:
-        attention_dropout = args.dropout      # one --dropout sets both, as the paper's single rate
     if attention_dropout is not None:
         if not 0.0 <= attention_dropout < 1.0:
             raise CommandError(f"--attention-dropout must be in [0, 1), got {attention_dropout}")
         config["attention_dropout"] = float(attention_dropout)
+    elif getattr(args, "dropout", None) is not None:
+        config["attention_dropout"] = float(args.dropout)   # one --dropout sets both, as the paper's one rate
 
 
 def build(config, seed):
