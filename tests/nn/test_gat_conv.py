@@ -344,6 +344,10 @@ def test_bad_arguments(rng, kind):
         cls(4, 3, heads=2.5)
     with pytest.raises(ValueError, match="dropout"):
         cls(4, 3, dropout=1.0)
+    with pytest.raises(TypeError, match="negative_slope"):
+        cls(4, 3, negative_slope="0.2")
+    with pytest.raises(ValueError, match="negative_slope"):
+        cls(4, 3, negative_slope=float("nan"))
     with pytest.raises(ValueError, match="out_channels"):
         cls(4, 0)
     graph, x = layer_inputs(rng, False)

@@ -83,9 +83,10 @@ def check_probability(value, name, layer):
 class AttentionConv(OutputBias, Module):
     """The frame of a multi-head attention layer (subclasses define the parameters and the attention).
 
-    Subclasses call :meth:`_setup` in their constructor, then create their
-    parameters from :attr:`rng` and finish with :meth:`_finish_setup`
-    (the output bias and the dropout key).
+    Subclasses call :meth:`_setup` in their constructor, create their
+    parameters from the generator it returns, and finish with
+    :meth:`_finish_setup` (the output bias, then the dropout key drawn from
+    the same generator).
     """
 
     def _setup(self, in_channels, out_channels, heads, concat, negative_slope, dropout, add_self_loops, rng,
@@ -95,6 +96,8 @@ class AttentionConv(OutputBias, Module):
         self.out_channels = positive_int(out_channels, "out_channels")
         self.heads = positive_int(heads, "heads")
         self.concat = bool(concat)
+        if isinstance(negative_slope, (bool, np.bool_)) or not isinstance(negative_slope, (int, float, np.number)):
+            raise TypeError(f"{name}: negative_slope must be a real number, got {type(negative_slope).__name__}")
         self.negative_slope = float(negative_slope)
         if not np.isfinite(self.negative_slope):
             raise ValueError(f"{name}: negative_slope must be finite, got {negative_slope}")
