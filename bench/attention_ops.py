@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Attention edge ops against DGL: ``python bench/attention.py [--graph small] [--threads 1,2] [--rounds R]``.
+"""Attention edge ops against DGL: ``python bench/attention_ops.py [--graph small] [--threads 1,2] [--rounds R]``.
 
 What is measured, on a graph of ``bench/graphs.py`` (default ``small``:
 20,000 nodes, 400,000 uniform edges) with H = 8 heads of F = 8 float32
