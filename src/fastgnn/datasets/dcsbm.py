@@ -3,25 +3,39 @@
 :func:`dcsbm_node_dataset` writes one straight to the on-disk folder format in
 chunks of destination nodes, with memory bounded by ``O(num_nodes)`` small
 per-node arrays plus one chunk (an ogbn-products-sized graph, 2.45M nodes and
-62M edges with 100 float32 features, is built in well under 1 GB);
+61M edges with 100 float32 features, is built in about 35 s at a peak
+resident memory near 0.5 GB);
 :func:`dcsbm_graph` returns the same graph, features and labels in memory,
 for tests.
 
 The model (Karrer & Newman 2011, directed, with planted classes):
 
-1. node ``i`` gets class ``y_i`` (classes balanced to within one node,
-   randomly placed) and a degree propensity ``theta_i`` from a power law
+1. node ``i`` gets a planted class ``c_i`` (classes balanced to within one
+   node, randomly placed) and a degree propensity ``theta_i`` from a power law
    ``P(theta) ~ theta ** -degree_exponent`` (``theta >= 1``), cut at
    ``sqrt(num_nodes)`` and scaled to mean 1;
 2. its in-degree is ``Poisson(avg_degree * theta_i)``;
-3. each in-edge ``j -> i`` picks the source's class: ``y_i`` with
+3. each in-edge ``j -> i`` picks the source's class: ``c_i`` with
    probability ``homophily``, else one of the other classes uniformly, and
    then the source ``j`` within that class with probability proportional to
    ``theta_j`` (so out-degrees follow the same power law);
-4. features are ``x_i = mu_{y_i} + feature_noise * eps_i`` with class
+4. features are ``x_i = mu_{c_i} + feature_noise * eps_i`` with class
    centroids ``mu_c ~ N(0, I)`` and ``eps_i ~ N(0, I)``: class-correlated,
    but too noisy for a feature-only classifier to match a GNN, which
-   averages the features of mostly same-class neighbours.
+   averages the features of mostly same-class neighbours;
+5. the label ``y_i`` is ``c_i``, except for a fraction ``label_noise`` of
+   the nodes, labelled with another class uniformly (their edges and
+   features still follow ``c_i``), as the ambiguous categories of real
+   datasets. Without it a 2-layer GNN, which averages hundreds of nodes,
+   classifies almost perfectly at any feature noise that leaves a
+   feature-only model above chance; with it every model is capped near
+   ``1 - label_noise``, and the edge homophily of the labels is about
+   ``homophily * (1 - label_noise) ** 2``.
+
+With the defaults (``homophily=0.8``, ``feature_noise=3``,
+``label_noise=0.2``), 20,000 nodes of average degree 25, 47 classes and 100
+features, a 2-layer GraphSAGE (hidden 64) reaches 79.8 % test accuracy and
+the same model without edges (features only) 43 %.
 
 Every random draw comes from a stream keyed by ``(seed, purpose, block)``
 with fixed blocks of 4096 destination nodes, so the files do not depend on
@@ -40,7 +54,7 @@ __all__ = ["dcsbm_node_dataset", "dcsbm_graph"]
 
 _BLOCK = 4096                  # destination nodes per random stream
 _PLAN, _EDGES, _FEATURES = 0, 1, 2   # purposes of the random streams
-DEFAULT_FEATURE_NOISE = 4.0
+DEFAULT_FEATURE_NOISE = 3.0
 DEFAULT_LABEL_NOISE = 0.2
 
 
@@ -111,29 +125,35 @@ class _Plan:
 
     def sources(self, lo, hi):
         """The sources of the in-edges of destinations ``[lo, hi)`` (block-aligned ``lo``), in CSR order."""
-        parts = []
-        for block_lo in range(lo, hi, _BLOCK):
+        local = np.repeat(np.arange(hi - lo, dtype=np.int64), self.degree[lo:hi])
+        own = self.block[lo:hi][local]
+        cls = np.empty_like(own)
+        target = np.empty(own.shape[0], dtype=np.float64)
+        for block_lo in range(lo, hi, _BLOCK):              # the draws of each block come from its stream
             block_hi = min(block_lo + _BLOCK, hi)
-            degree = self.degree[block_lo:block_hi]
-            count = int(self.indptr[block_hi] - self.indptr[block_lo])
+            first, last = (int(self.indptr[b] - self.indptr[lo]) for b in (block_lo, block_hi))
+            count = last - first
             rng = _stream(self.seed, _EDGES, block_lo // _BLOCK)
-            local = np.repeat(np.arange(block_hi - block_lo, dtype=np.int64), degree)
-            own = self.block[block_lo:block_hi][local]
             same = rng.random(count) < self.homophily
+            mine = own[first:last]
             if self.num_classes > 1:
-                other = (own + 1 + rng.integers(0, self.num_classes - 1, count)) % self.num_classes
-                cls = np.where(same, own, other)
+                other = (mine + 1 + rng.integers(0, self.num_classes - 1, count)) % self.num_classes
+                cls[first:last] = np.where(same, mine, other)
             else:
                 rng.integers(0, 1, count)          # keep the stream's layout independent of num_classes
-                cls = own
-            target = self.class_low[cls] + rng.random(count) * self.class_mass[cls]
-            position = np.searchsorted(self.cumulative, target, side="right")
-            np.clip(position, self.class_start[cls], self.class_end[cls] - 1, out=position)
-            source = self.by_class[position]
-            key = local * max(self.num_nodes, 1) + source          # sort each row by source id
-            key.sort()
-            parts.append(key % max(self.num_nodes, 1))
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+                cls[first:last] = mine
+            target[first:last] = self.class_low[cls[first:last]] + rng.random(count) * self.class_mass[
+                cls[first:last]]
+        # invert the cumulative propensity; sorted targets make the binary searches cache-friendly
+        order = np.argsort(target)
+        position = np.empty(target.shape[0], dtype=np.int64)
+        position[order] = np.searchsorted(self.cumulative, target[order], side="right")
+        del order, target
+        np.clip(position, self.class_start[cls], self.class_end[cls] - 1, out=position)
+        stride = max(self.num_nodes, 1)
+        key = local * stride + self.by_class[position]          # sort each row by source id
+        key.sort()
+        return key % stride
 
     def features(self, lo, hi, dtype):
         """The feature rows of nodes ``[lo, hi)`` (block-aligned ``lo``)."""
@@ -186,15 +206,18 @@ def dcsbm_node_dataset(out_dir, num_nodes, avg_degree, num_classes, *, homophily
     num_classes : int
         Planted classes, balanced; at most ``num_nodes``.
     homophily : float in [0, 1]
-        Probability that an edge's source has its destination's class.
+        Probability that an edge's source has its destination's planted class.
     degree_exponent : float > 1
         Exponent of the power law of the degree propensities (2.5: a few
         hubs, many low-degree nodes).
     num_features : int
     feature_noise : float >= 0
         Standard deviation of the Gaussian noise around the class centroid
-        (centroids are standard normal). The default 6 leaves a feature-only
+        (centroids are standard normal). The default 3 leaves a feature-only
         classifier well behind a 2-layer GraphSAGE (see the module notes).
+    label_noise : float in [0, 1]
+        Fraction of nodes labelled with another class than their planted
+        one (uniformly); it caps any model's accuracy near ``1 - label_noise``.
     seed : int
     chunk_nodes : int
         Destination nodes generated and written at a time (rounded up to a
@@ -251,8 +274,9 @@ def dcsbm_graph(num_nodes, avg_degree, num_classes, *, homophily=0.8, degree_exp
                 feature_dtype="float32", return_split=False):
     """A DC-SBM node-classification graph in memory (the model of :func:`dcsbm_node_dataset`).
 
-    Same parameters and the same draws as :func:`dcsbm_node_dataset` (with
-    ``num_features=100`` both give identical arrays for the same seed).
+    Same parameters and the same draws as :func:`dcsbm_node_dataset`: for
+    the same arguments both give identical arrays (note the smaller default
+    ``num_features`` here).
 
     Returns
     -------
