@@ -115,3 +115,23 @@ def test_broken_raw_folder_names_the_file_and_writes_nothing(tmp_path, rng, brok
         read_ogb_node_dataset(tmp_path / "r", tmp_path / "out", chunk_rows=5)
     assert not os.path.exists(tmp_path / "out")
     assert sorted(os.listdir(tmp_path)) == ["r"]              # no temporary folder left either
+
+
+@pytest.mark.parametrize("text", [b"0,1\n2,3", b"0,1\r\n2,3\r\n", b"0,1\n\n2,3\n"],
+                         ids=["no_final_newline", "crlf", "blank_line"])
+@pytest.mark.parametrize("chunk_rows", [1, 2, 100])
+def test_edge_file_text_variants(tmp_path, rng, text, chunk_rows):
+    _ogb_folder(tmp_path / "r", rng)
+    with gzip.open(tmp_path / "r" / "raw" / "edge.csv.gz", "wb") as handle:
+        handle.write(text)
+    data = read_ogb_node_dataset(tmp_path / "r", tmp_path / "out", chunk_rows=chunk_rows)
+    assert data.graph == Graph.from_edge_index(np.array([[0, 2], [1, 3]]), num_nodes=40)
+
+
+def test_non_ascii_text_names_the_file(tmp_path, rng):
+    _ogb_folder(tmp_path / "r", rng)
+    with gzip.open(tmp_path / "r" / "raw" / "edge.csv.gz", "wb") as handle:
+        handle.write(b"0,1\n2,\xff\n")
+    with pytest.raises(ValueError, match=r"edge\.csv\.gz: lines"):
+        read_ogb_node_dataset(tmp_path / "r", tmp_path / "out")
+    assert sorted(os.listdir(tmp_path)) == ["r"]

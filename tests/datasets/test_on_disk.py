@@ -266,3 +266,15 @@ def test_not_a_folder(tmp_path):
         Graph.load(tmp_path / "nothing")
     with pytest.raises(FileNotFoundError, match="not a folder"):
         OnDiskDataset(tmp_path / "nothing")
+
+
+def test_strided_read_only_and_memory_mapped_inputs(tmp_path, rng):
+    graph, x, y, split = _dataset(rng, num_features=10)
+    strided = x[:, ::2]
+    y_read_only = y.copy()
+    y_read_only.flags.writeable = False
+    data = save_dataset(tmp_path / "a", graph, strided, y_read_only, split)
+    assert np.array_equal(data.x, strided)
+    # a memory-mapped dataset saved again (its graph and features are read-only memory maps)
+    again = save_dataset(tmp_path / "b", data.graph, data.x, data.y, data.split())
+    assert again.graph == graph and np.array_equal(again.x, strided)

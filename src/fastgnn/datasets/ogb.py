@@ -8,13 +8,13 @@ OGB's raw layout (what ``ogb`` downloads and unzips, e.g. ``products/``)::
     raw/node-label.csv.gz        one class id per node (optional; "nan" = unlabelled)
     split/<name>/{train,valid,test}.csv.gz   one node id per line
 
-Every file is read in chunks of lines (``gzip`` and :func:`numpy.loadtxt`),
-so the conversion needs memory for the CSR pointer and the edge chunk, not
+Every file is read in chunks of lines (``gzip``, cut at line ends, parsed by
+:func:`numpy.loadtxt`), so the conversion needs memory for the CSR pointer and the edge chunk, not
 for the whole edge list: the edge file is read twice, once to count
 in-degrees and once to place each edge in its destination's row. No pandas.
 """
 import gzip
-import itertools
+import io
 import os
 
 import numpy as np
@@ -25,29 +25,54 @@ from fastgnn.graph import storage
 
 __all__ = ["read_ogb_node_dataset"]
 
+_CHUNK_VALUES = 1 << 22       # numbers parsed at a time from a wide file (node features)
+_READ_BYTES = 1 << 22         # bytes of text decompressed at a time
+
 
 def _raw(root, *parts):
     return os.path.join(root, *parts)
 
 
+def _lines(handle, chunk_rows):
+    """``(first_line, bytes)`` pieces of ``chunk_rows`` lines (the last may be shorter) from a binary stream."""
+    buffer, count, first, eof = b"", 0, 0, False
+    while True:
+        while not eof and count < chunk_rows:
+            data = handle.read(_READ_BYTES)
+            eof = not data
+            buffer += data
+            count += data.count(b"\n")
+        if count >= chunk_rows:
+            cut = int(np.flatnonzero(np.frombuffer(buffer, dtype=np.uint8) == ord("\n"))[chunk_rows - 1]) + 1
+            piece, buffer, count = buffer[:cut], buffer[cut:], count - chunk_rows
+        else:
+            piece, buffer, count = buffer, b"", 0
+        if not piece:
+            return
+        yield first, piece
+        first += chunk_rows
+
+
 def _chunks(path, chunk_rows, dtype, columns=None):
-    """Arrays of up to ``chunk_rows`` parsed lines of the gzipped CSV ``path`` (2-D when ``columns``)."""
+    """Arrays of up to ``chunk_rows`` parsed lines of the gzipped CSV ``path`` (2-D when ``columns``).
+
+    The text is read in large blocks and cut at line ends, then parsed by
+    :func:`numpy.loadtxt`'s C reader: no Python object per line.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} is missing")
-    with gzip.open(path, "rt", encoding="ascii") as handle:
-        line = 0
-        while True:
-            lines = list(itertools.islice(handle, chunk_rows))
-            if not lines:
-                return
+    with gzip.open(path, "rb") as handle:
+        for first, piece in _lines(handle, chunk_rows):
+            last = first + piece.count(b"\n") + (not piece.endswith(b"\n"))
+            where = f"{path}: lines {first + 1}-{last}"
+            if not piece.strip():
+                continue
             try:
-                block = np.loadtxt(lines, delimiter=",", dtype=dtype, ndmin=2)
-            except ValueError as error:
-                raise ValueError(f"{path}: cannot parse lines {line + 1}-{line + len(lines)} ({error})") from None
+                block = np.loadtxt(io.StringIO(piece.decode("ascii")), delimiter=",", dtype=dtype, ndmin=2)
+            except ValueError as error:                       # UnicodeDecodeError included
+                raise ValueError(f"{where}: cannot be parsed ({error})") from None
             if columns is not None and block.shape[1] != columns:
-                raise ValueError(f"{path}: lines {line + 1}-{line + len(lines)} have {block.shape[1]} columns, "
-                                 f"expected {columns}")
-            line += len(lines)
+                raise ValueError(f"{where} have {block.shape[1]} columns, expected {columns}")
             yield block if columns is not None else block.reshape(-1)
 
 
@@ -137,7 +162,8 @@ def read_ogb_node_dataset(raw_dir, out_dir, *, to_undirected=False, name=None, i
         None picks the narrowest that fits.
     feature_dtype : {'float32', 'float64'}
     chunk_rows : int
-        Lines parsed at a time.
+        Lines parsed at a time (fewer for the feature file, so that a chunk
+        holds at most about 4M numbers).
     overwrite : bool
 
     Returns
@@ -177,7 +203,8 @@ def read_ogb_node_dataset(raw_dir, out_dir, *, to_undirected=False, name=None, i
             width = _first_row_width(feat_path)
             x_shape = (num_nodes, width)
             with storage.NpyWriter(os.path.join(folder, "x.npy"), x_shape, feature_dtype) as writer:
-                for block in _chunks(feat_path, chunk_rows, feature_dtype, columns=width):
+                rows = max(1, min(chunk_rows, _CHUNK_VALUES // max(width, 1)))     # bounded text per chunk
+                for block in _chunks(feat_path, rows, feature_dtype, columns=width):
                     if writer.rows + block.shape[0] > num_nodes:
                         raise ValueError(f"{feat_path} has more than {num_nodes} rows (num-node-list)")
                     writer.write(block)
