@@ -278,3 +278,37 @@ def test_strided_read_only_and_memory_mapped_inputs(tmp_path, rng):
     # a memory-mapped dataset saved again (its graph and features are read-only memory maps)
     again = save_dataset(tmp_path / "b", data.graph, data.x, data.y, data.split())
     assert again.graph == graph and np.array_equal(again.x, strided)
+
+
+# ---------------------------------------------------------------------- fuzz (child processes, capped memory)
+FUZZ_SCALE = max(1, int(os.environ.get("FASTGNN_FUZZ_SCALE", "1") or 1))
+FOLDER_FILES = ["meta.json", "indptr.npy", "indices.npy", "edge_weight.npy", "x.npy", "y.npy",
+                "split/default/train.npy"]
+
+
+def test_fuzzed_folders_are_refused_cleanly(tmp_path):
+    """Random byte edits and truncations of every file: the folder opens and works, or the error names the file."""
+    from _isolated import is_clean, run_isolated
+
+    rng = np.random.default_rng(12)
+    graph = Graph.from_edge_index(rng.integers(0, 30, (2, 90)), num_nodes=30, edge_weight=rng.random(90))
+    source = tmp_path / "source"
+    save_dataset(source, graph, rng.standard_normal((30, 4)).astype(np.float32), rng.integers(0, 3, 30),
+                 {"train": np.arange(10), "valid": np.arange(10, 20), "test": np.arange(20, 30)})
+    specs = []
+    for name in FOLDER_FILES:
+        size = os.path.getsize(source / name)
+        for _ in range(6 * FUZZ_SCALE):
+            spec = {"loader": "on_disk", "source": str(source), "scratch": str(tmp_path / "scratch"), "name": "",
+                    "file": name}
+            if rng.random() < 0.3:
+                spec["truncate"] = int(rng.integers(0, size))
+            else:
+                span = min(size, 160 if name.endswith(".npy") else size)      # .npy: the header and first rows
+                spec["edits"] = [[int(rng.integers(0, span)), int(rng.integers(0, 256))]
+                                 for _ in range(int(rng.integers(1, 4)))]
+            specs.append(spec)
+    outcomes = run_isolated("load_mutated", specs, timeout=30)
+    bad = [(spec["file"], outcome) for spec, outcome in zip(specs, outcomes)
+           if not is_clean(outcome, os.path.basename(spec["file"]))]
+    assert not bad, bad[:5]

@@ -210,7 +210,7 @@ class OnDiskDataset:
         if not isinstance(splits, list) or not all(isinstance(s, str) for s in splits):
             raise ValueError(f"{meta_path}: splits must be a list of split names, got {splits!r}")
         for split in splits:
-            _check_split_name(split)
+            storage.checked(meta_path, lambda: _check_split_name(split))
             for part in SPLIT_PARTS:
                 file = os.path.join(self.path, "split", split, f"{part}.npy")
                 if not os.path.isfile(file):
@@ -224,7 +224,9 @@ class OnDiskDataset:
                 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in entry["shape"])):
             raise ValueError(f"{meta_path}: {key} must be {{\"dtype\": ..., \"shape\": [...]}}, got {entry!r}")
         try:
-            np.dtype(entry.get("dtype"))
+            if not isinstance(entry.get("dtype"), str):
+                raise TypeError
+            np.dtype(entry["dtype"])
         except TypeError:
             raise ValueError(f"{meta_path}: {key}.dtype {entry.get('dtype')!r} is not a dtype") from None
         return entry
@@ -262,7 +264,7 @@ class OnDiskDataset:
             for part in SPLIT_PARTS:
                 file = os.path.join(self.path, "split", name, f"{part}.npy")
                 ids = storage.open_npy(self.path, os.path.join("split", name, f"{part}.npy"),
-                                       shape=_stored_shape(file), kinds="iu", mmap=False)
+                                       shape=storage.checked_npy_header(file)[0], kinds="iu", mmap=False)
                 storage.checked(file, lambda ids=ids: V.check_ids_in_range(ids.reshape(-1), self.num_nodes, "ids"))
                 if ids.ndim != 1:
                     raise ValueError(f"{file}: node ids must be a 1-D array, got shape {ids.shape}")
@@ -286,10 +288,3 @@ class OnDiskDataset:
         return (f"OnDiskDataset({self.name or os.path.basename(self.path)!r}: {self.num_nodes} nodes, "
                 f"{self.graph.num_edges} edges, {features}, {self.num_classes} classes)")
 
-
-def _stored_shape(path):
-    """The shape in the header of a ``.npy`` file (split files carry no length in ``meta.json``)."""
-    try:
-        return storage.npy_header(path)[0]
-    except (ValueError, OSError, SyntaxError, EOFError) as error:
-        raise ValueError(f"{path} is not a valid .npy file ({error})") from None

@@ -20,8 +20,8 @@ import numpy as np
 
 from fastgnn._runtime import validate as V
 
-__all__ = ["save_graph", "load_graph", "atomic_folder", "NpyWriter", "open_npy", "read_meta", "write_meta",
-           "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["save_graph", "load_graph", "atomic_folder", "NpyWriter", "open_npy", "checked_npy_header", "read_meta",
+           "write_meta", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "fastgnn-dataset"
 FORMAT_VERSION = 1
@@ -226,6 +226,17 @@ def npy_header(path):
     return tuple(shape), dtype, offset
 
 
+def checked_npy_header(path):
+    """:func:`npy_header`, with whatever a damaged header raises (NumPy's parser lets through
+    tokenizer and syntax errors, among others) turned into a ValueError naming the file."""
+    try:
+        return npy_header(path)
+    except OSError:
+        raise
+    except Exception as error:          # noqa: BLE001 - the header parser's errors are not documented
+        raise ValueError(f"{path} is not a valid .npy file ({type(error).__name__}: {error})") from None
+
+
 def open_npy(folder, name, *, shape, dtype=None, kinds=None, mmap=True):
     """Open ``folder/name`` after checking its header and its size on disk.
 
@@ -244,10 +255,7 @@ def open_npy(folder, name, *, shape, dtype=None, kinds=None, mmap=True):
     path = os.path.join(os.fspath(folder), name)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} is missing")
-    try:
-        found_shape, found_dtype, offset = npy_header(path)
-    except (ValueError, OSError, SyntaxError, EOFError) as error:
-        raise ValueError(f"{path} is not a valid .npy file ({error})") from None
+    found_shape, found_dtype, offset = checked_npy_header(path)
     if found_shape != tuple(shape):
         raise ValueError(f"{path} has shape {found_shape}, expected {tuple(shape)} from {META_FILE}")
     if dtype is not None and found_dtype != np.dtype(dtype):
