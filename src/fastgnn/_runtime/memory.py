@@ -6,6 +6,8 @@ splits, which makes a gather up to twice as slow; so fastgnn allocates its
 own outputs on 64-byte boundaries and may realign a misaligned input that a
 kernel reads many times.
 """
+import mmap
+
 import numpy as np
 
 ALIGNMENT = 64
@@ -66,13 +68,25 @@ def immutable(array):
     that owns its memory; a graph whose indices are edited after validation
     would make the kernels read out of bounds. So the data lives in a
     ``bytes`` object, whose memory Python never lets be written. An array
-    already backed that way is returned as it is.
+    already backed that way, or by a read-only memory map (``np.load(...,
+    mmap_mode="r")``, whose pages the process cannot write either), is
+    returned as it is, so a graph on disk is not read whole.
     """
-    array = np.asarray(array)
+    array = np.asarray(array) if not isinstance(array, np.memmap) else array
     base = array
     while isinstance(base, np.ndarray):
         base = base.base
-    if isinstance(base, bytes):
+    if isinstance(base, bytes) or _is_read_only_map(base):
         return array
     data = np.ascontiguousarray(array).tobytes()
     return np.frombuffer(data, dtype=array.dtype).reshape(array.shape)
+
+
+def _is_read_only_map(base):
+    """True for a ``mmap.mmap`` opened read-only (``ACCESS_READ``)."""
+    if not isinstance(base, mmap.mmap):
+        return False
+    try:
+        return memoryview(base).readonly
+    except (TypeError, ValueError):             # a closed map
+        return False
