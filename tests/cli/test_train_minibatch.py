@@ -36,3 +36,26 @@ def test_fanout_alone_defaults_to_batches_of_1024(capsys):
 ])
 def test_bad_minibatch_options(argv, needles):
     assert_one_line_error(run_cli("--model", "sage", "--epochs", "1", *argv), *needles)
+
+
+def test_minibatch_on_a_dataset_folder_keeps_the_features_mapped(tmp_path, capsys, monkeypatch):
+    import numpy as np
+
+    from fastgnn.cli import node
+    from fastgnn.datasets import dcsbm_node_dataset
+
+    folder = tmp_path / "dcsbm"
+    dcsbm_node_dataset(str(folder), 600, 8, 3, num_features=12, seed=0)
+    seen = []
+    original = node._FolderDataset.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        seen.append(isinstance(self.x, np.memmap))
+
+    monkeypatch.setattr(node._FolderDataset, "__init__", spy)
+    status = main(["train", "--dataset", str(folder), "--model", "sage", "--fanout", "5,5", "--batch-size", "64",
+                   "--epochs", "2", "--quiet", "--json"])
+    assert status == 0 and seen == [True]
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert result["minibatch"] == {"batch_size": 64, "fanouts": [5, 5]} and result["epochs"] == 2

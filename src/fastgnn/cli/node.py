@@ -93,8 +93,8 @@ def add_arguments(parser):
     """
     _add(parser, "--dataset", default=None,
          help="node task: Planetoid dataset cora (default, shipped in the package), citeseer or pubmed, or "
-              "the path of a dataset folder (docs/datasets-on-disk.md: its default split, full batch, features "
-              "as stored)")
+              "the path of a dataset folder (docs/datasets-on-disk.md: its default split, features as stored; "
+              "with --fanout they stay memory-mapped)")
     _add(parser, "--data-root", metavar="DIR", default=None,
          help="folder of the raw dataset files (node task: ind.<dataset>.*; without it, the Cora copy "
               "shipped in the package)")
@@ -444,16 +444,17 @@ def load_weights(model, path, config=None):
 
 
 # ---------------------------------------------------------------------- the command
-def load_dataset(name, data_root, normalize_features, dense_features=False):
+def load_dataset(name, data_root, normalize_features, dense_features=False, *, memory_mapped=False):
     """Planetoid ``name`` from ``data_root``, or the embedded Cora when ``data_root`` is None.
 
     The features are a :class:`~fastgnn.SparseFeatures` matrix when at most
     :data:`SPARSE_DENSITY` of them are non-zero, unless ``dense_features``.
+    A dataset folder's features stay memory-mapped with ``memory_mapped``.
     """
     from fastgnn.datasets import Planetoid, load_cora
 
     if is_dataset_folder(name):
-        dataset = _folder_dataset(name)
+        dataset = _folder_dataset(name, memory_mapped)
     elif data_root is None:
         if name != "cora":
             raise CommandError(f"--dataset {name} needs --data-root DIR, the folder of its raw files "
@@ -480,13 +481,13 @@ class _FolderDataset:
 
     sparse_features = False
 
-    def __init__(self, path, data):
+    def __init__(self, path, data, memory_mapped=False):
         if data.x is None or data.y is None or not data.split_names:
             raise CommandError(f"--dataset {path}: node classification needs features (x.npy), labels (y.npy) "
                                "and a split (split/<name>/)")
         self.name = data.name or os.path.basename(os.path.abspath(path))
         self.graph = data.graph
-        self.x = np.array(data.x)
+        self.x = data.x if memory_mapped else np.array(data.x)     # mini-batches read it row by row
         labelled = data.y >= 0                      # -1: no label; such nodes are left out of every mask
         self.y = np.where(labelled, data.y, 0)
         self.train_mask, self.val_mask, self.test_mask = (mask & labelled for mask in data.masks())
@@ -497,11 +498,11 @@ class _FolderDataset:
         return self._repr
 
 
-def _folder_dataset(path):
+def _folder_dataset(path, memory_mapped=False):
     from fastgnn.datasets import OnDiskDataset
 
     with dataset_errors(None, path):
-        return _FolderDataset(path, OnDiskDataset(path))
+        return _FolderDataset(path, OnDiskDataset(path), memory_mapped)
 
 
 def run(args, *, out=None):
@@ -533,11 +534,18 @@ def _run(args, out):
         minibatch = s["minibatch"]
         # A mini-batch gathers rows of dense features (the sampled blocks' input nodes).
         dataset = load_dataset(s["dataset"], s["data_root"], s["normalize_features"],
-                               s["dense_features"] or minibatch is not None)
+                               s["dense_features"] or minibatch is not None, memory_mapped=minibatch is not None)
         config.update(model=s["model"], in_channels=dataset.num_features, out_channels=dataset.num_classes)
-        check_memory(training_bytes(config["in_channels"], _stored_widths(config), config["out_channels"],
-                                    config["layers"], dataset.x.shape[0]),
-                     f"--hidden {_widths_text(config['hidden'])} and --layers {config['layers']}")
+        widths, num_nodes = _stored_widths(config), dataset.x.shape[0]
+        if minibatch is None:
+            needed = training_bytes(config["in_channels"], widths, config["out_channels"], config["layers"],
+                                    num_nodes)
+        else:
+            # a batch's layers, then the layer-wise inference's two activations of the whole graph
+            widest = max(widths if isinstance(widths, list) else [widths])
+            needed = training_bytes(config["in_channels"], widths, config["out_channels"], config["layers"],
+                                    minibatch["batch_size"]) + 2 * num_nodes * max(widest, config["out_channels"]) * 4
+        check_memory(needed, f"--hidden {_widths_text(config['hidden'])} and --layers {config['layers']}")
         mode = "inductive" if s["inductive"] else "transductive" + (
             ", train-test edges cut" if s["cut_test_edges"] else "")
         features = "sparse features" if getattr(dataset, "sparse_features", False) else "dense features"
