@@ -350,9 +350,14 @@ def test_bad_arguments_are_refused_with_clear_errors():
     bipartite = Graph.from_edge_index(np.array([[0, 1], [0, 0]]), num_src_nodes=2, num_dst_nodes=1)
     with pytest.raises(ValueError, match="square"):
         sample_neighbors(bipartite, [0], [1])
-    negative = graph.with_edge_weight(-np.ones(graph.num_edges, np.float32))
+    weight = np.ones(graph.num_edges, np.float32)
+    weight[graph.indptr[7]] = -1.0  # one negative weight, in the row of node 7
+    negative = graph.with_edge_weight(weight)
     with pytest.raises(ValueError, match="negative"):
-        sample_neighbors(negative, [0], [3], weighted=True)
+        sample_neighbors(negative, [0, 7], [3], weighted=True)
+    with pytest.raises(ValueError, match="negative"):
+        NeighborLoader(negative, None, fanouts=[3], weighted=True)
+    assert sample_neighbors(negative, [7], [-1], weighted=True).blocks[0].num_edges == graph.indptr[8] - graph.indptr[7]
     with pytest.raises(ValueError, match="n_threads"):
         sample_neighbors(graph, [0], [3], n_threads=0)
 
