@@ -93,6 +93,18 @@ def write_inputs(folder, args):
     return seeds
 
 
+def anon_huge_pages_mb():
+    """Anonymous memory of this process on transparent huge pages (Linux), in MB, or None."""
+    try:
+        with open("/proc/self/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 class DGLPeer:
     """The DGL peer process, kept alive: one timed round per request."""
 
@@ -179,6 +191,7 @@ def run_from_args(args):
                         cpu_rates[("dgl", threads)].append(theirs["edges"] / theirs["cpu_seconds"])
                         edges[("dgl", threads)] = theirs["edges"]
                         dgl_rss = theirs.get("peak_rss_mb")
+                        dgl_huge = theirs.get("huge_pages_mb")
         finally:
             if peer is not None:
                 peer.close()
@@ -202,6 +215,10 @@ def run_from_args(args):
         print(f"peak RSS: fastgnn process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
               + (f", DGL process {dgl_rss:.0f} MB" if peer is not None and results[("dgl", args.threads[0])]
                  else ""))
+        own_huge = anon_huge_pages_mb()
+        if own_huge is not None:
+            print(f"on transparent huge pages: fastgnn {own_huge:.0f} MB"
+                  + (f", DGL {dgl_huge:.0f} MB" if peer is not None and dgl_huge is not None else ""))
         print("per-round edges/s:", {f"{s}@{t}": [round(v / 1e6, 2) for v in vals] for (s, t), vals in results.items()
                                      if vals})
     finally:

@@ -32,6 +32,18 @@ import dgl  # noqa: E402
 import dgl.utils  # noqa: E402
 
 
+def anon_huge_pages_mb():
+    """Anonymous memory of this process on transparent huge pages (Linux), in MB, or None."""
+    try:
+        with open("/proc/self/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", required=True)
@@ -68,7 +80,8 @@ def main(argv=None):
         cpu_seconds = time.process_time() - cpu
         print(json.dumps({"threads": threads, "seconds": seconds, "cpu_seconds": cpu_seconds, "edges": edges, "batches": len(batches),
                           "threads_in_force": torch.get_num_threads(),
-                          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+                          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          "huge_pages_mb": anon_huge_pages_mb()}), flush=True)
     return 0
 
 
