@@ -190,7 +190,7 @@ def run_from_args(args):
                         results[("dgl", threads)].append(theirs["edges"] / theirs["seconds"])
                         cpu_rates[("dgl", threads)].append(theirs["edges"] / theirs["cpu_seconds"])
                         edges[("dgl", threads)] = theirs["edges"]
-                        dgl_rss = theirs.get("peak_rss_mb")
+                        dgl_rss = theirs.get("rss_mb")
                         dgl_huge = theirs.get("huge_pages_mb")
         finally:
             if peer is not None:
@@ -212,8 +212,9 @@ def run_from_args(args):
             fg_cpu, dg_cpu = (statistics.median(cpu_rates[(side, 1)]) for side in ("fastgnn", "dgl"))
             print(f"1 thread, per CPU second (less sensitive to other load on the machine): fastgnn "
                   f"{fg_cpu / 1e6:.2f}M, DGL {dg_cpu / 1e6:.2f}M, ratio {fg_cpu / dg_cpu:.2f}")
-        print(f"peak RSS: fastgnn process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
-              + (f", DGL process {dgl_rss:.0f} MB" if peer is not None and results[("dgl", args.threads[0])]
+        print(f"memory: fastgnn process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB "
+              "(building the graph included)"
+              + (f"; DGL process RSS after its rounds {dgl_rss:.0f} MB" if peer is not None and dgl_rss is not None
                  else ""))
         own_huge = anon_huge_pages_mb()
         if own_huge is not None:

@@ -20,7 +20,6 @@ input side first, so they are given reversed.
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
@@ -30,6 +29,22 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import dgl  # noqa: E402
 import dgl.utils  # noqa: E402
+
+
+def resident_mb():
+    """This process's resident memory now (VmRSS, Linux), in MB, or None.
+
+    Not the peak: a process started by fork and exec inherits its parent's
+    high-water mark on Linux, so ``ru_maxrss`` would report the parent's.
+    """
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def anon_huge_pages_mb():
@@ -80,7 +95,7 @@ def main(argv=None):
         cpu_seconds = time.process_time() - cpu
         print(json.dumps({"threads": threads, "seconds": seconds, "cpu_seconds": cpu_seconds, "edges": edges, "batches": len(batches),
                           "threads_in_force": torch.get_num_threads(),
-                          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          "rss_mb": resident_mb(),
                           "huge_pages_mb": anon_huge_pages_mb()}), flush=True)
     return 0
 
