@@ -504,3 +504,21 @@ def test_link_loader_defaults_and_errors():
         LinkNeighborLoader(graph, None, fanouts=[2], batch_size=0)
     with pytest.raises(ValueError, match=r"fanouts\[0\]"):
         LinkNeighborLoader(graph, None, fanouts=[-3])
+
+
+def test_loader_batches_are_the_same_for_any_thread_count_and_prefetch():
+    graph = random_graph(num_nodes=3000, num_edges=60000, seed=4)
+    x = np.random.default_rng(2).random((3000, 8)).astype(np.float32)
+    runs = []
+    with parallel_always():
+        for n_threads, prefetch in [(1, False), (2, True), (3, True)]:
+            loader = NeighborLoader(graph, x, fanouts=[10, 5], batch_size=500, shuffle=True, seed=8,
+                                    prefetch=prefetch, n_threads=n_threads)
+            loader.set_epoch(4)
+            runs.append(list(loader))
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            np.testing.assert_array_equal(a.seeds, b.seeds)
+            np.testing.assert_array_equal(a.x, b.x)
+            for u, v in zip(a.edge_ids + a.block_nodes, b.edge_ids + b.block_nodes):
+                np.testing.assert_array_equal(u, v)
