@@ -41,6 +41,8 @@ SUITES = {
     "scaling": ("scaling", "sum aggregation against the machine's gather floor as the graph grows to 62M edges "
                            "(10 to 25 minutes)"),
     "extremum-backward": ("extremum_backward", "max/min backward against its forward and torch amax/amin"),
+    "sampling": ("sampling", "neighbour-sampling throughput (fan-outs 15,10,5, batch 1024) against DGL's "
+                             "NeighborSampler"),
 }
 
 

@@ -16,3 +16,11 @@ from fastgnn.data.sampling import NegativeSampler, negative_sampling  # noqa: E4
 from fastgnn.data.split import LinkSplit, random_link_split  # noqa: E402
 
 __all__ += ["LinkSplit", "random_link_split", "NegativeSampler", "negative_sampling"]
+
+# ---------------------------------------------------------------- neighbour sampling for large graphs
+from fastgnn.data.neighbor import MiniBatch, NeighborLoader, SampledSubgraph, sample_neighbors  # noqa: E402
+
+__all__ += ["sample_neighbors", "SampledSubgraph", "NeighborLoader", "MiniBatch"]
+from fastgnn.data.link_neighbor import LinkMiniBatch, LinkNeighborLoader  # noqa: E402
+
+__all__ += ["LinkNeighborLoader", "LinkMiniBatch"]

@@ -9,7 +9,7 @@ not 64-byte aligned: NumPy aligns to 16 bytes, and a misaligned gather runs
 up to twice as slow, so one O(N d) copy pays for itself. Outputs are 64-byte
 aligned. No function allocates anything of size edges x features.
 
-One module per op family (:mod:`fastgnn.ops.aggregation`,
+One module per op family (:mod:`fastgnn.ops.aggregation`, :mod:`fastgnn.ops.gather`,
 :mod:`fastgnn.ops.segment`, :mod:`fastgnn.ops.edge`, :mod:`fastgnn.ops.attention`, :mod:`fastgnn.ops.sparse`,
 :mod:`fastgnn.ops.dense` for the element-wise steps after a convolution, :mod:`fastgnn.ops.gat` for the
 fused attention of GAT and GATv2), with the NumPy
@@ -23,6 +23,7 @@ from fastgnn.ops.dense import (BiasActDropoutState, bias_act_dropout, bias_act_d
 from fastgnn.ops.edge import edge_dot, edge_dot_backward
 from fastgnn.ops.gat import (GATAttentionState, gat_attention, gat_attention_backward, gatv2_attention,
                              gatv2_attention_backward)
+from fastgnn.ops.gather import gather_rows
 from fastgnn.ops.segment import segment_reduce, segment_reduce_backward
 from fastgnn.ops.sparse import sparse_matmul, sparse_matmul_tn
 
@@ -31,4 +32,4 @@ __all__ = ["aggregate", "aggregate_backward", "segment_reduce", "segment_reduce_
            "BiasActDropoutState", "dropout_mask", "dropout_keep_flat", "softmax_cross_entropy_rows",
            "sddmm", "sddmm_backward", "edge_softmax", "edge_softmax_backward",
            "gat_attention", "gat_attention_backward", "gatv2_attention", "gatv2_attention_backward",
-           "GATAttentionState"]
+           "GATAttentionState", "gather_rows"]

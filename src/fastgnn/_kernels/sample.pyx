@@ -1,0 +1,167 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled neighbour sampling and row gathering (private: inputs are trusted).
+
+The sampler is defined in csrc/fastgnn_sample.h and, identically, by the
+NumPy reference :mod:`fastgnn.data.neighbor_reference`. Every function
+takes validated, C-contiguous arrays and releases the GIL; the work on
+frontier nodes runs in parallel (two passes: counts, then a prefix sum and
+the fill), the relabelling of a block runs in one pass in CSR order.
+"""
+from cython.parallel cimport prange
+import numpy as np
+cimport numpy as cnp
+from libc.stdint cimport int32_t, int64_t, uint64_t
+
+from fastgnn._kernels._common cimport index_t
+
+cnp.import_array()
+
+cdef extern from "fastgnn_sample.h" nogil:
+    uint64_t fg_sample_layer_key(uint64_t seed, uint64_t epoch, uint64_t layer)
+    void fg_gather_rows_bytes(char* out, const char* x, const int64_t* ids, int64_t row_bytes, int64_t begin,
+                              int64_t end)
+    int64_t fg_sample_count_i32(const int32_t* indptr, const int64_t* nodes, int64_t fanout, int replace,
+                             const void* weight, int weight_double, int64_t* counts, int64_t* rows, int64_t begin,
+                             int64_t end)
+    int64_t fg_sample_count_i64(const int64_t* indptr, const int64_t* nodes, int64_t fanout, int replace,
+                             const void* weight, int weight_double, int64_t* counts, int64_t* rows, int64_t begin,
+                             int64_t end)
+    int fg_sample_fill_i32(const int64_t* rows, const int32_t* indices, const int64_t* nodes,
+                           const int64_t* out_ptr, int64_t fanout, int replace, const void* weight,
+                           int weight_double, uint64_t layer_key, int64_t* edge_ids, int32_t* sources,
+                           int64_t begin, int64_t end)
+    int fg_sample_fill_i64(const int64_t* rows, const int64_t* indices, const int64_t* nodes,
+                           const int64_t* out_ptr, int64_t fanout, int replace, const void* weight,
+                           int weight_double, uint64_t layer_key, int64_t* edge_ids, int64_t* sources,
+                           int64_t begin, int64_t end)
+    int64_t fg_sample_relabel_i32(const int64_t* dst_nodes, int64_t n_dst, const int32_t* sources, int64_t m,
+                                  int32_t* map, int64_t* src_nodes, int32_t* local)
+    int64_t fg_sample_relabel_i64(const int64_t* dst_nodes, int64_t n_dst, const int64_t* sources, int64_t m,
+                                  int64_t* map, int64_t* src_nodes, int64_t* local)
+
+# Frontier nodes per parallel task (tasks are handed out dynamically: rows differ in cost).
+cdef int64_t _NODES_PER_TASK = 256
+# Rows per parallel task of the gather.
+cdef int64_t _ROWS_PER_TASK = 1024
+
+
+def layer_key(uint64_t seed, uint64_t epoch, uint64_t layer):
+    """The key of one (seed, epoch, layer) of the sampler's generator."""
+    return fg_sample_layer_key(seed, epoch, layer)
+
+
+cdef inline int64_t _count(const index_t* indptr, const int64_t* nodes, int64_t fanout, int replace,
+                           const void* weight, int weight_double, int64_t* counts, int64_t* rows, int64_t begin,
+                           int64_t end) noexcept nogil:
+    if index_t is int32_t:
+        return fg_sample_count_i32(indptr, nodes, fanout, replace, weight, weight_double, counts, rows, begin, end)
+    else:
+        return fg_sample_count_i64(indptr, nodes, fanout, replace, weight, weight_double, counts, rows, begin, end)
+
+
+cdef inline int _fill(const int64_t* rows, const index_t* indices, const int64_t* nodes, const int64_t* out_ptr,
+                      int64_t fanout, int replace, const void* weight, int weight_double, uint64_t key,
+                      int64_t* edge_ids, index_t* sources, int64_t begin, int64_t end) noexcept nogil:
+    if index_t is int32_t:
+        return fg_sample_fill_i32(rows, indices, nodes, out_ptr, fanout, replace, weight, weight_double, key,
+                                  edge_ids, sources, begin, end)
+    else:
+        return fg_sample_fill_i64(rows, indices, nodes, out_ptr, fanout, replace, weight, weight_double, key,
+                                  edge_ids, sources, begin, end)
+
+
+cdef inline int64_t _relabel(const int64_t* dst_nodes, int64_t n_dst, const index_t* sources, int64_t m,
+                             index_t* map, int64_t* src_nodes, index_t* local) noexcept nogil:
+    if index_t is int32_t:
+        return fg_sample_relabel_i32(dst_nodes, n_dst, sources, m, map, src_nodes, local)
+    else:
+        return fg_sample_relabel_i64(dst_nodes, n_dst, sources, m, map, src_nodes, local)
+
+
+def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const int64_t[::1] nodes, int64_t fanout,
+                 bint replace, object weight, uint64_t key, index_t[::1] node_map, int n_threads):
+    """Sample one layer for the distinct frontier ``nodes`` and relabel it.
+
+    ``weight`` is None or the graph's float32/float64 edge weights (a
+    negative weight in a row read raises ``ValueError``);
+    ``node_map`` has one entry per node, all -1 (and so it is left).
+    Returns ``(block_indptr, edge_ids, local, src_nodes)``: int64, int64,
+    the index dtype, int64.
+    """
+    cdef int64_t n = nodes.shape[0]
+    cdef const void* w = NULL
+    cdef int w_double = 0
+    if weight is not None:
+        w = cnp.PyArray_DATA(<cnp.ndarray>weight)
+        w_double = cnp.PyArray_TYPE(<cnp.ndarray>weight) == cnp.NPY_FLOAT64
+    indptr_out_arr = np.empty(n + 1, dtype=np.int64)
+    cdef int64_t[::1] out_ptr = indptr_out_arr
+    cdef int64_t n_tasks = (n + _NODES_PER_TASK - 1) // _NODES_PER_TASK
+    cdef int64_t task, lo, hi, i, total
+    cdef int64_t* counts = &out_ptr[1] if n > 0 else NULL
+    cdef const int64_t* nodes_ptr = &nodes[0] if n > 0 else NULL
+    cdef int threads = n_threads if n_tasks > 1 else 1
+    rows_arr = np.empty(2 * n, dtype=np.int64)
+    cdef int64_t[::1] rows = rows_arr
+    cdef int64_t* rows_ptr = &rows[0] if n > 0 else NULL
+    cdef int64_t negative = 0
+    out_ptr[0] = 0
+    with nogil:
+        for task in prange(n_tasks, num_threads=threads, schedule="dynamic"):
+            lo = task * _NODES_PER_TASK
+            hi = min(lo + _NODES_PER_TASK, n)
+            negative += _count(&indptr[0], nodes_ptr, fanout, replace, w, w_double, counts, rows_ptr, lo, hi)
+        for i in range(n):
+            out_ptr[i + 1] += out_ptr[i]
+    if negative:
+        raise ValueError("weighted sampling needs non-negative edge weights; graph.edge_weight has a negative "
+                         "entry in a sampled row")
+    total = out_ptr[n]
+    dtype = np.asarray(indptr).dtype
+    edge_ids_arr = np.empty(total, dtype=np.int64)
+    sources_arr = np.empty(total, dtype=dtype)
+    cdef int64_t[::1] edge_ids = edge_ids_arr
+    cdef index_t[::1] sources = sources_arr
+    cdef int64_t* edge_ptr = &edge_ids[0] if total > 0 else NULL
+    cdef index_t* source_ptr = &sources[0] if total > 0 else NULL
+    status_arr = np.zeros(max(n_tasks, 1), dtype=np.int32)
+    cdef int32_t[::1] status = status_arr
+    with nogil:
+        for task in prange(n_tasks, num_threads=threads, schedule="dynamic"):
+            lo = task * _NODES_PER_TASK
+            hi = min(lo + _NODES_PER_TASK, n)
+            status[task] = _fill(rows_ptr, &indices[0] if indices.shape[0] > 0 else NULL, nodes_ptr, &out_ptr[0],
+                                 fanout, replace, w, w_double, key, edge_ptr, source_ptr, lo, hi)
+    if np.any(status_arr):
+        raise MemoryError("neighbour sampling: out of memory for the weights of a row")
+    src_nodes_arr = np.empty(n + total, dtype=np.int64)
+    local_arr = np.empty(total, dtype=dtype)
+    cdef int64_t[::1] src_nodes = src_nodes_arr
+    cdef index_t[::1] local = local_arr
+    cdef int64_t n_src
+    with nogil:
+        n_src = _relabel(nodes_ptr, n, source_ptr, total, &node_map[0] if node_map.shape[0] > 0 else NULL,
+                         &src_nodes[0] if n + total > 0 else NULL, &local[0] if total > 0 else NULL)
+    return indptr_out_arr, edge_ids_arr, local_arr, src_nodes_arr[:n_src].copy()
+
+
+def gather_rows(cnp.ndarray out not None, cnp.ndarray x not None, const int64_t[::1] ids, int n_threads):
+    """``out[k] = x[ids[k]]`` over rows of bytes (both C-contiguous, same row size, ids in range)."""
+    cdef int64_t m = ids.shape[0]
+    cdef int64_t row_bytes = cnp.PyArray_ITEMSIZE(x)
+    cdef int axis
+    for axis in range(1, cnp.PyArray_NDIM(x)):
+        row_bytes *= cnp.PyArray_DIM(x, axis)
+    cdef char* o = <char*>cnp.PyArray_DATA(out)
+    cdef const char* src = <const char*>cnp.PyArray_DATA(x)
+    cdef int64_t n_tasks = (m + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
+    cdef int64_t task, lo, hi
+    cdef int threads = n_threads if n_tasks > 1 else 1
+    if m == 0 or row_bytes == 0:
+        return out
+    with nogil:
+        for task in prange(n_tasks, num_threads=threads, schedule="static"):
+            lo = task * _ROWS_PER_TASK
+            hi = min(lo + _ROWS_PER_TASK, m)
+            fg_gather_rows_bytes(o, src, &ids[0], row_bytes, lo, hi)
+    return out

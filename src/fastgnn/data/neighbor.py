@@ -1,0 +1,491 @@
+"""Neighbour sampling for mini-batch training on large graphs.
+
+:func:`sample_neighbors` samples, from a batch of seed nodes outward, up to
+``k`` in-neighbours of every frontier node per layer and returns one
+bipartite block per layer (:class:`SampledSubgraph`);
+:class:`NeighborLoader` iterates over the node batches of an epoch and adds
+the gathered input features and seed labels (:class:`MiniBatch`).
+
+The sample is a function of ``(seed, epoch, node, layer)`` only (a
+counter-based generator, defined exactly by the NumPy reference
+:mod:`fastgnn.data.neighbor_reference`, which the compiled sampler matches
+bit for bit): the same seed gives the same blocks for any number
+of threads, any batch composition and any batch order.
+"""
+import operator
+import queue
+import threading
+
+import numpy as np
+
+from fastgnn._kernels import sample as _K
+from fastgnn._runtime import validate as V
+from fastgnn._runtime.threads import check_num_threads, resolve_num_threads
+from fastgnn.graph import Graph
+from fastgnn.ops.gather import gather_rows
+
+__all__ = ["sample_neighbors", "SampledSubgraph", "NeighborLoader", "MiniBatch"]
+
+_UINT64_LIMIT = 1 << 64
+
+
+# ---------------------------------------------------------------------- argument checks
+def _check_graph(graph):
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph must be a fastgnn.Graph, got {type(graph).__name__}")
+    if not graph.is_square:
+        raise ValueError(f"neighbour sampling needs a square graph (its sources become the next layer's "
+                         f"destinations), got {graph.num_src_nodes} source and {graph.num_dst_nodes} "
+                         "destination nodes")
+    return graph
+
+
+def _check_fanouts(fanouts):
+    if isinstance(fanouts, (int, np.integer)) or not hasattr(fanouts, "__len__"):
+        raise TypeError(f"fanouts must be a list of ints (one per layer), got {type(fanouts).__name__}")
+    checked = []
+    for layer, fanout in enumerate(fanouts):
+        name = f"fanouts[{layer}]"
+        if isinstance(fanout, (bool, np.bool_)):
+            raise TypeError(f"{name} must be an int, got bool")
+        try:
+            value = operator.index(fanout)
+        except TypeError:
+            raise TypeError(f"{name} must be an int, got {type(fanout).__name__}") from None
+        if value == 0 or value < -1:
+            raise ValueError(f"{name} must be a positive int or -1 (all neighbours), got {value}")
+        checked.append(value)
+    if not checked:
+        raise ValueError("fanouts must name at least one layer, got an empty list")
+    return checked
+
+
+def _check_seed(value, name):
+    value = V.check_size(value, name)
+    if value >= _UINT64_LIMIT:
+        raise ValueError(f"{name} must be below 2**64, got {value}")
+    return value
+
+
+def _check_seeds(seeds, num_nodes, name="seeds"):
+    array = V.as_index_vector(seeds, name)
+    V.check_ids_in_range(array, num_nodes, name)
+    ids = array.astype(np.int64)
+    if ids.size > 1 and np.unique(ids).shape[0] != ids.shape[0]:
+        raise ValueError(f"{name} contains a repeated node id")
+    return ids
+
+
+def _check_weighted(graph, weighted, whole=False):
+    """The weights of weighted sampling, or None. Negative weights are refused: here when ``whole``
+    (a loader, once), else by the kernel in the rows it reads (no O(E) pass per call)."""
+    if not weighted:
+        return None
+    if graph.edge_weight is None:
+        raise ValueError("weighted=True needs a graph with edge_weight")
+    if whole and graph.num_edges and float(graph.edge_weight.min()) < 0:
+        raise ValueError("weighted sampling needs non-negative edge weights; graph.edge_weight has a negative entry")
+    return graph.edge_weight
+
+
+def _check_threads(n_threads):
+    return None if n_threads is None else check_num_threads(n_threads)
+
+
+# ---------------------------------------------------------------------- results
+class SampledSubgraph:
+    """The blocks of one neighbour sample, input side first (DGL's order).
+
+    Attributes
+    ----------
+    blocks : list of Graph
+        One bipartite block per layer: ``blocks[0]`` consumes the input
+        features, ``blocks[-1]`` produces the seeds' outputs. Block ``k`` has
+        ``len(block_nodes[k])`` source nodes and
+        ``len(block_nodes[k + 1])`` (the seeds, for the last) destination
+        nodes; its edge weights are the graph's weights of the sampled edges
+        (None when the graph has none).
+    block_nodes : list of ndarray of int64
+        The global ids of each block's source nodes; the first
+        ``blocks[k].num_dst_nodes`` of them are its destination nodes, so
+        ``block_nodes[k + 1] == block_nodes[k][:blocks[k].num_dst_nodes]``.
+    edge_ids : list of ndarray of int64
+        The global edge id (position in ``graph.indices``) of each block edge,
+        in block CSR order.
+    """
+
+    __slots__ = ("blocks", "block_nodes", "edge_ids")
+
+    def __init__(self, blocks, block_nodes, edge_ids):
+        self.blocks = list(blocks)
+        self.block_nodes = list(block_nodes)
+        self.edge_ids = list(edge_ids)
+
+    @property
+    def input_nodes(self):
+        """Global ids of the nodes whose features the first block consumes (``block_nodes[0]``)."""
+        return self.block_nodes[0]
+
+    @property
+    def seeds(self):
+        """The seed nodes, in the order given: the destination nodes of ``blocks[-1]``."""
+        return self.block_nodes[-1][:self.blocks[-1].num_dst_nodes]
+
+    @property
+    def num_sampled_edges(self):
+        """Total number of edges over all blocks."""
+        return int(sum(block.num_edges for block in self.blocks))
+
+    def __len__(self):
+        return len(self.blocks)
+
+    def __repr__(self):
+        sizes = ", ".join(f"{b.num_src_nodes}->{b.num_dst_nodes} ({b.num_edges} edges)" for b in self.blocks)
+        return f"SampledSubgraph([{sizes}])"
+
+
+def _block_graph(indptr, local_indices, num_src, edge_ids, edge_weight):
+    """A bipartite block over arrays built valid by the sampler (no second validation pass)."""
+    dtype = V.index_dtype_for(num_src, indptr.shape[0] - 1, local_indices.shape[0])
+    weight = None if edge_weight is None else edge_weight[edge_ids]
+    return Graph(indptr.astype(dtype, copy=False), local_indices.astype(dtype, copy=False), num_src, weight,
+                 _validated=True)
+
+
+# Node maps (one entry per node, all -1 between calls) kept for reuse: the relabelling needs one per call,
+# and filling a new one costs O(num_nodes). A few are kept, newest last, for graphs of any size and index type.
+_FREE_MAPS = []
+_FREE_MAPS_LOCK = threading.Lock()
+_MAX_FREE_MAPS = 2
+# Work units per sampled edge, for the thread-count threshold of fastgnn._runtime.threads.
+_WORK_PER_EDGE = 32
+
+
+def _take_map(num_nodes, dtype):
+    with _FREE_MAPS_LOCK:
+        for position in range(len(_FREE_MAPS) - 1, -1, -1):
+            candidate = _FREE_MAPS[position]
+            if candidate.shape[0] == num_nodes and candidate.dtype == dtype:
+                return _FREE_MAPS.pop(position)
+    return np.full(num_nodes, -1, dtype=dtype)
+
+
+def _give_map(node_map):
+    with _FREE_MAPS_LOCK:
+        _FREE_MAPS.append(node_map)
+        del _FREE_MAPS[:-_MAX_FREE_MAPS]
+
+
+def _sample(graph, seeds, fanouts, replace, weights, seed, epoch, n_threads):
+    """The blocks of validated arguments, through the compiled sampler."""
+    indptr, indices = graph.indptr, graph.indices
+    node_map = _take_map(graph.num_nodes, indices.dtype)
+    blocks, block_nodes, edge_ids = [], [], []
+    frontier = seeds
+    average_degree = graph.num_edges / max(graph.num_nodes, 1)
+    for layer, fanout in enumerate(fanouts):
+        expected_edges = frontier.shape[0] * (fanout if fanout > 0 else average_degree)
+        threads = resolve_num_threads(n_threads, int(expected_edges * _WORK_PER_EDGE))
+        block_indptr, ids, local, src_nodes = _K.sample_layer(indptr, indices, frontier, fanout, replace, weights,
+                                                              _K.layer_key(seed, epoch, layer), node_map, threads)
+        blocks.append(_block_graph(block_indptr, local, src_nodes.shape[0], ids, graph.edge_weight))
+        block_nodes.append(src_nodes)
+        edge_ids.append(ids)
+        frontier = src_nodes
+    _give_map(node_map)
+    return SampledSubgraph(blocks[::-1], block_nodes[::-1], edge_ids[::-1])
+
+
+def sample_neighbors(graph, seeds, fanouts, *, replace=False, weighted=False, seed=0, epoch=0, n_threads=None):
+    """Sample the in-neighbourhood of ``seeds`` layer by layer, as bipartite blocks.
+
+    Parameters
+    ----------
+    graph : Graph
+        Square, destination-major: row ``i`` lists the in-neighbours of ``i``.
+    seeds : array_like of int, shape (num_seeds,)
+        Distinct node ids in ``[0, num_nodes)``.
+    fanouts : list of int
+        One entry per layer from the seeds outward (PyG's order:
+        ``fanouts[0]`` for the seeds' own in-neighbours); each a positive
+        number of neighbours, or ``-1`` for all of them.
+    replace : bool
+        Sample with replacement: exactly ``k`` draws per node with a
+        non-empty row (an edge may repeat).
+    weighted : bool
+        Sample proportionally to ``graph.edge_weight`` (non-negative; an
+        edge of weight 0 is never drawn).
+    seed, epoch : int
+        Keys of the generator (non-negative, below ``2**64``): the sample of
+        a node depends only on (seed, epoch, node, layer).
+    n_threads : int, optional
+        Threads for this call (see :func:`fastgnn.set_num_threads`); never
+        changes the result.
+
+    Returns
+    -------
+    SampledSubgraph
+        ``blocks`` input side first (``len(blocks) == len(fanouts)``),
+        ``block_nodes``, ``edge_ids``, ``input_nodes`` and ``seeds``.
+
+    Notes
+    -----
+    Without replacement, a node of degree ``d > k`` gets ``k`` distinct
+    edges of its row, each with probability ``k / d`` (Floyd's algorithm);
+    a node with ``d <= k`` keeps its whole row. Within a block, each
+    destination's edges are in the graph's CSR order. Cost ``O(sum of the
+    sampled edges)`` plus ``O(d)`` per node for weighted sampling.
+    """
+    graph = _check_graph(graph)
+    seeds = _check_seeds(seeds, graph.num_nodes)
+    fanouts = _check_fanouts(fanouts)
+    weights = _check_weighted(graph, weighted)
+    seed = _check_seed(seed, "seed")
+    epoch = _check_seed(epoch, "epoch")
+    _check_threads(n_threads)
+    return _sample(graph, seeds, fanouts, bool(replace), weights, seed, epoch, n_threads)
+
+
+# ---------------------------------------------------------------------- loader
+class MiniBatch:
+    """One batch of :class:`NeighborLoader`.
+
+    Attributes
+    ----------
+    blocks, block_nodes, edge_ids : list
+        As in :class:`SampledSubgraph` (input side first).
+    x : ndarray or None
+        Features of ``input_nodes`` (``block_nodes[0]``), one contiguous array.
+    y : ndarray or None
+        Labels of the seeds.
+    seeds : ndarray of int64
+        The batch's seed nodes (the destination nodes of ``blocks[-1]``).
+    batch_index : int
+        Position of the batch in its epoch.
+    """
+
+    __slots__ = ("blocks", "block_nodes", "edge_ids", "x", "y", "seeds", "batch_index")
+
+    def __init__(self, subgraph, x, y, batch_index):
+        self.blocks = subgraph.blocks
+        self.block_nodes = subgraph.block_nodes
+        self.edge_ids = subgraph.edge_ids
+        self.seeds = subgraph.seeds
+        self.x = x
+        self.y = y
+        self.batch_index = batch_index
+
+    @property
+    def input_nodes(self):
+        return self.block_nodes[0]
+
+    @property
+    def num_seeds(self):
+        return int(self.seeds.shape[0])
+
+    def __repr__(self):
+        return (f"MiniBatch(batch_index={self.batch_index}, seeds={self.seeds.shape[0]}, "
+                f"input_nodes={self.block_nodes[0].shape[0]}, blocks={len(self.blocks)})")
+
+
+def _check_batch_size(batch_size):
+    if isinstance(batch_size, (bool, np.bool_)):
+        raise TypeError("batch_size must be a positive int, got bool")
+    try:
+        batch_size = operator.index(batch_size)
+    except TypeError:
+        raise TypeError(f"batch_size must be a positive int, got {type(batch_size).__name__}") from None
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
+    return batch_size
+
+
+def _check_input_nodes(input_nodes, num_nodes):
+    if input_nodes is None:
+        return np.arange(num_nodes, dtype=np.int64)
+    array = V.as_array(input_nodes, "input_nodes")
+    if array.ndim != 1:
+        raise ValueError(f"input_nodes must be 1-D (node ids or a boolean mask), got shape {array.shape}")
+    if array.dtype == np.bool_:
+        if array.shape[0] != num_nodes:
+            raise ValueError(f"input_nodes as a boolean mask must have length {num_nodes} (the number of nodes), "
+                             f"got {array.shape[0]}")
+        return np.flatnonzero(array).astype(np.int64)
+    return _check_seeds(array, num_nodes, "input_nodes")
+
+
+def _check_node_array(values, num_nodes, name):
+    """``x`` or ``y``: an array (memory maps stay maps) with one row per node, or None."""
+    if values is None:
+        return None
+    array = values if isinstance(values, np.ndarray) else V.as_array(values, name)
+    if array.ndim < 1 or array.shape[0] != num_nodes:
+        raise ValueError(f"{name} must have one row per node ({num_nodes}), got shape {array.shape}")
+    if array.dtype.hasobject:
+        raise TypeError(f"{name} must be a numeric array, got an object array")
+    return array
+
+
+def _batch_order(input_nodes, shuffle, seed, epoch):
+    if not shuffle:
+        return input_nodes
+    rng = np.random.default_rng([seed, epoch])
+    return input_nodes[rng.permutation(input_nodes.shape[0])]
+
+
+class _EpochLoader:
+    """Shared mechanics of the sampling loaders: epochs, batch order, prefetching (not public API).
+
+    A subclass sets ``_items`` (what an epoch iterates over: node ids, edge
+    positions), ``batch_size``, ``shuffle``, ``seed``, ``drop_last``,
+    ``prefetch`` and ``_epoch``, and defines ``_make_batch(index, items, epoch)``.
+    """
+
+    @property
+    def epoch(self):
+        """The epoch of the next iteration."""
+        return self._epoch
+
+    def set_epoch(self, epoch):
+        """Set the epoch of the next iteration (its shuffle and its samples)."""
+        self._epoch = _check_seed(epoch, "epoch")
+
+    def __len__(self):
+        """Number of batches per epoch."""
+        count = self._items.shape[0]
+        return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
+
+    def _batches(self, epoch):
+        order = _batch_order(self._items, self.shuffle, self.seed, epoch)
+        for index in range(len(self)):
+            yield index, order[index * self.batch_size:(index + 1) * self.batch_size]
+
+    def batch(self, index, epoch=None):
+        """Batch ``index`` of ``epoch`` (default: the next iteration's), built on its own."""
+        epoch = self._epoch if epoch is None else _check_seed(epoch, "epoch")
+        index = operator.index(index)
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch index {index} out of range for {len(self)} batches")
+        order = _batch_order(self._items, self.shuffle, self.seed, epoch)
+        return self._make_batch(index, order[index * self.batch_size:(index + 1) * self.batch_size], epoch)
+
+    def __iter__(self):
+        epoch = self._epoch
+        self._epoch += 1
+        if self.prefetch:
+            return _prefetched(self._make_batch, self._batches(epoch), epoch)
+        return (self._make_batch(index, items, epoch) for index, items in self._batches(epoch))
+
+
+class NeighborLoader(_EpochLoader):
+    """Mini-batches of seed nodes with their sampled blocks, features and labels.
+
+    Parameters
+    ----------
+    graph : Graph
+        Square, destination-major (row ``i``: the in-neighbours of ``i``).
+    x : ndarray or numpy.memmap, shape (num_nodes, ...), or None
+        Node features; each batch gathers the rows of its input nodes with
+        :func:`fastgnn.ops.gather_rows` (a memory map is read only there).
+    y : ndarray, shape (num_nodes, ...), optional
+        Node labels; each batch takes its seeds' labels.
+    fanouts : list of int
+        Neighbours per layer from the seeds outward (``-1``: all).
+    input_nodes : array_like of int or bool, optional
+        The seed nodes of an epoch: distinct ids or a boolean mask of length
+        ``num_nodes``; None for every node.
+    batch_size : int
+        Seeds per batch (the last batch may be smaller, see ``drop_last``).
+    shuffle : bool
+        Visit the seeds in a new order every epoch, seeded by ``(seed, epoch)``.
+    seed : int
+        Key of the shuffle and of the sampler.
+    drop_last : bool
+        Skip the last batch when it is smaller than ``batch_size``.
+    replace, weighted : bool
+        As in :func:`sample_neighbors`.
+    prefetch : bool
+        Prepare the next batch in one background thread while the current
+        one is used (the kernels release the GIL). The thread ends with the
+        iteration (also when it is left early or fails).
+    n_threads : int, optional
+        Threads of the sampling and gathering kernels.
+
+    Notes
+    -----
+    The epoch counter starts at 0 and advances each time an iteration
+    starts (:meth:`set_epoch` sets the epoch of the next iteration); the
+    batches of epoch ``e`` are the same in every run, with or without
+    prefetching, for any thread count.
+    """
+
+    def __init__(self, graph, x, y=None, *, fanouts, input_nodes=None, batch_size=1024, shuffle=False, seed=0,
+                 drop_last=False, replace=False, weighted=False, prefetch=True, n_threads=None):
+        self.graph = _check_graph(graph)
+        self.fanouts = _check_fanouts(fanouts)
+        self.x = _check_node_array(x, graph.num_nodes, "x")
+        self.y = _check_node_array(y, graph.num_nodes, "y")
+        self.input_nodes = _check_input_nodes(input_nodes, graph.num_nodes)
+        self._items = self.input_nodes
+        self.batch_size = _check_batch_size(batch_size)
+        self.shuffle = bool(shuffle)
+        self.seed = _check_seed(seed, "seed")
+        self.drop_last = bool(drop_last)
+        self.replace = bool(replace)
+        self.weighted = bool(weighted)
+        self._weights = _check_weighted(graph, weighted, whole=True)
+        self.prefetch = bool(prefetch)
+        self.n_threads = _check_threads(n_threads)
+        self._epoch = 0
+
+    def _make_batch(self, index, seeds, epoch):
+        subgraph = _sample(self.graph, seeds, self.fanouts, self.replace, self._weights, self.seed, epoch,
+                           self.n_threads)
+        x = None if self.x is None else gather_rows(self.x, subgraph.input_nodes, n_threads=self.n_threads)
+        y = None if self.y is None else np.take(self.y, seeds, axis=0)
+        return MiniBatch(subgraph, x, y, index)
+
+
+_DONE = object()
+
+
+def _prefetched(make_batch, batches, epoch):
+    """Yield ``make_batch`` of each batch, built one ahead in a background thread that never outlives this."""
+    results = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def work():
+        try:
+            for index, seeds in batches:
+                if stop.is_set():
+                    return
+                item = (make_batch(index, seeds, epoch), None)
+                while not stop.is_set():
+                    try:
+                        results.put(item, timeout=0.05)
+                        break
+                    except queue.Full:
+                        continue
+            item = (_DONE, None)
+        except BaseException as error:  # handed to the consumer, raised there
+            item = (None, error)
+        while not stop.is_set():
+            try:
+                results.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    worker = threading.Thread(target=work, name="fastgnn-neighbor-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            batch, error = results.get()
+            if error is not None:
+                raise error
+            if batch is _DONE:
+                return
+            yield batch
+    finally:
+        stop.set()
+        worker.join()
