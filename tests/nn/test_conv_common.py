@@ -16,6 +16,10 @@ LAYERS = {
     "sage_mean": lambda d, o, dt: nn.SAGEConv(d, o, rng=0, dtype=dt),
     "sage_min_normalize": lambda d, o, dt: nn.SAGEConv(d, o, aggr="min", normalize=True, rng=0, dtype=dt),
     "gin": lambda d, o, dt: nn.GINConv(nn.MLP([d, 4, o], rng=0, dtype=dt), train_eps=True),
+    "gat_heads": lambda d, o, dt: nn.GATConv(d, o, heads=3, concat=False, rng=0, dtype=dt),
+    "gat_no_loops": lambda d, o, dt: nn.GATConv(d, o, add_self_loops=False, rng=0, dtype=dt),
+    "gatv2": lambda d, o, dt: nn.GATv2Conv(d, o, heads=2, concat=False, rng=0, dtype=dt),
+    "gatv2_shared": lambda d, o, dt: nn.GATv2Conv(d, o, share_weights=True, rng=0, dtype=dt),
 }
 
 
@@ -85,7 +89,8 @@ def test_grad_out_shape_is_checked(rng, make_layer):
         layer.backward(np.ones((10, 4)))
 
 
-@pytest.mark.parametrize("name", ["graph_sum", "graph_max", "gcn_cached", "sage_mean"])
+@pytest.mark.parametrize("name", ["graph_sum", "graph_max", "gcn_cached", "sage_mean", "gat_no_loops",
+                                  "gatv2_shared"])
 def test_no_edges_by_features_temporaries(name):
     """Forward plus backward never allocate anything near E x d."""
     rng = np.random.default_rng(0)
