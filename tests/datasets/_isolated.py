@@ -120,6 +120,24 @@ def load_tu(spec):
             assert graph.edge_attr.shape == (graph.num_edges, dataset.num_edge_features)
 
 
+def load_on_disk(spec):
+    """Open the dataset folder ``spec['folder']`` and read every split; what is accepted must be usable."""
+    from fastgnn.datasets import OnDiskDataset
+    from fastgnn.ops import aggregate
+
+    dataset = OnDiskDataset(spec["folder"])
+    graph = dataset.graph
+    assert graph.indptr.shape == (graph.num_dst_nodes + 1,) and graph.num_edges == graph.indices.shape[0]
+    if dataset.x is not None:
+        assert dataset.x.shape[0] == graph.num_src_nodes
+        aggregate(graph, dataset.x, reduce="sum")          # the kernel reads every edge's source row
+    if dataset.y is not None:
+        assert dataset.y.shape[0] in (graph.num_dst_nodes, graph.num_src_nodes)
+    for name in dataset.split_names:
+        for ids in dataset.split(name).values():
+            assert ids.ndim == 1 and (ids.size == 0 or 0 <= ids.min() <= ids.max() < graph.num_dst_nodes)
+
+
 _RESTORED = set()
 
 
@@ -144,7 +162,7 @@ def load_mutated(spec):
     with open(target, "wb") as file:
         file.write(content)
     try:
-        worker = load_planetoid if spec["loader"] == "planetoid" else load_tu
+        worker = {"planetoid": load_planetoid, "tu": load_tu, "on_disk": load_on_disk}[spec["loader"]]
         worker({"folder": spec["scratch"], "name": spec["name"]})
     finally:
         shutil.copyfile(original, target)

@@ -6,6 +6,7 @@ splits, which makes a gather up to twice as slow; so fastgnn allocates its
 own outputs on 64-byte boundaries and may realign a misaligned input that a
 kernel reads many times.
 """
+import mmap
 import sys
 
 import numpy as np
@@ -73,13 +74,15 @@ def immutable(array):
     that owns its memory; a graph whose indices are edited after validation
     would make the kernels read out of bounds. So the data lives in a
     ``bytes`` object, whose memory Python never lets be written. An array
-    already backed that way is returned as it is.
+    already backed that way, or by a read-only memory map (``np.load(...,
+    mmap_mode="r")``, whose pages the process cannot write either), is
+    returned as it is, so a graph on disk is not read whole.
     """
-    array = np.asarray(array)
+    array = np.asarray(array) if not isinstance(array, np.memmap) else array
     base = array
     while isinstance(base, np.ndarray):
         base = base.base
-    if isinstance(base, bytes):
+    if isinstance(base, bytes) or _is_read_only_map(base):
         return array
     data = _bytes_copy(np.ascontiguousarray(array))
     return np.frombuffer(data, dtype=array.dtype).reshape(array.shape)
@@ -125,3 +128,13 @@ def _bytes_copy(contiguous):
         _madvise(first, last - first, _MADV_HUGEPAGE)  # a hint: failure changes nothing but speed
     ctypes.memmove(address, contiguous.ctypes.data, nbytes)  # the new object is not shared yet
     return data
+
+
+def _is_read_only_map(base):
+    """True for a ``mmap.mmap`` opened read-only (``ACCESS_READ``)."""
+    if not isinstance(base, mmap.mmap):
+        return False
+    try:
+        return memoryview(base).readonly
+    except (TypeError, ValueError):             # a closed map
+        return False

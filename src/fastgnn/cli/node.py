@@ -1,4 +1,5 @@
-"""``python -m fastgnn train`` (``--task node``, the default): node classification on a Planetoid dataset.
+"""``python -m fastgnn train`` (``--task node``, the default): node classification on a Planetoid dataset
+(or a dataset folder on disk, ``--dataset PATH``).
 
 Defaults reproduce Kipf and Welling's GCN on Cora (the copy shipped in the
 package): two GCN layers of 16 hidden units without bias, ReLU, dropout 0.5
@@ -32,7 +33,7 @@ from fastgnn.cli._common import (SPARSE_DENSITY, CheckedNpz, CommandError, add_o
                                    option as _option, run_task, training_bytes, write_atomically)
 
 __all__ = ["models", "model_defaults", "ENCODER_MODELS", "DATASETS", "add_arguments", "run", "resolve_settings",
-           "build", "save_weights", "load_weights", "load_dataset"]
+           "build", "save_weights", "load_weights", "load_dataset", "is_dataset_folder"]
 
 DATASETS = ("cora", "citeseer", "pubmed")
 
@@ -91,7 +92,9 @@ def add_arguments(parser):
     (:func:`model_defaults`).
     """
     _add(parser, "--dataset", default=None,
-         help="node task: Planetoid dataset cora (default, shipped in the package), citeseer or pubmed")
+         help="node task: Planetoid dataset cora (default, shipped in the package), citeseer or pubmed, or "
+              "the path of a dataset folder (docs/datasets-on-disk.md: its default split, full batch, features "
+              "as stored)")
     _add(parser, "--data-root", metavar="DIR", default=None,
          help="folder of the raw dataset files (node task: ind.<dataset>.*; without it, the Cora copy "
               "shipped in the package)")
@@ -181,9 +184,15 @@ def resolve_settings(args):
     ValueError
         An option out of range or not meant for the node task, naming it.
     """
-    dataset = str(_option(args, "dataset", "cora")).lower()
-    if dataset not in DATASETS:
-        raise CommandError(f"--dataset must be one of {', '.join(DATASETS)} for the node task, got {dataset!r}")
+    dataset = str(_option(args, "dataset", "cora"))
+    if is_dataset_folder(dataset):
+        if getattr(args, "data_root", None) is not None:
+            raise CommandError(f"--data-root does not apply to --dataset {dataset}, a dataset folder")
+    elif dataset.lower() not in DATASETS:
+        raise CommandError(f"--dataset must be one of {', '.join(DATASETS)} or a dataset folder for the node "
+                           f"task, got {dataset!r}")
+    else:
+        dataset = dataset.lower()
     model = str(_option(args, "model", "gcn")).lower()
     if model not in models():
         raise CommandError(f"--model must be one of {', '.join(models())} for the node task, got {model!r}")
@@ -400,7 +409,9 @@ def load_dataset(name, data_root, normalize_features, dense_features=False):
     """
     from fastgnn.datasets import Planetoid, load_cora
 
-    if data_root is None:
+    if is_dataset_folder(name):
+        dataset = _folder_dataset(name)
+    elif data_root is None:
         if name != "cora":
             raise CommandError(f"--dataset {name} needs --data-root DIR, the folder of its raw files "
                                f"ind.{name}.* (only Cora ships with fastgnn)")
@@ -414,6 +425,40 @@ def load_dataset(name, data_root, normalize_features, dense_features=False):
         dataset.x = SparseFeatures.from_dense(dataset.x)
         dataset.sparse_features = True
     return dataset
+
+
+def is_dataset_folder(name):
+    """True when ``--dataset`` names a folder (a path, or an existing folder that is not a Planetoid name)."""
+    return os.sep in name or (os.path.isdir(name) and name.lower() not in DATASETS)
+
+
+class _FolderDataset:
+    """A dataset folder read for full-batch training: the attributes the node task uses."""
+
+    sparse_features = False
+
+    def __init__(self, path, data):
+        if data.x is None or data.y is None or not data.split_names:
+            raise CommandError(f"--dataset {path}: node classification needs features (x.npy), labels (y.npy) "
+                               "and a split (split/<name>/)")
+        self.name = data.name or os.path.basename(os.path.abspath(path))
+        self.graph = data.graph
+        self.x = np.array(data.x)
+        labelled = data.y >= 0                      # -1: no label; such nodes are left out of every mask
+        self.y = np.where(labelled, data.y, 0)
+        self.train_mask, self.val_mask, self.test_mask = (mask & labelled for mask in data.masks())
+        self.num_features, self.num_classes = self.x.shape[1], max(int(data.num_classes or 0), 1)
+        self._repr = repr(data)
+
+    def __repr__(self):
+        return self._repr
+
+
+def _folder_dataset(path):
+    from fastgnn.datasets import OnDiskDataset
+
+    with dataset_errors(None, path):
+        return _FolderDataset(path, OnDiskDataset(path))
 
 
 def run(args, *, out=None):

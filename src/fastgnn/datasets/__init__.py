@@ -1,4 +1,6 @@
-"""Datasets: the Planetoid citation graphs (raw files, or Cora shipped in the package) and synthetic graphs."""
+"""Datasets: the Planetoid citation graphs (raw files, or Cora shipped in the package), synthetic graphs,
+and node-classification datasets in folders on disk (:class:`OnDiskDataset`, the OGB reader, the DC-SBM generator).
+"""
 from fastgnn.datasets.embedded import load_cora
 from fastgnn.datasets.planetoid import Planetoid
 from fastgnn.datasets.synthetic import (SYNTHETIC_GRAPH_DATASETS, SyntheticGraphDataset, power_law_edge_index,
@@ -17,3 +19,8 @@ __all__ = [
 from fastgnn.datasets.tu import TUDataset, add_degree_features, one_hot, read_tu_table  # noqa: E402
 
 __all__ += ["TUDataset", "add_degree_features", "one_hot", "read_tu_table"]
+from fastgnn.datasets.on_disk import OnDiskDataset, save_dataset  # noqa: E402
+from fastgnn.datasets.ogb import read_ogb_node_dataset  # noqa: E402
+from fastgnn.datasets.dcsbm import dcsbm_graph, dcsbm_node_dataset  # noqa: E402
+
+__all__ += ["OnDiskDataset", "save_dataset", "read_ogb_node_dataset", "dcsbm_node_dataset", "dcsbm_graph"]

@@ -9,6 +9,7 @@ import numpy as np
 from fastgnn._runtime import validate as V
 from fastgnn._kernels.structure import csr_transpose
 from fastgnn._runtime.memory import immutable as _frozen
+from fastgnn.graph import storage as _storage
 from fastgnn.graph.reorder import as_permutation, check_method, node_order, permuted_csr
 
 __all__ = ["Graph"]
@@ -224,6 +225,53 @@ class Graph:
             raise TypeError(f"matrix must hold real values, got dtype {data.dtype}")
         weight = None if data.size and np.all(data == 1) or data.size == 0 else data
         return cls.from_csr(csr.indptr, csr.indices, weight, num_src_nodes=num_src, index_dtype=index_dtype)
+
+    @classmethod
+    def load(cls, path, mmap=True):
+        """The graph stored in the folder ``path`` by :meth:`save` (or a dataset folder).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A folder in the format of ``docs/datasets-on-disk.md``; only
+            ``meta.json``, ``indptr.npy``, ``indices.npy`` and
+            ``edge_weight.npy`` are read.
+        mmap : bool
+            Keep the arrays as read-only ``np.memmap`` views of the files
+            (pages are read on use), instead of reading them into memory.
+
+        Returns
+        -------
+        Graph
+
+        Raises
+        ------
+        FileNotFoundError, ValueError
+            A missing file, or a corrupt or truncated one (wrong length or
+            dtype, an ``indptr`` that is not a valid pointer, ids out of
+            range, bad ``meta.json``); the message names the file.
+
+        Notes
+        -----
+        The arrays are checked once, in ``O(V + E)``. A memory-mapped file
+        must not be modified or truncated while the graph is in use.
+        """
+        return _storage.load_graph(cls, path, mmap=mmap)
+
+    def save(self, path, *, overwrite=False):
+        """Write the graph to the folder ``path``: ``meta.json``, ``indptr.npy``, ``indices.npy``, ``edge_weight.npy``.
+
+        The folder is written to a temporary sibling and renamed when
+        complete, so an error leaves nothing half-written.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Must not exist, unless ``overwrite``.
+        overwrite : bool
+            Replace an existing folder (removed once the new one is complete).
+        """
+        _storage.save_graph(self, path, overwrite=overwrite)
 
     @staticmethod
     def _weights(edge_weight, num_edges):
