@@ -93,6 +93,18 @@ def write_inputs(folder, args):
     return seeds
 
 
+def anon_huge_pages_mb():
+    """Anonymous memory of this process on transparent huge pages (Linux), in MB, or None."""
+    try:
+        with open("/proc/self/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 class DGLPeer:
     """The DGL peer process, kept alive: one timed round per request."""
 
@@ -125,11 +137,13 @@ def fastgnn_round(graph, seeds, fanouts, threads, epoch):
 
     sample_neighbors(graph, seeds[0], fanouts, epoch=epoch + 1000, n_threads=threads)  # warm-up, untimed
     edges = 0
+    cpu = time.process_time()
     start = time.perf_counter()
     for batch in seeds:
         sub = sample_neighbors(graph, batch, fanouts, epoch=epoch, n_threads=threads)
         edges += sub.num_sampled_edges
-    return {"threads": threads, "seconds": time.perf_counter() - start, "edges": edges, "batches": len(seeds)}
+    return {"threads": threads, "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
+            "edges": edges, "batches": len(seeds)}
 
 
 def run_from_args(args):
@@ -162,18 +176,22 @@ def run_from_args(args):
         else:
             print(f"DGL skipped: no --dgl-python and no ${DGL_PYTHON_ENV}")
         results = {(side, t): [] for side in ("fastgnn", "dgl") for t in args.threads}
+        cpu_rates = {(side, t): [] for side in ("fastgnn", "dgl") for t in args.threads}
         edges = {}
         try:
             for r in range(args.rounds):
                 for threads in args.threads:
                     mine = fastgnn_round(graph, seeds, args.fanouts, threads, epoch=r)
                     results[("fastgnn", threads)].append(mine["edges"] / mine["seconds"])
+                    cpu_rates[("fastgnn", threads)].append(mine["edges"] / mine["cpu_seconds"])
                     edges[("fastgnn", threads)] = mine["edges"]
                     if peer is not None:
                         theirs = peer.round(threads)
                         results[("dgl", threads)].append(theirs["edges"] / theirs["seconds"])
+                        cpu_rates[("dgl", threads)].append(theirs["edges"] / theirs["cpu_seconds"])
                         edges[("dgl", threads)] = theirs["edges"]
-                        dgl_rss = theirs.get("peak_rss_mb")
+                        dgl_rss = theirs.get("rss_mb")
+                        dgl_huge = theirs.get("huge_pages_mb")
         finally:
             if peer is not None:
                 peer.close()
@@ -190,9 +208,18 @@ def run_from_args(args):
             else:
                 row += f" {'-':>10} {'-':>7} {edges[('fastgnn', threads)] / args.batches:15,.0f}"
             print(row)
-        print(f"peak RSS: fastgnn process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
-              + (f", DGL process {dgl_rss:.0f} MB" if peer is not None and results[("dgl", args.threads[0])]
+        if 1 in args.threads and cpu_rates[("dgl", 1)]:
+            fg_cpu, dg_cpu = (statistics.median(cpu_rates[(side, 1)]) for side in ("fastgnn", "dgl"))
+            print(f"1 thread, per CPU second (less sensitive to other load on the machine): fastgnn "
+                  f"{fg_cpu / 1e6:.2f}M, DGL {dg_cpu / 1e6:.2f}M, ratio {fg_cpu / dg_cpu:.2f}")
+        print(f"memory: fastgnn process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB "
+              "(building the graph included)"
+              + (f"; DGL process RSS after its rounds {dgl_rss:.0f} MB" if peer is not None and dgl_rss is not None
                  else ""))
+        own_huge = anon_huge_pages_mb()
+        if own_huge is not None:
+            print(f"on transparent huge pages: fastgnn {own_huge:.0f} MB"
+                  + (f", DGL {dgl_huge:.0f} MB" if peer is not None and dgl_huge is not None else ""))
         print("per-round edges/s:", {f"{s}@{t}": [round(v / 1e6, 2) for v in vals] for (s, t), vals in results.items()
                                      if vals})
     finally:

@@ -8,7 +8,7 @@ starts it, writes the graph and the seed batches as ``.npy`` files into
 the in-neighbours of ``i``; ``seeds.npy``: int64, ``num_batches x
 batch_size``), and sends one line per timed round::
 
-    ROUND <threads>     -> one JSON line {"threads", "seconds", "edges", "batches", "threads_in_force"}
+    ROUND <threads>     -> one JSON line {"threads", "seconds", "cpu_seconds", "edges", "batches", ...}
     QUIT                -> exit
 
 A round samples every batch once with ``NeighborSampler.sample_blocks`` (the
@@ -20,7 +20,6 @@ input side first, so they are given reversed.
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
@@ -30,6 +29,34 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import dgl  # noqa: E402
 import dgl.utils  # noqa: E402
+
+
+def resident_mb():
+    """This process's resident memory now (VmRSS, Linux), in MB, or None.
+
+    Not the peak: a process started by fork and exec inherits its parent's
+    high-water mark on Linux, so ``ru_maxrss`` would report the parent's.
+    """
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def anon_huge_pages_mb():
+    """Anonymous memory of this process on transparent huge pages (Linux), in MB, or None."""
+    try:
+        with open("/proc/self/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def main(argv=None):
@@ -59,14 +86,17 @@ def main(argv=None):
         dgl.utils.set_num_threads(threads)
         sampler.sample_blocks(graph, batches[0])  # warm-up, untimed
         edges = 0
+        cpu = time.process_time()
         start = time.perf_counter()
         for batch in batches:
             _, _, blocks = sampler.sample_blocks(graph, batch)
             edges += sum(int(block.num_edges()) for block in blocks)
         seconds = time.perf_counter() - start
-        print(json.dumps({"threads": threads, "seconds": seconds, "edges": edges, "batches": len(batches),
+        cpu_seconds = time.process_time() - cpu
+        print(json.dumps({"threads": threads, "seconds": seconds, "cpu_seconds": cpu_seconds, "edges": edges, "batches": len(batches),
                           "threads_in_force": torch.get_num_threads(),
-                          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+                          "rss_mb": resident_mb(),
+                          "huge_pages_mb": anon_huge_pages_mb()}), flush=True)
     return 0
 
 

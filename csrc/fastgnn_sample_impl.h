@@ -3,11 +3,13 @@
 #define FG_S(name) FG_SAMPLE_CAT(name, FG_SUF)
 
 /* counts[i] = the number of edges nodes[i] will sample, and rows[2i], rows[2i+1] = the start and the
- * length of its row (so the fill reads them in order, not from indptr at random), for i in [begin, end). */
-static void FG_S(fg_sample_count)(const FG_I *indptr, const int64_t *nodes, int64_t fanout, int replace,
-                                  const void *weight, int weight_double, int64_t *counts, int64_t *rows,
-                                  int64_t begin, int64_t end)
+ * length of its row (so the fill reads them in order, not from indptr at random), for i in [begin, end).
+ * Returns the number of negative weights met in the rows read for weighted sampling (0 without weights). */
+static int64_t FG_S(fg_sample_count)(const FG_I *indptr, const int64_t *nodes, int64_t fanout, int replace,
+                                     const void *weight, int weight_double, int64_t *counts, int64_t *rows,
+                                     int64_t begin, int64_t end)
 {
+    int64_t negative = 0;
     for (int64_t i = begin; i < end; ++i) {
         int64_t v = nodes[i];
         if (i + FG_SAMPLE_AHEAD < end)
@@ -21,12 +23,16 @@ static void FG_S(fg_sample_count)(const FG_I *indptr, const int64_t *nodes, int6
         }
         if (weight != NULL) {
             int64_t positive = 0;
-            for (int64_t e = start; e < start + d; ++e)
-                positive += fg_sample_weight(weight, weight_double, e) > 0.0;
+            for (int64_t e = start; e < start + d; ++e) {
+                double w = fg_sample_weight(weight, weight_double, e);
+                positive += w > 0.0;
+                negative += w < 0.0;
+            }
             d = positive;
         }
         counts[i] = d == 0 ? 0 : (replace ? fanout : (d < fanout ? d : fanout));
     }
+    return negative;
 }
 
 /* The sampled edges of nodes[begin .. end) (rows as fg_sample_count wrote them): edge ids (sorted

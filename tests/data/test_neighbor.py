@@ -135,14 +135,13 @@ def assert_same_sample(sub, reference):
 
 
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
-@pytest.mark.parametrize("weight_dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("mode", ["uniform", "replace", "weighted", "weighted_replace"])
+@pytest.mark.parametrize("mode, weight_dtype", [("uniform", None), ("replace", None),
+                                                ("weighted", np.float32), ("weighted", np.float64),
+                                                ("weighted_replace", np.float32), ("weighted_replace", np.float64)])
 @pytest.mark.parametrize("fanouts", [[2, 3], [7, -1], [40]])
 def test_compiled_sampler_matches_the_reference_exactly(index_dtype, weight_dtype, mode, fanouts):
     weighted = mode.startswith("weighted")
     replace = mode.endswith("replace")
-    if not weighted and weight_dtype == np.float64:
-        pytest.skip("weights unused")
     graph = random_graph(num_nodes=400, num_edges=6000, index_dtype=index_dtype, weighted=weighted)
     if weighted:
         graph = graph.with_edge_weight(graph.edge_weight.astype(weight_dtype))
@@ -350,9 +349,14 @@ def test_bad_arguments_are_refused_with_clear_errors():
     bipartite = Graph.from_edge_index(np.array([[0, 1], [0, 0]]), num_src_nodes=2, num_dst_nodes=1)
     with pytest.raises(ValueError, match="square"):
         sample_neighbors(bipartite, [0], [1])
-    negative = graph.with_edge_weight(-np.ones(graph.num_edges, np.float32))
+    weight = np.ones(graph.num_edges, np.float32)
+    weight[graph.indptr[7]] = -1.0  # one negative weight, in the row of node 7
+    negative = graph.with_edge_weight(weight)
     with pytest.raises(ValueError, match="negative"):
-        sample_neighbors(negative, [0], [3], weighted=True)
+        sample_neighbors(negative, [0, 7], [3], weighted=True)
+    with pytest.raises(ValueError, match="negative"):
+        NeighborLoader(negative, None, fanouts=[3], weighted=True)
+    assert sample_neighbors(negative, [7], [-1], weighted=True).blocks[0].num_edges == graph.indptr[8] - graph.indptr[7]
     with pytest.raises(ValueError, match="n_threads"):
         sample_neighbors(graph, [0], [3], n_threads=0)
 
@@ -499,3 +503,21 @@ def test_link_loader_defaults_and_errors():
         LinkNeighborLoader(graph, None, fanouts=[2], batch_size=0)
     with pytest.raises(ValueError, match=r"fanouts\[0\]"):
         LinkNeighborLoader(graph, None, fanouts=[-3])
+
+
+def test_loader_batches_are_the_same_for_any_thread_count_and_prefetch():
+    graph = random_graph(num_nodes=3000, num_edges=60000, seed=4)
+    x = np.random.default_rng(2).random((3000, 8)).astype(np.float32)
+    runs = []
+    with parallel_always():
+        for n_threads, prefetch in [(1, False), (2, True), (3, True)]:
+            loader = NeighborLoader(graph, x, fanouts=[10, 5], batch_size=500, shuffle=True, seed=8,
+                                    prefetch=prefetch, n_threads=n_threads)
+            loader.set_epoch(4)
+            runs.append(list(loader))
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            np.testing.assert_array_equal(a.seeds, b.seeds)
+            np.testing.assert_array_equal(a.x, b.x)
+            for u, v in zip(a.edge_ids + a.block_nodes, b.edge_ids + b.block_nodes):
+                np.testing.assert_array_equal(u, v)

@@ -472,3 +472,27 @@ def test_no_edges_by_features_allocated():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < edges_by_features / 4
+
+
+@pytest.mark.parametrize("op", ["gat", "gat_backward", "gatv2", "gatv2_backward"])
+def test_kernels_release_the_gil(op):
+    """While one thread is inside a kernel, another runs Python (the probe of test_concurrency; no timing)."""
+    from tests.graph_cases import csr_from_edges
+    from tests.ops.test_concurrency import _python_runs_during
+    rng = np.random.default_rng(5)
+    num_nodes, num_edges = 20000, 300000
+    case = csr_from_edges("gil", rng.integers(0, num_nodes, num_edges), rng.integers(0, num_nodes, num_edges),
+                          num_nodes, num_nodes)
+    graph = case.graph()
+    graph.transpose_csr()
+    x, ss, sd = _gat_inputs(case, 4, 8, np.float32)
+    xs, xd, att = _gatv2_inputs(case, 4, 8, np.float32)
+    out, state = ops.gat_attention(graph, x, ss, sd)
+    _, state2 = ops.gatv2_attention(graph, xs, xd, att)
+    calls = {
+        "gat": lambda: ops.gat_attention(graph, x, ss, sd, n_threads=1),
+        "gat_backward": lambda: ops.gat_attention_backward(graph, out, x, ss, sd, state, n_threads=1),
+        "gatv2": lambda: ops.gatv2_attention(graph, xs, xd, att, n_threads=1),
+        "gatv2_backward": lambda: ops.gatv2_attention_backward(graph, out, xs, xd, att, state2, n_threads=1),
+    }
+    assert _python_runs_during(calls[op]) > 0, f"another thread ran no Python during {op}: the GIL was held"

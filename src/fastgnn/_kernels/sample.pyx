@@ -20,10 +20,10 @@ cdef extern from "fastgnn_sample.h" nogil:
     uint64_t fg_sample_layer_key(uint64_t seed, uint64_t epoch, uint64_t layer)
     void fg_gather_rows_bytes(char* out, const char* x, const int64_t* ids, int64_t row_bytes, int64_t begin,
                               int64_t end)
-    void fg_sample_count_i32(const int32_t* indptr, const int64_t* nodes, int64_t fanout, int replace,
+    int64_t fg_sample_count_i32(const int32_t* indptr, const int64_t* nodes, int64_t fanout, int replace,
                              const void* weight, int weight_double, int64_t* counts, int64_t* rows, int64_t begin,
                              int64_t end)
-    void fg_sample_count_i64(const int64_t* indptr, const int64_t* nodes, int64_t fanout, int replace,
+    int64_t fg_sample_count_i64(const int64_t* indptr, const int64_t* nodes, int64_t fanout, int replace,
                              const void* weight, int weight_double, int64_t* counts, int64_t* rows, int64_t begin,
                              int64_t end)
     int fg_sample_fill_i32(const int64_t* rows, const int32_t* indices, const int64_t* nodes,
@@ -50,13 +50,13 @@ def layer_key(uint64_t seed, uint64_t epoch, uint64_t layer):
     return fg_sample_layer_key(seed, epoch, layer)
 
 
-cdef inline void _count(const index_t* indptr, const int64_t* nodes, int64_t fanout, int replace,
-                        const void* weight, int weight_double, int64_t* counts, int64_t* rows, int64_t begin,
-                        int64_t end) noexcept nogil:
+cdef inline int64_t _count(const index_t* indptr, const int64_t* nodes, int64_t fanout, int replace,
+                           const void* weight, int weight_double, int64_t* counts, int64_t* rows, int64_t begin,
+                           int64_t end) noexcept nogil:
     if index_t is int32_t:
-        fg_sample_count_i32(indptr, nodes, fanout, replace, weight, weight_double, counts, rows, begin, end)
+        return fg_sample_count_i32(indptr, nodes, fanout, replace, weight, weight_double, counts, rows, begin, end)
     else:
-        fg_sample_count_i64(indptr, nodes, fanout, replace, weight, weight_double, counts, rows, begin, end)
+        return fg_sample_count_i64(indptr, nodes, fanout, replace, weight, weight_double, counts, rows, begin, end)
 
 
 cdef inline int _fill(const int64_t* rows, const index_t* indices, const int64_t* nodes, const int64_t* out_ptr,
@@ -82,7 +82,8 @@ def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const in
                  bint replace, object weight, uint64_t key, index_t[::1] node_map, int n_threads):
     """Sample one layer for the distinct frontier ``nodes`` and relabel it.
 
-    ``weight`` is None or the graph's float32/float64 edge weights;
+    ``weight`` is None or the graph's float32/float64 edge weights (a
+    negative weight in a row read raises ``ValueError``);
     ``node_map`` has one entry per node, all -1 (and so it is left).
     Returns ``(block_indptr, edge_ids, local, src_nodes)``: int64, int64,
     the index dtype, int64.
@@ -103,14 +104,18 @@ def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const in
     rows_arr = np.empty(2 * n, dtype=np.int64)
     cdef int64_t[::1] rows = rows_arr
     cdef int64_t* rows_ptr = &rows[0] if n > 0 else NULL
+    cdef int64_t negative = 0
     out_ptr[0] = 0
     with nogil:
         for task in prange(n_tasks, num_threads=threads, schedule="dynamic"):
             lo = task * _NODES_PER_TASK
             hi = min(lo + _NODES_PER_TASK, n)
-            _count(&indptr[0], nodes_ptr, fanout, replace, w, w_double, counts, rows_ptr, lo, hi)
+            negative += _count(&indptr[0], nodes_ptr, fanout, replace, w, w_double, counts, rows_ptr, lo, hi)
         for i in range(n):
             out_ptr[i + 1] += out_ptr[i]
+    if negative:
+        raise ValueError("weighted sampling needs non-negative edge weights; graph.edge_weight has a negative "
+                         "entry in a sampled row")
     total = out_ptr[n]
     dtype = np.asarray(indptr).dtype
     edge_ids_arr = np.empty(total, dtype=np.int64)

@@ -111,7 +111,7 @@ class LinkNeighborLoader(_EpochLoader):
         self.drop_last = bool(drop_last)
         self.replace = bool(replace)
         self.weighted = bool(weighted)
-        self._weights = _check_weighted(graph, weighted)
+        self._weights = _check_weighted(graph, weighted, whole=True)
         self.prefetch = bool(prefetch)
         self.n_threads = _check_threads(n_threads)
         self._items = np.arange(self.edge_label_index.shape[1], dtype=np.int64)

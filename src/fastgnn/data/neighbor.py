@@ -76,13 +76,15 @@ def _check_seeds(seeds, num_nodes, name="seeds"):
     return ids
 
 
-def _check_weighted(graph, weighted):
+def _check_weighted(graph, weighted, whole=False):
+    """The weights of weighted sampling, or None. Negative weights are refused: here when ``whole``
+    (a loader, once), else by the kernel in the rows it reads (no O(E) pass per call)."""
     if not weighted:
         return None
     if graph.edge_weight is None:
         raise ValueError("weighted=True needs a graph with edge_weight")
-    if graph.num_edges and float(graph.edge_weight.min()) < 0:
-        raise ValueError("weighted=True needs non-negative edge weights; graph.edge_weight has a negative entry")
+    if whole and graph.num_edges and float(graph.edge_weight.min()) < 0:
+        raise ValueError("weighted sampling needs non-negative edge weights; graph.edge_weight has a negative entry")
     return graph.edge_weight
 
 
@@ -431,7 +433,7 @@ class NeighborLoader(_EpochLoader):
         self.drop_last = bool(drop_last)
         self.replace = bool(replace)
         self.weighted = bool(weighted)
-        self._weights = _check_weighted(graph, weighted)
+        self._weights = _check_weighted(graph, weighted, whole=True)
         self.prefetch = bool(prefetch)
         self.n_threads = _check_threads(n_threads)
         self._epoch = 0

@@ -21,9 +21,9 @@ from fastgnn.ops.attention import edge_softmax, edge_softmax_backward, sddmm, sd
 from fastgnn.ops.dense import (BiasActDropoutState, bias_act_dropout, bias_act_dropout_backward, dropout_keep_flat,
                                dropout_mask, softmax_cross_entropy_rows)
 from fastgnn.ops.edge import edge_dot, edge_dot_backward
-from fastgnn.ops.gather import gather_rows
 from fastgnn.ops.gat import (GATAttentionState, gat_attention, gat_attention_backward, gatv2_attention,
                              gatv2_attention_backward)
+from fastgnn.ops.gather import gather_rows
 from fastgnn.ops.segment import segment_reduce, segment_reduce_backward
 from fastgnn.ops.sparse import sparse_matmul, sparse_matmul_tn
 
