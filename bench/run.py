@@ -18,7 +18,16 @@ Suites (``python bench/run.py <suite> --help`` lists each one's options):
   minutes; ``bench/scaling.py``);
 * ``extremum-backward``: the max/min backward's kernels against the
   forward and ``torch.sparse.mm(A, X, "amax")`` forward + backward, with
-  the ratios (``bench/extremum_backward.py``).
+  the ratios (``bench/extremum_backward.py``);
+* ``sampling``: neighbour-sampling throughput against DGL's
+  ``NeighborSampler`` (``bench/sampling.py``);
+* ``minibatch``: mini-batch GraphSAGE training steps on a dataset folder
+  (e.g. the products-sized DC-SBM graph) against DGL, time per batch and
+  per epoch, sampled edges per second, peak RSS (``bench/minibatch.py``);
+* ``large-memory``: peak RSS of full-batch GCN training against the size
+  of graph + features, and of mini-batch training with memory-mapped
+  features against the feature file, each in a fresh process
+  (``bench/large_memory.py``).
 
 DGL needs its own environment (DGL 1.1 requires ``numpy<2``; set-up in
 ``bench/dgl_peer.py``): give its interpreter with ``--dgl-python PATH`` or
@@ -43,6 +52,10 @@ SUITES = {
     "extremum-backward": ("extremum_backward", "max/min backward against its forward and torch amax/amin"),
     "sampling": ("sampling", "neighbour-sampling throughput (fan-outs 15,10,5, batch 1024) against DGL's "
                              "NeighborSampler"),
+    "minibatch": ("minibatch", "mini-batch GraphSAGE training steps on a dataset folder against DGL's "
+                               "NeighborSampler + SAGEConv, with peak RSS"),
+    "large-memory": ("large_memory", "peak RSS of full-batch GCN and of mini-batch training with memory-mapped "
+                                     "features on a dataset folder, each in a fresh process"),
 }
 
 
