@@ -323,6 +323,11 @@ def run(args, file=None):
                   f"{row['sampled_edges_per_second'] / 1e6:9.2f} {'-' if ratio is None else f'{ratio:.2f}':>6} "
                   f"{row['peak_rss_mb']:12.0f} {row['rss_anon_mb'] or 0:8.0f} {row['rss_file_mb'] or 0:8.0f}",
                   file=file)
+    for threads in args.threads:
+        if ("fastgnn", threads) in by_key and ("dgl", threads) in by_key:
+            fg, dg = (by_key[(impl, threads)]["cpu_seconds_per_batch"] for impl in ("fastgnn", "dgl"))
+            print(f"{threads} thread(s), CPU seconds per batch (less sensitive to other load on the machine): "
+                  f"fastgnn {fg:.3f}, DGL {dg:.3f}, ratio {dg / fg:.2f}", file=file)
     print("per-round seconds:", {f"{r['impl']}@{r['threads']}": r["per_round_seconds"] for r in rows}, file=file)
     if args.json:
         with open(args.json, "a") as handle:
