@@ -438,10 +438,16 @@ def aggregate(graph, x, reduce="sum", edge_weight=None, *, num_nodes=None, size=
         sparse adjacency its stored values are the edge weights (an
         uncoalesced COO tensor's duplicates summed, as ``coalesce()`` does).
     x : torch.Tensor of float32/float64, shape (num_src_nodes, d) or (num_src_nodes,)
+        Or (num_src_nodes, H, F): multi-head features. With ``edge_weight``
+        of shape (num_edges, H) (one weight per edge and head, e.g.
+        attention coefficients; reduce 'sum' or 'mean', same dtype as ``x``)
+        ``out[i, h] = sum_e w[e, h] x[src e, h]``, differentiable once;
+        without weights or with (num_edges,) weights, ``x`` is aggregated
+        as (num_src_nodes, H * F).
     reduce : {'sum', 'add', 'mean', 'max', 'min'}
-    edge_weight : torch.Tensor, shape (num_edges,), optional
+    edge_weight : torch.Tensor, shape (num_edges,) or (num_edges, H), optional
         In the input's edge order (the columns of ``edge_index``, the stored
-        entries of a sparse tensor); cast to the dtype of ``x``. Overrides a
+        entries of a sparse tensor); cast to the dtype of ``x`` (1-D). Overrides a
         sparse tensor's values and a Graph's own weights. Gradients flow to it.
     num_nodes, size : optional
         Node counts of an ``edge_index`` graph (see :func:`to_graph`).
@@ -464,6 +470,8 @@ def aggregate(graph, x, reduce="sum", edge_weight=None, *, num_nodes=None, size=
     order (see the module docstring).
     """
     reduce = V.check_reduce(reduce)
+    if isinstance(x, torch.Tensor) and x.dim() == 3:
+        return _aggregate_3d(graph, x, reduce, edge_weight, num_nodes, size, return_arg, n_threads)
     if isinstance(graph, TorchGraph):  # a handle: nothing to build, nothing that breaks a compiled graph
         handle, values = graph, None
     else:
@@ -473,6 +481,22 @@ def aggregate(graph, x, reduce="sum", edge_weight=None, *, num_nodes=None, size=
     if return_arg:
         return out, (arg if reduce in ("max", "min") else None)
     return out
+
+
+def _aggregate_3d(graph, x, reduce, edge_weight, num_nodes, size, return_arg, n_threads):
+    """``x`` of shape (N, H, F): per-head weights (E, H) on the multi-head path, else as (N, H * F)."""
+    if edge_weight is None or (isinstance(edge_weight, torch.Tensor) and edge_weight.dim() == 1):
+        result = aggregate(graph, x.reshape(x.shape[0], -1), reduce, edge_weight, num_nodes=num_nodes, size=size,
+                           return_arg=return_arg, n_threads=n_threads)
+        if return_arg:
+            out, arg = result
+            return out.view(-1, *x.shape[1:]), (None if arg is None else arg.view(-1, *x.shape[1:]))
+        return result.view(-1, *x.shape[1:])
+    from fastgnn.interop import _torch_attention
+
+    handle = graph if isinstance(graph, TorchGraph) else to_graph(graph, num_nodes, size=size)
+    out = _torch_attention.aggregate_heads(handle, x, reduce, edge_weight, n_threads)
+    return (out, None) if return_arg else out
 
 
 def _ptr_tensor(ptr):
