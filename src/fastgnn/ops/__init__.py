@@ -10,12 +10,13 @@ up to twice as slow, so one O(N d) copy pays for itself. Outputs are 64-byte
 aligned. No function allocates anything of size edges x features.
 
 One module per op family (:mod:`fastgnn.ops.aggregation`,
-:mod:`fastgnn.ops.segment`, :mod:`fastgnn.ops.edge`, :mod:`fastgnn.ops.sparse`, :mod:`fastgnn.ops.dense`
+:mod:`fastgnn.ops.segment`, :mod:`fastgnn.ops.edge`, :mod:`fastgnn.ops.attention`, :mod:`fastgnn.ops.sparse`, :mod:`fastgnn.ops.dense`
 for the element-wise steps after a convolution), with the NumPy
 reference of every op beside them (:mod:`fastgnn.ops.reference`, the test
 oracle).
 """
 from fastgnn.ops.aggregation import aggregate, aggregate_backward
+from fastgnn.ops.attention import edge_softmax, edge_softmax_backward, sddmm, sddmm_backward
 from fastgnn.ops.dense import (BiasActDropoutState, bias_act_dropout, bias_act_dropout_backward, dropout_keep_flat,
                                dropout_mask, softmax_cross_entropy_rows)
 from fastgnn.ops.edge import edge_dot, edge_dot_backward
@@ -24,4 +25,5 @@ from fastgnn.ops.sparse import sparse_matmul, sparse_matmul_tn
 
 __all__ = ["aggregate", "aggregate_backward", "segment_reduce", "segment_reduce_backward", "edge_dot",
            "edge_dot_backward", "sparse_matmul", "sparse_matmul_tn", "bias_act_dropout", "bias_act_dropout_backward",
-           "BiasActDropoutState", "dropout_mask", "dropout_keep_flat", "softmax_cross_entropy_rows"]
+           "BiasActDropoutState", "dropout_mask", "dropout_keep_flat", "softmax_cross_entropy_rows",
+           "sddmm", "sddmm_backward", "edge_softmax", "edge_softmax_backward"]

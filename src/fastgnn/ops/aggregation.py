@@ -2,12 +2,14 @@
 import numpy as np
 
 from fastgnn._kernels import aggregate as _K
+from fastgnn._kernels import attention_ops as _A
 from fastgnn._runtime import validate as V
 from fastgnn._runtime.memory import aligned_for_gather, empty_aligned, padded_for_gather
 from fastgnn._runtime.threads import resolve_num_threads
 from fastgnn.ops.checks import (as_graph, check_arg, check_same_dtype, check_width, output_array,
                                 raise_if_invalid_arg, resolve_edge_weight, resolve_transposed_edge_weight,
                                 shape_like, work_of)
+from fastgnn.ops.attention import as_head_features, check_same_heads
 
 __all__ = ["aggregate", "aggregate_backward"]
 
@@ -22,12 +24,17 @@ def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, out
     ----------
     graph : Graph or scipy.sparse matrix
         ``A[i, j]`` is the weight of ``j -> i``.
-    x : array_like of float32 or float64, shape (num_src_nodes, d) or (num_src_nodes,)
+    x : array_like of float32 or float64, shape (num_src_nodes, d), (num_src_nodes,) or (num_src_nodes, H, F)
+        Three dimensions are ``H`` heads of ``F`` features: with ``(E, H)``
+        edge weights, each head is weighted by its own column (multi-head
+        attention); otherwise ``x`` is aggregated as ``(N, H * F)``.
     reduce : {'sum', 'add', 'mean', 'max', 'min'}
         ``mean`` divides the weighted sum by the number of edges of the row.
-        Empty rows give 0.
-    edge_weight : array_like, shape (num_edges,), optional
+        Empty rows give 0. With ``(E, H)`` weights: ``sum`` and ``mean`` only.
+    edge_weight : array_like, shape (num_edges,) or (num_edges, H), optional
         Overrides the graph's own weights; cast to the dtype of ``x``.
+        ``(num_edges, H)`` (per-head weights) needs ``x`` of shape
+        ``(num_src_nodes, H, F)``: ``out[i, h] = sum_e w[e, h] x[j, h]``.
         For ``sum`` and ``mean``, ``x`` may also be a column block of a
         wider C-contiguous array (``z[:, :64]``: rows contiguous, further
         apart than their width), read in place.
@@ -52,10 +59,13 @@ def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, out
     -----
     Cost ``O((E + N) d)`` time, no memory beyond the output (and ``arg``).
     The result is bitwise identical for any number of threads. A NaN message
-    wins a max/min and propagates, as in ``numpy.maximum``.
+    wins a max/min and propagates, as in ``numpy.maximum``. Multi-head
+    weights gather each source row once for all heads: ``O((E + N) H F)``.
     """
     graph = as_graph(graph)
     reduce = V.check_reduce(reduce)
+    if _has_heads(x):
+        return _aggregate_heads(graph, x, reduce, edge_weight, return_arg, out, n_threads)
     if reduce in ("sum", "mean") and (_is_column_block(x) or _is_column_block(out)):
         return _aggregate_blocks(graph, x, reduce, edge_weight, out, n_threads)
     x2, was_1d = V.as_features(x, "x", num_rows=graph.num_src_nodes)
@@ -82,6 +92,58 @@ def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, out
     if return_arg:
         return out, (None if arg is None else shape_like(arg, was_1d))
     return out
+
+
+def _has_heads(array):
+    """Whether ``array`` has three dimensions: node features of shape ``(N, H, F)``."""
+    return getattr(array, "ndim", None) == 3 or (not hasattr(array, "ndim") and np.ndim(array) == 3)
+
+
+def _head_weights(graph, edge_weight, heads, dtype, reduce):
+    """``(E, H)`` edge weights as a C-contiguous array of ``dtype``, or None when they are not 2-D."""
+    if edge_weight is None:
+        return None
+    w = V.as_array(edge_weight, "edge_weight")
+    if w.ndim != 2:
+        return None
+    if w.dtype.kind not in "fiub":
+        raise TypeError(f"edge_weight must hold real numbers, got dtype {w.dtype}")
+    if w.shape[0] != graph.num_edges:
+        raise ValueError(f"edge_weight must have shape ({graph.num_edges},) or ({graph.num_edges}, {heads}), "
+                         f"got {w.shape}")
+    if w.shape[1] != heads:
+        raise ValueError(f"edge_weight has {w.shape[1]} heads but x has {heads}")
+    if reduce not in ("sum", "mean"):
+        raise ValueError(f"reduce={reduce!r} does not take per-head (E, H) edge weights: use 'sum' or 'mean', "
+                         "or 1-D weights")
+    return np.ascontiguousarray(w, dtype=dtype)
+
+
+def _aggregate_heads(graph, x, reduce, edge_weight, return_arg, out, n_threads):
+    """:func:`aggregate` of ``x`` of shape ``(N, H, F)``: per-head weights, or the ``(N, H * F)`` path."""
+    x3 = as_head_features(x, "x", graph.num_src_nodes, ranks=(3,))
+    num_src, heads, features = x3.shape
+    shape = (graph.num_dst_nodes, heads, features)
+    weight = _head_weights(graph, edge_weight, heads, x3.dtype, reduce)
+    if out is not None:
+        V.check_out(out, shape, x3.dtype, (x3, weight))
+    if weight is None or heads == 1:
+        # one weight per edge for every head (or one head): the (N, H * F) path
+        flat_out = None if out is None else out.reshape(graph.num_dst_nodes, heads * features)
+        flat_weight = edge_weight if weight is None else weight[:, 0]
+        result, arg = aggregate(graph, x3.reshape(num_src, heads * features), reduce, edge_weight=flat_weight,
+                                return_arg=True, out=flat_out, n_threads=n_threads)
+        result = out if out is not None else result.reshape(shape)
+        if return_arg:
+            return result, (None if arg is None else arg.reshape(shape))
+        return result
+    width = heads * features
+    result = empty_aligned(shape, x3.dtype) if out is None else out
+    threads = resolve_num_threads(n_threads, work_of(graph.num_edges, graph.num_dst_nodes, width))
+    x2 = aligned_for_gather(x3.reshape(num_src, width), graph.num_edges)
+    _A.gather_sum_heads(result.reshape(graph.num_dst_nodes, width), x2, weight, graph.indptr, graph.indices, threads,
+                        mean=reduce == "mean")
+    return (result, None) if return_arg else result
 
 
 def _is_column_block(array):
@@ -126,15 +188,15 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
     ----------
     graph : Graph or scipy.sparse matrix
         The graph of the forward call.
-    grad_out : array_like, shape (num_dst_nodes, d)
-        ``G = dL/d out``.
+    grad_out : array_like, shape (num_dst_nodes, d) or (num_dst_nodes, H, F)
+        ``G = dL/d out``; three dimensions as in :func:`aggregate`.
     reduce : {'sum', 'add', 'mean', 'max', 'min'}
     x : array_like, shape (num_src_nodes, d), optional
         The forward input; needed only for ``need_weight_grad``. Same dtype
         as ``grad_out``.
-    edge_weight : array_like, shape (num_edges,), optional
+    edge_weight : array_like, shape (num_edges,) or (num_edges, H), optional
         The weights of the forward call (default: the graph's own).
-    arg : array_like of int, shape (num_dst_nodes, d)
+    arg : array_like of int, shape (num_dst_nodes, d) (or (num_dst_nodes, H, F))
         The ``arg`` returned by the max/min forward; required for max/min.
     need_weight_grad : bool
         Also return the gradient with respect to the edge weights.
@@ -149,6 +211,7 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
     -------
     grad_x : ndarray of shape (num_src_nodes, d)
     grad_edge_weight : ndarray of shape (num_edges,), only with ``need_weight_grad``
+        (``(num_edges, H)`` for per-head weights: ``dL/dw[e, h] = <G[i, h], x[j, h]>``)
 
     Notes
     -----
@@ -160,10 +223,14 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
     thread owning a block of feature columns of ``grad_x``. No atomics, a fixed summation order
     (increasing edge id), so bitwise identical for any number of threads.
     Cost ``O((E + N) d)`` for sum and mean, ``O(N d)`` for max/min (plus
-    zeroing ``grad_x``).
+    zeroing ``grad_x``). With per-head weights, ``grad_x`` and ``grad_w``
+    come from one pass over the transpose (``O((E + N) H F)``).
     """
     graph = as_graph(graph)
     reduce = V.check_reduce(reduce)
+    if _has_heads(grad_out):
+        return _aggregate_heads_backward(graph, grad_out, reduce, x, edge_weight, arg, need_weight_grad, out,
+                                         n_threads)
     if out is not None or _is_column_block(grad_out):
         if reduce not in ("sum", "mean") or need_weight_grad:
             raise ValueError("out= and column-block gradients are taken by the sum and mean backward "
@@ -210,6 +277,53 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
         if need_weight_grad:
             _K.extremum_weight_grad(grad_w, g2, arg, x2, graph.indptr, graph.indices, threads)
     grad_x = shape_like(grad_x, was_1d)
+    return (grad_x, grad_w) if need_weight_grad else grad_x
+
+
+def _aggregate_heads_backward(graph, grad_out, reduce, x, edge_weight, arg, need_weight_grad, out, n_threads):
+    """:func:`aggregate_backward` of ``grad_out`` of shape ``(N, H, F)``."""
+    g3 = as_head_features(grad_out, "grad_out", graph.num_dst_nodes, ranks=(3,))
+    dtype = g3.dtype
+    _, heads, features = g3.shape
+    width = heads * features
+    shape = (graph.num_src_nodes, heads, features)
+    x3 = None
+    if x is not None:
+        x3 = as_head_features(x, "x", graph.num_src_nodes, ranks=(3,))
+        check_same_dtype(x3, "x", dtype, "grad_out")
+        check_same_heads(x3, "x", g3.shape[1:], "grad_out")
+    elif need_weight_grad:
+        raise ValueError("x is required to compute the edge-weight gradient (need_weight_grad=True)")
+    weight = _head_weights(graph, edge_weight, heads, dtype, reduce)
+    if out is not None:
+        if need_weight_grad:
+            raise ValueError("out= is taken by the backward without need_weight_grad")
+        V.check_out(out, shape, dtype, (g3, x3, weight))
+    if weight is None or heads == 1:
+        if arg is not None and getattr(arg, "ndim", None) == 3:
+            arg = V.as_array(arg, "arg").reshape(graph.num_dst_nodes, -1)
+        result = aggregate_backward(
+            graph, g3.reshape(graph.num_dst_nodes, width), reduce,
+            x=None if x3 is None else x3.reshape(graph.num_src_nodes, width),
+            edge_weight=edge_weight if weight is None else weight[:, 0], arg=arg,
+            need_weight_grad=need_weight_grad, n_threads=n_threads)
+        grad_x, grad_w = result if need_weight_grad else (result, None)
+        if out is not None:
+            out[...] = grad_x.reshape(shape)
+            grad_x = out
+        grad_x = grad_x.reshape(shape)
+        if need_weight_grad:
+            return grad_x, (grad_w if weight is None else grad_w.reshape(-1, 1))
+        return grad_x
+    threads = resolve_num_threads(n_threads, work_of(graph.num_edges, graph.num_src_nodes, width))
+    t_indptr, t_indices, edge_id = graph.transpose_csr()
+    scale = graph.inverse_in_degree(dtype) if reduce == "mean" else None
+    grad_x = empty_aligned(shape, dtype) if out is None else out
+    grad_w = empty_aligned((graph.num_edges, heads), dtype) if need_weight_grad else None
+    g2 = aligned_for_gather(g3.reshape(graph.num_dst_nodes, width), graph.num_edges)
+    _A.gather_sum_heads(grad_x.reshape(graph.num_src_nodes, width), g2, weight, t_indptr, t_indices, threads,
+                        edge_id=edge_id, scale=scale,
+                        dot_with=None if grad_w is None else x3.reshape(graph.num_src_nodes, width), dot_out=grad_w)
     return (grad_x, grad_w) if need_weight_grad else grad_x
 
 

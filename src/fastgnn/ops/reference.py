@@ -7,7 +7,9 @@ arrays: ``indptr`` (length ``num_dst_nodes + 1``) and ``indices`` (the source
 of each edge), with the position of an edge in ``indices`` as its edge id.
 See ``SEMANTICS.md`` for the definitions followed here. The fused dense
 steps (bias, activation, dropout: :func:`bias_act_dropout`) and their
-counter-based dropout mask (:func:`dropout_keep`) close the module.
+counter-based dropout mask (:func:`dropout_keep`) follow, and the attention
+edge operations (:func:`sddmm`, :func:`edge_softmax`, the multi-head
+weighted aggregation) close the module.
 
 Precision. Sums (``sum``, ``mean``, the backward of every op, ``edge_dot``)
 are accumulated in float64 and rounded to the feature dtype at the end, so
@@ -35,6 +37,12 @@ __all__ = [
     "dropout_keep_flat",
     "bias_act_dropout",
     "bias_act_dropout_backward",
+    "sddmm",
+    "sddmm_backward",
+    "edge_softmax",
+    "edge_softmax_backward",
+    "multi_head_aggregate",
+    "multi_head_aggregate_backward",
 ]
 
 def _as_2d(x):
@@ -396,3 +404,129 @@ def bias_act_dropout_backward(grad_out, z, bias=None, activation="relu", negativ
     grad_bias = None if bias is None else grad_z.astype(np.float64).sum(axis=0).astype(y.dtype)
     return grad_z, grad_bias
 
+
+
+# ---------------------------------------------------------------------------
+# Attention edge operations (fastgnn.ops.attention, and aggregate with x of
+# shape (N, H, F) and per-head (E, H) weights). Per-edge values are (E, H);
+# node features (N, H, F) or (N, H). Sums in float64, rounded at the end.
+
+
+def _heads3(x):
+    """``x`` as ``(N, H, F)`` float64 (a 2-D ``(N, H)`` array is ``F = 1``), and its dtype."""
+    x = np.asarray(x)
+    return (x[:, :, None] if x.ndim == 2 else x).astype(np.float64), x.dtype
+
+
+def _edge_heads(values):
+    """``(values as (E, H), was_1d)``."""
+    values = np.asarray(values)
+    return (values.reshape(-1, 1), True) if values.ndim == 1 else (values, False)
+
+
+def sddmm(indptr, indices, a, b, op="dot"):
+    """``out[e, h] = sum_f a[i, h, f] * b[j, h, f]`` (``"dot"``) or ``a[i, h] + b[j, h]`` (``"add"``), shape (E, H)."""
+    a3, dtype = _heads3(a)
+    b3, _ = _heads3(b)
+    dst = _destinations(indptr)
+    src = np.asarray(indices, dtype=np.int64)
+    if op == "add":
+        if a3.shape[2] != 1:
+            raise ValueError("op='add' takes (N, H) inputs")
+        return (a3[dst, :, 0] + b3[src, :, 0]).astype(dtype)
+    return np.einsum("ehf,ehf->eh", a3[dst], b3[src]).astype(dtype)
+
+
+def sddmm_backward(indptr, indices, grad_out, a, b, op="dot"):
+    """``(grad_a, grad_b)`` of :func:`sddmm`, shaped like ``a`` and ``b`` (scatter-adds over edges)."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    a3, dtype = _heads3(a)
+    b3, _ = _heads3(b)
+    g, _ = _edge_heads(grad_out)
+    g = g.astype(np.float64)[:, :, None]
+    dst = _destinations(indptr)
+    src = np.asarray(indices, dtype=np.int64)
+    if op == "add":
+        a3, b3 = np.ones_like(a3), np.ones_like(b3)
+    grad_a = np.zeros_like(a3)
+    grad_b = np.zeros_like(b3)
+    np.add.at(grad_a, dst, g * b3[src])
+    np.add.at(grad_b, src, g * a3[dst])
+    return grad_a.reshape(a.shape).astype(dtype), grad_b.reshape(b.shape).astype(dtype)
+
+
+def edge_softmax(indptr, scores):
+    """Softmax of ``scores`` (E, H) or (E,) over the edges of each row, per head.
+
+    ``exp(s - m) / sum exp(s - m)``, ``m`` the row-head maximum (NaN when a
+    score is NaN, so the row-head is all NaN); a row-head whose scores are
+    all ``-inf`` gives 0.
+    """
+    s, was_1d = _edge_heads(scores)
+    dtype = s.dtype
+    s = s.astype(np.float64)
+    out = np.zeros_like(s)
+    indptr = np.asarray(indptr, dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        for i in range(indptr.shape[0] - 1):
+            rows = s[indptr[i]:indptr[i + 1]]
+            if rows.shape[0] == 0:
+                continue
+            m = np.where(np.isnan(rows).any(axis=0), np.nan, rows.max(axis=0))
+            t = np.exp(rows - m)
+            alpha = t / t.sum(axis=0)
+            out[indptr[i]:indptr[i + 1]] = np.where(m == -np.inf, 0.0, alpha)
+    out = out.astype(dtype)
+    return out.reshape(-1) if was_1d else out
+
+
+def edge_softmax_backward(indptr, grad_out, attention):
+    """``a * (g - sum_row a g)`` per head: the score gradient of :func:`edge_softmax`."""
+    g, was_1d = _edge_heads(grad_out)
+    dtype = g.dtype
+    g = g.astype(np.float64)
+    att = _edge_heads(attention)[0].astype(np.float64)
+    indptr = np.asarray(indptr, dtype=np.int64)
+    row_sums = np.zeros((indptr.shape[0] - 1, g.shape[1]))
+    dst = _destinations(indptr)
+    np.add.at(row_sums, dst, att * g)
+    out = (att * (g - row_sums[dst])).astype(dtype)
+    return out.reshape(-1) if was_1d else out
+
+
+def multi_head_aggregate(indptr, indices, x, reduce="sum", edge_weight=None):
+    """``out[i, h, :] = sum_e w[e, h] x[j, h, :]`` (``mean``: divided by the row's edge count); x (N, H, F), w (E, H)."""
+    x = np.asarray(x)
+    dtype = x.dtype
+    num_dst = np.asarray(indptr).shape[0] - 1
+    w = np.ones((len(indices), x.shape[1])) if edge_weight is None else np.asarray(edge_weight).astype(dtype)
+    dst = _destinations(indptr)
+    src = np.asarray(indices, dtype=np.int64)
+    out = np.zeros((num_dst,) + x.shape[1:])
+    np.add.at(out, dst, w.astype(np.float64)[:, :, None] * x.astype(np.float64)[src])
+    if reduce == "mean":
+        degree = np.diff(np.asarray(indptr, dtype=np.int64))
+        out /= np.maximum(degree, 1)[:, None, None]
+    return out.astype(dtype)
+
+
+def multi_head_aggregate_backward(indptr, indices, num_src_nodes, grad_out, reduce="sum", *, x=None,
+                                  edge_weight=None):
+    """``(grad_x, grad_w)`` of :func:`multi_head_aggregate` (``grad_w`` None without ``x``)."""
+    g = np.asarray(grad_out)
+    dtype = g.dtype
+    g = g.astype(np.float64)
+    if reduce == "mean":
+        degree = np.diff(np.asarray(indptr, dtype=np.int64))
+        g = g / np.maximum(degree, 1)[:, None, None]
+    heads = g.shape[1]
+    w = np.ones((len(indices), heads)) if edge_weight is None else np.asarray(edge_weight).astype(dtype)
+    dst = _destinations(indptr)
+    src = np.asarray(indices, dtype=np.int64)
+    grad_x = np.zeros((num_src_nodes,) + g.shape[1:])
+    np.add.at(grad_x, src, w.astype(np.float64)[:, :, None] * g[dst])
+    grad_w = None
+    if x is not None:
+        grad_w = np.einsum("ehf,ehf->eh", g[dst], np.asarray(x).astype(np.float64)[src]).astype(dtype)
+    return grad_x.astype(dtype), grad_w
