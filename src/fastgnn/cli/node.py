@@ -40,6 +40,9 @@ ENCODER_MODELS = ("gae", "vgae")
 BASE_DEFAULTS = dict(hidden=64, layers=2, dropout=0.5, lr=0.01, weight_decay=5e-4, decay="all", bias=True,
                      aggr=None, early_stopping="patience", patience=50, epochs=200, latent=None)
 
+#: The options of the attention models only (``gat``, ``gatv2``): present in the defaults a conv registered.
+ATTENTION_OPTIONS = ("heads", "output_heads", "attention_dropout", "activation")
+
 _ENCODER_DEFAULTS = dict(hidden=32, latent=16, bias=False)
 
 
@@ -72,7 +75,8 @@ def model_defaults(model):
 
 _CONFIG_KEY = "__fastgnn_config__"
 # The options that fix the shape of the weights: they must agree between --save and --load.
-_ARCHITECTURE = ("model", "in_channels", "out_channels", "hidden", "layers", "aggr", "bias", "latent")
+_ARCHITECTURE = ("model", "in_channels", "out_channels", "hidden", "layers", "aggr", "bias", "latent", "heads",
+                 "output_heads")
 
 
 def add_arguments(parser):
@@ -111,7 +115,12 @@ def add_arguments(parser):
     _add(parser, "--layers", default=None, type=int,
          help="number of graph layers (node task: default 2, or implied by --hidden)")
     _add(parser, "--dropout", default=None, type=float,
-         help="dropout probability (node task: gin 0.8, others 0.5)")
+         help="dropout probability (node task: gin 0.8, gat/gatv2 0.6, others 0.5)")
+    _add(parser, "--heads", default=None, type=int, metavar="H",
+         help="node task, --model gat/gatv2: attention heads of each hidden layer, concatenated (default 8, "
+              "as the GAT paper; the last layer has one head)")
+    _add(parser, "--attention-dropout", default=None, type=float, metavar="P",
+         help="node task, --model gat/gatv2: dropout of the attention coefficients (default: --dropout, 0.6)")
     _add(parser, "--bias", default=None, action=argparse.BooleanOptionalAction,
          help="node task: learn biases (default: off for gcn, as the paper; on for the others)")
     _add(parser, "--epochs", default=None, type=int,
@@ -193,6 +202,7 @@ def resolve_settings(args):
                                "(use --model sage or graphconv)") from None
     if config["aggr"] == "add":
         config["aggr"] = "sum"
+    _attention_settings(args, model, config)
     hidden = getattr(args, "hidden", None)
     if isinstance(hidden, list):
         if getattr(args, "layers", None) is not None and args.layers != len(hidden) + 1:
@@ -254,6 +264,27 @@ def resolve_settings(args):
         quiet=bool(getattr(args, "quiet", False)), json=bool(getattr(args, "json", False)))
 
 
+def _attention_settings(args, model, config):
+    """``--heads`` and ``--attention-dropout`` into ``config``, for the models that take them."""
+    heads, attention_dropout = getattr(args, "heads", None), getattr(args, "attention_dropout", None)
+    if "heads" not in config:
+        for option, value in (("--heads", heads), ("--attention-dropout", attention_dropout)):
+            if value is not None:
+                raise CommandError(f"{option} applies to the attention models (--model gat or gatv2), "
+                                   f"not to --model {model}")
+        return
+    if heads is not None:
+        if heads < 1:
+            raise CommandError(f"--heads must be a positive integer, got {heads}")
+        config["heads"] = int(heads)
+    if attention_dropout is None and getattr(args, "dropout", None) is not None:
+        attention_dropout = args.dropout      # one --dropout sets both, as the paper's single rate
+    if attention_dropout is not None:
+        if not 0.0 <= attention_dropout < 1.0:
+            raise CommandError(f"--attention-dropout must be in [0, 1), got {attention_dropout}")
+        config["attention_dropout"] = float(attention_dropout)
+
+
 def build(config, seed):
     """The model and its Adam optimizer for ``config``, seeded by ``seed``.
 
@@ -276,6 +307,7 @@ def build(config, seed):
                   bias=config["bias"], rng=rng)
     if config["aggr"] is not None and get_conv(config["model"]).aggrs is not None:
         kwargs["aggr"] = config["aggr"]
+    kwargs.update({key: config[key] for key in ATTENTION_OPTIONS if config.get(key) is not None})
     model = build_model(config["model"], config["in_channels"], config["out_channels"], **kwargs)
     groups = model.parameter_groups(config["weight_decay"], first_layer_only=config["decay"] == "first")
     return model, Adam(groups, lr=config["lr"])
@@ -408,16 +440,18 @@ def _run(args, out):
         started = time.perf_counter()
         dataset = load_dataset(s["dataset"], s["data_root"], s["normalize_features"], s["dense_features"])
         config.update(model=s["model"], in_channels=dataset.num_features, out_channels=dataset.num_classes)
-        check_memory(training_bytes(config["in_channels"], config["hidden"], config["out_channels"],
+        check_memory(training_bytes(config["in_channels"], _stored_widths(config), config["out_channels"],
                                     config["layers"], dataset.x.shape[0]),
                      f"--hidden {_widths_text(config['hidden'])} and --layers {config['layers']}")
         mode = "inductive" if s["inductive"] else "transductive" + (
             ", train-test edges cut" if s["cut_test_edges"] else "")
         features = "sparse features" if getattr(dataset, "sparse_features", False) else "dense features"
         progress(f"{dataset!r}, {features}, {mode}" + (", encoder frozen" if s["freeze"] else ""))
-        progress("model {model}: hidden {hidden}, layers {layers}, aggr {aggr}, dropout {dropout}, bias {bias}; "
-                 "Adam lr {lr}, weight decay {weight_decay} ({decay}); up to {epochs} epochs, early stopping "
-                 "{early_stopping} ({patience})".format(**config))
+        attention = (f", heads {config['heads']} (output {config['output_heads']}), attention dropout "
+                 f"{config['attention_dropout']}, {config['activation']}" if "heads" in config else "")
+        progress("model {model}: hidden {hidden}, layers {layers}, aggr {aggr}, dropout {dropout}, bias {bias}"
+                 "{attention}; Adam lr {lr}, weight decay {weight_decay} ({decay}); up to {epochs} epochs, early "
+                 "stopping {early_stopping} ({patience})".format(attention=attention, **config))
         results, best = [], None
         for index in range(s["runs"]):
             seed = s["seed"] + index
@@ -459,6 +493,13 @@ def _run(args, out):
     return 0
 
 
+def _stored_widths(config):
+    """The widths each hidden layer outputs: ``hidden`` times the heads of an attention model."""
+    heads = config.get("heads") or 1
+    hidden = config["hidden"]
+    return [width * heads for width in hidden] if isinstance(hidden, list) else hidden * heads
+
+
 def _widths_text(hidden):
     return ",".join(map(str, hidden)) if isinstance(hidden, list) else str(hidden)
 
@@ -493,7 +534,7 @@ def _summary(s, config, dataset, results, seconds):
                     for seed, r in results],
         "config": {key: config[key] for key in ("hidden", "layers", "aggr", "dropout", "bias", "lr",
                                                 "weight_decay", "decay", "early_stopping", "patience",
-                                                "epochs")},
+                                                "epochs") + ATTENTION_OPTIONS if key in config},
         "normalize_features": s["normalize_features"],
         "sparse_features": bool(getattr(dataset, "sparse_features", False)),
         "threads": fastgnn.get_num_threads(),

@@ -4,18 +4,19 @@
 - :class:`GraphSAGE`: stacked ``SAGEConv`` layers;
 - :class:`GIN`: stacked ``GINConv`` layers around MLPs;
 - :class:`GraphConvNet`: stacked ``GraphConv`` layers (sum, mean, max or min);
+- :class:`GAT`, :class:`GATv2`: stacked multi-head attention layers (the GAT paper's architecture);
 - :class:`GNNStack`: the general stack behind them, any conv, any widths.
 
 Training lives in :mod:`fastgnn.train`.
 """
-from fastgnn.models.basic_gnn import GCN, GIN, GNNStack, GraphConvNet, GraphSAGE
+from fastgnn.models.basic_gnn import GAT, GCN, GIN, GNNStack, GATv2, GraphConvNet, GraphSAGE
 from fastgnn.models.encoder_classifier import EncoderClassifier
 from fastgnn.nn.conv.registry import conv_names, get_conv
 
-__all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet", "EncoderClassifier", "build_model"]
+__all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet", "GAT", "GATv2", "EncoderClassifier", "build_model"]
 
 # The named model of each built-in convolution (other registered convs build a plain GNNStack).
-_NAMED_MODELS = {"gcn": GCN, "sage": GraphSAGE, "gin": GIN, "graphconv": GraphConvNet}
+_NAMED_MODELS = {"gcn": GCN, "sage": GraphSAGE, "gin": GIN, "graphconv": GraphConvNet, "gat": GAT, "gatv2": GATv2}
 
 
 def build_model(name, in_channels, out_channels, **kwargs):
@@ -24,8 +25,8 @@ def build_model(name, in_channels, out_channels, **kwargs):
     Parameters
     ----------
     name : str
-        ``'gcn'``, ``'sage'``, ``'gin'``, ``'graphconv'`` (their named
-        models: :class:`GCN`, ...), or any name registered with
+        ``'gcn'``, ``'sage'``, ``'gin'``, ``'graphconv'``, ``'gat'``,
+        ``'gatv2'`` (their named models: :class:`GCN`, ...), or any name registered with
         :func:`fastgnn.nn.conv.register_conv` (a :class:`GNNStack` of it).
     in_channels, out_channels : int
     **kwargs

@@ -21,7 +21,7 @@ from fastgnn.nn.dropout import Dropout
 from fastgnn.nn.module import Module, Sequential, lowest_trainable
 from fastgnn.ops.dense import bias_act_dropout, bias_act_dropout_backward
 
-__all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet"]
+__all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet", "GAT", "GATv2"]
 
 
 def _hidden_sizes(hidden_channels, num_layers):
@@ -461,3 +461,63 @@ class GraphConvNet(GNNStack):
             raise TypeError("GraphConvNet needs out_channels (the number of classes)")
         super().__init__(in_channels, hidden_channels, out_channels, num_layers, conv="graphconv",
                          aggr=aggr, dropout=dropout, **kwargs)
+
+
+class GAT(GNNStack):
+    """The graph attention network (Veličković et al., 2018): stacked :class:`~fastgnn.nn.GATConv` layers.
+
+    The paper's architecture for Cora by default: ``heads`` heads of
+    ``hidden_channels`` units in every hidden layer (concatenated, so the
+    next layer reads ``heads * hidden_channels`` features), ELU between the
+    layers, and a last layer of ``output_heads`` heads averaged into
+    ``out_channels`` scores; dropout 0.6 on every layer's input and on the
+    attention coefficients. The paper trains it with Adam (lr 0.005, weight
+    decay 5e-4 on every parameter) and early stopping with patience 100
+    (``python -m fastgnn train --model gat``).
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    hidden_channels : int or sequence of int
+        Units per head of each hidden layer.
+    num_layers : int, optional
+    heads : int
+        Heads of the hidden layers.
+    output_heads : int
+        Heads of the last layer (averaged).
+    dropout : float
+        Dropout on the input of every layer.
+    attention_dropout : float, optional
+        Dropout of the attention coefficients (default: ``dropout``).
+    activation : str or Module
+        Between the layers (default ``'elu'``, as the paper).
+    conv_kwargs : dict, optional
+        More :class:`~fastgnn.nn.GATConv` options (``negative_slope``,
+        ``add_self_loops``).
+    **kwargs
+        See :class:`GNNStack` (``input_dropout``, ``bias``, ``rng``, ``dtype``).
+    """
+
+    conv_name = "gat"
+
+    def __init__(self, in_channels, hidden_channels=8, out_channels=None, num_layers=None, *, heads=8,
+                 output_heads=1, dropout=0.6, attention_dropout=None, activation="elu", **kwargs):
+        if out_channels is None:
+            raise TypeError(f"{type(self).__name__} needs out_channels (the number of classes)")
+        attention_dropout = dropout if attention_dropout is None else attention_dropout
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers, conv=self.conv_name,
+                         dropout=dropout, activation=activation, heads=heads, output_heads=output_heads,
+                         attention_dropout=attention_dropout, **kwargs)
+        self.heads = int(heads)
+        self.output_heads = int(output_heads)
+
+
+class GATv2(GAT):
+    """GATv2 (Brody et al., 2022): stacked :class:`~fastgnn.nn.GATv2Conv` layers, otherwise as :class:`GAT`.
+
+    Parameters
+    ----------
+    See :class:`GAT`; ``conv_kwargs`` may add ``share_weights``.
+    """
+
+    conv_name = "gatv2"

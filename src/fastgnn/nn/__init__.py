@@ -7,7 +7,7 @@ gradients of its :class:`Parameter` s. Graph layers are called as
 """
 from fastgnn.nn import init
 from fastgnn.nn.activation import ELU, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, get_activation
-from fastgnn.nn.conv import GCNConv, GINConv, GraphConv, SAGEConv
+from fastgnn.nn.conv import GATConv, GATv2Conv, GCNConv, GINConv, GraphConv, SAGEConv
 from fastgnn.nn.dropout import Dropout
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.mlp import MLP
@@ -31,6 +31,8 @@ __all__ = [
     "GCNConv",
     "SAGEConv",
     "GINConv",
+    "GATConv",
+    "GATv2Conv",
     "init",
 ]
 

@@ -7,9 +7,10 @@ arrays: ``indptr`` (length ``num_dst_nodes + 1``) and ``indices`` (the source
 of each edge), with the position of an edge in ``indices`` as its edge id.
 See ``SEMANTICS.md`` for the definitions followed here. The fused dense
 steps (bias, activation, dropout: :func:`bias_act_dropout`) and their
-counter-based dropout mask (:func:`dropout_keep`) follow, and the attention
+counter-based dropout mask (:func:`dropout_keep`) follow, then the attention
 edge operations (:func:`sddmm`, :func:`edge_softmax`, the multi-head
-weighted aggregation) close the module.
+weighted aggregation) and the fused GAT/GATv2 attention
+(:func:`gat_attention`, :func:`gatv2_attention`) close the module.
 
 Precision. Sums (``sum``, ``mean``, the backward of every op, ``edge_dot``)
 are accumulated in float64 and rounded to the feature dtype at the end, so
@@ -43,6 +44,10 @@ __all__ = [
     "edge_softmax_backward",
     "multi_head_aggregate",
     "multi_head_aggregate_backward",
+    "gat_attention",
+    "gat_attention_backward",
+    "gatv2_attention",
+    "gatv2_attention_backward",
 ]
 
 def _as_2d(x):
@@ -530,3 +535,167 @@ def multi_head_aggregate_backward(indptr, indices, num_src_nodes, grad_out, redu
     if x is not None:
         grad_w = np.einsum("ehf,ehf->eh", g[dst], np.asarray(x).astype(np.float64)[src]).astype(dtype)
     return grad_x.astype(dtype), grad_w
+
+
+# ---------------------------------------------------------------------------
+# Fused GAT / GATv2 attention (fastgnn.ops.gat): scores, edge softmax per
+# destination row and head, dropout of the weights, weighted sum of the
+# source rows. Written edge-list style with (E, H, F) temporaries; sums in
+# float64, results rounded to the feature dtype.
+
+
+def _leaky_relu(z, negative_slope):
+    return np.where(z > 0, z, z * negative_slope)
+
+
+def _leaky_relu_slope(z, negative_slope):
+    """The derivative used by the backward: 1 where ``z > 0``, else ``negative_slope``."""
+    return np.where(z > 0, 1.0, negative_slope)
+
+
+def _edge_softmax(indptr, scores):
+    """Softmax of ``scores`` (E, H) over each row's edges, per head (float64).
+
+    The row maximum is subtracted; a row-head whose scores are all ``-inf``
+    gives 0 on each edge; a NaN score makes its row-head NaN.
+    """
+    indptr = np.asarray(indptr, dtype=np.int64)
+    alpha = np.zeros_like(scores, dtype=np.float64)
+    for i in range(indptr.shape[0] - 1):
+        start, end = indptr[i], indptr[i + 1]
+        if start == end:
+            continue
+        s = scores[start:end].astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            m = s.max(axis=0)
+            m_safe = np.where(m == -np.inf, 0.0, m)
+            ex = np.exp(s - m_safe)
+            total = ex.sum(axis=0)
+            a = ex / np.where(total == 0, 1.0, total)
+        a[:, m == -np.inf] = 0.0
+        alpha[start:end] = a
+    return alpha
+
+
+def _gat_dropout_factor(num_edges, heads, dropout, seed, step, dtype):
+    """``keep(e * H + h) / (1 - p)`` as an (E, H) array in ``dtype`` (ones without dropout)."""
+    if dropout == 0:
+        return np.ones((num_edges, heads), dtype=dtype)
+    keep = dropout_keep_flat(num_edges * heads, dropout, seed, step).reshape(num_edges, heads)
+    return keep.astype(dtype) * dtype.type(1.0 / (1.0 - dropout))
+
+
+def _gat_weighted_sum(indptr, indices, weights, x, num_dst):
+    """``out[i, h, :] = sum_e weights[e, h] x[j, h, :]`` in float64 (an (E, H, F) temporary)."""
+    messages = weights[:, :, None] * np.asarray(x, dtype=np.float64)[indices]
+    out = np.zeros((num_dst,) + x.shape[1:], dtype=np.float64)
+    np.add.at(out, _destinations(indptr), messages)
+    return out
+
+
+def gat_attention(indptr, indices, x, score_src, score_dst, negative_slope=0.2, dropout=0.0, seed=0, step=0):
+    """GAT attention: ``(out, alpha)``.
+
+    ``s[e, h] = leaky_relu(score_src[j, h] + score_dst[i, h])``, ``alpha`` the
+    edge softmax of ``s`` over row ``i`` (pre-dropout, in the dtype of
+    ``x``), ``alpha' = alpha * keep(e * H + h) / (1 - p)`` and
+    ``out[i, h, :] = sum_e alpha'[e, h] x[j, h, :]``.
+    """
+    x = np.asarray(x)
+    dtype = x.dtype
+    indices = np.asarray(indices, dtype=np.int64)
+    dst = _destinations(indptr)
+    z = np.asarray(score_src)[indices].astype(dtype) + np.asarray(score_dst)[dst].astype(dtype)
+    s = _leaky_relu(z, dtype.type(negative_slope))
+    alpha = _edge_softmax(indptr, s).astype(dtype)
+    weights = alpha * _gat_dropout_factor(indices.shape[0], x.shape[1], dropout, seed, step, dtype)
+    out = _gat_weighted_sum(indptr, indices, weights.astype(np.float64), x, len(indptr) - 1)
+    return out.astype(dtype), alpha
+
+
+def _softmax_backward(indptr, alpha, grad_alpha):
+    """``alpha * (grad_alpha - sum_row alpha * grad_alpha)`` per row and head (float64)."""
+    indptr = np.asarray(indptr, dtype=np.int64)
+    dst = _destinations(indptr)
+    row_sum = np.zeros((indptr.shape[0] - 1, alpha.shape[1]))
+    np.add.at(row_sum, dst, alpha * grad_alpha)
+    return alpha * (grad_alpha - row_sum[dst])
+
+
+def _gat_attention_grads(indptr, indices, grad_out, x_src, alpha, dropout, seed, step):
+    """``(g64, x64, weights, grad of the pre-dropout weights)``, the common start of both backwards."""
+    dtype = x_src.dtype
+    indices = np.asarray(indices, dtype=np.int64)
+    dst = _destinations(indptr)
+    g = np.asarray(grad_out).astype(dtype).astype(np.float64)
+    x64 = x_src.astype(np.float64)
+    factor = _gat_dropout_factor(indices.shape[0], x_src.shape[1], dropout, seed, step, dtype).astype(np.float64)
+    weights = np.asarray(alpha).astype(np.float64) * factor
+    grad_weights = np.einsum("ehf,ehf->eh", g[dst], x64[indices])
+    return g, x64, weights, grad_weights * factor
+
+
+def _sum_to_sources(indices, values, num_src):
+    out = np.zeros((num_src,) + values.shape[1:], dtype=np.float64)
+    np.add.at(out, np.asarray(indices, dtype=np.int64), values)
+    return out
+
+
+def gat_attention_backward(indptr, indices, grad_out, x, score_src, score_dst, alpha, negative_slope=0.2,
+                           dropout=0.0, seed=0, step=0):
+    """Gradients of :func:`gat_attention`: ``(grad_x, grad_score_src, grad_score_dst)``.
+
+    ``alpha`` is the forward's (pre-dropout) attention.
+    """
+    x = np.asarray(x)
+    dtype = x.dtype
+    indices = np.asarray(indices, dtype=np.int64)
+    dst = _destinations(indptr)
+    g, _, weights, grad_alpha = _gat_attention_grads(indptr, indices, grad_out, x, alpha, dropout, seed, step)
+    grad_x = _sum_to_sources(indices, weights[:, :, None] * g[dst], x.shape[0])
+    grad_s = _softmax_backward(indptr, np.asarray(alpha).astype(np.float64), grad_alpha)
+    z = np.asarray(score_src)[indices].astype(dtype) + np.asarray(score_dst)[dst].astype(dtype)
+    grad_z = grad_s * _leaky_relu_slope(z, negative_slope)
+    grad_score_src = _sum_to_sources(indices, grad_z, x.shape[0])
+    grad_score_dst = np.zeros((len(indptr) - 1, x.shape[1]))
+    np.add.at(grad_score_dst, dst, grad_z)
+    return grad_x.astype(dtype), grad_score_src.astype(dtype), grad_score_dst.astype(dtype)
+
+
+def gatv2_attention(indptr, indices, x_src, x_dst, att, negative_slope=0.2, dropout=0.0, seed=0, step=0):
+    """GATv2 attention: ``(out, alpha)``.
+
+    ``s[e, h] = sum_f att[h, f] * leaky_relu(x_src[j, h, f] + x_dst[i, h, f])``,
+    then the softmax, dropout and weighted sum of ``x_src[j]`` of
+    :func:`gat_attention`.
+    """
+    x_src = np.asarray(x_src)
+    dtype = x_src.dtype
+    indices = np.asarray(indices, dtype=np.int64)
+    dst = _destinations(indptr)
+    z = x_src[indices].astype(np.float64) + np.asarray(x_dst)[dst].astype(np.float64)
+    s = np.einsum("ehf,hf->eh", _leaky_relu(z, negative_slope), np.asarray(att).astype(np.float64))
+    alpha = _edge_softmax(indptr, s).astype(dtype)
+    weights = alpha * _gat_dropout_factor(indices.shape[0], x_src.shape[1], dropout, seed, step, dtype)
+    out = _gat_weighted_sum(indptr, indices, weights.astype(np.float64), x_src, len(indptr) - 1)
+    return out.astype(dtype), alpha
+
+
+def gatv2_attention_backward(indptr, indices, grad_out, x_src, x_dst, att, alpha, negative_slope=0.2, dropout=0.0,
+                             seed=0, step=0):
+    """Gradients of :func:`gatv2_attention`: ``(grad_x_src, grad_x_dst, grad_att)``."""
+    x_src = np.asarray(x_src)
+    dtype = x_src.dtype
+    indices = np.asarray(indices, dtype=np.int64)
+    dst = _destinations(indptr)
+    g, x64, weights, grad_alpha = _gat_attention_grads(indptr, indices, grad_out, x_src, alpha, dropout, seed,
+                                                       step)
+    grad_s = _softmax_backward(indptr, np.asarray(alpha).astype(np.float64), grad_alpha)
+    att64 = np.asarray(att).astype(np.float64)
+    z = x64[indices] + np.asarray(x_dst).astype(np.float64)[dst]
+    grad_z = grad_s[:, :, None] * att64[None] * _leaky_relu_slope(z, negative_slope)
+    grad_att = np.einsum("eh,ehf->hf", grad_s, _leaky_relu(z, negative_slope))
+    grad_x_src = _sum_to_sources(indices, weights[:, :, None] * g[dst] + grad_z, x_src.shape[0])
+    grad_x_dst = np.zeros((len(indptr) - 1,) + x_src.shape[1:])
+    np.add.at(grad_x_dst, dst, grad_z)
+    return grad_x_src.astype(dtype), grad_x_dst.astype(dtype), grad_att.astype(dtype)
