@@ -66,9 +66,8 @@ def _layer_graph(edge_index, num_src, num_dst, add_self_loops):
     if _is_dense_index(edge_index):
         if edge_index.dim() != 2 or edge_index.shape[0] != 2:
             raise ValueError(f"edge_index must have shape (2, num_edges), got {tuple(edge_index.shape)}")
-        if num_dst is None:  # (x_src, None): PyG sizes the output by the largest destination id
-            highest = int(edge_index[1].max()) + 1 if edge_index.shape[1] else 0
-            num_dst = max(highest, num_src if add_self_loops else 0)
+        if num_dst is None:  # (x_src, None): PyG's output has a row per source node
+            num_dst = num_src
         base = to_graph(edge_index, size=(num_src, num_dst))
     elif isinstance(edge_index, torch.Tensor) or _is_sparse_tensor_class(edge_index):
         base = to_graph(edge_index)

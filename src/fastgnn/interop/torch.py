@@ -34,7 +34,7 @@ What is here
   :func:`gatv2_attention` (scores, softmax, dropout and weighted sum in one
   kernel per row), and the layers :class:`GATConv` and :class:`GATv2Conv`
   with PyG's constructor arguments and parameters. These are
-  ``torch.autograd.Function``\ s (differentiable once) calling the NumPy
+  ``torch.autograd.Function``\\ s (differentiable once) calling the NumPy
   ops of :mod:`fastgnn.ops` on views of the tensors; per-edge tensors
   ``(E, H)`` are in the input's edge order.
 
