@@ -470,8 +470,6 @@ def aggregate(graph, x, reduce="sum", edge_weight=None, *, num_nodes=None, size=
     order (see the module docstring).
     """
     reduce = V.check_reduce(reduce)
-    if isinstance(x, torch.Tensor) and x.dim() == 3:
-        return _aggregate_3d(graph, x, reduce, edge_weight, num_nodes, size, return_arg, n_threads)
     if isinstance(graph, TorchGraph):  # a handle: nothing to build, nothing that breaks a compiled graph
         handle, values = graph, None
     else:
@@ -481,22 +479,6 @@ def aggregate(graph, x, reduce="sum", edge_weight=None, *, num_nodes=None, size=
     if return_arg:
         return out, (arg if reduce in ("max", "min") else None)
     return out
-
-
-def _aggregate_3d(graph, x, reduce, edge_weight, num_nodes, size, return_arg, n_threads):
-    """``x`` of shape (N, H, F): per-head weights (E, H) on the multi-head path, else as (N, H * F)."""
-    if edge_weight is None or (isinstance(edge_weight, torch.Tensor) and edge_weight.dim() == 1):
-        result = aggregate(graph, x.reshape(x.shape[0], -1), reduce, edge_weight, num_nodes=num_nodes, size=size,
-                           return_arg=return_arg, n_threads=n_threads)
-        if return_arg:
-            out, arg = result
-            return out.view(-1, *x.shape[1:]), (None if arg is None else arg.view(-1, *x.shape[1:]))
-        return result.view(-1, *x.shape[1:])
-    from fastgnn.interop import _torch_attention
-
-    handle = graph if isinstance(graph, TorchGraph) else to_graph(graph, num_nodes, size=size)
-    out = _torch_attention.aggregate_heads(handle, x, reduce, edge_weight, n_threads)
-    return (out, None) if return_arg else out
 
 
 def _ptr_tensor(ptr):

@@ -15,10 +15,12 @@ from torch.autograd.function import once_differentiable
 
 from fastgnn import ops
 from fastgnn._runtime import threads as _threads
+from fastgnn._runtime import validate as V
+from fastgnn.interop import _torch_api
 from fastgnn.interop._torch_api import _host, to_graph
 from fastgnn.interop._torch_ops import TorchGraph, _check_tensor, _features, _resolve_threads, _tensor
 
-__all__ = ["sddmm", "edge_softmax", "aggregate_heads", "gat_attention", "gatv2_attention"]
+__all__ = ["sddmm", "edge_softmax", "aggregate", "gat_attention", "gatv2_attention"]
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
 _SDDMM_OPS = ("dot", "add")
@@ -307,6 +309,28 @@ def aggregate_heads(handle, x, reduce, edge_weight, n_threads):
                          f"{tuple(edge_weight.shape)}")
     return AggregateHeadsFunction.apply(x, handle.to_csr_order(edge_weight), handle, reduce,
                                         _threads_argument(n_threads))
+
+
+def aggregate(graph, x, reduce="sum", edge_weight=None, *, num_nodes=None, size=None, return_arg=False,
+              n_threads=None):
+    if not (isinstance(x, torch.Tensor) and x.dim() == 3):
+        return _torch_api.aggregate(graph, x, reduce, edge_weight, num_nodes=num_nodes, size=size,
+                                    return_arg=return_arg, n_threads=n_threads)
+    reduce = V.check_reduce(reduce)
+    if edge_weight is None or (isinstance(edge_weight, torch.Tensor) and edge_weight.dim() == 1):
+        # one weight per edge (or none): the heads are plain columns, (N, H * F) on the existing path
+        result = _torch_api.aggregate(graph, x.reshape(x.shape[0], -1), reduce, edge_weight, num_nodes=num_nodes,
+                                      size=size, return_arg=return_arg, n_threads=n_threads)
+        if return_arg:
+            out, arg = result
+            return out.view(-1, *x.shape[1:]), (None if arg is None else arg.view(-1, *x.shape[1:]))
+        return result.view(-1, *x.shape[1:])
+    handle = graph if isinstance(graph, TorchGraph) else _torch_api._aggregate_operand(graph, num_nodes, size)[0]
+    out = aggregate_heads(handle, x, reduce, edge_weight, n_threads)
+    return (out, None) if return_arg else out
+
+
+aggregate.__doc__ = _torch_api.aggregate.__doc__
 
 
 def _attention_options(negative_slope, dropout, training, seed, step):

@@ -122,9 +122,9 @@ import contextlib
 from fastgnn._runtime import threads as _threads
 from fastgnn.interop import _torch_api
 from fastgnn.interop._torch_api import (CACHE_BYTES, CACHE_SIZE, _PYG_LOCK, _PYG_STATE, TorchGraph, _purge_caches,
-                                        aggregate, cache_info, clear_cache, edge_dot, segment_reduce,
-                                        set_cache_limits, spmm, to_graph)
-from fastgnn.interop._torch_attention import edge_softmax, gat_attention, gatv2_attention, sddmm
+                                        cache_info, clear_cache, edge_dot, segment_reduce, set_cache_limits, spmm,
+                                        to_graph)
+from fastgnn.interop._torch_attention import aggregate, edge_softmax, gat_attention, gatv2_attention, sddmm
 from fastgnn.interop._torch_gat import GATConv, GATv2Conv
 
 __all__ = ["TorchGraph", "to_graph", "aggregate", "segment_reduce", "edge_dot", "spmm", "use_with_pyg",
