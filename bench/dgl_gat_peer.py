@@ -23,7 +23,7 @@ for the layer task the same features and parameters (``fc.weight`` = PyG's
   ``/proc/self/clear_refs``);
 * ``epoch``: a 2-layer GAT / GATv2 (8 heads x 8, ELU, one output head,
   dropout 0.6 on inputs and attention, Adam lr 0.005, weight decay 5e-4)
-  on ``graphs.uniform_training_data``.
+  on ``graphs.training_data`` of the graph.
 
 Prints one JSON line in the format of ``bench/attention.py``'s workers.
 """
@@ -42,7 +42,7 @@ import dgl  # noqa: E402
 import dgl.nn  # noqa: E402
 import dgl.utils  # noqa: E402
 
-from graphs import bench_edge_index, gat_layer_data, uniform_training_data, unique_edges  # noqa: E402
+from graphs import bench_edge_index, gat_layer_data, training_data, unique_edges  # noqa: E402
 
 HIDDEN, HEADS, DROPOUT, LR, WEIGHT_DECAY = 8, 8, 0.6, 0.005, 5e-4
 
@@ -190,7 +190,7 @@ def main(argv=None):
         result["results"] = layer_results(graph, num_nodes, split(args.shapes), split(args.passes), args.repeat,
                                           args.warmup, args.budget)
     else:
-        edge_index, x, y, _, num_classes = uniform_training_data()
+        edge_index, x, y, _, num_classes = training_data(args.graph)
         graph = dgl_graph(unique_edges(edge_index), x.shape[0])
         result["results"] = [epoch_result(model, graph, x, y, num_classes, args.repeat, args.warmup, args.budget)
                              for model in split(args.models)]

@@ -15,7 +15,7 @@ checks that they agree).
 import numpy as np
 
 __all__ = ["uniform_edge_index", "power_law_edge_index", "uniform_csr", "BENCH_GRAPHS", "bench_edge_index",
-           "TRAINING_FEATURES", "TRAINING_CLASSES", "uniform_training_data", "gat_layer_data", "unique_edges"]
+           "TRAINING_FEATURES", "TRAINING_CLASSES", "uniform_training_data", "training_data", "gat_layer_data", "unique_edges"]
 
 # name -> (kind, num_nodes, num_edges): the graphs of the aggregation benchmark.
 BENCH_GRAPHS = {
@@ -143,11 +143,13 @@ def bench_edge_index(name, seed=0):
     return power_law_edge_index(num_nodes, num_edges, rng=seed), num_nodes
 
 
-def uniform_training_data(seed=0):
-    """Node-classification data on the ``uniform`` benchmark graph, the same on every side.
+def training_data(name="uniform", seed=0):
+    """Node-classification data on a benchmark graph, the same on every side.
 
     Parameters
     ----------
+    name : str
+        A key of :data:`BENCH_GRAPHS`.
     seed : int
         Seed of the graph, the features and the labels.
 
@@ -162,11 +164,16 @@ def uniform_training_data(seed=0):
         All True: every node is in the loss.
     num_classes : int
     """
-    edge_index, num_nodes = bench_edge_index("uniform", seed=seed)
+    edge_index, num_nodes = bench_edge_index(name, seed=seed)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((num_nodes, TRAINING_FEATURES), dtype=np.float32)
     y = rng.integers(0, TRAINING_CLASSES, num_nodes).astype(np.int64)
     return edge_index, x, y, np.ones(num_nodes, dtype=bool), TRAINING_CLASSES
+
+
+def uniform_training_data(seed=0):
+    """:func:`training_data` on the ``uniform`` benchmark graph (the training benchmark's data)."""
+    return training_data("uniform", seed)
 
 
 def gat_layer_data(num_nodes, in_channels, heads, out_channels, seed=0):

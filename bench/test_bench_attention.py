@@ -82,7 +82,7 @@ def in_process_workers(monkeypatch):
     data = (edge_index, rng.standard_normal((num_nodes, 16), dtype=np.float32), rng.integers(0, 3, num_nodes),
             np.ones(num_nodes, dtype=bool), 3)
     monkeypatch.setattr(A, "bench_edge_index", lambda name: (edge_index, num_nodes))
-    monkeypatch.setattr(A, "uniform_training_data", lambda: data)
+    monkeypatch.setattr(A, "training_data", lambda name: data)
 
     def run_worker(command, threads):
         stdout = io.StringIO()
