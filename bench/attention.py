@@ -552,9 +552,10 @@ def add_arguments(parser):
     """Declare the options of ``python bench/run.py gat``; returns the parser."""
     parser.add_argument("--tasks", type=_names(TASKS), default=list(TASKS), help="default: layer,epoch")
     parser.add_argument("--graphs", type=_names(tuple(BENCH_GRAPHS)), default=list(GRAPHS),
-                        help="default: uniform,powerlaw (small: 20k nodes, 400k edges; epochs run on uniform, or on small "
-                             "when it is the only graph)")
-    parser.add_argument("--shapes", type=_shapes, default=list(SHAPES), help="IN x HEADS x OUT (default 64x8x8,128x8x16)")
+                        help="default: uniform,powerlaw (small: 20k nodes, 400k edges; epochs run on uniform, "
+                             "or on small when it is the only graph)")
+    parser.add_argument("--shapes", type=_shapes, default=list(SHAPES),
+                        help="IN x HEADS x OUT (default 64x8x8,128x8x16)")
     parser.add_argument("--threads", type=_ints, default=list(THREADS), help="default: 1,2")
     parser.add_argument("--passes", type=_names(PASSES), default=list(PASSES), help="default: forward,forward_backward")
     parser.add_argument("--impls", type=_names(LAYER_IMPLS), default=list(LAYER_IMPLS),

@@ -15,7 +15,8 @@ checks that they agree).
 import numpy as np
 
 __all__ = ["uniform_edge_index", "power_law_edge_index", "uniform_csr", "BENCH_GRAPHS", "bench_edge_index",
-           "TRAINING_FEATURES", "TRAINING_CLASSES", "uniform_training_data", "training_data", "gat_layer_data", "unique_edges"]
+           "TRAINING_FEATURES", "TRAINING_CLASSES", "uniform_training_data", "training_data", "gat_layer_data",
+           "unique_edges"]
 
 # name -> (kind, num_nodes, num_edges): the graphs of the aggregation benchmark.
 BENCH_GRAPHS = {

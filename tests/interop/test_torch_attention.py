@@ -426,3 +426,17 @@ def test_layer_errors():
         ft.GATv2Conv(IN_SRC, 2).double()((x, None), _graph("edge_index", False))
     with pytest.raises(TypeError, match="x must be a tensor or a pair"):
         layer([x, x, x], _graph("edge_index", False))
+
+
+def test_layers_under_torch_compile():
+    """The fused ops run outside the traced region: a compiled layer gives the eager results and gradients."""
+    for kind in LAYERS:
+        _, layer = _pair_of_layers(kind, IN_SRC, 2, True, True)
+        x = _inputs(False)
+        edge_index = _graph("edge_index", False)
+        expected = layer(x, edge_index)
+        compiled = torch.compile(layer, backend="eager")
+        out = compiled(x, edge_index)
+        assert_close(out, expected)
+        out.sum().backward()
+        assert all(p.grad is not None for p in layer.parameters())

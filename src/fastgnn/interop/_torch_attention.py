@@ -221,6 +221,12 @@ class GATv2AttentionFunction(torch.autograd.Function):
         return tuple(_tensor(g) for g in grads) + (None,) * 7
 
 
+@_host
+def _apply(function, *args):
+    """``function.apply(*args)`` outside any traced region: ``torch.compile`` calls the NumPy-backed op as it is."""
+    return function.apply(*args)
+
+
 # ---------------------------------------------------------------------------- public functions
 def sddmm(graph, a, b, op="dot", *, num_nodes=None, size=None, n_threads=None):
     """Differentiable :func:`fastgnn.ops.sddmm`: one value per edge and head from its two end nodes.
@@ -264,7 +270,7 @@ def sddmm(graph, a, b, op="dot", *, num_nodes=None, size=None, n_threads=None):
     handle = _handle(graph, num_nodes, size, (b.shape[0], a.shape[0]))
     _check_rows(a, "a", handle.num_dst_nodes, "destination")
     _check_rows(b, "b", handle.num_src_nodes, "source")
-    out = SDDMMFunction.apply(a, b, handle, op, _threads_argument(n_threads))
+    out = _apply(SDDMMFunction, a, b, handle, op, _threads_argument(n_threads))
     return handle.from_csr_order(out)
 
 
@@ -289,7 +295,7 @@ def edge_softmax(graph, scores, *, num_nodes=None, size=None, n_threads=None):
     handle = _handle(graph, num_nodes, size, None)
     if scores.shape[0] != handle.num_edges:
         raise ValueError(f"scores must have {handle.num_edges} rows (one per edge), got shape {tuple(scores.shape)}")
-    out = EdgeSoftmaxFunction.apply(handle.to_csr_order(scores), handle, _threads_argument(n_threads))
+    out = _apply(EdgeSoftmaxFunction, handle.to_csr_order(scores), handle, _threads_argument(n_threads))
     return handle.from_csr_order(out)
 
 
@@ -307,7 +313,7 @@ def aggregate_heads(handle, x, reduce, edge_weight, n_threads):
     if tuple(edge_weight.shape) != (handle.num_edges, x.shape[1]):
         raise ValueError(f"edge_weight must have shape ({handle.num_edges}, {x.shape[1]}) (edges, heads of x), got "
                          f"{tuple(edge_weight.shape)}")
-    return AggregateHeadsFunction.apply(x, handle.to_csr_order(edge_weight), handle, reduce,
+    return _apply(AggregateHeadsFunction, x, handle.to_csr_order(edge_weight), handle, reduce,
                                         _threads_argument(n_threads))
 
 
@@ -407,7 +413,7 @@ def gat_attention(graph, x, score_src, score_dst, *, negative_slope=0.2, dropout
     _check_rows(score_src, "score_src", handle.num_src_nodes, "source")
     _check_rows(score_dst, "score_dst", handle.num_dst_nodes, "destination")
     negative_slope, dropout, seed, step = _attention_options(negative_slope, dropout, training, seed, step)
-    out, alpha = GATAttentionFunction.apply(x, score_src, score_dst, handle, negative_slope, dropout, seed, step,
+    out, alpha = _apply(GATAttentionFunction, x, score_src, score_dst, handle, negative_slope, dropout, seed, step,
                                             bool(return_attention_weights), _threads_argument(n_threads))
     return _result(handle, out, alpha, return_attention_weights)
 
@@ -454,7 +460,7 @@ def gatv2_attention(graph, x_src, x_dst, att, *, negative_slope=0.2, dropout=0.0
     _check_rows(x_src, "x_src", handle.num_src_nodes, "source")
     _check_rows(x_dst, "x_dst", handle.num_dst_nodes, "destination")
     negative_slope, dropout, seed, step = _attention_options(negative_slope, dropout, training, seed, step)
-    out, alpha = GATv2AttentionFunction.apply(x_src, x_dst, att, handle, negative_slope, dropout, seed, step,
+    out, alpha = _apply(GATv2AttentionFunction, x_src, x_dst, att, handle, negative_slope, dropout, seed, step,
                                               bool(return_attention_weights), _threads_argument(n_threads))
     return _result(handle, out, alpha, return_attention_weights)
 

@@ -12,8 +12,8 @@ import torch
 from fastgnn._runtime import threads as _threads
 from fastgnn.graph import Graph
 from fastgnn.interop._torch_api import _host, _is_sparse_tensor_class, _order_or_none, to_graph
-from fastgnn.interop._torch_attention import (GATAttentionFunction, GATv2AttentionFunction, _attention_options,
-                                              _check_probability, _check_slope)
+from fastgnn.interop._torch_attention import (GATAttentionFunction, GATv2AttentionFunction, _apply,
+                                              _attention_options, _check_probability, _check_slope)
 from fastgnn.interop._torch_ops import TorchGraph
 
 __all__ = ["GATConv", "GATv2Conv"]
@@ -312,7 +312,7 @@ class GATConv(torch.nn.Module):
         score_dst = (h_dst * self.att_dst).sum(dim=-1) if h_dst is not None else h_src.new_zeros(num_dst, H)
         slope, dropout, seed, step = _attention_options(self.negative_slope, self.dropout, self.training, None, 0)
         want = bool(return_attention_weights)
-        out, alpha = GATAttentionFunction.apply(h_src.contiguous(), score_src.contiguous(), score_dst.contiguous(),
+        out, alpha = _apply(GATAttentionFunction, h_src.contiguous(), score_src.contiguous(), score_dst.contiguous(),
                                                 handle, slope, dropout, seed, step, want, self.n_threads)
         out = _finish(self, out, res)
         if want:
@@ -396,7 +396,7 @@ class GATv2Conv(torch.nn.Module):
         handle, _, looped = _layer_graph(edge_index, h_src.shape[0], h_dst.shape[0], self.add_self_loops)
         slope, dropout, seed, step = _attention_options(self.negative_slope, self.dropout, self.training, None, 0)
         want = bool(return_attention_weights)
-        out, alpha = GATv2AttentionFunction.apply(h_src.contiguous(), h_dst.contiguous(),
+        out, alpha = _apply(GATv2AttentionFunction, h_src.contiguous(), h_dst.contiguous(),
                                                   self.att.view(H, C).contiguous(), handle, slope, dropout, seed,
                                                   step, want, self.n_threads)
         out = _finish(self, out, res)
