@@ -137,9 +137,12 @@ def test_x_wrong_number_of_rows(graph):
         fastgnn.aggregate(graph, np.ones((4, 2)))
 
 
-def test_x_three_dimensional(graph):
-    with pytest.raises(ValueError, match="x must be 1-D or 2-D"):
-        fastgnn.aggregate(graph, np.ones((3, 2, 2)))
+def test_x_four_dimensional(graph):
+    # 3-D x is (N, H, F): heads of features (see tests/ops/test_attention_ops.py)
+    with pytest.raises(ValueError, match="x must be 1-D, 2-D or 3-D"):
+        fastgnn.aggregate(graph, np.ones((3, 2, 2, 2)))
+    with pytest.raises(ValueError, match="grad_out must be 1-D, 2-D or 3-D"):
+        fastgnn.aggregate_backward(graph, np.ones((3, 2, 2, 2)))
 
 
 def test_x_integer_dtype(graph):

@@ -95,8 +95,15 @@ def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, out
 
 
 def _has_heads(array):
-    """Whether ``array`` has three dimensions: node features of shape ``(N, H, F)``."""
-    return getattr(array, "ndim", None) == 3 or (not hasattr(array, "ndim") and np.ndim(array) == 3)
+    """Whether ``array`` has more than two dimensions (node features of shape ``(N, H, F)``, or a mistake)."""
+    ndim = getattr(array, "ndim", None)
+    return (ndim if isinstance(ndim, int) else np.ndim(array)) > 2
+
+
+def _check_heads_rank(array, name):
+    ndim = np.ndim(array)
+    if ndim != 3:
+        raise ValueError(f"{name} must be 1-D, 2-D or 3-D (N, H, F), got shape {np.shape(array)}")
 
 
 def _head_weights(graph, edge_weight, heads, dtype, reduce):
@@ -121,6 +128,7 @@ def _head_weights(graph, edge_weight, heads, dtype, reduce):
 
 def _aggregate_heads(graph, x, reduce, edge_weight, return_arg, out, n_threads):
     """:func:`aggregate` of ``x`` of shape ``(N, H, F)``: per-head weights, or the ``(N, H * F)`` path."""
+    _check_heads_rank(x, "x")
     x3 = as_head_features(x, "x", graph.num_src_nodes, ranks=(3,))
     num_src, heads, features = x3.shape
     shape = (graph.num_dst_nodes, heads, features)
@@ -282,6 +290,7 @@ def aggregate_backward(graph, grad_out, reduce="sum", *, x=None, edge_weight=Non
 
 def _aggregate_heads_backward(graph, grad_out, reduce, x, edge_weight, arg, need_weight_grad, out, n_threads):
     """:func:`aggregate_backward` of ``grad_out`` of shape ``(N, H, F)``."""
+    _check_heads_rank(grad_out, "grad_out")
     g3 = as_head_features(grad_out, "grad_out", graph.num_dst_nodes, ranks=(3,))
     dtype = g3.dtype
     _, heads, features = g3.shape
