@@ -109,7 +109,7 @@ def test_load_of_another_architecture_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize("argv,message", [
     (("--dataset", "citeseer"), "--data-root"),
     (("--dataset", "reddit"), "--dataset"),
-    (("--model", "gat"), "--model"),
+    (("--model", "transformer"), "--model"),
     (("--model", "gcn", "--aggr", "max"), "--aggr"),
     (("--runs", "0"), "--runs"),
     (("--dropout", "1.5"), "--dropout"),

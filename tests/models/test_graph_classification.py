@@ -137,11 +137,11 @@ def test_eval_mode_is_deterministic_and_per_graph(rng):
 
 def test_bad_model_arguments():
     with pytest.raises(ValueError, match="model must be one of"):
-        build_graph_classifier("gat", 3, 2)
+        build_graph_classifier("transformer", 3, 2)
     with pytest.raises(ValueError, match="dropout"):
         GINGraphClassifier(3, 4, 2, dropout=1.0)
     with pytest.raises(ValueError, match="conv must be"):
-        GNNGraphClassifier(3, 4, 2, conv="gat")
+        GNNGraphClassifier(3, 4, 2, conv="transformer")
     with pytest.raises(ValueError, match="reduce"):
         GINGraphClassifier(3, 4, 2, pool="median")
     model = build_graph_classifier("gin", 3, 2)
@@ -318,7 +318,7 @@ def test_runner_quiet_and_featureless(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["--dataset", "NOPE"], "NOPE_A.txt"),
-    (["--dataset", "TINY", "--model", "gat"], "--model"),
+    (["--dataset", "TINY", "--model", "transformer"], "--model"),
     (["--dataset", "TINY", "--folds", "1"], "--folds"),
     (["--dataset", "TINY", "--folds", "100"], "exceeds the number of graphs"),
     (["--dataset", "TINY", "--epochs", "0"], "--epochs"),

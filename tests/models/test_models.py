@@ -124,7 +124,7 @@ def test_named_models_and_their_defaults():
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    (dict(conv="gat"), "conv must be one of"),
+    (dict(conv="transformer"), "conv must be one of"),
     (dict(conv="gcn", aggr="max"), "always sums"),
     (dict(conv="sage", aggr="median"), "aggr must be one of"),
     (dict(conv="gcn", dropout=1.0), "dropout"),
@@ -137,7 +137,7 @@ def test_bad_construction(kwargs, message):
 
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="model must be one of"):
-        build_model("gat", IN, OUT)
+        build_model("transformer", IN, OUT)
 
 
 def test_feature_width_mismatch_names_in_channels(rng):

@@ -16,6 +16,10 @@ LAYERS = {
     "sage_mean": lambda d, o, dt: nn.SAGEConv(d, o, rng=0, dtype=dt),
     "sage_min_normalize": lambda d, o, dt: nn.SAGEConv(d, o, aggr="min", normalize=True, rng=0, dtype=dt),
     "gin": lambda d, o, dt: nn.GINConv(nn.MLP([d, 4, o], rng=0, dtype=dt), train_eps=True),
+    "gat_heads": lambda d, o, dt: nn.GATConv(d, o, heads=3, concat=False, rng=0, dtype=dt),
+    "gat_no_loops": lambda d, o, dt: nn.GATConv(d, o, add_self_loops=False, rng=0, dtype=dt),
+    "gatv2": lambda d, o, dt: nn.GATv2Conv(d, o, heads=2, concat=False, rng=0, dtype=dt),
+    "gatv2_shared": lambda d, o, dt: nn.GATv2Conv(d, o, share_weights=True, rng=0, dtype=dt),
 }
 
 

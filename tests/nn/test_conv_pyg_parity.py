@@ -100,3 +100,78 @@ def test_gin_conv(rng, hidden):
     theirs = pyg_nn.GINConv(mlp, eps=0.2, train_eps=True)
     ours = nn.GINConv(nn.MLP([6, hidden, 2], dtype=np.float64), eps=0.0, train_eps=True)
     run_both(ours, theirs, graph, rng.standard_normal((12, 6)))
+
+
+def gat_pair(rng, bipartite, widths):
+    if bipartite:
+        graph = random_graph(rng, 10, 6)
+        return graph, (distinct_features(rng, 10, widths[0]), distinct_features(rng, 6, widths[1]))
+    return random_graph(rng, 12), distinct_features(rng, 12, widths[0])
+
+
+@pytest.mark.parametrize("heads,concat", [(1, True), (3, True), (3, False)])
+@pytest.mark.parametrize("add_self_loops", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+def test_gat_conv(rng, heads, concat, add_self_loops, bias):
+    graph, x = gat_pair(rng, False, (6,))
+    options = dict(heads=heads, concat=concat, add_self_loops=add_self_loops, bias=bias)
+    theirs = pyg_nn.GATConv(6, 4, **options)
+    torch.nn.init.normal_(theirs.bias) if bias else None
+    run_both(nn.GATConv(6, 4, dtype=np.float64, **options), theirs, graph, x)
+
+
+@pytest.mark.parametrize("in_channels", [5, (5, 3)])
+def test_gat_conv_bipartite(rng, in_channels):
+    widths = in_channels if isinstance(in_channels, tuple) else (5, 5)
+    graph, x = gat_pair(rng, True, widths)
+    run_both(nn.GATConv(in_channels, 4, heads=2, dtype=np.float64), pyg_nn.GATConv(in_channels, 4, heads=2),
+             graph, x)
+
+
+@pytest.mark.parametrize("heads,concat", [(1, True), (3, True), (3, False)])
+@pytest.mark.parametrize("add_self_loops", [True, False])
+@pytest.mark.parametrize("share_weights", [False, True])
+def test_gatv2_conv(rng, heads, concat, add_self_loops, share_weights):
+    graph, x = gat_pair(rng, False, (6,))
+    options = dict(heads=heads, concat=concat, add_self_loops=add_self_loops, share_weights=share_weights)
+    theirs = pyg_nn.GATv2Conv(6, 4, **options)
+    for name, param in theirs.named_parameters():
+        if "bias" in name:
+            torch.nn.init.normal_(param)
+    run_both(nn.GATv2Conv(6, 4, dtype=np.float64, **options), theirs, graph, x)
+
+
+@pytest.mark.parametrize("in_channels", [5, (5, 3)])
+def test_gatv2_conv_bipartite(rng, in_channels):
+    widths = in_channels if isinstance(in_channels, tuple) else (5, 5)
+    graph, x = gat_pair(rng, True, widths)
+    run_both(nn.GATv2Conv(in_channels, 4, heads=2, dtype=np.float64), pyg_nn.GATv2Conv(in_channels, 4, heads=2),
+             graph, x)
+
+
+@pytest.mark.parametrize("kind", ["GATConv", "GATv2Conv"])
+def test_gat_attention_weights(rng, kind):
+    graph, x = gat_pair(rng, False, (6,))
+    theirs = getattr(pyg_nn, kind)(6, 4, heads=3).double().eval()
+    ours = getattr(nn, kind)(6, 4, heads=3, dtype=np.float64)
+    ours.load_state_dict({name: value.detach().numpy() for name, value in theirs.state_dict().items()})
+    out, (edge_index, alpha) = theirs(torch.tensor(x), torch.tensor(graph.to_edge_index()),
+                                      return_attention_weights=True)
+    ours_out, (attended, ours_alpha) = ours.eval()(graph, x, return_attention_weights=True)
+    np.testing.assert_allclose(ours_out, out.detach().numpy(), rtol=1e-10, atol=1e-12)
+    dense = np.zeros((12, 12, 3))
+    np.add.at(dense, (edge_index[1].numpy(), edge_index[0].numpy()), alpha.detach().numpy())
+    ours_dense = np.zeros((12, 12, 3))
+    np.add.at(ours_dense, (attended.destinations(), attended.indices), ours_alpha)
+    np.testing.assert_allclose(ours_dense, dense, rtol=1e-10, atol=1e-12)
+
+
+def test_gatv2_shared_weights_state_dict_must_agree(rng):
+    theirs = pyg_nn.GATv2Conv(6, 4, share_weights=True).double()
+    state = {name: value.detach().numpy().copy() for name, value in theirs.state_dict().items()}
+    assert "lin_r.weight" in state
+    ours = nn.GATv2Conv(6, 4, share_weights=True, dtype=np.float64)
+    ours.load_state_dict(state)
+    state["lin_r.weight"] += 1
+    with pytest.raises(ValueError, match="lin_r.weight differs from lin_l.weight"):
+        ours.load_state_dict(state)
