@@ -18,7 +18,7 @@ for the layer task the same features and parameters (``fc.weight`` = PyG's
 
 * ``layer``: ``forward`` (``eval()``, ``torch.no_grad()``) and
   ``forward_backward`` (the output gradient of ``graphs.gat_layer_data``
-  fed back) per shape ``IN x HEADS x OUT``; then the growth of RSS during
+  fed back) per shape ``IN x HEADS x OUT``; after them the growth of RSS during
   one forward + backward (the peak RSS reset first through
   ``/proc/self/clear_refs``);
 * ``epoch``: a 2-layer GAT / GATv2 (8 heads x 8, ELU, one output head,
@@ -115,14 +115,16 @@ def layer_results(graph, num_nodes, shapes, passes, repeat, warmup, budget):
                 parameter.grad = None
 
         entry = {"shape": shape, "checksum": float(forward().double().sum())}
+        runs = [(pass_, timed(forward if pass_ == "forward" else forward_backward, reset, repeat, warmup, budget))
+                for pass_ in passes]
         reset()
         base = status_kb("VmRSS")
         resettable = reset_peak()
         forward_backward()
         peak = status_kb("VmHWM")
+        reset()
         entry["peak_mb"] = (max(peak - base, 0) / 1024.0) if resettable and peak and base else None
-        for pass_ in passes:
-            times = timed(forward if pass_ == "forward" else forward_backward, reset, repeat, warmup, budget)
+        for pass_, times in runs:
             results.append(dict(entry, **{"pass": pass_, "times_ms": [1000 * t for t in times]}))
     return results
 
