@@ -440,3 +440,18 @@ def test_layers_under_torch_compile():
         assert_close(out, expected)
         out.sum().backward()
         assert all(p.grad is not None for p in layer.parameters())
+
+
+@pytest.mark.parametrize("layout", ["coo", "csc"])
+@pytest.mark.parametrize("kind", ["gat", "gatv2"])
+def test_layer_on_other_sparse_layouts(kind, layout):
+    reference, layer = _pair_of_layers(kind, (IN_SRC, IN_DST), 2, True, True)
+    x = _inputs(True)
+    csr = _graph("csr", True)
+    adjacency = csr.to_sparse_coo().coalesce() if layout == "coo" else csr.to_sparse_csc()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = reference(x, csr)
+        assert_close(layer(x, adjacency), expected)
+        out, (adj, alpha) = layer(x, adjacency, return_attention_weights=True)
+    assert adj.layout == torch.sparse_csr and alpha.shape == (adj.values().shape[0], 2)
