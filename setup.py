@@ -25,7 +25,7 @@ from setuptools import Extension, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KERNEL_DIR = os.path.join(HERE, "src", "fastgnn", "_kernels")
-KERNEL_MODULES = ["_common", "aggregate", "structure", "dense", "probe", "attention_ops"]
+KERNEL_MODULES = ["_common", "aggregate", "structure", "dense", "probe", "attention_ops", "gat"]
 
 
 def expand_templates(directory=KERNEL_DIR):

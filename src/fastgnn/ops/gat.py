@@ -13,13 +13,16 @@ import operator
 
 import numpy as np
 
+from fastgnn._kernels import gat as _K
 from fastgnn._runtime import validate as V
-from fastgnn.ops import reference as _R
-from fastgnn.ops.checks import as_graph
+from fastgnn._runtime.memory import aligned_for_gather, empty_aligned
+from fastgnn._runtime.threads import PARALLEL_WORK_THRESHOLD, resolve_num_threads
+from fastgnn.ops.checks import as_graph, work_of
 
 __all__ = ["gat_attention", "gat_attention_backward", "gatv2_attention", "gatv2_attention_backward",
            "GATAttentionState"]
 
+_TWO_32 = 1 << 32
 _TWO_64 = 1 << 64
 
 
@@ -159,7 +162,6 @@ def _gatv2_inputs(graph, x_src, x_dst, att):
 
 def _new_state(kind, alpha, graph, negative_slope, p, seed, step):
     state = GATAttentionState()
-    alpha.flags.writeable = False
     state.alpha = alpha
     state.kind = kind
     state.negative_slope = negative_slope
@@ -169,6 +171,45 @@ def _new_state(kind, alpha, graph, negative_slope, p, seed, step):
     state.num_src_nodes = graph.num_src_nodes
     state.num_dst_nodes = graph.num_dst_nodes
     return state
+
+
+def _dropout_params(p, dtype):
+    """``(drop, threshold, scale)`` for the kernels: keep when the 32 random bits are >= threshold.
+
+    ``threshold = round(p * 2^32)`` (as :func:`fastgnn.ops.dropout_keep_flat`);
+    a ``p`` so close to 1 that it rounds to ``2^32`` keeps nothing, which the
+    kernels see as a scale of 0.
+    """
+    if p == 0.0:
+        return False, 0, 1.0
+    threshold = round(p * 4294967296.0)
+    scale = float(dtype.type(1.0 / (1.0 - p)))
+    if threshold >= _TWO_32:
+        return True, _TWO_32 - 1, 0.0
+    return True, threshold, scale
+
+
+def _threads(n_threads, graph, width):
+    work = work_of(graph.num_edges, max(graph.num_dst_nodes, graph.num_src_nodes), width)
+    if n_threads is None and work < PARALLEL_WORK_THRESHOLD:
+        return 1
+    return resolve_num_threads(n_threads, work)
+
+
+def _gathered(x, num_edges):
+    """``x`` (N, H, F), realigned when its rows are gathered often (see :mod:`fastgnn._runtime.memory`)."""
+    if x.shape[0] == 0 or x.shape[1] * x.shape[2] == 0:
+        return x
+    return aligned_for_gather(x.reshape(x.shape[0], -1), num_edges).reshape(x.shape)
+
+
+def _forward_state(kind, graph, heads, dtype, negative_slope, dropout, seed, step):
+    negative_slope = _check_slope(negative_slope)
+    p = _check_dropout(dropout)
+    seed = _check_counter(seed, "seed")
+    step = _check_counter(step, "step")
+    alpha = empty_aligned((graph.num_edges, heads), dtype)
+    return _new_state(kind, alpha, graph, negative_slope, p, seed, step)
 
 
 # ---------------------------------------------------------------------------
@@ -224,13 +265,14 @@ def gat_attention(graph, x, score_src, score_dst, *, negative_slope=0.2, dropout
     order, so the results do not depend on the number of threads.
     """
     graph, x, score_src, score_dst = _gat_inputs(graph, x, score_src, score_dst)
-    negative_slope = _check_slope(negative_slope)
-    p = _check_dropout(dropout)
-    seed = _check_counter(seed, "seed")
-    step = _check_counter(step, "step")
-    out, alpha = _R.gat_attention(graph.indptr, graph.indices, x, score_src, score_dst, negative_slope, p, seed,
-                                  step)
-    return out, _new_state("gat", alpha, graph, negative_slope, p, seed, step)
+    state = _forward_state("gat", graph, x.shape[1], x.dtype, negative_slope, dropout, seed, step)
+    threads = _threads(n_threads, graph, x.shape[1] * x.shape[2])
+    drop, threshold, scale = _dropout_params(state.p, x.dtype)
+    out = empty_aligned((graph.num_dst_nodes,) + x.shape[1:], x.dtype)
+    _K.gat_forward(out, state.alpha, _gathered(x, graph.num_edges), score_src, score_dst, graph.indptr,
+                   graph.indices, state.negative_slope, drop, threshold, state.seed, state.step, scale, threads)
+    state.alpha.flags.writeable = False
+    return out, state
 
 
 def gat_attention_backward(graph, grad_out, x, score_src, score_dst, state, *, n_threads=None):
@@ -269,8 +311,19 @@ def gat_attention_backward(graph, grad_out, x, score_src, score_dst, state, *, n
     graph, x, score_src, score_dst = _gat_inputs(graph, x, score_src, score_dst)
     _check_state(state, "gat", graph, x.shape[1], x.dtype)
     g = _as_grad(grad_out, (graph.num_dst_nodes,) + x.shape[1:], x.dtype)
-    return _R.gat_attention_backward(graph.indptr, graph.indices, g, x, score_src, score_dst, state.alpha,
-                                     state.negative_slope, state.p, state.seed, state.step)
+    heads, dtype = x.shape[1], x.dtype
+    threads = _threads(n_threads, graph, heads * x.shape[2])
+    drop, threshold, scale = _dropout_params(state.p, dtype)
+    t_indptr, t_indices, edge_id = graph.transpose_csr()
+    grad_x = empty_aligned(x.shape, dtype)
+    grad_score_src = empty_aligned(score_src.shape, dtype)
+    grad_score_dst = empty_aligned(score_dst.shape, dtype)
+    scratch = empty_aligned((graph.num_edges, 2 * heads), dtype)
+    _K.gat_backward(grad_x, grad_score_src, grad_score_dst, scratch, _gathered(g, graph.num_edges),
+                    _gathered(x, graph.num_edges), score_src, score_dst, state.alpha, graph.indptr, graph.indices,
+                    t_indptr, t_indices, edge_id, state.negative_slope, drop, threshold, state.seed, state.step,
+                    scale, threads)
+    return grad_x, grad_score_src, grad_score_dst
 
 
 def gatv2_attention(graph, x_src, x_dst, att, *, negative_slope=0.2, dropout=0.0, seed=0, step=0, n_threads=None):
@@ -301,12 +354,14 @@ def gatv2_attention(graph, x_src, x_dst, att, *, negative_slope=0.2, dropout=0.0
     :func:`gat_attention`. Cost ``O(E H F)``; memory ``O(E H)``.
     """
     graph, x_src, x_dst, att = _gatv2_inputs(graph, x_src, x_dst, att)
-    negative_slope = _check_slope(negative_slope)
-    p = _check_dropout(dropout)
-    seed = _check_counter(seed, "seed")
-    step = _check_counter(step, "step")
-    out, alpha = _R.gatv2_attention(graph.indptr, graph.indices, x_src, x_dst, att, negative_slope, p, seed, step)
-    return out, _new_state("gatv2", alpha, graph, negative_slope, p, seed, step)
+    state = _forward_state("gatv2", graph, x_src.shape[1], x_src.dtype, negative_slope, dropout, seed, step)
+    threads = _threads(n_threads, graph, x_src.shape[1] * x_src.shape[2])
+    drop, threshold, scale = _dropout_params(state.p, x_src.dtype)
+    out = empty_aligned((graph.num_dst_nodes,) + x_src.shape[1:], x_src.dtype)
+    _K.gatv2_forward(out, state.alpha, _gathered(x_src, graph.num_edges), x_dst, att, graph.indptr, graph.indices,
+                     state.negative_slope, drop, threshold, state.seed, state.step, scale, threads)
+    state.alpha.flags.writeable = False
+    return out, state
 
 
 def gatv2_attention_backward(graph, grad_out, x_src, x_dst, att, state, *, n_threads=None):
@@ -342,5 +397,17 @@ def gatv2_attention_backward(graph, grad_out, x_src, x_dst, att, state, *, n_thr
     graph, x_src, x_dst, att = _gatv2_inputs(graph, x_src, x_dst, att)
     _check_state(state, "gatv2", graph, x_src.shape[1], x_src.dtype)
     g = _as_grad(grad_out, (graph.num_dst_nodes,) + x_src.shape[1:], x_src.dtype)
-    return _R.gatv2_attention_backward(graph.indptr, graph.indices, g, x_src, x_dst, att, state.alpha,
-                                       state.negative_slope, state.p, state.seed, state.step)
+    heads, width, dtype = x_src.shape[1], x_src.shape[2], x_src.dtype
+    threads = _threads(n_threads, graph, heads * width)
+    drop, threshold, scale = _dropout_params(state.p, dtype)
+    t_indptr, t_indices, edge_id = graph.transpose_csr()
+    grad_x_src = empty_aligned(x_src.shape, dtype)
+    grad_x_dst = empty_aligned(x_dst.shape, dtype)
+    grad_att = np.empty(att.shape, dtype)
+    partials = np.empty((-(-graph.num_dst_nodes // _K.BLOCK_ROWS), heads * width))
+    scratch = empty_aligned((graph.num_edges, 2 * heads), dtype)
+    _K.gatv2_backward(grad_x_src, grad_x_dst, grad_att, partials, scratch, _gathered(g, graph.num_edges),
+                      _gathered(x_src, graph.num_edges), _gathered(x_dst, graph.num_edges), att, state.alpha,
+                      graph.indptr, graph.indices, t_indptr, t_indices, edge_id, state.negative_slope, drop,
+                      threshold, state.seed, state.step, scale, threads)
+    return grad_x_src, grad_x_dst, grad_att
