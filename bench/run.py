@@ -18,7 +18,12 @@ Suites (``python bench/run.py <suite> --help`` lists each one's options):
   minutes; ``bench/scaling.py``);
 * ``extremum-backward``: the max/min backward's kernels against the
   forward and ``torch.sparse.mm(A, X, "amax")`` forward + backward, with
-  the ratios (``bench/extremum_backward.py``).
+  the ratios (``bench/extremum_backward.py``);
+* ``gat``: ``GATConv`` forward and forward + backward (64 -> 8 x 8 and
+  128 -> 8 x 16 on the uniform and power-law graphs, 1 and 2 threads) and
+  2-layer GAT / GATv2 training epochs: fastgnn's NumPy layer and its torch
+  module against PyG (``edge_index`` and sparse CSR) and DGL, with peak
+  memory (``bench/attention.py``).
 
 DGL needs its own environment (DGL 1.1 requires ``numpy<2``; set-up in
 ``bench/dgl_peer.py``): give its interpreter with ``--dgl-python PATH`` or
@@ -43,6 +48,7 @@ SUITES = {
     "extremum-backward": ("extremum_backward", "max/min backward against its forward and torch amax/amin"),
     "sampling": ("sampling", "neighbour-sampling throughput (fan-outs 15,10,5, batch 1024) against DGL's "
                              "NeighborSampler"),
+    "gat": ("attention", "GATConv forward/backward and GAT/GATv2 training epochs against PyG and DGL"),
 }
 
 
