@@ -50,3 +50,11 @@ def test_gat_reproduces_the_paper(capsys):
     accuracy, result = mean_test_accuracy(capsys, "--model", "gat")
     assert result["config"]["heads"] == 8 and result["config"]["hidden"] == 8
     assert accuracy >= 0.825, result
+
+
+def test_graphsage_minibatch_within_one_and_a_half_points_of_full_batch(capsys):
+    """Mini-batch GraphSAGE, fan-outs [10, 10], batch 1024, layer-wise evaluation, against the full-batch defaults."""
+    full, _ = mean_test_accuracy(capsys, "--model", "sage")
+    mini, result = mean_test_accuracy(capsys, "--model", "sage", "--batch-size", "1024", "--fanout", "10,10")
+    assert result["minibatch"] == {"batch_size": 1024, "fanouts": [10, 10]}
+    assert mini >= full - 0.015, (mini, full)

@@ -60,8 +60,20 @@ def test_bipartite(rng, out_channels):
     layer(graph, (x, np.ones((6, 5))))
     grad_src, grad_dst = layer.backward(np.ones((6, out_channels)))
     assert grad_src.shape == (10, 5) and not grad_dst.any()
-    with pytest.raises(ValueError, match="add_self_loops=True needs a square graph"):
-        nn.GCNConv(5, 3)(graph, x)
+    # add_self_loops on a block: the loop i -> i for every destination i (source i), then the block's degrees.
+    looped = nn.GCNConv(5, out_channels, rng=0, dtype=np.float64)
+    adjacency_loops = adjacency.copy()
+    for i in range(6):
+        if adjacency_loops[i, i] == 0:
+            adjacency_loops[i, i] = 1
+    deg_dst, deg_src = adjacency_loops.sum(1), adjacency_loops.sum(0)
+    norm = inv(deg_dst)[:, None] * adjacency_loops * inv(deg_src)[None, :]
+    np.testing.assert_allclose(looped(graph, x), norm @ x @ looped.lin.weight.data.T, atol=1e-12)
+    check_module_grad(looped, graph, x)
+    # Fewer sources than destinations: no block, no loops to add.
+    wide = random_graph(rng, 4, 6)
+    with pytest.raises(ValueError, match="add_self_loops=True needs a square graph or a block"):
+        nn.GCNConv(5, 3)(wide, rng.standard_normal((4, 5)))
 
 
 def test_cached_normalization_per_graph_object(rng):

@@ -93,8 +93,8 @@ def add_arguments(parser):
     """
     _add(parser, "--dataset", default=None,
          help="node task: Planetoid dataset cora (default, shipped in the package), citeseer or pubmed, or "
-              "the path of a dataset folder (docs/datasets-on-disk.md: its default split, full batch, features "
-              "as stored)")
+              "the path of a dataset folder (docs/datasets-on-disk.md: its default split, features as stored; "
+              "with --fanout they stay memory-mapped)")
     _add(parser, "--data-root", metavar="DIR", default=None,
          help="folder of the raw dataset files (node task: ind.<dataset>.*; without it, the Cora copy "
               "shipped in the package)")
@@ -112,6 +112,14 @@ def add_arguments(parser):
     _add(parser, "--inductive", action="store_true",
          help="node task: train on the subgraph induced by the training nodes; validate and test on the "
               "full graph")
+    _add(parser, "--batch-size", type=int, default=None,
+         help="node task: train on sampled mini-batches of this many seed nodes (with --fanout; default "
+              "full-batch), evaluate by layer-wise inference on the whole graph; graph task: graphs per batch "
+              "(default 32)")
+    _add(parser, "--fanout", default=None, type=_fanout_list, metavar="K[,K...]",
+         help="node task: neighbours sampled per layer from the seeds outward, one per layer, -1 for all "
+              "(e.g. 15,10; write --fanout=-1,10 when the list starts with -1); trains on mini-batches "
+              "(--batch-size, default 1024)")
     _add(parser, "--model", default=None,
          help=f"node task: {', '.join(models())} (default gcn; gae/vgae: a graph autoencoder's encoder under a "
               "classifier head, see --freeze)")
@@ -162,6 +170,15 @@ def add_arguments(parser):
     _add(parser, "--quiet", action="store_true", help="no progress lines")
     _add(parser, "--json", action="store_true", help="print the results as one JSON object on the last line")
     return parser
+
+
+def _fanout_list(text):
+    """``"15,10"`` -> [15, 10] (values are checked in :func:`resolve_settings`)."""
+    try:
+        fanouts = [int(part) for part in str(text).split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated ints, got {text!r}") from None
+    return fanouts
 
 
 def _hidden_widths(text):
@@ -265,6 +282,7 @@ def resolve_settings(args):
     if inductive and cut:
         raise CommandError("--inductive and --cut-test-edges exclude each other (inductive training holds no "
                            "test node at all)")
+    minibatch = _minibatch_settings(args, model, config, inductive, cut)
     if model in ENCODER_MODELS and isinstance(config["hidden"], list):
         raise CommandError(f"--hidden takes one width for --model {model} (its encoder has one hidden layer)")
     return dict(
@@ -272,9 +290,34 @@ def resolve_settings(args):
         cut_test_edges=cut,
         normalize_features=bool(getattr(args, "normalize_features", True)),
         dense_features=bool(getattr(args, "dense_features", False)),
-        inductive=inductive, seed=check_seed(_option(args, "seed", 0)), runs=runs,
+        inductive=inductive, seed=check_seed(_option(args, "seed", 0)), runs=runs, minibatch=minibatch,
         threads=threads, save=getattr(args, "save", None), load=load, log_every=log_every,
         quiet=bool(getattr(args, "quiet", False)), json=bool(getattr(args, "json", False)))
+
+
+def _minibatch_settings(args, model, config, inductive, cut):
+    """``{"batch_size", "fanouts"}`` of a mini-batch run (``--fanout``, ``--batch-size``), or None for full-batch."""
+    fanouts, batch_size = getattr(args, "fanout", None), getattr(args, "batch_size", None)
+    if fanouts is None and batch_size is None:
+        return None
+    if fanouts is None:
+        raise CommandError("--batch-size needs --fanout, the neighbours sampled per layer (e.g. --fanout 15,10)")
+    batch_size = 1024 if batch_size is None else batch_size
+    if batch_size < 1:
+        raise CommandError(f"--batch-size must be a positive integer, got {batch_size}")
+    for fanout in fanouts:
+        if fanout == 0 or fanout < -1:
+            raise CommandError(f"--fanout values must be positive or -1 (all neighbours), got {fanout} in "
+                               f"{','.join(map(str, fanouts))}")
+    if model in ENCODER_MODELS:
+        raise CommandError(f"--fanout/--batch-size train GNN stacks on sampled blocks; --model {model} is not one")
+    if len(fanouts) != config["layers"]:
+        raise CommandError(f"--fanout lists {len(fanouts)} values but the model has {config['layers']} layers "
+                           "(one value per layer; set --layers or --hidden to match)")
+    if inductive or cut:
+        raise CommandError(f"--fanout/--batch-size do not combine with "
+                           f"{'--inductive' if inductive else '--cut-test-edges'}")
+    return {"batch_size": int(batch_size), "fanouts": list(fanouts)}
 
 
 def _attention_settings(args, model, config):
@@ -401,16 +444,17 @@ def load_weights(model, path, config=None):
 
 
 # ---------------------------------------------------------------------- the command
-def load_dataset(name, data_root, normalize_features, dense_features=False):
+def load_dataset(name, data_root, normalize_features, dense_features=False, *, memory_mapped=False):
     """Planetoid ``name`` from ``data_root``, or the embedded Cora when ``data_root`` is None.
 
     The features are a :class:`~fastgnn.SparseFeatures` matrix when at most
     :data:`SPARSE_DENSITY` of them are non-zero, unless ``dense_features``.
+    A dataset folder's features stay memory-mapped with ``memory_mapped``.
     """
     from fastgnn.datasets import Planetoid, load_cora
 
     if is_dataset_folder(name):
-        dataset = _folder_dataset(name)
+        dataset = _folder_dataset(name, memory_mapped)
     elif data_root is None:
         if name != "cora":
             raise CommandError(f"--dataset {name} needs --data-root DIR, the folder of its raw files "
@@ -437,13 +481,13 @@ class _FolderDataset:
 
     sparse_features = False
 
-    def __init__(self, path, data):
+    def __init__(self, path, data, memory_mapped=False):
         if data.x is None or data.y is None or not data.split_names:
             raise CommandError(f"--dataset {path}: node classification needs features (x.npy), labels (y.npy) "
                                "and a split (split/<name>/)")
         self.name = data.name or os.path.basename(os.path.abspath(path))
         self.graph = data.graph
-        self.x = np.array(data.x)
+        self.x = data.x if memory_mapped else np.array(data.x)     # mini-batches read it row by row
         labelled = data.y >= 0                      # -1: no label; such nodes are left out of every mask
         self.y = np.where(labelled, data.y, 0)
         self.train_mask, self.val_mask, self.test_mask = (mask & labelled for mask in data.masks())
@@ -454,11 +498,11 @@ class _FolderDataset:
         return self._repr
 
 
-def _folder_dataset(path):
+def _folder_dataset(path, memory_mapped=False):
     from fastgnn.datasets import OnDiskDataset
 
     with dataset_errors(None, path):
-        return _FolderDataset(path, OnDiskDataset(path))
+        return _FolderDataset(path, OnDiskDataset(path), memory_mapped)
 
 
 def run(args, *, out=None):
@@ -471,7 +515,7 @@ def run(args, *, out=None):
 
 
 def _run(args, out):
-    from fastgnn.train import train_node_classifier
+    from fastgnn.train import train_node_classifier, train_node_classifier_minibatch
 
     s = resolve_settings(args)
     config = s["config"]
@@ -487,14 +531,26 @@ def _run(args, out):
 
     with num_threads(s["threads"]):
         started = time.perf_counter()
-        dataset = load_dataset(s["dataset"], s["data_root"], s["normalize_features"], s["dense_features"])
+        minibatch = s["minibatch"]
+        # A mini-batch gathers rows of dense features (the sampled blocks' input nodes).
+        dataset = load_dataset(s["dataset"], s["data_root"], s["normalize_features"],
+                               s["dense_features"] or minibatch is not None, memory_mapped=minibatch is not None)
         config.update(model=s["model"], in_channels=dataset.num_features, out_channels=dataset.num_classes)
-        check_memory(training_bytes(config["in_channels"], _stored_widths(config), config["out_channels"],
-                                    config["layers"], dataset.x.shape[0]),
-                     f"--hidden {_widths_text(config['hidden'])} and --layers {config['layers']}")
+        widths, num_nodes = _stored_widths(config), dataset.x.shape[0]
+        if minibatch is None:
+            needed = training_bytes(config["in_channels"], widths, config["out_channels"], config["layers"],
+                                    num_nodes)
+        else:
+            # a batch's layers, then the layer-wise inference's two activations of the whole graph
+            widest = max(widths if isinstance(widths, list) else [widths])
+            needed = training_bytes(config["in_channels"], widths, config["out_channels"], config["layers"],
+                                    minibatch["batch_size"]) + 2 * num_nodes * max(widest, config["out_channels"]) * 4
+        check_memory(needed, f"--hidden {_widths_text(config['hidden'])} and --layers {config['layers']}")
         mode = "inductive" if s["inductive"] else "transductive" + (
             ", train-test edges cut" if s["cut_test_edges"] else "")
         features = "sparse features" if getattr(dataset, "sparse_features", False) else "dense features"
+        if minibatch is not None:
+            mode += ", mini-batches of {batch_size} seeds, fan-outs {fanouts}".format(**minibatch)
         progress(f"{dataset!r}, {features}, {mode}" + (", encoder frozen" if s["freeze"] else ""))
         attention = (f", heads {config['heads']} (output {config['output_heads']}), attention dropout "
                  f"{config['attention_dropout']}, {config['activation']}" if "heads" in config else "")
@@ -512,13 +568,19 @@ def _run(args, out):
             if s["freeze"] == "encoder":
                 model.encoder.freeze()
             prefix = f"run {index + 1}/{s['runs']} " if s["runs"] > 1 else ""
-            result = train_node_classifier(
-                model, dataset.graph, dataset.x, dataset.y, dataset.train_mask, dataset.val_mask,
-                dataset.test_mask, optimizer, epochs=config["epochs"], patience=config["patience"],
-                early_stopping=config["early_stopping"], inductive=s["inductive"],
-                cut_test_edges=s["cut_test_edges"],
-                progress="quiet" if s["quiet"] else None, log_every=s["log_every"],
-                log=None if s["quiet"] else (lambda line: say(prefix + line)))
+            common = dict(epochs=config["epochs"], patience=config["patience"],
+                          early_stopping=config["early_stopping"], progress="quiet" if s["quiet"] else None,
+                          log_every=s["log_every"], log=None if s["quiet"] else (lambda line: say(prefix + line)))
+            if minibatch is None:
+                result = train_node_classifier(
+                    model, dataset.graph, dataset.x, dataset.y, dataset.train_mask, dataset.val_mask,
+                    dataset.test_mask, optimizer, inductive=s["inductive"], cut_test_edges=s["cut_test_edges"],
+                    **common)
+            else:
+                result = train_node_classifier_minibatch(
+                    model, dataset.graph, dataset.x, dataset.y, dataset.train_mask, dataset.val_mask,
+                    dataset.test_mask, optimizer, fanouts=minibatch["fanouts"],
+                    batch_size=minibatch["batch_size"], seed=seed, **common)
             results.append((seed, result))
             if best is None or result.val_acc > best[1].val_acc:
                 best = (model, result)
@@ -584,6 +646,7 @@ def _summary(s, config, dataset, results, seconds):
         "config": {key: config[key] for key in ("hidden", "layers", "aggr", "dropout", "bias", "lr",
                                                 "weight_decay", "decay", "early_stopping", "patience",
                                                 "epochs") + ATTENTION_OPTIONS if key in config},
+        "minibatch": s["minibatch"],
         "normalize_features": s["normalize_features"],
         "sparse_features": bool(getattr(dataset, "sparse_features", False)),
         "threads": fastgnn.get_num_threads(),

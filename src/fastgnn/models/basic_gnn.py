@@ -14,6 +14,7 @@ features and on the hidden layer) and of PyG's ``BasicGNN`` models.
 import numpy as np
 
 from fastgnn._runtime.validate import check_float_dtype
+from fastgnn.graph import Graph
 from fastgnn.nn import init
 from fastgnn.nn.activation import ELU, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, get_activation
 from fastgnn.nn.conv.registry import conv_names, get_conv
@@ -121,6 +122,11 @@ class GNNStack(Module):
 
     Weight decay on the first layer only (the GCN paper) is one optimizer
     call away: ``Adam(model.parameter_groups(5e-4), lr=0.01)``.
+
+    Mini-batches: ``model(blocks, x)`` runs layer ``k`` on ``blocks[k]`` of
+    a sampled neighbourhood (:func:`fastgnn.data.sample_neighbors`, input
+    side first, DGL's order), forward and backward, with per-batch dropout;
+    :meth:`inference` evaluates the whole graph layer by layer.
     """
 
     def __init__(self, in_channels, hidden_channels, out_channels, num_layers=None, conv="gcn", *,
@@ -169,33 +175,122 @@ class GNNStack(Module):
         self._fused = [_fused_step(self.convs[layer], self.activations[layer])
                        for layer in range(self.num_layers - 1)]
         self._fused_states = [None] * (self.num_layers - 1)
+        self._block_layers = False
 
     # ------------------------------------------------------------------ computation
     def forward(self, graph, x):
-        """Class scores (logits) of every node.
+        """Class scores (logits) of every node, or of the seeds of a list of sampled blocks.
 
         Parameters
         ----------
-        graph : Graph
+        graph : Graph, or list of Graph
+            The graph, or one bipartite block per layer, input side first
+            (DGL's order, :attr:`fastgnn.data.SampledSubgraph.blocks`):
+            layer ``k`` runs on ``blocks[k]`` with the pair
+            ``(h, h[:blocks[k].num_dst_nodes])``, the destination nodes of a
+            block being the first of its source nodes.
         x : ndarray (num_nodes, in_channels)
+            The features of the graph's nodes, or of ``blocks[0]``'s source
+            nodes (:attr:`fastgnn.data.MiniBatch.x`).
 
         Returns
         -------
         ndarray (num_nodes, out_channels)
+            One row per node, or per destination node of ``blocks[-1]``
+            (the seeds of a mini-batch).
         """
+        blocks = self._check_blocks(graph, x) if isinstance(graph, (list, tuple)) else None
+        self._block_layers = blocks is not None
         h = x
-        last = self.num_layers - 1
         for layer in range(self.num_layers):
-            dropout = self.dropouts[layer]
-            if dropout.p > 0 and (layer == 0 or self._fused[layer - 1] is None):
-                h = dropout(h)
-            h = self.convs[layer](graph, h)
-            if layer < last:
-                if self._fused[layer] is None:
-                    h = self.activations[layer](h)
-                else:
-                    h = self._fused_forward(layer, h)
+            h = self._layer_forward(layer, graph if blocks is None else blocks[layer], h, blocks is not None)
         return h
+
+    def inference(self, graph, x, *, batch_size=1024, n_threads=None):
+        """Class scores of every node, layer by layer over node batches (DGL's ``inference``).
+
+        Parameters
+        ----------
+        graph : Graph
+            A square graph (the whole graph, not sampled).
+        x : ndarray (num_nodes, in_channels), np.memmap, or SparseFeatures
+            Read only by rows, ``batch_size`` nodes' in-neighbourhoods at a
+            time (a memory-mapped feature file is never read whole).
+        batch_size : int
+            Destination nodes per block.
+        n_threads : int, optional
+            The kernels' threads (default: :func:`fastgnn.get_num_threads`).
+
+        Returns
+        -------
+        ndarray (num_nodes, out_channels)
+            The same as ``model(graph, x)`` in eval mode: every layer
+            aggregates each node's full in-neighbourhood, in the graph's
+            edge order, so the sums are those of the full-graph forward.
+
+        Notes
+        -----
+        Layer ``l`` runs over all nodes before layer ``l + 1`` starts: the
+        nodes ``[s, s + batch_size)`` and their in-neighbours form one block
+        (:func:`fastgnn.models.layerwise.full_neighbour_block`), and the
+        layer's rows of the batch go into the next layer's input. Only two
+        layers' activations of the whole graph are held at once (plus one
+        batch's block and rows), never the activations of every layer. A
+        convolution whose normalization depends on the whole graph (GCN's
+        degrees) provides ``layerwise_source(graph)``: the graph the blocks
+        are cut from (already normalized) and a context in which the layer
+        aggregates the blocks' weights as they are. Eval mode (no dropout)
+        for the duration; the previous mode is restored. Cost: one
+        full-graph forward, plus ``O(E log E)`` to build the blocks per layer.
+        """
+        from fastgnn.models.layerwise import check_batch_size, layerwise_inference
+
+        batch_size = check_batch_size(batch_size)
+        if not isinstance(graph, Graph):
+            raise TypeError(f"graph must be a fastgnn.Graph, got {type(graph).__name__}")
+        if not graph.is_square:
+            raise ValueError(f"inference needs a square graph, got {graph.num_src_nodes} source and "
+                             f"{graph.num_dst_nodes} destination nodes")
+        shape = getattr(x, "shape", None)
+        if shape is None or len(shape) != 2 or shape[0] != graph.num_nodes or shape[1] != self.in_channels:
+            raise ValueError(f"x must have shape ({graph.num_nodes}, {self.in_channels}), one row per node of the "
+                             f"graph, got {shape}")
+        if getattr(x, "dtype", np.dtype(np.float64)).kind != "f":
+            raise TypeError(f"x must hold float features, got dtype {x.dtype}")
+        return layerwise_inference(self, graph, x, batch_size, n_threads)
+
+    def _layer_forward(self, layer, graph, h, on_block):
+        """Dropout (unless fused with the step below), convolution, then activation or the fused step."""
+        dropout = self.dropouts[layer]
+        if dropout.p > 0 and (layer == 0 or self._fused[layer - 1] is None):
+            h = dropout(h)
+        h = self.convs[layer](graph, (h, h[:graph.num_dst_nodes]) if on_block else h)
+        if layer < self.num_layers - 1:
+            if self._fused[layer] is None:
+                h = self.activations[layer](h)
+            else:
+                h = self._fused_forward(layer, h)
+        return h
+
+    def _check_blocks(self, blocks, x):
+        """``blocks`` as a list of chained blocks, one per layer, or a ValueError/TypeError naming it."""
+        blocks = list(blocks)
+        if len(blocks) != self.num_layers:
+            raise ValueError(f"blocks must hold one block per layer ({self.num_layers}), got {len(blocks)}")
+        for k, block in enumerate(blocks):
+            if not isinstance(block, Graph):
+                raise TypeError(f"blocks[{k}] must be a fastgnn.Graph, got {type(block).__name__}")
+            if block.num_dst_nodes > block.num_src_nodes:
+                raise ValueError(f"blocks[{k}] has more destination ({block.num_dst_nodes}) than source nodes "
+                                 f"({block.num_src_nodes}); a block's destinations come first among its sources")
+            if k and blocks[k - 1].num_dst_nodes != block.num_src_nodes:
+                raise ValueError(f"blocks[{k - 1}] has {blocks[k - 1].num_dst_nodes} destination nodes but "
+                                 f"blocks[{k}] {block.num_src_nodes} source nodes; they must be the same nodes")
+        rows = getattr(x, "shape", (None,))[0]
+        if rows != blocks[0].num_src_nodes:
+            raise ValueError(f"x must have one row per source node of blocks[0] ({blocks[0].num_src_nodes}), "
+                             f"got shape {getattr(x, 'shape', None)}")
+        return blocks
 
     def _fused_forward(self, layer, z):
         """``dropout_{layer+1}(act(z + bias))`` in one pass (the state kept for the backward in training)."""
@@ -224,6 +319,7 @@ class GNNStack(Module):
 
     def _clear_extra_cache(self):
         self._fused_states = [None] * (self.num_layers - 1)
+        self._block_layers = False
 
     def backward(self, grad_out, need_input_grad=False):
         """Accumulate every parameter's gradient from ``grad_out = dL/d logits``.
@@ -257,6 +353,8 @@ class GNNStack(Module):
                     grad = self._fused_backward(layer, grad)
             needed = need_input_grad or layer > lowest
             grad = self.convs[layer].backward(grad, need_input_grad=needed)
+            if needed and self._block_layers:
+                grad = _merge_pair_grad(grad)
             dropout = self.dropouts[layer]
             if layer > 0 and self._fused[layer - 1] is not None:
                 if not needed:
@@ -340,6 +438,15 @@ def _fused_step(conv, activation):
     hand_over = getattr(conv, "hand_over_output_bias", None)
     bias, inplace = hand_over() if hand_over is not None else (None, False)
     return bias, name, options, inplace
+
+
+def _merge_pair_grad(grad):
+    """``dL/dh`` from the pair ``(dL/dh_src, dL/dh_dst)`` of a block layer (``h_dst = h_src[:num_dst]``)."""
+    grad_src, grad_dst = grad
+    if not _writeable(grad_src) or np.shares_memory(grad_src, grad_dst):
+        grad_src = np.array(grad_src, order="C")
+    grad_src[:grad_dst.shape[0]] += grad_dst
+    return grad_src
 
 
 def _writeable(array):

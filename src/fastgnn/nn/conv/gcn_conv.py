@@ -1,7 +1,10 @@
 """Kipf and Welling's graph convolution: ``D^{-1/2} (A + I) D^{-1/2} X W``."""
+import contextlib
+
 import numpy as np
 
 from fastgnn._runtime.validate import check_float_dtype
+from fastgnn.graph import Graph
 from fastgnn.nn import init
 from fastgnn.nn.utils import as_layer_input, check_graph, positive_int
 from fastgnn.nn.conv._propagate import OutputBias, aggregate_transform, aggregate_transform_backward, as_grad_out
@@ -51,9 +54,14 @@ class GCNConv(OutputBias, Module):
     Notes
     -----
     Call as ``layer(graph, x)``. On a bipartite graph (``num_src_nodes !=
-    num_dst_nodes``) ``x`` holds the source features, self-loops cannot be
-    added (``add_self_loops=False`` is required), and the normalization is
-    ``w_e / sqrt(deg_out(src) · deg_in(dst))`` (DGL's ``norm='both'``). A
+    num_dst_nodes``) ``x`` holds the source features and the normalization
+    is ``w_e / sqrt(deg_out(src) · deg_in(dst))`` with the block's own
+    degrees (DGL's ``norm='both'``); ``add_self_loops`` adds the loop
+    ``i -> i`` to every destination ``i``, which needs a block whose
+    destination nodes come first among its sources (as sampled blocks do).
+    On sampled blocks this is the sampled approximation of GCN (as DGL's
+    and PyG's mini-batch GCN); :meth:`layerwise_source` gives layer-wise
+    inference the whole graph's normalization. A
     pair ``(x_src, x_dst)`` is accepted for uniformity with the other
     layers; ``x_dst`` is not read and its gradient is zero.
 
@@ -102,11 +110,14 @@ class GCNConv(OutputBias, Module):
         if self.cached and self._cached_input is graph and self._cached_graph is not None:
             return self._cached_graph
         if not graph.is_square and self.add_self_loops:
-            raise ValueError(
-                f"GCNConv: add_self_loops=True needs a square graph, got {graph.num_src_nodes} source "
-                f"and {graph.num_dst_nodes} destination nodes; add the loops when building the block "
-                "and pass add_self_loops=False")
-        if self.normalize:
+            if graph.num_src_nodes < graph.num_dst_nodes:
+                raise ValueError(
+                    f"GCNConv: add_self_loops=True needs a square graph or a block whose destinations come "
+                    f"first among its sources, got {graph.num_src_nodes} source and {graph.num_dst_nodes} "
+                    "destination nodes; pass add_self_loops=False")
+            looped = _block_self_loops(graph)
+            result = looped.gcn_norm(add_self_loops=False, dtype=self.dtype) if self.normalize else looped
+        elif self.normalize:
             result = graph.gcn_norm(add_self_loops=self.add_self_loops, dtype=self.dtype)
         else:
             result = graph.add_self_loops() if self.add_self_loops else graph
@@ -114,6 +125,17 @@ class GCNConv(OutputBias, Module):
             self._cached_input = graph
             self._cached_graph = result
         return result
+
+    def layerwise_source(self, graph):
+        """For layer-wise inference: the normalized ``graph`` and a context that uses its weights as given.
+
+        Blocks cut from the returned graph carry the whole graph's GCN
+        weights (degrees of the whole graph, self-loops added); inside the
+        context this layer aggregates a block's weights as they are, so the
+        result equals the full-graph forward.
+        """
+        normalized = self.normalized_graph(graph)
+        return normalized, _weights_as_given(self)
 
     def forward(self, graph, x):
         """Apply the layer.
@@ -166,6 +188,45 @@ class GCNConv(OutputBias, Module):
 
     def extra_repr(self):
         return f"{self.in_channels}, {self.out_channels}"
+
+
+@contextlib.contextmanager
+def _weights_as_given(layer):
+    """Within the block, ``layer`` aggregates its input graph's edge weights as they are."""
+    saved = layer.normalize, layer.add_self_loops, layer.cached
+    layer.normalize, layer.add_self_loops, layer.cached = False, False, False
+    try:
+        yield
+    finally:
+        layer.normalize, layer.add_self_loops, layer.cached = saved
+
+
+def _block_self_loops(block):
+    """``block`` with the loop ``i -> i`` appended to every destination row ``i`` lacking one.
+
+    For a block whose destinations are its first source nodes (as sampled
+    blocks are): source ``i`` is destination ``i``. Added loops weigh 1.
+    """
+    dst = block.destinations().astype(np.int64)
+    sources = block.indices.astype(np.int64)
+    num_dst = block.num_dst_nodes
+    has_loop = np.zeros(num_dst, dtype=bool)
+    has_loop[dst[sources == dst]] = True
+    missing = ~has_loop
+    added_before = np.concatenate([[0], np.cumsum(missing)])
+    indptr = block.indptr.astype(np.int64) + added_before
+    indices = np.empty(int(indptr[-1]), dtype=np.int64)
+    old_positions = np.arange(block.num_edges, dtype=np.int64) + added_before[dst]
+    indices[old_positions] = sources
+    loop_nodes = np.flatnonzero(missing)
+    loop_positions = indptr[loop_nodes + 1] - 1
+    indices[loop_positions] = loop_nodes
+    weight = None
+    if block.edge_weight is not None:
+        weight = np.ones(indices.size, dtype=block.edge_weight.dtype)
+        weight[old_positions] = block.edge_weight
+    index_dtype = "int64" if block.index_dtype == np.int64 else None
+    return Graph.from_csr(indptr, indices, weight, num_src_nodes=block.num_src_nodes, index_dtype=index_dtype)
 
 
 register_conv(
