@@ -61,6 +61,7 @@ import warnings
 import numpy as np
 
 from graphs import BENCH_GRAPHS, bench_edge_index, gat_layer_data, training_data, unique_edges
+from measure import time_runs
 from training import PeakMemory
 
 __all__ = ["GRAPHS", "SHAPES", "THREADS", "PASSES", "LAYER_IMPLS", "EPOCH_IMPLS", "MODELS", "parse_shape",
@@ -180,24 +181,6 @@ def layer_benchmark(impl, edge_index, num_nodes, shape, seed=0):
     raise ValueError(f"impl must be one of {LAYER_IMPLS[:-1]} here (DGL runs in bench/dgl_gat_peer.py), got {impl!r}")
 
 
-def _time(run, reset, repeat, warmup, budget_s):
-    """Run times (s) of ``run`` after ``warmup`` runs; fewer than ``repeat`` (at least 1) when runs are slow."""
-    last = None
-    for _ in range(max(warmup, 1)):
-        reset()
-        start = time.perf_counter()
-        run()
-        last = time.perf_counter() - start
-    count = max(1, min(repeat, int(budget_s / max(last, 1e-9))))
-    times = []
-    for _ in range(count):
-        reset()
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def _peak(bench, traced):
     """Peak memory (MB) of one forward + backward: RSS growth and, if ``traced``, tracemalloc's peak."""
     bench.reset()
@@ -221,7 +204,7 @@ def measure_layers(impl, edge_index, num_nodes, shapes, threads, passes=PASSES, 
     for shape_name in shapes:
         bench = layer_benchmark(impl, edge_index, num_nodes, parse_shape(shape_name))
         entry = {"shape": shape_name, "checksum": bench.checksum()}
-        timed = [(pass_, _time(getattr(bench, pass_), bench.reset, repeat, warmup, budget_s)) for pass_ in passes]
+        timed = [(pass_, time_runs(getattr(bench, pass_), bench.reset, repeat, warmup, budget_s)) for pass_ in passes]
         if memory:  # after the timed runs: caches built (graph with loops, transpose), as in training
             entry.update(_peak(bench, traced=impl == "fastgnn"))
         for pass_, times in timed:
@@ -329,7 +312,7 @@ def measure_epochs(impl, model_name, data, threads, repeat=5, warmup=1, budget_s
     traced = impl == "fastgnn"
     if traced:
         tracemalloc.start()
-    times = _time(epoch, lambda: None, repeat, warmup, budget_s)
+    times = time_runs(epoch, lambda: None, repeat, warmup, budget_s)
     result = {"model": model_name, "times_ms": [1000 * t for t in times], "peak_mb": memory.stop()}
     if traced:
         result["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2 ** 20
