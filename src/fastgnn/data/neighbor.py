@@ -21,6 +21,7 @@ import numpy as np
 from fastgnn._kernels import sample as _K
 from fastgnn._runtime import validate as V
 from fastgnn._runtime.threads import check_num_threads, resolve_num_threads
+from fastgnn.data.loader import _check_batch_size
 from fastgnn.graph import Graph
 from fastgnn.ops.gather import gather_rows
 
@@ -286,18 +287,6 @@ class MiniBatch:
     def __repr__(self):
         return (f"MiniBatch(batch_index={self.batch_index}, seeds={self.seeds.shape[0]}, "
                 f"input_nodes={self.block_nodes[0].shape[0]}, blocks={len(self.blocks)})")
-
-
-def _check_batch_size(batch_size):
-    if isinstance(batch_size, (bool, np.bool_)):
-        raise TypeError("batch_size must be a positive int, got bool")
-    try:
-        batch_size = operator.index(batch_size)
-    except TypeError:
-        raise TypeError(f"batch_size must be a positive int, got {type(batch_size).__name__}") from None
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
-    return batch_size
 
 
 def _check_input_nodes(input_nodes, num_nodes):
