@@ -325,10 +325,31 @@ def _batch_order(input_nodes, shuffle, seed, epoch):
 class _EpochLoader:
     """Shared mechanics of the sampling loaders: epochs, batch order, prefetching (not public API).
 
-    A subclass sets ``_items`` (what an epoch iterates over: node ids, edge
-    positions), ``batch_size``, ``shuffle``, ``seed``, ``drop_last``,
-    ``prefetch`` and ``_epoch``, and defines ``_make_batch(index, items, epoch)``.
+    A subclass sets ``graph``, ``fanouts``, ``x`` and ``_items`` (what an
+    epoch iterates over: node ids, edge positions), calls
+    :meth:`_set_options` with the options the loaders share, and defines
+    ``_make_batch(index, items, epoch)``.
     """
+
+    def _set_options(self, batch_size, shuffle, seed, drop_last, replace, weighted, prefetch, n_threads):
+        """Check and keep the options every sampling loader takes; the epoch counter starts at 0."""
+        self.batch_size = _check_batch_size(batch_size)
+        self.shuffle = bool(shuffle)
+        self.seed = _check_seed(seed, "seed")
+        self.drop_last = bool(drop_last)
+        self.replace = bool(replace)
+        self.weighted = bool(weighted)
+        self._weights = _check_weighted(self.graph, weighted, whole=True)
+        self.prefetch = bool(prefetch)
+        self.n_threads = _check_threads(n_threads)
+        self._epoch = 0
+
+    def _sample_around(self, seeds, epoch):
+        """``(subgraph, x)``: the blocks sampled around ``seeds`` and the rows of ``x`` of their input nodes."""
+        subgraph = _sample(self.graph, seeds, self.fanouts, self.replace, self._weights, self.seed, epoch,
+                           self.n_threads)
+        x = None if self.x is None else gather_rows(self.x, subgraph.input_nodes, n_threads=self.n_threads)
+        return subgraph, x
 
     @property
     def epoch(self):
@@ -416,21 +437,10 @@ class NeighborLoader(_EpochLoader):
         self.y = _check_node_array(y, graph.num_nodes, "y")
         self.input_nodes = _check_input_nodes(input_nodes, graph.num_nodes)
         self._items = self.input_nodes
-        self.batch_size = _check_batch_size(batch_size)
-        self.shuffle = bool(shuffle)
-        self.seed = _check_seed(seed, "seed")
-        self.drop_last = bool(drop_last)
-        self.replace = bool(replace)
-        self.weighted = bool(weighted)
-        self._weights = _check_weighted(graph, weighted, whole=True)
-        self.prefetch = bool(prefetch)
-        self.n_threads = _check_threads(n_threads)
-        self._epoch = 0
+        self._set_options(batch_size, shuffle, seed, drop_last, replace, weighted, prefetch, n_threads)
 
     def _make_batch(self, index, seeds, epoch):
-        subgraph = _sample(self.graph, seeds, self.fanouts, self.replace, self._weights, self.seed, epoch,
-                           self.n_threads)
-        x = None if self.x is None else gather_rows(self.x, subgraph.input_nodes, n_threads=self.n_threads)
+        subgraph, x = self._sample_around(seeds, epoch)
         y = None if self.y is None else np.take(self.y, seeds, axis=0)
         return MiniBatch(subgraph, x, y, index)
 
