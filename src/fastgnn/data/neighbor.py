@@ -453,27 +453,25 @@ def _prefetched(make_batch, batches, epoch):
     results = queue.Queue(maxsize=1)
     stop = threading.Event()
 
-    def work():
-        try:
-            for index, seeds in batches:
-                if stop.is_set():
-                    return
-                item = (make_batch(index, seeds, epoch), None)
-                while not stop.is_set():
-                    try:
-                        results.put(item, timeout=0.05)
-                        break
-                    except queue.Full:
-                        continue
-            item = (_DONE, None)
-        except BaseException as error:  # handed to the consumer, raised there
-            item = (None, error)
+    def put(item):
+        """Hand ``item`` to the consumer, waiting while the queue is full, unless the iteration stops first."""
         while not stop.is_set():
             try:
                 results.put(item, timeout=0.05)
                 return
             except queue.Full:
                 continue
+
+    def work():
+        try:
+            for index, seeds in batches:
+                if stop.is_set():
+                    return
+                put((make_batch(index, seeds, epoch), None))
+            item = (_DONE, None)
+        except BaseException as error:  # handed to the consumer, raised there
+            item = (None, error)
+        put(item)
 
     worker = threading.Thread(target=work, name="fastgnn-neighbor-prefetch", daemon=True)
     worker.start()
