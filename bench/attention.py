@@ -29,6 +29,12 @@ Implementations (``--impls``):
 
 * ``fastgnn``: :class:`fastgnn.nn.GATConv` / :class:`fastgnn.models.GAT`
   (NumPy arrays, hand-written backward);
+* ``fastgnn_kernels`` (``layer`` only): the fused attention kernels alone,
+  :func:`fastgnn.ops.gat_attention` and, for ``forward_backward``,
+  :func:`~fastgnn.ops.gat_attention_backward`, on the layer's projections
+  and scores (computed once, untimed) over its graph with self-loops: how
+  much of the layer's time the kernels take (the checksum adds the bias,
+  so it matches the layer's output);
 * ``fastgnn_torch``: :class:`fastgnn.interop.torch.GATConv` (a
   ``torch.nn.Module`` with PyG's interface on the same fused kernels), on
   ``edge_index``;
@@ -61,6 +67,7 @@ import warnings
 import numpy as np
 
 from graphs import BENCH_GRAPHS, bench_edge_index, gat_layer_data, training_data, unique_edges
+from measure import time_runs
 from training import PeakMemory
 
 __all__ = ["GRAPHS", "SHAPES", "THREADS", "PASSES", "LAYER_IMPLS", "EPOCH_IMPLS", "MODELS", "parse_shape",
@@ -71,8 +78,8 @@ GRAPHS = ("uniform", "powerlaw")
 SHAPES = ("64x8x8", "128x8x16")
 THREADS = (1, 2)
 PASSES = ("forward", "forward_backward")
-LAYER_IMPLS = ("fastgnn", "fastgnn_torch", "pyg", "pyg_csr", "dgl")
-EPOCH_IMPLS = LAYER_IMPLS
+LAYER_IMPLS = ("fastgnn", "fastgnn_kernels", "fastgnn_torch", "pyg", "pyg_csr", "dgl")
+EPOCH_IMPLS = tuple(impl for impl in LAYER_IMPLS if impl != "fastgnn_kernels")
 MODELS = ("gat", "gatv2")
 TASKS = ("layer", "epoch")
 HIDDEN, HEADS, DROPOUT, LR, WEIGHT_DECAY = 8, 8, 0.6, 0.005, 5e-4
@@ -126,6 +133,31 @@ def _fastgnn_layer(edge_index, num_nodes, data, heads, out_channels):
     return LayerBench(forward, forward_backward, conv.zero_grad, lambda: float(forward().sum(dtype=np.float64)))
 
 
+def _fastgnn_kernels(edge_index, num_nodes, data, heads, out_channels):
+    import fastgnn
+    from fastgnn import ops
+    from fastgnn.nn import GATConv
+
+    graph = fastgnn.Graph.from_edge_index(edge_index, num_nodes=num_nodes)
+    attended = GATConv(data["x"].shape[1], out_channels, heads=heads, rng=0).attention_graph(graph)
+    z = (data["x"] @ data["weight"].T).reshape(num_nodes, heads, out_channels)
+    score_src = np.einsum("nhc,hc->nh", z, data["att_src"][0])
+    score_dst = np.einsum("nhc,hc->nh", z, data["att_dst"][0])
+    grad = np.ascontiguousarray(data["grad"].reshape(num_nodes, heads, out_channels))
+
+    def forward():
+        return ops.gat_attention(attended, z, score_src, score_dst)[0]
+
+    def forward_backward():
+        out, state = ops.gat_attention(attended, z, score_src, score_dst)
+        ops.gat_attention_backward(attended, grad, z, score_src, score_dst, state)
+
+    def checksum():
+        return float((forward().reshape(num_nodes, -1) + data["bias"]).sum(dtype=np.float64))
+
+    return LayerBench(forward, forward_backward, lambda: None, checksum)
+
+
 def _csr_adjacency(torch, edge_index, num_nodes):
     """PyG's ``adj_t`` (rows are destinations) with every edge kept (duplicates too), as a sparse CSR tensor."""
     src, dst = edge_index
@@ -175,27 +207,11 @@ def layer_benchmark(impl, edge_index, num_nodes, shape, seed=0):
     data = gat_layer_data(num_nodes, in_channels, heads, out_channels, seed=seed)
     if impl == "fastgnn":
         return _fastgnn_layer(edge_index, num_nodes, data, heads, out_channels)
+    if impl == "fastgnn_kernels":
+        return _fastgnn_kernels(edge_index, num_nodes, data, heads, out_channels)
     if impl in ("fastgnn_torch", "pyg", "pyg_csr"):
         return _torch_layer(impl, edge_index, num_nodes, data, heads, out_channels)
     raise ValueError(f"impl must be one of {LAYER_IMPLS[:-1]} here (DGL runs in bench/dgl_gat_peer.py), got {impl!r}")
-
-
-def _time(run, reset, repeat, warmup, budget_s):
-    """Run times (s) of ``run`` after ``warmup`` runs; fewer than ``repeat`` (at least 1) when runs are slow."""
-    last = None
-    for _ in range(max(warmup, 1)):
-        reset()
-        start = time.perf_counter()
-        run()
-        last = time.perf_counter() - start
-    count = max(1, min(repeat, int(budget_s / max(last, 1e-9))))
-    times = []
-    for _ in range(count):
-        reset()
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def _peak(bench, traced):
@@ -221,9 +237,9 @@ def measure_layers(impl, edge_index, num_nodes, shapes, threads, passes=PASSES, 
     for shape_name in shapes:
         bench = layer_benchmark(impl, edge_index, num_nodes, parse_shape(shape_name))
         entry = {"shape": shape_name, "checksum": bench.checksum()}
-        timed = [(pass_, _time(getattr(bench, pass_), bench.reset, repeat, warmup, budget_s)) for pass_ in passes]
+        timed = [(pass_, time_runs(getattr(bench, pass_), bench.reset, repeat, warmup, budget_s)) for pass_ in passes]
         if memory:  # after the timed runs: caches built (graph with loops, transpose), as in training
-            entry.update(_peak(bench, traced=impl == "fastgnn"))
+            entry.update(_peak(bench, traced=impl in ("fastgnn", "fastgnn_kernels")))
         for pass_, times in timed:
             results.append(dict(entry, **{"pass": pass_, "times_ms": [1000 * t for t in times]}))
         del bench
@@ -231,11 +247,11 @@ def measure_layers(impl, edge_index, num_nodes, shapes, threads, passes=PASSES, 
 
 
 def _set_threads(impl, threads):
-    if impl == "fastgnn" or impl == "fastgnn_torch":
+    if impl in ("fastgnn", "fastgnn_kernels", "fastgnn_torch"):
         import fastgnn
 
         fastgnn.set_num_threads(threads)
-    if impl != "fastgnn":
+    if impl not in ("fastgnn", "fastgnn_kernels"):
         import torch
 
         torch.set_num_threads(threads)
@@ -329,7 +345,7 @@ def measure_epochs(impl, model_name, data, threads, repeat=5, warmup=1, budget_s
     traced = impl == "fastgnn"
     if traced:
         tracemalloc.start()
-    times = _time(epoch, lambda: None, repeat, warmup, budget_s)
+    times = time_runs(epoch, lambda: None, repeat, warmup, budget_s)
     result = {"model": model_name, "times_ms": [1000 * t for t in times], "peak_mb": memory.stop()}
     if traced:
         result["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2 ** 20
@@ -365,7 +381,7 @@ def _worker_command(impl, task, graph, threads, args, dgl_python):
 
 
 def _available(impl, dgl_python):
-    if impl == "fastgnn":
+    if impl in ("fastgnn", "fastgnn_kernels"):
         return True, ""
     if impl == "dgl":
         if not dgl_python:
@@ -451,8 +467,9 @@ def run(tasks=TASKS, graphs=GRAPHS, shapes=SHAPES, threads=THREADS, passes=PASSE
         for graph in task_graphs:
             for n_threads in threads:
                 collected, errors = {}, {}
+                task_names = [impl for impl in names if task == "layer" or impl in EPOCH_IMPLS]
                 for _ in range(rounds):
-                    for impl in names:
+                    for impl in task_names:
                         result = _run_worker(_worker_command(impl, task, graph, n_threads, options, dgl_python),
                                              n_threads)
                         if "error" in result:
@@ -463,7 +480,7 @@ def run(tasks=TASKS, graphs=GRAPHS, shapes=SHAPES, threads=THREADS, passes=PASSE
                             key = (what, item.get("pass", "epoch"), impl)
                             extra = {k: v for k, v in item.items() if k not in ("times_ms", "shape", "model", "pass")}
                             _collect(collected, key, item["times_ms"], extra)
-                rows.extend(_print_block(task, graph, n_threads, collected, errors, names, out))
+                rows.extend(_print_block(task, graph, n_threads, collected, errors, task_names, out))
     if json_path:
         with open(json_path, "a") as handle:
             for row in rows:
@@ -489,7 +506,7 @@ def _print_block(task, graph, n_threads, collected, errors, names, out):
         reference = collected.get((what, pass_, "fastgnn"), {}).get("checksum")
         for impl in names:
             entry = collected.get((what, pass_, impl))
-            label = f"{what:9s} {_PASS_LABEL.get(pass_, pass_):7s} {impl:13s}"
+            label = f"{what:9s} {_PASS_LABEL.get(pass_, pass_):7s} {impl:15s}"
             if entry is None:
                 print(f"{label} error: {errors.get(impl, 'no result')}", file=out, flush=True)
                 rows.append({"task": task, "graph": graph, "threads": n_threads, "what": what, "pass": pass_,
@@ -501,7 +518,7 @@ def _print_block(task, graph, n_threads, collected, errors, names, out):
             row.update({k: entry[k] for k in ("peak_mb", "tracemalloc_peak_mb", "checksum") if k in entry})
             if base:
                 row["ratio"] = median / base
-            if torch_base and impl not in ("fastgnn", "fastgnn_torch"):
+            if torch_base and impl not in ("fastgnn", "fastgnn_kernels", "fastgnn_torch"):
                 row["ratio_torch"] = median / torch_base
             flag = ""
             checksum = entry.get("checksum")
@@ -559,7 +576,8 @@ def add_arguments(parser):
     parser.add_argument("--threads", type=_ints, default=list(THREADS), help="default: 1,2")
     parser.add_argument("--passes", type=_names(PASSES), default=list(PASSES), help="default: forward,forward_backward")
     parser.add_argument("--impls", type=_names(LAYER_IMPLS), default=list(LAYER_IMPLS),
-                        help="default: fastgnn,fastgnn_torch,pyg,pyg_csr,dgl (missing peers are skipped)")
+                        help="default: fastgnn,fastgnn_kernels,fastgnn_torch,pyg,pyg_csr,dgl (missing peers are "
+                             "skipped; fastgnn_kernels runs in the layer task only)")
     parser.add_argument("--models", type=_names(MODELS), default=list(MODELS), help="epoch models (default gat,gatv2)")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up runs (default 1)")

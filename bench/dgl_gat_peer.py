@@ -43,25 +43,9 @@ import dgl.nn  # noqa: E402
 import dgl.utils  # noqa: E402
 
 from graphs import bench_edge_index, gat_layer_data, training_data, unique_edges  # noqa: E402
+from measure import peak_growth_mb, time_runs  # noqa: E402
 
 HIDDEN, HEADS, DROPOUT, LR, WEIGHT_DECAY = 8, 8, 0.6, 0.005, 5e-4
-
-
-def status_kb(field):
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return None
-
-
-def reset_peak():
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def dgl_graph(edge_index, num_nodes):
@@ -70,22 +54,6 @@ def dgl_graph(edge_index, num_nodes):
     graph = dgl.add_self_loop(dgl.remove_self_loop(dgl.graph((src, dst), num_nodes=num_nodes)))
     graph.create_formats_()
     return graph
-
-
-def timed(run, reset, repeat, warmup, budget):
-    last = None
-    for _ in range(max(warmup, 1)):
-        reset()
-        start = time.perf_counter()
-        run()
-        last = time.perf_counter() - start
-    times = []
-    for _ in range(max(1, min(repeat, int(budget / max(last, 1e-9))))):
-        reset()
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def layer_results(graph, num_nodes, shapes, passes, repeat, warmup, budget):
@@ -115,15 +83,11 @@ def layer_results(graph, num_nodes, shapes, passes, repeat, warmup, budget):
                 parameter.grad = None
 
         entry = {"shape": shape, "checksum": float(forward().double().sum())}
-        runs = [(pass_, timed(forward if pass_ == "forward" else forward_backward, reset, repeat, warmup, budget))
+        runs = [(pass_, time_runs(forward if pass_ == "forward" else forward_backward, reset, repeat, warmup, budget))
                 for pass_ in passes]
         reset()
-        base = status_kb("VmRSS")
-        resettable = reset_peak()
-        forward_backward()
-        peak = status_kb("VmHWM")
+        entry["peak_mb"], _ = peak_growth_mb(forward_backward)
         reset()
-        entry["peak_mb"] = (max(peak - base, 0) / 1024.0) if resettable and peak and base else None
         for pass_, times in runs:
             results.append(dict(entry, **{"pass": pass_, "times_ms": [1000 * t for t in times]}))
     return results
@@ -160,12 +124,8 @@ def epoch_result(model_name, graph, x, y, num_classes, repeat, warmup, budget, s
         loss.backward()
         optimizer.step()
 
-    base = status_kb("VmRSS")
-    resettable = reset_peak()
-    times = timed(epoch, lambda: None, repeat, warmup, budget)
-    peak = status_kb("VmHWM")
-    return {"model": model_name, "times_ms": [1000 * t for t in times],
-            "peak_mb": (max(peak - base, 0) / 1024.0) if resettable and peak and base else None}
+    peak_mb, times = peak_growth_mb(lambda: time_runs(epoch, lambda: None, repeat, warmup, budget))
+    return {"model": model_name, "times_ms": [1000 * t for t in times], "peak_mb": peak_mb}
 
 
 def main(argv=None):

@@ -166,9 +166,26 @@ class AggregateHeadsFunction(torch.autograd.Function):
                 None if grad_w is None else _tensor(grad_w), None, None, None)
 
 
-def _attention_output(state, want):
+def _attention_forward(ctx, op, names, tensors, handle, negative_slope, dropout, seed, step, want_alpha,
+                       n_threads):
+    """The forward of a fused attention Function: ``op`` on ``tensors`` (named ``names``), ``(out, alpha)``."""
+    arrays = [_features(t, name) for t, name in zip(tensors, names)]
+    out, state = op(handle.graph, *arrays, negative_slope=negative_slope, dropout=dropout, seed=seed, step=step,
+                    n_threads=_resolve_threads(n_threads))
+    ctx.options = (handle, state, n_threads, names)
+    ctx.save_for_backward(*tensors)
     # a copy: the backward reads state.alpha, which the caller must not be able to change in place
-    return _tensor(np.array(state.alpha)) if want else torch.empty(0)
+    alpha = _tensor(np.array(state.alpha)) if want_alpha else torch.empty(0)
+    ctx.mark_non_differentiable(alpha)
+    return _tensor(out), alpha
+
+
+def _attention_backward(ctx, op, grad_out):
+    """The backward of a fused attention Function: gradients of its tensors, None for its options."""
+    handle, state, n_threads, names = ctx.options
+    arrays = [_features(t, name) for t, name in zip(ctx.saved_tensors, names)]
+    grads = op(handle.graph, _grad(grad_out), *arrays, state, n_threads=_resolve_threads(n_threads))
+    return tuple(_tensor(g) for g in grads) + (None,) * 7
 
 
 class GATAttentionFunction(torch.autograd.Function):
@@ -176,24 +193,13 @@ class GATAttentionFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, score_src, score_dst, handle, negative_slope, dropout, seed, step, want_alpha, n_threads):
-        out, state = ops.gat_attention(handle.graph, _features(x, "x"), _features(score_src, "score_src"),
-                                       _features(score_dst, "score_dst"), negative_slope=negative_slope,
-                                       dropout=dropout, seed=seed, step=step, n_threads=_resolve_threads(n_threads))
-        ctx.options = (handle, state, n_threads)
-        ctx.save_for_backward(x, score_src, score_dst)
-        alpha = _attention_output(state, want_alpha)
-        ctx.mark_non_differentiable(alpha)
-        return _tensor(out), alpha
+        return _attention_forward(ctx, ops.gat_attention, ("x", "score_src", "score_dst"), (x, score_src, score_dst),
+                                  handle, negative_slope, dropout, seed, step, want_alpha, n_threads)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out, _grad_alpha):
-        x, score_src, score_dst = ctx.saved_tensors
-        handle, state, n_threads = ctx.options
-        grads = ops.gat_attention_backward(handle.graph, _grad(grad_out), _features(x, "x"),
-                                           _features(score_src, "score_src"), _features(score_dst, "score_dst"),
-                                           state, n_threads=_resolve_threads(n_threads))
-        return tuple(_tensor(g) for g in grads) + (None,) * 7
+        return _attention_backward(ctx, ops.gat_attention_backward, grad_out)
 
 
 class GATv2AttentionFunction(torch.autograd.Function):
@@ -201,24 +207,13 @@ class GATv2AttentionFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x_src, x_dst, att, handle, negative_slope, dropout, seed, step, want_alpha, n_threads):
-        out, state = ops.gatv2_attention(handle.graph, _features(x_src, "x_src"), _features(x_dst, "x_dst"),
-                                         _features(att, "att"), negative_slope=negative_slope, dropout=dropout,
-                                         seed=seed, step=step, n_threads=_resolve_threads(n_threads))
-        ctx.options = (handle, state, n_threads)
-        ctx.save_for_backward(x_src, x_dst, att)
-        alpha = _attention_output(state, want_alpha)
-        ctx.mark_non_differentiable(alpha)
-        return _tensor(out), alpha
+        return _attention_forward(ctx, ops.gatv2_attention, ("x_src", "x_dst", "att"), (x_src, x_dst, att),
+                                  handle, negative_slope, dropout, seed, step, want_alpha, n_threads)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out, _grad_alpha):
-        x_src, x_dst, att = ctx.saved_tensors
-        handle, state, n_threads = ctx.options
-        grads = ops.gatv2_attention_backward(handle.graph, _grad(grad_out), _features(x_src, "x_src"),
-                                             _features(x_dst, "x_dst"), _features(att, "att"), state,
-                                             n_threads=_resolve_threads(n_threads))
-        return tuple(_tensor(g) for g in grads) + (None,) * 7
+        return _attention_backward(ctx, ops.gatv2_attention_backward, grad_out)
 
 
 @_host

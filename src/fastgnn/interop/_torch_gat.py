@@ -179,13 +179,37 @@ def _split_input(x):
     return pair[0], pair[1], not isinstance(x, torch.Tensor)
 
 
-def _finish(layer, out, res):
+def _output_parameters(layer, in_dst, bias):
+    """The residual projection ``res`` and the ``bias`` of a layer, registered as PyG's layers do (None when off)."""
+    total = layer.out_channels * (layer.heads if layer.concat else 1)
+    if layer.residual:
+        layer.res = _linear(in_dst, total, bias=False)
+    else:
+        layer.register_parameter("res", None)
+    if bias:
+        layer.bias = torch.nn.Parameter(torch.empty(total))
+    else:
+        layer.register_parameter("bias", None)
+
+
+def _attend(layer, function, tensors, handle, edge_index, looped, res, return_attention_weights):
+    """Run the fused attention ``function`` on ``tensors``, then heads, residual and bias as PyG's layers do."""
+    slope, dropout, seed, step = _attention_options(layer.negative_slope, layer.dropout, layer.training, None, 0)
+    want = bool(return_attention_weights)
+    out, alpha = _apply(function, *(t.contiguous() for t in tensors), handle, slope, dropout, seed, step, want,
+                        layer.n_threads)
     out = out.reshape(out.shape[0], -1) if layer.concat else out.mean(dim=1)
     if res is not None:
         out = out + res
     if layer.bias is not None:
         out = out + layer.bias
+    if want:
+        return out, _attention_result(handle, edge_index, alpha, looped)
     return out
+
+
+def _layer_repr(layer):
+    return f"{layer.__class__.__name__}({layer.in_channels}, {layer.out_channels}, heads={layer.heads})"
 
 
 _LAYER_DOC_COMMON = """
@@ -274,16 +298,7 @@ class GATConv(torch.nn.Module):
         self.att_dst = torch.nn.Parameter(torch.empty(1, H, C))
         self.lin_edge = None
         self.register_parameter("att_edge", None)
-        total = C * (H if self.concat else 1)
-        if self.residual:
-            in_dst = self.in_channels if isinstance(self.in_channels, int) else self.in_channels[1]
-            self.res = _linear(in_dst, total, bias=False)
-        else:
-            self.register_parameter("res", None)
-        if bias:
-            self.bias = torch.nn.Parameter(torch.empty(total))
-        else:
-            self.register_parameter("bias", None)
+        _output_parameters(self, self.in_channels if isinstance(self.in_channels, int) else self.in_channels[1], bias)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -310,17 +325,10 @@ class GATConv(torch.nn.Module):
                                                None if h_dst is None else h_dst.shape[0], self.add_self_loops)
         score_src = (h_src * self.att_src).sum(dim=-1)
         score_dst = (h_dst * self.att_dst).sum(dim=-1) if h_dst is not None else h_src.new_zeros(num_dst, H)
-        slope, dropout, seed, step = _attention_options(self.negative_slope, self.dropout, self.training, None, 0)
-        want = bool(return_attention_weights)
-        out, alpha = _apply(GATAttentionFunction, h_src.contiguous(), score_src.contiguous(), score_dst.contiguous(),
-                                                handle, slope, dropout, seed, step, want, self.n_threads)
-        out = _finish(self, out, res)
-        if want:
-            return out, _attention_result(handle, edge_index, alpha, looped)
-        return out
+        return _attend(self, GATAttentionFunction, (h_src, score_src, score_dst), handle, edge_index, looped, res,
+                       return_attention_weights)
 
-    def __repr__(self):
-        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, heads={self.heads})"
+    __repr__ = _layer_repr
 
 
 # ---------------------------------------------------------------------------- GATv2Conv
@@ -364,15 +372,7 @@ class GATv2Conv(torch.nn.Module):
         self.lin_r = self.lin_l if self.share_weights else _linear(in_dst, H * C, bias=bias)
         self.att = torch.nn.Parameter(torch.empty(1, H, C))
         self.lin_edge = None
-        total = C * (H if self.concat else 1)
-        if self.residual:
-            self.res = _linear(in_dst, total, bias=False)
-        else:
-            self.register_parameter("res", None)
-        if bias:
-            self.bias = torch.nn.Parameter(torch.empty(total))
-        else:
-            self.register_parameter("bias", None)
+        _output_parameters(self, in_dst, bias)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -394,15 +394,7 @@ class GATv2Conv(torch.nn.Module):
         h_src = self.lin_l(x_src).view(-1, H, C)
         h_dst = h_src if self.share_weights and not paired else self.lin_r(x_dst).view(-1, H, C)
         handle, _, looped = _layer_graph(edge_index, h_src.shape[0], h_dst.shape[0], self.add_self_loops)
-        slope, dropout, seed, step = _attention_options(self.negative_slope, self.dropout, self.training, None, 0)
-        want = bool(return_attention_weights)
-        out, alpha = _apply(GATv2AttentionFunction, h_src.contiguous(), h_dst.contiguous(),
-                                                  self.att.view(H, C).contiguous(), handle, slope, dropout, seed,
-                                                  step, want, self.n_threads)
-        out = _finish(self, out, res)
-        if want:
-            return out, _attention_result(handle, edge_index, alpha, looped)
-        return out
+        return _attend(self, GATv2AttentionFunction, (h_src, h_dst, self.att.view(H, C)), handle, edge_index, looped,
+                       res, return_attention_weights)
 
-    def __repr__(self):
-        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, heads={self.heads})"
+    __repr__ = _layer_repr
