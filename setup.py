@@ -32,8 +32,11 @@ def expand_templates(directory=KERNEL_DIR):
     """Write ``name`` from each ``name.tp`` in ``directory``.
 
     A file whose text is unchanged is left alone, so its modification time
-    does not make Cython recompile the modules that cimport it.
+    does not make Cython recompile the modules that cimport it. The templates
+    import their shared helpers from kernel_templates.py, next to this file.
     """
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
     for entry in sorted(os.listdir(directory)):
         if not entry.endswith(".tp"):
             continue

@@ -15,7 +15,8 @@ checks that they agree).
 import numpy as np
 
 __all__ = ["uniform_edge_index", "power_law_edge_index", "uniform_csr", "BENCH_GRAPHS", "bench_edge_index",
-           "TRAINING_FEATURES", "TRAINING_CLASSES", "uniform_training_data"]
+           "TRAINING_FEATURES", "TRAINING_CLASSES", "uniform_training_data", "training_data", "gat_layer_data",
+           "unique_edges"]
 
 # name -> (kind, num_nodes, num_edges): the graphs of the aggregation benchmark.
 BENCH_GRAPHS = {
@@ -143,11 +144,13 @@ def bench_edge_index(name, seed=0):
     return power_law_edge_index(num_nodes, num_edges, rng=seed), num_nodes
 
 
-def uniform_training_data(seed=0):
-    """Node-classification data on the ``uniform`` benchmark graph, the same on every side.
+def training_data(name="uniform", seed=0):
+    """Node-classification data on a benchmark graph, the same on every side.
 
     Parameters
     ----------
+    name : str
+        A key of :data:`BENCH_GRAPHS`.
     seed : int
         Seed of the graph, the features and the labels.
 
@@ -162,8 +165,65 @@ def uniform_training_data(seed=0):
         All True: every node is in the loss.
     num_classes : int
     """
-    edge_index, num_nodes = bench_edge_index("uniform", seed=seed)
+    edge_index, num_nodes = bench_edge_index(name, seed=seed)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((num_nodes, TRAINING_FEATURES), dtype=np.float32)
     y = rng.integers(0, TRAINING_CLASSES, num_nodes).astype(np.int64)
     return edge_index, x, y, np.ones(num_nodes, dtype=bool), TRAINING_CLASSES
+
+
+def uniform_training_data(seed=0):
+    """:func:`training_data` on the ``uniform`` benchmark graph (the training benchmark's data)."""
+    return training_data("uniform", seed)
+
+
+def gat_layer_data(num_nodes, in_channels, heads, out_channels, seed=0):
+    """Features, parameters and output gradient of the GAT layer benchmark, the same on every side.
+
+    Parameters
+    ----------
+    num_nodes, in_channels, heads, out_channels : int
+    seed : int
+
+    Returns
+    -------
+    dict of float32 ndarrays
+        ``x`` (num_nodes, in_channels) standard normal; ``weight``
+        (heads * out_channels, in_channels), glorot-uniform (PyG's
+        ``lin.weight``, DGL's ``fc.weight``); ``att_src``, ``att_dst``
+        (1, heads, out_channels), glorot-uniform over the last two axes
+        (PyG's ``att_src``/``att_dst``, DGL's ``attn_l``/``attn_r``);
+        ``bias`` (heads * out_channels,) small values; ``grad``
+        (num_nodes, heads * out_channels), the gradient of the output that
+        the forward + backward passes feed back.
+    """
+    rng = np.random.default_rng(seed)
+    width = heads * out_channels
+
+    def glorot(shape):
+        bound = np.sqrt(6.0 / (shape[-2] + shape[-1]))
+        return rng.uniform(-bound, bound, shape).astype(np.float32)
+
+    return {
+        "x": rng.standard_normal((num_nodes, in_channels), dtype=np.float32),
+        "weight": glorot((width, in_channels)),
+        "att_src": glorot((1, heads, out_channels)),
+        "att_dst": glorot((1, heads, out_channels)),
+        "bias": (0.1 * rng.standard_normal(width)).astype(np.float32),
+        "grad": rng.standard_normal((num_nodes, width), dtype=np.float32),
+    }
+
+
+def unique_edges(edge_index):
+    """The edges of ``edge_index`` with repeated ``(source, destination)`` pairs dropped (first kept, order kept).
+
+    The attention benchmark runs on these: a sparse adjacency merges duplicate
+    edges into one entry, an ``edge_index`` keeps each, so only a graph
+    without duplicates means the same to every implementation.
+    """
+    edge_index = np.asarray(edge_index)
+    if edge_index.shape[1] == 0:
+        return edge_index
+    key = edge_index[1].astype(np.int64) * (int(edge_index.max()) + 1) + edge_index[0]
+    _, first = np.unique(key, return_index=True)
+    return edge_index[:, np.sort(first)]

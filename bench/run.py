@@ -27,7 +27,12 @@ Suites (``python bench/run.py <suite> --help`` lists each one's options):
 * ``large-memory``: peak RSS of full-batch GCN training against the size
   of graph + features, and of mini-batch training with memory-mapped
   features against the feature file, each in a fresh process
-  (``bench/large_memory.py``).
+  (``bench/large_memory.py``);
+* ``gat``: ``GATConv`` forward and forward + backward (64 -> 8 x 8 and
+  128 -> 8 x 16 on the uniform and power-law graphs, 1 and 2 threads) and
+  2-layer GAT / GATv2 training epochs: fastgnn's NumPy layer and its torch
+  module against PyG (``edge_index`` and sparse CSR) and DGL, with peak
+  memory (``bench/attention.py``).
 
 DGL needs its own environment (DGL 1.1 requires ``numpy<2``; set-up in
 ``bench/dgl_peer.py``): give its interpreter with ``--dgl-python PATH`` or
@@ -56,6 +61,7 @@ SUITES = {
                                "NeighborSampler + SAGEConv, with peak RSS"),
     "large-memory": ("large_memory", "peak RSS of full-batch GCN and of mini-batch training with memory-mapped "
                                      "features on a dataset folder, each in a fresh process"),
+    "gat": ("attention", "GATConv forward/backward and GAT/GATv2 training epochs against PyG and DGL"),
 }
 
 

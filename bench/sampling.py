@@ -38,6 +38,7 @@ if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
 import graphs  # noqa: E402  (bench/graphs.py)
+from measure import anon_huge_pages_mb  # noqa: E402
 
 DGL_PEER = os.path.join(BENCH_DIR, "sampling_dgl_peer.py")
 DGL_PYTHON_ENV = "FASTGNN_DGL_PYTHON"
@@ -91,18 +92,6 @@ def write_inputs(folder, args):
     seeds = rng.permutation(args.nodes)[:args.batches * args.batch_size].reshape(args.batches, args.batch_size)
     np.save(os.path.join(folder, "seeds.npy"), seeds.astype(np.int64))
     return seeds
-
-
-def anon_huge_pages_mb():
-    """Anonymous memory of this process on transparent huge pages (Linux), in MB, or None."""
-    try:
-        with open("/proc/self/smaps_rollup") as handle:
-            for line in handle:
-                if line.startswith("AnonHugePages:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
 
 
 class DGLPeer:

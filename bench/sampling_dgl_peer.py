@@ -30,33 +30,7 @@ import torch  # noqa: E402
 import dgl  # noqa: E402
 import dgl.utils  # noqa: E402
 
-
-def resident_mb():
-    """This process's resident memory now (VmRSS, Linux), in MB, or None.
-
-    Not the peak: a process started by fork and exec inherits its parent's
-    high-water mark on Linux, so ``ru_maxrss`` would report the parent's.
-    """
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def anon_huge_pages_mb():
-    """Anonymous memory of this process on transparent huge pages (Linux), in MB, or None."""
-    try:
-        with open("/proc/self/smaps_rollup") as handle:
-            for line in handle:
-                if line.startswith("AnonHugePages:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+from measure import anon_huge_pages_mb, resident_mb  # noqa: E402
 
 
 def main(argv=None):

@@ -8,10 +8,8 @@ samples the blocks of the union of their endpoints with
 import numpy as np
 
 from fastgnn._runtime import validate as V
-from fastgnn.data.neighbor import (MiniBatch, _check_batch_size, _check_fanouts, _check_graph, _check_node_array,
-                                   _check_seed, _check_threads, _check_weighted, _EpochLoader, _sample)
+from fastgnn.data.neighbor import MiniBatch, _check_fanouts, _check_graph, _check_node_array, _EpochLoader
 from fastgnn.data.sampling import NegativeSampler
-from fastgnn.ops.gather import gather_rows
 
 __all__ = ["LinkNeighborLoader", "LinkMiniBatch"]
 
@@ -105,18 +103,9 @@ class LinkNeighborLoader(_EpochLoader):
         self.x = _check_node_array(x, graph.num_nodes, "x")
         self.edge_label_index = _check_edge_label_index(edge_label_index, graph)
         self.neg_ratio = _check_ratio(neg_ratio)
-        self.batch_size = _check_batch_size(batch_size)
-        self.shuffle = bool(shuffle)
-        self.seed = _check_seed(seed, "seed")
-        self.drop_last = bool(drop_last)
-        self.replace = bool(replace)
-        self.weighted = bool(weighted)
-        self._weights = _check_weighted(graph, weighted, whole=True)
-        self.prefetch = bool(prefetch)
-        self.n_threads = _check_threads(n_threads)
+        self._set_options(batch_size, shuffle, seed, drop_last, replace, weighted, prefetch, n_threads)
         self._items = np.arange(self.edge_label_index.shape[1], dtype=np.int64)
         self._negatives = None
-        self._epoch = 0
 
     def _negative_pairs(self, num, index, epoch):
         if num == 0:
@@ -130,8 +119,6 @@ class LinkNeighborLoader(_EpochLoader):
         negative = self._negative_pairs(int(round(self.neg_ratio * positions.shape[0])), index, epoch)
         pairs = np.concatenate([positive, negative], axis=1)
         seeds, local = np.unique(pairs, return_inverse=True)
-        subgraph = _sample(self.graph, seeds, self.fanouts, self.replace, self._weights, self.seed, epoch,
-                           self.n_threads)
-        x = None if self.x is None else gather_rows(self.x, subgraph.input_nodes, n_threads=self.n_threads)
+        subgraph, x = self._sample_around(seeds, epoch)
         label = np.concatenate([np.ones(positive.shape[1], np.float32), np.zeros(negative.shape[1], np.float32)])
         return LinkMiniBatch(subgraph, x, index, local.reshape(pairs.shape).astype(np.int64), label)

@@ -38,16 +38,8 @@ class DataLoader:
     def __init__(self, dataset, batch_size=1, shuffle=False, rng=None, drop_last=False):
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise TypeError(f"dataset must be a sequence of GraphData, got {type(dataset).__name__}")
-        if isinstance(batch_size, (bool, np.bool_)):
-            raise TypeError("batch_size must be a positive int, got bool")
-        try:
-            batch_size = operator.index(batch_size)
-        except TypeError:
-            raise TypeError(f"batch_size must be a positive int, got {batch_size!r}") from None
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size}")
         self.dataset = dataset
-        self.batch_size = batch_size
+        self.batch_size = _check_batch_size(batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.rng = as_generator(rng)
@@ -76,3 +68,15 @@ class DataLoader:
     def __repr__(self):
         return (f"DataLoader(num_graphs={len(self.dataset)}, batch_size={self.batch_size}, "
                 f"shuffle={self.shuffle}, drop_last={self.drop_last})")
+
+
+def _check_batch_size(batch_size):
+    if isinstance(batch_size, (bool, np.bool_)):
+        raise TypeError("batch_size must be a positive int, got bool")
+    try:
+        batch_size = operator.index(batch_size)
+    except TypeError:
+        raise TypeError(f"batch_size must be a positive int, got {type(batch_size).__name__}") from None
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
+    return batch_size

@@ -21,6 +21,7 @@ import numpy as np
 from fastgnn._kernels import sample as _K
 from fastgnn._runtime import validate as V
 from fastgnn._runtime.threads import check_num_threads, resolve_num_threads
+from fastgnn.data.loader import _check_batch_size
 from fastgnn.graph import Graph
 from fastgnn.ops.gather import gather_rows
 
@@ -288,18 +289,6 @@ class MiniBatch:
                 f"input_nodes={self.block_nodes[0].shape[0]}, blocks={len(self.blocks)})")
 
 
-def _check_batch_size(batch_size):
-    if isinstance(batch_size, (bool, np.bool_)):
-        raise TypeError("batch_size must be a positive int, got bool")
-    try:
-        batch_size = operator.index(batch_size)
-    except TypeError:
-        raise TypeError(f"batch_size must be a positive int, got {type(batch_size).__name__}") from None
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
-    return batch_size
-
-
 def _check_input_nodes(input_nodes, num_nodes):
     if input_nodes is None:
         return np.arange(num_nodes, dtype=np.int64)
@@ -336,10 +325,31 @@ def _batch_order(input_nodes, shuffle, seed, epoch):
 class _EpochLoader:
     """Shared mechanics of the sampling loaders: epochs, batch order, prefetching (not public API).
 
-    A subclass sets ``_items`` (what an epoch iterates over: node ids, edge
-    positions), ``batch_size``, ``shuffle``, ``seed``, ``drop_last``,
-    ``prefetch`` and ``_epoch``, and defines ``_make_batch(index, items, epoch)``.
+    A subclass sets ``graph``, ``fanouts``, ``x`` and ``_items`` (what an
+    epoch iterates over: node ids, edge positions), calls
+    :meth:`_set_options` with the options the loaders share, and defines
+    ``_make_batch(index, items, epoch)``.
     """
+
+    def _set_options(self, batch_size, shuffle, seed, drop_last, replace, weighted, prefetch, n_threads):
+        """Check and keep the options every sampling loader takes; the epoch counter starts at 0."""
+        self.batch_size = _check_batch_size(batch_size)
+        self.shuffle = bool(shuffle)
+        self.seed = _check_seed(seed, "seed")
+        self.drop_last = bool(drop_last)
+        self.replace = bool(replace)
+        self.weighted = bool(weighted)
+        self._weights = _check_weighted(self.graph, weighted, whole=True)
+        self.prefetch = bool(prefetch)
+        self.n_threads = _check_threads(n_threads)
+        self._epoch = 0
+
+    def _sample_around(self, seeds, epoch):
+        """``(subgraph, x)``: the blocks sampled around ``seeds`` and the rows of ``x`` of their input nodes."""
+        subgraph = _sample(self.graph, seeds, self.fanouts, self.replace, self._weights, self.seed, epoch,
+                           self.n_threads)
+        x = None if self.x is None else gather_rows(self.x, subgraph.input_nodes, n_threads=self.n_threads)
+        return subgraph, x
 
     @property
     def epoch(self):
@@ -427,21 +437,10 @@ class NeighborLoader(_EpochLoader):
         self.y = _check_node_array(y, graph.num_nodes, "y")
         self.input_nodes = _check_input_nodes(input_nodes, graph.num_nodes)
         self._items = self.input_nodes
-        self.batch_size = _check_batch_size(batch_size)
-        self.shuffle = bool(shuffle)
-        self.seed = _check_seed(seed, "seed")
-        self.drop_last = bool(drop_last)
-        self.replace = bool(replace)
-        self.weighted = bool(weighted)
-        self._weights = _check_weighted(graph, weighted, whole=True)
-        self.prefetch = bool(prefetch)
-        self.n_threads = _check_threads(n_threads)
-        self._epoch = 0
+        self._set_options(batch_size, shuffle, seed, drop_last, replace, weighted, prefetch, n_threads)
 
     def _make_batch(self, index, seeds, epoch):
-        subgraph = _sample(self.graph, seeds, self.fanouts, self.replace, self._weights, self.seed, epoch,
-                           self.n_threads)
-        x = None if self.x is None else gather_rows(self.x, subgraph.input_nodes, n_threads=self.n_threads)
+        subgraph, x = self._sample_around(seeds, epoch)
         y = None if self.y is None else np.take(self.y, seeds, axis=0)
         return MiniBatch(subgraph, x, y, index)
 
@@ -454,27 +453,25 @@ def _prefetched(make_batch, batches, epoch):
     results = queue.Queue(maxsize=1)
     stop = threading.Event()
 
-    def work():
-        try:
-            for index, seeds in batches:
-                if stop.is_set():
-                    return
-                item = (make_batch(index, seeds, epoch), None)
-                while not stop.is_set():
-                    try:
-                        results.put(item, timeout=0.05)
-                        break
-                    except queue.Full:
-                        continue
-            item = (_DONE, None)
-        except BaseException as error:  # handed to the consumer, raised there
-            item = (None, error)
+    def put(item):
+        """Hand ``item`` to the consumer, waiting while the queue is full, unless the iteration stops first."""
         while not stop.is_set():
             try:
                 results.put(item, timeout=0.05)
                 return
             except queue.Full:
                 continue
+
+    def work():
+        try:
+            for index, seeds in batches:
+                if stop.is_set():
+                    return
+                put((make_batch(index, seeds, epoch), None))
+            item = (_DONE, None)
+        except BaseException as error:  # handed to the consumer, raised there
+            item = (None, error)
+        put(item)
 
     worker = threading.Thread(target=work, name="fastgnn-neighbor-prefetch", daemon=True)
     worker.start()

@@ -438,10 +438,16 @@ def aggregate(graph, x, reduce="sum", edge_weight=None, *, num_nodes=None, size=
         sparse adjacency its stored values are the edge weights (an
         uncoalesced COO tensor's duplicates summed, as ``coalesce()`` does).
     x : torch.Tensor of float32/float64, shape (num_src_nodes, d) or (num_src_nodes,)
+        Or (num_src_nodes, H, F): multi-head features. With ``edge_weight``
+        of shape (num_edges, H) (one weight per edge and head, e.g.
+        attention coefficients; reduce 'sum' or 'mean', same dtype as ``x``)
+        ``out[i, h] = sum_e w[e, h] x[src e, h]``, differentiable once;
+        without weights or with (num_edges,) weights, ``x`` is aggregated
+        as (num_src_nodes, H * F).
     reduce : {'sum', 'add', 'mean', 'max', 'min'}
-    edge_weight : torch.Tensor, shape (num_edges,), optional
+    edge_weight : torch.Tensor, shape (num_edges,) or (num_edges, H), optional
         In the input's edge order (the columns of ``edge_index``, the stored
-        entries of a sparse tensor); cast to the dtype of ``x``. Overrides a
+        entries of a sparse tensor); cast to the dtype of ``x`` (1-D). Overrides a
         sparse tensor's values and a Graph's own weights. Gradients flow to it.
     num_nodes, size : optional
         Node counts of an ``edge_index`` graph (see :func:`to_graph`).

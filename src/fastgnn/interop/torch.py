@@ -27,6 +27,16 @@ What is here
   fastgnn.
 * :class:`Aggregation`: a PyG-compatible aggregation module for the
   ``edge_index`` path.
+* Attention: :func:`sddmm` (one value per edge and head from its end
+  nodes), :func:`edge_softmax` (softmax over each destination's in-edges),
+  multi-head :func:`aggregate` (``x`` of shape (N, H, F) weighted by
+  (E, H) coefficients), the fused :func:`gat_attention` and
+  :func:`gatv2_attention` (scores, softmax, dropout and weighted sum in one
+  kernel per row), and the layers :class:`GATConv` and :class:`GATv2Conv`
+  with PyG's constructor arguments and parameters. These are
+  ``torch.autograd.Function``\\ s (differentiable once) calling the NumPy
+  ops of :mod:`fastgnn.ops` on views of the tensors; per-edge tensors
+  ``(E, H)`` are in the input's edge order.
 
 No copies
 ---------
@@ -112,11 +122,14 @@ import contextlib
 from fastgnn._runtime import threads as _threads
 from fastgnn.interop import _torch_api
 from fastgnn.interop._torch_api import (CACHE_BYTES, CACHE_SIZE, _PYG_LOCK, _PYG_STATE, TorchGraph, _purge_caches,
-                                        aggregate, cache_info, clear_cache, edge_dot, segment_reduce,
-                                        set_cache_limits, spmm, to_graph)
+                                        cache_info, clear_cache, edge_dot, segment_reduce, set_cache_limits, spmm,
+                                        to_graph)
+from fastgnn.interop._torch_attention import aggregate, edge_softmax, gat_attention, gatv2_attention, sddmm
+from fastgnn.interop._torch_gat import GATConv, GATv2Conv
 
 __all__ = ["TorchGraph", "to_graph", "aggregate", "segment_reduce", "edge_dot", "spmm", "use_with_pyg",
-           "Aggregation", "clear_cache", "cache_info", "set_cache_limits", "CACHE_SIZE", "CACHE_BYTES"]
+           "Aggregation", "clear_cache", "cache_info", "set_cache_limits", "CACHE_SIZE", "CACHE_BYTES",
+           "sddmm", "edge_softmax", "gat_attention", "gatv2_attention", "GATConv", "GATv2Conv"]
 
 
 def _pyg_original(name):
