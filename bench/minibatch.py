@@ -50,6 +50,11 @@ import time
 import numpy as np
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+if BENCH_DIR not in sys.path:
+    sys.path.insert(0, BENCH_DIR)
+
+from measure import status_kb  # noqa: E402  (bench/measure.py)
+
 DGL_PEER = os.path.join(BENCH_DIR, "minibatch_dgl_peer.py")
 DGL_PYTHON_ENV = "FASTGNN_DGL_PYTHON"
 DATASET_ENV = "FASTGNN_BENCH_DATASET"
@@ -64,14 +69,8 @@ def _ints(text):
 
 def status_mb(field):
     """A ``/proc/self/status`` field (``VmHWM``: peak RSS, ``VmRSS``, ``RssAnon``, ``RssFile``) in MB, or None."""
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+    kb = status_kb(field)
+    return None if kb is None else kb / 1024
 
 
 def pyg_status():

@@ -33,21 +33,13 @@ import torch.nn.functional as F  # noqa: E402
 import dgl  # noqa: E402
 import dgl.utils  # noqa: E402
 
+from measure import status_kb  # noqa: E402
+
 
 def status_mb(field):
-    """A ``/proc/self/status`` field (``VmHWM``, ``VmRSS``, ``RssAnon``, ``RssFile``) in MB, or None.
-
-    ``VmHWM`` is this process's own peak (it restarts at exec), unlike
-    ``ru_maxrss``, which a child inherits from its parent on Linux.
-    """
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+    """A ``/proc/self/status`` field in MB (``VmHWM``: this process's own peak, which restarts at exec), or None."""
+    kb = status_kb(field)
+    return None if kb is None else kb / 1024
 
 
 class SAGE(torch.nn.Module):
