@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Peak memory of training on a large dataset folder, each case in a fresh process: ``python bench/run.py large-memory``.
+"""Peak memory of training on a large dataset folder, each case in a fresh process: ``bench/run.py large-memory``.
 
 Two cases (``--cases``), each run by a child process (this file with
 ``--worker CASE``) that reports its own ``/proc/self/status`` figures, so
@@ -124,7 +124,8 @@ def report(record, file=None):
     file = sys.stdout if file is None else file
     if record["case"] == "fullbatch":
         print(f"full-batch GCN (2 layers, hidden {record['hidden']}, float32, {record['epochs']} epochs, "
-              f"{record['threads']} threads, {record['train_seconds']:.0f} s): peak RSS {record['peak_rss_mb']:,.0f} MB "
+              f"{record['threads']} threads, {record['train_seconds']:.0f} s): "
+              f"peak RSS {record['peak_rss_mb']:,.0f} MB "
               f"= {record['peak_rss_mb'] / record['data_mb']:.2f}x graph + features "
               f"({record['graph_mb']:,.0f} + {record['features_mb']:,.0f} = {record['data_mb']:,.0f} MB; "
               f"target <= 2x); RSS {record['rss_before_load_mb']:,.0f} MB before loading, "

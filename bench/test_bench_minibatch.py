@@ -1,4 +1,4 @@
-"""The ``minibatch`` and ``large-memory`` suites on a tiny dataset folder: what they print and record (no timing asserted).
+"""The ``minibatch`` and ``large-memory`` suites on a tiny folder: what they print and record (no timing asserted).
 
 DGL runs only when ``$FASTGNN_DGL_PYTHON`` names its interpreter.
 """
