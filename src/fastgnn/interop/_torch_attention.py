@@ -320,12 +320,14 @@ def aggregate(graph, x, reduce="sum", edge_weight=None, *, num_nodes=None, size=
     reduce = V.check_reduce(reduce)
     if edge_weight is None or (isinstance(edge_weight, torch.Tensor) and edge_weight.dim() == 1):
         # one weight per edge (or none): the heads are plain columns, (N, H * F) on the existing path
-        result = _torch_api.aggregate(graph, x.reshape(x.shape[0], -1), reduce, edge_weight, num_nodes=num_nodes,
-                                      size=size, return_arg=return_arg, n_threads=n_threads)
+        # explicit widths: a -1 is ambiguous when x has no elements
+        result = _torch_api.aggregate(graph, x.reshape(x.shape[0], x.shape[1] * x.shape[2]), reduce, edge_weight,
+                                      num_nodes=num_nodes, size=size, return_arg=return_arg, n_threads=n_threads)
         if return_arg:
             out, arg = result
-            return out.view(-1, *x.shape[1:]), (None if arg is None else arg.view(-1, *x.shape[1:]))
-        return result.view(-1, *x.shape[1:])
+            arg = None if arg is None else arg.view(arg.shape[0], *x.shape[1:])
+            return out.view(out.shape[0], *x.shape[1:]), arg
+        return result.view(result.shape[0], *x.shape[1:])
     handle = graph if isinstance(graph, TorchGraph) else _torch_api._aggregate_operand(graph, num_nodes, size)[0]
     out = aggregate_heads(handle, x, reduce, edge_weight, n_threads)
     return (out, None) if return_arg else out
