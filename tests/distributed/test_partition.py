@@ -175,10 +175,20 @@ def test_isolated_nodes_and_edgeless_graph(tmp_path):
     for method in ("random", "contiguous") + (("metis",) if HAVE_METIS else ()):
         info = partition(graph, 5, tmp_path / method, method=method, x=x)
         assert info.edge_cut == 0 and info.halo_sizes == [0] * 5
-        assert sorted(info.owned_sizes) == [1] * 5 if method != "metis" else sum(info.owned_sizes) == 5
+        assert info.owned_sizes == [1] * 5          # no part empty, even where METIS leaves one empty
         graph2, x2, _, _ = reassemble(tmp_path / method)
         assert graph2 == graph
         np.testing.assert_array_equal(x2, x)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_no_part_is_empty(method):
+    edgeless = Graph.from_edge_index(np.empty((2, 0), dtype=np.int64), num_nodes=5)
+    rings = Graph.from_edge_index(np.array([[0, 1, 2, 3, 4, 5], [1, 2, 0, 4, 5, 3]]), num_nodes=7)
+    for graph in (edgeless, rings):
+        for num_parts in range(1, graph.num_nodes + 1):
+            parts = assign_parts(graph, num_parts, method)
+            assert np.bincount(parts, minlength=num_parts).min() >= 1
 
 
 def test_contiguous_and_random_balance():

@@ -83,7 +83,7 @@ def _symmetric_adjacency(graph):
     import scipy.sparse as sp
 
     n = graph.num_dst_nodes
-    matrix = sp.csr_matrix((np.ones(graph.num_edges, dtype=np.int8), np.asarray(graph.indices, dtype=np.int64),
+    matrix = sp.csr_matrix((np.ones(graph.num_edges, dtype=bool), np.asarray(graph.indices, dtype=np.int64),
                             np.asarray(graph.indptr, dtype=np.int64)), shape=(n, n))
     matrix = (matrix + matrix.T).tocsr()
     matrix.setdiag(0)
@@ -104,7 +104,9 @@ def assign_parts(graph, num_parts, method="metis", seed=0):
     method : {"metis", "random", "contiguous"}
         ``"metis"``: METIS (through ``pymetis``) on the symmetrised graph
         without self-loops, with two balance constraints per node (1, and its
-        in-degree), so parts get about as many nodes and as many edges;
+        in-degree), so parts get about as many nodes and as many edges (a
+        part METIS leaves empty, as it may on tiny graphs, gets the highest
+        id of the largest part);
         ``"random"``: a seeded random permutation cut into equal ranges (part
         sizes differ by at most one); ``"contiguous"``: equal ranges of ids.
     seed : int
@@ -113,6 +115,7 @@ def assign_parts(graph, num_parts, method="metis", seed=0):
     Returns
     -------
     ndarray of int32
+        No part is empty.
     """
     if not isinstance(graph, Graph):
         raise TypeError(f"graph must be a fastgnn.Graph, got {type(graph).__name__}")
@@ -142,7 +145,20 @@ def assign_parts(graph, num_parts, method="metis", seed=0):
     options = pymetis.Options(seed=seed)
     result = pymetis.part_graph(num_parts, adjacency=pymetis.CSRAdjacency(xadj, adjncy),
                                 vweights=weights.reshape(-1), options=options)
-    return np.asarray(result.vertex_part if hasattr(result, "vertex_part") else result[1], dtype=np.int32)
+    parts = np.asarray(result.vertex_part if hasattr(result, "vertex_part") else result[1], dtype=np.int32)
+    return _fill_empty_parts(parts, num_parts)
+
+
+def _fill_empty_parts(parts, num_parts):
+    """Give every empty part one node: the highest id of the largest part (METIS may leave parts empty)."""
+    counts = np.bincount(parts, minlength=num_parts)
+    for empty in np.flatnonzero(counts == 0):
+        largest = int(np.argmax(counts))
+        node = int(np.flatnonzero(parts == largest)[-1])
+        parts[node] = empty
+        counts[largest] -= 1
+        counts[empty] += 1
+    return parts
 
 
 def _range_parts(n, num_parts):
