@@ -385,3 +385,25 @@ def test_corrupt_part_is_reported(tmp_path):
     (tmp_path / "p" / "partition.json").write_text("{")
     with pytest.raises(ValueError, match="partition.json"):
         PartitionInfo.load(tmp_path / "p")
+
+
+@pytest.mark.parametrize("n, e", [(0, 0), (1, 1), (5, 0), (50, 200), (300, 3000)])
+def test_metis_input_is_the_symmetrised_graph_without_loops(n, e):
+    import importlib
+
+    import scipy.sparse as sp
+
+    assign = importlib.import_module("fastgnn.distributed.assign")
+    rng = np.random.default_rng(n + e)
+    edge_index = rng.integers(0, max(n, 1), (2, e))
+    graph = Graph.from_edge_index(edge_index, num_nodes=n)
+    xadj, adjncy = assign._symmetric_adjacency(graph)
+    matrix = sp.coo_matrix((np.ones(e), (edge_index[1], edge_index[0])), shape=(n, n)).tocsr()
+    matrix = ((matrix + matrix.T) != 0).astype(np.int64).tolil()
+    matrix.setdiag(0)
+    matrix = matrix.tocsr()
+    matrix.eliminate_zeros()
+    matrix.sort_indices()
+    np.testing.assert_array_equal(xadj, matrix.indptr)
+    np.testing.assert_array_equal(adjncy, matrix.indices)
+    assert xadj.dtype == adjncy.dtype == np.int64

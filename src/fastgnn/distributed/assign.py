@@ -19,17 +19,26 @@ def _import_pymetis():
 
 
 def _symmetric_adjacency(graph):
-    """``(xadj, adjncy)`` of the symmetrised graph without self-loops or duplicate edges (METIS's input)."""
+    """``(xadj, adjncy)`` of the symmetrised graph without self-loops or duplicate edges (METIS's input).
+
+    int64 arrays (pymetis's index type, so it need not copy them); memory
+    ``O(E)``: the input's two directions, then the filtered result.
+    """
     import scipy.sparse as sp
 
     n = graph.num_dst_nodes
+    indptr = np.asarray(graph.indptr, dtype=np.int64)
     matrix = sp.csr_matrix((np.ones(graph.num_edges, dtype=bool), np.asarray(graph.indices, dtype=np.int64),
-                            np.asarray(graph.indptr, dtype=np.int64)), shape=(n, n))
-    matrix = (matrix + matrix.T).tocsr()
-    matrix.setdiag(0)
-    matrix.eliminate_zeros()
+                            indptr), shape=(n, n))
+    matrix = (matrix + matrix.T).tocsr()        # boolean: duplicates and both directions become one entry
     matrix.sort_indices()
-    return matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64)
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(matrix.indptr))
+    keep = matrix.indices != rows               # drop self-loops
+    loops = np.bincount(rows[~keep], minlength=n)
+    del rows
+    xadj = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.diff(matrix.indptr) - loops, out=xadj[1:])
+    return xadj, matrix.indices[keep].astype(np.int64, copy=False)
 
 
 def assign_parts(graph, num_parts, method="metis", seed=0):
