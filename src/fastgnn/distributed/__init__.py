@@ -1,11 +1,8 @@
 """Distributed training over MPI: graph partitions on disk (:mod:`fastgnn.distributed.partition`).
 
 - :func:`partition`, :func:`load_partition`, :func:`reassemble`,
-  :class:`PartitionInfo`, :class:`Partition`, :func:`graph_fingerprint`: a
-  graph cut into parts, each a dataset folder of its owned nodes and their
-  halo (``docs/distributed.md``, :mod:`fastgnn.distributed.partition`);
-- :func:`assign_parts`: the part of every node, METIS, random or contiguous
-  (:mod:`fastgnn.distributed.assign`).
+  :class:`PartitionInfo`, :class:`Partition`: a graph cut into parts, each a
+  dataset folder of its owned nodes and their halo (``docs/distributed.md``).
 
 The optional dependencies are imported only when used: ``pymetis`` by
 ``method="metis"`` (``pip install "fastgnn[metis]"``), ``mpi4py`` by the
@@ -15,9 +12,8 @@ is the function; import the module with ``importlib`` if needed.
 """
 import importlib
 
-from fastgnn.distributed.assign import assign_parts
-from fastgnn.distributed.partition import (Partition, PartitionInfo, graph_fingerprint, load_partition, partition,
-                                           reassemble)
+from fastgnn.distributed.partition import (Partition, PartitionInfo, assign_parts, graph_fingerprint,
+                                           load_partition, partition, reassemble)
 
 __all__ = ["partition", "load_partition", "reassemble", "assign_parts", "graph_fingerprint", "PartitionInfo",
            "Partition"]
