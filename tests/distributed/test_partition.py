@@ -407,3 +407,23 @@ def test_metis_input_is_the_symmetrised_graph_without_loops(n, e):
     np.testing.assert_array_equal(xadj, matrix.indptr)
     np.testing.assert_array_equal(adjncy, matrix.indices)
     assert xadj.dtype == adjncy.dtype == np.int64
+
+
+def test_memory_mapped_load_and_missing_split(tmp_path):
+    rng = np.random.default_rng(8)
+    graph, x, y, splits = _dataset(rng)
+    partition(graph, 2, tmp_path / "p", method="contiguous", x=x, y=y, splits=splits)
+    in_memory, mapped = load_partition(tmp_path / "p", 1), load_partition(tmp_path / "p", 1, mmap=True)
+    assert isinstance(mapped.x, np.memmap) and not mapped.x.flags.writeable
+    np.testing.assert_array_equal(mapped.x, in_memory.x)
+    assert mapped.graph == in_memory.graph
+    with pytest.raises(KeyError, match="no split 'other'"):
+        in_memory.split("other")
+
+
+def test_sparse_features_are_refused(tmp_path):
+    from fastgnn import SparseFeatures
+
+    graph = _random_graph(np.random.default_rng(0), 4, 8)
+    with pytest.raises(TypeError, match="SparseFeatures"):
+        partition(graph, 2, tmp_path / "p", method="random", x=SparseFeatures.from_dense(np.eye(4, dtype=np.float32)))
