@@ -42,7 +42,7 @@ def test_bench_train_is_gone():
         build_parser().parse_args(["bench-train"])
     assert raised.value.code == 2
     subcommands = build_parser()._subparsers._group_actions[0].choices
-    assert set(subcommands) == {"bench", "train"}
+    assert set(subcommands) == {"bench", "train", "partition"}
 
 
 def test_prints_every_reduce_and_pass_without_peers(tmp_path):

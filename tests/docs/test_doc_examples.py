@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-GUIDES = ["extending.md", "training.md", "performance.md", "datasets-on-disk.md"]
+GUIDES = ["extending.md", "training.md", "performance.md", "datasets-on-disk.md", "distributed.md"]
 
 
 @pytest.mark.parametrize("guide", GUIDES)

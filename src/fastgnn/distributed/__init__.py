@@ -1,0 +1,37 @@
+"""Distributed training over MPI: graph partitions on disk (:mod:`fastgnn.distributed.partition`).
+
+- :func:`partition`, :func:`load_partition`, :func:`reassemble`,
+  :class:`PartitionInfo`, :class:`Partition`: a graph cut into parts, each a
+  dataset folder of its owned nodes and their halo (``docs/distributed.md``).
+
+The optional dependencies are imported only when used: ``pymetis`` by
+``method="metis"`` (``pip install "fastgnn[metis]"``), ``mpi4py`` by the
+training modules (``pip install "fastgnn[mpi]"``). Names listed in
+``_LAZY`` are imported on first access. The package attribute ``partition``
+is the function; import the module with ``importlib`` if needed.
+"""
+import importlib
+
+from fastgnn.distributed.partition import (Partition, PartitionInfo, assign_parts, graph_fingerprint,
+                                           load_partition, partition, reassemble)
+
+__all__ = ["partition", "load_partition", "reassemble", "assign_parts", "graph_fingerprint", "PartitionInfo",
+           "Partition"]
+
+#: Names exported lazily: ``{name: module}`` (modules that need mpi4py are only imported when asked for).
+_LAZY = {}
+
+__all__ += sorted(_LAZY)
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fastgnn.distributed' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
