@@ -21,8 +21,9 @@ RANKS = {
     "metrics": 5, "optim": 5, "datasets": 5,
     "models": 6,
     "train": 7,
-    "cli": 8,
-    "__main__": 9,
+    "distributed": 8,
+    "cli": 9,
+    "__main__": 10,
 }
 
 
