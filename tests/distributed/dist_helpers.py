@@ -35,9 +35,9 @@ def make_parts(graph, x, y, masks, assignment):
         local_indptr = np.concatenate([[0], np.cumsum(in_degree[owned])])
         weight = None if graph.edge_weight is None else graph.edge_weight[edge_ids]
         local_graph = Graph.from_csr(local_indptr, local[sources], weight, num_src_nodes=global_ids.size)
-        part_masks = {name: mask[owned] for name, mask in masks.items() if mask is not None}
+        part_masks = tuple(masks[name][owned] for name in ("train", "valid", "test"))
         parts.append(types.SimpleNamespace(
-            graph=local_graph, x=x[owned], y=y[owned], masks=lambda m=part_masks: dict(m), global_ids=global_ids,
+            graph=local_graph, x=x[owned], y=y[owned], masks=lambda m=part_masks: m, global_ids=global_ids,
             num_owned=owned.size, halo_owner=assignment[halo].astype(np.int32),
             halo_remote_index=index_in_part[halo], in_degree=in_degree[global_ids], edge_ids=edge_ids,
             info=types.SimpleNamespace(num_parts=num_parts)))

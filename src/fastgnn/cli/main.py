@@ -11,7 +11,7 @@ import sys
 
 from fastgnn.cli._common import ArgumentParser
 
-__all__ = ["ArgumentParser", "build_parser", "bench", "train", "main"]
+__all__ = ["ArgumentParser", "build_parser", "bench", "train", "partition", "main"]
 
 
 def _add_bench(subparsers):
@@ -62,6 +62,26 @@ def train(args):
     return importlib.import_module(f"fastgnn.cli.{args.task}").run(args)
 
 
+def _add_partition(subparsers):
+    from fastgnn.cli import partition as partition_module
+
+    parser = subparsers.add_parser(
+        "partition", help="cut a dataset into parts for distributed training (METIS, random or contiguous)",
+        description="Partition a dataset (cora, citeseer or pubmed with --data-root, or a dataset folder) into "
+        "--num-parts parts written to --out, one folder per MPI rank (docs/distributed.md), and print the edge "
+        "cut, the halo sizes and the bytes a layer would exchange per epoch (--json: one JSON line). Bad input "
+        "is one line on stderr and exit status 2.")
+    partition_module.add_arguments(parser)
+    parser.set_defaults(func=partition)
+
+
+def partition(args):
+    """``fastgnn partition``: write a partitioned dataset (see :mod:`fastgnn.cli.partition`)."""
+    from fastgnn.cli import partition as partition_module
+
+    return partition_module.run(args)
+
+
 def build_parser():
     """The argument parser with every subcommand."""
     import fastgnn
@@ -72,6 +92,7 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_bench(subparsers)
     _add_train(subparsers)
+    _add_partition(subparsers)
     return parser
 
 

@@ -24,11 +24,9 @@ def check_same_graph(info, graph, dataset_name):
     mismatch = any(want is not None and int(want) != got for want, got in zip(expected, found))
     fingerprint = getattr(info, "fingerprint", None)
     if not mismatch and fingerprint is not None:
-        from fastgnn.distributed import partition as partition_module
+        from fastgnn.distributed.partition import graph_fingerprint
 
-        compute = getattr(partition_module, "graph_fingerprint", None)
-        if compute is not None:
-            mismatch = compute(graph) != fingerprint
+        mismatch = graph_fingerprint(graph)["sha256"] != dict(fingerprint).get("sha256")
     if mismatch:
         raise CommandError(f"--partitions: the partitions were cut from another graph ({expected[0]} nodes, "
                            f"{expected[1]} edges) than --dataset {dataset_name} ({found[0]} nodes, {found[1]} "

@@ -1,14 +1,50 @@
-"""Training beyond one process: partitioned graphs and full-graph training over MPI (``mpi4py``).
+"""Distributed training over MPI: graph partitions on disk (:mod:`fastgnn.distributed.partition`).
 
-``mpi4py`` is optional (``pip install "fastgnn[mpi]"``); it is imported only
-when a communicator is created.
+- :func:`partition`, :func:`load_partition`, :func:`reassemble`,
+  :class:`PartitionInfo`, :class:`Partition`: a graph cut into parts, each a
+  dataset folder of its owned nodes and their halo (``docs/distributed.md``).
+
+The optional dependencies are imported only when used: ``pymetis`` by
+``method="metis"`` (``pip install "fastgnn[metis]"``), ``mpi4py`` by the
+training modules (``pip install "fastgnn[mpi]"``). Names listed in
+``_LAZY`` are imported on first access. The package attribute ``partition``
+is the function; import the module with ``importlib`` if needed.
 """
+import importlib
 
-# ---- distributed full-graph training (comm, halo, train) ----
-from fastgnn.distributed.comm import Communicator, abort_on_failure, get_comm, import_mpi
-from fastgnn.distributed.halo import HaloExchange
-from fastgnn.distributed.train import (DistributedModel, evaluate_distributed, partition_masks,
-                                       train_node_classifier_distributed)
+from fastgnn.distributed.partition import (Partition, PartitionInfo, assign_parts, graph_fingerprint,
+                                           load_partition, partition, reassemble)
 
-__all__ = ["Communicator", "abort_on_failure", "get_comm", "import_mpi", "HaloExchange", "DistributedModel",
-           "evaluate_distributed", "partition_masks", "train_node_classifier_distributed"]
+__all__ = ["partition", "load_partition", "reassemble", "assign_parts", "graph_fingerprint", "PartitionInfo",
+           "Partition"]
+
+#: Names exported lazily: ``{name: module}`` (modules that need mpi4py are only imported when asked for).
+_LAZY = {}
+
+__all__ += sorted(_LAZY)
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fastgnn.distributed' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+# ---- distributed full-graph training (comm, halo, train): imported on first access ----
+_TRAINING = {
+    "Communicator": "fastgnn.distributed.comm", "abort_on_failure": "fastgnn.distributed.comm",
+    "get_comm": "fastgnn.distributed.comm", "import_mpi": "fastgnn.distributed.comm",
+    "HaloExchange": "fastgnn.distributed.halo",
+    "DistributedModel": "fastgnn.distributed.train", "evaluate_distributed": "fastgnn.distributed.train",
+    "partition_masks": "fastgnn.distributed.train",
+    "train_node_classifier_distributed": "fastgnn.distributed.train",
+}
+_LAZY.update(_TRAINING)
+__all__ += sorted(_TRAINING)

@@ -42,9 +42,21 @@ _SPLIT_ALIASES = {"train": ("train", "train_mask"), "val": ("val", "valid", "val
 
 
 def partition_masks(partition):
-    """``{"train": mask, "val": mask or None, "test": mask or None}`` over the part's owned nodes."""
-    found = partition.masks() if callable(getattr(partition, "masks", None)) else {}
-    found = dict(found or {})
+    """``{"train": mask, "val": mask or None, "test": mask or None}`` over the part's owned nodes.
+
+    From ``partition.masks()``: the tuple ``(train, valid, test)`` of
+    :meth:`fastgnn.distributed.Partition.masks`, or a dict of named masks;
+    all None when the part holds no split.
+    """
+    masks_of = getattr(partition, "masks", None)
+    try:
+        found = masks_of() if callable(masks_of) else None
+    except KeyError:            # a part without a split
+        found = None
+    if found is None:
+        return {name: None for name in _SPLIT_ALIASES}
+    if not isinstance(found, dict):
+        found = dict(zip(("train", "val", "test"), found))
     masks = {}
     for name, aliases in _SPLIT_ALIASES.items():
         mask = next((found[key] for key in aliases if key in found), None)

@@ -1,0 +1,707 @@
+"""Graph partitions on disk: :func:`partition`, :func:`load_partition`, :func:`reassemble`.
+
+A partitioned graph is a folder (``docs/distributed.md``)::
+
+    out_dir/partition.json      the plan: sizes, method, seed, a fingerprint of the graph, per-part counts
+    out_dir/part-<p>/           part p in the dataset folder format, over a bipartite graph
+
+Part ``p`` owns a set of nodes (its *destination* rows, in increasing global
+id); its *source* columns are the owned nodes (local ids ``0 .. n_owned-1``,
+same order) followed by its *halo*: the remote in-neighbours of the owned
+nodes, in increasing global id. Each row keeps its edges in the global CSR
+order of that row, so a local sum runs in the single-process order. Besides
+the dataset files, each part holds ``global_ids.npy``, ``halo_owner.npy``,
+``halo_remote_index.npy``, ``in_degree.npy`` (global in-degrees) and
+``edge_ids.npy`` (global edge ids).
+"""
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from fastgnn._runtime import validate as V
+from fastgnn.datasets import OnDiskDataset
+from fastgnn.datasets.on_disk import SPLIT_PARTS, dataset_meta, write_splits
+from fastgnn.graph import Graph
+from fastgnn.graph import storage
+
+__all__ = ["partition", "load_partition", "reassemble", "PartitionInfo", "Partition", "graph_fingerprint",
+           "assign_parts", "METHODS", "PARTITION_FORMAT", "PARTITION_VERSION"]
+
+PARTITION_FORMAT = "fastgnn-partition"
+PARTITION_VERSION = 1
+PARTITION_FILE = "partition.json"
+METHODS = ("metis", "random", "contiguous")
+_HASH_CHUNK = 1 << 24         # bytes hashed per update, so a memory map is not copied whole
+_FEATURE_CHUNK = 1 << 16      # feature rows gathered per write
+_EXTRA_ARRAYS = ("global_ids", "halo_owner", "halo_remote_index", "in_degree", "edge_ids")
+_METIS_HINT = 'pip install pymetis (or pip install "fastgnn[metis]")'
+
+
+def part_folder(out_dir, rank):
+    """The folder of part ``rank`` inside ``out_dir``."""
+    return os.path.join(os.fspath(out_dir), f"part-{int(rank)}")
+
+
+# ---------------------------------------------------------------------- fingerprint
+def _hash_array(digest, array):
+    flat = np.asarray(array).reshape(-1)
+    step = max(1, _HASH_CHUNK // max(flat.itemsize, 1))
+    for start in range(0, flat.shape[0], step):
+        digest.update(np.ascontiguousarray(flat[start:start + step]).data)
+
+
+def graph_fingerprint(graph):
+    """A fingerprint of ``graph``'s structure: ``{"sha256", "indptr_dtype", "indices_dtype"}``.
+
+    The digest is the SHA-256 of ``indptr``'s bytes followed by ``indices``'
+    bytes (native byte order, C order). Two graphs with the same CSR arrays of
+    the same dtypes have the same fingerprint; edge weights are not included.
+    """
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph must be a fastgnn.Graph, got {type(graph).__name__}")
+    digest = hashlib.sha256()
+    _hash_array(digest, graph.indptr)
+    _hash_array(digest, graph.indices)
+    return {"sha256": digest.hexdigest(), "indptr_dtype": np.dtype(graph.indptr.dtype).name,
+            "indices_dtype": np.dtype(graph.indices.dtype).name}
+
+
+# ---------------------------------------------------------------------- assignment
+def _import_pymetis():
+    try:
+        import pymetis
+    except ImportError as error:
+        raise ImportError(f"method='metis' needs the optional dependency pymetis: {_METIS_HINT}; "
+                          "method='random' and method='contiguous' work without it") from error
+    return pymetis
+
+
+def _symmetric_adjacency(graph):
+    """``(xadj, adjncy)`` of the symmetrised graph without self-loops or duplicate edges (METIS's input)."""
+    import scipy.sparse as sp
+
+    n = graph.num_dst_nodes
+    matrix = sp.csr_matrix((np.ones(graph.num_edges, dtype=np.int8), np.asarray(graph.indices, dtype=np.int64),
+                            np.asarray(graph.indptr, dtype=np.int64)), shape=(n, n))
+    matrix = (matrix + matrix.T).tocsr()
+    matrix.setdiag(0)
+    matrix.eliminate_zeros()
+    matrix.sort_indices()
+    return matrix.indptr.astype(np.int64), matrix.indices.astype(np.int64)
+
+
+def assign_parts(graph, num_parts, method="metis", seed=0):
+    """The part of every node: an int32 array of length ``num_nodes`` with values in ``[0, num_parts)``.
+
+    Parameters
+    ----------
+    graph : Graph
+        A square graph.
+    num_parts : int
+        At least 1 and at most ``num_nodes``.
+    method : {"metis", "random", "contiguous"}
+        ``"metis"``: METIS (through ``pymetis``) on the symmetrised graph
+        without self-loops, with two balance constraints per node (1, and its
+        in-degree), so parts get about as many nodes and as many edges;
+        ``"random"``: a seeded random permutation cut into equal ranges (part
+        sizes differ by at most one); ``"contiguous"``: equal ranges of ids.
+    seed : int
+        Seeds METIS and the random method; the same seed gives the same parts.
+
+    Returns
+    -------
+    ndarray of int32
+    """
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph must be a fastgnn.Graph, got {type(graph).__name__}")
+    if not graph.is_square:
+        raise ValueError(f"graph must be square to be partitioned, got {graph!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    n = graph.num_dst_nodes
+    num_parts = _check_num_parts(num_parts, n)
+    seed = _check_seed(seed)
+    if method == "metis":
+        pymetis = _import_pymetis()     # asked for even when num_parts == 1: the same input works everywhere
+    if num_parts == 1:
+        return np.zeros(n, dtype=np.int32)
+    if method == "contiguous":
+        return _range_parts(n, num_parts)
+    if method == "random":
+        order = np.random.default_rng(seed).permutation(n)
+        parts = np.empty(n, dtype=np.int32)
+        parts[order] = _range_parts(n, num_parts)
+        return parts
+    xadj, adjncy = _symmetric_adjacency(graph)
+    degree = np.diff(np.asarray(graph.indptr, dtype=np.int64))
+    weights = np.empty((n, 2), dtype=np.int64)
+    weights[:, 0] = 1
+    weights[:, 1] = degree
+    options = pymetis.Options(seed=seed)
+    result = pymetis.part_graph(num_parts, adjacency=pymetis.CSRAdjacency(xadj, adjncy),
+                                vweights=weights.reshape(-1), options=options)
+    return np.asarray(result.vertex_part if hasattr(result, "vertex_part") else result[1], dtype=np.int32)
+
+
+def _range_parts(n, num_parts):
+    """Part ids of ``n`` consecutive items cut into ``num_parts`` ranges of sizes differing by at most one."""
+    sizes = np.full(num_parts, n // num_parts, dtype=np.int64)
+    sizes[:n % num_parts] += 1
+    return np.repeat(np.arange(num_parts, dtype=np.int32), sizes)
+
+
+def _check_num_parts(num_parts, num_nodes):
+    if isinstance(num_parts, bool) or not isinstance(num_parts, (int, np.integer)):
+        raise TypeError(f"num_parts must be an int, got {type(num_parts).__name__}")
+    num_parts = int(num_parts)
+    if num_parts < 1:
+        raise ValueError(f"num_parts must be at least 1, got {num_parts}")
+    if num_parts > max(num_nodes, 1):
+        raise ValueError(f"num_parts={num_parts} is more than the graph's {num_nodes} nodes")
+    return num_parts
+
+
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return int(seed)
+
+
+# ---------------------------------------------------------------------- the input
+def _resolve_input(source, x, y, splits):
+    """``(graph, x, y, splits {name: {part: ids}}, num_classes, name)`` from a Graph or a dataset folder."""
+    if isinstance(source, (str, os.PathLike)):
+        if not os.path.isdir(source):
+            raise ValueError(f"graph_or_dataset_dir {os.fspath(source)!r} is not a folder")
+        source = OnDiskDataset(source)
+    if isinstance(source, OnDiskDataset):
+        for given, what in ((x, "x"), (y, "y"), (splits, "splits")):
+            if given is not None:
+                raise ValueError(f"{what} is read from the dataset folder {source.path}; do not pass it too")
+        dataset_splits = {name: source.split(name) for name in source.split_names}
+        default = source.meta.get("default_split")
+        if default in dataset_splits:       # the default split first: it stays the default
+            dataset_splits = {default: dataset_splits[default],
+                              **{k: v for k, v in dataset_splits.items() if k != default}}
+        return source.graph, source.x, source.y, dataset_splits, source.num_classes, source.name
+    if not isinstance(source, Graph):
+        raise TypeError("graph_or_dataset_dir must be a fastgnn.Graph, an OnDiskDataset or a dataset folder path, "
+                        f"got {type(source).__name__}")
+    graph = source
+    if not graph.is_square:
+        raise ValueError(f"graph_or_dataset_dir must be a square graph, got {graph!r}")
+    n = graph.num_dst_nodes
+    if x is not None:
+        if not isinstance(x, np.ndarray):
+            x = V.as_array(x, "x")
+        if x.ndim != 2 or x.shape[0] != n:
+            raise ValueError(f"x must have shape (num_nodes={n}, num_features), got {x.shape}")
+        if x.dtype not in (np.float32, np.float64):
+            raise TypeError(f"x must be float32 or float64, got {x.dtype}")
+    num_classes = None
+    if y is not None:
+        y = V.as_index_vector(y, "y")
+        if y.shape[0] != n:
+            raise ValueError(f"y must have one label per node ({n}), got {y.shape[0]}")
+        if y.size and int(y.min()) < -1:
+            raise ValueError(f"y contains {int(y.min())}; class ids are >= 0 (-1 marks an unlabelled node)")
+        y = y.astype(np.int64, copy=False)
+        num_classes = int(y.max()) + 1 if y.size else 0
+    return graph, x, y, _normalized_splits(splits, n), num_classes, None
+
+
+def _normalized_splits(splits, n):
+    if splits is None:
+        return {}
+    if not isinstance(splits, dict):
+        raise TypeError(f"splits must be a dict, got {type(splits).__name__}")
+    if splits and set(splits) <= set(SPLIT_PARTS):
+        splits = {"default": splits}
+    out = {}
+    for name, parts in splits.items():
+        if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or os.sep in name:
+            raise ValueError(f"split names must be non-empty folder names, got {name!r}")
+        if not isinstance(parts, dict) or set(parts) != set(SPLIT_PARTS):
+            raise ValueError(f"splits[{name!r}] must be a dict with keys train, valid and test")
+        out[name] = {}
+        for part in SPLIT_PARTS:
+            where = f"splits[{name!r}][{part!r}]"
+            ids = V.as_index_vector(parts[part], where)
+            V.check_ids_in_range(ids, n, where)
+            out[name][part] = ids.astype(np.int64, copy=False)
+    return out
+
+
+# ---------------------------------------------------------------------- one part
+def _row_edge_ids(indptr, rows):
+    """The edge ids of ``rows`` (increasing), each row's in CSR order: ``(edge_ids, local indptr)``."""
+    starts = indptr[rows]
+    lengths = indptr[rows + 1] - starts
+    local_indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lengths, out=local_indptr[1:])
+    total = int(local_indptr[-1])
+    # edge k of the part lies in row r = the row whose range holds k: id = starts[r] + (k - local_indptr[r])
+    offsets = np.repeat(starts - local_indptr[:-1], lengths)
+    return np.arange(total, dtype=np.int64) + offsets, local_indptr
+
+
+class _Layout:
+    """What every part needs from the whole graph: the assignment and each node's rank within its part."""
+
+    def __init__(self, graph, parts, num_parts):
+        self.graph = graph
+        self.parts = parts
+        self.num_parts = num_parts
+        self.indptr = np.asarray(graph.indptr, dtype=np.int64)
+        self.indices = np.asarray(graph.indices)
+        self.in_degree = np.diff(self.indptr)
+        order = np.argsort(parts, kind="stable")        # owned nodes of each part, increasing
+        self.counts = np.bincount(parts, minlength=num_parts).astype(np.int64)
+        self.starts = np.zeros(num_parts + 1, dtype=np.int64)
+        np.cumsum(self.counts, out=self.starts[1:])
+        self.local_index = np.empty(parts.shape[0], dtype=np.int64)
+        self.local_index[order] = np.arange(parts.shape[0], dtype=np.int64) - np.repeat(self.starts[:-1], self.counts)
+        self.order = order
+
+    def owned(self, p):
+        return self.order[self.starts[p]:self.starts[p + 1]]
+
+    def build(self, p):
+        owned = self.owned(p)
+        edge_ids, local_indptr = _row_edge_ids(self.indptr, owned)
+        sources = self.indices[edge_ids].astype(np.int64, copy=False)
+        remote = self.parts[sources] != p
+        halo = np.unique(sources[remote])
+        local = np.empty(sources.shape[0], dtype=np.int64)
+        local[~remote] = self.local_index[sources[~remote]]
+        local[remote] = owned.shape[0] + np.searchsorted(halo, sources[remote])
+        return dict(owned=owned, halo=halo, edge_ids=edge_ids, local_indptr=local_indptr, local_indices=local,
+                    cut=int(np.count_nonzero(remote)))
+
+
+# ---------------------------------------------------------------------- the plan
+class PartitionInfo:
+    """The plan of a partitioned graph, as stored in ``partition.json``.
+
+    Attributes
+    ----------
+    num_parts, num_nodes, num_edges : int
+    method : str
+    seed : int
+    fingerprint : dict
+        :func:`graph_fingerprint` of the partitioned graph.
+    index_dtype : str
+    edge_weight_dtype : str or None
+    num_features : int or None
+    feature_dtype : str or None
+    num_classes : int or None
+    split_names : list of str
+    parts : list of dict
+        Per part: ``num_owned``, ``num_local_edges``, ``num_halo``, ``num_cut_edges`` (its in-edges
+        from other parts).
+    edge_cut : int
+        Edges whose source and destination lie in different parts.
+    meta : dict
+        The whole parsed ``partition.json``.
+    """
+
+    def __init__(self, meta, path=None):
+        self.meta = meta
+        self.path = path
+        self.num_parts = int(meta["num_parts"])
+        self.method = meta["method"]
+        self.seed = meta["seed"]
+        self.num_nodes = int(meta["num_nodes"])
+        self.num_edges = int(meta["num_edges"])
+        self.fingerprint = dict(meta["fingerprint"])
+        self.index_dtype = meta["index_dtype"]
+        self.edge_weight_dtype = meta["edge_weight_dtype"]
+        self.num_features = meta["num_features"]
+        self.feature_dtype = meta["feature_dtype"]
+        self.num_classes = meta["num_classes"]
+        self.split_names = list(meta["splits"])
+        self.parts = [dict(part) for part in meta["parts"]]
+        self.edge_cut = int(meta["edge_cut"])
+
+    @classmethod
+    def load(cls, out_dir):
+        """The plan stored in ``out_dir/partition.json``, checked."""
+        out_dir = os.path.abspath(os.fspath(out_dir))
+        path = os.path.join(out_dir, PARTITION_FILE)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path} is missing: {out_dir} is not a partitioned graph "
+                                    "(write one with fastgnn.distributed.partition)")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                meta = json.load(handle)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: not valid JSON ({error})") from None
+        if not isinstance(meta, dict) or meta.get("format") != PARTITION_FORMAT:
+            raise ValueError(f"{path}: not a {PARTITION_FORMAT} file")
+        if meta.get("version") != PARTITION_VERSION:
+            raise ValueError(f"{path}: format version {meta.get('version')!r}, this fastgnn reads "
+                             f"version {PARTITION_VERSION}")
+        try:
+            info = cls(meta, out_dir)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{path}: missing or bad entry ({error!r})") from None
+        if len(info.parts) != info.num_parts:
+            raise ValueError(f"{path}: {len(info.parts)} parts listed, num_parts={info.num_parts}")
+        return info
+
+    @property
+    def halo_sizes(self):
+        """Halo nodes of every part (a list of int)."""
+        return [int(part["num_halo"]) for part in self.parts]
+
+    @property
+    def owned_sizes(self):
+        """Owned nodes of every part (a list of int)."""
+        return [int(part["num_owned"]) for part in self.parts]
+
+    def exchange_bytes(self, width, dtype="float32"):
+        """Bytes one layer of width ``width`` exchanges per epoch over all ranks: forward and backward.
+
+        In the forward pass each part receives one row of ``width`` values
+        per halo node from the node's owner; in the backward pass it sends the
+        gradient of the same rows back: ``2 * sum(num_halo) * width * itemsize``.
+
+        Parameters
+        ----------
+        width : int
+            The width of the rows exchanged (the layer's input width).
+        dtype : dtype
+            float32 or float64.
+
+        Returns
+        -------
+        int
+        """
+        width = V.check_size(width, "width")
+        itemsize = np.dtype(dtype).itemsize
+        return 2 * sum(self.halo_sizes) * width * itemsize
+
+    def report(self, width=None, dtype="float32"):
+        """A short text report: edge cut, balance, halo sizes (and bytes exchanged with ``width``)."""
+        lines = [f"{self.num_parts} parts of {self.num_nodes} nodes and {self.num_edges} edges "
+                 f"(method {self.method}, seed {self.seed})",
+                 f"edge cut: {self.edge_cut} edges ({_percent(self.edge_cut, self.num_edges)} of all)"]
+        for p, part in enumerate(self.parts):
+            lines.append(f"part {p}: {part['num_owned']} owned nodes, {part['num_local_edges']} edges, "
+                         f"{part['num_halo']} halo nodes, {part['num_cut_edges']} cut in-edges")
+        lines.append(f"halo nodes: {sum(self.halo_sizes)} in total "
+                     f"({_percent(sum(self.halo_sizes), self.num_nodes)} of the nodes)")
+        if width is not None:
+            lines.append(f"bytes exchanged per epoch by a layer of width {width} ({np.dtype(dtype).name}, "
+                         f"forward + backward): {self.exchange_bytes(width, dtype)}")
+        return "\n".join(lines)
+
+    def to_dict(self):
+        """The plan as the dict stored in ``partition.json``."""
+        return json.loads(json.dumps(self.meta))
+
+    def __repr__(self):
+        return (f"PartitionInfo({self.num_parts} parts of {self.num_nodes} nodes, method={self.method!r}, "
+                f"edge_cut={self.edge_cut}, halo={self.halo_sizes})")
+
+
+def _percent(part, whole):
+    return f"{100.0 * part / whole:.1f}%" if whole else "0%"
+
+
+# ---------------------------------------------------------------------- writing
+def partition(graph_or_dataset_dir, num_parts, out_dir, *, method="metis", seed=0, x=None, y=None, splits=None,
+              overwrite=False):
+    """Partition a graph (with its features, labels and splits) into ``num_parts`` parts on disk.
+
+    Parameters
+    ----------
+    graph_or_dataset_dir : Graph, OnDiskDataset, str or os.PathLike
+        A square graph (with ``x``, ``y``, ``splits`` passed alongside), or a
+        dataset folder (``docs/datasets-on-disk.md``), whose features, labels
+        and every split are partitioned with it.
+    num_parts : int
+        From 1 to the number of nodes.
+    out_dir : str or os.PathLike
+        The folder to write; it must not exist unless ``overwrite``. Written
+        atomically: a temporary sibling folder renamed when complete.
+    method : {"metis", "random", "contiguous"}
+        See :func:`assign_parts`. ``"metis"`` needs ``pymetis``.
+    seed : int
+    x : array_like of shape (num_nodes, num_features), optional
+        float32 or float64.
+    y : array_like of int, shape (num_nodes,), optional
+        Class ids; -1 marks an unlabelled node.
+    splits : dict, optional
+        ``{"train": ids, "valid": ids, "test": ids}`` (the split ``"default"``)
+        or ``{name: {...}}``, as :func:`fastgnn.datasets.save_dataset` takes.
+    overwrite : bool
+
+    Returns
+    -------
+    PartitionInfo
+
+    Notes
+    -----
+    Part ``p`` is written as ``out_dir/part-<p>/``, a dataset folder over the
+    bipartite graph of its owned rows and its local source columns (owned
+    nodes, then halo nodes, each in increasing global id); each row keeps its
+    global CSR edge order and edge weights. Split files hold the local ids of
+    the owned nodes in the split (sorted, without repeats). Cost:
+    ``O(E + N log N)`` time plus METIS, ``O(N + E / num_parts)`` memory besides
+    the graph, features gathered in chunks of rows.
+    """
+    graph, x, y, splits, num_classes, name = _resolve_input(graph_or_dataset_dir, x, y, splits)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    num_parts = _check_num_parts(num_parts, graph.num_dst_nodes)
+    seed = _check_seed(seed)
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be a bool, got {type(overwrite).__name__}")
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    if os.path.lexists(out_dir) and not overwrite:
+        raise FileExistsError(f"out_dir {out_dir} already exists; pass overwrite=True to replace it")
+    parts = assign_parts(graph, num_parts, method, seed)
+    layout = _Layout(graph, parts, num_parts)
+    split_masks = {}
+    for split_name, split in splits.items():        # one membership mask per split part, over all nodes
+        split_masks[split_name] = {}
+        for part_name, ids in split.items():
+            mask = np.zeros(graph.num_dst_nodes, dtype=bool)
+            mask[ids] = True
+            split_masks[split_name][part_name] = mask
+    part_entries = []
+    with storage.atomic_folder(out_dir, overwrite=overwrite) as folder:
+        for p in range(num_parts):
+            built = layout.build(p)
+            _write_part(part_folder(folder, p), graph, layout, built, x, y, split_masks, num_classes, name, p)
+            part_entries.append({"num_owned": int(built["owned"].shape[0]),
+                                 "num_local_edges": int(built["edge_ids"].shape[0]),
+                                 "num_halo": int(built["halo"].shape[0]), "num_cut_edges": built["cut"]})
+        meta = {
+            "format": PARTITION_FORMAT, "version": PARTITION_VERSION, "num_parts": num_parts, "method": method,
+            "seed": seed, "name": name, "num_nodes": graph.num_dst_nodes, "num_edges": graph.num_edges,
+            "index_dtype": np.dtype(graph.index_dtype).name,
+            "edge_weight_dtype": None if graph.edge_weight is None else np.dtype(graph.edge_weight.dtype).name,
+            "fingerprint": graph_fingerprint(graph),
+            "num_features": None if x is None else int(x.shape[1]),
+            "feature_dtype": None if x is None else np.dtype(x.dtype).name,
+            "num_classes": num_classes, "has_labels": y is not None, "splits": list(splits),
+            "parts": part_entries, "edge_cut": int(sum(entry["num_cut_edges"] for entry in part_entries)),
+        }
+        with open(os.path.join(folder, PARTITION_FILE), "w", encoding="utf-8") as handle:
+            json.dump(meta, handle, indent=1, sort_keys=True)
+            handle.write("\n")
+    return PartitionInfo(meta, out_dir)
+
+
+def _write_part(folder, graph, layout, built, x, y, split_masks, num_classes, name, p):
+    owned, halo = built["owned"], built["halo"]
+    n_owned = owned.shape[0]
+    global_ids = np.concatenate([owned, halo]).astype(np.int64)
+    index_dtype = graph.index_dtype
+    weight = None if graph.edge_weight is None else np.asarray(graph.edge_weight)[built["edge_ids"]]
+    local_graph = Graph.from_csr(built["local_indptr"], built["local_indices"], weight,
+                                 num_src_nodes=global_ids.shape[0], index_dtype=index_dtype)
+    splits = {}
+    for split_name, masks in split_masks.items():
+        splits[split_name] = {part_name: np.flatnonzero(mask[owned]).astype(np.int64)
+                              for part_name, mask in masks.items()}
+    meta = dataset_meta(local_graph, name=name, x_shape=None if x is None else (n_owned, x.shape[1]),
+                        x_dtype=None if x is None else x.dtype, y_shape=None if y is None else (n_owned,),
+                        y_dtype=np.int64, num_classes=num_classes, splits=splits,
+                        extra={"partition": {"part": p, "num_parts": layout.num_parts, "num_owned": n_owned,
+                                             "num_halo": int(halo.shape[0])}})
+    os.makedirs(folder)
+    storage.write_graph_files(folder, local_graph)
+    if x is not None:
+        with storage.NpyWriter(os.path.join(folder, "x.npy"), (n_owned, x.shape[1]), x.dtype) as writer:
+            for start in range(0, n_owned, _FEATURE_CHUNK):
+                writer.write(x[owned[start:start + _FEATURE_CHUNK]])
+    if y is not None:
+        np.save(os.path.join(folder, "y.npy"), np.asarray(y, dtype=np.int64)[owned])
+    write_splits(folder, splits)
+    np.save(os.path.join(folder, "global_ids.npy"), global_ids)
+    np.save(os.path.join(folder, "halo_owner.npy"), layout.parts[halo].astype(np.int32))
+    np.save(os.path.join(folder, "halo_remote_index.npy"), layout.local_index[halo].astype(np.int64))
+    np.save(os.path.join(folder, "in_degree.npy"), layout.in_degree[global_ids].astype(np.int64))
+    np.save(os.path.join(folder, "edge_ids.npy"), built["edge_ids"].astype(np.int64))
+    storage.write_meta(folder, meta)
+
+
+# ---------------------------------------------------------------------- reading
+class Partition:
+    """One part of a partitioned graph, as a rank holds it (:func:`load_partition`).
+
+    Attributes
+    ----------
+    graph : Graph
+        Bipartite: ``num_owned`` destination rows (the owned nodes), and
+        ``num_owned + num_halo`` source columns (owned nodes, then halo nodes).
+    x : ndarray of shape (num_owned, num_features), or None
+    y : ndarray of int64, shape (num_owned,), or None
+    splits : dict
+        ``{name: {"train": ids, "valid": ids, "test": ids}}``, local ids of owned nodes.
+    global_ids : ndarray of int64, shape (num_owned + num_halo,)
+    num_owned, num_halo : int
+    halo_owner : ndarray of int32, shape (num_halo,)
+    halo_remote_index : ndarray of int64, shape (num_halo,)
+        Each halo node's local id within its owner.
+    in_degree : ndarray of int64, shape (num_owned + num_halo,)
+        The global in-degree of every local source node.
+    edge_ids : ndarray of int64, shape (num_edges,)
+        The global edge id of every local edge.
+    rank : int
+    info : PartitionInfo
+    path : str
+        The part's folder.
+    """
+
+    def __init__(self, info, rank, mmap=False):
+        folder = part_folder(info.path, rank)
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"{folder} is missing")
+        self.info, self.rank, self.path = info, rank, folder
+        self.meta = storage.read_meta(folder)
+        self.graph = storage.load_graph(Graph, folder, mmap=mmap)
+        entry = info.parts[rank]
+        self.num_owned = self.graph.num_dst_nodes
+        self.num_halo = self.graph.num_src_nodes - self.num_owned
+        if (self.num_owned, self.num_halo, self.graph.num_edges) != (
+                entry["num_owned"], entry["num_halo"], entry["num_local_edges"]):
+            raise ValueError(f"{folder} does not match {PARTITION_FILE}: {self.graph!r}, expected "
+                             f"{entry['num_owned']} owned, {entry['num_halo']} halo nodes and "
+                             f"{entry['num_local_edges']} edges")
+        n_src = self.graph.num_src_nodes
+        self.x = None
+        if self.meta.get("x") is not None:
+            shape = self.meta["x"]["shape"]
+            if list(shape[:1]) != [self.num_owned]:
+                raise ValueError(f"{folder}/meta.json: x must have {self.num_owned} rows, got shape {shape}")
+            self.x = storage.open_npy(folder, "x.npy", shape=shape, dtype=self.meta["x"]["dtype"], mmap=mmap)
+        self.y = None
+        if self.meta.get("y") is not None:
+            self.y = storage.open_npy(folder, "y.npy", shape=(self.num_owned,), dtype=np.int64, mmap=False)
+        self.global_ids = storage.open_npy(folder, "global_ids.npy", shape=(n_src,), dtype=np.int64, mmap=False)
+        self.halo_owner = storage.open_npy(folder, "halo_owner.npy", shape=(self.num_halo,), dtype=np.int32,
+                                           mmap=False)
+        self.halo_remote_index = storage.open_npy(folder, "halo_remote_index.npy", shape=(self.num_halo,),
+                                                  dtype=np.int64, mmap=False)
+        self.in_degree = storage.open_npy(folder, "in_degree.npy", shape=(n_src,), dtype=np.int64, mmap=False)
+        self.edge_ids = storage.open_npy(folder, "edge_ids.npy", shape=(self.graph.num_edges,), dtype=np.int64,
+                                         mmap=False)
+        if self.num_halo and (int(self.halo_owner.min()) < 0 or int(self.halo_owner.max()) >= info.num_parts
+                              or np.any(self.halo_owner == rank)):
+            raise ValueError(f"{folder}/halo_owner.npy: owners must be other parts in [0, {info.num_parts})")
+        self.splits = {}
+        for name in self.meta.get("splits", []):
+            self.splits[name] = {}
+            for part in SPLIT_PARTS:
+                relative = os.path.join("split", name, f"{part}.npy")
+                shape = storage.checked_npy_header(os.path.join(folder, relative))[0]
+                ids = storage.open_npy(folder, relative, shape=shape, dtype=np.int64, mmap=False)
+                storage.checked(os.path.join(folder, relative),
+                                lambda ids=ids: V.check_ids_in_range(ids, self.num_owned, "ids"))
+                self.splits[name][part] = ids
+
+    @property
+    def num_classes(self):
+        return self.info.num_classes
+
+    def split(self, name="default"):
+        """The local ids of split ``name`` (``"default"``: the first stored split)."""
+        if name == "default" and name not in self.splits and self.splits:
+            name = next(iter(self.splits))
+        if name not in self.splits:
+            raise KeyError(f"{self.path} has no split {name!r}; it has {list(self.splits) or 'none'}")
+        return dict(self.splits[name])
+
+    def masks(self, name="default"):
+        """The split as boolean masks over the owned nodes ``(train_mask, valid_mask, test_mask)``."""
+        out = []
+        for part in SPLIT_PARTS:
+            mask = np.zeros(self.num_owned, dtype=bool)
+            mask[self.split(name)[part]] = True
+            out.append(mask)
+        return tuple(out)
+
+    def __repr__(self):
+        return (f"Partition(rank {self.rank} of {self.info.num_parts}: {self.num_owned} owned, "
+                f"{self.num_halo} halo nodes, {self.graph.num_edges} edges)")
+
+
+def load_partition(out_dir, rank, *, mmap=False):
+    """Part ``rank`` of the partitioned graph in ``out_dir`` (see :func:`partition`).
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+    rank : int
+        In ``[0, num_parts)``.
+    mmap : bool
+        Memory-map the graph arrays and features instead of reading them.
+
+    Returns
+    -------
+    Partition
+    """
+    info = PartitionInfo.load(out_dir)
+    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)):
+        raise TypeError(f"rank must be an int, got {type(rank).__name__}")
+    if not 0 <= int(rank) < info.num_parts:
+        raise ValueError(f"rank must be in [0, {info.num_parts}) for {info.path}, got {rank}")
+    return Partition(info, int(rank), mmap=mmap)
+
+
+def reassemble(out_dir):
+    """The graph, features, labels and splits a partition folder was written from.
+
+    Returns
+    -------
+    graph : Graph
+        Equal to the partitioned graph (same CSR order, index dtype and edge weights).
+    x : ndarray or None
+    y : ndarray of int64 or None
+    splits : dict
+        ``{name: {"train": ids, "valid": ids, "test": ids}}`` with sorted global ids.
+    """
+    info = PartitionInfo.load(out_dir)
+    n, num_edges = info.num_nodes, info.num_edges
+    indices = np.empty(num_edges, dtype=info.index_dtype)
+    degree = np.zeros(n, dtype=np.int64)
+    weight = None if info.edge_weight_dtype is None else np.empty(num_edges, dtype=info.edge_weight_dtype)
+    x = None if info.num_features is None else np.empty((n, info.num_features), dtype=info.feature_dtype)
+    y = np.empty(n, dtype=np.int64) if info.meta.get("has_labels") else None
+    seen = np.zeros(n, dtype=bool)
+    edge_seen = np.zeros(num_edges, dtype=bool)
+    splits = {name: {part: [] for part in SPLIT_PARTS} for name in info.split_names}
+    for rank in range(info.num_parts):
+        part = Partition(info, rank)
+        owned = part.global_ids[:part.num_owned]
+        if np.any(seen[owned]):
+            raise ValueError(f"{part.path}: owns nodes another part owns")
+        seen[owned] = True
+        degree[owned] = np.diff(np.asarray(part.graph.indptr, dtype=np.int64))
+        indices[part.edge_ids] = part.global_ids[np.asarray(part.graph.indices, dtype=np.int64)]
+        edge_seen[part.edge_ids] = True
+        if weight is not None:
+            weight[part.edge_ids] = part.graph.edge_weight
+        if x is not None:
+            x[owned] = part.x
+        if y is not None:
+            y[owned] = part.y
+        for name in info.split_names:
+            for split_part in SPLIT_PARTS:
+                splits[name][split_part].append(owned[part.splits[name][split_part]])
+    if not seen.all() or not edge_seen.all():
+        raise ValueError(f"{info.path}: the parts do not cover every node and edge")
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(degree, out=indptr[1:])
+    graph = Graph.from_csr(indptr, indices, weight, num_src_nodes=n, index_dtype=info.index_dtype)
+    if graph_fingerprint(graph) != info.fingerprint:
+        raise ValueError(f"{info.path}: the reassembled graph does not match the fingerprint in {PARTITION_FILE}")
+    splits = {name: {split_part: np.sort(np.concatenate(chunks)) if chunks else np.empty(0, np.int64)
+                     for split_part, chunks in parts.items()} for name, parts in splits.items()}
+    return graph, x, y, splits
