@@ -2,7 +2,7 @@
 import numpy as np
 
 from fastgnn.graph import Graph
-from fastgnn.models import GCN, GraphSAGE
+from fastgnn.models import GCN, GraphSAGE  # noqa: F401 - GCN used by the tests too
 from fastgnn.optim import Adam
 
 MODELS = ("gcn", "sage")

@@ -148,3 +148,22 @@ def test_checkpoint_loads_into_a_single_process_model(tmp_path):
         logits = fresh(graph, x)
     accuracy = np.mean(np.argmax(logits[masks["test"]], axis=1) == y[masks["test"]])
     assert accuracy == result.metrics["test_acc"]
+
+
+@pytest.mark.parametrize("kind", ["gcn", "sage"])
+def test_dropout_and_sparse_input_keep_the_ranks_identical(kind):
+    graph, x, y, masks = cases.synthetic()
+    x = np.where(np.random.default_rng(2).random(x.shape) < 0.05, x, 0.0)     # 5 % non-zero: kept sparse
+    parts = make_parts(graph, x, y, masks, cases.assignment(graph.num_nodes, 3))
+
+    def job(comm):
+        net = (GraphSAGE if kind == "sage" else cases.GCN)(x.shape[1], 8, int(y.max()) + 1, dropout=0.5, rng=0)
+        result = train_node_classifier_distributed(net, parts[comm.rank], Adam(net.parameters(), lr=0.01),
+                                                   comm=comm, epochs=4, early_stopping=None)
+        return result, np.concatenate([p.data.ravel() for p in net.parameters()])
+
+    results = run_ranks(3, job)
+    for result, params in results[1:]:
+        np.testing.assert_array_equal(params, results[0][1])
+        assert result.history["train_loss"] == results[0][0].history["train_loss"]
+    assert np.all(np.isfinite(results[0][0].history["train_loss"]))

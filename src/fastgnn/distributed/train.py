@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from fastgnn.graph import Graph
+from fastgnn.graph import Graph, SparseFeatures
 from fastgnn.losses import cross_entropy
 from fastgnn.nn import GCNConv
 from fastgnn.nn.module import Module, lowest_trainable
@@ -36,6 +36,9 @@ from fastgnn.distributed.comm import get_comm
 from fastgnn.distributed.halo import HaloExchange
 
 __all__ = ["train_node_classifier_distributed", "evaluate_distributed", "DistributedModel", "partition_masks"]
+
+#: Input features at most this dense are kept sparse (as the CLI does with bag-of-words features).
+SPARSE_DENSITY = 0.1
 
 _SPLIT_ALIASES = {"train": ("train", "train_mask"), "val": ("val", "valid", "val_mask", "valid_mask"),
                   "test": ("test", "test_mask")}
@@ -156,9 +159,12 @@ class DistributedModel:
     -----
     ``forward(x_owned)`` returns the logits of the owned nodes;
     ``backward(grad)`` fills the parameter gradients with this rank's
-    share; :meth:`allreduce_gradients` sums them over the ranks. Dropout
-    runs on owned rows before the exchange, so a node's dropped features are
-    the same on every rank that reads them. Use inside :meth:`prepared`.
+    share; :meth:`allreduce_gradients` sums them over the ranks. The input
+    features are exchanged once per run (kept sparse when at most 10 % of
+    them are non-zero) and the input dropout runs on each rank's copy; the
+    hidden layers' dropout runs on owned rows before the exchange, so a
+    node's dropped features are the same on every rank that reads them.
+    Use inside :meth:`prepared`.
     """
 
     def __init__(self, model, partition, comm):
@@ -190,12 +196,20 @@ class DistributedModel:
         with _weights_as_given(self._gcn):
             yield self
 
-    def _exchange(self, layer, h):
-        if layer == 0:   # the input features do not change: fetch the halo's once
-            if self._x_cache is None or self._x_cache[0] is not h:
-                self._x_cache = (h, self.halo.forward(h))
-            return self._x_cache[1]
-        return self.halo.forward(h)
+    def _input_src(self, x_owned):
+        """The input features of owned + halo nodes: fetched once, sparse when at most 10 % are non-zero."""
+        if self._x_cache is None or self._x_cache[0] is not x_owned:
+            x_src = self.halo.forward(x_owned)
+            if x_src.size and np.count_nonzero(x_src) <= SPARSE_DENSITY * x_src.size:
+                x_src = SparseFeatures.from_dense(x_src)
+            self._x_cache = (x_owned, x_src)
+        return self._x_cache[1]
+
+    def _destination_rows(self, conv, h_src):
+        """``h_src[:num_owned]``; GCNConv does not read it, and takes no sparse rows: a zero-strided stand-in."""
+        if isinstance(conv, GCNConv) and isinstance(h_src, SparseFeatures):
+            return np.broadcast_to(np.zeros((), dtype=h_src.dtype), (self.num_owned, h_src.shape[1]))
+        return h_src[:self.num_owned]
 
     def forward(self, x_owned):
         """Logits of the owned nodes (``model`` in its current mode)."""
@@ -204,10 +218,16 @@ class DistributedModel:
         h = x_owned
         for layer in range(model.num_layers):
             dropout = model.dropouts[layer]
-            if dropout.p > 0 and model.training and (layer == 0 or fused[layer - 1] is None):
-                h = dropout(h)
-            h_src = self._exchange(layer, h) if h is x_owned else self.halo.forward(h)
-            h = model.convs[layer](self.graphs[layer], (h_src, h_src[:self.num_owned]))
+            if layer == 0:
+                # the input is fetched once per run; its dropout runs on every rank's copy (as a mini-batch's)
+                h_src = self._input_src(x_owned)
+                if dropout.p > 0 and model.training:
+                    h_src = dropout(h_src)
+            else:
+                if dropout.p > 0 and model.training and fused[layer - 1] is None:
+                    h = dropout(h)          # before the exchange: the owner's mask for every reader
+                h_src = self.halo.forward(h)
+            h = model.convs[layer](self.graphs[layer], (h_src, self._destination_rows(model.convs[layer], h_src)))
             if layer < model.num_layers - 1:
                 h = model.activations[layer](h) if fused[layer] is None else model._fused_forward(layer, h)
         return h
@@ -239,7 +259,7 @@ class DistributedModel:
             grad = self.halo.backward(grad_src)
             if layer > 0 and fused[layer - 1] is not None:
                 continue            # this dropout is part of the fused step below
-            if dropout.p > 0:
+            if dropout.p > 0 and layer > 0:
                 grad = dropout.backward(grad)
 
     def allreduce_gradients(self):
