@@ -262,21 +262,24 @@ class DistributedModel:
             if dropout.p > 0 and layer > 0:
                 grad = dropout.backward(grad)
 
-    def allreduce_gradients(self):
-        """Sum every parameter gradient over the ranks (in rank order); the same values on every rank."""
+    def allreduce_gradients(self, extra=None):
+        """Sum every parameter gradient over the ranks (in rank order); the same values on every rank.
+
+        ``extra`` (floats, e.g. this rank's loss sum) rides along in the same
+        collective; its sum over the ranks is returned (float64).
+        """
         params = [param for param in self.model.parameters() if param.requires_grad]
-        if not params or self.comm.size == 1:
-            return
-        by_dtype = {}
+        extra = np.zeros(0) if extra is None else np.asarray(extra, dtype=np.float64).reshape(-1)
+        if self.comm.size == 1:
+            return extra.copy()
+        flat = np.concatenate([param.grad.reshape(-1).astype(np.float64, copy=False) for param in params] + [extra])
+        total = self.comm.allreduce_sum(flat)   # float64: a float32 gradient's sum is then rounded once
+        start = 0
         for param in params:
-            by_dtype.setdefault(param.grad.dtype.str, []).append(param)
-        for group in by_dtype.values():
-            total = self.comm.allreduce_sum(np.concatenate([param.grad.reshape(-1) for param in group]))
-            start = 0
-            for param in group:
-                size = param.grad.size
-                param.grad[...] = total[start:start + size].reshape(param.grad.shape)
-                start += size
+            size = param.grad.size
+            param.grad[...] = total[start:start + size].reshape(param.grad.shape)
+            start += size
+        return total[start:]
 
 
 def _split_sums(logits, y, mask):
@@ -423,9 +426,8 @@ def train_node_classifier_distributed(model, partition, optimizer, *, comm=None,
         else:
             loss, grad = 0.0, np.zeros_like(logits)
         runner.backward(grad)
-        runner.allreduce_gradients()
+        total = runner.allreduce_gradients(extra=[loss])
         optimizer.step()
-        total = comm.allreduce_sum(np.array([loss], dtype=np.float64))
         return {"train_loss": float(total[0]) / num_train}
 
     def validate(epoch):
