@@ -31,7 +31,7 @@ def _run(ranks, *args, timeout=180):
             command.append("--allow-run-as-root")
     command += [sys.executable, "-m", "fastgnn", "train", *args]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-               OMP_NUM_THREADS="1")
+               OMP_NUM_THREADS="1", OMPI_MCA_mpi_yield_when_idle="1")
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
 
 

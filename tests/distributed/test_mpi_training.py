@@ -35,7 +35,7 @@ def mpirun(ranks, case, out_path, timeout=TIMEOUT):
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-run-as-root")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-               OMP_NUM_THREADS="1")
+               OMP_NUM_THREADS="1", OMPI_MCA_mpi_yield_when_idle="1")
     command += [sys.executable, str(HERE / "mpi_job.py"), str(out_path), case]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
 
