@@ -165,6 +165,9 @@ def add_arguments(parser):
          help="node task: start from the weights in PATH (written by --save; a link-task autoencoder becomes the "
               "encoder of --model gae/vgae); without --epochs, evaluate "
               "them without training")
+    _add(parser, "--partitions", metavar="DIR", default=None,
+         help="node task: train over the parts in DIR (python -m fastgnn partition), one per MPI rank: "
+              "mpirun -n P python -m fastgnn train --partitions DIR (rank 0 prints; docs/distributed.md)")
     _add(parser, "--log-every", default=None, type=int, metavar="N",
          help="progress line every N epochs (node task default 10)")
     _add(parser, "--quiet", action="store_true", help="no progress lines")
@@ -522,6 +525,14 @@ def _run(args, out):
     if s["save"] is not None:
         check_writable(s["save"], "--save")     # now, not after training
 
+    if getattr(args, "partitions", None) is not None:
+        from fastgnn.cli.partitioned import run_partitioned
+
+        with num_threads(s["threads"]):
+            return run_partitioned(
+                s, args, out, build=build, load_dataset=load_dataset, save_weights=save_weights,
+                summarize=lambda results, seconds: _summary(s, s["config"], _Named(s["dataset"]), results, seconds))
+
     def say(line):
         print(line, file=out, flush=True)
 
@@ -602,6 +613,13 @@ def _run(args, out):
     if s["json"]:
         say(json.dumps(summary))
     return 0
+
+
+class _Named:
+    """A stand-in dataset for :func:`_summary` (only its name is read)."""
+
+    def __init__(self, name):
+        self.name = name
 
 
 def _stored_widths(config):

@@ -35,3 +35,16 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | set(__all__))
+
+
+# ---- distributed full-graph training (comm, halo, train): imported on first access ----
+_TRAINING = {
+    "Communicator": "fastgnn.distributed.comm", "abort_on_failure": "fastgnn.distributed.comm",
+    "get_comm": "fastgnn.distributed.comm", "import_mpi": "fastgnn.distributed.comm",
+    "HaloExchange": "fastgnn.distributed.halo",
+    "DistributedModel": "fastgnn.distributed.train", "evaluate_distributed": "fastgnn.distributed.train",
+    "partition_masks": "fastgnn.distributed.train",
+    "train_node_classifier_distributed": "fastgnn.distributed.train",
+}
+_LAZY.update(_TRAINING)
+__all__ += sorted(_TRAINING)

@@ -1,0 +1,101 @@
+"""``python -m fastgnn train --partitions DIR``: the node task over a partitioned graph, one part per MPI rank.
+
+Launched as ``mpirun -n P python -m fastgnn train --dataset cora --model gcn
+--partitions DIR``; rank 0 prints the progress and the results (``--json``:
+the JSON line), the other ranks print nothing. A rank that fails prints
+``fastgnn: rank R failed: ...`` and aborts the whole job.
+"""
+import io
+import time
+
+import numpy as np
+
+from fastgnn.cli._common import CommandError
+
+__all__ = ["run_partitioned", "check_same_graph"]
+
+_NOT_DISTRIBUTED = ("inductive", "cut_test_edges", "minibatch", "freeze", "load")
+
+
+def check_same_graph(info, graph, dataset_name):
+    """CommandError unless the partitions at hand were cut from ``graph`` (node and edge counts, fingerprint)."""
+    expected = (getattr(info, "num_nodes", None), getattr(info, "num_edges", None))
+    found = (graph.num_nodes, graph.num_edges)
+    mismatch = any(want is not None and int(want) != got for want, got in zip(expected, found))
+    fingerprint = getattr(info, "fingerprint", None)
+    if not mismatch and fingerprint is not None:
+        from fastgnn.distributed.partition import graph_fingerprint
+
+        mismatch = graph_fingerprint(graph)["sha256"] != dict(fingerprint).get("sha256")
+    if mismatch:
+        raise CommandError(f"--partitions: the partitions were cut from another graph ({expected[0]} nodes, "
+                           f"{expected[1]} edges) than --dataset {dataset_name} ({found[0]} nodes, {found[1]} "
+                           "edges, or a different fingerprint); pass the --dataset they were made from")
+
+
+def _row_normalize(x):
+    sums = x.sum(axis=1, keepdims=True)
+    return np.divide(x, sums, out=np.zeros_like(x), where=sums != 0)
+
+
+def run_partitioned(s, args, out, *, build, load_dataset, summarize, save_weights):
+    """Train the node task of settings ``s`` on ``args.partitions``; rank 0 writes to ``out``."""
+    from fastgnn.distributed import Communicator, abort_on_failure, train_node_classifier_distributed
+
+    for name in _NOT_DISTRIBUTED:
+        if s.get(name):
+            raise CommandError(f"--partitions runs transductive full-batch training; "
+                               f"--{name.replace('_', '-')} does not apply")
+    if s["runs"] != 1:
+        raise CommandError("--partitions runs one training run; drop --runs")
+    directory = args.partitions
+    try:
+        from fastgnn.distributed.partition import PartitionInfo, load_partition
+        comm = Communicator()
+    except ImportError as error:
+        raise CommandError(f"--partitions: {error}") from None
+    info = PartitionInfo.load(directory)
+    if int(info.num_parts) != comm.size:
+        hint = ("; it was started without mpirun" if comm.size == 1 else "")
+        raise CommandError(f"--partitions {directory} holds {info.num_parts} parts but the job runs {comm.size} "
+                           f"rank{'s' if comm.size != 1 else ''}{hint}: launch mpirun -n {info.num_parts} "
+                           "python -m fastgnn train ... --partitions DIR")
+    if comm.rank != 0:
+        out = io.StringIO()
+
+    def say(line):
+        print(line, file=out, flush=True)
+
+    config = s["config"]
+    started = time.perf_counter()
+    dataset = load_dataset(s["dataset"], s["data_root"], False, True)
+    check_same_graph(info, dataset.graph, s["dataset"])
+    with abort_on_failure(comm):
+        partition = load_partition(directory, comm.rank)
+        x = np.asarray(partition.x)
+        if s["normalize_features"]:
+            x = _row_normalize(x.astype(np.float64))   # row by row: the same as on the whole graph
+        partition.x = x
+        config.update(model=s["model"], in_channels=x.shape[1], out_channels=dataset.num_classes)
+        say(f"{dataset!r}, {info.num_parts} partitions of {directory} on {comm.size} MPI ranks, transductive")
+        say("model {model}: hidden {hidden}, layers {layers}, aggr {aggr}, dropout {dropout}, bias {bias}; Adam lr "
+            "{lr}, weight decay {weight_decay} ({decay}); up to {epochs} epochs, early stopping {early_stopping} "
+            "({patience})".format(**config))
+        model, optimizer = build(config, s["seed"])
+        result = train_node_classifier_distributed(
+            model, partition, optimizer, comm=comm, epochs=config["epochs"], patience=config["patience"],
+            early_stopping=config["early_stopping"], progress="quiet" if s["quiet"] or comm.rank else None,
+            log_every=s["log_every"], log=None if s["quiet"] or comm.rank else say)
+        summary = summarize([(s["seed"], result)], time.perf_counter() - started)
+        summary.update(partitions=str(directory), ranks=comm.size, halo_nodes=result.info["halo_nodes"])
+        if s["save"] is not None and comm.rank == 0:
+            save_weights(model, s["save"], config)
+            say(f"weights saved to {s['save']}")
+            summary["saved"] = s["save"]
+    say(f"val acc {summary['val_acc']:.4f}, test acc {summary['test_acc']:.4f}, "
+        f"{1000 * summary['seconds_per_epoch']:.1f} ms/epoch over {summary['epochs']} epochs on {comm.size} ranks")
+    if s["json"]:
+        import json
+
+        say(json.dumps(summary))
+    return 0

