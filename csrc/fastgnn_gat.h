@@ -11,12 +11,18 @@
  *     alpha[e, h]             softmax of s over the row per head: row max, exp once
  *                             per edge and head, sum in CSR order (double), normalise
  *     out[i, h, :]            sum_e alpha[e, h] keep(e H + h) scale x[j, h, :]
- *   backward, first per destination row (fg_gat*_backward_rows): the gradient of
+ *   GAT backward: the softmax row sums rowsum[i, h] = <g[i, h], out[i, h]> (the
+ *     forward's out; equal to sum_e alpha da over the row), then one pass per source
+ *     node over the transposed CSR (fg_gat_backward_sources): <g[i, h], x[j, h]> with
+ *     x[j] at hand, the softmax and leaky-ReLU gradients, grad_x and grad_score_src,
+ *     and each edge's score gradient into an (E, H) scratch at its edge id; then the
+ *     row sums of that scratch (grad_score_dst). One gathered row (g[i]) per edge.
+ *   GATv2 backward, first per destination row (fg_gatv2_backward_rows): the gradient of
  *     the weights <g[i, h], x[j, h]>, the softmax backward and the leaky-ReLU
  *     gradient, written per edge into an (E, 2, H) scratch (the dropped-out weight
  *     and the score gradient of each edge, side by side, so the second pass reads
  *     one line per edge); then per source node over the transposed CSR
- *     (fg_gat*_backward_sources): the gradients of x and of the source scores.
+ *     (fg_gatv2_backward_sources): the gradients of x_src.
  *
  * Every output row is written by one call and every sum runs in a fixed order
  * (CSR order within a row, transposed-CSR order within a source, fixed blocks of

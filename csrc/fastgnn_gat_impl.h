@@ -431,27 +431,6 @@ FG_GAT_INLINE void FG_GN(fg_gat_row_weight_grads)(
         }
 }
 
-/* GAT: the softmax backward ds = alpha (da - rowsum) and dz = ds leaky_relu'(z),
- * z = score_src[j] + score_dst[i], over scratch[e, 1, :]; their row sums into gsd. */
-FG_GAT_INLINE void FG_GN(fg_gat_row_score_grads)(
-    FG_T *FG_GAT_RESTRICT sc, FG_T *FG_GAT_RESTRICT gsd, const double *FG_GAT_RESTRICT rowsum,
-    const FG_T *FG_GAT_RESTRICT a, const FG_T *FG_GAT_RESTRICT score_src, const FG_T *FG_GAT_RESTRICT sd,
-    const FG_I *FG_GAT_RESTRICT idx, int64_t n, const int64_t H, FG_T slope, double *FG_GAT_RESTRICT acc)
-{
-    for (int64_t h = 0; h < H; ++h) acc[h] = 0.0;
-    for (int64_t k = 0; k < n; ++k) {
-        const FG_T *FG_GAT_RESTRICT ss = score_src + (int64_t)idx[k] * H;
-        for (int64_t h = 0; h < H; ++h) {
-            const double ds = (double)a[k * H + h] * ((double)sc[k * 2 * H + H + h] - rowsum[h]);
-            const FG_T z = ss[h] + sd[h];
-            const double dz = fg_pick_double(z > 0, ds, ds * (double)slope);
-            sc[k * 2 * H + H + h] = (FG_T)dz;
-            acc[h] += dz;
-        }
-    }
-    for (int64_t h = 0; h < H; ++h) gsd[h] = (FG_T)acc[h];
-}
-
 /* The per-row steps of both backwards up to da: dots, dropout factors, scratch, rowsum. */
 FG_GAT_INLINE void FG_GN(fg_gat_row_backward_start)(
     FG_T *FG_GAT_RESTRICT scratch, double *FG_GAT_RESTRICT rowsum, const FG_T *FG_GAT_RESTRICT gi,
@@ -473,30 +452,6 @@ FG_GAT_INLINE void FG_GN(fg_gat_row_backward_start)(
 #define FG_GAT_BODY(HW) FG_GN(fg_gat_row_weight_grads)(sc, rowsum, a, d, factor, n, HW)
     FG_GAT_HEADS_DISPATCH(H, FG_GAT_BODY)
 #undef FG_GAT_BODY
-}
-
-FG_GAT_CLONES static void FG_GN(fg_gat_backward_rows)(
-    FG_T *scratch, FG_T *grad_score_dst, const FG_T *g, const FG_T *x, const FG_T *score_src,
-    const FG_T *score_dst, const FG_T *alpha, int64_t H, int64_t F, const FG_I *indptr, const FG_I *indices,
-    FG_T slope, int drop, uint32_t threshold, uint32_t k0, uint32_t k1, FG_T scale, int64_t row_begin,
-    int64_t row_end, double *work, FG_T *buf, int64_t buf_edges)
-{
-    const int64_t HF = H * F;
-    const int64_t e_stop = indptr[row_end];
-    const int64_t distance = fg_gat_distance(HF * (int64_t)sizeof(FG_T));
-    double *rowsum = work, *acc = work + H;
-    for (int64_t i = row_begin; i < row_end; ++i) {
-        const int64_t e0 = indptr[i], n = (int64_t)indptr[i + 1] - e0;
-        FG_GN(fg_gat_row_backward_start)(scratch, rowsum, g + i * HF, x, score_src, alpha, indices, e0, n, e_stop,
-                                         distance, H, F, drop, threshold, k0, k1, scale, buf, buf_edges);
-        FG_T *sc = scratch + e0 * 2 * H;
-        const FG_T *a = alpha + e0 * H;
-#define FG_GAT_BODY(HW)                                                                                      \
-        FG_GN(fg_gat_row_score_grads)(sc, grad_score_dst + i * H, rowsum, a, score_src, score_dst + i * H,   \
-                                      indices + e0, n, HW, slope, acc)
-        FG_GAT_HEADS_DISPATCH(H, FG_GAT_BODY)
-#undef FG_GAT_BODY
-    }
 }
 
 /* GATv2, second loop of a row: ds = alpha (da - rowsum) into scratch[e, 1, :];
@@ -562,54 +517,258 @@ FG_GAT_CLONES static void FG_GN(fg_gatv2_backward_rows)(
 
 /* ------------------------------------------------------------------ backward, per source node */
 
-/* GAT: grad_x[j, h] = sum_t w'[e, h] g[i, h], grad_score_src[j, h] = sum_t dz[e, h]
- * over the transposed row of j (t -> edge e = edge_id[t], destination i = t_indices[t]). */
+/* GAT, the softmax row sums: rowsum[i, h] = <g[i, h, :], out[i, h, :]> (in double, f in order),
+ * which equals sum_e alpha[e, h] da[e, h] over row i since out[i, h] = sum_e alpha'[e, h] x[j, h]
+ * (0 for an empty row, which no edge reads). */
+FG_GAT_CLONES static void FG_GN(fg_gat_backward_rowsums)(
+    double *rowsum, const FG_T *g, const FG_T *out, int64_t H, int64_t F, const FG_I *indptr, int64_t row_begin,
+    int64_t row_end)
+{
+    for (int64_t i = row_begin; i < row_end; ++i) {
+        const int empty = indptr[i + 1] == indptr[i];
+        for (int64_t h = 0; h < H; ++h) {
+            const int64_t r = i * H + h;
+            const FG_T *FG_GAT_RESTRICT gr = g + r * F, *FG_GAT_RESTRICT orow = out + r * F;
+            double total = 0.0;
+            if (!empty)
+                for (int64_t f = 0; f < F; ++f) total += (double)gr[f] * (double)orow[f];
+            rowsum[r] = total;
+        }
+    }
+}
+
+/* GAT, the whole backward per source node j over its transposed row (t -> edge
+ * e = edge_id[t], destination i = t_indices[t]), with x[j] and score_src[j] at
+ * hand: da = <g[i, h], x[j, h]> keep scale, ds = alpha (da - rowsum[i, h]),
+ * dz = ds leaky_relu'(score_src[j, h] + score_dst[i, h]) (stored at dz[e, h]
+ * for the destination sums); grad_x[j, h] = sum_t alpha'[e, h] g[i, h],
+ * grad_score_src[j, h] = sum_t dz[e, h] (double). Per edge one gathered row
+ * (g[i]) and a few H-wide values, instead of x[j] and g[i] in two passes. */
 FG_GAT_INLINE void FG_GN(fg_gat_backward_sources_impl)(
-    FG_T *FG_GAT_RESTRICT grad_x, FG_T *FG_GAT_RESTRICT grad_score_src, const FG_T *FG_GAT_RESTRICT g,
-    const FG_T *FG_GAT_RESTRICT scratch, int64_t H, const int64_t F, const FG_I *FG_GAT_RESTRICT t_indptr,
-    const FG_I *FG_GAT_RESTRICT t_indices, const FG_I *FG_GAT_RESTRICT edge_id, int64_t row_begin,
-    int64_t row_end, double *FG_GAT_RESTRICT work)
+    FG_T *FG_GAT_RESTRICT grad_x, FG_T *FG_GAT_RESTRICT grad_score_src, FG_T *FG_GAT_RESTRICT dz_edges,
+    const FG_T *FG_GAT_RESTRICT g, const FG_T *FG_GAT_RESTRICT x, const FG_T *FG_GAT_RESTRICT score_src,
+    const FG_T *FG_GAT_RESTRICT score_dst, const double *FG_GAT_RESTRICT rowsum,
+    const FG_T *FG_GAT_RESTRICT alpha, int64_t H, const int64_t F, const FG_I *FG_GAT_RESTRICT t_indptr,
+    const FG_I *FG_GAT_RESTRICT t_indices, const FG_I *FG_GAT_RESTRICT edge_id, FG_T slope, int drop,
+    uint32_t threshold, uint32_t k0, uint32_t k1, FG_T scale, int64_t row_begin, int64_t row_end,
+    double *FG_GAT_RESTRICT work, FG_T *FG_GAT_RESTRICT factor)
 {
     const int64_t HF = H * F;
     const int64_t t_stop = t_indptr[row_end];
-    const int64_t distance = fg_gat_distance((HF + 2 * H) * (int64_t)sizeof(FG_T));
+    const int64_t distance = fg_gat_distance((HF + 4 * H) * (int64_t)sizeof(FG_T));
     double *acc = work;
+    for (int64_t l = 0; l < H; ++l) factor[l] = 1;
     for (int64_t j = row_begin; j < row_end; ++j) {
         FG_T *FG_GAT_RESTRICT o = grad_x + j * HF;
+        const FG_T *FG_GAT_RESTRICT xr = x + j * HF;
+        const FG_T *FG_GAT_RESTRICT ss = score_src + j * H;
         for (int64_t l = 0; l < HF; ++l) o[l] = 0;
         for (int64_t h = 0; h < H; ++h) acc[h] = 0.0;
         const int64_t t0 = t_indptr[j], t1 = t_indptr[j + 1];
         for (int64_t t = t0; t < t1; ++t) {
             if (t + distance < t_stop) {
-                fg_gat_prefetch_bytes(g + (int64_t)t_indices[t + distance] * HF, HF * (int64_t)sizeof(FG_T));
-                fg_gat_prefetch_bytes(scratch + (int64_t)edge_id[t + distance] * 2 * H,
-                                      2 * H * (int64_t)sizeof(FG_T));
+                const int64_t ia = t_indices[t + distance], ea = edge_id[t + distance];
+                fg_gat_prefetch_bytes(g + ia * HF, HF * (int64_t)sizeof(FG_T));
+                FG_GAT_PREFETCH(score_dst + ia * H);
+                FG_GAT_PREFETCH(rowsum + ia * H);
+                FG_GAT_PREFETCH(alpha + ea * H);
+                FG_GAT_PREFETCH(dz_edges + ea * H);
             }
-            const FG_T *FG_GAT_RESTRICT sc = scratch + (int64_t)edge_id[t] * 2 * H;
-            const FG_T *FG_GAT_RESTRICT gi = g + (int64_t)t_indices[t] * HF;
-            FG_GAT_OPAQUE(sc);
+            const int64_t e = edge_id[t], i = t_indices[t];
+            const FG_T *FG_GAT_RESTRICT gi = g + i * HF;
+            const FG_T *FG_GAT_RESTRICT sd = score_dst + i * H;
+            const double *FG_GAT_RESTRICT rs = rowsum + i * H;
+            const FG_T *FG_GAT_RESTRICT a = alpha + e * H;
+            FG_T *FG_GAT_RESTRICT dz = dz_edges + e * H;
             FG_GAT_OPAQUE(gi);
+            if (drop) FG_GN(fg_gat_dropout_factors)(factor, H, (uint64_t)e * (uint64_t)H, threshold, k0, k1, scale);
             for (int64_t h = 0; h < H; ++h) {
                 const FG_T *gh = gi + h * F;
                 FG_GAT_OPAQUE(gh);
-                FG_GN(fg_gat_axpy)(o + h * F, gh, sc[h], F);
+                const FG_T da = FG_GN(fg_gat_dot)(gh, xr + h * F, F) * factor[h];
+                const double ds = (double)a[h] * ((double)da - rs[h]);
+                const FG_T z = ss[h] + sd[h];
+                const FG_T dzh = (FG_T)fg_pick_double(z > 0, ds, ds * (double)slope);
+                dz[h] = dzh;
+                acc[h] += (double)dzh;
+                FG_GN(fg_gat_axpy)(o + h * F, gh, a[h] * factor[h], F);
             }
-            for (int64_t h = 0; h < H; ++h) acc[h] += (double)sc[H + h];
         }
         for (int64_t h = 0; h < H; ++h) grad_score_src[j * H + h] = (FG_T)acc[h];
     }
 }
 
-FG_GAT_CLONES static void FG_GN(fg_gat_backward_sources)(
-    FG_T *grad_x, FG_T *grad_score_src, const FG_T *g, const FG_T *scratch, int64_t H, int64_t F,
-    const FG_I *t_indptr, const FG_I *t_indices, const FG_I *edge_id, int64_t row_begin, int64_t row_end,
-    double *work)
+#if !FG_PRECISE && (defined(__GNUC__) || defined(__clang__))
+/* float, 8 heads, F a multiple of 8: the per-edge steps of fg_gat_backward_sources_impl
+ * on 8-lane vectors across the heads (the same operations in the same order, so the
+ * same bits): the 8 dot products' lane vectors transposed, so their lane sums run as
+ * 7 vector additions (lanes in order), then da, ds, dz and the double sums per head. */
+typedef float FG_GN(fg_gat_v4) __attribute__((vector_size(16)));
+typedef double FG_GN(fg_gat_dvec) __attribute__((vector_size(32)));
+typedef int64_t FG_GN(fg_gat_dmask) __attribute__((vector_size(32)));
+#define FG_V4 FG_GN(fg_gat_v4)
+#define FG_DV FG_GN(fg_gat_dvec)
+#define FG_DM FG_GN(fg_gat_dmask)
+#define FG_LO(v) __builtin_convertvector(__builtin_shufflevector((v), (v), 0, 1, 2, 3), FG_DV)
+#define FG_HI(v) __builtin_convertvector(__builtin_shufflevector((v), (v), 4, 5, 6, 7), FG_DV)
+
+FG_GAT_INLINE FG_DV FG_GN(fg_gat_dload)(const double *p)
 {
-#define FG_GAT_BODY(FW)                                                                                   \
-    FG_GN(fg_gat_backward_sources_impl)(grad_x, grad_score_src, g, scratch, H, FW, t_indptr, t_indices,  \
-                                        edge_id, row_begin, row_end, work)
+    FG_DV v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+FG_GAT_INLINE FG_DV FG_GN(fg_gat_dwhere_positive)(FG_DV z, FG_DV a, FG_DV b)
+{
+    const FG_DV zero = {0};
+    const FG_DM m = (FG_DM)(z > zero);
+    return (FG_DV)(((FG_DM)a & m) | ((FG_DM)b & ~m));
+}
+
+FG_GAT_INLINE void FG_GN(fg_gat_backward_sources_h8)(
+    FG_T *FG_GAT_RESTRICT grad_x, FG_T *FG_GAT_RESTRICT grad_score_src, FG_T *FG_GAT_RESTRICT dz_edges,
+    const FG_T *FG_GAT_RESTRICT g, const FG_T *FG_GAT_RESTRICT x, const FG_T *FG_GAT_RESTRICT score_src,
+    const FG_T *FG_GAT_RESTRICT score_dst, const double *FG_GAT_RESTRICT rowsum,
+    const FG_T *FG_GAT_RESTRICT alpha, const int64_t F, const FG_I *FG_GAT_RESTRICT t_indptr,
+    const FG_I *FG_GAT_RESTRICT t_indices, const FG_I *FG_GAT_RESTRICT edge_id, FG_T slope, int drop,
+    uint32_t threshold, uint32_t k0, uint32_t k1, FG_T scale, int64_t row_begin, int64_t row_end,
+    FG_T *FG_GAT_RESTRICT factor)
+{
+    const int64_t H = 8, HF = 8 * F;
+    const int64_t t_stop = t_indptr[row_end];
+    const int64_t distance = fg_gat_distance((HF + 4 * H) * (int64_t)sizeof(FG_T));
+    const FG_DV slope_d = {slope, slope, slope, slope};
+    const FG_VEC ones = {1, 1, 1, 1, 1, 1, 1, 1};
+    for (int64_t j = row_begin; j < row_end; ++j) {
+        FG_T *FG_GAT_RESTRICT o = grad_x + j * HF;
+        const FG_T *FG_GAT_RESTRICT xr = x + j * HF;
+        const FG_VEC ssv = FG_GN(fg_gat_load)(score_src + j * H);
+        FG_DV acc_lo = {0}, acc_hi = {0};
+        for (int64_t l = 0; l < HF; ++l) o[l] = 0;
+        const int64_t t0 = t_indptr[j], t1 = t_indptr[j + 1];
+        for (int64_t t = t0; t < t1; ++t) {
+            if (t + distance < t_stop) {
+                const int64_t ia = t_indices[t + distance], ea = edge_id[t + distance];
+                fg_gat_prefetch_bytes(g + ia * HF, HF * (int64_t)sizeof(FG_T));
+                FG_GAT_PREFETCH(score_dst + ia * H);
+                FG_GAT_PREFETCH(rowsum + ia * H);
+                FG_GAT_PREFETCH(alpha + ea * H);
+                FG_GAT_PREFETCH(dz_edges + ea * H);
+            }
+            const int64_t e = edge_id[t], i = t_indices[t];
+            const FG_T *FG_GAT_RESTRICT gi = g + i * HF;
+            FG_GAT_OPAQUE(gi);
+            FG_VEC d[8];
+            for (int64_t h = 0; h < 8; ++h) {
+                const FG_T *gh = gi + h * F, *xh = xr + h * F;
+                FG_VEC a = FG_GN(fg_gat_load)(gh) * FG_GN(fg_gat_load)(xh);
+                for (int64_t f = 8; f < F; f += 8) a += FG_GN(fg_gat_load)(gh + f) * FG_GN(fg_gat_load)(xh + f);
+                d[h] = a;
+            }
+            /* transpose: r[l] holds lane l of every head's vector */
+            const FG_VEC u0 = __builtin_shufflevector(d[0], d[1], 0, 8, 1, 9, 4, 12, 5, 13);
+            const FG_VEC u1 = __builtin_shufflevector(d[0], d[1], 2, 10, 3, 11, 6, 14, 7, 15);
+            const FG_VEC u2 = __builtin_shufflevector(d[2], d[3], 0, 8, 1, 9, 4, 12, 5, 13);
+            const FG_VEC u3 = __builtin_shufflevector(d[2], d[3], 2, 10, 3, 11, 6, 14, 7, 15);
+            const FG_VEC u4 = __builtin_shufflevector(d[4], d[5], 0, 8, 1, 9, 4, 12, 5, 13);
+            const FG_VEC u5 = __builtin_shufflevector(d[4], d[5], 2, 10, 3, 11, 6, 14, 7, 15);
+            const FG_VEC u6 = __builtin_shufflevector(d[6], d[7], 0, 8, 1, 9, 4, 12, 5, 13);
+            const FG_VEC u7 = __builtin_shufflevector(d[6], d[7], 2, 10, 3, 11, 6, 14, 7, 15);
+            const FG_VEC v0 = __builtin_shufflevector(u0, u2, 0, 1, 8, 9, 4, 5, 12, 13);
+            const FG_VEC v1 = __builtin_shufflevector(u0, u2, 2, 3, 10, 11, 6, 7, 14, 15);
+            const FG_VEC v2 = __builtin_shufflevector(u1, u3, 0, 1, 8, 9, 4, 5, 12, 13);
+            const FG_VEC v3 = __builtin_shufflevector(u1, u3, 2, 3, 10, 11, 6, 7, 14, 15);
+            const FG_VEC v4 = __builtin_shufflevector(u4, u6, 0, 1, 8, 9, 4, 5, 12, 13);
+            const FG_VEC v5 = __builtin_shufflevector(u4, u6, 2, 3, 10, 11, 6, 7, 14, 15);
+            const FG_VEC v6 = __builtin_shufflevector(u5, u7, 0, 1, 8, 9, 4, 5, 12, 13);
+            const FG_VEC v7 = __builtin_shufflevector(u5, u7, 2, 3, 10, 11, 6, 7, 14, 15);
+            FG_VEC tot = {0};
+            tot += __builtin_shufflevector(v0, v4, 0, 1, 2, 3, 8, 9, 10, 11);   /* lane 0 */
+            tot += __builtin_shufflevector(v1, v5, 0, 1, 2, 3, 8, 9, 10, 11);   /* lane 1 */
+            tot += __builtin_shufflevector(v2, v6, 0, 1, 2, 3, 8, 9, 10, 11);   /* lane 2 */
+            tot += __builtin_shufflevector(v3, v7, 0, 1, 2, 3, 8, 9, 10, 11);   /* lane 3 */
+            tot += __builtin_shufflevector(v0, v4, 4, 5, 6, 7, 12, 13, 14, 15); /* lane 4 */
+            tot += __builtin_shufflevector(v1, v5, 4, 5, 6, 7, 12, 13, 14, 15); /* lane 5 */
+            tot += __builtin_shufflevector(v2, v6, 4, 5, 6, 7, 12, 13, 14, 15); /* lane 6 */
+            tot += __builtin_shufflevector(v3, v7, 4, 5, 6, 7, 12, 13, 14, 15); /* lane 7 */
+            FG_VEC fac = ones;
+            if (drop) {
+                FG_GN(fg_gat_dropout_factors)(factor, H, (uint64_t)e * (uint64_t)H, threshold, k0, k1, scale);
+                fac = FG_GN(fg_gat_load)(factor);
+            }
+            const FG_VEC av = FG_GN(fg_gat_load)(alpha + e * H);
+            const FG_VEC da = tot * fac;
+            const FG_VEC ap = av * fac;
+            const FG_VEC z = ssv + FG_GN(fg_gat_load)(score_dst + i * H);
+            const double *rs = rowsum + i * H;
+            const FG_DV ds_lo = FG_LO(av) * (FG_LO(da) - FG_GN(fg_gat_dload)(rs));
+            const FG_DV ds_hi = FG_HI(av) * (FG_HI(da) - FG_GN(fg_gat_dload)(rs + 4));
+            const FG_V4 dz_lo = __builtin_convertvector(
+                FG_GN(fg_gat_dwhere_positive)(FG_LO(z), ds_lo, ds_lo * slope_d), FG_V4);
+            const FG_V4 dz_hi = __builtin_convertvector(
+                FG_GN(fg_gat_dwhere_positive)(FG_HI(z), ds_hi, ds_hi * slope_d), FG_V4);
+            const FG_VEC dzv = __builtin_shufflevector(dz_lo, dz_hi, 0, 1, 2, 3, 4, 5, 6, 7);
+            FG_GN(fg_gat_store)(dz_edges + e * H, dzv);
+            acc_lo += __builtin_convertvector(dz_lo, FG_DV);
+            acc_hi += __builtin_convertvector(dz_hi, FG_DV);
+            for (int64_t h = 0; h < 8; ++h) {
+                const FG_T *gh = gi + h * F;
+                FG_GAT_OPAQUE(gh);
+                FG_GN(fg_gat_axpy)(o + h * F, gh, ap[h], F);
+            }
+        }
+        const FG_V4 s_lo = __builtin_convertvector(acc_lo, FG_V4), s_hi = __builtin_convertvector(acc_hi, FG_V4);
+        FG_GN(fg_gat_store)(grad_score_src + j * H, __builtin_shufflevector(s_lo, s_hi, 0, 1, 2, 3, 4, 5, 6, 7));
+    }
+}
+#undef FG_LO
+#undef FG_HI
+#undef FG_V4
+#undef FG_DV
+#undef FG_DM
+#define FG_GAT_HAS_H8 1
+#else
+#define FG_GAT_HAS_H8 0
+#endif
+
+FG_GAT_CLONES static void FG_GN(fg_gat_backward_sources)(
+    FG_T *grad_x, FG_T *grad_score_src, FG_T *dz_edges, const FG_T *g, const FG_T *x, const FG_T *score_src,
+    const FG_T *score_dst, const double *rowsum, const FG_T *alpha, int64_t H, int64_t F, const FG_I *t_indptr,
+    const FG_I *t_indices, const FG_I *edge_id, FG_T slope, int drop, uint32_t threshold, uint32_t k0,
+    uint32_t k1, FG_T scale, int64_t row_begin, int64_t row_end, double *work, FG_T *buf)
+{
+#if FG_GAT_HAS_H8
+    if (H == 8 && F >= 8 && F % 8 == 0) {
+#define FG_GAT_BODY(FW)                                                                                       \
+        FG_GN(fg_gat_backward_sources_h8)(grad_x, grad_score_src, dz_edges, g, x, score_src, score_dst, rowsum, \
+                                          alpha, FW, t_indptr, t_indices, edge_id, slope, drop, threshold, k0, \
+                                          k1, scale, row_begin, row_end, buf)
+        FG_GAT_WIDTH_DISPATCH(F, FG_GAT_BODY)
+#undef FG_GAT_BODY
+        return;
+    }
+#endif
+#define FG_GAT_BODY(FW)                                                                                       \
+    FG_GN(fg_gat_backward_sources_impl)(grad_x, grad_score_src, dz_edges, g, x, score_src, score_dst, rowsum, \
+                                        alpha, H, FW, t_indptr, t_indices, edge_id, slope, drop, threshold,   \
+                                        k0, k1, scale, row_begin, row_end, work, buf)
     FG_GAT_WIDTH_DISPATCH(F, FG_GAT_BODY)
 #undef FG_GAT_BODY
+}
+
+/* GAT: grad_score_dst[i, h] = sum over row i of dz[e, h] (double, CSR order). */
+FG_GAT_CLONES static void FG_GN(fg_gat_backward_dst_sums)(
+    FG_T *grad_score_dst, const FG_T *dz_edges, int64_t H, const FG_I *indptr, int64_t row_begin,
+    int64_t row_end, double *work)
+{
+    double *acc = work;
+    for (int64_t i = row_begin; i < row_end; ++i) {
+        for (int64_t h = 0; h < H; ++h) acc[h] = 0.0;
+        for (int64_t e = indptr[i]; e < (int64_t)indptr[i + 1]; ++e)
+            for (int64_t h = 0; h < H; ++h) acc[h] += (double)dz_edges[e * H + h];
+        for (int64_t h = 0; h < H; ++h) grad_score_dst[i * H + h] = (FG_T)acc[h];
+    }
 }
 
 /* GATv2: grad_x_src[j, h, f] = sum_t (w'[e, h] g[i, h, f] + ds[e, h] att[h, f] leaky_relu'(z)),
@@ -668,4 +827,5 @@ FG_GAT_CLONES static void FG_GN(fg_gatv2_backward_sources)(
 #undef FG_VEC
 #undef FG_MASK
 #undef FG_GAT_VW
+#undef FG_GAT_HAS_H8
 #undef FG_GN

@@ -189,7 +189,7 @@ def _reference_gat(case, x, ss, sd, slope, dropout, seed, step):
 @pytest.mark.parametrize("name", GAT_CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
-@pytest.mark.parametrize("heads,width", [(1, 1), (1, 8), (4, 13), (4, 8), (3, 5)])
+@pytest.mark.parametrize("heads,width", [(1, 1), (1, 8), (4, 13), (4, 8), (3, 5), (8, 8), (8, 16), (8, 5)])
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
 def test_gat_matches_reference(name, dtype, index_dtype, heads, width, dropout):
     case = CASES[name]
@@ -370,7 +370,8 @@ def test_bipartite_and_scipy_graph():
 
 @pytest.mark.parametrize("kind", ["gat", "gatv2"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bitwise_identical_for_any_thread_count(kind, dtype):
+@pytest.mark.parametrize("heads,width", [(4, 8), (8, 16)])
+def test_bitwise_identical_for_any_thread_count(kind, dtype, heads, width):
     from tests.graph_cases import parallel_always
     rng = np.random.default_rng(0)
     num_nodes, num_edges = 3000, 40000
@@ -380,12 +381,12 @@ def test_bitwise_identical_for_any_thread_count(kind, dtype):
     case = csr_from_edges("threads", src, dst, num_nodes, num_nodes)
     graph = case.graph()
     if kind == "gat":
-        inputs = _gat_inputs(case, 4, 8, dtype)
+        inputs = _gat_inputs(case, heads, width, dtype)
         forward, backward = ops.gat_attention, ops.gat_attention_backward
     else:
-        inputs = _gatv2_inputs(case, 4, 8, dtype)
+        inputs = _gatv2_inputs(case, heads, width, dtype)
         forward, backward = ops.gatv2_attention, ops.gatv2_attention_backward
-    g = rng.standard_normal((num_nodes, 4, 8)).astype(dtype)
+    g = rng.standard_normal((num_nodes, heads, width)).astype(dtype)
     results = []
     with parallel_always():
         for threads in (1, 2, 3):

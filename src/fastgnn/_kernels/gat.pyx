@@ -17,7 +17,8 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 from fastgnn._kernels._common cimport floating, index_t
 from fastgnn._kernels._cgat cimport (
-    fg_gat_backward_rows,
+    fg_gat_backward_dst_sums,
+    fg_gat_backward_rowsums,
     fg_gat_backward_sources,
     fg_gat_forward,
     fg_gatv2_backward_rows,
@@ -123,44 +124,52 @@ def gatv2_forward(floating[:, :, ::1] out not None, floating[:, ::1] alpha not N
 
 
 def gat_backward(floating[:, :, ::1] grad_x not None, floating[:, ::1] grad_score_src not None,
-                 floating[:, ::1] grad_score_dst not None, floating[:, ::1] scratch not None,
-                 const floating[:, :, ::1] g not None, const floating[:, :, ::1] x not None,
+                 floating[:, ::1] grad_score_dst not None, floating[:, ::1] dz not None,
+                 double[:, ::1] rowsum not None, const floating[:, :, ::1] g not None,
+                 const floating[:, :, ::1] x not None, const floating[:, :, ::1] out not None,
                  const floating[:, ::1] score_src not None, const floating[:, ::1] score_dst not None,
                  const floating[:, ::1] alpha not None, const index_t[::1] indptr not None,
-                 const index_t[::1] indices not None, const index_t[::1] t_indptr not None,
-                 const index_t[::1] t_indices not None, const index_t[::1] edge_id not None, double slope,
-                 bint drop, uint32_t threshold, uint64_t seed, uint64_t step, double scale, int n_threads):
-    """Gradients of :func:`gat_forward`; ``scratch`` is an (E, 2 H) work array (overwritten).
+                 const index_t[::1] t_indptr not None, const index_t[::1] t_indices not None,
+                 const index_t[::1] edge_id not None, double slope, bint drop, uint32_t threshold, uint64_t seed,
+                 uint64_t step, double scale, int n_threads):
+    """Gradients of :func:`gat_forward` (``out`` its output); ``dz`` (E, H) and ``rowsum`` (num_dst, H) are work arrays.
 
-    First per destination row (``grad_score_dst`` and, per edge, the
-    dropped-out weight and the score gradient in ``scratch``), then per
-    source over the transposed CSR (``grad_x``, ``grad_score_src``).
+    First the softmax row sums ``rowsum[i, h] = <g[i, h], out[i, h]>``, then
+    everything else per source over the transposed CSR (``grad_x``,
+    ``grad_score_src`` and the score gradient of every edge into ``dz``),
+    then ``grad_score_dst`` as the row sums of ``dz``.
     """
     cdef int64_t n_dst = g.shape[0], n_src = x.shape[0], H = x.shape[1], F = x.shape[2]
     cdef int n_chunks = max(n_threads, 1)
     cdef int64_t[::1] bounds
-    cdef int64_t max_degree = _max_degree(indptr)
     cdef double[:, ::1] work
     cdef floating[:, ::1] buf
     cdef uint32_t k0, k1
     cdef int c
     k0, k1 = _keys(drop, seed, step)
-    work, buf = _buffers(n_chunks, H, F, max_degree, np.asarray(g).dtype)
+    work = np.empty((n_chunks, H + 1))
+    buf = np.empty((n_chunks, H + 1), dtype=np.asarray(g).dtype)
     if n_dst > 0:
         bounds = row_chunks(indptr, n_chunks)
         with nogil:
             for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
-                fg_gat_backward_rows(_p2(scratch), _p2(grad_score_dst), _c3(g), _c3(x), _c2(score_src),
-                                     _c2(score_dst), _c2(alpha), H, F, &indptr[0], _ids(indices),
-                                     <floating>slope, drop, threshold, k0, k1, <floating>scale, bounds[c],
-                                     bounds[c + 1], &work[c, 0], &buf[c, 0], max_degree)
+                fg_gat_backward_rowsums(&rowsum[0, 0] if H > 0 else NULL, _c3(g), _c3(out), H, F, &indptr[0],
+                                        bounds[c], bounds[c + 1])
     if n_src > 0:
         bounds = row_chunks(t_indptr, n_chunks)
         with nogil:
             for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
-                fg_gat_backward_sources(_p3(grad_x), _p2(grad_score_src), _c3(g), _c2(scratch), H, F,
-                                        &t_indptr[0], _ids(t_indices), _ids(edge_id), bounds[c], bounds[c + 1],
-                                        &work[c, 0])
+                fg_gat_backward_sources(_p3(grad_x), _p2(grad_score_src), _p2(dz), _c3(g), _c3(x),
+                                        _c2(score_src), _c2(score_dst), &rowsum[0, 0] if n_dst * H > 0 else NULL,
+                                        _c2(alpha), H, F, &t_indptr[0], _ids(t_indices), _ids(edge_id),
+                                        <floating>slope, drop, threshold, k0, k1, <floating>scale, bounds[c],
+                                        bounds[c + 1], &work[c, 0], &buf[c, 0])
+    if n_dst > 0:
+        bounds = row_chunks(indptr, n_chunks)
+        with nogil:
+            for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
+                fg_gat_backward_dst_sums(_p2(grad_score_dst), _c2(dz), H, &indptr[0], bounds[c], bounds[c + 1],
+                                         &work[c, 0])
 
 
 def gatv2_backward(floating[:, :, ::1] grad_x_src not None, floating[:, :, ::1] grad_x_dst not None,

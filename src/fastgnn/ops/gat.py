@@ -29,8 +29,10 @@ _TWO_64 = 1 << 64
 class GATAttentionState:
     """What the backward of :func:`gat_attention` or :func:`gatv2_attention` needs from its forward.
 
-    Memory ``O(E H)``: the attention weights and a few scalars; the dropout
-    mask is recomputed from ``(seed, step)``.
+    Memory ``O(E H)``: the attention weights and a few scalars (and, for
+    GAT, a private read-only copy of the forward's output, ``O(N H F)``,
+    from which the backward takes the softmax row sums); the dropout mask
+    is recomputed from ``(seed, step)``.
 
     Attributes
     ----------
@@ -48,7 +50,7 @@ class GATAttentionState:
         The keys of the dropout mask.
     """
 
-    __slots__ = ("alpha", "kind", "negative_slope", "p", "seed", "step", "num_src_nodes", "num_dst_nodes")
+    __slots__ = ("alpha", "kind", "negative_slope", "p", "seed", "step", "num_src_nodes", "num_dst_nodes", "_out")
 
     def __repr__(self):
         return (f"GATAttentionState(kind={self.kind!r}, alpha={self.alpha.shape} {self.alpha.dtype}, "
@@ -170,6 +172,7 @@ def _new_state(kind, alpha, graph, negative_slope, p, seed, step):
     state.step = step
     state.num_src_nodes = graph.num_src_nodes
     state.num_dst_nodes = graph.num_dst_nodes
+    state._out = None
     return state
 
 
@@ -272,6 +275,10 @@ def gat_attention(graph, x, score_src, score_dst, *, negative_slope=0.2, dropout
     _K.gat_forward(out, state.alpha, _gathered(x, graph.num_edges), score_src, score_dst, graph.indptr,
                    graph.indices, state.negative_slope, drop, threshold, state.seed, state.step, scale, threads)
     state.alpha.flags.writeable = False
+    # The backward's softmax row sums are <grad_out[i, h], out[i, h]>: a private copy, safe from the caller.
+    state._out = empty_aligned(out.shape, out.dtype)
+    np.copyto(state._out, out)
+    state._out.flags.writeable = False
     return out, state
 
 
@@ -305,11 +312,16 @@ def gat_attention_backward(graph, grad_out, x, score_src, score_dst, state, *, n
     ``dz = ds * (z > 0 ? 1 : negative_slope)``; ``grad_score_dst[i]`` sums
     ``dz`` over row ``i``, ``grad_score_src[j]`` over the edges leaving
     ``j`` and ``grad_x[j, h] = sum alpha'[e, h] g[i, h]``, both over the
-    graph's cached transpose. Cost ``O(E H F)``; nothing of size edges x
-    features is allocated.
+    graph's cached transpose. The row sum ``sum_row alpha dalpha`` is taken
+    as ``<g[i, h], out[i, h]>`` from the forward's output (kept in
+    ``state``), so the whole backward is one pass over the transpose that
+    gathers one row of ``g`` per edge. Cost ``O(E H F)``; nothing of size
+    edges x features is allocated.
     """
     graph, x, score_src, score_dst = _gat_inputs(graph, x, score_src, score_dst)
     _check_state(state, "gat", graph, x.shape[1], x.dtype)
+    if state._out.shape[2] != x.shape[2]:
+        raise ValueError(f"x has {x.shape[2]} features per head, the forward of state had {state._out.shape[2]}")
     g = _as_grad(grad_out, (graph.num_dst_nodes,) + x.shape[1:], x.dtype)
     heads, dtype = x.shape[1], x.dtype
     threads = _threads(n_threads, graph, heads * x.shape[2])
@@ -318,11 +330,11 @@ def gat_attention_backward(graph, grad_out, x, score_src, score_dst, state, *, n
     grad_x = empty_aligned(x.shape, dtype)
     grad_score_src = empty_aligned(score_src.shape, dtype)
     grad_score_dst = empty_aligned(score_dst.shape, dtype)
-    scratch = empty_aligned((graph.num_edges, 2 * heads), dtype)
-    _K.gat_backward(grad_x, grad_score_src, grad_score_dst, scratch, _gathered(g, graph.num_edges),
-                    _gathered(x, graph.num_edges), score_src, score_dst, state.alpha, graph.indptr, graph.indices,
-                    t_indptr, t_indices, edge_id, state.negative_slope, drop, threshold, state.seed, state.step,
-                    scale, threads)
+    dz = empty_aligned((graph.num_edges, heads), dtype)
+    rowsum = np.empty((graph.num_dst_nodes, heads), dtype=np.float64)
+    _K.gat_backward(grad_x, grad_score_src, grad_score_dst, dz, rowsum, _gathered(g, graph.num_edges), x,
+                    state._out, score_src, score_dst, state.alpha, graph.indptr, t_indptr, t_indices, edge_id,
+                    state.negative_slope, drop, threshold, state.seed, state.step, scale, threads)
     return grad_x, grad_score_src, grad_score_dst
 
 

@@ -1,6 +1,7 @@
 """The graph attention layer of Veličković et al.: ``h_i' = ||_h sum_j alpha_ij^h W^h x_j``."""
 import numpy as np
 
+from fastgnn.nn._matmul import matmul
 from fastgnn.nn.conv._attention import (PAPER_NODE_DEFAULTS, AttentionConv, attention_glorot, project,
                                          project_backward, stack_builder)
 from fastgnn.nn.linear import Linear
@@ -142,14 +143,17 @@ class GATConv(AttentionConv):
             self.att_src.grad[0] += np.einsum("nhc,nh->hc", z_src3, grad_score_src)
         if self.att_dst.requires_grad:
             self.att_dst.grad[0] += np.einsum("nhc,nh->hc", z_dst3, grad_score_dst)
+        width = self.heads * self.out_channels
+        if self.lin is not None and not is_pair:
+            # Both scores read the same rows z: their gradients reach z in one product,
+            # [grad_score_src | grad_score_dst] (N, 2H) times the (2H, H C) block rows of att_src, att_dst.
+            grad_z = grad_z_src.reshape(-1, width)
+            grad_z += matmul(np.concatenate([grad_score_src, grad_score_dst], axis=1), self._attention_rows())
+            return project_backward(grad_z, x_src, self.lin, need_input_grad)
         grad_z_src += grad_score_src[:, :, None] * self.att_src.data
         grad_z_dst = grad_score_dst[:, :, None] * self.att_dst.data
-        width = self.heads * self.out_channels
         grad_z_src = grad_z_src.reshape(-1, width)
         grad_z_dst = grad_z_dst.reshape(-1, width)
-        if self.lin is not None and not is_pair:
-            grad_z_src += grad_z_dst
-            return project_backward(grad_z_src, x_src, self.lin, need_input_grad)
         lin_src = self.lin if self.lin is not None else self.lin_src
         lin_dst = self.lin if self.lin is not None else self.lin_dst
         grad_x_src = project_backward(grad_z_src, x_src, lin_src, need_input_grad)
@@ -160,6 +164,15 @@ class GATConv(AttentionConv):
             return grad_x_src, grad_x_dst
         grad_x_src += grad_x_dst
         return grad_x_src
+
+    def _attention_rows(self):
+        """``(2H, H C)``: row ``h`` holds ``att_src[h]`` in head ``h``'s columns, row ``H + h`` ``att_dst[h]``."""
+        H, C = self.heads, self.out_channels
+        rows = np.zeros((2 * H, H, C), dtype=self.dtype)
+        heads = np.arange(H)
+        rows[heads, heads] = self.att_src.data[0]
+        rows[H + heads, heads] = self.att_dst.data[0]
+        return rows.reshape(2 * H, H * C)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, heads={self.heads}, concat={self.concat}, "
