@@ -1,4 +1,6 @@
 """Argument checks and small helpers shared by the op families of :mod:`fastgnn.ops`."""
+import operator
+
 import numpy as np
 
 from fastgnn._runtime import validate as V
@@ -91,3 +93,25 @@ def raise_if_invalid_arg(invalid):
     if invalid:
         raise ValueError(f"arg contains {invalid} entries that are not an edge of their row (or -1 for an "
                          "empty row): pass the arg of the forward call")
+
+
+_TWO_64 = 1 << 64
+
+
+def check_counter(value, name):
+    """A dropout ``seed`` or ``step``: a Python int in [0, 2^64)."""
+    if type(value) is not int:
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be an integer, got bool")
+        try:
+            value = operator.index(value)
+        except TypeError:
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if not 0 <= value < _TWO_64:
+        raise ValueError(f"{name} must be in [0, 2**64), got {value}")
+    return value
+
+
+def dropout_threshold(p):
+    """Keep an element when its 32 random bits are >= ``round(p * 2^32)`` (ties to even)."""
+    return round(p * 4294967296.0)

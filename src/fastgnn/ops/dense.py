@@ -9,13 +9,13 @@ same for any thread count, and the backward recomputes it instead of
 storing it. :func:`dropout_keep_flat` and :func:`dropout_mask` give the
 same flags on their own (e.g. to drop the stored values of a sparse matrix).
 """
-import operator
 
 import numpy as np
 
 from fastgnn._kernels import dense as _K
 from fastgnn._runtime import validate as V
 from fastgnn._runtime.threads import PARALLEL_WORK_THRESHOLD, resolve_num_threads
+from fastgnn.ops.checks import check_counter, dropout_threshold
 
 __all__ = ["bias_act_dropout", "bias_act_dropout_backward", "BiasActDropoutState", "dropout_mask",
            "dropout_keep_flat", "softmax_cross_entropy_rows", "ACTIVATIONS"]
@@ -95,25 +95,6 @@ def _check_real(value, name):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
 
 
-def _check_counter(value, name):
-    """A Python int in [0, 2^64)."""
-    if type(value) is not int:
-        if isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be an integer, got bool")
-        try:
-            value = operator.index(value)
-        except TypeError:
-            raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
-    if not 0 <= value < _TWO_64:
-        raise ValueError(f"{name} must be in [0, 2**64), got {value}")
-    return value
-
-
-def _threshold(p):
-    """Keep an element when its 32 random bits are >= ``round(p * 2^32)`` (ties to even)."""
-    return round(p * 4294967296.0)
-
-
 _PARAMS_CACHE = {}
 
 
@@ -121,7 +102,7 @@ def _dropout_params(p):
     """``(mode, threshold, scale in float32, scale in float64)`` of a probability in (0, 1] (cached)."""
     params = _PARAMS_CACHE.get(p)
     if params is None:
-        threshold = _threshold(p)
+        threshold = dropout_threshold(p)
         if threshold >= _TWO_32:
             params = (_ALL_DROPPED, threshold, 0.0, 0.0)
         else:
@@ -231,9 +212,9 @@ def bias_act_dropout(z, bias=None, activation="relu", negative_slope=0.01, alpha
     if type(p) is not float or not 0.0 <= p <= 1.0:
         p = _check_p(p)
     if type(seed) is not int or not 0 <= seed < _TWO_64:
-        seed = _check_counter(seed, "seed")
+        seed = check_counter(seed, "seed")
     if type(step) is not int or not 0 <= step < _TWO_64:
-        step = _check_counter(step, "step")
+        step = check_counter(step, "step")
     slope, scale_negative = 0.0, 1.0  # what the kernel reads; only leaky ReLU and ELU use them
     if act == _LEAKY_RELU:
         slope = _check_real(negative_slope, "negative_slope")
@@ -381,11 +362,11 @@ def dropout_keep_flat(n, p, seed=0, step=0, *, n_threads=None):
     """
     n = V.check_size(n, "n")
     p = _check_p(p)
-    seed = _check_counter(seed, "seed")
-    step = _check_counter(step, "step")
+    seed = check_counter(seed, "seed")
+    step = check_counter(step, "step")
     if p == 0.0:
         return np.ones(n, dtype=bool)
-    threshold = _threshold(p)
+    threshold = dropout_threshold(p)
     if threshold >= _TWO_32:
         return np.zeros(n, dtype=bool)
     keep = np.empty(n, dtype=bool)

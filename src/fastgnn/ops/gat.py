@@ -9,7 +9,6 @@ edges x features array; their backwards reuse the softmax weights kept in a
 graph's cached transpose, so every result is the same for any number of
 threads.
 """
-import operator
 
 import numpy as np
 
@@ -17,13 +16,12 @@ from fastgnn._kernels import gat as _K
 from fastgnn._runtime import validate as V
 from fastgnn._runtime.memory import aligned_for_gather, empty_aligned
 from fastgnn._runtime.threads import PARALLEL_WORK_THRESHOLD, resolve_num_threads
-from fastgnn.ops.checks import as_graph, work_of
+from fastgnn.ops.checks import as_graph, check_counter, dropout_threshold, work_of
 
 __all__ = ["gat_attention", "gat_attention_backward", "gatv2_attention", "gatv2_attention_backward",
            "GATAttentionState"]
 
 _TWO_32 = 1 << 32
-_TWO_64 = 1 << 64
 
 
 class GATAttentionState:
@@ -78,19 +76,6 @@ def _check_slope(negative_slope):
         raise TypeError(f"negative_slope must be a real number, got {type(negative_slope).__name__}") from None
     if not np.isfinite(value):
         raise ValueError(f"negative_slope must be finite, got {value}")
-    return value
-
-
-def _check_counter(value, name):
-    """A Python int in [0, 2^64)."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got bool")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
-    if not 0 <= value < _TWO_64:
-        raise ValueError(f"{name} must be in [0, 2**64), got {value}")
     return value
 
 
@@ -185,7 +170,7 @@ def _dropout_params(p, dtype):
     """
     if p == 0.0:
         return False, 0, 1.0
-    threshold = round(p * 4294967296.0)
+    threshold = dropout_threshold(p)
     scale = float(dtype.type(1.0 / (1.0 - p)))
     if threshold >= _TWO_32:
         return True, _TWO_32 - 1, 0.0
@@ -209,8 +194,8 @@ def _gathered(x, num_edges):
 def _forward_state(kind, graph, heads, dtype, negative_slope, dropout, seed, step):
     negative_slope = _check_slope(negative_slope)
     p = _check_dropout(dropout)
-    seed = _check_counter(seed, "seed")
-    step = _check_counter(step, "step")
+    seed = check_counter(seed, "seed")
+    step = check_counter(step, "step")
     alpha = empty_aligned((graph.num_edges, heads), dtype)
     return _new_state(kind, alpha, graph, negative_slope, p, seed, step)
 
