@@ -8,7 +8,7 @@ samples the blocks of the union of their endpoints with
 import numpy as np
 
 from fastgnn._runtime import validate as V
-from fastgnn.data.neighbor import MiniBatch, _check_fanouts, _check_graph, _check_node_array, _EpochLoader
+from fastgnn.data.neighbor import MiniBatch, check_fanouts, _check_graph, _check_node_array, _EpochLoader
 from fastgnn.data.sampling import NegativeSampler
 
 __all__ = ["LinkNeighborLoader", "LinkMiniBatch"]
@@ -99,7 +99,7 @@ class LinkNeighborLoader(_EpochLoader):
     def __init__(self, graph, x, *, fanouts, edge_label_index=None, neg_ratio=1.0, batch_size=1024, shuffle=False,
                  seed=0, drop_last=False, replace=False, weighted=False, prefetch=True, n_threads=None):
         self.graph = _check_graph(graph)
-        self.fanouts = _check_fanouts(fanouts)
+        self.fanouts = check_fanouts(fanouts)
         self.x = _check_node_array(x, graph.num_nodes, "x")
         self.edge_label_index = _check_edge_label_index(edge_label_index, graph)
         self.neg_ratio = _check_ratio(neg_ratio)

@@ -41,23 +41,29 @@ def _check_graph(graph):
     return graph
 
 
-def _check_fanouts(fanouts):
-    if isinstance(fanouts, (int, np.integer)) or not hasattr(fanouts, "__len__"):
-        raise TypeError(f"fanouts must be a list of ints (one per layer), got {type(fanouts).__name__}")
+def check_fanouts(fanouts, num_layers=None, name="fanouts"):
+    """``fanouts`` as a list of ints, each positive or -1 (one per layer when ``num_layers`` is given).
+
+    Raises a ValueError or TypeError naming ``name`` (and the entry) otherwise.
+    """
+    if isinstance(fanouts, (int, np.integer, str, bytes)) or not hasattr(fanouts, "__len__"):
+        raise TypeError(f"{name} must be a list of ints (one per layer), got {type(fanouts).__name__}")
     checked = []
     for layer, fanout in enumerate(fanouts):
-        name = f"fanouts[{layer}]"
         if isinstance(fanout, (bool, np.bool_)):
-            raise TypeError(f"{name} must be an int, got bool")
+            raise TypeError(f"{name}[{layer}] must be an int, got bool")
         try:
             value = operator.index(fanout)
         except TypeError:
-            raise TypeError(f"{name} must be an int, got {type(fanout).__name__}") from None
+            raise TypeError(f"{name}[{layer}] must be an int, got {type(fanout).__name__}") from None
         if value == 0 or value < -1:
-            raise ValueError(f"{name} must be a positive int or -1 (all neighbours), got {value}")
+            raise ValueError(f"{name}[{layer}] must be a positive int or -1 (all neighbours), got {value}")
         checked.append(value)
     if not checked:
-        raise ValueError("fanouts must name at least one layer, got an empty list")
+        raise ValueError(f"{name} must name at least one layer, got an empty list")
+    if num_layers is not None and len(checked) != num_layers:
+        raise ValueError(f"{name} must have one entry per layer of the model ({num_layers}), got {len(checked)}: "
+                         f"{checked}")
     return checked
 
 
@@ -239,7 +245,7 @@ def sample_neighbors(graph, seeds, fanouts, *, replace=False, weighted=False, se
     """
     graph = _check_graph(graph)
     seeds = _check_seeds(seeds, graph.num_nodes)
-    fanouts = _check_fanouts(fanouts)
+    fanouts = check_fanouts(fanouts)
     weights = _check_weighted(graph, weighted)
     seed = _check_seed(seed, "seed")
     epoch = _check_seed(epoch, "epoch")
@@ -432,7 +438,7 @@ class NeighborLoader(_EpochLoader):
     def __init__(self, graph, x, y=None, *, fanouts, input_nodes=None, batch_size=1024, shuffle=False, seed=0,
                  drop_last=False, replace=False, weighted=False, prefetch=True, n_threads=None):
         self.graph = _check_graph(graph)
-        self.fanouts = _check_fanouts(fanouts)
+        self.fanouts = check_fanouts(fanouts)
         self.x = _check_node_array(x, graph.num_nodes, "x")
         self.y = _check_node_array(y, graph.num_nodes, "y")
         self.input_nodes = _check_input_nodes(input_nodes, graph.num_nodes)

@@ -29,9 +29,10 @@ from fastgnn.graph import Graph, SparseFeatures
 from fastgnn.losses import cross_entropy
 from fastgnn.nn import GCNConv
 from fastgnn.nn.module import Module, lowest_trainable
-from fastgnn.train import TrainResult, as_progress, fit, make_stopping
+from fastgnn.train import TrainResult, as_progress, fit
 from fastgnn.train.loop import check_epochs
-from fastgnn.train.node import EARLY_STOPPING, model_dtype
+from fastgnn.train.node import model_dtype
+from fastgnn.train.stopping import resolve_stopping
 from fastgnn.distributed.comm import get_comm
 from fastgnn.distributed.halo import HaloExchange
 
@@ -400,15 +401,7 @@ def train_node_classifier_distributed(model, partition, optimizer, *, comm=None,
     masks = {name: (mask if counts[i] > 0 else None) for i, (name, mask) in enumerate(masks.items())}
     num_train = float(counts[0])
 
-    criterion = early_stopping if early_stopping is None or isinstance(early_stopping, str) else "custom"
-    if criterion == "custom":
-        stopping = early_stopping
-    else:
-        if early_stopping not in EARLY_STOPPING:
-            raise ValueError(f"early_stopping must be 'window', 'patience' or None, got {early_stopping!r}")
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
-            raise ValueError(f"patience must be a positive int, got {patience!r}")
-        stopping = make_stopping(early_stopping, patience, "val_loss", restore_best)
+    criterion, stopping = resolve_stopping(early_stopping, patience, restore_best)
     if masks["val"] is None:
         stopping = None
 

@@ -16,46 +16,23 @@ sampler's counter-based generator), the dropout masks are drawn from the
 model's generator, and every kernel sums in a fixed order; so the same
 seeds give bitwise the same trained weights for any thread count.
 """
-import operator
 import time
 
 import numpy as np
 
 from fastgnn._runtime import validate as V
 from fastgnn.data import NeighborLoader
+from fastgnn.data.neighbor import check_fanouts
 from fastgnn.graph import Graph
 from fastgnn.losses import cross_entropy
 from fastgnn.metrics import accuracy
 from fastgnn.nn.module import Module
 from fastgnn.train.loop import check_epochs, fit, thread_policy
-from fastgnn.train.node import EARLY_STOPPING, model_dtype
+from fastgnn.train.node import model_dtype
 from fastgnn.train.progress import as_progress
-from fastgnn.train.stopping import make_stopping
+from fastgnn.train.stopping import resolve_stopping
 
 __all__ = ["train_node_classifier_minibatch", "evaluate_layerwise", "check_fanouts"]
-
-
-def check_fanouts(fanouts, num_layers=None, name="fanouts"):
-    """``fanouts`` as a list of ints, each positive or -1, one per layer; else a ValueError/TypeError naming it."""
-    if isinstance(fanouts, (str, bytes)) or not hasattr(fanouts, "__len__"):
-        raise TypeError(f"{name} must be a list of ints (one per layer), got {type(fanouts).__name__}")
-    checked = []
-    for layer, fanout in enumerate(fanouts):
-        if isinstance(fanout, (bool, np.bool_)):
-            raise TypeError(f"{name}[{layer}] must be an int, got bool")
-        try:
-            value = operator.index(fanout)
-        except TypeError:
-            raise TypeError(f"{name}[{layer}] must be an int, got {type(fanout).__name__}") from None
-        if value == 0 or value < -1:
-            raise ValueError(f"{name}[{layer}] must be a positive int or -1 (all neighbours), got {value}")
-        checked.append(value)
-    if not checked:
-        raise ValueError(f"{name} must name at least one layer, got an empty list")
-    if num_layers is not None and len(checked) != num_layers:
-        raise ValueError(f"{name} must have one entry per layer of the model ({num_layers}), got {len(checked)}: "
-                         f"{checked}")
-    return checked
 
 
 def _check_positive(value, name):
@@ -208,15 +185,7 @@ def train_node_classifier_minibatch(model, graph, x, y, train_mask, val_mask, te
     train_mask, val_mask, test_mask = masks["train_mask"], masks["val_mask"], masks["test_mask"]
     if train_mask is None:
         raise ValueError("train_mask is required")
-    criterion = early_stopping if early_stopping is None or isinstance(early_stopping, str) else "custom"
-    if criterion == "custom":
-        stopping = early_stopping
-    else:
-        if early_stopping not in EARLY_STOPPING:
-            raise ValueError(f"early_stopping must be 'window', 'patience' or None, got {early_stopping!r}")
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
-            raise ValueError(f"patience must be a positive int, got {patience!r}")
-        stopping = None if val_mask is None else make_stopping(early_stopping, patience, "val_loss", restore_best)
+    criterion, stopping = resolve_stopping(early_stopping, patience, restore_best)
     if val_mask is None:
         stopping = None
     dtype = model_dtype(model)

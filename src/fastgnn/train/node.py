@@ -42,7 +42,7 @@ from fastgnn.metrics import accuracy
 from fastgnn.nn.module import Module
 from fastgnn.train.loop import check_epochs, fit
 from fastgnn.train.progress import as_progress
-from fastgnn.train.stopping import STOPPING_CRITERIA, make_stopping
+from fastgnn.train.stopping import STOPPING_CRITERIA, resolve_stopping
 
 __all__ = ["train_node_classifier", "evaluate", "check_node_inputs", "EARLY_STOPPING"]
 
@@ -246,16 +246,7 @@ def train_node_classifier(model, graph, x, y, train_mask, val_mask, test_mask, o
         raise ValueError("train_mask is required")
     if cut_test_edges and test_mask is None:
         raise ValueError("cut_test_edges needs a test_mask")
-    criterion = early_stopping if early_stopping is None or isinstance(early_stopping, str) else "custom"
-    if criterion == "custom":
-        stopping = early_stopping
-    else:
-        if early_stopping not in EARLY_STOPPING:
-            raise ValueError(f"early_stopping must be 'window', 'patience' or None, got {early_stopping!r}")
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
-            raise ValueError(f"patience must be a positive int, got {patience!r}")
-        stopping = None if val_mask is None else make_stopping(early_stopping, patience, "val_loss",
-                                                               restore_best)
+    criterion, stopping = resolve_stopping(early_stopping, patience, restore_best)
     if val_mask is None:
         stopping = None
 

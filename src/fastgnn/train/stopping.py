@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-__all__ = ["EarlyStopping", "WindowStopping", "make_stopping", "STOPPING_CRITERIA"]
+__all__ = ["EarlyStopping", "WindowStopping", "make_stopping", "resolve_stopping", "STOPPING_CRITERIA"]
 
 #: Names accepted by :func:`make_stopping`.
 STOPPING_CRITERIA = ("window", "patience", None)
@@ -144,3 +144,19 @@ def make_stopping(criterion, patience, monitor="val_loss", restore_best=None):
     if criterion == "patience":
         return EarlyStopping(patience, monitor, restore_best=True if restore_best is None else restore_best)
     raise ValueError(f"early_stopping must be 'window', 'patience' or None, got {criterion!r}")
+
+
+def resolve_stopping(early_stopping, patience, restore_best=None, monitor="val_loss"):
+    """A trainer's ``early_stopping`` argument as ``(name, criterion)``.
+
+    A name (``'window'``, ``'patience'`` or None) is checked with ``patience``
+    and built by :func:`make_stopping`; any other object is a criterion of the
+    caller's own, returned as it is under the name ``'custom'``.
+    """
+    if early_stopping is not None and not isinstance(early_stopping, str):
+        return "custom", early_stopping
+    if early_stopping not in STOPPING_CRITERIA:
+        raise ValueError(f"early_stopping must be 'window', 'patience' or None, got {early_stopping!r}")
+    if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+        raise ValueError(f"patience must be a positive int, got {patience!r}")
+    return early_stopping, make_stopping(early_stopping, patience, monitor, restore_best)
