@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 from fastgnn.graph import Graph, SparseFeatures
+from fastgnn.graph.transforms import add_destination_self_loops
 from fastgnn.losses import cross_entropy
 from fastgnn.nn import GCNConv
 from fastgnn.nn.module import Module, lowest_trainable
@@ -90,29 +91,6 @@ def _check_partition(partition, comm):
         raise ValueError(f"partition.y must hold {num_owned} integer labels, got shape {y.shape}, dtype {y.dtype}")
 
 
-def _block_self_loops(graph):
-    """``graph`` with the loop ``i -> i`` appended to every destination row lacking one (source i = destination i)."""
-    dst = graph.destinations().astype(np.int64)
-    sources = graph.indices.astype(np.int64)
-    num_dst = graph.num_dst_nodes
-    has_loop = np.zeros(num_dst, dtype=bool)
-    has_loop[dst[sources == dst]] = True
-    missing = ~has_loop
-    added_before = np.concatenate([[0], np.cumsum(missing)])
-    indptr = graph.indptr.astype(np.int64) + added_before
-    indices = np.empty(int(indptr[-1]), dtype=np.int64)
-    old_positions = np.arange(graph.num_edges, dtype=np.int64) + added_before[dst]
-    indices[old_positions] = sources
-    loop_nodes = np.flatnonzero(missing)
-    indices[indptr[loop_nodes + 1] - 1] = loop_nodes
-    weight = None
-    if graph.edge_weight is not None:
-        weight = np.ones(indices.size, dtype=graph.edge_weight.dtype)
-        weight[old_positions] = graph.edge_weight
-    index_dtype = "int64" if graph.index_dtype == np.int64 else None
-    return Graph.from_csr(indptr, indices, weight, num_src_nodes=graph.num_src_nodes, index_dtype=index_dtype)
-
-
 def _inverse_sqrt(degree):
     out = np.zeros_like(degree, dtype=np.float64)
     positive = degree > 0
@@ -123,7 +101,7 @@ def _inverse_sqrt(degree):
 def _gcn_local_graph(conv, graph, halo):
     """The local graph with the whole graph's GCN weights (self-loops, global degrees) as ``conv`` asks."""
     if conv.add_self_loops:
-        graph = _block_self_loops(graph)
+        graph = add_destination_self_loops(graph)
     if not conv.normalize:
         return graph
     weight = np.ones(graph.num_edges) if graph.edge_weight is None else graph.edge_weight.astype(np.float64)

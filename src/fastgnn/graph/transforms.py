@@ -11,7 +11,8 @@ import numpy as np
 from fastgnn._runtime import validate as V
 from fastgnn.graph.handle import Graph
 
-__all__ = ["subgraph", "reorder", "permute_graph", "coalesce", "remove_self_loops", "to_undirected"]
+__all__ = ["subgraph", "reorder", "permute_graph", "coalesce", "remove_self_loops", "to_undirected",
+           "add_destination_self_loops"]
 
 
 # ---------------------------------------------------------------------- graphs
@@ -123,3 +124,32 @@ def to_undirected(edge_index, num_nodes=None):
     """
     array, num_nodes = _as_edge_index(edge_index, num_nodes)
     return coalesce(np.concatenate([array, array[::-1]], axis=1), num_nodes)
+
+
+def add_destination_self_loops(block):
+    """``block`` with the loop ``i -> i`` appended to every destination row ``i`` lacking one.
+
+    For a block whose destinations are its first source nodes (sampled
+    blocks, a partition's local graph): source ``i`` is destination ``i``.
+    Added loops weigh 1. GCN adds its self-loops to such blocks this way.
+    """
+    dst = block.destinations().astype(np.int64)
+    sources = block.indices.astype(np.int64)
+    num_dst = block.num_dst_nodes
+    has_loop = np.zeros(num_dst, dtype=bool)
+    has_loop[dst[sources == dst]] = True
+    missing = ~has_loop
+    added_before = np.concatenate([[0], np.cumsum(missing)])
+    indptr = block.indptr.astype(np.int64) + added_before
+    indices = np.empty(int(indptr[-1]), dtype=np.int64)
+    old_positions = np.arange(block.num_edges, dtype=np.int64) + added_before[dst]
+    indices[old_positions] = sources
+    loop_nodes = np.flatnonzero(missing)
+    loop_positions = indptr[loop_nodes + 1] - 1
+    indices[loop_positions] = loop_nodes
+    weight = None
+    if block.edge_weight is not None:
+        weight = np.ones(indices.size, dtype=block.edge_weight.dtype)
+        weight[old_positions] = block.edge_weight
+    index_dtype = "int64" if block.index_dtype == np.int64 else None
+    return Graph.from_csr(indptr, indices, weight, num_src_nodes=block.num_src_nodes, index_dtype=index_dtype)

@@ -4,7 +4,7 @@ import contextlib
 import numpy as np
 
 from fastgnn._runtime.validate import check_float_dtype
-from fastgnn.graph import Graph
+from fastgnn.graph.transforms import add_destination_self_loops
 from fastgnn.nn import init
 from fastgnn.nn.utils import as_layer_input, check_graph, positive_int
 from fastgnn.nn.conv._propagate import OutputBias, aggregate_transform, aggregate_transform_backward, as_grad_out
@@ -115,7 +115,7 @@ class GCNConv(OutputBias, Module):
                     f"GCNConv: add_self_loops=True needs a square graph or a block whose destinations come "
                     f"first among its sources, got {graph.num_src_nodes} source and {graph.num_dst_nodes} "
                     "destination nodes; pass add_self_loops=False")
-            looped = _block_self_loops(graph)
+            looped = add_destination_self_loops(graph)
             result = looped.gcn_norm(add_self_loops=False, dtype=self.dtype) if self.normalize else looped
         elif self.normalize:
             result = graph.gcn_norm(add_self_loops=self.add_self_loops, dtype=self.dtype)
@@ -199,34 +199,6 @@ def _weights_as_given(layer):
         yield
     finally:
         layer.normalize, layer.add_self_loops, layer.cached = saved
-
-
-def _block_self_loops(block):
-    """``block`` with the loop ``i -> i`` appended to every destination row ``i`` lacking one.
-
-    For a block whose destinations are its first source nodes (as sampled
-    blocks are): source ``i`` is destination ``i``. Added loops weigh 1.
-    """
-    dst = block.destinations().astype(np.int64)
-    sources = block.indices.astype(np.int64)
-    num_dst = block.num_dst_nodes
-    has_loop = np.zeros(num_dst, dtype=bool)
-    has_loop[dst[sources == dst]] = True
-    missing = ~has_loop
-    added_before = np.concatenate([[0], np.cumsum(missing)])
-    indptr = block.indptr.astype(np.int64) + added_before
-    indices = np.empty(int(indptr[-1]), dtype=np.int64)
-    old_positions = np.arange(block.num_edges, dtype=np.int64) + added_before[dst]
-    indices[old_positions] = sources
-    loop_nodes = np.flatnonzero(missing)
-    loop_positions = indptr[loop_nodes + 1] - 1
-    indices[loop_positions] = loop_nodes
-    weight = None
-    if block.edge_weight is not None:
-        weight = np.ones(indices.size, dtype=block.edge_weight.dtype)
-        weight[old_positions] = block.edge_weight
-    index_dtype = "int64" if block.index_dtype == np.int64 else None
-    return Graph.from_csr(indptr, indices, weight, num_src_nodes=block.num_src_nodes, index_dtype=index_dtype)
 
 
 register_conv(
