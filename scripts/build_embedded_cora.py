@@ -2,8 +2,8 @@
 
 Usage: python scripts/build_embedded_cora.py [RAW_FOLDER]
 
-RAW_FOLDER holds the raw Planetoid files ind.cora.* (default: ../shared/data/planetoid/cora
-beside the repository). The script reads them with fastgnn's Planetoid loader, writes the
+RAW_FOLDER holds the raw Planetoid files ind.cora.* (default: the test fixtures,
+tests/fixtures/planetoid/cora). The script reads them with fastgnn's Planetoid loader, writes the
 compact file, reads it back and checks it is identical to the raw load.
 """
 import argparse
@@ -16,7 +16,7 @@ from fastgnn.datasets.embedded import load_compact, save_compact
 from fastgnn.datasets.planetoid import Planetoid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_RAW = os.path.join(os.path.dirname(REPO), "shared", "data", "planetoid", "cora")
+DEFAULT_RAW = os.path.join(REPO, "tests", "fixtures", "planetoid", "cora")
 OUTPUT = os.path.join(REPO, "src", "fastgnn", "datasets", "_embedded", "cora.npz")
 ATTRIBUTES = ("x", "y", "train_mask", "val_mask", "test_mask")
 

@@ -8,10 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO_ROOT / ".." / "shared" / "data"
-RAW_CORA = SHARED_DATA / "planetoid" / "cora"
-RAW_MUTAG = SHARED_DATA / "tu" / "MUTAG"
 
 # The child's address space is capped, so an input that makes the command
 # allocate far more than it needs fails the test (with a MemoryError) instead

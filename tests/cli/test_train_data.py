@@ -3,11 +3,9 @@ import shutil
 
 import pytest
 
-from cli_run import RAW_CORA, RAW_MUTAG, assert_one_line_error, run_cli
+from cli_run import assert_one_line_error, run_cli
+from fixture_data import RAW_CORA, RAW_MUTAG
 from fastgnn.cli import main
-
-needs_cora = pytest.mark.skipif(not RAW_CORA.is_dir(), reason="the raw Cora files are not in the shared data")
-needs_mutag = pytest.mark.skipif(not RAW_MUTAG.is_dir(), reason="the raw MUTAG files are not in the shared data")
 
 
 def copy(source, target):
@@ -17,7 +15,6 @@ def copy(source, target):
     return target
 
 
-@needs_cora
 @pytest.mark.parametrize("task", [(), ("--task", "link")], ids=["node", "link"])
 def test_truncated_planetoid_file(tmp_path, task):
     root = copy(RAW_CORA, tmp_path / "cora")
@@ -26,7 +23,6 @@ def test_truncated_planetoid_file(tmp_path, task):
     assert_one_line_error(run_cli(*task, "--data-root", root, "--epochs", "1", "--quiet"), graph)
 
 
-@needs_mutag
 @pytest.mark.parametrize("line", [b"foo, bar\n", b"99999, 1\n"])
 def test_tu_file_with_a_garbage_line(tmp_path, line):
     root = copy(RAW_MUTAG, tmp_path / "tu" / "MUTAG")
@@ -38,7 +34,6 @@ def test_tu_file_with_a_garbage_line(tmp_path, line):
     assert_one_line_error(result, "MUTAG_A.txt")
 
 
-@needs_mutag
 def test_tu_file_that_is_not_text(tmp_path):
     root = copy(RAW_MUTAG, tmp_path / "tu" / "MUTAG")
     with open(root / "MUTAG_node_labels.txt", "ab") as handle:

@@ -7,9 +7,7 @@ import pytest
 
 from fastgnn.cli import main
 from fastgnn.cli.node import model_defaults
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RAW_CORA = os.path.join(REPO_ROOT, "..", "shared", "data", "planetoid", "cora")
+from fixture_data import RAW_CORA
 
 
 def train(capsys, *argv):
@@ -122,10 +120,9 @@ def test_bad_options_exit_with_2(capsys, argv, message):
     assert message in err
 
 
-@pytest.mark.skipif(not os.path.isdir(RAW_CORA), reason="raw Cora files not found")
 def test_data_root_reads_the_raw_files_like_the_embedded_copy(capsys):
     argv = ("--epochs", "5", "--quiet", "--json")
-    raw = last_json(train(capsys, "--data-root", RAW_CORA, *argv)[1])
+    raw = last_json(train(capsys, "--data-root", str(RAW_CORA), *argv)[1])
     embedded = last_json(train(capsys, *argv)[1])
     assert (raw["val_acc"], raw["test_acc"]) == (embedded["val_acc"], embedded["test_acc"])
 

@@ -14,24 +14,16 @@ default 1; e.g. ``FASTGNN_FUZZ_SCALE=20`` for a longer local run).
 """
 import collections
 import os
-import pathlib
 import pickle
 
 import numpy as np
-import pytest
 import scipy.sparse as sp
 
 from _isolated import is_clean, run_isolated
+from fixture_data import RAW_CORA as CORA_RAW, RAW_MUTAG as MUTAG_RAW
 
-DATA = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data"
-CORA_RAW = DATA / "planetoid" / "cora"
-MUTAG_RAW = DATA / "tu" / "MUTAG"
 CORA_FILES = [f"ind.cora.{s}" for s in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")]
 MUTAG_FILES = [f"MUTAG_{s}.txt" for s in ("A", "graph_indicator", "graph_labels", "node_labels", "edge_labels")]
-needs_cora = pytest.mark.skipif(not all((CORA_RAW / f).is_file() for f in CORA_FILES),
-                                reason=f"raw Cora files not found in {CORA_RAW}")
-needs_mutag = pytest.mark.skipif(not all((MUTAG_RAW / f).is_file() for f in MUTAG_FILES),
-                                 reason=f"MUTAG files not found in {MUTAG_RAW}")
 
 
 def _scale():
@@ -325,7 +317,6 @@ def _describe(spec):
     return f"{spec['file']} " + (f"edits {spec['edits']}" if "edits" in spec else f"truncated to {spec['truncate']}")
 
 
-@needs_cora
 def test_cora_byte_flips_and_truncations(tmp_path):
     rng = np.random.default_rng(7)
     specs = _flips(rng, CORA_RAW, CORA_FILES, 30 * SCALE, structural=1024)
@@ -337,7 +328,6 @@ def test_cora_byte_flips_and_truncations(tmp_path):
     assert counts["ok"] and counts["ValueError"], counts
 
 
-@needs_mutag
 def test_mutag_byte_flips_and_truncations(tmp_path):
     rng = np.random.default_rng(11)
     specs = _flips(rng, MUTAG_RAW, MUTAG_FILES, 30 * SCALE, structural=0)

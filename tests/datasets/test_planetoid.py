@@ -13,11 +13,8 @@ import fastgnn.datasets as datasets
 from fastgnn import Graph
 from fastgnn.datasets import Planetoid, load_cora
 from fastgnn.datasets.planetoid import read_planetoid_data
+from fixture_data import RAW_CORA as CORA_RAW
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-CORA_RAW = REPO.parent / "shared" / "data" / "planetoid" / "cora"
-needs_cora = pytest.mark.skipif(not (CORA_RAW / "ind.cora.graph").is_file(),
-                                reason=f"raw Cora files not found in {CORA_RAW}")
 SUFFIXES = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 ATTRIBUTES = ("x", "y", "train_mask", "val_mask", "test_mask")
 
@@ -211,7 +208,6 @@ def cora():
     return Planetoid(CORA_RAW, "cora")
 
 
-@needs_cora
 def test_cora_sizes(cora):
     assert (cora.num_nodes, cora.num_features, cora.num_classes, cora.graph.num_edges) == (2708, 1433, 7, 10556)
     assert cora.x.shape == (2708, 1433) and cora.y.shape == (2708,)
@@ -219,7 +215,6 @@ def test_cora_sizes(cora):
     assert isinstance(cora.graph, Graph) and cora.graph.edge_weight is None
 
 
-@needs_cora
 def test_cora_split(cora):
     masks = [cora.train_mask, cora.val_mask, cora.test_mask]
     assert [int(m.sum()) for m in masks] == [140, 500, 1000]
@@ -229,7 +224,6 @@ def test_cora_split(cora):
     np.testing.assert_array_equal(np.flatnonzero(cora.test_mask), np.arange(1708, 2708))
 
 
-@needs_cora
 def test_cora_content(cora):
     # values PyG's Cora has: binary features, 49,216 of them set; label counts
     assert set(np.unique(cora.x)) == {0.0, 1.0} and int(cora.x.sum()) == 49216
@@ -237,19 +231,16 @@ def test_cora_content(cora):
     _check_clean_undirected(cora.graph)
 
 
-@needs_cora
 def test_cora_from_the_parent_folder(cora):
     assert Planetoid(CORA_RAW.parent, "Cora").graph == cora.graph
 
 
-@needs_cora
 def test_cora_normalize_features():
     dataset = Planetoid(CORA_RAW, "cora", normalize_features=True)
     sums = dataset.x.sum(axis=1, dtype=np.float64)
     assert np.all(np.isclose(sums, 1.0, atol=1e-5) | (sums == 0))
 
 
-@needs_cora
 @pytest.mark.parametrize("normalize", [False, True])
 def test_embedded_cora_is_the_raw_cora(normalize):
     raw = Planetoid(CORA_RAW, "cora", normalize_features=normalize)
@@ -264,7 +255,6 @@ def test_embedded_cora_is_the_raw_cora(normalize):
     assert embedded.root is None
 
 
-@needs_cora
 def test_missing_cora_file_is_named(tmp_path):
     for suffix in SUFFIXES:
         if suffix != "ally":
@@ -361,15 +351,14 @@ def isolated_outcomes(tmp_path_factory):
         for name, content in files.items():
             (folder / name).write_bytes(content.encode() if isinstance(content, str) else content)
         specs.append({"folder": str(folder), "name": "cora"})
-    if CORA_RAW.is_dir():
-        folder = base / "cora_test_id_of_4_million"
-        shutil.copytree(CORA_RAW, folder, copy_function=shutil.copyfile)
-        ids = (CORA_RAW / "ind.cora.test.index").read_text().split()
-        ids[ids.index(str(max(map(int, ids))))] = "4000000"
-        (folder / "ind.cora.test.index").write_text("\n".join(ids) + "\n")
-        specs.append({"folder": str(folder), "name": "cora"})
+    folder = base / "cora_test_id_of_4_million"
+    shutil.copytree(CORA_RAW, folder, copy_function=shutil.copyfile)
+    ids = (CORA_RAW / "ind.cora.test.index").read_text().split()
+    ids[ids.index(str(max(map(int, ids))))] = "4000000"
+    (folder / "ind.cora.test.index").write_text("\n".join(ids) + "\n")
+    specs.append({"folder": str(folder), "name": "cora"})
     outcomes = run_isolated("load_planetoid", specs, timeout=20)
-    names = sorted(ISOLATED_CASES) + (["cora_test_id_of_4_million"] if CORA_RAW.is_dir() else [])
+    names = sorted(ISOLATED_CASES) + ["cora_test_id_of_4_million"]
     return dict(zip(names, outcomes))
 
 
@@ -386,7 +375,6 @@ def test_crafted_file_is_refused_in_isolation(isolated_outcomes, case):
     _assert_refused(isolated_outcomes[case], ISOLATED_CASES[case][1])
 
 
-@needs_cora
 def test_cora_test_id_beyond_the_files_is_refused(isolated_outcomes):
     # 4,000,001 nodes x 1,433 features would be a 21 GiB table
     _assert_refused(isolated_outcomes["cora_test_id_of_4_million"], r"ind\.cora\.test\.index.*4000000")
@@ -469,10 +457,7 @@ def test_matrix_forms_load_alike(cora_like, form):
 
 def _adjacency_files(cora_like):
     folder, _ = cora_like
-    files = [folder / "ind.cora.graph"]
-    if (CORA_RAW / "ind.cora.graph").is_file():
-        files.append(CORA_RAW / "ind.cora.graph")
-    return files
+    return [folder / "ind.cora.graph", CORA_RAW / "ind.cora.graph"]
 
 
 def test_adjacency_fast_path_agrees_with_the_interpreter(cora_like):

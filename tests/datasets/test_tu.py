@@ -7,14 +7,11 @@ import pytest
 
 from fastgnn.data import Batch
 from fastgnn.datasets import TUDataset, add_degree_features, read_tu_table
+from fixture_data import TU_ROOT
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MUTAG_ROOT = os.path.join(REPO_ROOT, "..", "shared", "data", "tu")
-HAS_MUTAG = os.path.isfile(os.path.join(MUTAG_ROOT, "MUTAG", "MUTAG_A.txt"))
-needs_mutag = pytest.mark.skipif(not HAS_MUTAG, reason=f"MUTAG not found under {MUTAG_ROOT}")
+MUTAG_ROOT = str(TU_ROOT)
 
 
-@needs_mutag
 def test_mutag_counts():
     dataset = TUDataset(MUTAG_ROOT, "MUTAG")
     assert len(dataset) == dataset.num_graphs == 188
@@ -36,7 +33,6 @@ def test_mutag_counts():
     assert len(dataset[np.arange(5)]) == 5 and len(dataset[:3]) == 3
 
 
-@needs_mutag
 def test_mutag_matches_pyg(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("torch_geometric")
@@ -286,7 +282,6 @@ def test_huge_labels_are_refused_in_isolation(isolated_outcomes, case):
     assert re.search(ISOLATED_CASES[case][1], outcome["message"]), outcome["message"]
 
 
-@needs_mutag
 def test_sparse_features_equal_the_dense_ones():
     from fastgnn import SparseFeatures
     from fastgnn.data import Batch

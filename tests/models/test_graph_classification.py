@@ -2,7 +2,6 @@
 import argparse
 import io
 import json
-import os
 
 import numpy as np
 import pytest
@@ -16,11 +15,7 @@ from fastgnn.models.graph_classification import (GINGraphClassifier, GNNGraphCla
 from fastgnn.train import cross_validate_graph_classifier, evaluate_graph_classifier, train_graph_classifier
 from fastgnn.cli import graph as graph_task
 from fastgnn.testing import check_module_grad
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TU_ROOT = os.path.join(REPO_ROOT, "..", "shared", "data", "tu")
-HAS_MUTAG = os.path.isfile(os.path.join(TU_ROOT, "MUTAG", "MUTAG_A.txt"))
-needs_mutag = pytest.mark.skipif(not HAS_MUTAG, reason=f"MUTAG not found under {TU_ROOT}")
+from fixture_data import TU_ROOT
 
 
 def random_graphs(rng, count, width=4, num_classes=2, min_nodes=0, max_nodes=7, dtype=np.float64):
@@ -218,7 +213,6 @@ def test_labels_are_required(rng):
         train_graph_classifier(model, graphs, epochs=1)
 
 
-@needs_mutag
 def test_gin_learns_mutag_quickly():
     """Smoke test: 2 folds x 20 epochs beat the majority class (125/188 = 66.5%)."""
     dataset = TUDataset(TU_ROOT, "MUTAG")
@@ -230,12 +224,11 @@ def test_gin_learns_mutag_quickly():
 
 
 @pytest.mark.slow
-@needs_mutag
 def test_gin0_mutag_paper_protocol():
     """The GIN paper's check: 10-fold CV, 5 layers, hidden 64, batch 32, 350 epochs: paper-protocol mean >= 85%."""
     out = io.StringIO()
     # One kernel thread: results do not depend on it, and the run stays short on a shared machine.
-    args = argparse.Namespace(dataset="MUTAG", data_root=TU_ROOT, json=True, quiet=True, threads=1)
+    args = argparse.Namespace(dataset="MUTAG", data_root=str(TU_ROOT), json=True, quiet=True, threads=1)
     assert graph_task.run(args, out=out) == 0
     report = json.loads(out.getvalue().strip().splitlines()[-1])
     print(report)

@@ -10,9 +10,7 @@ from fastgnn.datasets import load_cora
 from fastgnn.models import GCN, GraphSAGE
 from fastgnn.optim import Adam
 from fastgnn.train import EarlyStopping, WindowStopping, evaluate, train_node_classifier
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RAW_CORA = os.path.join(REPO_ROOT, "..", "shared", "data", "planetoid", "cora")
+from fixture_data import RAW_CORA
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +182,6 @@ def test_bad_options(rng):
             fit(model, graph, x, y, masks, **kwargs)
 
 
-@pytest.mark.skipif(not os.path.isdir(RAW_CORA), reason="raw Cora files not found")
 def test_missing_dataset_file_is_named(tmp_path, capsys):
     from fastgnn.cli import main
 
