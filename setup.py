@@ -1,7 +1,9 @@
 """Build of fastgnn's compiled kernels.
 
-OpenMP is detected with a compile test; without it (or with
-FASTGNN_NO_OPENMP=1) the kernels build serially and a warning says so.
+The C compiler is checked first: without one, the build stops with a
+message that says what to install. OpenMP is then detected with a compile
+test; without it (or with FASTGNN_NO_OPENMP=1) the kernels build serially
+and a warning says so.
 The build targets baseline x86-64: wide vectors come from runtime dispatch
 in csrc/fastgnn_kernels.h, never from -march=native (opt in with
 FASTGNN_NATIVE=1 for a local, non-distributable build).
@@ -22,10 +24,17 @@ import numpy as np
 from Cython import Tempita
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+from setuptools.errors import CompileError, LinkError, PlatformError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KERNEL_DIR = os.path.join(HERE, "src", "fastgnn", "_kernels")
 KERNEL_MODULES = ["_common", "aggregate", "structure", "dense", "probe", "attention_ops", "gat", "sample"]
+INSTALL_A_COMPILER = (
+    "fastgnn's kernels are C and need a C compiler with OpenMP and Python's headers: install gcc or clang "
+    "(Debian/Ubuntu: apt install build-essential python3-dev; Fedora: dnf install gcc python3-devel; "
+    "macOS: xcode-select --install, and brew install libomp for threads), or name one in CC."
+)
 
 
 def expand_templates(directory=KERNEL_DIR):
@@ -54,15 +63,11 @@ def expand_templates(directory=KERNEL_DIR):
             handle.write(text)
 
 
-def _compiler_command():
-    from setuptools._distutils import sysconfig
+def openmp_flags(compiler_command):
+    """Compile and link flags for OpenMP, or None when the compiler lacks it.
 
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-    return cc.split()
-
-
-def openmp_flags():
-    """Compile and link flags for OpenMP, or None when the compiler lacks it."""
+    ``compiler_command`` is the C compiler's command line (a list), as the build will run it.
+    """
     if os.environ.get("FASTGNN_NO_OPENMP", "") not in ("", "0"):
         warnings.warn("FASTGNN_NO_OPENMP is set: building fastgnn's kernels without OpenMP (serial).")
         return None
@@ -76,7 +81,7 @@ def openmp_flags():
         with open(path, "w") as handle:
             handle.write(source)
         result = subprocess.run(
-            _compiler_command() + flags + [path, "-o", os.path.join(tmp, "check_openmp")],
+            list(compiler_command) + flags + [path, "-o", os.path.join(tmp, "check_openmp")],
             capture_output=True,
         )
     except OSError:
@@ -92,8 +97,25 @@ def openmp_flags():
     return flags, flags
 
 
+class BuildKernels(build_ext):
+    """``build_ext`` that checks for a C compiler, then adds the OpenMP flags the compiler takes."""
+
+    def build_extensions(self):
+        command = getattr(self.compiler, "compiler_so", None)   # None with MSVC, which finds itself
+        if command and shutil.which(command[0]) is None:
+            raise PlatformError(f"no C compiler: {command[0]!r} was not found. {INSTALL_A_COMPILER}")
+        omp = openmp_flags(command or [])
+        if omp is not None:
+            for extension in self.extensions:   # new lists: the extensions share theirs
+                extension.extra_compile_args = extension.extra_compile_args + omp[0]
+                extension.extra_link_args = extension.extra_link_args + omp[1]
+        try:
+            super().build_extensions()
+        except (CompileError, LinkError) as error:
+            raise type(error)(f"{error}\n{INSTALL_A_COMPILER}") from error
+
+
 def extensions():
-    omp = openmp_flags()
     # -ffp-contract=off: no fused multiply-adds, so every instruction-set clone of a kernel
     # (and every kernel computing the same sum) rounds alike and gives identical bits.
     compile_args = ["-O3", "-fno-math-errno", "-ffp-contract=off"] if sys.platform != "win32" else ["/O2"]
@@ -105,9 +127,6 @@ def extensions():
             compile_args.append("-g0")
             if sys.platform.startswith("linux"):
                 link_args.append("-Wl,--strip-debug")
-    if omp is not None:
-        compile_args += omp[0]
-        link_args += omp[1]
     if os.environ.get("FASTGNN_NATIVE", "") not in ("", "0"):
         compile_args.append("-march=native")
     return [
@@ -127,6 +146,7 @@ def extensions():
 
 expand_templates()
 setup(
+    cmdclass={"build_ext": BuildKernels},
     ext_modules=cythonize(
         extensions(),
         compiler_directives={"language_level": "3"},

@@ -11,7 +11,7 @@ that no case inherits another's high-water mark:
   :func:`fastgnn.train.train_node_classifier` (loss on the training split,
   no validation), 2 threads. Compared: peak RSS (``VmHWM``, the whole
   process: interpreter, loading and training) against the bytes of graph +
-  features (``indptr`` + ``indices`` + ``x``); the issue's target is at
+  features (``indptr`` + ``indices`` + ``x``); the target is at
   most 2x.
 * ``minibatch``: the folder memory-mapped (``OnDiskDataset(path,
   mmap=True)``: graph and features), the mini-batch GraphSAGE of

@@ -10,11 +10,13 @@ import sys
 import numpy as np
 import pytest
 
+import fastgnn
 from fastgnn.datasets import load_cora, save_dataset
 from fastgnn.distributed import partition
 from fastgnn.graph import Graph
 
-SRC = pathlib.Path(__file__).resolve().parents[2] / "src"
+# the folder this run imports fastgnn from (a checkout's src/, or site-packages), for the child processes
+SRC = pathlib.Path(fastgnn.__file__).resolve().parents[1]
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("mpirun") is None,

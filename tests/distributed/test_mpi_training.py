@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 
 import dist_cases as cases
+import fastgnn
 from fastgnn.train import train_node_classifier
 
 HERE = pathlib.Path(__file__).resolve().parent
-SRC = HERE.parents[1] / "src"
+# the folder this run imports fastgnn from (a checkout's src/, or site-packages), for the child processes
+SRC = pathlib.Path(fastgnn.__file__).resolve().parents[1]
 TIMEOUT = 180
 
 pytestmark = [

@@ -17,7 +17,8 @@ try:
 except ImportError:
     HAVE_METIS = False
 
-METHODS = [pytest.param("metis", marks=pytest.mark.skipif(not HAVE_METIS, reason="pymetis not installed")),
+NO_METIS = 'pymetis not installed (pip install "fastgnn[metis]")'
+METHODS = [pytest.param("metis", marks=pytest.mark.skipif(not HAVE_METIS, reason=NO_METIS)),
            "random", "contiguous"]
 
 
@@ -215,7 +216,7 @@ def test_deterministic_for_a_seed(tmp_path, method):
         assert not np.array_equal(first, assign_parts(graph, 3, method, seed=6))
 
 
-@pytest.mark.skipif(not HAVE_METIS, reason="pymetis not installed")
+@pytest.mark.skipif(not HAVE_METIS, reason=NO_METIS)
 def test_metis_cuts_fewer_bytes_than_random(tmp_path):
     """The issue's target: METIS exchanges >= 3x fewer bytes per epoch than random on a DC-SBM graph.
 

@@ -11,12 +11,14 @@ import time
 import numpy as np
 import pytest
 
+import fastgnn
 from fastgnn.datasets import tu_like_dataset
 from fastgnn.models import GraphClassifierFactory, build_graph_classifier
 from fastgnn.train import WorkerError, cross_validate_graph_classifier
 from fastgnn.train.processes import run_in_processes
 
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "src")
+# the folder this run imports fastgnn from (a checkout's src/, or site-packages), for the child processes
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(fastgnn.__file__)))
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc, sends signals")
 HISTORY = ("train_loss", "train_acc", "test_acc", "test_loss", "lr")
 
