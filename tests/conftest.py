@@ -89,4 +89,5 @@ def pytest_collection_finish(session):
     slow = sum(item.get_closest_marker("slow") is not None for item in session.items)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if slow and reporter is not None:
-        reporter.write_line(f"{slow} slow test{'s' if slow > 1 else ''} selected: the slow suite takes {SLOW_SUITE_LENGTH}.")
+        tests = "tests" if slow > 1 else "test"
+        reporter.write_line(f"{slow} slow {tests} selected: the slow suite takes {SLOW_SUITE_LENGTH}.")
