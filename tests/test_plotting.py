@@ -68,4 +68,4 @@ def test_ratio_table_groups_by_what_varies_and_leaves_out_the_baseline():
     by_threads = ratio_table([{"graph": "uniform", "reduce": "sum", "pass": "forward", "threads": t,
                                "fraction_of_floor": f} for t, f in ((1, 0.9), (2, 0.8))],
                              value="fraction_of_floor", series="threads", groups=("graph", "reduce", "pass"))
-    assert by_threads == {"uniform sum fwd": {"1": 0.9, "2": 0.8}}
+    assert by_threads == {"uniform sum fwd": {"1": 0.9, "2": 0.8}}      # one group: named by every key

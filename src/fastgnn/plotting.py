@@ -232,9 +232,9 @@ def ratio_table(records, *, value="ratio", series=("peer", "impl"), groups=None,
         The key naming a record's bar within its group: the first of these
         keys present (``peer`` or ``impl``, the implementation).
     groups : tuple of str, optional
-        The keys whose values name a group, joined by spaces (default: those
-        of ``task``, ``graph``, ``model``, ``what``, ``d``, ``threads``,
-        ``reduce``, ``pass`` present and not constant over the records).
+        The keys whose values name a group, joined by spaces, those constant
+        over the records left out (default: ``task``, ``graph``, ``model``,
+        ``what``, ``d``, ``threads``, ``reduce``, ``pass``).
     exclude : tuple of str
         Series left out (the baseline, whose ratio is 1).
 
@@ -245,11 +245,10 @@ def ratio_table(records, *, value="ratio", series=("peer", "impl"), groups=None,
     """
     series = (series,) if isinstance(series, str) else tuple(series)
     kept = [rec for rec in records if rec.get(value) is not None]
-    if groups is None:
-        candidates = ("task", "graph", "model", "what", "d", "threads", "reduce", "pass")
-        groups = [key for key in candidates if len({str(rec.get(key)) for rec in kept if key in rec}) > 1]
-        if not groups:     # one group: name it by whatever keys there are
-            groups = [key for key in candidates if any(key in rec for rec in kept)]
+    candidates = ("task", "graph", "model", "what", "d", "threads", "reduce", "pass") if groups is None else groups
+    groups = [key for key in candidates if len({str(rec.get(key)) for rec in kept if key in rec}) > 1]
+    if not groups:     # one group: name it by whatever keys there are
+        groups = [key for key in candidates if any(key in rec for rec in kept)]
     table = {}
     for rec in kept:
         name = next((str(rec[key]) for key in series if key in rec), None)
