@@ -292,14 +292,14 @@ def _find_folder(root, name):
 
 
 def _children(folder, name):
-    """The sub-folders of ``folder`` whose name is ``name`` in any case, the exact spelling first."""
+    """The paths of the sub-folders of ``folder`` whose name is ``name`` in any case, the exact spelling first."""
     try:
         entries = sorted(os.listdir(folder))
     except OSError:
         return []
     found = [entry for entry in entries if entry.lower() == name.lower()
              and os.path.isdir(os.path.join(folder, entry))]
-    return sorted(found, key=lambda entry: entry != name)
+    return [os.path.join(folder, entry) for entry in sorted(found, key=lambda entry: entry != name)]
 
 
 def _index_to_mask(index, size):
