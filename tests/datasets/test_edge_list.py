@@ -103,6 +103,9 @@ def test_write_unweighted_as_weighted(tmp_path):
     ("0 1\n-1 2\n", r"line 2: node ids must be non-negative"),
     ("0 1 1.0\n1 0 heavy\n", r"line 2: the weight must be a finite number, got 'heavy'"),
     ("0 1 1.0\n1 0 nan\n", r"line 2: the weight must be a finite number"),
+    ("0 1 1.0\n1 0\n", r"line 2: expected a weight in the third column"),
+    (f"0 1\n{2**63} 2\n", r"line 2: node ids must be non-negative integers below 2\*\*63"),
+    ("0,1\n1,2\n", r"line 1: expected 'source destination', got '0,1'"),
 ])
 def test_malformed_rows_name_the_line(tmp_path, text, message):
     path = tmp_path / "bad.txt"
@@ -132,8 +135,36 @@ def test_bad_arguments(tmp_path):
     assert path.read_text() == "0 5\n"  # a refused write leaves the file alone
 
 
+def test_comments_at_line_ends_and_the_line_parser_agree(tmp_path):
+    from fastgnn.datasets import edge_list
+
+    path = tmp_path / "g.txt"
+    path.write_text("# header comment\nsrc dst w\n0 1 0.25  # first\n\n2 0 4 extra\n1 1 0.5\n")
+    graph = read_edge_list(path, weight_dtype=np.float64)
+    np.testing.assert_array_equal(graph.to_edge_index(), [[2, 0, 1], [0, 1, 1]])
+    np.testing.assert_array_equal(graph.edge_weight, [4.0, 0.25, 0.5])
+    # the line-by-line parser (the fallback that names bad lines) reads the same rows as np.loadtxt
+    fast = edge_list._read_fast(path, None, 2, True, "#")
+    slow = edge_list._read_lines(path, None, 2, True, "#")
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_empty_file(tmp_path):
     (tmp_path / "g.txt").write_text("# nothing\n")
     graph = read_edge_list(tmp_path / "g.txt")
     assert graph.num_nodes == 0 and graph.num_edges == 0 and graph.edge_weight is None
     assert read_edge_list(tmp_path / "g.txt", weighted=True).edge_weight is not None
+
+
+@pytest.mark.parametrize("weight_dtype, bits", [(np.float32, np.uint32), (np.float64, np.uint64)])
+def test_weights_round_trip_bit_for_bit(tmp_path, weight_dtype, bits):
+    rng = np.random.default_rng(0)
+    weight = rng.integers(0, np.iinfo(bits).max, 20_000, dtype=bits).view(weight_dtype)
+    weight = weight[np.isfinite(weight)]  # every finite bit pattern: subnormals, -0.0, huge and tiny values
+    edge_index = rng.integers(0, 50, (2, weight.shape[0]))
+    graph = Graph.from_edge_index(edge_index, num_nodes=50, edge_weight=weight)
+    write_edge_list(tmp_path / "g.csv.gz", graph)
+    back = read_edge_list(tmp_path / "g.csv.gz", num_nodes=50, weight_dtype=weight_dtype)
+    assert np.array_equal(back.edge_weight.view(bits), graph.edge_weight.view(bits))
+    assert back == graph

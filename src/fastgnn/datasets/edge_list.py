@@ -8,6 +8,7 @@ lines are skipped.
 import gzip
 import math
 import os
+import warnings
 
 import numpy as np
 
@@ -18,10 +19,13 @@ from fastgnn.graph.networkx_io import mirror_edges
 __all__ = ["read_edge_list", "write_edge_list"]
 
 
+_WRITE_CHUNK = 1 << 16  # edges formatted per write
+
+
 def _open_text(path, mode):
     path = os.fspath(path)
     if path.endswith(".gz"):
-        return gzip.open(path, mode + "t", encoding="utf-8", newline="")
+        return gzip.open(path, mode + "t", compresslevel=6, encoding="utf-8", newline="")
     return open(path, mode, encoding="utf-8", newline="")
 
 
@@ -50,14 +54,15 @@ def read_edge_list(path, *, delimiter="auto", header="infer", weighted=None, com
         None: any run of whitespace.
     header : 'infer', bool
         Whether the first line that is not a comment is a header (column
-        names) to skip. ``'infer'``: it is when its first two fields are not
-        integers (``src,dst,weight``).
+        names) to skip. ``'infer'``: it is when it has two fields or more
+        and its first two are not both integers (``src,dst,weight``).
     weighted : bool or None
-        Read the third column as the edge weight. None: when the rows have
-        a third column (extra columns are ignored); every row must then have
-        one. False ignores every column past the second.
+        Read the third column as the edge weight. None: when the first row
+        has a third column; every row must then have one. Columns past the
+        third (past the second with False) are ignored.
     comments : str or None
-        Lines starting with this string (after leading whitespace) are skipped.
+        Text from this string to the end of a line is ignored (a line with
+        nothing else is skipped, as are blank lines).
     num_nodes : int, optional
         Default: the largest id + 1. Give it to keep isolated nodes at the end.
     directed : bool
@@ -81,8 +86,9 @@ def read_edge_list(path, *, delimiter="auto", header="infer", weighted=None, com
 
     Notes
     -----
-    Parsed in Python, line by line (about a second per million edges);
-    the result is built in ``O(E log E)``.
+    Read by ``np.loadtxt`` (NumPy's C parser); when it refuses a row, the
+    file is read again line by line in Python to name the bad line. The
+    graph is then built in ``O(E log E)``.
     """
     if header not in ("infer", True, False):
         raise ValueError(f"header must be 'infer', True or False, got {header!r}")
@@ -95,10 +101,13 @@ def read_edge_list(path, *, delimiter="auto", header="infer", weighted=None, com
         delimiter = _default_delimiter(path)
     elif delimiter is not None and (not isinstance(delimiter, str) or not delimiter):
         raise ValueError(f"delimiter must be 'auto', a non-empty string or None, got {delimiter!r}")
-    src, dst, weights = _parse(path, delimiter, header, weighted, comments)
-    src = np.array(src, dtype=np.int64)
-    dst = np.array(dst, dtype=np.int64)
-    weight = None if weights is None else np.array(weights, dtype=np.float64)
+    skip, first_row = _first_row(path, delimiter, header, comments)
+    if weighted is None:
+        weighted = first_row is not None and len(first_row) >= 3
+    parsed = None if first_row is None else _read_fast(path, delimiter, skip, weighted, comments)
+    if parsed is None:  # no rows, or a row np.loadtxt refuses: the line parser names it
+        parsed = _read_lines(path, delimiter, skip, weighted, comments)
+    src, dst, weight = parsed
     if not directed:
         src, dst, weight = mirror_edges(src, dst, weight)
     if num_nodes is None:
@@ -113,44 +122,79 @@ def read_edge_list(path, *, delimiter="auto", header="infer", weighted=None, com
                                  index_dtype=index_dtype)
 
 
-def _parse(path, delimiter, header, weighted, comments):
-    """The source ids, destination ids and weights (or None) of the file's rows, as lists."""
-    name = os.fspath(path)
-    src, dst, weights = [], [], []
-    columns = None  # the column count of the first row, when weights are inferred
+def _data_fields(line, delimiter, comments):
+    """The fields of a line without its comment, or None for a blank or comment-only line."""
+    if comments is not None:
+        line = line.split(comments, 1)[0]
+    line = line.strip()
+    return line.split(delimiter) if line else None
+
+
+def _first_row(path, delimiter, header, comments):
+    """``(lines to skip, fields of the first edge row or None)``; the lines to skip end with the header, if any.
+
+    With ``header='infer'`` the first data line is a header when it has two
+    fields or more and its first two are not both integers.
+    """
+    skip = 0
     header_pending = header is not False
     with _open_text(path, "r") as file:
         for number, line in enumerate(file, start=1):
-            text = line.strip()
-            if not text or (comments is not None and text.startswith(comments)):
+            fields = _data_fields(line, delimiter, comments)
+            if fields is None:
                 continue
-            fields = text.split(delimiter)
             if header_pending:
                 header_pending = False
-                if header is True or len(fields) < 2 or not (_is_integer(fields[0]) and _is_integer(fields[1])):
+                if header is True or (len(fields) >= 2 and not (_is_integer(fields[0]) and _is_integer(fields[1]))):
+                    skip = number
                     continue
+            return skip, fields
+    return skip, None
+
+
+def _read_fast(path, delimiter, skip, weighted, comments):
+    """``(src, dst, weight)`` read by ``np.loadtxt``, or None when any row is not a clean edge."""
+    dtype = [("src", np.int64), ("dst", np.int64)] + ([("weight", np.float64)] if weighted else [])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with _open_text(path, "r") as file:
+                rows = np.loadtxt(file, dtype=dtype, delimiter=delimiter, comments=comments, skiprows=skip,
+                                  usecols=tuple(range(len(dtype))), ndmin=1)
+    except (ValueError, OverflowError, Warning):
+        return None
+    src, dst = rows["src"], rows["dst"]
+    weight = rows["weight"] if weighted else None
+    if (src.size and min(int(src.min()), int(dst.min())) < 0) or (weighted and not np.all(np.isfinite(weight))):
+        return None
+    return np.ascontiguousarray(src), np.ascontiguousarray(dst), None if weight is None else np.ascontiguousarray(weight)
+
+
+def _read_lines(path, delimiter, skip, weighted, comments):
+    """``(src, dst, weight)`` parsed line by line; the first bad row raises ValueError naming its line."""
+    name = os.fspath(path)
+    src, dst, weights = [], [], []
+    with _open_text(path, "r") as file:
+        for number, line in enumerate(file, start=1):
+            fields = _data_fields(line, delimiter, comments) if number > skip else None
+            if fields is None:
+                continue
             where = f"{name}, line {number}"
             if len(fields) < 2:
-                raise ValueError(f"{where}: expected 'source{_sep(delimiter)}destination', got {text!r}")
+                raise ValueError(f"{where}: expected 'source{_sep(delimiter)}destination', got {line.strip()!r}")
             try:
                 u, v = int(fields[0]), int(fields[1])
             except ValueError:
                 raise ValueError(f"{where}: node ids must be integers, got {fields[0].strip()!r} and "
                                  f"{fields[1].strip()!r}") from None
-            if u < 0 or v < 0:
-                raise ValueError(f"{where}: node ids must be non-negative, got {u} and {v}")
+            if min(u, v) < 0 or max(u, v) > V.INT64_MAX:
+                raise ValueError(f"{where}: node ids must be non-negative integers below 2**63, got {u} and {v}")
             src.append(u)
             dst.append(v)
-            if weighted is False:
+            if not weighted:
                 continue
-            if columns is None:
-                columns = len(fields)
-                if weighted is None and columns < 3:
-                    weighted = False
-                    continue
             if len(fields) < 3:
-                raise ValueError(f"{where}: expected a weight in the third column "
-                                 f"({'weighted=True' if weighted else 'the first row has one'}), got {text!r}")
+                raise ValueError(f"{where}: expected a weight in the third column, got {line.strip()!r}")
             try:
                 w = float(fields[2])
             except ValueError:
@@ -158,9 +202,8 @@ def _parse(path, delimiter, header, weighted, comments):
             if not math.isfinite(w):
                 raise ValueError(f"{where}: the weight must be a finite number, got {fields[2].strip()!r}")
             weights.append(w)
-    if weighted is False or (weighted is None and columns is None):
-        return src, dst, None
-    return src, dst, weights
+    return (np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64),
+            np.array(weights, dtype=np.float64) if weighted else None)
 
 
 def _sep(delimiter):
@@ -176,7 +219,8 @@ def write_edge_list(path, graph, *, delimiter="auto", header=False, weighted=Non
         gzip-compressed when the name ends in ``.gz``.
     graph : Graph
         Written in edge-id order, so :func:`read_edge_list` (with the same
-        ``num_nodes``) gives the graph back, weights bit for bit.
+        ``num_nodes`` and ``weight_dtype``) gives the graph back, weights bit
+        for bit (each written as the shortest decimal that reads back to it).
     delimiter : 'auto' or str
         ``'auto'``: a comma for ``.csv`` files, else a tab.
     header : bool
@@ -197,13 +241,16 @@ def write_edge_list(path, graph, *, delimiter="auto", header=False, weighted=Non
     if weighted is None:
         weighted = graph.edge_weight is not None
     edge_index = graph.to_edge_index()
+    weight = None
+    if weighted:
+        weight = graph.edge_weight if graph.edge_weight is not None else np.ones(graph.num_edges, np.float32)
     with _open_text(path, "w") as file:
         if header:
             file.write(delimiter.join(["source", "destination"] + (["weight"] if weighted else [])) + "\n")
-        if not weighted:
-            for u, v in zip(edge_index[0].tolist(), edge_index[1].tolist()):
-                file.write(f"{u}{delimiter}{v}\n")
-            return
-        weight = graph.edge_weight if graph.edge_weight is not None else np.ones(graph.num_edges)
-        for u, v, w in zip(edge_index[0].tolist(), edge_index[1].tolist(), weight.astype(np.float64).tolist()):
-            file.write(f"{u}{delimiter}{v}{delimiter}{w!r}\n")
+        for start in range(0, graph.num_edges, _WRITE_CHUNK):
+            stop = start + _WRITE_CHUNK
+            columns = [map(str, edge_index[0, start:stop].tolist()), map(str, edge_index[1, start:stop].tolist())]
+            if weight is not None:
+                # NumPy's shortest repr of each float32/float64 value, which reads back to the same value
+                columns.append(weight[start:stop].astype(str).tolist())
+            file.write("\n".join(map(delimiter.join, zip(*columns))) + "\n")
