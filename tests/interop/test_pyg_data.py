@@ -131,3 +131,21 @@ def test_bad_input_errors():
     block = Graph.from_edge_index([[0, 1], [0, 0]], num_src_nodes=2, num_dst_nodes=1)
     with pytest.raises(ValueError, match="square"):
         to_pyg(block)
+
+
+def test_strided_sparse_and_read_only_inputs():
+    edge_index = torch.tensor([[1, 0], [0, 1], [2, 2]]).t()[:, :2]  # a non-contiguous view
+    assert not edge_index.is_contiguous()
+    x = torch.eye(3).to_sparse()                                     # a sparse tensor becomes dense
+    out = from_pyg(Data(edge_index=edge_index, x=x, num_nodes=3))
+    assert out.graph == Graph.from_edge_index([[1, 0], [0, 1]], num_nodes=3)
+    np.testing.assert_array_equal(out.x, np.eye(3))
+    frozen = np.array([[0, 1], [1, 2]])
+    frozen.flags.writeable = False
+    assert from_pyg(Data(edge_index=frozen, num_nodes=3)).graph.num_edges == 2  # arrays do as well as tensors
+
+
+def test_multi_label_y_has_no_inferred_class_count():
+    data = Data(edge_index=torch.tensor([[0], [1]]), y=torch.tensor([[1, 0], [1, 1]]), num_nodes=2)
+    out = from_pyg(data)
+    assert out.y.shape == (2, 2) and out.num_classes is None

@@ -76,8 +76,9 @@ class Graph:
     ``arg`` of max/min aggregation, edge features). The adjacency matrix is
     ``A[i, j] = weight of j -> i``, so sum aggregation is ``A @ X``.
 
-    Build one with :meth:`from_edge_index`, :meth:`from_csr` or
-    :meth:`from_scipy`. The arrays are copied, validated once and made
+    Build one with :meth:`from_edge_index`, :meth:`from_csr`,
+    :meth:`from_scipy` or :meth:`from_networkx` (more sources, files and
+    libraries: ``docs/bring-your-own-graph.md``). The arrays are copied, validated once and made
     read-only; the transpose, degrees and normalizations are computed on
     first use and cached.
 

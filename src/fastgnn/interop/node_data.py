@@ -20,11 +20,13 @@ def to_numpy(value, name):
     """A torch tensor (detached, on the CPU) or any array-like as an ndarray; None stays None."""
     if value is None:
         return None
-    if hasattr(value, "detach") and hasattr(value, "cpu"):
-        value = value.detach().cpu()
-        if hasattr(value, "as_subclass"):  # a tensor subclass (PyG's EdgeIndex): its plain data
-            import torch
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor: shared, not copied, when it can be
+        import torch
 
+        value = value.detach().cpu()
+        if value.layout != torch.strided:
+            value = value.to_dense()
+        if type(value) is not torch.Tensor:  # a subclass (PyG's EdgeIndex): its plain data
             value = value.as_subclass(torch.Tensor)
         return value.numpy()
     return V.as_array(value, name)
@@ -41,7 +43,7 @@ class NodeData:
     train_mask, val_mask, test_mask : ndarray of bool, optional
         Shape (num_nodes,), or (num_nodes, num_splits) for several splits.
     num_classes : int, optional
-        Defaults to ``max(y) + 1`` for integer labels.
+        Defaults to ``max(y) + 1`` for a 1-D integer ``y``.
     edge_attr : ndarray of shape (num_edges, ...), optional
         Edge features in the graph's edge-id (CSR) order.
     edge_order : ndarray of int64, shape (num_edges,), optional
@@ -52,8 +54,8 @@ class NodeData:
 
     Notes
     -----
-    Arrays are kept as given (no copy); node arrays are checked to have one
-    row per node.
+    Arrays are kept as given, not copied (a CPU tensor becomes a NumPy view
+    of its memory); node arrays are checked to have one row per node.
     """
 
     def __init__(self, graph, x=None, y=None, train_mask=None, val_mask=None, test_mask=None, *,
@@ -72,7 +74,7 @@ class NodeData:
         self.edge_order = edge_order
         self.nodes = nodes
         self.name = name
-        if num_classes is None and self.y is not None and self.y.dtype.kind in "iu" and self.y.size:
+        if num_classes is None and self.y is not None and self.y.ndim == 1 and self.y.dtype.kind in "iu" and self.y.size:
             num_classes = int(self.y.max()) + 1
         self.num_classes = None if num_classes is None else int(num_classes)
 
