@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from conversion_cases import assert_same_edges, case_graph, graph_params
+from conversion_cases import case_graph, graph_params
 from fastgnn import Graph
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch)")

@@ -167,7 +167,8 @@ def _read_fast(path, delimiter, skip, weighted, comments):
     weight = rows["weight"] if weighted else None
     if (src.size and min(int(src.min()), int(dst.min())) < 0) or (weighted and not np.all(np.isfinite(weight))):
         return None
-    return np.ascontiguousarray(src), np.ascontiguousarray(dst), None if weight is None else np.ascontiguousarray(weight)
+    weight = None if weight is None else np.ascontiguousarray(weight)
+    return np.ascontiguousarray(src), np.ascontiguousarray(dst), weight
 
 
 def _read_lines(path, delimiter, skip, weighted, comments):

@@ -74,8 +74,9 @@ class NodeData:
         self.edge_order = edge_order
         self.nodes = nodes
         self.name = name
-        if num_classes is None and self.y is not None and self.y.ndim == 1 and self.y.dtype.kind in "iu" and self.y.size:
-            num_classes = int(self.y.max()) + 1
+        labels = self.y
+        if num_classes is None and labels is not None and labels.ndim == 1 and labels.dtype.kind in "iu" and labels.size:
+            num_classes = int(labels.max()) + 1
         self.num_classes = None if num_classes is None else int(num_classes)
 
     @property
