@@ -149,3 +149,17 @@ def test_multi_label_y_has_no_inferred_class_count():
     data = Data(edge_index=torch.tensor([[0], [1]]), y=torch.tensor([[1, 0], [1, 1]]), num_nodes=2)
     out = from_pyg(data)
     assert out.y.shape == (2, 2) and out.num_classes is None
+
+
+def test_to_pyg_takes_a_dataset_folder_with_its_default_split(tmp_path):
+    from fastgnn.datasets import OnDiskDataset, save_dataset
+
+    graph = case_graph("isolated_nodes", weighted=True)
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    ids = np.arange(6)
+    save_dataset(tmp_path / "d", graph, x, ids % 2, splits={"train": ids[:2], "valid": ids[2:3], "test": ids[3:]})
+    data = to_pyg(OnDiskDataset(tmp_path / "d"))
+    np.testing.assert_array_equal(data.train_mask.numpy(), [1, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(data.test_mask.numpy(), [0, 0, 0, 1, 1, 1])
+    back = from_pyg(data)
+    assert back.graph == graph and np.array_equal(back.x, x) and back.num_classes == 2

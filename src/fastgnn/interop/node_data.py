@@ -117,7 +117,9 @@ def dataset_fields(data, **given):
     """``(graph, fields)`` of a Graph or a dataset-like object (``.graph``, ``.x``, ``.y``, masks).
 
     ``fields`` maps ``x``, ``y``, the mask names and ``edge_attr`` to arrays
-    or None; a value in ``given`` (not None) replaces the object's own.
+    or None; a value in ``given`` (not None) replaces the object's own. An
+    object without mask attributes but with a ``masks()`` method and splits
+    (an :class:`~fastgnn.datasets.OnDiskDataset`) gives its default split.
     """
     if isinstance(data, Graph):
         graph, source = data, None
@@ -126,11 +128,17 @@ def dataset_fields(data, **given):
     else:
         raise TypeError(f"data must be a fastgnn.Graph or a dataset with a .graph (Planetoid, NodeData, ...), "
                         f"got {type(data).__name__}")
+    own = {}
+    if source is not None:
+        own = {key: getattr(source, key, None) for key in ("x", "y", *MASK_NAMES, "edge_attr")}
+        if all(own[key] is None for key in MASK_NAMES) and callable(getattr(source, "masks", None)) \
+                and getattr(source, "split_names", None):
+            own.update(zip(MASK_NAMES, source.masks()))  # an OnDiskDataset: its default split
     fields = {}
     for key in ("x", "y", *MASK_NAMES, "edge_attr"):
         value = given.get(key)
-        if value is None and source is not None:
-            value = getattr(source, key, None)
+        if value is None:
+            value = own.get(key)
         if value is not None and hasattr(value, "toarray") and not isinstance(value, np.ndarray):
             value = value.toarray()  # SparseFeatures, scipy matrices
         fields[key] = None if value is None else to_numpy(value, key)
