@@ -102,3 +102,8 @@ def test_round_trip_with_dgl():
     assert isinstance(g, dgl.DGLGraph) and g.num_edges() == graph.num_edges
     back = from_dgl(g)
     assert back.graph == graph
+
+
+def test_to_dgl_checks_node_arrays(fake_dgl):
+    with pytest.raises(ValueError, match="x must have one row per node"):
+        to_dgl(case_graph("star"), x=np.ones((4, 2)))

@@ -117,7 +117,8 @@ def dataset_fields(data, **given):
     """``(graph, fields)`` of a Graph or a dataset-like object (``.graph``, ``.x``, ``.y``, masks).
 
     ``fields`` maps ``x``, ``y``, the mask names and ``edge_attr`` to arrays
-    or None; a value in ``given`` (not None) replaces the object's own. An
+    (checked to have one row per node, or per edge) or None; a value in
+    ``given`` (not None) replaces the object's own. An
     object without mask attributes but with a ``masks()`` method and splits
     (an :class:`~fastgnn.datasets.OnDiskDataset`) gives its default split.
     """
@@ -141,5 +142,6 @@ def dataset_fields(data, **given):
             value = own.get(key)
         if value is not None and hasattr(value, "toarray") and not isinstance(value, np.ndarray):
             value = value.toarray()  # SparseFeatures, scipy matrices
-        fields[key] = None if value is None else to_numpy(value, key)
+        rows = {"x": graph.num_src_nodes, "edge_attr": graph.num_edges}.get(key, graph.num_dst_nodes)
+        fields[key] = _rows(value, key, rows)
     return graph, fields

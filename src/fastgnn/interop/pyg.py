@@ -139,11 +139,5 @@ def to_pyg(data, *, x=None, y=None, train_mask=None, val_mask=None, test_mask=No
         if weight == "edge_attr" and fields["edge_attr"] is not None:
             raise ValueError("weight='edge_attr' would overwrite the edge features: store the weights as edge_weight")
         out[weight] = torch.tensor(np.asarray(graph.edge_weight))
-    for key, value in fields.items():
-        if value is not None:
-            expected = graph.num_edges if key == "edge_attr" else graph.num_nodes
-            if value.ndim == 0 or value.shape[0] != expected:
-                raise ValueError(f"{key} must have one row per {'edge' if key == 'edge_attr' else 'node'} "
-                                 f"({expected}), got shape {value.shape}")
-            out[key] = torch.tensor(np.asarray(value))
+    out.update((key, torch.tensor(np.asarray(value))) for key, value in fields.items() if value is not None)
     return Data(**out)
