@@ -38,7 +38,7 @@ def add_arguments(parser):
     _add(parser, "--dataset", default=None,
          help="Planetoid dataset: cora (default, shipped in the package), citeseer or pubmed (need --data-root)")
     _add(parser, "--data-root", default=None, metavar="DIR",
-         help="folder holding the raw Planetoid files ind.<name>.*")
+         help="folder holding the raw Planetoid files ind.<name>.* (or DIR/raw, PyG's DIR/<Name>/raw)")
     _add(parser, "--model", default=None, help="link task: gae (default) or vgae")
     _add(parser, "--loss", choices=LOSSES, default=None,
          help="link task: the paper's weighted cross-entropy over the full adjacency ('full'), positive "

@@ -97,8 +97,8 @@ def add_arguments(parser):
               "the path of a dataset folder (docs/datasets-on-disk.md: its default split, features as stored; "
               "with --fanout they stay memory-mapped)")
     _add(parser, "--data-root", metavar="DIR", default=None,
-         help="folder of the raw dataset files (node task: ind.<dataset>.*; without it, the Cora copy "
-              "shipped in the package)")
+         help="folder of the raw dataset files (node task: ind.<dataset>.* in DIR, DIR/raw or PyG's "
+              "DIR/<Name>/raw; without it, the Cora copy shipped in the package)")
     _add(parser, "--no-normalize-features", dest="normalize_features", action="store_false",
          help="node task: keep the raw features (default: rows divided by their sum, as the GCN paper)")
     _add(parser, "--dense-features", action="store_true",
