@@ -55,6 +55,7 @@ INSTALL = {
     "hypothesis": 'pip install "fastgnn[test]"',
     "mpi4py": 'pip install "fastgnn[mpi]"',
     "pymetis": 'pip install "fastgnn[metis]"',
+    "matplotlib": 'pip install "fastgnn[plot]"',
 }
 _MISSING_MODULE = re.compile(r"could not import '([\w.]+)'")
 SLOW_SUITE_LENGTH = "15 minutes or more on 2 cores (the wheel build alone takes 5 to 8)"

@@ -6,11 +6,7 @@ import numpy as np
 import pytest
 
 from fastgnn.datasets import Planetoid, load_cora
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-CORA_RAW = REPO.parent / "shared" / "data" / "planetoid" / "cora"
-needs_cora = pytest.mark.skipif(not (CORA_RAW / "ind.cora.graph").is_file(),
-                                reason=f"raw Cora files not found in {CORA_RAW}")
+from fixture_data import RAW_CORA as CORA_RAW
 
 
 def _place(root, *parts):
@@ -21,7 +17,6 @@ def _place(root, *parts):
     return folder
 
 
-@needs_cora
 @pytest.mark.parametrize("parts", [(), ("raw",), ("Cora", "raw"), ("cora", "raw"), ("CORA",), ("cora",),
                                    ("Cora", "RAW"), ("RAW",)],
                          ids=lambda parts: "/".join(parts) or "root")
@@ -35,14 +30,12 @@ def test_layouts_are_found(tmp_path, parts):
     np.testing.assert_array_equal(dataset.y, reference.y)
 
 
-@needs_cora
 def test_pyg_layout_name_in_any_case(tmp_path):
     _place(tmp_path, "Cora", "raw")
     for name in ("cora", "Cora", "CORA"):
         assert Planetoid(tmp_path, name).num_nodes == 2708
 
 
-@needs_cora
 def test_exact_spelling_wins_over_other_cases(tmp_path):
     (tmp_path / "Cora" / "raw").mkdir(parents=True)  # an empty PyG folder
     exact = _place(tmp_path, "cora")
@@ -68,7 +61,6 @@ def test_a_file_named_like_the_folder_is_not_a_folder(tmp_path):
         Planetoid(tmp_path, "cora")
 
 
-@needs_cora
 def test_cli_data_root_accepts_pyg_layout(tmp_path, capsys):
     from fastgnn.cli import main
 
