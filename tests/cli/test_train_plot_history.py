@@ -4,11 +4,10 @@ import sys
 
 import pytest
 
-from cli_run import RAW_MUTAG
 from fastgnn.cli import main
+from fixture_data import RAW_MUTAG
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-needs_mutag = pytest.mark.skipif(not RAW_MUTAG.is_dir(), reason="the raw MUTAG files are not in the shared data")
 
 
 def read_csv(path):
@@ -47,7 +46,6 @@ def test_link_history_aligns_the_evaluations_to_their_epoch_even_when_quiet(tmp_
     assert auc[0] == "" and auc[2] == "" and auc[1] != "" and auc[3] != ""
 
 
-@needs_mutag
 def test_graph_history_and_plot_per_fold(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     plot, history = tmp_path / "folds.svg", tmp_path / "folds.csv"
