@@ -129,7 +129,7 @@ def test_wheel_contents(tmp_path):
 def test_tests_read_no_folder_beside_the_repository():
     # the data they need is in tests/fixtures (see tests/fixture_data.py), so a clone or an sdist runs them all
     outside = re.compile(r"""REPO(_ROOT)?\.parent\b|\.parents\[\d\]\.parent\b"""   # the folder holding the checkout
-                         r"""|["']\.\.["']\s*[,/)]|["']shared["']\s*[,/]""")             # "..", "shared" path parts
+                         r"""|["']\.\.["']\s*[,/)]|["']shared["']\s*[,/]""")             # a .. or shared path part
     found = [f"{path.relative_to(REPO)}:{number}" for path in sorted((REPO / "tests").rglob("*.py"))
              for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if outside.search(line)]
     assert not found, found
