@@ -37,7 +37,8 @@ from fastgnn.train.stopping import resolve_stopping
 from fastgnn.distributed.comm import get_comm
 from fastgnn.distributed.halo import HaloExchange
 
-__all__ = ["train_node_classifier_distributed", "evaluate_distributed", "DistributedModel", "partition_masks"]
+__all__ = ["train_node_classifier_distributed", "evaluate_distributed", "DistributedModel", "partition_masks",
+           "allreduce_gradients"]
 
 #: Input features at most this dense are kept sparse (as the CLI does with bag-of-words features).
 SPARSE_DENSITY = 0.1
@@ -67,6 +68,37 @@ def partition_masks(partition):
         mask = next((found[key] for key in aliases if key in found), None)
         masks[name] = None if mask is None else np.asarray(mask, dtype=bool)
     return masks
+
+
+def resolve_masks(partition, comm, train_mask=None, val_mask=None, test_mask=None):
+    """The split masks over the owned nodes, checked alike on every rank (a collective).
+
+    Returns
+    -------
+    masks : dict
+        ``{"train", "val", "test"}``: bool arrays (the given ones, else the
+        part's split), None for a split that selects no node on any rank.
+    counts : ndarray of int64 (3,)
+        The nodes of each split over all ranks.
+    """
+    num_owned = int(partition.num_owned)
+    masks = partition_masks(partition)
+    for name, given in (("train", train_mask), ("val", val_mask), ("test", test_mask)):
+        if given is not None:
+            masks[name] = np.asarray(given, dtype=bool)
+    for name, mask in masks.items():
+        if mask is not None and mask.shape != (num_owned,):
+            raise ValueError(f"{name}_mask must have shape ({num_owned},) (the owned nodes), got {mask.shape}")
+    if masks["train"] is None:
+        raise ValueError("train_mask is required (the partition has no train split)")
+    counts = comm.allreduce_sum(np.array([0 if m is None else int(m.sum()) for m in masks.values()], np.int64))
+    present = comm.allgather(tuple(m is not None for m in masks.values()))
+    if len(set(present)) != 1:
+        raise ValueError("the ranks' parts do not hold the same splits")
+    if counts[0] == 0:
+        raise ValueError("train_mask selects no node on any rank")
+    masks = {name: (mask if counts[i] > 0 else None) for i, (name, mask) in enumerate(masks.items())}
+    return masks, counts
 
 
 def _check_partition(partition, comm):
@@ -242,23 +274,38 @@ class DistributedModel:
                 grad = dropout.backward(grad)
 
     def allreduce_gradients(self, extra=None):
-        """Sum every parameter gradient over the ranks (in rank order); the same values on every rank.
+        """Sum every parameter gradient over the ranks (in rank order); see :func:`allreduce_gradients`."""
+        return allreduce_gradients(self.model, self.comm, extra)
 
-        ``extra`` (floats, e.g. this rank's loss sum) rides along in the same
-        collective; its sum over the ranks is returned (float64).
-        """
-        params = [param for param in self.model.parameters() if param.requires_grad]
-        extra = np.zeros(0) if extra is None else np.asarray(extra, dtype=np.float64).reshape(-1)
-        if self.comm.size == 1:
-            return extra.copy()
-        flat = np.concatenate([param.grad.reshape(-1).astype(np.float64, copy=False) for param in params] + [extra])
-        total = self.comm.allreduce_sum(flat)   # float64: a float32 gradient's sum is then rounded once
-        start = 0
-        for param in params:
-            size = param.grad.size
-            param.grad[...] = total[start:start + size].reshape(param.grad.shape)
-            start += size
-        return total[start:]
+
+def allreduce_gradients(model, comm, extra=None):
+    """Sum every trainable parameter's gradient over the ranks (in rank order); the same values on every rank.
+
+    Parameters
+    ----------
+    model : Module
+        The same architecture on every rank; its ``grad`` arrays are overwritten with the sums.
+    comm : Communicator
+    extra : sequence of float, optional
+        Values (e.g. this rank's loss sum) that ride along in the same collective.
+
+    Returns
+    -------
+    ndarray of float64
+        The sums of ``extra`` over the ranks. With one rank the gradients are left untouched.
+    """
+    params = [param for param in model.parameters() if param.requires_grad]
+    extra = np.zeros(0) if extra is None else np.asarray(extra, dtype=np.float64).reshape(-1)
+    if comm.size == 1:
+        return extra.copy()
+    flat = np.concatenate([param.grad.reshape(-1).astype(np.float64, copy=False) for param in params] + [extra])
+    total = comm.allreduce_sum(flat)   # float64: a float32 gradient's sum is then rounded once
+    start = 0
+    for param in params:
+        size = param.grad.size
+        param.grad[...] = total[start:start + size].reshape(param.grad.shape)
+        start += size
+    return total[start:]
 
 
 def _split_sums(logits, y, mask):
@@ -361,22 +408,7 @@ def train_node_classifier_distributed(model, partition, optimizer, *, comm=None,
     dtype = model_dtype(model)
     x = np.ascontiguousarray(partition.x, dtype=dtype)
     y = np.asarray(partition.y)
-    masks = partition_masks(partition)
-    for name, given in (("train", train_mask), ("val", val_mask), ("test", test_mask)):
-        if given is not None:
-            masks[name] = np.asarray(given, dtype=bool)
-    for name, mask in masks.items():
-        if mask is not None and mask.shape != (x.shape[0],):
-            raise ValueError(f"{name}_mask must have shape ({x.shape[0]},) (the owned nodes), got {mask.shape}")
-    if masks["train"] is None:
-        raise ValueError("train_mask is required (the partition has no train split)")
-    counts = comm.allreduce_sum(np.array([0 if m is None else int(m.sum()) for m in masks.values()], np.int64))
-    present = comm.allgather(tuple(m is not None for m in masks.values()))
-    if len(set(present)) != 1:
-        raise ValueError("the ranks' parts do not hold the same splits")
-    if counts[0] == 0:
-        raise ValueError("train_mask selects no node on any rank")
-    masks = {name: (mask if counts[i] > 0 else None) for i, (name, mask) in enumerate(masks.items())}
+    masks, counts = resolve_masks(partition, comm, train_mask, val_mask, test_mask)
     num_train = float(counts[0])
 
     criterion, stopping = resolve_stopping(early_stopping, patience, restore_best)
