@@ -7,6 +7,8 @@ from fastgnn.optim import Adam
 
 MODELS = ("gcn", "sage")
 EPOCHS = 12
+#: The options of the mini-batch runs the MPI job and the single-process reference share.
+MINIBATCH = {"fanouts": [5, 4], "batch_size": 50, "epochs": 3, "early_stopping": None, "seed": 2}
 
 
 def cora():
