@@ -100,8 +100,9 @@ def test_rank_count_other_than_part_count_is_a_clear_error(tmp_dir):
 def test_minibatch_ranks_fetch_and_train_as_one_process(ranks, tmp_dir):
     """Real partition folders: the remote feature fetch, SAGE's losses against one process (the same global
     batches and samples), every rank's weights alike, bitwise the same weights at 1 and 2 threads."""
-    finished, results = _job(ranks, "minibatch", tmp_dir)
+    finished, results = _job(ranks, "train", tmp_dir)
     assert finished.returncode == 0, finished.stderr[-3000:]
+    results = results["minibatch"]
     assert results["fetch_equal"] == [True] * ranks
     graph, x, y, masks = cases.cora()
     for kind in cases.MODELS:
