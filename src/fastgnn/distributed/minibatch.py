@@ -39,7 +39,7 @@ import time
 import numpy as np
 
 from fastgnn.data import sample_neighbors
-from fastgnn.data.neighbor import _batch_order, _prefetched, check_fanouts
+from fastgnn.data.neighbor import check_fanouts, epoch_order, prefetched
 from fastgnn.nn.module import Module
 from fastgnn.ops.dense import softmax_cross_entropy_rows
 from fastgnn.train import as_progress, fit
@@ -100,10 +100,10 @@ class _Batches:
 
     def epoch(self, epoch):
         """``(seeds owned here, SampledSubgraph or None, global batch size)`` of every step of ``epoch``."""
-        order = _batch_order(self.train_nodes, True, self.seed, epoch)
+        order = epoch_order(self.train_nodes, True, self.seed, epoch)
         steps = ((index, order[index * self.batch_size:(index + 1) * self.batch_size]) for index in range(len(self)))
         if self.prefetch:
-            return _prefetched(self._make, steps, epoch)
+            return prefetched(self._make, steps, epoch)
         return (self._make(index, batch, epoch) for index, batch in steps)
 
 
