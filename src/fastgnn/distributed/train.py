@@ -179,7 +179,7 @@ class DistributedModel:
     """
 
     def __init__(self, model, partition, comm):
-        for name in ("convs", "dropouts", "activations", "num_layers"):
+        for name in ("convs", "dropouts", "activations", "num_layers", "post_conv", "dropout_is_fused"):
             if not hasattr(model, name):
                 raise TypeError(f"model must be a fastgnn.models.GNNStack (a stack of convolutions), "
                                 f"got {type(model).__name__}")
@@ -225,7 +225,6 @@ class DistributedModel:
     def forward(self, x_owned):
         """Logits of the owned nodes (``model`` in its current mode)."""
         model = self.model
-        fused = getattr(model, "_fused", [None] * (model.num_layers - 1))
         h = x_owned
         for layer in range(model.num_layers):
             dropout = model.dropouts[layer]
@@ -235,18 +234,17 @@ class DistributedModel:
                 if dropout.p > 0 and model.training:
                     h_src = dropout(h_src)
             else:
-                if dropout.p > 0 and model.training and fused[layer - 1] is None:
+                if dropout.p > 0 and model.training and not model.dropout_is_fused(layer):
                     h = dropout(h)          # before the exchange: the owner's mask for every reader
                 h_src = self.halo.forward(h)
             h = model.convs[layer](self.graphs[layer], (h_src, self._destination_rows(model.convs[layer], h_src)))
             if layer < model.num_layers - 1:
-                h = model.activations[layer](h) if fused[layer] is None else model._fused_forward(layer, h)
+                h = model.post_conv(layer, h)
         return h
 
     def backward(self, grad_out):
         """Accumulate this rank's share of the parameter gradients from ``dL/d logits`` of the owned nodes."""
         model = self.model
-        fused = getattr(model, "_fused", [None] * (model.num_layers - 1))
         lowest = lowest_trainable(list(model.convs))
         for layer in range(lowest):
             model.convs[layer].clear_cache()
@@ -256,8 +254,7 @@ class DistributedModel:
         grad = grad_out
         for layer in range(model.num_layers - 1, lowest - 1, -1):
             if layer < model.num_layers - 1:
-                grad = (model.activations[layer].backward(grad) if fused[layer] is None
-                        else model._fused_backward(layer, grad))
+                grad = model.post_conv_backward(layer, grad)
             needed = layer > lowest
             grad = model.convs[layer].backward(grad, need_input_grad=needed)
             dropout = model.dropouts[layer]
@@ -268,7 +265,7 @@ class DistributedModel:
             grad_src = np.array(grad_src, order="C")
             grad_src[:grad_dst.shape[0]] += grad_dst
             grad = self.halo.backward(grad_src)
-            if layer > 0 and fused[layer - 1] is not None:
+            if model.dropout_is_fused(layer):
                 continue            # this dropout is part of the fused step below
             if dropout.p > 0 and layer > 0:
                 grad = dropout.backward(grad)

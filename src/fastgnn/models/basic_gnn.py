@@ -262,15 +262,49 @@ class GNNStack(Module):
     def _layer_forward(self, layer, graph, h, on_block):
         """Dropout (unless fused with the step below), convolution, then activation or the fused step."""
         dropout = self.dropouts[layer]
-        if dropout.p > 0 and (layer == 0 or self._fused[layer - 1] is None):
+        if dropout.p > 0 and not self.dropout_is_fused(layer):
             h = dropout(h)
         h = self.convs[layer](graph, (h, h[:graph.num_dst_nodes]) if on_block else h)
         if layer < self.num_layers - 1:
-            if self._fused[layer] is None:
-                h = self.activations[layer](h)
-            else:
-                h = self._fused_forward(layer, h)
+            h = self.post_conv(layer, h)
         return h
+
+    # ------------------------------------------------------------------ per-layer hooks (for runners)
+    def dropout_is_fused(self, layer):
+        """Whether the dropout before convolution ``layer`` runs inside :meth:`post_conv` ``(layer - 1)``.
+
+        A runner that drives the layers itself (e.g. the partitioned
+        trainer of :mod:`fastgnn.distributed`, which exchanges rows between
+        the steps) calls ``dropouts[layer]`` itself only when this is False.
+        """
+        return 0 < layer < self.num_layers and self._fused[layer - 1] is not None
+
+    def post_conv(self, layer, z):
+        """What follows hidden convolution ``layer``: its activation (and output bias), then the next dropout if fused.
+
+        Parameters
+        ----------
+        layer : int
+            A hidden layer, ``0 <= layer < num_layers - 1``.
+        z : ndarray (rows, width)
+            The convolution's output.
+
+        Returns
+        -------
+        ndarray
+            The next convolution's input (already dropped out when
+            :meth:`dropout_is_fused` ``(layer + 1)``). In training mode the
+            state for :meth:`post_conv_backward` is kept.
+        """
+        if self._fused[layer] is None:
+            return self.activations[layer](z)
+        return self._fused_forward(layer, z)
+
+    def post_conv_backward(self, layer, grad):
+        """The gradient of :meth:`post_conv` ``(layer, z)`` with respect to ``z`` (and its bias's, accumulated)."""
+        if self._fused[layer] is None:
+            return self.activations[layer].backward(grad)
+        return self._fused_backward(layer, grad)
 
     def _check_blocks(self, blocks, x):
         """``blocks`` as a list of chained blocks, one per layer, or a ValueError/TypeError naming it."""
@@ -347,16 +381,13 @@ class GNNStack(Module):
             return None
         for layer in range(self.num_layers - 1, lowest - 1, -1):
             if layer < self.num_layers - 1:
-                if self._fused[layer] is None:
-                    grad = self.activations[layer].backward(grad)
-                else:
-                    grad = self._fused_backward(layer, grad)
+                grad = self.post_conv_backward(layer, grad)
             needed = need_input_grad or layer > lowest
             grad = self.convs[layer].backward(grad, need_input_grad=needed)
             if needed and self._block_layers:
                 grad = _merge_pair_grad(grad)
             dropout = self.dropouts[layer]
-            if layer > 0 and self._fused[layer - 1] is not None:
+            if self.dropout_is_fused(layer):
                 if not needed:
                     self._fused_states[layer - 1] = None   # its state is not needed: release it now
                 continue                                   # this dropout is part of the fused step below
