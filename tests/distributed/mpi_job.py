@@ -59,6 +59,13 @@ def main(out_path, case):
                     backward_err = max(float(np.max(np.abs(g_owned - total[ids[:n]]), initial=0.0))
                                        for ids, _, n, g_owned in pieces)
                     results[f"{dataset}/halo"] = {"forward_equal": bool(forward_ok), "backward_err": backward_err}
+                if dataset == "synthetic":     # dense features: dropout masks keyed by global id
+                    for kind in cases.MODELS:
+                        model, optimizer = cases.model(kind, x.shape[1], int(y.max()) + 1, np.float64, dropout=0.5)
+                        result = train_node_classifier_distributed(model, part, optimizer, comm=comm,
+                                                                   epochs=cases.EPOCHS, early_stopping=None)
+                        results[f"{dataset}/{kind}/dropout"] = {"train_loss": result.history["train_loss"],
+                                                                "val_loss": result.history["val_loss"]}
                 for kind in cases.MODELS:
                     for dtype in (np.float64, np.float32):
                         model, optimizer = cases.model(kind, x.shape[1], int(y.max()) + 1, dtype)

@@ -53,9 +53,9 @@ def tmp_dir(tmp_path_factory):
 
 
 @functools.lru_cache(maxsize=None)
-def _single_process(dataset, kind, dtype_name):
+def _single_process(dataset, kind, dtype_name, dropout=0.0):
     graph, x, y, masks = cases.cora() if dataset == "cora" else cases.synthetic()
-    model, optimizer = cases.model(kind, x.shape[1], int(y.max()) + 1, np.dtype(dtype_name))
+    model, optimizer = cases.model(kind, x.shape[1], int(y.max()) + 1, np.dtype(dtype_name), dropout=dropout)
     return train_node_classifier(model, graph, x, y, masks["train"], masks["valid"], masks["test"], optimizer,
                                  epochs=cases.EPOCHS, early_stopping=None)
 
@@ -81,6 +81,18 @@ def test_losses_equal_single_process(ranks, tmp_dir):
                                            err_msg=label)
                 assert got["test_acc"] == want.metrics["test_acc"], label
                 assert got["val_acc"] == want.metrics["val_acc"], label
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_losses_with_dropout_equal_single_process(ranks, tmp_dir):
+    """Dropout masks are keyed by global node id and drawn with the single-process keys."""
+    finished, results = _job(ranks, "train", tmp_dir)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    for kind in cases.MODELS:
+        got = results[f"synthetic/{kind}/dropout"]
+        want = _single_process("synthetic", kind, "float64", dropout=0.5)
+        np.testing.assert_allclose(got["train_loss"], want.history["train_loss"], rtol=1e-10, err_msg=kind)
+        np.testing.assert_allclose(got["val_loss"], want.history["val_loss"], rtol=1e-10, err_msg=kind)
 
 
 def test_failing_rank_ends_the_job_with_its_number(tmp_dir):

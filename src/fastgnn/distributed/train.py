@@ -175,6 +175,11 @@ class DistributedModel:
     them are non-zero) and the input dropout runs on each rank's copy; the
     hidden layers' dropout runs on owned rows before the exchange, so a
     node's dropped features are the same on every rank that reads them.
+    Every dense dropout mask is keyed by global node id (``row_ids`` of
+    :func:`fastgnn.ops.bias_act_dropout`) and drawn with the key a single
+    process draws, so training with dropout follows single-process training
+    (sparse input features and attention dropout excepted: their masks are
+    keyed by stored value and by local edge).
     Use inside :meth:`prepared`.
     """
 
@@ -187,6 +192,9 @@ class DistributedModel:
         self.comm = comm
         self.halo = HaloExchange(partition, comm)
         self.num_owned = self.halo.num_owned
+        # dropout masks are keyed by global node id: a node's mask is the one a single process draws
+        self.global_ids = np.ascontiguousarray(partition.global_ids, dtype=np.int64)
+        self.owned_ids = self.global_ids[:self.num_owned]
         graph = partition.graph
         self._gcn = [conv for conv in model.convs if isinstance(conv, GCNConv)]
         local = {}
@@ -229,17 +237,17 @@ class DistributedModel:
         for layer in range(model.num_layers):
             dropout = model.dropouts[layer]
             if layer == 0:
-                # the input is fetched once per run; its dropout runs on every rank's copy (as a mini-batch's)
+                # the input is fetched once per run; its dropout runs on every rank's copy, keyed by global id
                 h_src = self._input_src(x_owned)
                 if dropout.p > 0 and model.training:
-                    h_src = dropout(h_src)
+                    h_src = dropout(h_src, row_ids=self.global_ids)
             else:
                 if dropout.p > 0 and model.training and not model.dropout_is_fused(layer):
-                    h = dropout(h)          # before the exchange: the owner's mask for every reader
+                    h = dropout(h, row_ids=self.owned_ids)   # before the exchange: one mask for every reader
                 h_src = self.halo.forward(h)
             h = model.convs[layer](self.graphs[layer], (h_src, self._destination_rows(model.convs[layer], h_src)))
             if layer < model.num_layers - 1:
-                h = model.post_conv(layer, h)
+                h = model.post_conv(layer, h, row_ids=self.owned_ids)
         return h
 
     def backward(self, grad_out):

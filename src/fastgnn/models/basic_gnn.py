@@ -279,7 +279,7 @@ class GNNStack(Module):
         """
         return 0 < layer < self.num_layers and self._fused[layer - 1] is not None
 
-    def post_conv(self, layer, z):
+    def post_conv(self, layer, z, row_ids=None):
         """What follows hidden convolution ``layer``: its activation (and output bias), then the next dropout if fused.
 
         Parameters
@@ -288,6 +288,10 @@ class GNNStack(Module):
             A hidden layer, ``0 <= layer < num_layers - 1``.
         z : ndarray (rows, width)
             The convolution's output.
+        row_ids : ndarray of int (rows,), optional
+            Key the fused dropout's mask of row ``i`` as row ``row_ids[i]``
+            (:func:`fastgnn.ops.bias_act_dropout`): a partitioned runner
+            passes the global node ids, so the masks are those of one process.
 
         Returns
         -------
@@ -298,7 +302,7 @@ class GNNStack(Module):
         """
         if self._fused[layer] is None:
             return self.activations[layer](z)
-        return self._fused_forward(layer, z)
+        return self._fused_forward(layer, z, row_ids)
 
     def post_conv_backward(self, layer, grad):
         """The gradient of :meth:`post_conv` ``(layer, z)`` with respect to ``z`` (and its bias's, accumulated)."""
@@ -326,14 +330,14 @@ class GNNStack(Module):
                              f"got shape {getattr(x, 'shape', None)}")
         return blocks
 
-    def _fused_forward(self, layer, z):
+    def _fused_forward(self, layer, z, row_ids=None):
         """``dropout_{layer+1}(act(z + bias))`` in one pass (the state kept for the backward in training)."""
         bias, activation, options, inplace = self._fused[layer]
         dropout = self.dropouts[layer + 1]
         training = self.training and dropout.p > 0
         h, state = bias_act_dropout(z, None if bias is None else bias.data, activation, p=dropout.p,
                                     seed=dropout.draw_seed() if training else 0, training=training,
-                                    inplace=inplace, **options)
+                                    inplace=inplace, row_ids=row_ids if training else None, **options)
         self._fused_states[layer] = state if self.training else None
         return h
 
