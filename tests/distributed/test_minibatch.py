@@ -147,3 +147,28 @@ def test_partition_without_structure_is_a_clear_error(cora_one_part, tmp_path):
     with pytest.raises(FileNotFoundError, match="partition the graph again"):
         train_node_classifier_distributed_minibatch(model, str(copy), optimizer, fanouts=[5, 5],
                                                     comm=SelfCommunicator())
+
+
+def test_a_rank_without_training_nodes_joins_every_step():
+    graph, x, y, masks = cases.synthetic()
+    assignment = cases.assignment(graph.num_nodes, 3)
+    masks = dict(masks, train=masks["train"] & (assignment != 2))        # part 2 owns no training node
+    _, single = _single("sage", np.float64, graph, x, y, masks)
+    parts = make_parts(graph, x, y, masks, assignment)
+
+    def rank_train(comm):
+        return _distributed("sage", np.float64, parts[comm.rank], comm, x, y)[1]
+
+    for result in run_ranks(3, rank_train):
+        np.testing.assert_allclose(result.history["train_loss"], single.history["train_loss"], rtol=1e-10)
+
+
+def test_self_communicator_is_a_one_rank_job():
+    comm = SelfCommunicator()
+    assert (comm.rank, comm.size) == (0, 1)
+    rows = np.arange(6.0).reshape(3, 2)
+    np.testing.assert_array_equal(comm.alltoallv(rows, [3], [3]), rows)
+    np.testing.assert_array_equal(comm.allreduce_sum(rows), rows)
+    assert comm.allgather("a") == ["a"] and comm.bcast(5) == 5
+    with pytest.raises(ValueError, match="send_counts"):
+        comm.alltoallv(rows, [3], [2])
