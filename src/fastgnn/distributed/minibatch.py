@@ -44,6 +44,7 @@ from fastgnn.nn.module import Module
 from fastgnn.ops.dense import softmax_cross_entropy_rows
 from fastgnn.train import as_progress, fit
 from fastgnn.train.loop import check_epochs, thread_policy
+from fastgnn.train.minibatch import check_positive_int
 from fastgnn.train.node import model_dtype
 from fastgnn.train.stopping import resolve_stopping
 from fastgnn.distributed.comm import get_comm
@@ -53,12 +54,6 @@ from fastgnn.distributed.train import (DistributedModel, _check_partition, allre
                                        evaluate_distributed, resolve_masks)
 
 __all__ = ["train_node_classifier_distributed_minibatch"]
-
-
-def _check_positive(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _global_train_nodes(partition, train_mask, comm):
@@ -180,7 +175,7 @@ def train_node_classifier_distributed_minibatch(model, partition, optimizer, *, 
         raise TypeError(f"model must be a fastgnn.nn.Module, got {type(model).__name__}")
     epochs = check_epochs(epochs)
     fanouts = check_fanouts(fanouts, getattr(model, "num_layers", None))
-    batch_size = _check_positive(batch_size, "batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size")
     comm = get_comm(comm)
     start = time.perf_counter()
     if isinstance(partition, (str, os.PathLike)):
