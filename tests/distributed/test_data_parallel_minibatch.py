@@ -172,3 +172,20 @@ def test_self_communicator_is_a_one_rank_job():
     assert comm.allgather("a") == ["a"] and comm.bcast(5) == 5
     with pytest.raises(ValueError, match="send_counts"):
         comm.alltoallv(rows, [3], [2])
+
+
+def test_early_stopping_stops_every_rank_where_one_process_stops():
+    graph, x, y, masks = cases.synthetic()
+    options = dict(fanouts=FANOUTS, batch_size=BATCH, epochs=8, early_stopping="patience", patience=1, seed=7)
+    model, optimizer = cases.model("sage", x.shape[1], int(y.max()) + 1, np.float64)
+    want = train_node_classifier_minibatch(model, graph, x, y, masks["train"], masks["valid"], masks["test"],
+                                           optimizer, **options)
+    parts = make_parts(graph, x, y, masks, cases.assignment(graph.num_nodes, 2))
+
+    def rank_train(comm):
+        model, optimizer = cases.model("sage", x.shape[1], int(y.max()) + 1, np.float64)
+        return train_node_classifier_distributed_minibatch(model, parts[comm.rank], optimizer, comm=comm, **options)
+
+    for got in run_ranks(2, rank_train):
+        assert (got.epochs, got.best_epoch, got.stopped_early) == (want.epochs, want.best_epoch, want.stopped_early)
+        assert got.metrics["test_acc"] == want.metrics["test_acc"]
