@@ -50,10 +50,6 @@ myst_heading_anchors = 3
 myst_enable_extensions = ["dollarmath"]
 
 nitpicky = False
-suppress_warnings = [
-    # The guides link to source files of the repository (bench/run.py, ...), which are not pages.
-    "myst.xref_missing",
-]
 
 html_theme = "alabaster"
 html_title = f"fastgnn {release}"
