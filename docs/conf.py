@@ -69,5 +69,49 @@ def _drop_type_docstrings(app, what, name, obj, options, lines):
         lines.clear()
 
 
+_OBJECT_TYPES = ("class", "function", "method", "property", "attribute", "data", "module", "exception")
+_documented_names = {}
+
+
+def _lookup(name):
+    from sphinx.ext.autosummary import ImportExceptionGroup, import_by_name
+
+    try:
+        return import_by_name(name)[1]
+    except (ImportError, ImportExceptionGroup):
+        return None
+
+
+def _documented_name(env, obj):
+    """The name under which the reference documents ``obj``, or None."""
+    if not _documented_names:
+        for name, entry in env.get_domain("py").objects.items():
+            if entry.objtype in _OBJECT_TYPES and (found := _lookup(name)) is not None:
+                _documented_names.setdefault(id(found), name)
+    return _documented_names.get(id(obj))
+
+
+def _link_reexports(app, env, node, contnode):
+    """Link a name that a package re-exports (``fastgnn.Graph``, ``fastgnn.aggregate``, as docstrings
+    write them) to the page of the object it names (``fastgnn.graph.Graph``, ``fastgnn.ops.aggregate``)."""
+    target = node["reftarget"]
+    if node.get("refdomain") != "py":
+        return None
+    if not target.startswith("fastgnn.") and (node.get("py:module") or "").startswith("fastgnn"):
+        target = f"{node['py:module']}.{target}"    # a short name in a docstring of fastgnn.<module>
+    if not target.startswith("fastgnn."):
+        return None
+    parts = target.split(".")
+    for split in range(len(parts), 1, -1):          # fastgnn.Graph.from_scipy: the class, then its member
+        obj = _lookup(".".join(parts[:split]))
+        documented = None if obj is None else _documented_name(env, obj)
+        if documented is not None:
+            target = ".".join([documented] + parts[split:])
+            return env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder, node["reftype"], target,
+                                                     node, contnode)
+    return None
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _drop_type_docstrings)
+    app.connect("missing-reference", _link_reexports)
