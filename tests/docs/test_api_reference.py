@@ -15,8 +15,9 @@ API = Path(__file__).resolve().parents[2] / "docs" / "api"
 
 PACKAGES = ["fastgnn", "fastgnn.graph", "fastgnn.ops", "fastgnn.nn", "fastgnn.models", "fastgnn.train",
             "fastgnn.data", "fastgnn.datasets", "fastgnn.interop", "fastgnn.interop.torch",
-            "fastgnn.interop.scipy", "fastgnn.testing", "fastgnn.distributed", "fastgnn.metrics",
-            "fastgnn.optim", "fastgnn.losses", "fastgnn.bench", "fastgnn.cli"]
+            "fastgnn.interop.scipy", "fastgnn.interop.networkx", "fastgnn.interop.pyg", "fastgnn.interop.dgl",
+            "fastgnn.interop.node_data", "fastgnn.testing", "fastgnn.distributed", "fastgnn.metrics",
+            "fastgnn.optim", "fastgnn.losses", "fastgnn.plotting", "fastgnn.bench", "fastgnn.cli"]
 NEEDS = {"fastgnn.interop.torch": "torch"}
 
 _MODULE = re.compile(r"^\.\. (?:currentmodule|automodule|module):: *(\S+)")
