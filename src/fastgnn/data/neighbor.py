@@ -438,6 +438,21 @@ class NeighborLoader(_EpochLoader):
     starts (:meth:`set_epoch` sets the epoch of the next iteration); the
     batches of epoch ``e`` are the same in every run, with or without
     prefetching, for any thread count.
+
+    Examples
+    --------
+    >>> from fastgnn.data import NeighborLoader
+    >>> from fastgnn.datasets import load_cora
+    >>> cora = load_cora()
+    >>> loader = NeighborLoader(cora.graph, cora.x, cora.y, fanouts=[10, 5], input_nodes=cora.train_mask,
+    ...                         batch_size=64)
+    >>> len(loader)                                    # 140 training nodes in batches of 64
+    3
+    >>> batch = next(iter(loader))
+    >>> len(batch.blocks), batch.blocks[-1].num_dst_nodes, batch.y.shape
+    (2, 64, (64,))
+    >>> batch.x.shape[0] == batch.blocks[0].num_src_nodes   # the features of the input nodes
+    True
     """
 
     def __init__(self, graph, x, y=None, *, fanouts, input_nodes=None, batch_size=1024, shuffle=False, seed=0,

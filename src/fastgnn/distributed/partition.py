@@ -354,6 +354,19 @@ def partition(graph_or_dataset_dir, num_parts, out_dir, *, method="metis", seed=
     the owned nodes in the split (sorted, without repeats). Cost:
     ``O(E + N log N)`` time plus METIS, ``O(N + E / num_parts)`` memory besides
     the graph, features gathered in chunks of rows.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from fastgnn.datasets import dcsbm_graph
+    >>> from fastgnn.distributed import load_partition, partition
+    >>> graph, x, y, split = dcsbm_graph(1000, 10, 4, seed=0, return_split=True)
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> info = partition(graph, 2, folder.name + "/parts", method="random", x=x, y=y, splits=split)
+    >>> parts = [load_partition(folder.name + "/parts", rank) for rank in range(2)]
+    >>> sum(part.num_owned for part in parts)          # every node is owned by one part
+    1000
+    >>> folder.cleanup()
     """
     graph, x, y, splits, num_classes, name = _resolve_input(graph_or_dataset_dir, x, y, splits)
     if method not in METHODS:

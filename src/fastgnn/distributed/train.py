@@ -368,7 +368,7 @@ def train_node_classifier_distributed(model, partition, optimizer, *, comm=None,
         E.g. :class:`fastgnn.models.GCN`; built identically (same seed) on
         every rank.
     partition : Partition
-        This rank's part (:func:`fastgnn.distributed.load_partition(dir, comm.rank)`).
+        This rank's part (``load_partition(dir, comm.rank)``, :func:`~fastgnn.distributed.load_partition`).
     optimizer : fastgnn.optim.Optimizer
         Over ``model``'s parameters.
     comm : Communicator or mpi4py communicator, optional

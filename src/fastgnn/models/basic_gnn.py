@@ -517,6 +517,20 @@ class GCN(GNNStack):
     **kwargs
         See :class:`GNNStack` (``activation``, ``input_dropout``, ``bias``,
         ``rng``, ``dtype``).
+
+    Examples
+    --------
+    >>> from fastgnn.datasets import load_cora
+    >>> from fastgnn.models import GCN
+    >>> cora = load_cora(normalize_features=True)
+    >>> model = GCN(cora.num_features, 16, cora.num_classes, cached=True, rng=0)
+    >>> model.convs[0]
+    GCNConv(1433, 16
+      (lin): Linear(in_features=1433, out_features=16, bias=False)
+    )
+    >>> logits = model.eval()(cora.graph, cora.x)
+    >>> logits.shape
+    (2708, 7)
     """
 
     def __init__(self, in_channels, hidden_channels=16, out_channels=None, num_layers=None, *, dropout=0.5,
