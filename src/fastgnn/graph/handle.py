@@ -90,6 +90,19 @@ class Graph:
     edge_weight : ndarray of shape (num_edges,) or None
         float32 or float64.
     num_src_nodes, num_dst_nodes, num_edges : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgnn import Graph
+    >>> edge_index = np.array([[0, 1, 2, 2], [1, 2, 0, 1]])   # row 0 sources, row 1 destinations
+    >>> graph = Graph.from_edge_index(edge_index, num_nodes=3)
+    >>> graph
+    Graph(num_src_nodes=3, num_dst_nodes=3, num_edges=4, index_dtype=int32)
+    >>> graph.indptr, graph.indices          # node 1's in-neighbours: 0 and 2
+    (array([0, 1, 3, 4], dtype=int32), array([2, 0, 2, 1], dtype=int32))
+    >>> graph.in_degree().tolist()
+    [1, 2, 1]
     """
 
     __slots__ = ("_indptr", "_indices", "_edge_weight", "_num_src_nodes", "_cache")
