@@ -26,7 +26,9 @@ that no case inherits another's high-water mark:
   ``x.npy``: peak RSS (``VmHWM``, which counts the mapped pages of the
   files that were read, page cache the kernel can drop) and the peak of the
   anonymous memory (``RssAnon``, polled after every step: the process's own
-  allocations).
+  allocations). The loader releases the mapped pages it reads
+  (``mapped_page_budget``, default 64 MiB; ``--mapped-page-budget 0``
+  keeps every page read, the old behaviour).
 
 The machine may be shared: memory figures do not depend on the load, the
 times printed beside them do.
@@ -99,7 +101,8 @@ def minibatch_worker(args):
     train = OnDiskDataset(args.dataset, mmap=True).split()["train"]
     batches = min(args.batches, train.shape[0] // args.batch_size) or 1
     seeds = make_seeds(train, batches, min(args.batch_size, train.shape[0]))
-    trainer = FastgnnTrainer(args.dataset, seeds, args.fanouts, hidden=256)
+    release = "auto" if args.mapped_page_budget is None else (args.mapped_page_budget or None)
+    trainer = FastgnnTrainer(args.dataset, seeds, args.fanouts, hidden=256, mapped_page_budget=release)
     loaded = status_mb("VmRSS")
     anon_peak = status_mb("RssAnon") or 0.0
     t0 = time.perf_counter()
@@ -114,7 +117,9 @@ def minibatch_worker(args):
             "rss_before_load_mb": before, "rss_after_load_mb": loaded, "peak_rss_mb": status_mb("VmHWM"),
             "peak_anon_mb": anon_peak, "rss_anon_end_mb": status_mb("RssAnon"),
             "rss_file_end_mb": status_mb("RssFile"), "batches": batches, "batch_size": seeds.shape[1],
-            "fanouts": list(args.fanouts), "threads": args.threads, "train_seconds": time.perf_counter() - t0}
+            "fanouts": list(args.fanouts), "threads": args.threads,
+            "mapped_page_budget": trainer.loader(args.threads).mapped_page_budget,
+            "train_seconds": time.perf_counter() - t0}
 
 
 def run_case(case, args):
@@ -123,8 +128,8 @@ def run_case(case, args):
                "--epochs", str(args.epochs), "--hidden", str(args.hidden), "--batches", str(args.batches),
                "--batch-size", str(args.batch_size), "--fanouts", ",".join(map(str, args.fanouts)),
                "--threads", str(args.threads), "--chunk-size", str(args.chunk_size)]
-    if args.release_pages_every is not None:
-        command += ["--release-pages-every", str(args.release_pages_every)]
+    if args.mapped_page_budget is not None:
+        command += ["--mapped-page-budget", str(args.mapped_page_budget)]
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=BENCH_DIR)
     if done.returncode != 0:
         raise RuntimeError(f"the {case} worker exited with status {done.returncode}")
@@ -145,7 +150,8 @@ def report(record, file=None):
               f"{(record['peak_rss_mb'] - record['rss_before_load_mb']) / record['data_mb']:.2f}x", file=file)
     else:
         print(f"mini-batch GraphSAGE on memory-mapped features ({record['batches']} batches of "
-              f"{record['batch_size']}, fan-outs {record['fanouts']}, {record['threads']} threads, "
+              f"{record['batch_size']}, mapped-page budget {record.get('mapped_page_budget')} bytes, "
+              f"fan-outs {record['fanouts']}, {record['threads']} threads, "
               f"{record['train_seconds']:.0f} s): peak RSS {record['peak_rss_mb']:,.0f} MB = "
               f"{record['peak_rss_mb'] / record['features_mb']:.2f}x the feature file "
               f"({record['features_mb']:,.0f} MB), of which mapped file pages at the end "
@@ -172,8 +178,9 @@ def add_arguments(parser):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--chunk-size", type=int, default=1 << 15,
                         help="rows per chunk of the fullbatch case's ChunkedGCN (default 32768)")
-    parser.add_argument("--release-pages-every", type=int, default=None,
-                        help="the minibatch case's NeighborLoader release_pages_every (default: the loader's)")
+    parser.add_argument("--mapped-page-budget", type=int, default=None,
+                        help="the minibatch case's NeighborLoader mapped_page_budget in bytes (default: the loader's "
+                             "'auto'; 0: never)")
     parser.add_argument("--json", metavar="PATH", default=None, help="append one JSON line per case to PATH")
     parser.add_argument("--worker", choices=CASES, default=None, help=argparse.SUPPRESS)
     return parser

@@ -42,11 +42,12 @@ def _pair(dropout=0.0, dtype=np.float64, **options):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("chunk_size", [1, 7, 1000])
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
-def test_equals_gcn_logits_and_gradients_float64(kind, chunk_size, dropout):
+@pytest.mark.parametrize("cache_transpose", [False, True])
+def test_equals_gcn_logits_and_gradients_float64(kind, chunk_size, dropout, cache_transpose):
     rng = np.random.default_rng(0)
     graph = _graph(kind, rng)
     x = rng.standard_normal((graph.num_nodes, 7))
-    reference, chunked = _pair(dropout, chunk_size=chunk_size)
+    reference, chunked = _pair(dropout, chunk_size=chunk_size, cache_transpose=cache_transpose)
     for (name_a, a), (name_b, b) in zip(reference.named_parameters(), chunked.named_parameters()):
         assert name_a == name_b and np.array_equal(a.data, b.data)
     grad_out = rng.standard_normal((graph.num_nodes, 5))
@@ -159,7 +160,17 @@ def test_symmetry_check_and_transposed_backward():
     graph = _graph("symmetric", rng)
     unmirrored = graph.with_edge_weight(rng.uniform(1, 2, graph.num_edges))
     assert not is_symmetric(unmirrored)
-    assert GCNPropagation(graph, np.float64).nbytes() < GCNPropagation(unmirrored, np.float64).nbytes()
+    held = GCNPropagation(unmirrored, np.float64)
+    assert not held.symmetric and held.nbytes() == GCNPropagation(graph, np.float64).nbytes()
+    with pytest.raises(RuntimeError, match="holding_transpose"):
+        held.rows(np.ones((graph.num_nodes, 2)), 0, 3, transpose=True)
+    with held.holding_transpose():
+        assert held.nbytes() > GCNPropagation(graph, np.float64).nbytes()
+    assert held.nbytes() == GCNPropagation(graph, np.float64).nbytes()     # released
+    cached = GCNPropagation(unmirrored, np.float64, cache_transpose=True)
+    with cached.holding_transpose():
+        pass
+    assert cached.nbytes() > held.nbytes()
     bipartite = fg.Graph.from_csr(np.array([0, 1]), np.array([1]), num_src_nodes=2)
     assert not is_symmetric(bipartite)
     with pytest.raises(ValueError, match="square"):

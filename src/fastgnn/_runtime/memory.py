@@ -138,3 +138,45 @@ def _is_read_only_map(base):
         return memoryview(base).readonly
     except (TypeError, ValueError):             # a closed map
         return False
+
+
+def mapped_buffer(array):
+    """The ``mmap.mmap`` an array's data lives in (a ``np.memmap``, a view of one, ...), or None."""
+    base = array
+    while base is not None:
+        if isinstance(base, mmap.mmap):
+            return base
+        base = getattr(base, "base", None)
+    return None
+
+
+def release_mapped_pages(*arrays):
+    """Drop the resident pages of the file mappings behind ``arrays`` from this process (Linux).
+
+    ``madvise(MADV_DONTNEED)`` on each distinct read-only ``mmap.mmap``
+    found behind the arrays (see :func:`mapped_buffer`; other arrays are
+    skipped): the pages leave the process's resident set (its RSS) but stay
+    in the operating system's page cache, so the next read of them is a
+    cheap minor fault, and the values read are the same. Only read-only maps
+    are released (a private writable map would lose its changes).
+
+    Returns
+    -------
+    int
+        Bytes of mapping advised (0 where ``madvise`` is not available).
+    """
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if advice is None or not hasattr(mmap.mmap, "madvise"):
+        return 0
+    seen, total = set(), 0
+    for array in arrays:
+        buffer = None if array is None else mapped_buffer(array)
+        if buffer is None or id(buffer) in seen or not _is_read_only_map(buffer) or len(buffer) == 0:
+            continue
+        seen.add(id(buffer))
+        try:
+            buffer.madvise(advice)
+        except (OSError, ValueError):       # a closed map, or advice the system refuses: nothing released
+            continue
+        total += len(buffer)
+    return total

@@ -12,6 +12,7 @@ Every error about a folder names the file at fault.
 """
 import contextlib
 import json
+import mmap as _mmap
 import os
 import shutil
 import tempfile
@@ -268,8 +269,26 @@ def open_npy(folder, name, *, shape, dtype=None, kinds=None, mmap=True):
         raise ValueError(f"{path} is {size} bytes, expected {expected_size} for shape {found_shape} and "
                          f"dtype {found_dtype} (truncated or corrupt)")
     if mmap and expected_size > offset:
-        return np.memmap(path, dtype=found_dtype, mode="r", offset=offset, shape=found_shape)
+        return map_npy(path, found_shape, found_dtype, offset)
     return np.load(path, allow_pickle=False)
+
+
+def map_npy(path, shape, dtype, offset):
+    """A read-only ``np.memmap`` of the data of the ``.npy`` file ``path``, over this module's own ``mmap.mmap``.
+
+    The whole file is mapped (``ACCESS_READ``) and the array starts at the
+    header's end, ``offset``; the map is the array's ``base`` (and
+    ``_mmap``), so :func:`fastgnn._runtime.memory.release_mapped_pages` can
+    release its resident pages.
+    """
+    with open(path, "rb") as handle:
+        buffer = _mmap.mmap(handle.fileno(), 0, access=_mmap.ACCESS_READ)
+    array = np.ndarray.__new__(np.memmap, tuple(shape), dtype=np.dtype(dtype), buffer=buffer, offset=offset)
+    array._mmap = buffer            # what np.memmap's own constructor sets: flush() and views keep working
+    array.filename = os.path.abspath(path)
+    array.offset = offset
+    array.mode = "r"
+    return array
 
 
 def _check_chunked(array, check):

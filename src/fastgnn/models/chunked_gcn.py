@@ -18,7 +18,7 @@ from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.graph import Graph
 from fastgnn.models.normalized_rows import GCNPropagation, row_chunks
 from fastgnn.nn import init
-from fastgnn.nn._matmul import matmul, matmul_tn
+from fastgnn.nn import matmul, matmul_tn
 from fastgnn.nn.conv.gcn_conv import GCNConv
 from fastgnn.nn.dropout import Dropout
 from fastgnn.nn.module import Module, Sequential
@@ -54,9 +54,16 @@ class ChunkedGCN(Module):
     symmetric : bool or None
         Whether the graph equals its reverse (``A = Aᵀ``, an undirected
         graph), so that the backward's ``Âᵀ`` is ``Â``. None (default)
-        checks each new graph once (exact; the transposed CSR exists during
-        the check). False, or a graph found not symmetric, keeps the
-        transposed CSR (``E + N`` indices) while the graph is in use.
+        checks each new graph once (exact; it compares in- and out-degrees
+        first, then, only if they agree, the rows of the transposed CSR,
+        which exists during the check).
+    cache_transpose : bool
+        For a graph that is not symmetric, the backward needs the
+        transposed CSR (``E + N`` indices, plus ``E`` weights if weighted).
+        By default it is built in each backward and released after it
+        (``O(E)`` time, ``2 E`` indices at the moment it is built, while no
+        ``N x out`` array but the gradient exists); True keeps it between
+        steps (faster, more memory at the forward's peak).
     rng : numpy.random.Generator, int or None
         Initial weights (as :class:`GCN` draws them), then the dropout masks.
     dtype : float32 or float64
@@ -79,15 +86,15 @@ class ChunkedGCN(Module):
     (:func:`fastgnn.ops.dropout_keep_flat` with ``offset``), so the
     backward recomputes it, and it is the mask GCN's fused step draws.
 
-    Backward: ``dP = Âᵀ dZ`` (``Â`` itself on a symmetric graph), then per
-    chunk ``A1_c`` and ``H_c`` are recomputed and ``dW_2 += H_cᵀ dP[c]``,
+    Backward, per chunk: ``dP[c] = (Âᵀ dZ)[c]`` (``Â`` itself on a
+    symmetric graph), ``A1_c`` and ``H_c`` recomputed, ``dW_2 += H_cᵀ dP[c]``,
     ``dZ_1 = (dP[c] W_2 ⊙ mask) act'``, ``dW_1 += dZ_1ᵀ A1_c``; the chunk
     sums are added in chunk order, so results are bitwise identical for
     any thread count.
 
     Memory (float32, ``N`` nodes): two ``N x out`` arrays at the peak
-    (``Z`` and ``P`` in the forward, ``dZ`` and ``dP`` in the backward;
-    drop the logits before calling :meth:`backward`, as
+    (``Z`` and ``P`` in the forward; in the backward only ``dZ``: drop the
+    logits before calling :meth:`backward`, as
     :func:`fastgnn.train.train_node_classifier` does), ``O(N)`` scaling
     vectors, and the chunk's arrays. Time: the aggregation over ``X``
     (``in`` values per edge) runs twice per training step (forward and
@@ -96,7 +103,7 @@ class ChunkedGCN(Module):
     """
 
     def __init__(self, in_channels, hidden_channels, out_channels, *, dropout=0.5, activation="relu", bias=True,
-                 chunk_size=1 << 16, symmetric=None, rng=None, dtype=np.float32):
+                 chunk_size=1 << 16, symmetric=None, cache_transpose=False, rng=None, dtype=np.float32):
         super().__init__()
         self.in_channels = positive_int(in_channels, "in_channels")
         self.hidden_channels = positive_int(hidden_channels, "hidden_channels")
@@ -113,6 +120,7 @@ class ChunkedGCN(Module):
             raise TypeError(f"symmetric must be True, False or None, got {type(symmetric).__name__}")
         self.activation = activation
         self.symmetric = symmetric
+        self.cache_transpose = bool(cache_transpose)
         self.dropout = dropout
         rng = init.as_rng(rng)
         self.convs = Sequential(
@@ -126,7 +134,8 @@ class ChunkedGCN(Module):
         """The :class:`~fastgnn.models.normalized_rows.GCNPropagation` of ``graph`` (kept while the same graph is passed)."""
         if self._propagation is None or self._propagation.graph is not graph:
             self._propagation = None        # release the old one first
-            self._propagation = GCNPropagation(graph, self.dtype, self.symmetric, self.chunk_size)
+            self._propagation = GCNPropagation(graph, self.dtype, self.symmetric, self.chunk_size,
+                                               self.cache_transpose)
         return self._propagation
 
     def _clear_extra_cache(self):
@@ -192,8 +201,8 @@ class ChunkedGCN(Module):
         Parameters
         ----------
         grad_out : ndarray (num_nodes, out_channels)
-            Not modified. The caller should drop its logits before the call:
-            the backward allocates one more ``N x out`` array.
+            Not modified. No other ``N x out`` array is made (the caller may
+            drop its logits before the call).
         need_input_grad : bool
             Also return ``dL/dx`` (an ``N x in`` array; not needed to train).
 
@@ -202,7 +211,7 @@ class ChunkedGCN(Module):
         ndarray (num_nodes, in_channels) or None
         """
         propagation, x, seed, n_threads = self._saved_for_backward()
-        first, second = self.convs[0], self.convs[1]
+        second = self.convs[1]
         n = propagation.num_nodes
         grad_out = np.ascontiguousarray(grad_out, dtype=self.dtype)
         if grad_out.shape != (n, self.out_channels):
@@ -210,7 +219,13 @@ class ChunkedGCN(Module):
                              f"got {grad_out.shape}")
         if second.bias is not None and second.bias.requires_grad:
             second.bias.grad += grad_out.sum(axis=0)
-        grad_projected = propagation.apply(grad_out, transpose=True, n_threads=n_threads)
+        with propagation.holding_transpose():
+            return self._backward_chunks(propagation, x, seed, grad_out, need_input_grad, n_threads)
+
+    def _backward_chunks(self, propagation, x, seed, grad_out, need_input_grad, n_threads):
+        """The backward below the output bias: ``dP = Âᵀ dZ`` a chunk at a time, then the hidden layer's."""
+        first, second = self.convs[0], self.convs[1]
+        n = propagation.num_nodes
         grad_w2 = np.zeros_like(second.lin.weight.data)
         grad_w1 = np.zeros_like(first.lin.weight.data)
         grad_b1 = None if first.bias is None else np.zeros_like(first.bias.data)
@@ -218,7 +233,7 @@ class ChunkedGCN(Module):
         scale = self.dtype.type(1.0 / (1.0 - self.dropout)) if seed is not None else None
         for start, stop in row_chunks(n, self.chunk_size):
             aggregated, hidden, state, keep = self._hidden(propagation, x, start, stop, seed, n_threads)
-            grad_rows = grad_projected[start:stop]
+            grad_rows = propagation.rows(grad_out, start, stop, transpose=True, n_threads=n_threads)
             grad_w2 += matmul_tn(grad_rows, hidden)
             del hidden
             grad_hidden = matmul(grad_rows, second.lin.weight.data)
@@ -232,7 +247,6 @@ class ChunkedGCN(Module):
             grad_w1 += matmul_tn(grad_z, aggregated)
             if need_input_grad:
                 matmul(grad_z, first.lin.weight.data, out=grad_aggregated[start:stop])
-        del grad_projected
         if second.lin.weight.requires_grad:
             second.lin.weight.grad += grad_w2
         if first.lin.weight.requires_grad:

@@ -10,6 +10,8 @@ neither the normalized graph (``E`` weights, plus ``E + N`` indices with
 the loops) nor a scaled copy of ``X`` ever exists. It serves
 :class:`fastgnn.models.ChunkedGCN`.
 """
+import contextlib
+
 import numpy as np
 
 from fastgnn._kernels.structure import csr_transpose
@@ -37,6 +39,14 @@ def _inverse_sqrt(degree):
     return out
 
 
+def _out_degree(indices, num_nodes, piece=1 << 22):
+    """``np.bincount(indices, minlength=num_nodes)`` by pieces (bincount copies int32 input to int64 whole)."""
+    degree = np.zeros(num_nodes, dtype=np.int64)
+    for start in range(0, indices.shape[0], piece):
+        degree += np.bincount(indices[start:start + piece], minlength=num_nodes)
+    return degree
+
+
 def is_symmetric(graph, chunk_size=1 << 16):
     """Whether ``graph`` equals its reverse: ``j -> i`` with weight ``w`` for every ``i -> j`` with weight ``w``.
 
@@ -48,7 +58,7 @@ def is_symmetric(graph, chunk_size=1 << 16):
     if not graph.is_square:
         return False
     indptr, indices, weight = graph.indptr, graph.indices, graph.edge_weight
-    if not np.array_equal(np.bincount(indices, minlength=graph.num_nodes), np.diff(indptr)):
+    if not np.array_equal(_out_degree(indices, graph.num_nodes), np.diff(indptr)):
         return False        # some node's in-degree differs from its out-degree
     t_indptr, t_indices, edge_id = csr_transpose(indptr, indices, graph.num_src_nodes)
     for start, stop in row_chunks(graph.num_nodes, chunk_size):
@@ -80,10 +90,14 @@ class GCNPropagation:
         ``graph.gcn_norm(dtype=dtype)``).
     symmetric : bool or None
         Whether ``A = Aᵀ`` (then ``Âᵀ = Â``). None checks it once
-        (:func:`is_symmetric`). Otherwise the transposed CSR is built and kept
+        (:func:`is_symmetric`). Otherwise ``Âᵀ`` needs the transposed CSR
         (``E + N`` indices, plus ``E`` weights for a weighted graph).
     chunk_size : int
         Rows per chunk.
+    cache_transpose : bool
+        Keep the transposed CSR of a graph that is not symmetric from the
+        first :meth:`holding_transpose` on. By default it exists only inside
+        each ``holding_transpose`` block (rebuilt each time, ``O(E)``).
 
     Notes
     -----
@@ -95,7 +109,7 @@ class GCNPropagation:
     does. Setup: ``O(E)`` time (degrees and loops), ``O(N)`` memory kept.
     """
 
-    def __init__(self, graph, dtype, symmetric=None, chunk_size=1 << 16):
+    def __init__(self, graph, dtype, symmetric=None, chunk_size=1 << 16, cache_transpose=False):
         if not isinstance(graph, Graph):
             raise TypeError(f"graph must be a fastgnn.Graph, got {type(graph).__name__}")
         if not graph.is_square:
@@ -124,26 +138,43 @@ class GCNPropagation:
         loop[missing] = self.scale[missing] * 1.0 * self.scale[missing]
         self.loop_weight = loop.astype(self.dtype)
         self.symmetric = is_symmetric(graph, self.chunk_size) if symmetric is None else bool(symmetric)
+        self.cache_transpose = bool(cache_transpose)
         self._transposed = None
-        if not self.symmetric:
-            t_indptr, t_indices, edge_id = csr_transpose(indptr, indices, n)
-            t_weight = None if weight is None else np.asarray(weight)[edge_id]
-            del edge_id
-            self._transposed = (t_indptr, t_indices, t_weight)
 
     @property
     def num_nodes(self):
         return self.graph.num_nodes
 
     def nbytes(self):
-        """Bytes this object holds beyond the graph (the scaling vectors, and a kept transpose)."""
+        """Bytes this object holds beyond the graph (the scaling vectors, and the transpose while it exists)."""
         total = self.scale.nbytes + self.loop_weight.nbytes
         if self._transposed is not None:
             total += sum(part.nbytes for part in self._transposed if part is not None)
         return total
 
+    @contextlib.contextmanager
+    def holding_transpose(self):
+        """A block inside which ``transpose=True`` works: the transposed CSR is built on entry (unless
+        symmetric or cached) and released on exit (unless ``cache_transpose``)."""
+        if self.symmetric or self._transposed is not None:
+            yield self
+            return
+        graph = self.graph
+        t_indptr, t_indices, edge_id = csr_transpose(graph.indptr, graph.indices, graph.num_nodes)
+        t_weight = None if graph.edge_weight is None else np.asarray(graph.edge_weight)[edge_id]
+        del edge_id
+        self._transposed = (t_indptr, t_indices, t_weight)
+        try:
+            yield self
+        finally:
+            if not self.cache_transpose:
+                self._transposed = None
+
     def _csr(self, transpose):
         if transpose and not self.symmetric:
+            if self._transposed is None:
+                raise RuntimeError("GCNPropagation: transpose=True on a graph that is not symmetric needs a "
+                                   "holding_transpose() block")
             return self._transposed
         return self.graph.indptr, self.graph.indices, self.graph.edge_weight
 
