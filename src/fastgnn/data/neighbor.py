@@ -12,7 +12,6 @@ counter-based generator, defined exactly by the NumPy reference
 bit for bit): the same seed gives the same blocks for any number
 of threads, any batch composition and any batch order.
 """
-import mmap
 import operator
 import queue
 import threading
@@ -336,12 +335,11 @@ def epoch_order(input_nodes, shuffle, seed, epoch):
 
 
 #: The default ``mapped_page_budget`` of the sampling loaders over memory-mapped arrays, in bytes.
-MAPPED_PAGE_BUDGET = 64 << 20
-_PAGE = mmap.PAGESIZE
+MAPPED_PAGE_BUDGET = 128 << 20
 
 
 def _check_page_budget(value, graph, x):
-    """``mapped_page_budget`` as a positive int (bytes) or None (``"auto"``: 64 MiB if anything is mapped)."""
+    """``mapped_page_budget`` as a positive int (bytes) or None (``"auto"``: 128 MiB if anything is mapped)."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -362,19 +360,29 @@ def _check_page_budget(value, graph, x):
 
 
 def _gather_releasing(x, ids, budget, n_threads):
-    """``gather_rows(x, ids)`` in pieces that touch at most ``budget`` bytes of ``x``'s mapped pages each,
-    releasing them after each piece."""
-    row_bytes = x.dtype.itemsize * int(np.prod(x.shape[1:], dtype=np.int64))
-    pages_per_row = -(-row_bytes // _PAGE) + 1          # a row may straddle one more page
-    rows = max(1, budget // (pages_per_row * _PAGE))
-    if ids.shape[0] <= rows:
-        out = gather_rows(x, ids, n_threads=n_threads)
-        release_mapped_pages(x)
-        return out
+    """``gather_rows(x, ids)`` one region of ``budget`` bytes of ``x`` after another, releasing the mapped
+    pages after each region.
+
+    The ids are visited in increasing order (a stable argsort), so each
+    region of the file is mapped once per call, whatever the kernel maps
+    around a faulting row (fault-around and large page-cache folios map up
+    to 2 MiB); the rows go to their places in the output. At most about
+    ``budget`` bytes of ``x``'s pages (plus the edges of a region) are
+    resident at a time. Extra cost: the sort, ``O(m log m)``, and one copy
+    of the gathered rows.
+    """
+    row_bytes = max(1, x.dtype.itemsize * int(np.prod(x.shape[1:], dtype=np.int64)))
+    region_rows = max(1, budget // row_bytes)
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
     out = empty_aligned((ids.shape[0],) + x.shape[1:], x.dtype)
-    for start in range(0, ids.shape[0], rows):
-        gather_rows(x, ids[start:start + rows], out=out[start:start + rows], n_threads=n_threads)
-        release_mapped_pages(x)
+    ends = np.searchsorted(sorted_ids, np.arange(region_rows, x.shape[0] + region_rows, region_rows))
+    start = 0
+    for stop in ends.tolist():
+        if stop > start:
+            out[order[start:stop]] = gather_rows(x, sorted_ids[start:stop], n_threads=n_threads)
+            release_mapped_pages(x)
+        start = stop
     return out
 
 
@@ -493,14 +501,15 @@ class NeighborLoader(_EpochLoader):
         bytes of file pages a batch may leave in the process's resident set
         (its RSS) before they are released
         (:func:`fastgnn._runtime.memory.release_mapped_pages`,
-        ``madvise(MADV_DONTNEED)``, Linux). The features are gathered in
-        pieces of rows that touch at most this many bytes of pages, each
-        piece's pages released after it; the graph's pages are released
+        ``madvise(MADV_DONTNEED)``, Linux). The features are gathered one
+        region of this many bytes of the file after another (the batch's
+        rows in increasing order), each region's pages released after it;
+        the graph's pages are released
         after each batch's sampling. Released pages stay in the page cache:
         reading them again is a cheap minor fault, and the batches are the
         same. Without it, every page read stays resident, and one batch of
         a large fan-out reads nearly all of the feature file. ``'auto'``
-        (default): 64 MiB when anything is memory-mapped, else None. None:
+        (default): 128 MiB when anything is memory-mapped, else None. None:
         never release.
 
     Notes
