@@ -81,3 +81,27 @@ def test_loader_page_budget_argument_checks(tmp_path):
     for bad, error in (("often", ValueError), (0, ValueError), (True, TypeError), (1.5, TypeError)):
         with pytest.raises(error, match="mapped_page_budget"):
             NeighborLoader(data.graph, data.x, fanouts=[2], mapped_page_budget=bad)
+
+
+def test_in_memory_graph_arrays_are_read_straight_into_immutable_buffers(tmp_path):
+    data, _ = _dataset(tmp_path)
+    loaded = OnDiskDataset(tmp_path / "d", mmap=False)
+    for array in (loaded.graph.indptr, loaded.graph.indices):
+        base = array
+        while isinstance(base, np.ndarray):
+            base = base.base
+        assert isinstance(base, bytes) and not array.flags.writeable
+    assert np.array_equal(loaded.graph.indices, np.asarray(data.graph.indices))
+    assert np.array_equal(loaded.graph.indptr, np.asarray(data.graph.indptr))
+
+
+@pytest.mark.parametrize("nbytes", [0, 10, (16 << 20) + 3])
+def test_read_immutable_small_large_and_truncated(tmp_path, nbytes):
+    from fastgnn._runtime.memory import read_immutable
+
+    payload = np.random.default_rng(0).integers(0, 256, nbytes, dtype=np.uint8).tobytes()
+    (tmp_path / "f").write_bytes(payload)
+    with open(tmp_path / "f", "rb") as handle:
+        assert read_immutable(handle, nbytes) == payload
+    with open(tmp_path / "f", "rb") as handle, pytest.raises(ValueError, match="ends after"):
+        read_immutable(handle, nbytes + 1)

@@ -130,6 +130,43 @@ def _bytes_copy(contiguous):
     return data
 
 
+def read_immutable(handle, nbytes):
+    """``nbytes`` read from the binary file ``handle`` straight into a ``bytes`` object (no second copy).
+
+    An array over the result (``np.frombuffer``) is one :func:`immutable`
+    returns as it is. A large one is allocated untouched and advised for
+    huge pages before the read, as :func:`immutable`'s own copies are.
+
+    Raises
+    ------
+    ValueError
+        The file ends before ``nbytes`` bytes.
+    """
+    if _madvise is None or nbytes < HUGE_PAGE_MIN_BYTES:
+        data = handle.read(nbytes)
+        filled = len(data)
+    else:
+        import ctypes
+
+        data = bytes(nbytes)
+        address = np.frombuffer(data, dtype=np.uint8).ctypes.data
+        first = -(-address // HUGE_PAGE) * HUGE_PAGE
+        last = (address + nbytes) // HUGE_PAGE * HUGE_PAGE
+        if last > first:
+            _madvise(first, last - first, _MADV_HUGEPAGE)
+        # the new object is not shared yet: fill it in place, as _bytes_copy does
+        target = memoryview((ctypes.c_char * nbytes).from_address(address)).cast("B")
+        filled = 0
+        while filled < nbytes:
+            count = handle.readinto(target[filled:])
+            if not count:
+                break
+            filled += count
+    if filled != nbytes:
+        raise ValueError(f"the file ends after {filled} of the {nbytes} bytes expected")
+    return data
+
+
 def _is_read_only_map(base):
     """True for a ``mmap.mmap`` opened read-only (``ACCESS_READ``)."""
     if not isinstance(base, mmap.mmap):
