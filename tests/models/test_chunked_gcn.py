@@ -212,12 +212,3 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="grad_out"):
         model.backward(np.zeros((3, 2)))
     assert logits.dtype == np.float32
-
-
-def test_dropout_keep_flat_offset_is_a_slice_of_the_whole_mask():
-    from fastgnn.ops import dropout_keep_flat
-
-    whole = dropout_keep_flat(1000, 0.3, seed=5, step=2)
-    assert np.array_equal(dropout_keep_flat(100, 0.3, seed=5, step=2, offset=450), whole[450:550])
-    with pytest.raises(ValueError, match="offset"):
-        dropout_keep_flat(10, 0.3, offset=-1)

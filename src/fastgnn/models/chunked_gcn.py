@@ -23,7 +23,7 @@ from fastgnn.nn.conv.gcn_conv import GCNConv
 from fastgnn.nn.dropout import Dropout
 from fastgnn.nn.module import Module, Sequential
 from fastgnn.nn.utils import as_layer_input, positive_int
-from fastgnn.ops.dense import ACTIVATIONS, bias_act_dropout, bias_act_dropout_backward, dropout_keep_flat
+from fastgnn.ops.dense import ACTIVATIONS, bias_act_dropout, bias_act_dropout_backward
 
 __all__ = ["ChunkedGCN"]
 
@@ -82,8 +82,8 @@ class ChunkedGCN(Module):
     ``in`` values per edge: aggregation before the product since ``in`` is
     the narrower side), ``H_c = dropout(act(A1_c W_1^T + b_1))``,
     ``P[c] = H_c W_2^T``; then ``Z = Â P + b_2``, and ``P`` is released.
-    The dropout mask is keyed by ``(seed, global position)``
-    (:func:`fastgnn.ops.dropout_keep_flat` with ``offset``), so the
+    The dropout mask is keyed by ``(seed, global row, column)``
+    (:func:`fastgnn.ops.bias_act_dropout` with ``row_ids``), so the
     backward recomputes it, and it is the mask GCN's fused step draws.
 
     Backward, per chunk: ``dP[c] = (Âᵀ dZ)[c]`` (``Â`` itself on a
@@ -143,22 +143,22 @@ class ChunkedGCN(Module):
 
     # ------------------------------------------------------------------ computation
     def _hidden(self, propagation, x, start, stop, seed, n_threads):
-        """``(A1_c, H_c, state, keep)`` of the rows ``[start, stop)``: the input aggregate and the hidden layer."""
+        """``(A1_c, H_c, state)`` of the rows ``[start, stop)``: the input aggregate and the hidden layer.
+
+        The dropout mask of row ``i`` is keyed as row ``i`` of the whole
+        ``N x hidden`` array (``row_ids``), so it does not depend on the
+        chunks and the backward recomputes it.
+        """
         first = self.convs[0]
         aggregated = propagation.rows(x, start, stop, n_threads=n_threads)
         z = matmul(aggregated, first.lin.weight.data.T)
         bias = None if first.bias is None else first.bias.data
-        activated, state = bias_act_dropout(z, bias, self.activation, training=False, inplace=True,
-                                            n_threads=n_threads)
-        keep = None
-        hidden = activated
-        if seed is not None:
-            width = self.hidden_channels
-            keep = dropout_keep_flat((stop - start) * width, self.dropout, seed, offset=start * width,
-                                     n_threads=n_threads).reshape(stop - start, width)
-            hidden = np.multiply(activated, keep)
-            hidden *= self.dtype.type(1.0 / (1.0 - self.dropout))
-        return aggregated, hidden, state, keep
+        training = seed is not None
+        hidden, state = bias_act_dropout(z, bias, self.activation, p=self.dropout if training else 0.0,
+                                         seed=seed if training else 0, training=training, inplace=True,
+                                         row_ids=np.arange(start, stop, dtype=np.int64) if training else None,
+                                         n_threads=n_threads)
+        return aggregated, hidden, state
 
     def forward(self, graph, x, *, n_threads=None):
         """Class scores (logits) of every node.
@@ -186,7 +186,7 @@ class ChunkedGCN(Module):
         second = self.convs[1]
         projected = np.empty((graph.num_nodes, self.out_channels), dtype=self.dtype)
         for start, stop in row_chunks(graph.num_nodes, self.chunk_size):
-            _, hidden, _, _ = self._hidden(propagation, x, start, stop, seed, n_threads)
+            _, hidden, _ = self._hidden(propagation, x, start, stop, seed, n_threads)
             matmul(hidden, second.lin.weight.data.T, out=projected[start:stop])
         logits = propagation.apply(projected, n_threads=n_threads)
         del projected
@@ -230,16 +230,12 @@ class ChunkedGCN(Module):
         grad_w1 = np.zeros_like(first.lin.weight.data)
         grad_b1 = None if first.bias is None else np.zeros_like(first.bias.data)
         grad_aggregated = np.empty((n, self.in_channels), dtype=self.dtype) if need_input_grad else None
-        scale = self.dtype.type(1.0 / (1.0 - self.dropout)) if seed is not None else None
         for start, stop in row_chunks(n, self.chunk_size):
-            aggregated, hidden, state, keep = self._hidden(propagation, x, start, stop, seed, n_threads)
+            aggregated, hidden, state = self._hidden(propagation, x, start, stop, seed, n_threads)
             grad_rows = propagation.rows(grad_out, start, stop, transpose=True, n_threads=n_threads)
             grad_w2 += matmul_tn(grad_rows, hidden)
-            del hidden
+            del hidden          # the state may hold it (ReLU's derivative is read from it): no writes
             grad_hidden = matmul(grad_rows, second.lin.weight.data)
-            if keep is not None:
-                np.multiply(grad_hidden, keep, out=grad_hidden)
-                grad_hidden *= scale
             grad_z, grad_bias = bias_act_dropout_backward(grad_hidden, state, need_bias_grad=grad_b1 is not None,
                                                           out=grad_hidden, n_threads=n_threads)
             if grad_b1 is not None:

@@ -356,7 +356,7 @@ def bias_act_dropout_backward(grad_out, state, need_bias_grad=True, out=None, n_
     return grad_z, grad_bias
 
 
-def dropout_keep_flat(n, p, seed=0, step=0, *, offset=0, n_threads=None):
+def dropout_keep_flat(n, p, seed=0, step=0, *, n_threads=None):
     """Keep flags of ``n`` values in a flat array: the dropout mask of :func:`bias_act_dropout`.
 
     Parameters
@@ -367,18 +367,13 @@ def dropout_keep_flat(n, p, seed=0, step=0, *, offset=0, n_threads=None):
         Dropout probability: a value is dropped with probability
         ``round(p * 2^32) / 2^32``.
     seed, step : int in [0, 2^64)
-    offset : int >= 0
-        Position of the first value: the flags of positions
-        ``[offset, offset + n)`` of a longer array (e.g. the rows
-        ``[start, stop)`` of an ``N x d`` mask with ``offset = start * d``,
-        when the array is processed in row chunks).
     n_threads : int, optional
 
     Returns
     -------
     keep : ndarray of bool, shape (n,)
-        ``keep[c]`` depends only on ``(seed, step, offset + c)``: a slice of
-        a longer array's flags, the same for any thread count, and equal to
+        ``keep[c]`` depends only on ``(seed, step, c)``: a prefix of a longer
+        array's flags, the same for any thread count, and equal to
         ``dropout_mask((rows, d), ...)`` read in row-major order.
 
     Notes
@@ -393,16 +388,13 @@ def dropout_keep_flat(n, p, seed=0, step=0, *, offset=0, n_threads=None):
     p = _check_p(p)
     seed = check_counter(seed, "seed")
     step = check_counter(step, "step")
-    offset = V.check_size(offset, "offset")
-    if offset + n >= 1 << 63:
-        raise ValueError(f"offset + n must be below 2**63, got offset={offset}, n={n}")
     if p == 0.0:
         return np.ones(n, dtype=bool)
     threshold = dropout_threshold(p)
     if threshold >= _TWO_32:
         return np.zeros(n, dtype=bool)
     keep = np.empty(n, dtype=bool)
-    _K.dropout_keep(keep, offset, threshold, seed, step, _threads(n_threads, n))
+    _K.dropout_keep(keep, 0, threshold, seed, step, _threads(n_threads, n))
     return keep
 
 
