@@ -99,7 +99,8 @@ def make_seeds(train_ids, batches, batch_size, seed=0):
 class FastgnnTrainer:
     """fastgnn's side: a GraphSAGE, its Adam, and one :class:`NeighborLoader` per thread count over fixed seeds."""
 
-    def __init__(self, dataset, seeds, fanouts, hidden=256, dropout=0.5, lr=0.003, prefetch=True):
+    def __init__(self, dataset, seeds, fanouts, hidden=256, dropout=0.5, lr=0.003, prefetch=True,
+                 mapped_page_budget="auto"):
         from fastgnn.datasets import OnDiskDataset
         from fastgnn.models import GraphSAGE
         from fastgnn.optim import Adam
@@ -108,6 +109,7 @@ class FastgnnTrainer:
         self.seeds = np.ascontiguousarray(seeds, dtype=np.int64)
         self.fanouts = list(fanouts)
         self.prefetch = prefetch
+        self.mapped_page_budget = mapped_page_budget
         self.model = GraphSAGE(self.data.num_features, hidden, self.data.num_classes, len(fanouts), aggr="mean",
                                dropout=dropout, input_dropout=0.0, rng=0, dtype=np.float32)
         self.optimizer = Adam(self.model.parameters(), lr=lr)
@@ -119,7 +121,8 @@ class FastgnnTrainer:
         if threads not in self._loaders:
             self._loaders[threads] = NeighborLoader(
                 self.data.graph, self.data.x, self.data.y, fanouts=self.fanouts, input_nodes=self.seeds.reshape(-1),
-                batch_size=self.seeds.shape[1], shuffle=False, seed=0, prefetch=self.prefetch, n_threads=threads)
+                batch_size=self.seeds.shape[1], shuffle=False, seed=0, prefetch=self.prefetch, n_threads=threads,
+                mapped_page_budget=self.mapped_page_budget)
         return self._loaders[threads]
 
     def step(self, batch):

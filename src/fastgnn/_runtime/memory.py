@@ -130,6 +130,43 @@ def _bytes_copy(contiguous):
     return data
 
 
+def read_immutable(handle, nbytes):
+    """``nbytes`` read from the binary file ``handle`` straight into a ``bytes`` object (no second copy).
+
+    An array over the result (``np.frombuffer``) is one :func:`immutable`
+    returns as it is. A large one is allocated untouched and advised for
+    huge pages before the read, as :func:`immutable`'s own copies are.
+
+    Raises
+    ------
+    ValueError
+        The file ends before ``nbytes`` bytes.
+    """
+    if _madvise is None or nbytes < HUGE_PAGE_MIN_BYTES:
+        data = handle.read(nbytes)
+        filled = len(data)
+    else:
+        import ctypes
+
+        data = bytes(nbytes)
+        address = np.frombuffer(data, dtype=np.uint8).ctypes.data
+        first = -(-address // HUGE_PAGE) * HUGE_PAGE
+        last = (address + nbytes) // HUGE_PAGE * HUGE_PAGE
+        if last > first:
+            _madvise(first, last - first, _MADV_HUGEPAGE)
+        # the new object is not shared yet: fill it in place, as _bytes_copy does
+        target = memoryview((ctypes.c_char * nbytes).from_address(address)).cast("B")
+        filled = 0
+        while filled < nbytes:
+            count = handle.readinto(target[filled:])
+            if not count:
+                break
+            filled += count
+    if filled != nbytes:
+        raise ValueError(f"the file ends after {filled} of the {nbytes} bytes expected")
+    return data
+
+
 def _is_read_only_map(base):
     """True for a ``mmap.mmap`` opened read-only (``ACCESS_READ``)."""
     if not isinstance(base, mmap.mmap):
@@ -138,3 +175,45 @@ def _is_read_only_map(base):
         return memoryview(base).readonly
     except (TypeError, ValueError):             # a closed map
         return False
+
+
+def mapped_buffer(array):
+    """The ``mmap.mmap`` an array's data lives in (a ``np.memmap``, a view of one, ...), or None."""
+    base = array
+    while base is not None:
+        if isinstance(base, mmap.mmap):
+            return base
+        base = getattr(base, "base", None)
+    return None
+
+
+def release_mapped_pages(*arrays):
+    """Drop the resident pages of the file mappings behind ``arrays`` from this process (Linux).
+
+    ``madvise(MADV_DONTNEED)`` on each distinct read-only ``mmap.mmap``
+    found behind the arrays (see :func:`mapped_buffer`; other arrays are
+    skipped): the pages leave the process's resident set (its RSS) but stay
+    in the operating system's page cache, so the next read of them is a
+    cheap minor fault, and the values read are the same. Only read-only maps
+    are released (a private writable map would lose its changes).
+
+    Returns
+    -------
+    int
+        Bytes of mapping advised (0 where ``madvise`` is not available).
+    """
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if advice is None or not hasattr(mmap.mmap, "madvise"):
+        return 0
+    seen, total = set(), 0
+    for array in arrays:
+        buffer = None if array is None else mapped_buffer(array)
+        if buffer is None or id(buffer) in seen or not _is_read_only_map(buffer) or len(buffer) == 0:
+            continue
+        seen.add(id(buffer))
+        try:
+            buffer.madvise(advice)
+        except (OSError, ValueError):       # a closed map, or advice the system refuses: nothing released
+            continue
+        total += len(buffer)
+    return total

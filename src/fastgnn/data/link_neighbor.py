@@ -85,7 +85,7 @@ class LinkNeighborLoader(_EpochLoader):
         Visit the seed edges in a new order every epoch, seeded by ``(seed, epoch)``.
     seed : int
         Key of the shuffle, the negatives and the neighbour sampler.
-    drop_last, replace, weighted, prefetch, n_threads
+    drop_last, replace, weighted, prefetch, n_threads, mapped_page_budget
         As in :class:`NeighborLoader`.
 
     Notes
@@ -97,13 +97,15 @@ class LinkNeighborLoader(_EpochLoader):
     """
 
     def __init__(self, graph, x, *, fanouts, edge_label_index=None, neg_ratio=1.0, batch_size=1024, shuffle=False,
-                 seed=0, drop_last=False, replace=False, weighted=False, prefetch=True, n_threads=None):
+                 seed=0, drop_last=False, replace=False, weighted=False, prefetch=True, n_threads=None,
+                 mapped_page_budget="auto"):
         self.graph = _check_graph(graph)
         self.fanouts = check_fanouts(fanouts)
         self.x = _check_node_array(x, graph.num_nodes, "x")
         self.edge_label_index = _check_edge_label_index(edge_label_index, graph)
         self.neg_ratio = _check_ratio(neg_ratio)
-        self._set_options(batch_size, shuffle, seed, drop_last, replace, weighted, prefetch, n_threads)
+        self._set_options(batch_size, shuffle, seed, drop_last, replace, weighted, prefetch, n_threads,
+                          mapped_page_budget)
         self._items = np.arange(self.edge_label_index.shape[1], dtype=np.int64)
         self._negatives = None
 

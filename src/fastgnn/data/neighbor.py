@@ -20,6 +20,7 @@ import numpy as np
 
 from fastgnn._kernels import sample as _K
 from fastgnn._runtime import validate as V
+from fastgnn._runtime.memory import empty_aligned, mapped_buffer, release_mapped_pages
 from fastgnn._runtime.threads import check_num_threads, resolve_num_threads
 from fastgnn.data.loader import _check_batch_size
 from fastgnn.graph import Graph
@@ -333,6 +334,58 @@ def epoch_order(input_nodes, shuffle, seed, epoch):
     return input_nodes[rng.permutation(input_nodes.shape[0])]
 
 
+#: The default ``mapped_page_budget`` of the sampling loaders over memory-mapped arrays, in bytes.
+MAPPED_PAGE_BUDGET = 128 << 20
+
+
+def _check_page_budget(value, graph, x):
+    """``mapped_page_budget`` as a positive int (bytes) or None (``"auto"``: 128 MiB if anything is mapped)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value != "auto":
+            raise ValueError(f"mapped_page_budget must be 'auto', None or a positive int, got {value!r}")
+        mapped = any(mapped_buffer(array) is not None for array in (x, graph.indptr, graph.indices))
+        return MAPPED_PAGE_BUDGET if mapped else None
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError("mapped_page_budget must be 'auto', None or a positive int, got bool")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"mapped_page_budget must be 'auto', None or a positive int, got "
+                        f"{type(value).__name__}") from None
+    if value < 1:
+        raise ValueError(f"mapped_page_budget must be a positive number of bytes, got {value}")
+    return value
+
+
+def _gather_releasing(x, ids, budget, n_threads):
+    """``gather_rows(x, ids)`` one region of ``budget`` bytes of ``x`` after another, releasing the mapped
+    pages after each region.
+
+    The ids are visited in increasing order (a stable argsort), so each
+    region of the file is mapped once per call, whatever the kernel maps
+    around a faulting row (fault-around and large page-cache folios map up
+    to 2 MiB); the rows go to their places in the output. At most about
+    ``budget`` bytes of ``x``'s pages (plus the edges of a region) are
+    resident at a time. Extra cost: the sort, ``O(m log m)``, and one copy
+    of the gathered rows.
+    """
+    row_bytes = max(1, x.dtype.itemsize * int(np.prod(x.shape[1:], dtype=np.int64)))
+    region_rows = max(1, budget // row_bytes)
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    out = empty_aligned((ids.shape[0],) + x.shape[1:], x.dtype)
+    ends = np.searchsorted(sorted_ids, np.arange(region_rows, x.shape[0] + region_rows, region_rows))
+    start = 0
+    for stop in ends.tolist():
+        if stop > start:
+            out[order[start:stop]] = gather_rows(x, sorted_ids[start:stop], n_threads=n_threads)
+            release_mapped_pages(x)
+        start = stop
+    return out
+
+
 class _EpochLoader:
     """Shared mechanics of the sampling loaders: epochs, batch order, prefetching (not public API).
 
@@ -342,8 +395,11 @@ class _EpochLoader:
     ``_make_batch(index, items, epoch)``.
     """
 
-    def _set_options(self, batch_size, shuffle, seed, drop_last, replace, weighted, prefetch, n_threads):
+    def _set_options(self, batch_size, shuffle, seed, drop_last, replace, weighted, prefetch, n_threads,
+                     mapped_page_budget="auto"):
         """Check and keep the options every sampling loader takes; the epoch counter starts at 0."""
+        self.mapped_page_budget = _check_page_budget(mapped_page_budget, self.graph, self.x)
+        self._x_mapped = self.x is not None and mapped_buffer(self.x) is not None
         self.batch_size = _check_batch_size(batch_size)
         self.shuffle = bool(shuffle)
         self.seed = _check_seed(seed, "seed")
@@ -359,7 +415,15 @@ class _EpochLoader:
         """``(subgraph, x)``: the blocks sampled around ``seeds`` and the rows of ``x`` of their input nodes."""
         subgraph = _sample(self.graph, seeds, self.fanouts, self.replace, self._weights, self.seed, epoch,
                            self.n_threads)
-        x = None if self.x is None else gather_rows(self.x, subgraph.input_nodes, n_threads=self.n_threads)
+        budget = self.mapped_page_budget
+        if budget is not None:      # the pages of the graph the sampler read
+            release_mapped_pages(self.graph.indptr, self.graph.indices, self.graph.edge_weight)
+        if self.x is None:
+            x = None
+        elif budget is not None and self._x_mapped:
+            x = _gather_releasing(self.x, subgraph.input_nodes, budget, self.n_threads)
+        else:
+            x = gather_rows(self.x, subgraph.input_nodes, n_threads=self.n_threads)
         return subgraph, x
 
     @property
@@ -431,6 +495,22 @@ class NeighborLoader(_EpochLoader):
         iteration (also when it is left early or fails).
     n_threads : int, optional
         Threads of the sampling and gathering kernels.
+    mapped_page_budget : 'auto', int or None
+        For memory-mapped features and graph arrays (e.g.
+        :class:`fastgnn.datasets.OnDiskDataset` with ``mmap=True``): the
+        bytes of file pages a batch may leave in the process's resident set
+        (its RSS) before they are released
+        (:func:`fastgnn._runtime.memory.release_mapped_pages`,
+        ``madvise(MADV_DONTNEED)``, Linux). The features are gathered one
+        region of this many bytes of the file after another (the batch's
+        rows in increasing order), each region's pages released after it;
+        the graph's pages are released
+        after each batch's sampling. Released pages stay in the page cache:
+        reading them again is a cheap minor fault, and the batches are the
+        same. Without it, every page read stays resident, and one batch of
+        a large fan-out reads nearly all of the feature file. ``'auto'``
+        (default): 128 MiB when anything is memory-mapped, else None. None:
+        never release.
 
     Notes
     -----
@@ -456,14 +536,16 @@ class NeighborLoader(_EpochLoader):
     """
 
     def __init__(self, graph, x, y=None, *, fanouts, input_nodes=None, batch_size=1024, shuffle=False, seed=0,
-                 drop_last=False, replace=False, weighted=False, prefetch=True, n_threads=None):
+                 drop_last=False, replace=False, weighted=False, prefetch=True, n_threads=None,
+                 mapped_page_budget="auto"):
         self.graph = _check_graph(graph)
         self.fanouts = check_fanouts(fanouts)
         self.x = _check_node_array(x, graph.num_nodes, "x")
         self.y = _check_node_array(y, graph.num_nodes, "y")
         self.input_nodes = _check_input_nodes(input_nodes, graph.num_nodes)
         self._items = self.input_nodes
-        self._set_options(batch_size, shuffle, seed, drop_last, replace, weighted, prefetch, n_threads)
+        self._set_options(batch_size, shuffle, seed, drop_last, replace, weighted, prefetch, n_threads,
+                          mapped_page_budget)
 
     def _make_batch(self, index, seeds, epoch):
         subgraph, x = self._sample_around(seeds, epoch)

@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from fastgnn._runtime import validate as V
+from fastgnn._runtime.memory import release_mapped_pages
 from fastgnn.graph import Graph
 from fastgnn.graph import storage
 
@@ -155,7 +156,10 @@ class OnDiskDataset:
     ----------
     path : str or os.PathLike
     mmap : bool
-        Memory-map the graph arrays and the features (default), or read them.
+        Memory-map the graph arrays and the features (default), or read them
+        (straight into their final arrays). Mapped files are read-only
+        ``np.memmap`` arrays over the dataset's own ``mmap.mmap`` objects;
+        :meth:`release_pages` drops their pages from the process's RSS.
 
     Attributes
     ----------
@@ -273,6 +277,27 @@ class OnDiskDataset:
                 parts[part] = ids
             self._splits[name] = parts
         return dict(self._splits[name])
+
+    def release_pages(self):
+        """Drop the resident pages of the memory-mapped files (features and graph) from this process.
+
+        With ``mmap=True`` every page of ``x.npy`` (and ``indices.npy``...)
+        that was read stays in the process's resident set (its RSS), though
+        the operating system could drop it. This advises the kernel
+        (``madvise(MADV_DONTNEED)``, Linux) to unmap them from the process:
+        they stay in the page cache, a later read faults them back cheaply
+        and reads the same values. A no-op for arrays in memory
+        (``mmap=False``) and where the call is not available.
+        :class:`fastgnn.data.NeighborLoader` does it every few batches
+        (``release_pages_every``).
+
+        Returns
+        -------
+        int
+            Bytes of mapping released (0 if nothing is mapped).
+        """
+        graph = self.graph
+        return release_mapped_pages(self.x, graph.indptr, graph.indices, graph.edge_weight)
 
     def masks(self, name="default"):
         """The split as boolean node masks ``(train_mask, valid_mask, test_mask)``."""

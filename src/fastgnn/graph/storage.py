@@ -12,6 +12,7 @@ Every error about a folder names the file at fault.
 """
 import contextlib
 import json
+import mmap as _mmap
 import os
 import shutil
 import tempfile
@@ -19,6 +20,7 @@ import tempfile
 import numpy as np
 
 from fastgnn._runtime import validate as V
+from fastgnn._runtime.memory import read_immutable
 
 __all__ = ["save_graph", "load_graph", "atomic_folder", "NpyWriter", "open_npy", "checked_npy_header", "read_meta",
            "write_meta", "FORMAT_NAME", "FORMAT_VERSION"]
@@ -237,7 +239,7 @@ def checked_npy_header(path):
         raise ValueError(f"{path} is not a valid .npy file ({type(error).__name__}: {error})") from None
 
 
-def open_npy(folder, name, *, shape, dtype=None, kinds=None, mmap=True):
+def open_npy(folder, name, *, shape, dtype=None, kinds=None, mmap=True, immutable=False):
     """Open ``folder/name`` after checking its header and its size on disk.
 
     Parameters
@@ -251,6 +253,10 @@ def open_npy(folder, name, *, shape, dtype=None, kinds=None, mmap=True):
         Accepted ``dtype.kind`` letters when ``dtype`` is None.
     mmap : bool
         A read-only ``np.memmap`` (nothing read yet), or an array in memory.
+    immutable : bool
+        Without ``mmap``: read the data straight into a ``bytes`` object and
+        return a read-only array over it, which a :class:`~fastgnn.Graph`
+        keeps as it is (instead of copying a writeable array once more).
     """
     path = os.path.join(os.fspath(folder), name)
     if not os.path.isfile(path):
@@ -268,8 +274,32 @@ def open_npy(folder, name, *, shape, dtype=None, kinds=None, mmap=True):
         raise ValueError(f"{path} is {size} bytes, expected {expected_size} for shape {found_shape} and "
                          f"dtype {found_dtype} (truncated or corrupt)")
     if mmap and expected_size > offset:
-        return np.memmap(path, dtype=found_dtype, mode="r", offset=offset, shape=found_shape)
+        return map_npy(path, found_shape, found_dtype, offset)
+    if immutable:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            data = checked(path, lambda: read_immutable(handle, expected_size - offset))
+        return np.frombuffer(data, dtype=found_dtype).reshape(found_shape)
     return np.load(path, allow_pickle=False)
+
+
+
+def map_npy(path, shape, dtype, offset):
+    """A read-only ``np.memmap`` of the data of the ``.npy`` file ``path``, over this module's own ``mmap.mmap``.
+
+    The whole file is mapped (``ACCESS_READ``) and the array starts at the
+    header's end, ``offset``; the map is the array's ``base`` (and
+    ``_mmap``), so :func:`fastgnn._runtime.memory.release_mapped_pages` can
+    release its resident pages.
+    """
+    with open(path, "rb") as handle:
+        buffer = _mmap.mmap(handle.fileno(), 0, access=_mmap.ACCESS_READ)
+    array = np.ndarray.__new__(np.memmap, tuple(shape), dtype=np.dtype(dtype), buffer=buffer, offset=offset)
+    array._mmap = buffer            # what np.memmap's own constructor sets: flush() and views keep working
+    array.filename = os.path.abspath(path)
+    array.offset = offset
+    array.mode = "r"
+    return array
 
 
 def _check_chunked(array, check):
@@ -279,9 +309,9 @@ def _check_chunked(array, check):
 
 
 def checked(path, check):
-    """Run ``check()``, turning its ValueError into one that names ``path``."""
+    """Run ``check()`` and return its result, turning its ValueError into one that names ``path``."""
     try:
-        check()
+        return check()
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
 
@@ -296,14 +326,16 @@ def load_graph_arrays(folder, meta, *, mmap=True):
     weight_dtype = meta_choice(meta, "edge_weight_dtype", _WEIGHT_DTYPES, folder, optional=True)
     if index_dtype == "int32" and max(num_src, num_dst, num_edges) > np.iinfo(np.int32).max:
         raise ValueError(f"{os.path.join(folder, META_FILE)}: index_dtype int32 cannot hold this graph's sizes")
-    indptr = open_npy(folder, "indptr.npy", shape=(num_dst + 1,), dtype=index_dtype, mmap=mmap)
-    indices = open_npy(folder, "indices.npy", shape=(num_edges,), dtype=index_dtype, mmap=mmap)
+    # in memory, read straight into the immutable buffers a Graph keeps (no transient second copy)
+    indptr = open_npy(folder, "indptr.npy", shape=(num_dst + 1,), dtype=index_dtype, mmap=mmap, immutable=True)
+    indices = open_npy(folder, "indices.npy", shape=(num_edges,), dtype=index_dtype, mmap=mmap, immutable=True)
     checked(os.path.join(folder, "indptr.npy"), lambda: V.check_indptr(indptr, num_edges, "indptr"))
     checked(os.path.join(folder, "indices.npy"),
             lambda: _check_chunked(indices, lambda part: V.check_ids_in_range(part, num_src, "indices")))
     weight = None
     if weight_dtype is not None:
-        weight = open_npy(folder, "edge_weight.npy", shape=(num_edges,), dtype=weight_dtype, mmap=mmap)
+        weight = open_npy(folder, "edge_weight.npy", shape=(num_edges,), dtype=weight_dtype, mmap=mmap,
+                          immutable=True)
 
         def finite(part):
             if not np.all(np.isfinite(part)):

@@ -5,15 +5,19 @@
 - :class:`GIN`: stacked ``GINConv`` layers around MLPs;
 - :class:`GraphConvNet`: stacked ``GraphConv`` layers (sum, mean, max or min);
 - :class:`GAT`, :class:`GATv2`: stacked multi-head attention layers (the GAT paper's architecture);
-- :class:`GNNStack`: the general stack behind them, any conv, any widths.
+- :class:`GNNStack`: the general stack behind them, any conv, any widths;
+- :class:`ChunkedGCN`: a two-layer GCN computed in row chunks with the hidden layer recomputed, for
+  full-batch training of graphs whose ``N x hidden`` activations do not fit in memory.
 
 Training lives in :mod:`fastgnn.train`.
 """
 from fastgnn.models.basic_gnn import GAT, GCN, GIN, GNNStack, GATv2, GraphConvNet, GraphSAGE
+from fastgnn.models.chunked_gcn import ChunkedGCN
 from fastgnn.models.encoder_classifier import EncoderClassifier
 from fastgnn.nn.conv.registry import conv_names, get_conv
 
-__all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet", "GAT", "GATv2", "EncoderClassifier", "build_model"]
+__all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet", "GAT", "GATv2", "EncoderClassifier", "ChunkedGCN",
+           "build_model"]
 
 # The named model of each built-in convolution (other registered convs build a plain GNNStack).
 _NAMED_MODELS = {"gcn": GCN, "sage": GraphSAGE, "gin": GIN, "graphconv": GraphConvNet, "gat": GAT, "gatv2": GATv2}

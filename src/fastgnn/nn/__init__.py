@@ -50,3 +50,9 @@ __all__ += ["BatchNorm", "GlobalPool", "GlobalAddPool", "GlobalMeanPool", "Globa
 from fastgnn.nn.link import DotProductScorer, MLPScorer  # noqa: E402
 
 __all__ += ["DotProductScorer", "MLPScorer"]
+
+# The layers' dense products (fastgnn's threads, deterministic sums), for models that compute their
+# own layers, e.g. fastgnn.models.ChunkedGCN.
+from fastgnn.nn._matmul import matmul, matmul_tn  # noqa: E402
+
+__all__ += ["matmul", "matmul_tn"]

@@ -40,6 +40,7 @@ from fastgnn.graph import Graph, SparseFeatures
 from fastgnn.losses import cross_entropy
 from fastgnn.metrics import accuracy
 from fastgnn.nn.module import Module
+from fastgnn.ops.dense import softmax_cross_entropy_rows
 from fastgnn.train.loop import check_epochs, fit
 from fastgnn.train.progress import as_progress
 from fastgnn.train.stopping import STOPPING_CRITERIA, resolve_stopping
@@ -162,15 +163,46 @@ def evaluate(model, graph, x, y, masks):
     x, y, named = check_node_inputs(graph, x, y, named, model_dtype(model))
     with model.evaluating():
         logits = model(graph, x)
+    predictions = logits.argmax(axis=1)
     result = {}
     for name, mask in named.items():
         if mask is None:
             continue
         prefix = f"{_split_name(name)}_" if name else ""
-        loss, _ = cross_entropy(logits, y, mask)
-        result[f"{prefix}acc"] = accuracy(logits, y, mask)
-        result[f"{prefix}loss"] = loss
+        result[f"{prefix}acc"] = accuracy(predictions, y, mask)
+        result[f"{prefix}loss"] = _masked_loss(logits, y, mask)
     return result
+
+
+# Rows per piece of the evaluation loss: its temporaries stay this many rows, whatever the mask's size.
+_LOSS_ROWS = 1 << 16
+
+
+def _masked_loss(logits, y, mask):
+    """``cross_entropy(logits, y, mask)[0]`` (the same value), without an ``N x C`` gradient or copy.
+
+    The masked rows are read a piece of :data:`_LOSS_ROWS` rows at a time;
+    the per-row losses are summed once at the end, as :func:`cross_entropy` does.
+    """
+    if mask is None:
+        return cross_entropy(logits, y)[0]
+    count = int(np.count_nonzero(mask))
+    if count == 0 or logits.shape[0] <= _LOSS_ROWS:
+        return cross_entropy(logits, y, mask)[0]
+    row_loss = np.empty(count, dtype=np.float64)
+    filled = 0
+    for start in range(0, logits.shape[0], _LOSS_ROWS):
+        selected = mask[start:start + _LOSS_ROWS]
+        labels = y[start:start + _LOSS_ROWS][selected]
+        if labels.size == 0:
+            continue
+        if labels.min() < 0 or labels.max() >= logits.shape[1]:
+            bad = labels[(labels < 0) | (labels >= logits.shape[1])][0]
+            raise ValueError(f"labels contains class {int(bad)} outside [0, {logits.shape[1]})")
+        part, _ = softmax_cross_entropy_rows(logits[start:start + _LOSS_ROWS][selected], labels)
+        row_loss[filled:filled + part.shape[0]] = part
+        filled += part.shape[0]
+    return float(np.sum(row_loss)) * (1.0 / count)
 
 
 # ---------------------------------------------------------------------- training
@@ -278,6 +310,7 @@ def train_node_classifier(model, graph, x, y, train_mask, val_mask, test_mask, o
         optimizer.zero_grad()
         logits = model(train_graph, train_x)
         loss, grad = cross_entropy(logits, train_y, train_loss_mask)
+        del logits          # one N x C array less while the backward runs
         model.backward(grad)
         optimizer.step()
         return {"train_loss": loss}

@@ -1,0 +1,107 @@
+"""Memory-mapped datasets release the pages they read: same values after, read-only still, RSS drops."""
+import sys
+
+import numpy as np
+import pytest
+
+import fastgnn as fg
+from fastgnn._runtime.memory import mapped_buffer, release_mapped_pages
+from fastgnn.data import NeighborLoader
+from fastgnn.datasets import OnDiskDataset, save_dataset
+
+
+def _dataset(tmp_path, n=3000, d=64):
+    rng = np.random.default_rng(0)
+    graph = fg.Graph.from_edge_index(rng.integers(0, n, (2, 10 * n)), num_nodes=n)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    y = rng.integers(0, 4, n)
+    save_dataset(tmp_path / "d", graph, x, y, {"train": np.arange(0, n, 2), "valid": np.arange(1, n, 4),
+                                               "test": np.arange(3, n, 4)})
+    return OnDiskDataset(tmp_path / "d", mmap=True), x
+
+
+def _rss_file_kb():
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("RssFile:"):
+                return int(line.split()[1])
+    return None
+
+
+def test_mapped_arrays_are_read_only_memmaps_over_their_own_maps(tmp_path):
+    data, x = _dataset(tmp_path)
+    assert isinstance(data.x, np.memmap) and not data.x.flags.writeable
+    assert mapped_buffer(data.x) is not None and mapped_buffer(data.graph.indices) is not None
+    with pytest.raises(ValueError):
+        data.x[0, 0] = 1.0
+    assert np.array_equal(np.asarray(data.x), x)
+    assert data.x.filename.endswith("x.npy") and data.x.offset > 0
+
+
+def test_release_pages_keeps_values_and_is_a_noop_in_memory(tmp_path):
+    data, x = _dataset(tmp_path)
+    np.asarray(data.x).sum()
+    released = data.release_pages()
+    assert released >= data.x.nbytes
+    assert np.array_equal(np.asarray(data.x), x)           # faulted back, same values
+    assert OnDiskDataset(tmp_path / "d", mmap=False).release_pages() == 0
+    assert release_mapped_pages(np.ones(3), None) == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RssFile and MADV_DONTNEED are Linux's")
+def test_release_pages_lowers_the_resident_file_pages(tmp_path):
+    data, _ = _dataset(tmp_path, n=20000, d=128)          # a 10 MB feature file
+    np.asarray(data.x).sum()
+    before = _rss_file_kb()
+    data.release_pages()
+    after = _rss_file_kb()
+    assert before - after > 0.8 * data.x.nbytes / 1024
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_loader_batches_are_the_same_with_and_without_releasing(tmp_path, prefetch):
+    data, _ = _dataset(tmp_path)
+    common = dict(fanouts=[5, 3], input_nodes=data.split()["train"], batch_size=256, seed=1, prefetch=prefetch)
+    plain = NeighborLoader(data.graph, data.x, data.y, mapped_page_budget=None, **common)
+    lean = NeighborLoader(data.graph, data.x, data.y, mapped_page_budget=3 * 4096, **common)   # pieces of rows
+    auto = NeighborLoader(data.graph, data.x, data.y, **common)
+    assert plain.mapped_page_budget is None and lean.mapped_page_budget == 3 * 4096
+    assert auto.mapped_page_budget is not None
+    for a, b in zip(plain, lean):
+        assert np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
+        assert all(ga == gb for ga, gb in zip(a.blocks, b.blocks))
+
+
+def test_loader_page_budget_argument_checks(tmp_path):
+    data, x = _dataset(tmp_path)
+    in_memory = NeighborLoader(data.graph.__class__.from_csr(np.asarray(data.graph.indptr),
+                                                             np.asarray(data.graph.indices)),
+                               x, fanouts=[2])
+    assert in_memory.mapped_page_budget is None          # 'auto': nothing mapped
+    for bad, error in (("often", ValueError), (0, ValueError), (True, TypeError), (1.5, TypeError)):
+        with pytest.raises(error, match="mapped_page_budget"):
+            NeighborLoader(data.graph, data.x, fanouts=[2], mapped_page_budget=bad)
+
+
+def test_in_memory_graph_arrays_are_read_straight_into_immutable_buffers(tmp_path):
+    data, _ = _dataset(tmp_path)
+    loaded = OnDiskDataset(tmp_path / "d", mmap=False)
+    for array in (loaded.graph.indptr, loaded.graph.indices):
+        base = array
+        while isinstance(base, np.ndarray):
+            base = base.base
+        assert isinstance(base, bytes) and not array.flags.writeable
+    assert np.array_equal(loaded.graph.indices, np.asarray(data.graph.indices))
+    assert np.array_equal(loaded.graph.indptr, np.asarray(data.graph.indptr))
+
+
+@pytest.mark.parametrize("nbytes", [0, 10, (16 << 20) + 3])
+def test_read_immutable_small_large_and_truncated(tmp_path, nbytes):
+    from fastgnn._runtime.memory import read_immutable
+
+    payload = np.random.default_rng(0).integers(0, 256, nbytes, dtype=np.uint8).tobytes()
+    (tmp_path / "f").write_bytes(payload)
+    with open(tmp_path / "f", "rb") as handle:
+        assert read_immutable(handle, nbytes) == payload
+    with open(tmp_path / "f", "rb") as handle, pytest.raises(ValueError, match="ends after"):
+        read_immutable(handle, nbytes + 1)
