@@ -133,7 +133,10 @@ def worker(args):
         }
         records = comm.allgather(record)
     if comm.rank == 0:
+        info = part.info
         print(json.dumps({"ranks": comm.size, "partitions": args.partitions, "hidden": args.hidden,
+                          "num_nodes": info.num_nodes, "num_edges": info.num_edges,
+                          "num_features": int(part.x.shape[1]), "num_classes": int(part.num_classes),
                           "epochs": args.epochs, "threads_per_rank": args.threads_per_rank, "per_rank": records}),
               flush=True)
     return 0
