@@ -35,8 +35,9 @@ PAPERS100M = {"num_nodes": 111_059_956, "num_edges": 1_615_685_872, "num_feature
 EDGE_SECONDS = 1.5e-9
 #: Seconds per multiply-add per row (fit of a 1-rank bench/distributed.py run, docs/distributed.md).
 ROW_SECONDS = 1.0e-9
-#: METIS halo / nodes of the products-like DC-SBM (200,000 nodes, communities of ~500, locality 0.8).
-HALO_FRACTIONS = {2: 0.2, 4: 0.6, 8: 0.8}
+#: METIS halo / nodes of the products-like DC-SBM (200,000 nodes, 400 communities, locality 0.8), from
+#: ``python bench/partition_exchange.py --no-cora --homophily 0.8 --communities 400 --locality 0.8``.
+HALO_FRACTIONS = {2: 0.32, 4: 0.62, 8: 0.83, 16: 0.87, 32: 1.16, 64: 1.57}
 
 
 def row_seconds_from(record, edge_seconds, hidden):

@@ -76,10 +76,14 @@ class HaloExchange:
         Returns
         -------
         ndarray (num_owned + num_halo, ...)
+            A new array; ``h_owned`` itself when no rank sends or receives
+            rows (a single rank).
         """
         h_owned = np.asarray(h_owned)
         if h_owned.shape[:1] != (self.num_owned,):
             raise ValueError(f"h_owned must have {self.num_owned} rows (the owned nodes), got shape {h_owned.shape}")
+        if self.comm.size == 1:
+            return h_owned
         received = self.comm.alltoallv(h_owned[self._send_index], self.send_counts, self.recv_counts)
         h_src = np.empty((self.num_owned + self.num_halo,) + h_owned.shape[1:], dtype=h_owned.dtype)
         h_src[:self.num_owned] = h_owned
