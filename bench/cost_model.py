@@ -34,7 +34,7 @@ PAPERS100M = {"num_nodes": 111_059_956, "num_edges": 1_615_685_872, "num_feature
 #: ns per edge and feature, sum aggregation, 1 thread, products-sized graph (docs/benchmarks.md, scaling).
 EDGE_SECONDS = 1.5e-9
 #: Seconds per multiply-add per row: the 1-rank bench/distributed.py run on the products-like folder (docs/distributed.md).
-ROW_SECONDS = 0.43e-9
+ROW_SECONDS = 0.14e-9
 #: METIS halo / nodes of the products-like DC-SBM (200,000 nodes, 400 communities, locality 0.8), from
 #: ``python bench/partition_exchange.py --no-cora --homophily 0.8 --communities 400 --locality 0.8``.
 HALO_FRACTIONS = {2: 0.32, 4: 0.62, 8: 0.83, 16: 0.87, 32: 1.16, 64: 1.57}
