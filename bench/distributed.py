@@ -10,7 +10,8 @@
    ``partition.json`` is there;
 2. for every P, ``mpirun -n P`` runs this file as a worker (``--worker``) on
    every rank: it loads its part (:func:`fastgnn.distributed.load_partition`)
-   and trains a 2-layer GCN (float32, hidden ``--hidden``, dropout 0.5, Adam)
+   and trains a 2-layer GCN (``--model sage``: GraphSAGE, mean aggregation;
+   float32, hidden ``--hidden``, dropout 0.5, Adam)
    with :func:`fastgnn.distributed.train_node_classifier_distributed`, no
    validation, over a :class:`fastgnn.distributed.Communicator` counting its
    collectives (``stats=True``) for ``--warmup + --epochs`` epochs. An epoch
@@ -82,7 +83,7 @@ def _stats_delta(after, before):
 def worker(args):
     """One rank: train twice, return this rank's figures (gathered on rank 0, which prints them as JSON)."""
     from fastgnn.distributed import Communicator, abort_on_failure, load_partition, train_node_classifier_distributed
-    from fastgnn.models import GCN
+    from fastgnn.models import GCN, GraphSAGE
     from fastgnn.optim import Adam
 
     comm = Communicator(stats=True)
@@ -93,7 +94,8 @@ def worker(args):
         load_seconds = time.perf_counter() - started
         rss_loaded = status_mb("VmRSS")
         num_features = part.x.shape[1]
-        model = GCN(num_features, args.hidden, part.num_classes, dropout=0.5, rng=0, dtype=np.float32)
+        model_class = GCN if args.model == "gcn" else GraphSAGE   # GraphSAGE: mean aggregation
+        model = model_class(num_features, args.hidden, part.num_classes, dropout=0.5, rng=0, dtype=np.float32)
         optimizer = Adam(model.parameters(), lr=0.01)
         no_validation = np.zeros(part.num_owned, dtype=bool)
         marks = []                  # (time, stats) at the end of every epoch: its optimizer step
@@ -134,7 +136,8 @@ def worker(args):
         records = comm.allgather(record)
     if comm.rank == 0:
         info = part.info
-        print(json.dumps({"ranks": comm.size, "partitions": args.partitions, "hidden": args.hidden,
+        print(json.dumps({"ranks": comm.size, "partitions": args.partitions, "model": args.model,
+                          "hidden": args.hidden,
                           "num_nodes": info.num_nodes, "num_edges": info.num_edges,
                           "num_features": int(part.x.shape[1]), "num_classes": int(part.num_classes),
                           "epochs": args.epochs, "threads_per_rank": args.threads_per_rank, "per_rank": records}),
@@ -149,10 +152,10 @@ def run_ranks(args, num_parts, partitions):
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-run-as-root")
     command += [sys.executable, os.path.abspath(__file__), "--worker", "--partitions", partitions,
-                "--hidden", str(args.hidden), "--epochs", str(args.epochs), "--warmup", str(args.warmup),
+                "--model", args.model, "--hidden", str(args.hidden), "--epochs", str(args.epochs), "--warmup", str(args.warmup),
                 "--threads-per-rank", str(threads)]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMPI_MCA_mpi_yield_when_idle="1")
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env, cwd=BENCH_DIR)
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"mpirun -n {num_parts} exited with status {done.returncode}")
     record = json.loads(done.stdout.strip().splitlines()[-1])
@@ -208,6 +211,8 @@ def add_arguments(parser):
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="epochs run first and subtracted (default 1)")
     parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--model", choices=["gcn", "sage"], default="gcn",
+                        help="2-layer GCN (default) or GraphSAGE with mean aggregation")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="cores shared by the ranks (OMP_NUM_THREADS = threads // P)")
     parser.add_argument("--no-single", action="store_true", help="skip the single-process run")
@@ -230,7 +235,8 @@ def run_from_args(args, file=None):
     for num_parts in args.ranks:
         partitions = ensure_partition(args.dataset, args.method, num_parts)
         records.append(run_ranks(args, num_parts, partitions))
-    single = None if args.no_single else single_process(args)
+    # the single-process baseline is bench/large_memory.py's GCN: no memory ratio for GraphSAGE
+    single = None if args.no_single or args.model != "gcn" else single_process(args)
     report(records, single, file)
     if args.json:
         with open(args.json, "a") as handle:
