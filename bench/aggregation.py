@@ -985,15 +985,17 @@ def add_arguments(parser):
     return parser
 
 
-def run_from_args(args):
+def run_from_args(args, records=None):
     """Run with parsed options (see :func:`add_arguments`); returns an exit status."""
     if args.repeat < 1 or args.warmup < 0:
         raise SystemExit("--repeat must be >= 1 and --warmup >= 0")
     dims = args.dims if args.dims is not None else list(ALL_DIMS if args.full else DIMS)
-    run(graphs=args.graphs, dims=dims, threads=args.threads, reduces=args.reduces,
-        peers=[] if args.no_peers else args.peers, repeat=args.repeat, warmup=args.warmup,
-        json_path=args.json, dgl_python=args.dgl_python, dgl_results=args.dgl_results,
-        memory=not args.no_memory, floor=not args.no_floor)
+    rows = run(graphs=args.graphs, dims=dims, threads=args.threads, reduces=args.reduces,
+               peers=[] if args.no_peers else args.peers, repeat=args.repeat, warmup=args.warmup,
+               json_path=args.json, dgl_python=args.dgl_python, dgl_results=args.dgl_results,
+               memory=not args.no_memory, floor=not args.no_floor)
+    if records is not None:     # bench/run.py --plot draws their ratios
+        records.extend(rows)
     return 0
 
 

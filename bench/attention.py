@@ -591,13 +591,15 @@ def add_arguments(parser):
     return parser
 
 
-def run_from_args(args):
+def run_from_args(args, records=None):
     """Run with parsed options; returns an exit status."""
     if args.repeat < 1 or args.warmup < 0 or args.rounds < 1 or args.budget <= 0:
         raise SystemExit("--repeat and --rounds must be >= 1, --warmup >= 0 and --budget > 0")
-    run(tasks=args.tasks, graphs=args.graphs, shapes=args.shapes, threads=args.threads, passes=args.passes,
-        impls=args.impls, models=args.models, repeat=args.repeat, warmup=args.warmup, rounds=args.rounds,
-        budget=args.budget, dgl_python=args.dgl_python, json_path=args.json)
+    rows = run(tasks=args.tasks, graphs=args.graphs, shapes=args.shapes, threads=args.threads, passes=args.passes,
+               impls=args.impls, models=args.models, repeat=args.repeat, warmup=args.warmup, rounds=args.rounds,
+               budget=args.budget, dgl_python=args.dgl_python, json_path=args.json)
+    if records is not None:     # bench/run.py --plot draws their ratios
+        records.extend(rows)
     return 0
 
 

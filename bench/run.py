@@ -38,6 +38,11 @@ Suites (``python bench/run.py <suite> --help`` lists each one's options):
   module against PyG (``edge_index`` and sparse CSR) and DGL, with peak
   memory (``bench/attention.py``).
 
+The suites whose tables hold ratios (``aggregation``, ``training``,
+``gat``) also take ``--plot PATH`` (.png or .svg, needs matplotlib): the
+ratios, time / fastgnn's time, as grouped bars
+(:func:`fastgnn.plotting.plot_ratios`).
+
 DGL needs its own environment (DGL 1.1 requires ``numpy<2``; set-up in
 ``bench/dgl_peer.py``): give its interpreter with ``--dgl-python PATH`` or
 the environment variable ``FASTGNN_DGL_PYTHON``; without it the DGL rows
@@ -71,6 +76,14 @@ SUITES = {
 }
 
 
+# suites whose records carry "ratio" (time / fastgnn's time) -> the title of their --plot
+PLOTTED = {
+    "aggregation": "aggregate: time / fastgnn's time",
+    "training": "training epochs: time / fastgnn's time",
+    "gat": "GAT: time / fastgnn's time",
+}
+
+
 def build_parser():
     """The parser of ``bench/run.py``, one subcommand per suite (modules imported only for the one run)."""
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0],
@@ -96,7 +109,48 @@ def main(argv=None):
     description = (module.__doc__ or help_text).split("\n\n")[0]
     suite_parser = module.add_arguments(argparse.ArgumentParser(prog=f"bench/run.py {suite}",
                                                                 description=description))
-    return module.run_from_args(suite_parser.parse_args(rest))
+    if suite not in PLOTTED:
+        return module.run_from_args(suite_parser.parse_args(rest))
+    suite_parser.add_argument("--plot", metavar="PATH", default=None,
+                              help="also draw the ratios (time / fastgnn's time) as bars to PATH, .png or .svg "
+                                   "(needs matplotlib)")
+    args = suite_parser.parse_args(rest)
+    plot = args.plot
+    del args.plot
+    if plot is None:
+        return module.run_from_args(args)
+    _check_plot(suite_parser, plot)       # now, not after the measurements
+    records = []
+    status = module.run_from_args(args, records=records)
+    _draw(records, plot, PLOTTED[suite])
+    return status
+
+
+def _check_plot(parser, path):
+    import os
+
+    from fastgnn.plotting import require_matplotlib
+
+    if os.path.splitext(path)[1].lower() not in (".png", ".svg"):
+        parser.error(f"--plot {path}: give a file name ending in .png or .svg")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        parser.error(f"--plot {path}: the folder {folder} does not exist")
+    try:
+        require_matplotlib("--plot")
+    except ImportError as error:
+        parser.error(str(error))
+
+
+def _draw(records, path, title):
+    from fastgnn.plotting import plot_ratios, ratio_table
+
+    table = ratio_table(records)
+    if not table:
+        print(f"--plot {path}: no ratios to draw (no peer was measured beside fastgnn)", file=sys.stderr)
+        return
+    plot_ratios(table, path, title=title)
+    print(f"bar chart drawn to {path}")
 
 
 if __name__ == "__main__":

@@ -452,13 +452,15 @@ def add_arguments(parser):
     return parser
 
 
-def run_from_args(args):
+def run_from_args(args, records=None):
     """Run with parsed options; returns an exit status."""
     if args.threads < 1 or args.repeat < 1 or args.warmup < 0 or args.rounds < 1:
         raise SystemExit("--threads, --repeat and --rounds must be >= 1 and --warmup >= 0")
-    run(graphs=args.graphs, models=args.models, impls=args.impls, threads=args.threads, repeat=args.repeat,
-        warmup=args.warmup, rounds=args.rounds, dropout=args.dropout, dgl_python=args.dgl_python,
-        json_path=args.json)
+    rows = run(graphs=args.graphs, models=args.models, impls=args.impls, threads=args.threads, repeat=args.repeat,
+               warmup=args.warmup, rounds=args.rounds, dropout=args.dropout, dgl_python=args.dgl_python,
+               json_path=args.json)
+    if records is not None:     # bench/run.py --plot draws their ratios
+        records.extend(rows)
     return 0
 
 

@@ -77,11 +77,13 @@ FG_DENSE_INLINE FG_T FG_D(fg_keep)(uint32_t lo, uint32_t k0, uint32_t kh, uint32
 FG_DENSE_INLINE void FG_D(fg_forward_rows)(const int act, const int has_bias, const int drop, FG_T *out,
                                           const FG_T *z, const FG_T *bias, FG_T *saved, int64_t row_begin,
                                           int64_t row_end, int64_t d, FG_T slope, FG_T alpha,
-                                          uint32_t threshold, uint32_t k0, uint32_t k1, FG_T scale)
+                                          uint32_t threshold, uint32_t k0, uint32_t k1, FG_T scale,
+                                          const int64_t *row_ids)
 {
     const int save = drop && act >= FG_ACT_ELU;
     for (int64_t i = row_begin; i < row_end; ++i) {
         const int64_t base = i * d;
+        const int64_t key_base = row_ids != NULL ? row_ids[i] * d : base; /* the mask's counter of element 0 */
         FG_T *o = out + base;
         const FG_T *x = z + base;
         if (!drop) {
@@ -94,9 +96,9 @@ FG_DENSE_INLINE void FG_D(fg_forward_rows)(const int act, const int has_bias, co
         FG_T *sv = save ? saved + base : NULL;
         int64_t c = 0;
         while (c < d) {
-            const int64_t len = fg_same_high((uint64_t)(base + c), d - c);
-            const uint32_t kh = fg_high_key(k1, (uint64_t)(base + c));
-            const uint32_t lo = (uint32_t)(base + c);
+            const int64_t len = fg_same_high((uint64_t)(key_base + c), d - c);
+            const uint32_t kh = fg_high_key(k1, (uint64_t)(key_base + c));
+            const uint32_t lo = (uint32_t)(key_base + c);
             uint32_t counter = lo; /* a 32-bit induction variable: cheaper vectors than lo + (uint32_t)k */
             for (int64_t k = 0; k < len; ++k, ++counter) {
                 const int64_t j = c + k;
@@ -115,10 +117,12 @@ FG_DENSE_INLINE void FG_D(fg_forward_rows)(const int act, const int has_bias, co
 FG_DENSE_INLINE void FG_D(fg_backward_rows)(const int act, const int drop, const int sum, FG_T *grad_z,
                                            const FG_T *grad_out, const FG_T *saved, double *acc,
                                            int64_t row_begin, int64_t row_end, int64_t d, FG_T slope,
-                                           FG_T alpha, uint32_t threshold, uint32_t k0, uint32_t k1, FG_T scale)
+                                           FG_T alpha, uint32_t threshold, uint32_t k0, uint32_t k1, FG_T scale,
+                                           const int64_t *row_ids)
 {
     for (int64_t i = row_begin; i < row_end; ++i) {
         const int64_t base = i * d;
+        const int64_t key_base = row_ids != NULL ? row_ids[i] * d : base; /* the mask's counter of element 0 */
         FG_T *gz = grad_z + base;
         const FG_T *g = grad_out + base;
         const FG_T *s = act == FG_ACT_IDENTITY ? NULL : saved + base;
@@ -133,9 +137,9 @@ FG_DENSE_INLINE void FG_D(fg_backward_rows)(const int act, const int drop, const
         }
         int64_t c = 0;
         while (c < d) {
-            const int64_t len = fg_same_high((uint64_t)(base + c), d - c);
-            const uint32_t kh = fg_high_key(k1, (uint64_t)(base + c));
-            const uint32_t lo = (uint32_t)(base + c);
+            const int64_t len = fg_same_high((uint64_t)(key_base + c), d - c);
+            const uint32_t kh = fg_high_key(k1, (uint64_t)(key_base + c));
+            const uint32_t lo = (uint32_t)(key_base + c);
             uint32_t counter = lo; /* a 32-bit induction variable: cheaper vectors than lo + (uint32_t)k */
             for (int64_t k = 0; k < len; ++k, ++counter) {
                 const int64_t j = c + k;
@@ -156,26 +160,28 @@ FG_DENSE_INLINE void FG_D(fg_backward_rows)(const int act, const int drop, const
         if (bias != NULL) {                                                                                    \
             if (drop)                                                                                          \
                 FG_D(fg_forward_rows)(ACT, 1, 1, out, z, bias, saved, row_begin, row_end, d, slope, alpha,   \
-                                      threshold, k0, k1, scale);                                               \
+                                      threshold, k0, k1, scale, row_ids);                                      \
             else                                                                                               \
                 FG_D(fg_forward_rows)(ACT, 1, 0, out, z, bias, saved, row_begin, row_end, d, slope, alpha,   \
-                                      threshold, k0, k1, scale);                                               \
+                                      threshold, k0, k1, scale, row_ids);                                      \
         } else {                                                                                               \
             if (drop)                                                                                          \
                 FG_D(fg_forward_rows)(ACT, 0, 1, out, z, bias, saved, row_begin, row_end, d, slope, alpha,   \
-                                      threshold, k0, k1, scale);                                               \
+                                      threshold, k0, k1, scale, row_ids);                                      \
             else                                                                                               \
                 FG_D(fg_forward_rows)(ACT, 0, 0, out, z, bias, saved, row_begin, row_end, d, slope, alpha,   \
-                                      threshold, k0, k1, scale);                                               \
+                                      threshold, k0, k1, scale, row_ids);                                      \
         }                                                                                                      \
         break;
 
 /* Forward over rows [row_begin, row_end). out may be z (in place); bias may be
- * NULL; saved receives act(z + bias) when dropping with ELU, tanh or sigmoid. */
+ * NULL; saved receives act(z + bias) when dropping with ELU, tanh or sigmoid.
+ * With row_ids (NULL: row i is i), row i's mask is that of row row_ids[i]:
+ * counters row_ids[i] * d + k. */
 FG_DENSE_CLONES
 static void FG_D(fg_dense_forward)(FG_T *out, const FG_T *z, const FG_T *bias, FG_T *saved, int64_t row_begin,
                                    int64_t row_end, int64_t d, int act, FG_T slope, FG_T alpha, int drop,
-                                   uint32_t threshold, uint32_t k0, uint32_t k1, FG_T scale)
+                                   uint32_t threshold, uint32_t k0, uint32_t k1, FG_T scale, const int64_t *row_ids)
 {
     switch (act) {
     FG_FORWARD_CASE(FG_ACT_RELU)
@@ -191,7 +197,7 @@ static void FG_D(fg_dense_forward)(FG_T *out, const FG_T *z, const FG_T *bias, F
 
 #define FG_BACKWARD_CALL(ACT, DROP, SUM)                                                                       \
     FG_D(fg_backward_rows)(ACT, DROP, SUM, grad_z, grad_out, saved, acc, r0, r1, d, slope, alpha, threshold,  \
-                           k0, k1, scale)
+                           k0, k1, scale, row_ids)
 
 #define FG_BACKWARD_CASE(ACT)                                                                                  \
     case ACT:                                                                                                  \
@@ -216,7 +222,7 @@ FG_DENSE_CLONES
 static void FG_D(fg_dense_backward)(FG_T *grad_z, const FG_T *grad_out, const FG_T *saved, double *partials,
                                     int64_t block_begin, int64_t block_end, int64_t block_rows, int64_t n_rows,
                                     int64_t d, int act, FG_T slope, FG_T alpha, int drop, uint32_t threshold,
-                                    uint32_t k0, uint32_t k1, FG_T scale)
+                                    uint32_t k0, uint32_t k1, FG_T scale, const int64_t *row_ids)
 {
     for (int64_t b = block_begin; b < block_end; ++b) {
         const int64_t r0 = b * block_rows;

@@ -122,3 +122,36 @@ def test_bytes_moved_counts_indices_rows_and_output():
     assert cli_bench.bytes_moved(graph, d, "sum", "forward") == forward
     assert cli_bench.bytes_moved(graph, d, "max", "forward") == forward + 3 * d * idx
     assert cli_bench.bytes_moved(graph, d, "mean", "forward_backward") == 2 * forward + 3 * 4
+
+
+def test_plot_draws_the_speed_ups_as_bars(tmp_path, capsys):
+    # --no-machine: the speed-up of 2 threads over 1 (the floor's triad would take 768 MiB).
+    pytest.importorskip("matplotlib")
+    from fastgnn._runtime.threads import max_num_threads
+
+    if max_num_threads() < 2:
+        pytest.skip("needs two threads")
+    path = tmp_path / "bench.png"
+    assert main(["bench", *TINY, "--reduces", "sum,max", "--no-memory", "--no-machine", "--threads", "1,2",
+                 "--plot", str(path)]) == 0
+    assert f"bar chart drawn to {path}" in capsys.readouterr().out
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 3000
+
+
+def test_ratio_records_without_the_machine_are_speed_ups():
+    records = [{"graph": "uniform", "d": 64, "reduce": "sum", "pass": "forward", "threads": t, "median_ms": ms}
+               for t, ms in ((1, 4.0), (2, 2.5))]
+    table, ylabel = cli_bench.ratio_records(records)
+    assert table == {"uniform d=64 sum fwd": {"2 threads vs 1": 1.6}}      # one group: named by every key
+    assert ylabel == "speed-up"
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--plot", "bench.jpg"], ".png or .svg"),
+    (["--no-machine", "--threads", "1", "--plot", "bench.png"], "two --threads"),
+])
+def test_plot_is_checked_before_any_timing(capsys, argv, needle):
+    assert main(["bench", *TINY, *argv]) == 2
+    captured = capsys.readouterr()
+    assert needle in captured.err and len(captured.err.strip().splitlines()) == 1 and captured.out == ""

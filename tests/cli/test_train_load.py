@@ -151,7 +151,10 @@ def test_epochs_0_with_load_evaluates_the_loaded_weights(saved, capsys):
 def test_other_tasks_refuse_load_and_save(saved, capsys, task, option):
     # They read or write no such weights: silently training from scratch (or
     # not saving) would lose what was asked for. (The link task saves its
-    # autoencoder, a pretrained encoder for the node task.)
-    assert main(["train", *task, option, str(saved), "--epochs", "1", "--quiet"]) == 2
+    # autoencoder, a pretrained encoder for the node task.) The parser refuses
+    # them, as any option of another task.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", *task, option, str(saved), "--epochs", "1", "--quiet"])
+    assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and option in err and "node" in err
+    assert len(err.splitlines()) == 1 and option in err and "--task node" in err

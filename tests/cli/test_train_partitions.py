@@ -83,3 +83,19 @@ def test_partitions_of_another_graph(tmp_path):
     finished = _run(2, "--dataset", "cora", "--epochs", "1", "--partitions", str(parts))
     assert finished.returncode != 0
     assert "cut from another graph" in finished.stderr
+
+
+def test_minibatch_over_ranks_matches_single_process_minibatch(cora_parts):
+    """The global batches and samples do not depend on the rank count: SAGE reaches the same accuracies."""
+    options = ["--dataset", "cora", "--model", "sage", "--epochs", "3", "--dropout", "0", "--batch-size", "64",
+               "--fanout", "5,5", "--json"]
+    finished = _run(2, *options, "--partitions", str(cora_parts))
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    lines = [line for line in finished.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1
+    summary = json.loads(lines[0])
+    assert summary["ranks"] == 2 and summary["batches_per_epoch"] == 3 and summary["remote_feature_rows"] > 0
+    single = _run(None, *options)
+    assert single.returncode == 0, single.stderr[-3000:]
+    expected = json.loads(single.stdout.splitlines()[-1])
+    assert summary["val_acc"] == expected["val_acc"] and summary["test_acc"] == expected["test_acc"]

@@ -7,6 +7,8 @@ from fastgnn.optim import Adam
 
 MODELS = ("gcn", "sage")
 EPOCHS = 12
+#: The options of the mini-batch runs the MPI job and the single-process reference share.
+MINIBATCH = {"fanouts": [5, 4], "batch_size": 50, "epochs": 3, "early_stopping": None, "seed": 2}
 
 
 def cora():
@@ -41,10 +43,10 @@ def assignment(num_nodes, num_parts, seed=1):
     return np.random.default_rng(seed).integers(0, num_parts, num_nodes)
 
 
-def model(kind, in_channels, num_classes, dtype, seed=0):
-    """The model and optimizer of a test run (dropout 0, so runs are comparable)."""
+def model(kind, in_channels, num_classes, dtype, seed=0, dropout=0.0):
+    """The model and optimizer of a test run (dropout 0 by default)."""
     if kind == "gcn":
-        net = GCN(in_channels, 16, num_classes, dropout=0.0, rng=seed, dtype=dtype)
+        net = GCN(in_channels, 16, num_classes, dropout=dropout, rng=seed, dtype=dtype)
         return net, Adam(net.parameter_groups(5e-4), lr=0.01)
-    net = GraphSAGE(in_channels, 16, num_classes, dropout=0.0, rng=seed, dtype=dtype)
+    net = GraphSAGE(in_channels, 16, num_classes, dropout=dropout, rng=seed, dtype=dtype)
     return net, Adam(net.parameters(), lr=0.01, weight_decay=5e-4)

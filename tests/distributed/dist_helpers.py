@@ -40,6 +40,7 @@ def make_parts(graph, x, y, masks, assignment):
             graph=local_graph, x=x[owned], y=y[owned], masks=lambda m=part_masks: m, global_ids=global_ids,
             num_owned=owned.size, halo_owner=assignment[halo].astype(np.int32),
             halo_remote_index=index_in_part[halo], in_degree=in_degree[global_ids], edge_ids=edge_ids,
+            full_graph=graph, owner=assignment.astype(np.int32), local_index=index_in_part,
             info=types.SimpleNamespace(num_parts=num_parts)))
     return parts
 

@@ -2,7 +2,8 @@
 
 Usage: ``python mpi_job.py OUT.json CASE`` with CASE ``train`` (GCN and
 GraphSAGE on Cora and on a synthetic graph, float64 and float32, plus the
-halo exchange against the whole-graph reference), ``fail`` (rank 1 raises),
+halo exchange against the whole-graph reference, plus data-parallel
+mini-batch training on a partition folder), ``fail`` (rank 1 raises),
 or ``mismatch`` (parts of another partition count).
 """
 import json
@@ -15,8 +16,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from dist_helpers import make_parts  # noqa: E402
 
-from fastgnn.distributed import (Communicator, HaloExchange, abort_on_failure,  # noqa: E402
-                                 train_node_classifier_distributed)
+from fastgnn.distributed import (Communicator, HaloExchange, RemoteFeatures, abort_on_failure,  # noqa: E402
+                                 load_partition, partition, train_node_classifier_distributed,
+                                 train_node_classifier_distributed_minibatch)
 
 import dist_cases as cases  # noqa: E402
 
@@ -38,6 +40,8 @@ def main(out_path, case):
             except ValueError as error:
                 results["error"] = str(error)
         else:
+            # one launch for every check (an mpirun start costs seconds): mini-batch, then full-graph training
+            results["minibatch"] = _minibatch(comm, pathlib.Path(out_path).parent / f"parts-{comm.size}")
             for dataset in ("cora", "synthetic"):
                 graph, x, y, masks = cases.cora() if dataset == "cora" else cases.synthetic()
                 parts = make_parts(graph, x, y, masks, cases.assignment(graph.num_nodes, comm.size))
@@ -55,6 +59,13 @@ def main(out_path, case):
                     backward_err = max(float(np.max(np.abs(g_owned - total[ids[:n]]), initial=0.0))
                                        for ids, _, n, g_owned in pieces)
                     results[f"{dataset}/halo"] = {"forward_equal": bool(forward_ok), "backward_err": backward_err}
+                if dataset == "synthetic":     # dense features: dropout masks keyed by global id
+                    for kind in cases.MODELS:
+                        model, optimizer = cases.model(kind, x.shape[1], int(y.max()) + 1, np.float64, dropout=0.5)
+                        result = train_node_classifier_distributed(model, part, optimizer, comm=comm,
+                                                                   epochs=cases.EPOCHS, early_stopping=None)
+                        results[f"{dataset}/{kind}/dropout"] = {"train_loss": result.history["train_loss"],
+                                                                "val_loss": result.history["val_loss"]}
                 for kind in cases.MODELS:
                     for dtype in (np.float64, np.float32):
                         model, optimizer = cases.model(kind, x.shape[1], int(y.max()) + 1, dtype)
@@ -68,6 +79,31 @@ def main(out_path, case):
                             "ranks_agree": len(set(same)) == 1}
         if comm.rank == 0:
             pathlib.Path(out_path).write_text(json.dumps(results))
+
+
+def _minibatch(comm, folder):
+    """Data-parallel mini-batch training on a real partition folder: fetch, equality, thread counts."""
+    graph, x, y, masks = cases.cora()
+    if comm.rank == 0:
+        partition(graph, comm.size, folder, method="random", seed=1, x=x, y=y, overwrite=True,
+                  splits={name: np.flatnonzero(mask) for name, mask in masks.items()})
+    comm.barrier()
+    part = load_partition(folder, comm.rank, mmap=True)
+    ids = np.random.default_rng(comm.rank).integers(0, graph.num_nodes, 300)
+    fetched = RemoteFeatures(part.x, part.owner, part.local_index, comm).fetch(ids)
+    results = {"fetch_equal": comm.allgather(bool(np.array_equal(fetched, x[ids])))}
+    for kind in cases.MODELS:
+        weights = []
+        for threads in (1, 2):
+            model, optimizer = cases.model(kind, x.shape[1], int(y.max()) + 1, np.float64)
+            result = train_node_classifier_distributed_minibatch(model, str(folder), optimizer, comm=comm,
+                                                                 **cases.MINIBATCH, n_threads=threads)
+            weights.append(np.concatenate([p.data.ravel() for p in model.parameters()]).tobytes())
+        results[kind] = {"train_loss": result.history["train_loss"], "val_loss": result.history["val_loss"],
+                         "ranks_agree": len(set(comm.allgather(weights[0]))) == 1,
+                         "threads_agree": weights[0] == weights[1],
+                         "remote_rows": result.info["remote_feature_rows"]}
+    return results
 
 
 if __name__ == "__main__":

@@ -173,3 +173,31 @@ def test_dropout_and_sparse_input_keep_the_ranks_identical(kind):
         np.testing.assert_array_equal(params, results[0][1])
         assert result.history["train_loss"] == results[0][0].history["train_loss"]
     assert np.all(np.isfinite(results[0][0].history["train_loss"]))
+
+
+@pytest.mark.parametrize("kind", ["gcn", "sage", "sage-max", "gin", "graphconv-mean"])
+def test_training_with_dropout_equals_single_process(kind):
+    """Dense dropout masks are keyed by global node id with the single-process keys: the same losses."""
+    graph, x, y, masks = cases.synthetic()
+    num_classes = int(y.max()) + 1
+
+    def build():
+        if kind in cases.MODELS:
+            return cases.model(kind, x.shape[1], num_classes, np.float64, dropout=0.5)
+        net, _ = _model(kind, x.shape[1], num_classes, np.float64)
+        net.dropouts[0].p = net.dropouts[1].p = 0.5
+        return net, Adam(net.parameters(), lr=0.01)
+
+    model, optimizer = build()
+    want = train_node_classifier(model, graph, x, y, masks["train"], masks["valid"], masks["test"], optimizer,
+                                 epochs=5, early_stopping=None)
+    parts = make_parts(graph, x, y, masks, cases.assignment(graph.num_nodes, 3))
+
+    def job(comm):
+        model, optimizer = build()
+        return train_node_classifier_distributed(model, parts[comm.rank], optimizer, comm=comm, epochs=5,
+                                                 early_stopping=None)
+
+    for got in run_ranks(3, job):
+        np.testing.assert_allclose(got.history["train_loss"], want.history["train_loss"], rtol=1e-10)
+        np.testing.assert_allclose(got.history["val_loss"], want.history["val_loss"], rtol=1e-10)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import dist_cases as cases
-from fastgnn.train import train_node_classifier
+from fastgnn.train import train_node_classifier, train_node_classifier_minibatch
 
 HERE = pathlib.Path(__file__).resolve().parent
 SRC = HERE.parents[1] / "src"
@@ -53,9 +53,9 @@ def tmp_dir(tmp_path_factory):
 
 
 @functools.lru_cache(maxsize=None)
-def _single_process(dataset, kind, dtype_name):
+def _single_process(dataset, kind, dtype_name, dropout=0.0):
     graph, x, y, masks = cases.cora() if dataset == "cora" else cases.synthetic()
-    model, optimizer = cases.model(kind, x.shape[1], int(y.max()) + 1, np.dtype(dtype_name))
+    model, optimizer = cases.model(kind, x.shape[1], int(y.max()) + 1, np.dtype(dtype_name), dropout=dropout)
     return train_node_classifier(model, graph, x, y, masks["train"], masks["valid"], masks["test"], optimizer,
                                  epochs=cases.EPOCHS, early_stopping=None)
 
@@ -83,6 +83,18 @@ def test_losses_equal_single_process(ranks, tmp_dir):
                 assert got["val_acc"] == want.metrics["val_acc"], label
 
 
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_losses_with_dropout_equal_single_process(ranks, tmp_dir):
+    """Dropout masks are keyed by global node id and drawn with the single-process keys."""
+    finished, results = _job(ranks, "train", tmp_dir)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    for kind in cases.MODELS:
+        got = results[f"synthetic/{kind}/dropout"]
+        want = _single_process("synthetic", kind, "float64", dropout=0.5)
+        np.testing.assert_allclose(got["train_loss"], want.history["train_loss"], rtol=1e-10, err_msg=kind)
+        np.testing.assert_allclose(got["val_loss"], want.history["val_loss"], rtol=1e-10, err_msg=kind)
+
+
 def test_failing_rank_ends_the_job_with_its_number(tmp_dir):
     finished, _ = _job(2, "fail", tmp_dir)
     assert finished.returncode != 0
@@ -94,3 +106,25 @@ def test_rank_count_other_than_part_count_is_a_clear_error(tmp_dir):
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "the partition has 3 parts but the job runs 2 ranks" in results["error"]
     assert "mpirun -n 3" in results["error"]
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_minibatch_ranks_fetch_and_train_as_one_process(ranks, tmp_dir):
+    """Real partition folders: the remote feature fetch, SAGE's losses against one process (the same global
+    batches and samples), every rank's weights alike, bitwise the same weights at 1 and 2 threads."""
+    finished, results = _job(ranks, "train", tmp_dir)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    results = results["minibatch"]
+    assert results["fetch_equal"] == [True] * ranks
+    graph, x, y, masks = cases.cora()
+    for kind in cases.MODELS:
+        got = results[kind]
+        assert got["ranks_agree"] and got["threads_agree"], kind
+        assert got["remote_rows"] > 0
+        if kind != "sage":      # GCN on blocks normalizes by the block's own degrees: per-rank batches differ
+            continue
+        model, optimizer = cases.model(kind, x.shape[1], int(y.max()) + 1, np.float64)
+        want = train_node_classifier_minibatch(model, graph, x, y, masks["train"], masks["valid"], masks["test"],
+                                               optimizer, **cases.MINIBATCH)
+        np.testing.assert_allclose(got["train_loss"], want.history["train_loss"], rtol=1e-10)
+        np.testing.assert_allclose(got["val_loss"], want.history["val_loss"], rtol=1e-10)

@@ -427,3 +427,26 @@ def test_sparse_features_are_refused(tmp_path):
     graph = _random_graph(np.random.default_rng(0), 4, 8)
     with pytest.raises(TypeError, match="SparseFeatures"):
         partition(graph, 2, tmp_path / "p", method="random", x=SparseFeatures.from_dense(np.eye(4, dtype=np.float32)))
+
+
+def test_the_root_holds_the_whole_structure_and_every_nodes_owner(tmp_path):
+    from fastgnn.distributed.partition import load_structure
+
+    rng = np.random.default_rng(4)
+    graph, x, y, splits = _dataset(rng, weighted=True)
+    out = tmp_path / "parts"
+    info = partition(graph, 3, out, method="random", seed=2, x=x, y=y, splits=splits)
+    parts = [load_partition(out, rank) for rank in range(3)]
+    assert parts[0].full_graph == graph
+    np.testing.assert_array_equal(parts[0].full_graph.edge_weight, graph.edge_weight)
+    owner, local = parts[1].owner, parts[1].local_index
+    assert owner.dtype == np.int32 and local.dtype == np.int64
+    for rank, part in enumerate(parts):
+        owned = part.global_ids[:part.num_owned]
+        np.testing.assert_array_equal(owner[owned], rank)
+        np.testing.assert_array_equal(local[owned], np.arange(part.num_owned))
+    os.remove(out / "owner.npy")
+    with pytest.raises(FileNotFoundError, match="partition the graph again"):
+        load_structure(info, "owner")
+    with pytest.raises(ValueError, match="name must be one of"):
+        load_structure(info, "x")

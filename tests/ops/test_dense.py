@@ -382,3 +382,39 @@ def test_memory_is_the_output_and_what_the_derivative_needs(activation, extra_ar
     assert forward_peak < (1 + extra_arrays) * nbytes + slack
     assert backward_peak < nbytes + slack
     assert in_place_peak < extra_arrays * nbytes + slack
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "identity"])
+@pytest.mark.parametrize("row_dtype", [np.int32, np.int64])
+def test_row_ids_key_each_row_as_the_row_it_names(rng, float_dtype, activation, row_dtype):
+    """Rows ``row_ids`` of a larger array get that array's mask rows: forward, backward, reference, threads."""
+    full_rows, width = 600, 33
+    z_full, bias, grad_full = _inputs(rng, (full_rows, width), float_dtype, True)
+    row_ids = np.ascontiguousarray(rng.choice(full_rows, 300, replace=False)[::-1]).astype(row_dtype)
+    z, grad = z_full[row_ids], grad_full[row_ids]
+    kwargs = dict(p=0.5, seed=4, step=9)
+    full_out, full_state = bias_act_dropout(z_full, bias, activation, **kwargs)
+    full_grad_z, _ = bias_act_dropout_backward(grad_full, full_state)
+    reference = R.bias_act_dropout(z, bias, activation, row_ids=row_ids, **kwargs)
+    ids_copy = row_ids.copy()
+    for threads in (1, 2, 3):
+        out, state = bias_act_dropout(z, bias, activation, row_ids=row_ids, n_threads=threads, **kwargs)
+        grad_z, grad_bias = bias_act_dropout_backward(grad, state, n_threads=threads)
+        np.testing.assert_array_equal(out, full_out[row_ids], strict=True)
+        np.testing.assert_array_equal(grad_z, full_grad_z[row_ids], strict=True)
+        _check(out, reference, activation)
+        ref_grad_z, ref_grad_bias = R.bias_act_dropout_backward(grad, z, bias, activation, row_ids=row_ids,
+                                                                **kwargs)
+        _check(grad_z, ref_grad_z, activation)
+        assert_close(grad_bias, ref_grad_bias)
+    np.testing.assert_array_equal(row_ids, ids_copy)
+    empty, _ = bias_act_dropout(z[:0], bias, activation, row_ids=row_ids[:0], **kwargs)
+    assert empty.shape == (0, width)
+
+
+def test_bad_row_ids_name_the_argument():
+    z = np.ones((3, 2))
+    for row_ids, error in (([0, 1], ValueError), ([0, 1, -1], ValueError), ([[0, 1, 2]], ValueError),
+                           ([0.0, 1.0, 2.0], TypeError), ([0, 1, 1 << 62], ValueError)):
+        with pytest.raises(error, match="row_ids"):
+            bias_act_dropout(z, p=0.5, row_ids=row_ids)

@@ -17,7 +17,7 @@ RANKS = {
     "_runtime": 1,
     "graph": 2,
     "ops": 3,
-    "interop": 4, "testing": 4, "nn": 4, "losses": 4, "data": 4, "bench": 4,
+    "interop": 4, "testing": 4, "nn": 4, "losses": 4, "data": 4, "bench": 4, "plotting": 4,
     "metrics": 5, "optim": 5, "datasets": 5,
     "models": 6,
     "train": 7,

@@ -29,18 +29,19 @@ cdef extern from "fastgnn_dense.h" nogil:
                          uint32_t k1)
     void fg_dense_forward_f32(float* out, const float* z, const float* bias, float* saved, int64_t row_begin,
                               int64_t row_end, int64_t d, int act, float slope, float alpha, int drop,
-                              uint32_t threshold, uint32_t k0, uint32_t k1, float scale)
+                              uint32_t threshold, uint32_t k0, uint32_t k1, float scale, const int64_t* row_ids)
     void fg_dense_forward_f64(double* out, const double* z, const double* bias, double* saved,
                               int64_t row_begin, int64_t row_end, int64_t d, int act, double slope, double alpha,
-                              int drop, uint32_t threshold, uint32_t k0, uint32_t k1, double scale)
+                              int drop, uint32_t threshold, uint32_t k0, uint32_t k1, double scale,
+                              const int64_t* row_ids)
     void fg_dense_backward_f32(float* grad_z, const float* grad_out, const float* saved, double* partials,
                                int64_t block_begin, int64_t block_end, int64_t block_rows, int64_t n_rows,
                                int64_t d, int act, float slope, float alpha, int drop, uint32_t threshold,
-                               uint32_t k0, uint32_t k1, float scale)
+                               uint32_t k0, uint32_t k1, float scale, const int64_t* row_ids)
     void fg_dense_backward_f64(double* grad_z, const double* grad_out, const double* saved, double* partials,
                                int64_t block_begin, int64_t block_end, int64_t block_rows, int64_t n_rows,
                                int64_t d, int act, double slope, double alpha, int drop, uint32_t threshold,
-                               uint32_t k0, uint32_t k1, double scale)
+                               uint32_t k0, uint32_t k1, double scale, const int64_t* row_ids)
 
 
 cdef inline void* _data_or_null(object a):
@@ -80,12 +81,13 @@ def dropout_keep(cnp.ndarray keep not None, int64_t begin, uint32_t threshold, u
 
 def forward(cnp.ndarray out not None, cnp.ndarray z not None, object bias, object saved, int act, double slope,
             double alpha, bint drop, uint32_t threshold, uint64_t seed, uint64_t step, double scale,
-            int n_threads):
+            int n_threads, object row_ids=None):
     """``out = act(z + bias) * keep * scale`` (``keep * scale`` only with ``drop``).
 
     ``out`` may be ``z``. ``bias`` (length d) may be None. ``saved`` (shape of
     ``z``) receives ``act(z + bias)`` when ``drop`` and ``act`` is ELU, tanh
-    or sigmoid; None otherwise.
+    or sigmoid; None otherwise. ``row_ids`` (int64, one per row, or None)
+    keys row ``i``'s mask as row ``row_ids[i]``'s.
     """
     cdef int64_t n_rows = cnp.PyArray_DIM(z, 0)
     cdef int64_t d = cnp.PyArray_DIM(z, 1)
@@ -94,6 +96,7 @@ def forward(cnp.ndarray out not None, cnp.ndarray z not None, object bias, objec
     cdef void* x = cnp.PyArray_DATA(z)
     cdef void* b = _data_or_null(bias)
     cdef void* s = _data_or_null(saved)
+    cdef const int64_t* ids = <const int64_t*>_data_or_null(row_ids)
     cdef uint32_t k0 = 0, k1 = 0
     cdef int n_chunks = max(n_threads, 1)
     cdef int c
@@ -108,25 +111,25 @@ def forward(cnp.ndarray out not None, cnp.ndarray z not None, object bias, objec
         if n_chunks == 1:
             if is_double:
                 fg_dense_forward_f64(<double*>o, <const double*>x, <const double*>b, <double*>s, 0, n_rows, d,
-                                     act, slope, alpha, drop, threshold, k0, k1, scale)
+                                     act, slope, alpha, drop, threshold, k0, k1, scale, ids)
             else:
                 fg_dense_forward_f32(<float*>o, <const float*>x, <const float*>b, <float*>s, 0, n_rows, d,
-                                     act, <float>slope, <float>alpha, drop, threshold, k0, k1, <float>scale)
+                                     act, <float>slope, <float>alpha, drop, threshold, k0, k1, <float>scale, ids)
         else:
             for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
                 r0 = (n_rows * c) // n_chunks
                 r1 = (n_rows * (c + 1)) // n_chunks
                 if is_double:
                     fg_dense_forward_f64(<double*>o, <const double*>x, <const double*>b, <double*>s, r0, r1, d,
-                                         act, slope, alpha, drop, threshold, k0, k1, scale)
+                                         act, slope, alpha, drop, threshold, k0, k1, scale, ids)
                 else:
                     fg_dense_forward_f32(<float*>o, <const float*>x, <const float*>b, <float*>s, r0, r1, d,
-                                         act, <float>slope, <float>alpha, drop, threshold, k0, k1, <float>scale)
+                                         act, <float>slope, <float>alpha, drop, threshold, k0, k1, <float>scale, ids)
 
 
 def backward(cnp.ndarray grad_z not None, cnp.ndarray grad_out not None, object saved, object grad_bias,
              object partials, int act, double slope, double alpha, bint drop, uint32_t threshold, uint64_t seed,
-             uint64_t step, double scale, int n_threads):
+             uint64_t step, double scale, int n_threads, object row_ids=None):
     """``grad_z = grad_out * keep * scale * act'(saved)``, and ``grad_bias = grad_z.sum(axis=0)``.
 
     ``grad_z`` may be ``grad_out``. ``saved`` is what the forward left for
@@ -134,7 +137,8 @@ def backward(cnp.ndarray grad_z not None, cnp.ndarray grad_out not None, object 
     dtype of the values), ``partials`` (float64, shape
     ``(ceil(n_rows / BLOCK_ROWS), d)``) receives the column sums of each
     block of ``BLOCK_ROWS`` rows (row after row, in float64), and
-    ``grad_bias`` their sum, block after block, rounded once.
+    ``grad_bias`` their sum, block after block, rounded once. ``row_ids``
+    as in :func:`forward`.
     """
     cdef int64_t n_rows = cnp.PyArray_DIM(grad_out, 0)
     cdef int64_t d = cnp.PyArray_DIM(grad_out, 1)
@@ -144,6 +148,7 @@ def backward(cnp.ndarray grad_z not None, cnp.ndarray grad_out not None, object 
     cdef void* s = _data_or_null(saved)
     cdef double* p = <double*>_data_or_null(partials)
     cdef void* gb = _data_or_null(grad_bias)
+    cdef const int64_t* ids = <const int64_t*>_data_or_null(row_ids)
     cdef double total
     cdef int64_t blk, k
     cdef uint32_t k0 = 0, k1 = 0
@@ -165,11 +170,11 @@ def backward(cnp.ndarray grad_z not None, cnp.ndarray grad_out not None, object 
         if n_chunks == 1:
             if is_double:
                 fg_dense_backward_f64(<double*>gz, <const double*>g, <const double*>s, p, 0, n_blocks,
-                                      _BLOCK_ROWS, n_rows, d, act, slope, alpha, drop, threshold, k0, k1, scale)
+                                      _BLOCK_ROWS, n_rows, d, act, slope, alpha, drop, threshold, k0, k1, scale, ids)
             else:
                 fg_dense_backward_f32(<float*>gz, <const float*>g, <const float*>s, p, 0, n_blocks, _BLOCK_ROWS,
                                       n_rows, d, act, <float>slope, <float>alpha, drop, threshold, k0, k1,
-                                      <float>scale)
+                                      <float>scale, ids)
         else:
             for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
                 b0 = (n_blocks * c) // n_chunks
@@ -177,11 +182,11 @@ def backward(cnp.ndarray grad_z not None, cnp.ndarray grad_out not None, object 
                 if is_double:
                     fg_dense_backward_f64(<double*>gz, <const double*>g, <const double*>s, p, b0, b1,
                                           _BLOCK_ROWS, n_rows, d, act, slope, alpha, drop, threshold, k0, k1,
-                                          scale)
+                                          scale, ids)
                 else:
                     fg_dense_backward_f32(<float*>gz, <const float*>g, <const float*>s, p, b0, b1, _BLOCK_ROWS,
                                           n_rows, d, act, <float>slope, <float>alpha, drop, threshold, k0, k1,
-                                          <float>scale)
+                                          <float>scale, ids)
         if gb != NULL:
             for k in range(d):
                 total = 0.0

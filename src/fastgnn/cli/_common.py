@@ -23,13 +23,81 @@ __all__ = ["ArgumentParser", "CommandError", "add_option", "option", "run_task",
            "dataset_errors"]
 
 
+_NOT_GIVEN = object()
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """:class:`argparse.ArgumentParser` whose errors are one line (argparse adds the whole usage, many lines)."""
+    """:class:`argparse.ArgumentParser` whose errors are one line, and whose options can belong to some tasks only.
+
+    argparse adds the whole usage to an error, many lines; here an error is
+    ``<prog>: error: <message> (see <prog> --help)``.
+
+    Options declared inside ``with parser.options_of("task", "graph"):``
+    belong to that value of the selector option (``--task graph``); an option
+    that several tasks declare belongs to each. Giving an option explicitly
+    with a selector value none of its declarers has is an error naming both
+    (``--pool does not apply to --task node; it is an option of --task
+    graph``), rather than an option silently ignored.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._declaring = None          # (selector dest, value) while options_of() runs
+        self._owners = {}               # option dest -> (selector dest, [values])
+
+    @contextlib.contextmanager
+    def options_of(self, selector, value):
+        """Options added (by :func:`add_option`) in the block belong to ``--<selector> <value>``."""
+        previous, self._declaring = self._declaring, (selector, value)
+        try:
+            yield self
+        finally:
+            self._declaring = previous
+
+    def declare(self, dest):
+        """Record that the selector value being declared (see :meth:`options_of`) has option ``dest``."""
+        if self._declaring is None:
+            return
+        selector, value = self._declaring
+        owners = self._owners.setdefault(dest, (selector, []))[1]
+        if value not in owners:
+            owners.append(value)
+
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, extras = super().parse_known_args(args, namespace)
+        if self._owners:
+            self._check_owners(parsed, self._given(args))
+        return parsed, extras
+
+    def _given(self, args):
+        """The dests of the options given explicitly in ``args`` (parsed again over a namespace of sentinels)."""
+        dests = {action.dest for action in self._actions if action.dest is not argparse.SUPPRESS}
+        probe = argparse.Namespace(**{dest: _NOT_GIVEN for dest in dests})
+        probe, _ = super().parse_known_args(args, probe)
+        return {dest for dest in dests if getattr(probe, dest, _NOT_GIVEN) is not _NOT_GIVEN}
+
+    def _check_owners(self, parsed, given):
+        for action in self._actions:
+            owner = self._owners.get(action.dest)
+            if owner is None or action.dest not in given:
+                continue
+            selector, values = owner
+            chosen = getattr(parsed, selector, None)
+            if chosen not in values:
+                flag, switch = _flag(action), "--" + selector.replace("_", "-")
+                belongs = " and ".join(f"{switch} {value}" for value in values)
+                self.error(f"{flag} does not apply to {switch} {chosen}; it is an option of {belongs}")
 
     def error(self, message):
         """Print ``<prog>: error: <message>`` on stderr and exit with status 2."""
         message = " ".join(str(message).split())
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _flag(action):
+    """The long flag of ``action`` (``--no-normalize-features``)."""
+    longs = [flag for flag in action.option_strings if flag.startswith("--")]
+    return (longs or action.option_strings)[0]
 
 
 class CommandError(ValueError):
@@ -41,10 +109,16 @@ class CommandError(ValueError):
 SPARSE_DENSITY = 0.1
 
 def add_option(parser, *flags, **kwargs):
-    """Add an option unless the parser already has it (the train command shares options across tasks)."""
-    if any(flag in parser._option_string_actions for flag in flags):
-        return
-    parser.add_argument(*flags, **kwargs)
+    """Add an option unless the parser already has it (the train command shares options across tasks).
+
+    Inside :meth:`ArgumentParser.options_of`, the option (new or already
+    there) is recorded as one of the task being declared.
+    """
+    existing = next((parser._option_string_actions[flag] for flag in flags
+                     if flag in parser._option_string_actions), None)
+    action = existing if existing is not None else parser.add_argument(*flags, **kwargs)
+    if isinstance(parser, ArgumentParser):
+        parser.declare(action.dest)
 
 
 def option(args, name, default):

@@ -47,7 +47,7 @@ import time
 import tracemalloc
 
 __all__ = ["SIZES", "GRAPHS", "REDUCES", "PASSES", "bytes_moved", "peak_memory", "build_graph", "time_call",
-           "run", "add_arguments", "run_from_args"]
+           "run", "add_arguments", "ratio_records", "run_from_args"]
 
 # name -> (num_nodes, num_edges). "small" keeps the default run well under a
 # minute on two cores; "medium" is the size of the peer benchmarks in bench/.
@@ -532,6 +532,10 @@ def add_arguments(parser):
                         help="skip the machine's limits: the STREAM triad (3 x 256 MiB float64 arrays) and the "
                              "gather floor that each kernel line is compared with (see fastgnn.bench.machine)")
     parser.add_argument("--json", metavar="PATH", default=None, help="also write one JSON line per record to PATH")
+    parser.add_argument("--plot", metavar="PATH", default=None,
+                        help="also draw the ratios as bars to PATH (.png or .svg; needs matplotlib): each kernel's "
+                             "fraction of the gather floor per thread count, or with --no-machine the speed-up "
+                             "of the last thread count over the first")
     return parser
 
 
@@ -560,15 +564,61 @@ def _check(args):
         folder = os.path.dirname(os.path.abspath(args.json))
         if os.path.isdir(args.json) or not os.path.isdir(folder):
             raise BenchError(f"--json {args.json}: cannot write a file there")
+    if args.plot:
+        _check_plot(args)
     return dict(graphs=args.graphs, num_nodes=num_nodes, num_edges=num_edges, dims=args.dims, threads=args.threads,
                 reduces=args.reduces, repeat=args.repeat, warmup=args.warmup, memory=not args.no_memory,
                 json_path=args.json, machine=not args.no_machine)
 
 
+def _check_plot(args):
+    """BenchError now, not after the timings, if ``--plot`` cannot be drawn or written."""
+    from fastgnn import get_num_threads
+    from fastgnn.cli import _report
+
+    threads = args.threads if args.threads is not None else {1, get_num_threads()}
+    if args.no_machine and len(threads) < 2:
+        raise BenchError("--plot draws the fraction of the gather floor, or the speed-up between thread counts: "
+                         "drop --no-machine or give two --threads")
+    try:
+        _report.check(args.plot, None)
+    except ValueError as error:
+        raise BenchError(str(error)) from None
+
+
+def ratio_records(records):
+    """What ``--plot`` draws: the fraction of the floor per thread count, else the speed-up over thread counts.
+
+    Returns
+    -------
+    (table, ylabel)
+        The table of :func:`fastgnn.plotting.plot_ratios` and its axis label.
+    """
+    from fastgnn.plotting import ratio_table
+
+    groups = ("graph", "d", "reduce", "pass")
+    if any("fraction_of_floor" in rec for rec in records):
+        labelled = [{**rec, "threads": _threads_label(rec["threads"])} for rec in records]
+        return (ratio_table(labelled, value="fraction_of_floor", series="threads", groups=groups),
+                "floor time / kernel time")
+    first = {tuple(rec[key] for key in groups): rec for rec in records if rec["threads"] == records[0]["threads"]}
+    speed_ups = [{**rec, "speed_up": first[key]["median_ms"] / rec["median_ms"],
+                  "series": f"{_threads_label(rec['threads'])} vs {first[key]['threads']}"}
+                 for rec in records if rec["threads"] != records[0]["threads"]
+                 and (key := tuple(rec[k] for k in groups)) in first]
+    return ratio_table(speed_ups, value="speed_up", series="series", groups=groups), "speed-up"
+
+
 def run_from_args(args, file=None):
     """Run with parsed options (see :func:`add_arguments`); returns the exit status (2 on a bad option)."""
     try:
-        run(**_check(args), file=file)
+        records = run(**_check(args), file=file)
+        if args.plot:
+            from fastgnn.plotting import plot_ratios
+
+            table, ylabel = ratio_records(records)
+            plot_ratios(table, args.plot, ylabel=ylabel, title="fastgnn bench: aggregate")
+            print(f"bar chart drawn to {args.plot}", file=sys.stdout if file is None else file, flush=True)
     except (BenchError, MemoryError, OSError) as error:
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"fastgnn bench: error: {message}", file=sys.stderr)

@@ -29,6 +29,7 @@ import numpy as np
 
 from fastgnn.graph import SparseFeatures
 
+from fastgnn.cli import _report
 from fastgnn.cli._common import (SPARSE_DENSITY, CommandError, add_option as _add, check_learning_rate, check_memory,
                                    check_seed, dataset_errors, num_threads, option as _option, refuse_options,
                                    run_task, training_bytes)
@@ -51,6 +52,8 @@ def add_arguments(parser):
          help="graph task: folder holding the <NAME>_*.txt files (or <NAME>/ or <NAME>/raw/ below it)")
     _add(parser, "--model", default=None,
          help="graph task: gin (GIN-0, default) or any registered conv under a readout (gcn, sage, graphconv, ...)")
+    _add(parser, "--dense-features", action="store_true",
+         help="graph task: keep the node features dense (default: sparse when at most a tenth of them are non-zero)")
     _add(parser, "--pool", default=None, choices=POOLS,
          help="graph task: readout (default sum for gin, mean for gcn and sage)")
     _add(parser, "--folds", type=int, default=None, help="graph task: cross-validation folds (default 10)")
@@ -70,6 +73,7 @@ def add_arguments(parser):
     _add(parser, "--log-every", type=int, default=None, help="graph task: progress line every N epochs (default 1)")
     _add(parser, "--json", action="store_true", help="print the results as one JSON object on the last line")
     _add(parser, "--quiet", action="store_true", help="no progress lines")
+    _report.add_arguments(parser)
 
 
 def run(args, *, out=None):
@@ -105,7 +109,8 @@ def _settings(args):
         layers=int(_option(args, "layers", 5 if model == "gin" else 3)),
         dropout=float(_option(args, "dropout", 0.5)), seed=check_seed(_option(args, "seed", 0)),
         threads=_option(args, "threads", None), log_every=int(_option(args, "log_every", 1)),
-        dense_features=bool(_option(args, "dense_features", False)))
+        dense_features=bool(_option(args, "dense_features", False)), plot=_option(args, "plot", None),
+        history=_option(args, "history", None))
     if settings["dataset"] is None:
         raise CommandError("the graph task needs --dataset NAME (a TU dataset, e.g. MUTAG)")
     if settings["data_root"] is None and not _is_synthetic(settings["dataset"]):
@@ -176,6 +181,7 @@ def _run(args, out):
         if not quiet:
             print(line, file=out, flush=True)
 
+    _report.check(s["plot"], s["history"])
     start = time.perf_counter()
     graphs, dataset, features = _load(s)
     in_channels = graphs[0].num_node_features
@@ -201,6 +207,7 @@ def _run(args, out):
             make_model, graphs, num_folds=s["folds"], epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"],
             step_size=s["lr_step"] or None, gamma=0.5, rng=s["seed"], log=None if quiet else say,
             log_every=s["log_every"])
+    _report.write(result.fold_results, s["plot"], s["history"], say, label="fold")
     seconds = time.perf_counter() - start
     say(f"test accuracy, paper protocol (best fold-averaged epoch {result.best_epoch}): "
         f"{100 * result.test_acc_mean:.1f} +- {100 * result.test_acc_std:.1f} %")

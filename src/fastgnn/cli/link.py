@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from fastgnn.cli import _report
 from fastgnn.cli._common import (CommandError, add_option as _add, check_fraction, check_learning_rate,
                                    check_memory, check_positive, check_seed, check_writable, dataset_errors,
                                    num_threads, option as _option, refuse_options, run_task, training_bytes)
@@ -37,7 +38,7 @@ def add_arguments(parser):
     _add(parser, "--dataset", default=None,
          help="Planetoid dataset: cora (default, shipped in the package), citeseer or pubmed (need --data-root)")
     _add(parser, "--data-root", default=None, metavar="DIR",
-         help="folder holding the raw Planetoid files ind.<name>.*")
+         help="folder holding the raw Planetoid files ind.<name>.* (or DIR/raw, PyG's DIR/<Name>/raw)")
     _add(parser, "--model", default=None, help="link task: gae (default) or vgae")
     _add(parser, "--loss", choices=LOSSES, default=None,
          help="link task: the paper's weighted cross-entropy over the full adjacency ('full'), positive "
@@ -58,17 +59,21 @@ def add_arguments(parser):
               "hold out at least one edge; with --val-fraction, below 1 in all)")
     _add(parser, "--threads", type=int, default=None,
          help="threads of fastgnn's kernels (default: OMP_NUM_THREADS, else the available CPUs)")
+    _add(parser, "--save", metavar="PATH", default=None,
+         help="link task: write the trained autoencoder to PATH (.npz), a pretrained encoder for --task node "
+              "--model gae/vgae --load PATH")
     _add(parser, "--log-every", type=int, default=None, metavar="N",
          help="progress line every N epochs (link task: 10, with the validation AUC and AP)")
     _add(parser, "--quiet", action="store_true", help="no progress lines")
     _add(parser, "--json", action="store_true", help="print the results as one JSON object on the last line")
+    _report.add_arguments(parser)
     return parser
 
 
 #: The link task's value of every option left unset.
 DEFAULTS = dict(dataset="cora", data_root=None, model="gae", loss="auto", runs=1, epochs=200, lr=0.01, seed=0,
                 hidden=32, latent=16, dropout=0.0, val_fraction=0.05, test_fraction=0.1, threads=None,
-                log_every=10, quiet=False, json=False, save=None)
+                log_every=10, quiet=False, json=False, save=None, plot=None, history=None)
 
 
 def resolve_settings(args):
@@ -167,6 +172,7 @@ def _train_runs(s, out):
 
     if s["save"] is not None:
         check_writable(s["save"], "--save")     # now, not after training
+    _report.check(s["plot"], s["history"])
     start = time.perf_counter()
     dataset = _load_dataset(s["dataset"], s["data_root"])
     graph = dataset.graph
@@ -181,6 +187,9 @@ def _train_runs(s, out):
         f"{epochs} epochs, Adam lr {lr}, {runs} run{'s' if runs > 1 else ''}")
 
     results = []
+    # --quiet skips the evaluations, unless --plot or --history needs their curves.
+    eval_every = log_every if not quiet or s["plot"] or s["history"] else 0
+    runs_started = time.perf_counter()
     for number in range(runs):
         rng = np.random.default_rng(seed + number)
         split = random_link_split(graph, val=val, test=test, undirected=True, rng=rng)
@@ -193,19 +202,22 @@ def _train_runs(s, out):
         if runs > 1:
             say(f"run {number + 1}/{runs} (seed {seed + number})")
         result = train_autoencoder(model, split, dataset.x, optimizer, loss=loss, epochs=epochs, rng=rng,
-                                   eval_every=0 if quiet else log_every, log_every=log_every,
+                                   eval_every=eval_every, log_every=log_every,
                                    log=None if quiet else say)
         validation = ("no validation edges" if result.val_auc is None
                       else f"val AUC {result.val_auc:.4f}  AP {result.val_ap:.4f}")
         say(f"run {number + 1}: test AUC {result.test_auc:.4f}  AP {result.test_ap:.4f}  ({validation})  "
             f"{1000 * result.seconds_per_epoch:.1f} ms/epoch, {result.total_seconds:.1f} s")
         results.append(result)
+        if runs > 1 and number == 0:
+            say(_report.estimate_line(time.perf_counter() - runs_started, 1, runs))
         best_score = result.val_auc if result.val_auc is not None else -number  # no validation: the last run
         if s["save"] is not None and (len(results) == 1 or best_score > best[0]):
             best = (best_score, model)
     if s["save"] is not None:
         _save_encoder(best[1], s, dataset.num_features)
         say(f"autoencoder saved to {s['save']} (pretrained encoder for --task node --model {model_name} --load)")
+    _report.write(results, s["plot"], s["history"], say)
 
     auc = np.array([r.test_auc for r in results])
     ap = np.array([r.test_ap for r in results])

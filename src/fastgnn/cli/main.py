@@ -47,11 +47,12 @@ def _add_train(subparsers):
         "link prediction or graph classification",
         description="Train and evaluate a model. --task node (default): node classification on a Planetoid "
         "dataset; --task link: link prediction with GAE/VGAE; --task graph: graph classification on a TU "
-        "dataset with cross-validation. Options not meant for the chosen task are ignored, except --save and "
-        "--load, which only the node task has. Bad input is one line on stderr and exit status 2.")
+        "dataset with cross-validation. An option of another task is an error naming the tasks it belongs to. "
+        "Bad input is one line on stderr and exit status 2.")
     parser.add_argument("--task", choices=TASKS, default="node", help="default: node")
-    for task in TASKS:      # each task adds the options the parser does not have yet
-        importlib.import_module(f"fastgnn.cli.{task}").add_arguments(parser)
+    for task in TASKS:      # each task adds the options the parser does not have yet, and owns those it declares
+        with parser.options_of("task", task):
+            importlib.import_module(f"fastgnn.cli.{task}").add_arguments(parser)
     parser.set_defaults(func=train)
 
 

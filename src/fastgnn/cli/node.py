@@ -28,6 +28,7 @@ import numpy as np
 
 from fastgnn.graph import SparseFeatures
 
+from fastgnn.cli import _report
 from fastgnn.cli._common import (SPARSE_DENSITY, CheckedNpz, CommandError, add_option as _add, check_learning_rate,
                                    check_memory, check_seed, check_writable, dataset_errors, num_threads,
                                    option as _option, run_task, training_bytes, write_atomically)
@@ -96,8 +97,8 @@ def add_arguments(parser):
               "the path of a dataset folder (docs/datasets-on-disk.md: its default split, features as stored; "
               "with --fanout they stay memory-mapped)")
     _add(parser, "--data-root", metavar="DIR", default=None,
-         help="folder of the raw dataset files (node task: ind.<dataset>.*; without it, the Cora copy "
-              "shipped in the package)")
+         help="folder of the raw dataset files (node task: ind.<dataset>.* in DIR, DIR/raw or PyG's "
+              "DIR/<Name>/raw; without it, the Cora copy shipped in the package)")
     _add(parser, "--no-normalize-features", dest="normalize_features", action="store_false",
          help="node task: keep the raw features (default: rows divided by their sum, as the GCN paper)")
     _add(parser, "--dense-features", action="store_true",
@@ -172,6 +173,7 @@ def add_arguments(parser):
          help="progress line every N epochs (node task default 10)")
     _add(parser, "--quiet", action="store_true", help="no progress lines")
     _add(parser, "--json", action="store_true", help="print the results as one JSON object on the last line")
+    _report.add_arguments(parser)
     return parser
 
 
@@ -524,8 +526,15 @@ def _run(args, out):
     config = s["config"]
     if s["save"] is not None:
         check_writable(s["save"], "--save")     # now, not after training
+    plot, history = getattr(args, "plot", None), getattr(args, "history", None)
+    _report.check(plot, history)
+    if plot is not None and config["epochs"] == 0:
+        raise CommandError("--plot: --epochs 0 trains no epoch to draw")
 
     if getattr(args, "partitions", None) is not None:
+        if plot is not None or history is not None:
+            raise CommandError("--plot and --history do not apply to --partitions (rank 0 prints the progress "
+                               "lines; --log-every 1 gives every epoch)")
         from fastgnn.cli.partitioned import run_partitioned
 
         with num_threads(s["threads"]):
@@ -569,6 +578,7 @@ def _run(args, out):
                  "{attention}; Adam lr {lr}, weight decay {weight_decay} ({decay}); up to {epochs} epochs, early "
                  "stopping {early_stopping} ({patience})".format(attention=attention, **config))
         results, best = [], None
+        runs_started = time.perf_counter()
         for index in range(s["runs"]):
             seed = s["seed"] + index
             model, optimizer = build(config, seed)
@@ -599,9 +609,12 @@ def _run(args, out):
                 timing = f", {1000 * result.seconds_per_epoch:.1f} ms/epoch" if result.epochs else ""
                 progress(f"run {index + 1}/{s['runs']} (seed {seed}): {result.epochs} epochs, "
                          f"val acc {result.val_acc:.4f}, test acc {result.test_acc:.4f}{timing}")
+                if index == 0:
+                    progress(_report.estimate_line(time.perf_counter() - runs_started, 1, s["runs"]))
         if s["save"] is not None:
             save_weights(best[0], s["save"], config)
             progress(f"weights saved to {s['save']}")
+        _report.write([result for _, result in results], plot, history, progress)
         summary = _summary(s, config, dataset, results, time.perf_counter() - started)
     if s["runs"] > 1:
         say(f"{s['runs']} runs: val acc {summary['val_acc_mean']:.4f} ± {summary['val_acc_std']:.4f}, "

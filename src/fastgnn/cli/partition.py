@@ -26,7 +26,8 @@ def add_arguments(parser):
                         help="Planetoid dataset cora (default, shipped in the package), citeseer or pubmed, or the "
                              "path of a dataset folder (docs/datasets-on-disk.md: every split is partitioned)")
     parser.add_argument("--data-root", metavar="DIR", default=None,
-                        help="folder of the raw Planetoid files ind.<dataset>.* (not needed for cora)")
+                        help="folder of the raw Planetoid files ind.<dataset>.* (or DIR/raw, PyG's "
+                             "DIR/<Name>/raw; not needed for cora)")
     parser.add_argument("--no-normalize-features", dest="normalize_features", action="store_false",
                         help="Planetoid datasets: keep the raw features (default: rows divided by their sum, as the "
                              "node task of fastgnn train does)")

@@ -1,7 +1,8 @@
 """``python -m fastgnn train --partitions DIR``: the node task over a partitioned graph, one part per MPI rank.
 
 Launched as ``mpirun -n P python -m fastgnn train --dataset cora --model gcn
---partitions DIR``; rank 0 prints the progress and the results (``--json``:
+--partitions DIR`` (full-graph), or with ``--batch-size B --fanout K,K``
+(data-parallel sampled mini-batches, ``B`` seeds per step over all ranks); rank 0 prints the progress and the results (``--json``:
 the JSON line), the other ranks print nothing. A rank that fails prints
 ``fastgnn: rank R failed: ...`` and aborts the whole job.
 """
@@ -14,7 +15,7 @@ from fastgnn.cli._common import CommandError
 
 __all__ = ["run_partitioned", "check_same_graph"]
 
-_NOT_DISTRIBUTED = ("inductive", "cut_test_edges", "minibatch", "freeze", "load")
+_NOT_DISTRIBUTED = ("inductive", "cut_test_edges", "freeze", "load")
 
 
 def check_same_graph(info, graph, dataset_name):
@@ -40,11 +41,12 @@ def _row_normalize(x):
 
 def run_partitioned(s, args, out, *, build, load_dataset, summarize, save_weights):
     """Train the node task of settings ``s`` on ``args.partitions``; rank 0 writes to ``out``."""
-    from fastgnn.distributed import Communicator, abort_on_failure, train_node_classifier_distributed
+    from fastgnn.distributed import (Communicator, abort_on_failure, train_node_classifier_distributed,
+                                     train_node_classifier_distributed_minibatch)
 
     for name in _NOT_DISTRIBUTED:
         if s.get(name):
-            raise CommandError(f"--partitions runs transductive full-batch training; "
+            raise CommandError(f"--partitions runs transductive training; "
                                f"--{name.replace('_', '-')} does not apply")
     if s["runs"] != 1:
         raise CommandError("--partitions runs one training run; drop --runs")
@@ -77,17 +79,27 @@ def run_partitioned(s, args, out, *, build, load_dataset, summarize, save_weight
             x = _row_normalize(x.astype(np.float64))   # row by row: the same as on the whole graph
         partition.x = x
         config.update(model=s["model"], in_channels=x.shape[1], out_channels=dataset.num_classes)
-        say(f"{dataset!r}, {info.num_parts} partitions of {directory} on {comm.size} MPI ranks, transductive")
+        minibatch = s["minibatch"]
+        mode = ("transductive" if minibatch is None else
+                "transductive, mini-batches of {batch_size} seeds over all ranks, fan-outs {fanouts}".format(**minibatch))
+        say(f"{dataset!r}, {info.num_parts} partitions of {directory} on {comm.size} MPI ranks, {mode}")
         say("model {model}: hidden {hidden}, layers {layers}, aggr {aggr}, dropout {dropout}, bias {bias}; Adam lr "
             "{lr}, weight decay {weight_decay} ({decay}); up to {epochs} epochs, early stopping {early_stopping} "
             "({patience})".format(**config))
         model, optimizer = build(config, s["seed"])
-        result = train_node_classifier_distributed(
-            model, partition, optimizer, comm=comm, epochs=config["epochs"], patience=config["patience"],
-            early_stopping=config["early_stopping"], progress="quiet" if s["quiet"] or comm.rank else None,
-            log_every=s["log_every"], log=None if s["quiet"] or comm.rank else say)
+        common = dict(comm=comm, epochs=config["epochs"], patience=config["patience"],
+                      early_stopping=config["early_stopping"], progress="quiet" if s["quiet"] or comm.rank else None,
+                      log_every=s["log_every"], log=None if s["quiet"] or comm.rank else say)
+        if minibatch is None:
+            result = train_node_classifier_distributed(model, partition, optimizer, **common)
+        else:
+            result = train_node_classifier_distributed_minibatch(model, partition, optimizer, seed=s["seed"],
+                                                                 **minibatch, **common)
         summary = summarize([(s["seed"], result)], time.perf_counter() - started)
-        summary.update(partitions=str(directory), ranks=comm.size, halo_nodes=result.info["halo_nodes"])
+        summary.update(partitions=str(directory), ranks=comm.size)
+        for key in ("halo_nodes", "remote_feature_rows", "batches_per_epoch"):
+            if key in result.info:
+                summary[key] = result.info[key]
         if s["save"] is not None and comm.rank == 0:
             save_weights(model, s["save"], config)
             say(f"weights saved to {s['save']}")

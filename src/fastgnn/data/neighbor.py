@@ -25,7 +25,7 @@ from fastgnn.data.loader import _check_batch_size
 from fastgnn.graph import Graph
 from fastgnn.ops.gather import gather_rows
 
-__all__ = ["sample_neighbors", "SampledSubgraph", "NeighborLoader", "MiniBatch"]
+__all__ = ["sample_neighbors", "SampledSubgraph", "NeighborLoader", "MiniBatch", "epoch_order", "prefetched"]
 
 _UINT64_LIMIT = 1 << 64
 
@@ -321,7 +321,12 @@ def _check_node_array(values, num_nodes, name):
     return array
 
 
-def _batch_order(input_nodes, shuffle, seed, epoch):
+def epoch_order(input_nodes, shuffle, seed, epoch):
+    """The seeds of ``epoch`` in visiting order: ``input_nodes`` permuted by ``default_rng([seed, epoch])``.
+
+    The order of :class:`NeighborLoader` (and of the data-parallel trainer,
+    which cuts the same order into the same batches on every rank).
+    """
     if not shuffle:
         return input_nodes
     rng = np.random.default_rng([seed, epoch])
@@ -372,7 +377,7 @@ class _EpochLoader:
         return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
 
     def _batches(self, epoch):
-        order = _batch_order(self._items, self.shuffle, self.seed, epoch)
+        order = epoch_order(self._items, self.shuffle, self.seed, epoch)
         for index in range(len(self)):
             yield index, order[index * self.batch_size:(index + 1) * self.batch_size]
 
@@ -382,14 +387,14 @@ class _EpochLoader:
         index = operator.index(index)
         if not 0 <= index < len(self):
             raise IndexError(f"batch index {index} out of range for {len(self)} batches")
-        order = _batch_order(self._items, self.shuffle, self.seed, epoch)
+        order = epoch_order(self._items, self.shuffle, self.seed, epoch)
         return self._make_batch(index, order[index * self.batch_size:(index + 1) * self.batch_size], epoch)
 
     def __iter__(self):
         epoch = self._epoch
         self._epoch += 1
         if self.prefetch:
-            return _prefetched(self._make_batch, self._batches(epoch), epoch)
+            return prefetched(self._make_batch, self._batches(epoch), epoch)
         return (self._make_batch(index, items, epoch) for index, items in self._batches(epoch))
 
 
@@ -433,6 +438,21 @@ class NeighborLoader(_EpochLoader):
     starts (:meth:`set_epoch` sets the epoch of the next iteration); the
     batches of epoch ``e`` are the same in every run, with or without
     prefetching, for any thread count.
+
+    Examples
+    --------
+    >>> from fastgnn.data import NeighborLoader
+    >>> from fastgnn.datasets import load_cora
+    >>> cora = load_cora()
+    >>> loader = NeighborLoader(cora.graph, cora.x, cora.y, fanouts=[10, 5], input_nodes=cora.train_mask,
+    ...                         batch_size=64)
+    >>> len(loader)                                    # 140 training nodes in batches of 64
+    3
+    >>> batch = next(iter(loader))
+    >>> len(batch.blocks), batch.blocks[-1].num_dst_nodes, batch.y.shape
+    (2, 64, (64,))
+    >>> batch.x.shape[0] == batch.blocks[0].num_src_nodes   # the features of the input nodes
+    True
     """
 
     def __init__(self, graph, x, y=None, *, fanouts, input_nodes=None, batch_size=1024, shuffle=False, seed=0,
@@ -454,8 +474,13 @@ class NeighborLoader(_EpochLoader):
 _DONE = object()
 
 
-def _prefetched(make_batch, batches, epoch):
-    """Yield ``make_batch`` of each batch, built one ahead in a background thread that never outlives this."""
+def prefetched(make_batch, batches, epoch):
+    """Yield ``make_batch(index, items, epoch)`` of each ``(index, items)`` of ``batches``, built one ahead.
+
+    The batches are built in a background thread that never outlives the
+    iteration (it stops when the consumer leaves early or fails; an error of
+    the thread is raised in the consumer).
+    """
     results = queue.Queue(maxsize=1)
     stop = threading.Event()
 

@@ -1,5 +1,6 @@
 """Datasets: the Planetoid citation graphs (raw files, or Cora shipped in the package), synthetic graphs,
-and node-classification datasets in folders on disk (:class:`OnDiskDataset`, the OGB reader, the DC-SBM generator).
+node-classification datasets in folders on disk (:class:`OnDiskDataset`, the OGB reader, the DC-SBM generator)
+and edge-list text files (:func:`read_edge_list`, :func:`write_edge_list`).
 """
 from fastgnn.datasets.embedded import load_cora
 from fastgnn.datasets.planetoid import Planetoid
@@ -24,3 +25,6 @@ from fastgnn.datasets.ogb import read_ogb_node_dataset  # noqa: E402
 from fastgnn.datasets.dcsbm import dcsbm_graph, dcsbm_node_dataset  # noqa: E402
 
 __all__ += ["OnDiskDataset", "save_dataset", "read_ogb_node_dataset", "dcsbm_node_dataset", "dcsbm_graph"]
+from fastgnn.datasets.edge_list import read_edge_list, write_edge_list  # noqa: E402
+
+__all__ += ["read_edge_list", "write_edge_list"]

@@ -43,6 +43,15 @@ def load_cora(normalize_features=False, sparse_features=False):
     Returns
     -------
     Planetoid
+
+    Examples
+    --------
+    >>> from fastgnn.datasets import load_cora
+    >>> cora = load_cora()
+    >>> cora.graph.num_nodes, cora.graph.num_edges, cora.num_features, cora.num_classes
+    (2708, 10556, 1433, 7)
+    >>> int(cora.train_mask.sum()), int(cora.val_mask.sum()), int(cora.test_mask.sum())
+    (140, 500, 1000)
     """
     resource = importlib.resources.files("fastgnn.datasets").joinpath("_embedded", "cora.npz")
     with resource.open("rb") as file:

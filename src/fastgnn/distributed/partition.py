@@ -4,6 +4,9 @@ A partitioned graph is a folder (``docs/distributed.md``)::
 
     out_dir/partition.json      the plan: sizes, method, seed, a fingerprint of the graph, per-part counts
     out_dir/part-<p>/           part p in the dataset folder format, over a bipartite graph
+    out_dir/graph/              the whole graph's structure (indptr, indices, edge weights), for sampling
+    out_dir/owner.npy           the part owning every node (int32)
+    out_dir/local_index.npy     every node's local id within its owner (int64)
 
 Part ``p`` owns a set of nodes (its *destination* rows, in increasing global
 id); its *source* columns are the owned nodes (local ids ``0 .. n_owned-1``,
@@ -28,11 +31,13 @@ from fastgnn.graph import Graph
 from fastgnn.graph import storage
 
 __all__ = ["partition", "load_partition", "reassemble", "PartitionInfo", "Partition", "graph_fingerprint",
-           "assign_parts", "part_folder", "METHODS", "PARTITION_FORMAT", "PARTITION_VERSION", "PARTITION_FILE"]
+           "assign_parts", "part_folder", "load_structure", "METHODS", "PARTITION_FORMAT", "PARTITION_VERSION", "PARTITION_FILE"]
 
 PARTITION_FORMAT = "fastgnn-partition"
 PARTITION_VERSION = 1
 PARTITION_FILE = "partition.json"
+#: The whole graph's structure and the node -> (owner, local id) maps, at the partition root.
+STRUCTURE_FILES = {"graph": "graph", "owner": "owner.npy", "local_index": "local_index.npy"}
 _HASH_CHUNK = 1 << 24         # bytes hashed per update, so a memory map is not copied whole
 _FEATURE_CHUNK = 1 << 16      # feature rows gathered per write
 
@@ -349,6 +354,19 @@ def partition(graph_or_dataset_dir, num_parts, out_dir, *, method="metis", seed=
     the owned nodes in the split (sorted, without repeats). Cost:
     ``O(E + N log N)`` time plus METIS, ``O(N + E / num_parts)`` memory besides
     the graph, features gathered in chunks of rows.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from fastgnn.datasets import dcsbm_graph
+    >>> from fastgnn.distributed import load_partition, partition
+    >>> graph, x, y, split = dcsbm_graph(1000, 10, 4, seed=0, return_split=True)
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> info = partition(graph, 2, folder.name + "/parts", method="random", x=x, y=y, splits=split)
+    >>> parts = [load_partition(folder.name + "/parts", rank) for rank in range(2)]
+    >>> sum(part.num_owned for part in parts)          # every node is owned by one part
+    1000
+    >>> folder.cleanup()
     """
     graph, x, y, splits, num_classes, name = _resolve_input(graph_or_dataset_dir, x, y, splits)
     if method not in METHODS:
@@ -387,11 +405,20 @@ def partition(graph_or_dataset_dir, num_parts, out_dir, *, method="metis", seed=
             "feature_dtype": None if x is None else np.dtype(x.dtype).name,
             "num_classes": num_classes, "has_labels": y is not None, "splits": list(splits),
             "parts": part_entries, "edge_cut": int(sum(entry["num_cut_edges"] for entry in part_entries)),
+            "structure": dict(STRUCTURE_FILES),
         }
+        _write_structure(folder, graph, layout)
         with open(os.path.join(folder, PARTITION_FILE), "w", encoding="utf-8") as handle:
             json.dump(meta, handle, indent=1, sort_keys=True)
             handle.write("\n")
     return PartitionInfo(meta, out_dir)
+
+
+def _write_structure(folder, graph, layout):
+    """The whole graph's CSR (mini-batch ranks sample from it) and every node's owner and local id."""
+    storage.save_graph(graph, os.path.join(folder, STRUCTURE_FILES["graph"]))
+    np.save(os.path.join(folder, STRUCTURE_FILES["owner"]), layout.parts.astype(np.int32))
+    np.save(os.path.join(folder, STRUCTURE_FILES["local_index"]), layout.local_index.astype(np.int64))
 
 
 def _write_part(folder, graph, layout, built, x, y, split_masks, num_classes, name, p):
@@ -451,6 +478,12 @@ class Partition:
     edge_ids : ndarray of int64, shape (num_edges,)
         The global edge id of every local edge (always memory-mapped: read
         only where used).
+    full_graph : Graph
+        The whole graph's structure, memory-mapped on first access (mini-batch
+        training samples whole neighbourhoods from it).
+    owner, local_index : ndarray, shape (num_nodes,)
+        Every node's part (int32) and local id there (int64), memory-mapped on
+        first access.
     rank : int
     info : PartitionInfo
     path : str
@@ -509,6 +542,28 @@ class Partition:
     def num_classes(self):
         return self.info.num_classes
 
+    def _structure(self, name):
+        """A file of the partition root's whole-graph structure, opened once (memory-mapped)."""
+        cache = self.__dict__.setdefault("_structure_cache", {})
+        if name not in cache:
+            cache[name] = load_structure(self.info, name)
+        return cache[name]
+
+    @property
+    def full_graph(self):
+        """The whole graph's structure (``out_dir/graph``, memory-mapped): mini-batch ranks sample from it."""
+        return self._structure("graph")
+
+    @property
+    def owner(self):
+        """The part owning every node of the whole graph (int32, memory-mapped)."""
+        return self._structure("owner")
+
+    @property
+    def local_index(self):
+        """Every node's local id within its owner (int64, memory-mapped)."""
+        return self._structure("local_index")
+
     def split(self, name="default"):
         """The local ids of split ``name`` (``"default"``: the first stored split)."""
         if name == "default" and name not in self.splits and self.splits:
@@ -529,6 +584,34 @@ class Partition:
     def __repr__(self):
         return (f"Partition(rank {self.rank} of {self.info.num_parts}: {self.num_owned} owned, "
                 f"{self.num_halo} halo nodes, {self.graph.num_edges} edges)")
+
+
+def load_structure(info, name):
+    """``"graph"``, ``"owner"`` or ``"local_index"`` of the partition root, memory-mapped and checked.
+
+    A partition written before these files existed raises a FileNotFoundError
+    that says to partition the graph again.
+    """
+    if name not in STRUCTURE_FILES:
+        raise ValueError(f"name must be one of {', '.join(STRUCTURE_FILES)}, got {name!r}")
+    path = os.path.join(info.path, STRUCTURE_FILES[name])
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} is missing: this partition was written by an older fastgnn without the "
+                                "whole graph's structure that mini-batch training samples from; partition the "
+                                "graph again")
+    n = info.num_nodes
+    if name == "graph":
+        graph = storage.load_graph(Graph, path, mmap=True)
+        if (graph.num_dst_nodes, graph.num_src_nodes, graph.num_edges) != (n, n, info.num_edges):
+            raise ValueError(f"{path} holds {graph!r}, not the partitioned graph of {n} nodes and "
+                             f"{info.num_edges} edges")
+        return graph
+    dtype = np.int32 if name == "owner" else np.int64
+    array = storage.open_npy(info.path, STRUCTURE_FILES[name], shape=(n,), dtype=dtype, mmap=True)
+    bound = info.num_parts if name == "owner" else max(info.owned_sizes, default=0)
+    if n and (int(array.min()) < 0 or int(array.max()) >= bound):
+        raise ValueError(f"{path}: values must lie in [0, {bound}), got [{int(array.min())}, {int(array.max())}]")
+    return array
 
 
 def load_partition(out_dir, rank, *, mmap=False):

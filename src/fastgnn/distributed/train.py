@@ -37,7 +37,8 @@ from fastgnn.train.stopping import resolve_stopping
 from fastgnn.distributed.comm import get_comm
 from fastgnn.distributed.halo import HaloExchange
 
-__all__ = ["train_node_classifier_distributed", "evaluate_distributed", "DistributedModel", "partition_masks"]
+__all__ = ["train_node_classifier_distributed", "evaluate_distributed", "DistributedModel", "partition_masks",
+           "allreduce_gradients"]
 
 #: Input features at most this dense are kept sparse (as the CLI does with bag-of-words features).
 SPARSE_DENSITY = 0.1
@@ -67,6 +68,37 @@ def partition_masks(partition):
         mask = next((found[key] for key in aliases if key in found), None)
         masks[name] = None if mask is None else np.asarray(mask, dtype=bool)
     return masks
+
+
+def resolve_masks(partition, comm, train_mask=None, val_mask=None, test_mask=None):
+    """The split masks over the owned nodes, checked alike on every rank (a collective).
+
+    Returns
+    -------
+    masks : dict
+        ``{"train", "val", "test"}``: bool arrays (the given ones, else the
+        part's split), None for a split that selects no node on any rank.
+    counts : ndarray of int64 (3,)
+        The nodes of each split over all ranks.
+    """
+    num_owned = int(partition.num_owned)
+    masks = partition_masks(partition)
+    for name, given in (("train", train_mask), ("val", val_mask), ("test", test_mask)):
+        if given is not None:
+            masks[name] = np.asarray(given, dtype=bool)
+    for name, mask in masks.items():
+        if mask is not None and mask.shape != (num_owned,):
+            raise ValueError(f"{name}_mask must have shape ({num_owned},) (the owned nodes), got {mask.shape}")
+    if masks["train"] is None:
+        raise ValueError("train_mask is required (the partition has no train split)")
+    counts = comm.allreduce_sum(np.array([0 if m is None else int(m.sum()) for m in masks.values()], np.int64))
+    present = comm.allgather(tuple(m is not None for m in masks.values()))
+    if len(set(present)) != 1:
+        raise ValueError("the ranks' parts do not hold the same splits")
+    if counts[0] == 0:
+        raise ValueError("train_mask selects no node on any rank")
+    masks = {name: (mask if counts[i] > 0 else None) for i, (name, mask) in enumerate(masks.items())}
+    return masks, counts
 
 
 def _check_partition(partition, comm):
@@ -156,11 +188,16 @@ class DistributedModel:
     them are non-zero) and the input dropout runs on each rank's copy; the
     hidden layers' dropout runs on owned rows before the exchange, so a
     node's dropped features are the same on every rank that reads them.
+    Every dense dropout mask is keyed by global node id (``row_ids`` of
+    :func:`fastgnn.ops.bias_act_dropout`) and drawn with the key a single
+    process draws, so training with dropout follows single-process training
+    (sparse input features and attention dropout excepted: their masks are
+    keyed by stored value and by local edge).
     Use inside :meth:`prepared`.
     """
 
     def __init__(self, model, partition, comm):
-        for name in ("convs", "dropouts", "activations", "num_layers"):
+        for name in ("convs", "dropouts", "activations", "num_layers", "post_conv", "dropout_is_fused"):
             if not hasattr(model, name):
                 raise TypeError(f"model must be a fastgnn.models.GNNStack (a stack of convolutions), "
                                 f"got {type(model).__name__}")
@@ -168,6 +205,9 @@ class DistributedModel:
         self.comm = comm
         self.halo = HaloExchange(partition, comm)
         self.num_owned = self.halo.num_owned
+        # dropout masks are keyed by global node id: a node's mask is the one a single process draws
+        self.global_ids = np.ascontiguousarray(partition.global_ids, dtype=np.int64)
+        self.owned_ids = self.global_ids[:self.num_owned]
         graph = partition.graph
         self._gcn = [conv for conv in model.convs if isinstance(conv, GCNConv)]
         local = {}
@@ -206,28 +246,26 @@ class DistributedModel:
     def forward(self, x_owned):
         """Logits of the owned nodes (``model`` in its current mode)."""
         model = self.model
-        fused = getattr(model, "_fused", [None] * (model.num_layers - 1))
         h = x_owned
         for layer in range(model.num_layers):
             dropout = model.dropouts[layer]
             if layer == 0:
-                # the input is fetched once per run; its dropout runs on every rank's copy (as a mini-batch's)
+                # the input is fetched once per run; its dropout runs on every rank's copy, keyed by global id
                 h_src = self._input_src(x_owned)
                 if dropout.p > 0 and model.training:
-                    h_src = dropout(h_src)
+                    h_src = dropout(h_src, row_ids=self.global_ids)
             else:
-                if dropout.p > 0 and model.training and fused[layer - 1] is None:
-                    h = dropout(h)          # before the exchange: the owner's mask for every reader
+                if dropout.p > 0 and model.training and not model.dropout_is_fused(layer):
+                    h = dropout(h, row_ids=self.owned_ids)   # before the exchange: one mask for every reader
                 h_src = self.halo.forward(h)
             h = model.convs[layer](self.graphs[layer], (h_src, self._destination_rows(model.convs[layer], h_src)))
             if layer < model.num_layers - 1:
-                h = model.activations[layer](h) if fused[layer] is None else model._fused_forward(layer, h)
+                h = model.post_conv(layer, h, row_ids=self.owned_ids)
         return h
 
     def backward(self, grad_out):
         """Accumulate this rank's share of the parameter gradients from ``dL/d logits`` of the owned nodes."""
         model = self.model
-        fused = getattr(model, "_fused", [None] * (model.num_layers - 1))
         lowest = lowest_trainable(list(model.convs))
         for layer in range(lowest):
             model.convs[layer].clear_cache()
@@ -237,8 +275,7 @@ class DistributedModel:
         grad = grad_out
         for layer in range(model.num_layers - 1, lowest - 1, -1):
             if layer < model.num_layers - 1:
-                grad = (model.activations[layer].backward(grad) if fused[layer] is None
-                        else model._fused_backward(layer, grad))
+                grad = model.post_conv_backward(layer, grad)
             needed = layer > lowest
             grad = model.convs[layer].backward(grad, need_input_grad=needed)
             dropout = model.dropouts[layer]
@@ -247,29 +284,44 @@ class DistributedModel:
                 continue
             grad_src, grad_dst = grad
             grad = self.halo.backward(_source_gradient(model.convs[layer], grad_src, grad_dst), overwrite_input=True)
-            if layer > 0 and fused[layer - 1] is not None:
+            if model.dropout_is_fused(layer):
                 continue            # this dropout is part of the fused step below
             if dropout.p > 0 and layer > 0:
                 grad = dropout.backward(grad)
 
     def allreduce_gradients(self, extra=None):
-        """Sum every parameter gradient over the ranks (in rank order); the same values on every rank.
+        """Sum every parameter gradient over the ranks (in rank order); see :func:`allreduce_gradients`."""
+        return allreduce_gradients(self.model, self.comm, extra)
 
-        ``extra`` (floats, e.g. this rank's loss sum) rides along in the same
-        collective; its sum over the ranks is returned (float64).
-        """
-        params = [param for param in self.model.parameters() if param.requires_grad]
-        extra = np.zeros(0) if extra is None else np.asarray(extra, dtype=np.float64).reshape(-1)
-        if self.comm.size == 1:
-            return extra.copy()
-        flat = np.concatenate([param.grad.reshape(-1).astype(np.float64, copy=False) for param in params] + [extra])
-        total = self.comm.allreduce_sum(flat)   # float64: a float32 gradient's sum is then rounded once
-        start = 0
-        for param in params:
-            size = param.grad.size
-            param.grad[...] = total[start:start + size].reshape(param.grad.shape)
-            start += size
-        return total[start:]
+
+def allreduce_gradients(model, comm, extra=None):
+    """Sum every trainable parameter's gradient over the ranks (in rank order); the same values on every rank.
+
+    Parameters
+    ----------
+    model : Module
+        The same architecture on every rank; its ``grad`` arrays are overwritten with the sums.
+    comm : Communicator
+    extra : sequence of float, optional
+        Values (e.g. this rank's loss sum) that ride along in the same collective.
+
+    Returns
+    -------
+    ndarray of float64
+        The sums of ``extra`` over the ranks. With one rank the gradients are left untouched.
+    """
+    params = [param for param in model.parameters() if param.requires_grad]
+    extra = np.zeros(0) if extra is None else np.asarray(extra, dtype=np.float64).reshape(-1)
+    if comm.size == 1:
+        return extra.copy()
+    flat = np.concatenate([param.grad.reshape(-1).astype(np.float64, copy=False) for param in params] + [extra])
+    total = comm.allreduce_sum(flat)   # float64: a float32 gradient's sum is then rounded once
+    start = 0
+    for param in params:
+        size = param.grad.size
+        param.grad[...] = total[start:start + size].reshape(param.grad.shape)
+        start += size
+    return total[start:]
 
 
 def _split_sums(logits, y, mask):
@@ -327,7 +379,7 @@ def train_node_classifier_distributed(model, partition, optimizer, *, comm=None,
         E.g. :class:`fastgnn.models.GCN`; built identically (same seed) on
         every rank.
     partition : Partition
-        This rank's part (:func:`fastgnn.distributed.load_partition(dir, comm.rank)`).
+        This rank's part (``load_partition(dir, comm.rank)``, :func:`~fastgnn.distributed.load_partition`).
     optimizer : fastgnn.optim.Optimizer
         Over ``model``'s parameters.
     comm : Communicator or mpi4py communicator, optional
@@ -372,22 +424,7 @@ def train_node_classifier_distributed(model, partition, optimizer, *, comm=None,
     dtype = model_dtype(model)
     x = np.ascontiguousarray(partition.x, dtype=dtype)
     y = np.asarray(partition.y)
-    masks = partition_masks(partition)
-    for name, given in (("train", train_mask), ("val", val_mask), ("test", test_mask)):
-        if given is not None:
-            masks[name] = np.asarray(given, dtype=bool)
-    for name, mask in masks.items():
-        if mask is not None and mask.shape != (x.shape[0],):
-            raise ValueError(f"{name}_mask must have shape ({x.shape[0]},) (the owned nodes), got {mask.shape}")
-    if masks["train"] is None:
-        raise ValueError("train_mask is required (the partition has no train split)")
-    counts = comm.allreduce_sum(np.array([0 if m is None else int(m.sum()) for m in masks.values()], np.int64))
-    present = comm.allgather(tuple(m is not None for m in masks.values()))
-    if len(set(present)) != 1:
-        raise ValueError("the ranks' parts do not hold the same splits")
-    if counts[0] == 0:
-        raise ValueError("train_mask selects no node on any rank")
-    masks = {name: (mask if counts[i] > 0 else None) for i, (name, mask) in enumerate(masks.items())}
+    masks, counts = resolve_masks(partition, comm, train_mask, val_mask, test_mask)
     num_train = float(counts[0])
 
     criterion, stopping = resolve_stopping(early_stopping, patience, restore_best)

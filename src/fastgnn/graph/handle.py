@@ -76,8 +76,9 @@ class Graph:
     ``arg`` of max/min aggregation, edge features). The adjacency matrix is
     ``A[i, j] = weight of j -> i``, so sum aggregation is ``A @ X``.
 
-    Build one with :meth:`from_edge_index`, :meth:`from_csr` or
-    :meth:`from_scipy`. The arrays are copied, validated once and made
+    Build one with :meth:`from_edge_index`, :meth:`from_csr`,
+    :meth:`from_scipy` or :meth:`from_networkx` (more sources, files and
+    libraries: ``docs/bring-your-own-graph.md``). The arrays are copied, validated once and made
     read-only; the transpose, degrees and normalizations are computed on
     first use and cached.
 
@@ -89,6 +90,19 @@ class Graph:
     edge_weight : ndarray of shape (num_edges,) or None
         float32 or float64.
     num_src_nodes, num_dst_nodes, num_edges : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgnn import Graph
+    >>> edge_index = np.array([[0, 1, 2, 2], [1, 2, 0, 1]])   # row 0 sources, row 1 destinations
+    >>> graph = Graph.from_edge_index(edge_index, num_nodes=3)
+    >>> graph
+    Graph(num_src_nodes=3, num_dst_nodes=3, num_edges=4, index_dtype=int32)
+    >>> graph.indptr, graph.indices          # node 1's in-neighbours: 0 and 2
+    (array([0, 1, 3, 4], dtype=int32), array([2, 0, 2, 1], dtype=int32))
+    >>> graph.in_degree().tolist()
+    [1, 2, 1]
     """
 
     __slots__ = ("_indptr", "_indices", "_edge_weight", "_num_src_nodes", "_cache")
@@ -225,6 +239,71 @@ class Graph:
             raise TypeError(f"matrix must hold real values, got dtype {data.dtype}")
         weight = None if data.size and np.all(data == 1) or data.size == 0 else data
         return cls.from_csr(csr.indptr, csr.indices, weight, num_src_nodes=num_src, index_dtype=index_dtype)
+
+    @classmethod
+    def from_networkx(cls, G, *, weight="weight", node_order=None, index_dtype=None, return_nodes=False):
+        """A graph from a networkx graph (networkx is imported here, on use).
+
+        Node ``nodes[i]`` of ``G`` becomes node ``i``, ``nodes`` being
+        ``list(G.nodes)`` unless ``node_order`` is given. A directed graph
+        keeps its edges' directions (``u -> v`` is a message from ``u`` to
+        ``v``); an undirected one gives every edge in both directions (a
+        self-loop once). Parallel edges of a multigraph stay separate edges.
+
+        Parameters
+        ----------
+        G : networkx.Graph, DiGraph, MultiGraph or MultiDiGraph
+        weight : str or None
+            The edge attribute read as the edge weight (when any edge has it,
+            every edge must); None ignores edge attributes.
+        node_order : sequence, optional
+            Every node of ``G`` once, in the order they get ids.
+        index_dtype : {None, 'int32', 'int64'}
+        return_nodes : bool
+            Also return ``nodes``, the networkx node of each id.
+
+        Returns
+        -------
+        Graph, or (Graph, list) with ``return_nodes``
+
+        See Also
+        --------
+        fastgnn.interop.networkx.from_networkx : also reads node features and labels.
+        """
+        from fastgnn.graph.networkx_io import edges_from_networkx
+
+        edge_index, edge_weight, nodes = edges_from_networkx(G, weight=weight, node_order=node_order)
+        graph = cls.from_edge_index(edge_index, num_nodes=len(nodes), edge_weight=edge_weight,
+                                    index_dtype=index_dtype)
+        return (graph, nodes) if return_nodes else graph
+
+    def to_networkx(self, *, directed=True, multigraph=False, weight="weight", nodes=None):
+        """The graph as a networkx graph (networkx is imported here, on use).
+
+        Parameters
+        ----------
+        directed : bool
+            A ``DiGraph`` with every edge ``j -> i`` of this graph; else an
+            undirected ``Graph``, which needs a symmetric graph (each edge
+            with its reverse, of the same weight) and gets one edge per pair.
+        multigraph : bool
+            A ``MultiDiGraph``/``MultiGraph``, keeping duplicate edges;
+            without it a graph with duplicate edges is refused.
+        weight : str
+            The edge attribute the weights are stored in (weighted graphs).
+        nodes : sequence, optional
+            The networkx node of each id (``range(num_nodes)`` by default).
+
+        Returns
+        -------
+        networkx.DiGraph, Graph, MultiDiGraph or MultiGraph
+            With every node, isolated ones too, in id order; edges in edge-id order.
+        """
+        from fastgnn.graph.networkx_io import networkx_from_edges
+
+        self._require_square("to_networkx")
+        return networkx_from_edges(self.to_edge_index(), self._edge_weight, self.num_nodes, directed=directed,
+                                   multigraph=multigraph, weight=weight, nodes=nodes)
 
     @classmethod
     def load(cls, path, mmap=True):

@@ -8,15 +8,22 @@
   Geometric's own layers through fastgnn; a PyG-compatible ``Aggregation``.
 * :mod:`fastgnn.interop.scipy`: ``as_linear_operator`` (a
   ``scipy.sparse.linalg.LinearOperator`` for ``eigsh``, ``cg``, ...).
+* :mod:`fastgnn.interop.networkx`, :mod:`fastgnn.interop.pyg`,
+  :mod:`fastgnn.interop.dgl`: graphs with node features, labels and masks in
+  and out of networkx, PyTorch Geometric's ``Data`` and DGL
+  (``from_networkx``/``to_networkx``, ``from_pyg``/``to_pyg``,
+  ``from_dgl``/``to_dgl``), as a :class:`~fastgnn.interop.node_data.NodeData`.
 
 Nothing here is imported by ``import fastgnn``: PyTorch is imported only
-when :mod:`fastgnn.interop.torch` is, and is never required by the core.
+when :mod:`fastgnn.interop.torch` is (or a PyG/DGL conversion runs), and is
+never required by the core; networkx, PyG and DGL are imported by the
+functions that need them.
 Both submodules are also reachable as attributes (``fastgnn.interop.torch``
 after ``import fastgnn.interop``), loaded on first access.
 """
 import importlib
 
-__all__ = ["torch", "scipy"]
+__all__ = ["torch", "scipy", "networkx", "pyg", "dgl", "node_data"]
 
 
 def __getattr__(name):

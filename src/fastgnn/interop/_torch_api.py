@@ -710,6 +710,28 @@ def _build_aggregation_class():
             self.n_threads = None if n_threads is None else _threads.check_num_threads(n_threads, "n_threads")
 
         def forward(self, x, index=None, ptr=None, dim_size=None, dim=-2, max_num_elements=None):
+            """Reduce the rows of ``x`` into the groups that ``index`` (or ``ptr``) names.
+
+            Parameters
+            ----------
+            x : torch.Tensor
+                The messages, one per row along ``dim``.
+            index : torch.Tensor, optional
+                The group of each message (PyG's ``index``).
+            ptr : torch.Tensor, optional
+                Compressed group offsets instead of ``index``.
+            dim_size : int, optional
+                The number of groups (rows of the output).
+            dim : int, optional
+                The dimension of ``x`` that holds the messages: 0 or -2 (``x`` is 2-D).
+            max_num_elements : int, optional
+                Accepted for PyG compatibility and ignored.
+
+            Returns
+            -------
+            torch.Tensor
+                One reduced row per group.
+            """
             return _aggregation_forward(self, x, index, ptr, dim_size, dim, max_num_elements)
 
         def __repr__(self):

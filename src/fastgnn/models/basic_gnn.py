@@ -262,15 +262,53 @@ class GNNStack(Module):
     def _layer_forward(self, layer, graph, h, on_block):
         """Dropout (unless fused with the step below), convolution, then activation or the fused step."""
         dropout = self.dropouts[layer]
-        if dropout.p > 0 and (layer == 0 or self._fused[layer - 1] is None):
+        if dropout.p > 0 and not self.dropout_is_fused(layer):
             h = dropout(h)
         h = self.convs[layer](graph, (h, h[:graph.num_dst_nodes]) if on_block else h)
         if layer < self.num_layers - 1:
-            if self._fused[layer] is None:
-                h = self.activations[layer](h)
-            else:
-                h = self._fused_forward(layer, h)
+            h = self.post_conv(layer, h)
         return h
+
+    # ------------------------------------------------------------------ per-layer hooks (for runners)
+    def dropout_is_fused(self, layer):
+        """Whether the dropout before convolution ``layer`` runs inside :meth:`post_conv` ``(layer - 1)``.
+
+        A runner that drives the layers itself (e.g. the partitioned
+        trainer of :mod:`fastgnn.distributed`, which exchanges rows between
+        the steps) calls ``dropouts[layer]`` itself only when this is False.
+        """
+        return 0 < layer < self.num_layers and self._fused[layer - 1] is not None
+
+    def post_conv(self, layer, z, row_ids=None):
+        """What follows hidden convolution ``layer``: its activation (and output bias), then the next dropout if fused.
+
+        Parameters
+        ----------
+        layer : int
+            A hidden layer, ``0 <= layer < num_layers - 1``.
+        z : ndarray (rows, width)
+            The convolution's output.
+        row_ids : ndarray of int (rows,), optional
+            Key the fused dropout's mask of row ``i`` as row ``row_ids[i]``
+            (:func:`fastgnn.ops.bias_act_dropout`): a partitioned runner
+            passes the global node ids, so the masks are those of one process.
+
+        Returns
+        -------
+        ndarray
+            The next convolution's input (already dropped out when
+            :meth:`dropout_is_fused` ``(layer + 1)``). In training mode the
+            state for :meth:`post_conv_backward` is kept.
+        """
+        if self._fused[layer] is None:
+            return self.activations[layer](z)
+        return self._fused_forward(layer, z, row_ids)
+
+    def post_conv_backward(self, layer, grad):
+        """The gradient of :meth:`post_conv` ``(layer, z)`` with respect to ``z`` (and its bias's, accumulated)."""
+        if self._fused[layer] is None:
+            return self.activations[layer].backward(grad)
+        return self._fused_backward(layer, grad)
 
     def _check_blocks(self, blocks, x):
         """``blocks`` as a list of chained blocks, one per layer, or a ValueError/TypeError naming it."""
@@ -292,14 +330,14 @@ class GNNStack(Module):
                              f"got shape {getattr(x, 'shape', None)}")
         return blocks
 
-    def _fused_forward(self, layer, z):
+    def _fused_forward(self, layer, z, row_ids=None):
         """``dropout_{layer+1}(act(z + bias))`` in one pass (the state kept for the backward in training)."""
         bias, activation, options, inplace = self._fused[layer]
         dropout = self.dropouts[layer + 1]
         training = self.training and dropout.p > 0
         h, state = bias_act_dropout(z, None if bias is None else bias.data, activation, p=dropout.p,
                                     seed=dropout.draw_seed() if training else 0, training=training,
-                                    inplace=inplace, **options)
+                                    inplace=inplace, row_ids=row_ids if training else None, **options)
         self._fused_states[layer] = state if self.training else None
         return h
 
@@ -347,16 +385,13 @@ class GNNStack(Module):
             return None
         for layer in range(self.num_layers - 1, lowest - 1, -1):
             if layer < self.num_layers - 1:
-                if self._fused[layer] is None:
-                    grad = self.activations[layer].backward(grad)
-                else:
-                    grad = self._fused_backward(layer, grad)
+                grad = self.post_conv_backward(layer, grad)
             needed = need_input_grad or layer > lowest
             grad = self.convs[layer].backward(grad, need_input_grad=needed)
             if needed and self._block_layers:
                 grad = _merge_pair_grad(grad)
             dropout = self.dropouts[layer]
-            if layer > 0 and self._fused[layer - 1] is not None:
+            if self.dropout_is_fused(layer):
                 if not needed:
                     self._fused_states[layer - 1] = None   # its state is not needed: release it now
                 continue                                   # this dropout is part of the fused step below
@@ -482,6 +517,20 @@ class GCN(GNNStack):
     **kwargs
         See :class:`GNNStack` (``activation``, ``input_dropout``, ``bias``,
         ``rng``, ``dtype``).
+
+    Examples
+    --------
+    >>> from fastgnn.datasets import load_cora
+    >>> from fastgnn.models import GCN
+    >>> cora = load_cora(normalize_features=True)
+    >>> model = GCN(cora.num_features, 16, cora.num_classes, cached=True, rng=0)
+    >>> model.convs[0]
+    GCNConv(1433, 16
+      (lin): Linear(in_features=1433, out_features=16, bias=False)
+    )
+    >>> logits = model.eval()(cora.graph, cora.x)
+    >>> logits.shape
+    (2708, 7)
     """
 
     def __init__(self, in_channels, hidden_channels=16, out_channels=None, num_layers=None, *, dropout=0.5,

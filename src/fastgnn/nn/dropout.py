@@ -56,15 +56,21 @@ class Dropout(Module):
         """The key of the next mask: one 64-bit value drawn from :attr:`rng`."""
         return int(self.rng.bit_generator.random_raw())
 
-    def forward(self, x):
-        """``x · mask / (1 - p)`` in training mode, ``x`` in eval mode."""
+    def forward(self, x, row_ids=None):
+        """``x · mask / (1 - p)`` in training mode, ``x`` in eval mode.
+
+        ``row_ids`` (int, one per row of a dense ``x``) keys row ``i``'s mask
+        as row ``row_ids[i]`` of a larger array (e.g. global node ids, so a
+        node's mask does not depend on where its row lies); see
+        :func:`fastgnn.ops.bias_act_dropout`. Sparse input ignores it.
+        """
         if isinstance(x, SparseFeatures):
             return self._forward_sparse(x)
         x = as_float_array(x, "x", "Dropout")
         if not self.training or self.p == 0.0:
             self._save_for_backward(None)
             return x
-        out, state = bias_act_dropout(x, activation="identity", p=self.p, seed=self.draw_seed())
+        out, state = bias_act_dropout(x, activation="identity", p=self.p, seed=self.draw_seed(), row_ids=row_ids)
         self._save_for_backward(state)
         return out
 

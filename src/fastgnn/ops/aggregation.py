@@ -61,6 +61,18 @@ def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, out
     The result is bitwise identical for any number of threads. A NaN message
     wins a max/min and propagates, as in ``numpy.maximum``. Multi-head
     weights gather each source row once for all heads: ``O((E + N) H F)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastgnn as fg
+    >>> graph = fg.Graph.from_edge_index(np.array([[0, 1, 2, 2], [1, 2, 0, 1]]), num_nodes=3)
+    >>> x = np.array([[1.0], [2.0], [4.0]], dtype=np.float32)
+    >>> fg.aggregate(graph, x, "sum").ravel()          # node 1 sums x[0] and x[2]
+    array([4., 5., 2.], dtype=float32)
+    >>> out, arg = fg.aggregate(graph, x, "max", return_arg=True)
+    >>> out.ravel(), arg.ravel()                       # arg: the winning edge of each element
+    (array([4., 4., 2.], dtype=float32), array([0, 2, 3], dtype=int32))
     """
     graph = as_graph(graph)
     reduce = V.check_reduce(reduce)

@@ -32,6 +32,7 @@ _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
 _TWO_32 = 1 << 32
 _TWO_64 = 1 << 64
+_TWO_63 = 1 << 63
 
 # What the forward did with the dropout.
 _NO_DROPOUT, _MASKED, _ALL_DROPPED = 0, 1, 2
@@ -57,12 +58,14 @@ class BiasActDropoutState:
     activation : str
     negative_slope, alpha, p : float
     seed, step : int
+    row_ids : ndarray of int64 or None
+        The rows whose masks keyed the forward's rows (None: their own).
     has_bias : bool
     saved : ndarray or None
     """
 
     __slots__ = ("shape", "dtype", "activation", "act", "negative_slope", "alpha", "p", "seed", "step", "mode",
-                 "threshold", "scale", "has_bias", "saved")
+                 "threshold", "scale", "has_bias", "saved", "row_ids")
 
     def __repr__(self):
         return (f"BiasActDropoutState(shape={self.shape}, dtype={self.dtype}, activation={self.activation!r}, "
@@ -145,7 +148,7 @@ def _as_bias(bias, width, dtype):
 
 
 def bias_act_dropout(z, bias=None, activation="relu", negative_slope=0.01, alpha=1.0, p=0.0, seed=0, step=0,
-                     training=True, out=None, inplace=False, n_threads=None):
+                     training=True, out=None, inplace=False, n_threads=None, row_ids=None):
     r"""``out = act(z + bias) * keep / (1 - p)`` in one pass, and the state its backward needs.
 
     Parameters
@@ -176,6 +179,10 @@ def bias_act_dropout(z, bias=None, activation="relu", negative_slope=0.01, alpha
         Write the result over ``z`` (when ``z`` is a writeable, C-contiguous
         float32/float64 array; otherwise over the copy that is made).
     n_threads : int, optional
+    row_ids : array_like of int, shape (N,), optional
+        Key row ``i``'s mask as that of row ``row_ids[i]`` of a larger array
+        of width ``d`` (e.g. the global node ids of a partition's rows, so
+        that a node's mask is the same wherever it is computed). Non-negative.
 
     Returns
     -------
@@ -186,7 +193,8 @@ def bias_act_dropout(z, bias=None, activation="relu", negative_slope=0.01, alpha
 
     Notes
     -----
-    ``keep[i, k] = bits(i * d + k) >= round(p * 2^32)``, where ``bits`` is a
+    ``keep[i, k] = bits(r_i * d + k) >= round(p * 2^32)`` (``r_i = i``, or
+    ``row_ids[i]``), where ``bits`` is a
     32-bit hash of the row-major position keyed by ``(seed, step)`` (see
     :func:`dropout_keep_flat`), so ``p`` is rounded to a multiple of
     ``2^-32`` for the mask, while the scale is ``1 / (1 - p)`` exactly (in
@@ -224,6 +232,8 @@ def bias_act_dropout(z, bias=None, activation="relu", negative_slope=0.01, alpha
         scale_negative = _check_real(alpha, "alpha")
         if not scale_negative > 0:
             raise ValueError(f"alpha must be > 0, got {alpha}")
+    if row_ids is not None:
+        row_ids = _as_row_ids(row_ids, n_rows, width)
     if inplace:
         if out is not None:
             raise ValueError("pass either out or inplace=True, not both")
@@ -246,7 +256,7 @@ def bias_act_dropout(z, bias=None, activation="relu", negative_slope=0.01, alpha
             saved = out if mode == _NO_DROPOUT or act < _ELU else np.empty_like(z)
         threads = _threads(n_threads, z.size * _COST[act])
         _K.forward(out, z, bias, saved if saved is not out else None, act, slope, scale_negative,
-                   mode == _MASKED, threshold, seed, step, scale, threads)
+                   mode == _MASKED, threshold, seed, step, scale, threads, row_ids)
 
     state = BiasActDropoutState()
     state.shape = z.shape
@@ -263,7 +273,20 @@ def bias_act_dropout(z, bias=None, activation="relu", negative_slope=0.01, alpha
     state.scale = scale
     state.has_bias = bias is not None
     state.saved = saved
+    state.row_ids = row_ids
     return out, state
+
+
+def _as_row_ids(row_ids, n_rows, width):
+    """``row_ids`` as a C-contiguous int64 vector of ``n_rows`` non-negative ids, or a ValueError/TypeError."""
+    ids = V.as_index_vector(row_ids, "row_ids")
+    if ids.shape[0] != n_rows:
+        raise ValueError(f"row_ids must have one entry per row of z ({n_rows}), got {ids.shape[0]}")
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= _TWO_63 // max(width, 1)):
+        raise ValueError(f"row_ids must be non-negative and row_ids * width below 2**63, got values in "
+                         f"[{int(ids.min())}, {int(ids.max())}]")
+    return ids
 
 
 def bias_act_dropout_backward(grad_out, state, need_bias_grad=True, out=None, n_threads=None):
@@ -328,7 +351,8 @@ def bias_act_dropout_backward(grad_out, state, need_bias_grad=True, out=None, n_
         partials = np.empty(((state.shape[0] + _K.BLOCK_ROWS - 1) // _K.BLOCK_ROWS, width), dtype=np.float64)
     threads = _threads(n_threads, g.size)
     _K.backward(grad_z, g, state.saved, grad_bias, partials, state.act, state.negative_slope, state.alpha,
-                state.mode == _MASKED, state.threshold, state.seed, state.step, state.scale, threads)
+                state.mode == _MASKED, state.threshold, state.seed, state.step, state.scale, threads,
+                state.row_ids)
     return grad_z, grad_bias
 
 

@@ -370,13 +370,23 @@ def _pre_activation(z, bias):
     return z + np.asarray(bias).astype(z.dtype) if bias is not None else z
 
 
+def _keep_rows(shape, p, seed, step, row_ids):
+    """The mask of rows ``row_ids`` (None: ``0 .. N-1``) of a row-major array of ``shape[1]`` columns."""
+    if row_ids is None:
+        return dropout_keep_flat(int(np.prod(shape)), p, seed, step).reshape(shape)
+    width = shape[1]
+    counters = np.asarray(row_ids, dtype=np.uint64)[:, None] * np.uint64(width) + np.arange(width, dtype=np.uint64)
+    return dropout_keep(counters.reshape(-1), p, seed, step).reshape(shape)
+
+
 def bias_act_dropout(z, bias=None, activation="relu", negative_slope=0.01, alpha=1.0, p=0.0, seed=0, step=0,
-                     training=True):
+                     training=True, row_ids=None):
     """``act(z + bias) * keep / (1 - p)``: the bias add, the activation and inverted dropout.
 
     The activation as :mod:`fastgnn.nn.activation`, the dropout as
     :class:`fastgnn.nn.Dropout` (``(y * keep) * (1 / (1 - p))``), with the
-    mask of :func:`dropout_keep_flat` over the row-major positions. No
+    mask of :func:`dropout_keep_flat` over the row-major positions (row
+    ``i`` at the positions of row ``row_ids[i]`` when given). No
     dropout when ``training`` is false or ``p == 0``; zeros when every
     element is dropped (``p`` rounds to 1).
     """
@@ -385,12 +395,12 @@ def bias_act_dropout(z, bias=None, activation="relu", negative_slope=0.01, alpha
         return y
     if dropout_threshold(p) >= 1 << 32:
         return np.zeros_like(y)
-    keep = dropout_keep_flat(y.size, p, seed, step).reshape(y.shape)
+    keep = _keep_rows(y.shape, p, seed, step, row_ids)
     return (y * keep) * y.dtype.type(1.0 / (1.0 - p))
 
 
 def bias_act_dropout_backward(grad_out, z, bias=None, activation="relu", negative_slope=0.01, alpha=1.0, p=0.0,
-                              seed=0, step=0, training=True):
+                              seed=0, step=0, training=True, row_ids=None):
     """Gradients of :func:`bias_act_dropout`: ``(grad_z, grad_bias)`` (``grad_bias`` None without a bias).
 
     ``grad_z = act'(grad_out * keep / (1 - p))``, as the backward of
@@ -403,7 +413,7 @@ def bias_act_dropout_backward(grad_out, z, bias=None, activation="relu", negativ
         if dropout_threshold(p) >= 1 << 32:
             g = np.zeros_like(g)
         else:
-            keep = dropout_keep_flat(y.size, p, seed, step).reshape(y.shape)
+            keep = _keep_rows(y.shape, p, seed, step, row_ids)
             g = (g * keep) * y.dtype.type(1.0 / (1.0 - p))
     grad_z = _activation_grad(activation, g, y, negative_slope, alpha).astype(y.dtype)
     grad_bias = None if bias is None else grad_z.astype(np.float64).sum(axis=0).astype(y.dtype)

@@ -191,7 +191,7 @@ def train_graph_classifier(model, train_graphs, test_graphs=None, *, epochs=350,
     return result
 
 
-@dataclass
+@dataclass(repr=False)
 class CrossValidationResult:
     """What :func:`cross_validate_graph_classifier` returns.
 
@@ -237,6 +237,12 @@ class CrossValidationResult:
     graphs_per_second: float
     processes: int = 1
     wall_graphs_per_second: float = 0.0
+
+    def __repr__(self):
+        # One line: the per-epoch accuracies and the folds' results stay in their attributes.
+        return (f"CrossValidationResult(folds={len(self.fold_results)}, best_epoch={self.best_epoch}, "
+                f"test_acc={self.test_acc_mean:.4f} ± {self.test_acc_std:.4f}, "
+                f"last epoch {self.test_acc_last_mean:.4f} ± {self.test_acc_last_std:.4f}, {self.seconds:.1f} s)")
 
     def summary(self):
         """The headline numbers as a JSON-serialisable dict."""

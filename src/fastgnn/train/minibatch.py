@@ -32,10 +32,11 @@ from fastgnn.train.node import model_dtype
 from fastgnn.train.progress import as_progress
 from fastgnn.train.stopping import resolve_stopping
 
-__all__ = ["train_node_classifier_minibatch", "evaluate_layerwise", "check_fanouts"]
+__all__ = ["train_node_classifier_minibatch", "evaluate_layerwise", "check_fanouts", "check_positive_int"]
 
 
-def _check_positive(value, name):
+def check_positive_int(value, name):
+    """``value`` as an int when it is a positive integer, else a ValueError naming ``name``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return int(value)
@@ -177,8 +178,8 @@ def train_node_classifier_minibatch(model, graph, x, y, train_mask, val_mask, te
                         f"{type(model).__name__}")
     epochs = check_epochs(epochs)
     fanouts = check_fanouts(fanouts, getattr(model, "num_layers", None))
-    batch_size = _check_positive(batch_size, "batch_size")
-    eval_batch_size = batch_size if eval_batch_size is None else _check_positive(eval_batch_size,
+    batch_size = check_positive_int(batch_size, "batch_size")
+    eval_batch_size = batch_size if eval_batch_size is None else check_positive_int(eval_batch_size,
                                                                                   "eval_batch_size")
     start = time.perf_counter()
     y, masks = _check_inputs(graph, x, y, {"train_mask": train_mask, "val_mask": val_mask, "test_mask": test_mask})

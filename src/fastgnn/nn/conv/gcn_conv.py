@@ -69,6 +69,20 @@ class GCNConv(OutputBias, Module):
     ``out < in`` (moving ``out`` values per edge), else after. Cost
     ``O(E · min(in, out) + N · in · out)``, plus ``O(E)`` for the
     normalization when not cached.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgnn import Graph
+    >>> from fastgnn.nn import GCNConv
+    >>> graph = Graph.from_edge_index(np.array([[0, 1, 2, 2], [1, 2, 0, 1]]), num_nodes=3)
+    >>> layer = GCNConv(8, 4, rng=0)
+    >>> out = layer(graph, np.ones((3, 8), dtype=np.float32))
+    >>> out.shape, out.dtype
+    ((3, 4), dtype('float32'))
+    >>> grad_x = layer.backward(np.ones_like(out))     # fills layer.lin.weight.grad
+    >>> grad_x.shape, layer.lin.weight.grad.shape
+    ((3, 8), (4, 8))
     """
 
     def __init__(self, in_channels, out_channels, add_self_loops=True, normalize=True, cached=False,
