@@ -28,6 +28,10 @@ Suites (``python bench/run.py <suite> --help`` lists each one's options):
   of graph + features, and of mini-batch training with memory-mapped
   features against the feature file, each in a fresh process
   (``bench/large_memory.py``);
+* ``distributed``: partitioned full-graph GCN training on 1, 2, 4 MPI
+  ranks over a dataset folder (METIS partitions cached beside it): epoch
+  time split into compute and communication, bytes sent, peak RSS per
+  rank against the single-process peak (``bench/distributed.py``);
 * ``gat``: ``GATConv`` forward and forward + backward (64 -> 8 x 8 and
   128 -> 8 x 16 on the uniform and power-law graphs, 1 and 2 threads) and
   2-layer GAT / GATv2 training epochs: fastgnn's NumPy layer and its torch
@@ -66,6 +70,8 @@ SUITES = {
                                "NeighborSampler + SAGEConv, with peak RSS"),
     "large-memory": ("large_memory", "peak RSS of full-batch GCN and of mini-batch training with memory-mapped "
                                      "features on a dataset folder, each in a fresh process"),
+    "distributed": ("distributed", "partitioned full-graph GCN on 1, 2, 4 MPI ranks: compute and communication "
+                                   "per epoch, bytes sent, peak RSS per rank"),
     "gat": ("attention", "GATConv forward/backward and GAT/GATv2 training epochs against PyG and DGL"),
 }
 

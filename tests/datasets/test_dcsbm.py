@@ -1,4 +1,5 @@
 """The DC-SBM generator: reproducible, chunk-independent, with the homophily, degrees and features asked for."""
+import hashlib
 import json
 import os
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from fastgnn.datasets import OnDiskDataset, dcsbm_graph, dcsbm_node_dataset
+from fastgnn.datasets.dcsbm import _Plan
 
 
 def _files(folder):
@@ -110,7 +112,54 @@ def test_edge_cases():
     assert np.all(np.diff(graph.indices[graph.indptr[0]:graph.indptr[1]]) >= 0)   # rows sorted by source
 
 
+def test_default_output_is_pinned():
+    # the bytes the generator gave before communities existed: options added later must not change them
+    graph, x, y = dcsbm_graph(3000, 10, 5, seed=3)
+    digest = hashlib.sha256()
+    for array in (graph.indptr, graph.indices, x, y):
+        digest.update(array.tobytes())
+    assert digest.hexdigest() == "e5ac53c46d82db68370ac087b8c6dccec74b1fab9168524ee5aaedbebba6fb44"
+
+
+@pytest.mark.parametrize("communities, locality", [(120, 0.5), (47, 0.9), (300, 0.0)])
+def test_communities_keep_the_locality_asked_for(communities, locality):
+    n, avg, classes, homophily = 30_000, 20, 12, 0.6
+    graph, x, y = dcsbm_graph(n, avg, classes, homophily=homophily, num_features=4, label_noise=0.0,
+                              communities=communities, locality=locality, seed=2)
+    plain = dcsbm_graph(n, avg, classes, homophily=homophily, num_features=4, label_noise=0.0, seed=2)
+    assert np.array_equal(graph.indptr, plain[0].indptr)            # same degrees, same features and labels
+    assert np.array_equal(x, plain[1]) and np.array_equal(y, plain[2])
+    community = _Plan(n, avg, classes, homophily, 2.5, 4, 3.0, 0.0, 2, (0.1, 0.1), communities, locality).community
+    src, dst = graph.indices.astype(np.int64), graph.destinations().astype(np.int64)
+    # every community lies inside one class, and the communities are about equal
+    assert np.unique(np.stack([community, y]), axis=1).shape[1] == np.unique(community).shape[0]
+    sizes = np.bincount(community, minlength=communities)
+    assert sizes.min() > 0.5 * n / communities
+    inside = np.mean(community[src] == community[dst])
+    expected = locality + (1 - locality) * homophily * classes / communities
+    assert abs(inside - expected) < 0.02
+    assert abs(np.mean(y[src] == y[dst]) - (locality + (1 - locality) * homophily)) < 0.01
+    again = dcsbm_graph(n, avg, classes, homophily=homophily, num_features=4, label_noise=0.0,
+                        communities=communities, locality=locality, seed=2)[0]
+    assert again == graph
+
+
+def test_communities_are_recorded_and_chunk_independent(tmp_path):
+    kwargs = dict(num_features=3, communities=40, locality=0.7, seed=1)
+    dcsbm_node_dataset(tmp_path / "a", 9000, 6, 4, chunk_nodes=4096, **kwargs)
+    dcsbm_node_dataset(tmp_path / "b", 9000, 6, 4, chunk_nodes=1 << 16, **kwargs)
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    meta = json.loads((tmp_path / "a" / "meta.json").read_text())["generator"]
+    assert meta["communities"] == 40 and meta["locality"] == 0.7
+    dcsbm_node_dataset(tmp_path / "c", 900, 6, 4, num_features=3, seed=1)
+    assert "communities" not in json.loads((tmp_path / "c" / "meta.json").read_text())["generator"]
+
+
 @pytest.mark.parametrize("kwargs, message", [
+    (dict(communities=1), "communities"),
+    (dict(communities=101), "communities"),
+    (dict(locality=0.5), "locality needs communities"),
+    (dict(communities=10, locality=1.5), "locality"),
     (dict(num_nodes=-1), "num_nodes"),
     (dict(num_classes=0), "num_classes"),
     (dict(num_nodes=3, num_classes=4), "num_classes"),

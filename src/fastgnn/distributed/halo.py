@@ -76,27 +76,35 @@ class HaloExchange:
         Returns
         -------
         ndarray (num_owned + num_halo, ...)
+            A new array; ``h_owned`` itself when no rank sends or receives
+            rows (a single rank).
         """
         h_owned = np.asarray(h_owned)
         if h_owned.shape[:1] != (self.num_owned,):
             raise ValueError(f"h_owned must have {self.num_owned} rows (the owned nodes), got shape {h_owned.shape}")
+        if self.comm.size == 1:
+            return h_owned
         received = self.comm.alltoallv(h_owned[self._send_index], self.send_counts, self.recv_counts)
         h_src = np.empty((self.num_owned + self.num_halo,) + h_owned.shape[1:], dtype=h_owned.dtype)
         h_src[:self.num_owned] = h_owned
         h_src[self.num_owned + self._by_owner] = received
         return h_src
 
-    def backward(self, grad_src):
+    def backward(self, grad_src, overwrite_input=False):
         """``dL/dh_owned`` from ``dL/dh_src``: the owned rows plus the halo gradients other ranks send back.
 
         Parameters
         ----------
         grad_src : ndarray (num_owned + num_halo, ...)
+        overwrite_input : bool
+            Add the received gradients into ``grad_src``'s owned rows (it
+            must be C-contiguous and writable) and return them, instead of
+            a copy: one array of ``num_owned`` rows less at the peak.
 
         Returns
         -------
         ndarray (num_owned, ...)
-            A new array.
+            A new array, or with ``overwrite_input`` a view of ``grad_src``.
         """
         grad_src = np.asarray(grad_src)
         if grad_src.shape[:1] != (self.num_owned + self.num_halo,):
@@ -104,7 +112,10 @@ class HaloExchange:
                              f"got shape {grad_src.shape}")
         halo_grad = grad_src[self.num_owned + self._by_owner]
         received = self.comm.alltoallv(halo_grad, self.recv_counts, self.send_counts)
-        grad_owned = np.array(grad_src[:self.num_owned], order="C")
+        if overwrite_input and grad_src.flags.c_contiguous and grad_src.flags.writeable:
+            grad_owned = grad_src[:self.num_owned]
+        else:
+            grad_owned = np.array(grad_src[:self.num_owned], order="C")
         for piece in self._send_slices:   # rank order; the rows of one rank are distinct
             if piece.stop > piece.start:
                 grad_owned[self._send_index[piece]] += received[piece]

@@ -476,7 +476,8 @@ class Partition:
     in_degree : ndarray of int64, shape (num_owned + num_halo,)
         The global in-degree of every local source node.
     edge_ids : ndarray of int64, shape (num_edges,)
-        The global edge id of every local edge.
+        The global edge id of every local edge (always memory-mapped: read
+        only where used).
     full_graph : Graph
         The whole graph's structure, memory-mapped on first access (mini-batch
         training samples whole neighbourhoods from it).
@@ -520,8 +521,9 @@ class Partition:
         self.halo_remote_index = storage.open_npy(folder, "halo_remote_index.npy", shape=(self.num_halo,),
                                                   dtype=np.int64, mmap=False)
         self.in_degree = storage.open_npy(folder, "in_degree.npy", shape=(n_src,), dtype=np.int64, mmap=False)
+        # memory-mapped whatever ``mmap`` says: 8 bytes per edge that training never reads
         self.edge_ids = storage.open_npy(folder, "edge_ids.npy", shape=(self.graph.num_edges,), dtype=np.int64,
-                                         mmap=False)
+                                         mmap=True)
         if self.num_halo and (int(self.halo_owner.min()) < 0 or int(self.halo_owner.max()) >= info.num_parts
                               or np.any(self.halo_owner == rank)):
             raise ValueError(f"{folder}/halo_owner.npy: owners must be other parts in [0, {info.num_parts})")

@@ -156,6 +156,19 @@ def _weights_as_given(convs):
             conv.normalize, conv.add_self_loops, conv.cached = normalize, loops, cached
 
 
+def _source_gradient(conv, grad_src, grad_dst):
+    """``dL/dh_src`` with the destination rows' gradient added, in an array of its own (no copy when it is one).
+
+    GCNConv does not read the destination rows (its gradient for them is zero): nothing is added.
+    """
+    flags = grad_src.flags
+    if not (flags.c_contiguous and flags.writeable and flags.owndata):
+        grad_src = np.array(grad_src, order="C")
+    if not isinstance(conv, GCNConv):
+        grad_src[:grad_dst.shape[0]] += grad_dst
+    return grad_src
+
+
 class DistributedModel:
     """A :class:`fastgnn.models.GNNStack` run over this rank's part, with halo exchanges between layers.
 
@@ -270,9 +283,7 @@ class DistributedModel:
                 dropout.clear_cache()
                 continue
             grad_src, grad_dst = grad
-            grad_src = np.array(grad_src, order="C")
-            grad_src[:grad_dst.shape[0]] += grad_dst
-            grad = self.halo.backward(grad_src)
+            grad = self.halo.backward(_source_gradient(model.convs[layer], grad_src, grad_dst), overwrite_input=True)
             if model.dropout_is_fused(layer):
                 continue            # this dropout is part of the fused step below
             if dropout.p > 0 and layer > 0:
