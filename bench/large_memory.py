@@ -102,7 +102,8 @@ def minibatch_worker(args):
     batches = min(args.batches, train.shape[0] // args.batch_size) or 1
     seeds = make_seeds(train, batches, min(args.batch_size, train.shape[0]))
     release = "auto" if args.mapped_page_budget is None else (args.mapped_page_budget or None)
-    trainer = FastgnnTrainer(args.dataset, seeds, args.fanouts, hidden=256, mapped_page_budget=release)
+    trainer = FastgnnTrainer(args.dataset, seeds, args.fanouts, hidden=256, mapped_page_budget=release,
+                             prefetch=not args.no_prefetch)
     loaded = status_mb("VmRSS")
     anon_peak = status_mb("RssAnon") or 0.0
     t0 = time.perf_counter()
@@ -118,7 +119,7 @@ def minibatch_worker(args):
             "peak_anon_mb": anon_peak, "rss_anon_end_mb": status_mb("RssAnon"),
             "rss_file_end_mb": status_mb("RssFile"), "batches": batches, "batch_size": seeds.shape[1],
             "fanouts": list(args.fanouts), "threads": args.threads,
-            "mapped_page_budget": trainer.loader(args.threads).mapped_page_budget,
+            "mapped_page_budget": trainer.loader(args.threads).mapped_page_budget, "prefetch": not args.no_prefetch,
             "train_seconds": time.perf_counter() - t0}
 
 
@@ -130,6 +131,8 @@ def run_case(case, args):
                "--threads", str(args.threads), "--chunk-size", str(args.chunk_size)]
     if args.mapped_page_budget is not None:
         command += ["--mapped-page-budget", str(args.mapped_page_budget)]
+    if args.no_prefetch:
+        command.append("--no-prefetch")
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=BENCH_DIR)
     if done.returncode != 0:
         raise RuntimeError(f"the {case} worker exited with status {done.returncode}")
@@ -152,6 +155,7 @@ def report(record, file=None):
         print(f"mini-batch GraphSAGE on memory-mapped features ({record['batches']} batches of "
               f"{record['batch_size']}, mapped-page budget {record.get('mapped_page_budget')} bytes, "
               f"fan-outs {record['fanouts']}, {record['threads']} threads, "
+              f"{'next batch prepared in the background' if record.get('prefetch', True) else 'no prefetch'}, "
               f"{record['train_seconds']:.0f} s): peak RSS {record['peak_rss_mb']:,.0f} MB = "
               f"{record['peak_rss_mb'] / record['features_mb']:.2f}x the feature file "
               f"({record['features_mb']:,.0f} MB), of which mapped file pages at the end "
@@ -181,6 +185,8 @@ def add_arguments(parser):
     parser.add_argument("--mapped-page-budget", type=int, default=None,
                         help="the minibatch case's NeighborLoader mapped_page_budget in bytes (default: the loader's "
                              "'auto'; 0: never)")
+    parser.add_argument("--no-prefetch", action="store_true",
+                        help="the minibatch case samples each batch in the training thread (no background batch)")
     parser.add_argument("--json", metavar="PATH", default=None, help="append one JSON line per case to PATH")
     parser.add_argument("--worker", choices=CASES, default=None, help=argparse.SUPPRESS)
     return parser
