@@ -20,7 +20,7 @@
    (halo exchange set-up, GCN degrees, the one exchange of the input
    features) and the final evaluation;
 3. the plain single-process :func:`fastgnn.train.train_node_classifier`
-   (``bench/large_memory.py``'s ``fullbatch`` case) runs in a fresh process
+   (``bench/large_memory.py``'s ``fullbatch-plain`` case) runs in a fresh process
    for the single-process peak memory.
 
 Per rank: seconds per epoch, seconds inside communication per epoch
@@ -167,9 +167,10 @@ def single_process(args):
     """The plain single-process full-batch GCN in a fresh process (``bench/large_memory.py``)."""
     import large_memory
 
-    options = argparse.Namespace(dataset=args.dataset, epochs=args.warmup + args.epochs, hidden=args.hidden,
-                                 batches=1, batch_size=1024, fanouts=[15, 10, 5], threads=args.threads)
-    return large_memory.run_case("fullbatch", options)
+    options = large_memory.add_arguments(argparse.ArgumentParser()).parse_args(
+        ["--dataset", args.dataset, "--epochs", str(args.warmup + args.epochs), "--hidden", str(args.hidden),
+         "--threads", str(args.threads)])
+    return large_memory.run_case("fullbatch-plain", options)     # GCN, not the row-chunked ChunkedGCN
 
 
 def memory_ratio(rank_record, single_peak_mb, num_parts):

@@ -7,12 +7,14 @@ import numpy as np
 from fastgnn.graph import Graph
 
 
-def make_parts(graph, x, y, masks, assignment):
+def make_parts(graph, x, y, masks, assignment, halo_by_owner=False):
     """One part per value of ``assignment`` (node -> part), as ``load_partition`` describes them.
 
     Rows are the owned nodes in increasing global id, each row's edges in the
     global CSR order; sources are the owned nodes then the halo in increasing
-    global id.
+    global id (format version 1). With ``halo_by_owner`` the halo is grouped
+    by owner, increasing global id within an owner (format version 2), and
+    ``x`` is the front of ``x_src``, an array with room for the halo rows.
     """
     assignment = np.asarray(assignment, dtype=np.int64)
     num_parts = int(assignment.max()) + 1
@@ -29,6 +31,8 @@ def make_parts(graph, x, y, masks, assignment):
         edge_ids = np.concatenate([np.arange(indptr[v], indptr[v + 1]) for v in owned] + [np.zeros(0, np.int64)])
         sources = indices[edge_ids]
         halo = np.unique(sources[assignment[sources] != p])
+        if halo_by_owner:
+            halo = halo[np.argsort(assignment[halo], kind="stable")]
         global_ids = np.concatenate([owned, halo])
         local = np.full(graph.num_nodes, -1, dtype=np.int64)
         local[global_ids] = np.arange(global_ids.size)
@@ -36,8 +40,12 @@ def make_parts(graph, x, y, masks, assignment):
         weight = None if graph.edge_weight is None else graph.edge_weight[edge_ids]
         local_graph = Graph.from_csr(local_indptr, local[sources], weight, num_src_nodes=global_ids.size)
         part_masks = tuple(masks[name][owned] for name in ("train", "valid", "test"))
+        x_src = None
+        if halo_by_owner:
+            x_src = np.zeros((global_ids.size,) + x.shape[1:], dtype=x.dtype)
+            x_src[:owned.size] = x[owned]
         parts.append(types.SimpleNamespace(
-            graph=local_graph, x=x[owned], y=y[owned], masks=lambda m=part_masks: m, global_ids=global_ids,
+            graph=local_graph, x=x[owned] if x_src is None else x_src[:owned.size], x_src=x_src, y=y[owned], masks=lambda m=part_masks: m, global_ids=global_ids,
             num_owned=owned.size, halo_owner=assignment[halo].astype(np.int32),
             halo_remote_index=index_in_part[halo], in_degree=in_degree[global_ids], edge_ids=edge_ids,
             full_graph=graph, owner=assignment.astype(np.int32), local_index=index_in_part,
@@ -74,13 +82,16 @@ class ThreadComm:
             total += value
         return total
 
-    def alltoallv(self, send, send_counts, recv_counts):
+    def alltoallv(self, send, send_counts, recv_counts, out=None):
         send = np.ascontiguousarray(send)
         bounds = np.concatenate([[0], np.cumsum(send_counts)]).astype(np.int64)
         pieces = [send[bounds[r]:bounds[r + 1]] for r in range(self.size)]
         values = self._share(pieces)
         received = [values[source][self.rank] for source in range(self.size)]
         assert [len(r) for r in received] == [int(c) for c in recv_counts]
+        if out is not None:
+            out[...] = np.concatenate(received) if received else send[:0]
+            return out
         return np.concatenate(received) if received else send[:0]
 
     def allgather(self, obj):

@@ -11,19 +11,20 @@ from fastgnn.optim import Adam
 from fastgnn.train import train_node_classifier
 
 
-def _graph_and_parts(num_parts, index_dtype="int32", assignment=None):
+def _graph_and_parts(num_parts, index_dtype="int32", assignment=None, halo_by_owner=False):
     graph, x, y, masks = cases.synthetic()
     if index_dtype == "int64":
         graph = Graph.from_csr(graph.indptr, graph.indices, graph.edge_weight, index_dtype="int64")
     assignment = cases.assignment(graph.num_nodes, num_parts) if assignment is None else assignment
-    return graph, make_parts(graph, x, y, masks, assignment)
+    return graph, make_parts(graph, x, y, masks, assignment, halo_by_owner=halo_by_owner)
 
 
 @pytest.mark.parametrize("num_parts", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("index_dtype", ["int32", "int64"])
-def test_forward_and_backward_match_the_whole_graph(num_parts, dtype, index_dtype):
-    graph, parts = _graph_and_parts(num_parts, index_dtype)
+@pytest.mark.parametrize("halo_by_owner", [False, True])
+def test_forward_and_backward_match_the_whole_graph(num_parts, dtype, index_dtype, halo_by_owner):
+    graph, parts = _graph_and_parts(num_parts, index_dtype, halo_by_owner=halo_by_owner)
     h = np.random.default_rng(0).standard_normal((graph.num_nodes, 4)).astype(dtype)
     grads = [np.random.default_rng(p).standard_normal((part.global_ids.size, 4)).astype(dtype)
              for p, part in enumerate(parts)]
@@ -40,12 +41,22 @@ def test_forward_and_backward_match_the_whole_graph(num_parts, dtype, index_dtyp
         grad = grads[comm.rank].copy()
         overwritten = grads[comm.rank].copy()
         in_place = halo.backward(overwritten, overwrite_input=True)
-        return halo.forward(owned), halo.backward(grad), grad, in_place, overwritten
+        assert halo.grouped == (halo_by_owner or num_parts < 3)     # two parts: one owner of every halo node
+        # into an array with room for the halo rows: the owned rows are its front (not copied), or copied there
+        room = np.full((part.global_ids.size, 4), np.nan, dtype=dtype)
+        room[:part.num_owned] = owned
+        filled = halo.forward(room[:part.num_owned], out=room)
+        other = np.full_like(room, np.nan)
+        copied = halo.forward(owned, out=other)
+        assert filled is room and copied is other
+        return halo.forward(owned), halo.backward(grad), grad, in_place, overwritten, room, other
 
-    for part, grad_in, (h_src, grad_owned, grad_after, in_place, overwritten) in zip(
+    for part, grad_in, (h_src, grad_owned, grad_after, in_place, overwritten, room, other) in zip(
             parts, grads, run_ranks(num_parts, job)):
         assert h_src.dtype == dtype and grad_owned.dtype == dtype
         np.testing.assert_array_equal(h_src, h[part.global_ids])
+        np.testing.assert_array_equal(room, h[part.global_ids])
+        np.testing.assert_array_equal(other, h[part.global_ids])
         np.testing.assert_allclose(grad_owned, total[part.global_ids[:part.num_owned]], rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
         np.testing.assert_array_equal(grad_after, grad_in)   # the input is not modified
         # overwrite_input: the same values, in the input's owned rows
@@ -68,6 +79,16 @@ def test_an_empty_part_and_a_part_without_halo():
     for part, (h_src, grad) in zip(parts, run_ranks(3, job)):
         np.testing.assert_array_equal(h_src, x[part.global_ids])
         assert grad.shape == (part.num_owned, x.shape[1])
+
+
+def test_a_bad_out_is_a_value_error_naming_the_argument():
+    _, parts = _graph_and_parts(1)
+    halo = run_ranks(1, lambda comm: HaloExchange(parts[0], comm))[0]
+    owned = np.zeros((parts[0].num_owned, 4))
+    for bad in (np.zeros((parts[0].num_owned + 1, 4)), np.zeros((parts[0].num_owned, 4), np.float32),
+                np.zeros((parts[0].num_owned, 8))[:, ::2], [[0.0] * 4] * parts[0].num_owned):
+        with pytest.raises(ValueError, match="out must"):
+            halo.forward(owned, out=bad)
 
 
 def test_bad_rows_are_a_value_error_naming_the_argument():
@@ -100,13 +121,14 @@ def _model(kind, graph_x, num_classes, dtype):
 
 @pytest.mark.parametrize("kind", ["gcn", "sage", "sage-max", "sage-sum", "gin", "graphconv-mean", "gat"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_training_equals_single_process(kind, dtype):
+@pytest.mark.parametrize("halo_by_owner", [False, True])
+def test_training_equals_single_process(kind, dtype, halo_by_owner):
     graph, x, y, masks = cases.synthetic()
     num_classes = int(y.max()) + 1
     model, optimizer = _model(kind, x.shape[1], num_classes, dtype)
     want = train_node_classifier(model, graph, x, y, masks["train"], masks["valid"], masks["test"], optimizer,
                                  epochs=8, early_stopping="patience", patience=3)
-    parts = make_parts(graph, x, y, masks, cases.assignment(graph.num_nodes, 3))
+    parts = make_parts(graph, x, y, masks, cases.assignment(graph.num_nodes, 3), halo_by_owner=halo_by_owner)
 
     def job(comm):
         model, optimizer = _model(kind, x.shape[1], num_classes, dtype)

@@ -102,7 +102,9 @@ def _check_layout(out_dir, graph, x, y, splits):
         owned = part.global_ids[:part.num_owned]
         halo = part.global_ids[part.num_owned:]
         assert part.global_ids.dtype == np.int64
-        assert np.all(np.diff(owned) > 0) and np.all(np.diff(halo) > 0)      # increasing global ids
+        assert np.all(np.diff(owned) > 0)                                     # increasing global ids
+        # the halo grouped by owner (increasing), increasing global id within an owner
+        np.testing.assert_array_equal(np.lexsort((halo, owner[halo])), np.arange(halo.size))
         assert np.all(owner[owned] == part.rank) and np.all(owner[halo] != part.rank)
         assert part.graph.num_dst_nodes == part.num_owned
         assert part.graph.num_src_nodes == part.num_owned + part.num_halo
@@ -118,7 +120,7 @@ def _check_layout(out_dir, graph, x, y, splits):
             np.testing.assert_array_equal(part.graph.edge_weight, np.asarray(graph.edge_weight)[part.edge_ids])
         # halo: exactly the remote in-neighbours of the owned nodes
         sources = indices[part.edge_ids]
-        np.testing.assert_array_equal(halo, np.unique(sources[owner[sources] != part.rank]))
+        np.testing.assert_array_equal(np.sort(halo), np.unique(sources[owner[sources] != part.rank]))
         cut += int(np.count_nonzero(owner[sources] != part.rank))
         # halo maps: global_ids[n_owned + k] is owned by halo_owner[k] at halo_remote_index[k]
         assert part.halo_owner.dtype == np.int32 and part.halo_remote_index.dtype == np.int64

@@ -120,7 +120,7 @@ class Communicator:
         self.comm.Bcast(total, root=0)
         return total
 
-    def alltoallv(self, send, send_counts, recv_counts):
+    def alltoallv(self, send, send_counts, recv_counts, out=None):
         """Exchange row blocks: rows ``send_counts[0]`` first go to rank 0, and so on.
 
         Parameters
@@ -129,15 +129,18 @@ class Communicator:
             C-contiguous; the rows for each rank, in rank order.
         send_counts, recv_counts : sequence of int, length ``size``
             Rows sent to and received from each rank.
+        out : ndarray (sum(recv_counts), ...), optional
+            C-contiguous and writeable, of ``send``'s dtype: the rows are
+            received there (no array of their own).
 
         Returns
         -------
         ndarray (sum(recv_counts), ...)
-            The rows received, from rank 0 first.
+            The rows received, from rank 0 first (``out`` when given).
         """
         send = np.ascontiguousarray(send)
         row = int(np.prod(send.shape[1:], dtype=np.int64))
-        recv = np.empty((int(np.sum(recv_counts)),) + send.shape[1:], dtype=send.dtype)
+        recv = _receive_buffer(out, (int(np.sum(recv_counts)),) + send.shape[1:], send.dtype)
         send_elems = np.asarray(send_counts, dtype=np.int64) * row
         recv_elems = np.asarray(recv_counts, dtype=np.int64) * row
         send_displs = np.concatenate([[0], np.cumsum(send_elems)[:-1]])
@@ -188,10 +191,15 @@ class SelfCommunicator:
     def allreduce_sum(self, array):
         return np.array(array, order="C")
 
-    def alltoallv(self, send, send_counts, recv_counts):
+    def alltoallv(self, send, send_counts, recv_counts, out=None):
         if int(np.sum(send_counts)) != int(np.sum(recv_counts)):
             raise ValueError("a single rank receives what it sends: send_counts and recv_counts must be equal")
-        return np.array(send, order="C")
+        send = np.asarray(send)
+        if out is None:
+            return np.array(send, order="C")
+        recv = _receive_buffer(out, send.shape, send.dtype)
+        recv[...] = send
+        return recv
 
     def allgather(self, obj):
         return [obj]
@@ -204,6 +212,18 @@ class SelfCommunicator:
 
     def abort(self, code=1):
         raise SystemExit(code)
+
+
+def _receive_buffer(out, shape, dtype):
+    """``out`` checked as the receive buffer of ``shape`` and ``dtype``, or a new array."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray) or out.shape != tuple(shape) or out.dtype != dtype:
+        raise ValueError(f"out must be an ndarray of shape {tuple(shape)} and dtype {np.dtype(dtype)}, got "
+                         f"{getattr(out, 'shape', type(out).__name__)} {getattr(out, 'dtype', '')}")
+    if not (out.flags.c_contiguous and out.flags.writeable):
+        raise ValueError("out must be C-contiguous and writeable")
+    return out
 
 
 def get_comm(comm=None):

@@ -8,7 +8,7 @@ halo rows go back to their owners, which add them to their own rows.
 """
 import numpy as np
 
-__all__ = ["HaloExchange"]
+__all__ = ["HaloExchange", "is_front_of"]
 
 
 class HaloExchange:
@@ -38,6 +38,11 @@ class HaloExchange:
     ``Alltoallv``. Backward: the same volume the other way; each owner adds
     the gradients received in rank order (rows from one rank are distinct),
     so the result is the same for every run.
+
+    When the halo is grouped by owner (owners in increasing order, as
+    :func:`fastgnn.distributed.partition` writes parts since format version
+    2), the received rows land in place in ``h_src`` and the halo gradients
+    are sent from ``grad_src`` itself: no gathered copy either way.
     """
 
     def __init__(self, partition, comm):
@@ -55,6 +60,8 @@ class HaloExchange:
         self.num_halo = int(owner.size)
         # the halo grouped by owner (stable: within an owner, halo order)
         self._by_owner = np.argsort(owner, kind="stable")
+        #: the halo is already grouped by owner: rows are received in place, gradients sent without a gather
+        self.grouped = bool(np.all(owner[:-1] <= owner[1:]))
         self.recv_counts = np.bincount(owner, minlength=size).astype(np.int64)
         self.send_counts = np.asarray(comm.alltoallv(self.recv_counts.reshape(size, 1), np.ones(size, np.int64),
                                                      np.ones(size, np.int64))).reshape(size).astype(np.int64)
@@ -66,28 +73,46 @@ class HaloExchange:
         bounds = np.concatenate([[0], np.cumsum(self.send_counts)])
         self._send_slices = [slice(int(bounds[r]), int(bounds[r + 1])) for r in range(size)]
 
-    def forward(self, h_owned):
+    def forward(self, h_owned, out=None):
         """``h_src``: the owned rows, then the halo rows fetched from their owners.
 
         Parameters
         ----------
         h_owned : ndarray (num_owned, ...)
+        out : ndarray (num_owned + num_halo, ...), optional
+            C-contiguous and writeable, of ``h_owned``'s dtype: ``h_src`` is
+            written there. When ``h_owned`` is ``out[:num_owned]`` itself
+            (an array with room for the halo rows), only the halo rows are
+            written: the owned rows are not copied.
 
         Returns
         -------
         ndarray (num_owned + num_halo, ...)
-            A new array; ``h_owned`` itself when no rank sends or receives
-            rows (a single rank).
+            ``out``, or a new array; ``h_owned`` itself when no rank sends
+            or receives rows (a single rank) and no ``out`` is given.
         """
         h_owned = np.asarray(h_owned)
         if h_owned.shape[:1] != (self.num_owned,):
             raise ValueError(f"h_owned must have {self.num_owned} rows (the owned nodes), got shape {h_owned.shape}")
-        if self.comm.size == 1:
+        shape = (self.num_owned + self.num_halo,) + h_owned.shape[1:]
+        if out is not None:
+            if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != h_owned.dtype:
+                raise ValueError(f"out must be an ndarray of shape {shape} and dtype {h_owned.dtype}, got "
+                                 f"{getattr(out, 'shape', type(out).__name__)} {getattr(out, 'dtype', '')}")
+            if not (out.flags.c_contiguous and out.flags.writeable):
+                raise ValueError("out must be C-contiguous and writeable")
+        elif self.comm.size == 1:
             return h_owned
-        received = self.comm.alltoallv(h_owned[self._send_index], self.send_counts, self.recv_counts)
-        h_src = np.empty((self.num_owned + self.num_halo,) + h_owned.shape[1:], dtype=h_owned.dtype)
-        h_src[:self.num_owned] = h_owned
-        h_src[self.num_owned + self._by_owner] = received
+        h_src = np.empty(shape, dtype=h_owned.dtype) if out is None else out
+        if not is_front_of(h_owned, h_src):
+            h_src[:self.num_owned] = h_owned
+        if self.comm.size == 1:
+            return h_src
+        send = h_owned[self._send_index]
+        if self.grouped:
+            self.comm.alltoallv(send, self.send_counts, self.recv_counts, out=h_src[self.num_owned:])
+        else:
+            h_src[self.num_owned + self._by_owner] = self.comm.alltoallv(send, self.send_counts, self.recv_counts)
         return h_src
 
     def backward(self, grad_src, overwrite_input=False):
@@ -110,7 +135,7 @@ class HaloExchange:
         if grad_src.shape[:1] != (self.num_owned + self.num_halo,):
             raise ValueError(f"grad_src must have {self.num_owned + self.num_halo} rows (owned then halo nodes), "
                              f"got shape {grad_src.shape}")
-        halo_grad = grad_src[self.num_owned + self._by_owner]
+        halo_grad = grad_src[self.num_owned:] if self.grouped else grad_src[self.num_owned + self._by_owner]
         received = self.comm.alltoallv(halo_grad, self.recv_counts, self.send_counts)
         if overwrite_input and grad_src.flags.c_contiguous and grad_src.flags.writeable:
             grad_owned = grad_src[:self.num_owned]
@@ -120,3 +145,9 @@ class HaloExchange:
             if piece.stop > piece.start:
                 grad_owned[self._send_index[piece]] += received[piece]
         return grad_owned
+
+
+def is_front_of(rows, array):
+    """Whether ``rows`` is the first ``len(rows)`` rows of the C-contiguous ``array`` (the same memory)."""
+    return (rows.flags.c_contiguous and rows.dtype == array.dtype and rows.shape[1:] == array.shape[1:]
+            and rows.__array_interface__["data"][0] == array.__array_interface__["data"][0])

@@ -11,7 +11,9 @@ A partitioned graph is a folder (``docs/distributed.md``)::
 Part ``p`` owns a set of nodes (its *destination* rows, in increasing global
 id); its *source* columns are the owned nodes (local ids ``0 .. n_owned-1``,
 same order) followed by its *halo*: the remote in-neighbours of the owned
-nodes, in increasing global id. Each row keeps its edges in the global CSR
+nodes, grouped by owning part (in increasing part order), in increasing
+global id within a part (format version 2; version 1, still read, ordered
+the whole halo by global id). Each row keeps its edges in the global CSR
 order of that row, so a local sum runs in the single-process order. Besides
 the dataset files, each part holds ``global_ids.npy``, ``halo_owner.npy``,
 ``halo_remote_index.npy``, ``in_degree.npy`` (global in-degrees) and
@@ -34,7 +36,9 @@ __all__ = ["partition", "load_partition", "reassemble", "PartitionInfo", "Partit
            "assign_parts", "part_folder", "load_structure", "METHODS", "PARTITION_FORMAT", "PARTITION_VERSION", "PARTITION_FILE"]
 
 PARTITION_FORMAT = "fastgnn-partition"
-PARTITION_VERSION = 1
+PARTITION_VERSION = 2
+#: Versions :func:`load_partition` reads: 1 ordered the halo by global id only (exchanged through a gathered copy).
+READABLE_VERSIONS = (1, 2)
 PARTITION_FILE = "partition.json"
 #: The whole graph's structure and the node -> (owner, local id) maps, at the partition root.
 STRUCTURE_FILES = {"graph": "graph", "owner": "owner.npy", "local_index": "local_index.npy"}
@@ -175,10 +179,15 @@ class _Layout:
         edge_ids, local_indptr = _row_edge_ids(self.indptr, owned)
         sources = self.indices[edge_ids].astype(np.int64, copy=False)
         remote = self.parts[sources] != p
-        halo = np.unique(sources[remote])
+        by_id = np.unique(sources[remote])
+        # the halo grouped by owner, increasing global id within an owner: received rows land in place
+        order = np.argsort(self.parts[by_id], kind="stable")
+        halo = by_id[order]
+        position = np.empty_like(order)
+        position[order] = np.arange(order.shape[0])
         local = np.empty(sources.shape[0], dtype=np.int64)
         local[~remote] = self.local_index[sources[~remote]]
-        local[remote] = owned.shape[0] + np.searchsorted(halo, sources[remote])
+        local[remote] = owned.shape[0] + position[np.searchsorted(by_id, sources[remote])]
         return dict(owned=owned, halo=halo, edge_ids=edge_ids, local_indptr=local_indptr, local_indices=local,
                     cut=int(np.count_nonzero(remote)))
 
@@ -242,9 +251,9 @@ class PartitionInfo:
             raise ValueError(f"{path}: not valid JSON ({error})") from None
         if not isinstance(meta, dict) or meta.get("format") != PARTITION_FORMAT:
             raise ValueError(f"{path}: not a {PARTITION_FORMAT} file")
-        if meta.get("version") != PARTITION_VERSION:
+        if meta.get("version") not in READABLE_VERSIONS:
             raise ValueError(f"{path}: format version {meta.get('version')!r}, this fastgnn reads "
-                             f"version {PARTITION_VERSION}")
+                             f"versions {', '.join(map(str, READABLE_VERSIONS))}")
         try:
             info = cls(meta, out_dir)
         except (KeyError, TypeError, ValueError) as error:
@@ -349,7 +358,8 @@ def partition(graph_or_dataset_dir, num_parts, out_dir, *, method="metis", seed=
     -----
     Part ``p`` is written as ``out_dir/part-<p>/``, a dataset folder over the
     bipartite graph of its owned rows and its local source columns (owned
-    nodes, then halo nodes, each in increasing global id); each row keeps its
+    nodes in increasing global id, then halo nodes grouped by owning part in
+    increasing part order, increasing global id within a part); each row keeps its
     global CSR edge order and edge weights. Split files hold the local ids of
     the owned nodes in the split (sorted, without repeats). Cost:
     ``O(E + N log N)`` time plus METIS, ``O(N + E / num_parts)`` memory besides
@@ -465,6 +475,12 @@ class Partition:
         Bipartite: ``num_owned`` destination rows (the owned nodes), and
         ``num_owned + num_halo`` source columns (owned nodes, then halo nodes).
     x : ndarray of shape (num_owned, num_features), or None
+        Read into the first rows of :attr:`x_src` (a view of it), or
+        memory-mapped with ``mmap=True``.
+    x_src : ndarray of shape (num_owned + num_halo, num_features), or None
+        ``x`` with room for the halo rows after it: zeros (pages not yet
+        touched) until a halo exchange receives them in place, so the
+        owned rows are held once. None when memory-mapped.
     y : ndarray of int64, shape (num_owned,), or None
     splits : dict
         ``{name: {"train": ids, "valid": ids, "test": ids}}``, local ids of owned nodes.
@@ -506,12 +522,16 @@ class Partition:
                              f"{entry['num_owned']} owned, {entry['num_halo']} halo nodes and "
                              f"{entry['num_local_edges']} edges")
         n_src = self.graph.num_src_nodes
-        self.x = None
+        self.x = self.x_src = None
         if self.meta.get("x") is not None:
             shape = self.meta["x"]["shape"]
             if list(shape[:1]) != [self.num_owned]:
                 raise ValueError(f"{folder}/meta.json: x must have {self.num_owned} rows, got shape {shape}")
-            self.x = storage.open_npy(folder, "x.npy", shape=shape, dtype=self.meta["x"]["dtype"], mmap=mmap)
+            # checked and mapped; nothing read yet
+            self.x = storage.open_npy(folder, "x.npy", shape=shape, dtype=self.meta["x"]["dtype"], mmap=True)
+            if not mmap:
+                self.x_src = _read_with_room(self.x, n_src)
+                self.x = self.x_src[:self.num_owned]
         self.y = None
         if self.meta.get("y") is not None:
             self.y = storage.open_npy(folder, "y.npy", shape=(self.num_owned,), dtype=np.int64, mmap=False)
@@ -584,6 +604,28 @@ class Partition:
     def __repr__(self):
         return (f"Partition(rank {self.rank} of {self.info.num_parts}: {self.num_owned} owned, "
                 f"{self.num_halo} halo nodes, {self.graph.num_edges} edges)")
+
+
+def _read_with_room(mapped, num_rows):
+    """The rows of the memory-mapped ``.npy`` array ``mapped`` read into the first rows of a zeroed array of ``num_rows``.
+
+    The array is allocated zeroed (fresh pages, not resident until written)
+    and the file is read straight into its first rows, without going through
+    the map's pages.
+    """
+    out = np.zeros((num_rows,) + mapped.shape[1:], dtype=mapped.dtype)
+    if mapped.size == 0:
+        return out
+    target = memoryview(out[:mapped.shape[0]].reshape(-1)).cast("B")
+    with open(mapped.filename, "rb") as handle:
+        handle.seek(mapped.offset)
+        done = 0
+        while done < target.nbytes:
+            count = handle.readinto(target[done:])
+            if not count:
+                raise ValueError(f"{mapped.filename} ended after {done} of {target.nbytes} bytes of data")
+            done += count
+    return out
 
 
 def load_structure(info, name):

@@ -35,7 +35,7 @@ from fastgnn.train.loop import check_epochs
 from fastgnn.train.node import model_dtype
 from fastgnn.train.stopping import resolve_stopping
 from fastgnn.distributed.comm import get_comm
-from fastgnn.distributed.halo import HaloExchange
+from fastgnn.distributed.halo import HaloExchange, is_front_of
 
 __all__ = ["train_node_classifier_distributed", "evaluate_distributed", "DistributedModel", "partition_masks",
            "allreduce_gradients"]
@@ -221,6 +221,8 @@ class DistributedModel:
             else:
                 self.graphs.append(graph)
         self._x_cache = None
+        # the part's features with room for the halo rows (Partition.x_src): the input exchange fills it in place
+        self._x_room = getattr(partition, "x_src", None)
 
     @contextlib.contextmanager
     def prepared(self):
@@ -231,7 +233,11 @@ class DistributedModel:
     def _input_src(self, x_owned):
         """The input features of owned + halo nodes: fetched once, sparse when at most 10 % are non-zero."""
         if self._x_cache is None or self._x_cache[0] is not x_owned:
-            x_src = self.halo.forward(x_owned)
+            room = self._x_room
+            if not (isinstance(room, np.ndarray) and isinstance(x_owned, np.ndarray) and is_front_of(x_owned, room)
+                    and room.shape[0] == self.num_owned + self.halo.num_halo and room.flags.writeable):
+                room = None
+            x_src = self.halo.forward(x_owned, out=room)
             if x_src.size and np.count_nonzero(x_src) <= SPARSE_DENSITY * x_src.size:
                 x_src = SparseFeatures.from_dense(x_src)
             self._x_cache = (x_owned, x_src)
