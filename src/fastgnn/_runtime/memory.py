@@ -19,14 +19,30 @@ HUGE_PAGE = 2 << 20
 HUGE_PAGE_MIN_BYTES = 16 << 20
 
 
-def empty_aligned(shape, dtype):
-    """An uninitialised C-contiguous array whose data starts on a 64-byte boundary."""
+def empty_aligned(shape, dtype, *, zeroed=False):
+    """An uninitialised C-contiguous array whose data starts on a 64-byte boundary.
+
+    With ``zeroed``, filled with zeros (allocated as such: a large one's
+    pages are not resident until written).
+    """
     dtype = np.dtype(dtype)
     shape = tuple(int(s) for s in (shape if isinstance(shape, tuple) else (shape,)))
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    buffer = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
+    buffer = (np.zeros if zeroed else np.empty)(nbytes + ALIGNMENT, dtype=np.uint8)
     offset = (-buffer.ctypes.data) % ALIGNMENT
     return buffer[offset:offset + nbytes].view(dtype).reshape(shape)
+
+
+def owns_memory(array):
+    """Whether ``array`` spans all the memory it lives in: it owns its data, or is a whole :func:`empty_aligned` array.
+
+    Such an array, when fresh from a kernel, is the caller's to overwrite.
+    """
+    if array.flags.owndata:
+        return True
+    base = array.base
+    return (isinstance(base, np.ndarray) and base.flags.owndata and base.ndim == 1 and base.dtype == np.uint8
+            and base.nbytes == array.nbytes + ALIGNMENT)
 
 
 def is_aligned(array):

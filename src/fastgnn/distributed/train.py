@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from fastgnn._runtime.memory import empty_aligned, owns_memory
 from fastgnn.graph import Graph, SparseFeatures
 from fastgnn.graph.transforms import add_destination_self_loops
 from fastgnn.losses import cross_entropy
@@ -162,7 +163,7 @@ def _source_gradient(conv, grad_src, grad_dst):
     GCNConv does not read the destination rows (its gradient for them is zero): nothing is added.
     """
     flags = grad_src.flags
-    if not (flags.c_contiguous and flags.writeable and flags.owndata):
+    if not (flags.c_contiguous and flags.writeable and owns_memory(grad_src)):
         grad_src = np.array(grad_src, order="C")
     if not isinstance(conv, GCNConv):
         grad_src[:grad_dst.shape[0]] += grad_dst
@@ -252,7 +253,7 @@ class DistributedModel:
     def forward(self, x_owned):
         """Logits of the owned nodes (``model`` in its current mode)."""
         model = self.model
-        h = x_owned
+        h, room = x_owned, None
         for layer in range(model.num_layers):
             dropout = model.dropouts[layer]
             if layer == 0:
@@ -261,13 +262,21 @@ class DistributedModel:
                 if dropout.p > 0 and model.training:
                     h_src = dropout(h_src, row_ids=self.global_ids)
             else:
-                if dropout.p > 0 and model.training and not model.dropout_is_fused(layer):
+                if self._separate_dropout(layer):
                     h = dropout(h, row_ids=self.owned_ids)   # before the exchange: one mask for every reader
-                h_src = self.halo.forward(h)
+                h_src = self.halo.forward(h, out=room)      # in place when h is room's front rows
             h = model.convs[layer](self.graphs[layer], (h_src, self._destination_rows(model.convs[layer], h_src)))
             if layer < model.num_layers - 1:
-                h = model.post_conv(layer, h, row_ids=self.owned_ids)
+                # the hidden rows go straight into an array with room for the halo rows the exchange adds
+                room = None if self._separate_dropout(layer + 1) else empty_aligned(
+                    (self.num_owned + self.halo.num_halo,) + h.shape[1:], h.dtype)
+                h = model.post_conv(layer, h, row_ids=self.owned_ids,
+                                    out=None if room is None else room[:self.num_owned])
         return h
+
+    def _separate_dropout(self, layer):
+        """Whether the dropout before convolution ``layer`` runs on its own (not fused into the step before)."""
+        return self.model.dropouts[layer].p > 0 and self.model.training and not self.model.dropout_is_fused(layer)
 
     def backward(self, grad_out):
         """Accumulate this rank's share of the parameter gradients from ``dL/d logits`` of the owned nodes."""

@@ -279,7 +279,7 @@ class GNNStack(Module):
         """
         return 0 < layer < self.num_layers and self._fused[layer - 1] is not None
 
-    def post_conv(self, layer, z, row_ids=None):
+    def post_conv(self, layer, z, row_ids=None, out=None):
         """What follows hidden convolution ``layer``: its activation (and output bias), then the next dropout if fused.
 
         Parameters
@@ -292,6 +292,11 @@ class GNNStack(Module):
             Key the fused dropout's mask of row ``i`` as row ``row_ids[i]``
             (:func:`fastgnn.ops.bias_act_dropout`): a partitioned runner
             passes the global node ids, so the masks are those of one process.
+        out : ndarray, optional
+            C-contiguous, of ``z``'s shape and dtype, sharing no memory with
+            ``z``: the result is written there (e.g. the front rows of an
+            array with room for a partition's halo rows) and returned. It
+            must not be modified before :meth:`post_conv_backward`.
 
         Returns
         -------
@@ -301,8 +306,12 @@ class GNNStack(Module):
             state for :meth:`post_conv_backward` is kept.
         """
         if self._fused[layer] is None:
-            return self.activations[layer](z)
-        return self._fused_forward(layer, z, row_ids)
+            h = self.activations[layer](z)
+            if out is None:
+                return h
+            out[...] = h
+            return out
+        return self._fused_forward(layer, z, row_ids, out)
 
     def post_conv_backward(self, layer, grad):
         """The gradient of :meth:`post_conv` ``(layer, z)`` with respect to ``z`` (and its bias's, accumulated)."""
@@ -330,14 +339,15 @@ class GNNStack(Module):
                              f"got shape {getattr(x, 'shape', None)}")
         return blocks
 
-    def _fused_forward(self, layer, z, row_ids=None):
+    def _fused_forward(self, layer, z, row_ids=None, out=None):
         """``dropout_{layer+1}(act(z + bias))`` in one pass (the state kept for the backward in training)."""
         bias, activation, options, inplace = self._fused[layer]
         dropout = self.dropouts[layer + 1]
         training = self.training and dropout.p > 0
         h, state = bias_act_dropout(z, None if bias is None else bias.data, activation, p=dropout.p,
-                                    seed=dropout.draw_seed() if training else 0, training=training,
-                                    inplace=inplace, row_ids=row_ids if training else None, **options)
+                                    seed=dropout.draw_seed() if training else 0, training=training, out=out,
+                                    inplace=inplace and out is None, row_ids=row_ids if training else None,
+                                    **options)
         self._fused_states[layer] = state if self.training else None
         return h
 
