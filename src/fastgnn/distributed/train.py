@@ -131,17 +131,42 @@ def _inverse_sqrt(degree):
     return out
 
 
+#: Rows of the local graph whose edges are normalized at once (bounds the float64 temporaries per edge).
+_NORM_CHUNK_ROWS = 1 << 14
+
+
+def _row_chunks(graph):
+    """``(first row, last row + 1, edge slice, destination of every edge of the slice)`` over chunks of rows."""
+    indptr = np.asarray(graph.indptr, dtype=np.int64)
+    for start in range(0, graph.num_dst_nodes, _NORM_CHUNK_ROWS):
+        stop = min(start + _NORM_CHUNK_ROWS, graph.num_dst_nodes)
+        edges = slice(int(indptr[start]), int(indptr[stop]))
+        yield start, stop, edges, np.repeat(np.arange(start, stop), np.diff(indptr[start:stop + 1]))
+
+
 def _gcn_local_graph(conv, graph, halo):
-    """The local graph with the whole graph's GCN weights (self-loops, global degrees) as ``conv`` asks."""
+    """The local graph with the whole graph's GCN weights (self-loops, global degrees) as ``conv`` asks.
+
+    Computed a chunk of rows at a time, each row's weights summed in edge
+    order as :meth:`fastgnn.Graph.gcn_norm` sums them (the same bits), with
+    no per-edge array besides the graph's own and its new weights.
+    """
     if conv.add_self_loops:
         graph = add_destination_self_loops(graph)
     if not conv.normalize:
         return graph
-    weight = np.ones(graph.num_edges) if graph.edge_weight is None else graph.edge_weight.astype(np.float64)
-    degree = np.bincount(graph.destinations().astype(np.int64), weights=weight, minlength=graph.num_dst_nodes)
+    weight = graph.edge_weight
+    degree = np.zeros(graph.num_dst_nodes)
+    for start, stop, edges, dst in _row_chunks(graph):
+        chunk_weight = None if weight is None else weight[edges].astype(np.float64)
+        degree[start:stop] = np.bincount(dst - start, weights=chunk_weight, minlength=stop - start)
     src_scale = _inverse_sqrt(halo.forward(degree.reshape(-1, 1)).reshape(-1))
-    norm = _inverse_sqrt(degree)[graph.destinations()] * weight * src_scale[graph.indices]
-    return graph.with_edge_weight(norm.astype(conv.dtype))
+    dst_scale = _inverse_sqrt(degree)
+    norm = np.empty(graph.num_edges, dtype=conv.dtype)
+    for _, _, edges, dst in _row_chunks(graph):
+        chunk_weight = 1.0 if weight is None else weight[edges].astype(np.float64)
+        norm[edges] = dst_scale[dst] * chunk_weight * src_scale[graph.indices[edges]]
+    return graph.with_edge_weight(norm)
 
 
 @contextlib.contextmanager

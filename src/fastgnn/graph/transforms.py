@@ -133,9 +133,10 @@ def add_destination_self_loops(block):
     blocks, a partition's local graph): source ``i`` is destination ``i``.
     Added loops weigh 1. GCN adds its self-loops to such blocks this way.
     """
-    dst = block.destinations().astype(np.int64)
-    sources = block.indices.astype(np.int64)
     num_dst = block.num_dst_nodes
+    # not block.destinations(): that would stay cached on the block beside the new graph
+    dst = np.repeat(np.arange(num_dst, dtype=np.int64), np.diff(np.asarray(block.indptr, dtype=np.int64)))
+    sources = block.indices.astype(np.int64)
     has_loop = np.zeros(num_dst, dtype=bool)
     has_loop[dst[sources == dst]] = True
     missing = ~has_loop
