@@ -11,9 +11,10 @@ import time
 
 import numpy as np
 
+from fastgnn._runtime.memory import empty_aligned
 from fastgnn.cli._common import CommandError
 
-__all__ = ["run_partitioned", "check_same_graph"]
+__all__ = ["run_partitioned", "check_same_graph", "check_dataset"]
 
 _NOT_DISTRIBUTED = ("inductive", "cut_test_edges", "freeze", "load")
 
@@ -34,9 +35,57 @@ def check_same_graph(info, graph, dataset_name):
                            "edges, or a different fingerprint); pass the --dataset they were made from")
 
 
+def check_dataset(s, info, comm, load_dataset):
+    """Rank 0 checks that ``info``'s partitions were cut from ``--dataset``; every rank gets its verdict (a collective).
+
+    Rank 0 opens the dataset with its graph memory-mapped and its features
+    unread, and compares node and edge counts, then the graph's fingerprint
+    (streamed through the mapped files); the other ranks read nothing of
+    the dataset.
+
+    Returns
+    -------
+    description : str
+        The dataset's ``repr``, for rank 0's first line.
+    num_classes : int
+
+    Raises
+    ------
+    CommandError
+        On every rank, when rank 0 found the dataset missing or another graph.
+    """
+    verdict = None
+    if comm.rank == 0:
+        try:
+            dataset = load_dataset(s["dataset"], s["data_root"], False, True, memory_mapped=True)
+            check_same_graph(info, dataset.graph, s["dataset"])
+            verdict = (None, repr(dataset), int(dataset.num_classes))
+        except CommandError as error:
+            verdict = (str(error), None, None)
+        except Exception as error:      # noqa: BLE001 -- every rank must hear of it, not wait for ever
+            verdict = (f"--dataset {s['dataset']}: {type(error).__name__}: {error}", None, None)
+    problem, description, num_classes = comm.bcast(verdict, root=0)
+    if problem is not None:
+        raise CommandError(problem)
+    return description, num_classes
+
+
 def _row_normalize(x):
     sums = x.sum(axis=1, keepdims=True)
     return np.divide(x, sums, out=np.zeros_like(x), where=sums != 0)
+
+
+def _normalized_with_room(partition):
+    """The part's features row-normalized in float64 (row by row: as on the whole graph), with room for the halo.
+
+    The front rows of a zeroed array of ``num_owned + num_halo`` rows, as
+    :class:`fastgnn.distributed.Partition` reads ``x``: the input exchange
+    then receives the halo rows in place.
+    """
+    x = np.asarray(partition.x)
+    room = empty_aligned((partition.num_owned + partition.num_halo,) + x.shape[1:], np.float64, zeroed=True)
+    room[:partition.num_owned] = _row_normalize(x.astype(np.float64))
+    return room
 
 
 def run_partitioned(s, args, out, *, build, load_dataset, summarize, save_weights):
@@ -70,19 +119,18 @@ def run_partitioned(s, args, out, *, build, load_dataset, summarize, save_weight
 
     config = s["config"]
     started = time.perf_counter()
-    dataset = load_dataset(s["dataset"], s["data_root"], False, True)
-    check_same_graph(info, dataset.graph, s["dataset"])
+    description, num_classes = check_dataset(s, info, comm, load_dataset)   # rank 0 reads the graph only, mapped
     with abort_on_failure(comm):
         partition = load_partition(directory, comm.rank)
-        x = np.asarray(partition.x)
         if s["normalize_features"]:
-            x = _row_normalize(x.astype(np.float64))   # row by row: the same as on the whole graph
-        partition.x = x
-        config.update(model=s["model"], in_channels=x.shape[1], out_channels=dataset.num_classes)
+            partition.x_src = _normalized_with_room(partition)   # the raw features are let go
+            partition.x = partition.x_src[:partition.num_owned]
+        x = partition.x
+        config.update(model=s["model"], in_channels=x.shape[1], out_channels=num_classes)
         minibatch = s["minibatch"]
         mode = ("transductive" if minibatch is None else
                 "transductive, mini-batches of {batch_size} seeds over all ranks, fan-outs {fanouts}".format(**minibatch))
-        say(f"{dataset!r}, {info.num_parts} partitions of {directory} on {comm.size} MPI ranks, {mode}")
+        say(f"{description}, {info.num_parts} partitions of {directory} on {comm.size} MPI ranks, {mode}")
         say("model {model}: hidden {hidden}, layers {layers}, aggr {aggr}, dropout {dropout}, bias {bias}; Adam lr "
             "{lr}, weight decay {weight_decay} ({decay}); up to {epochs} epochs, early stopping {early_stopping} "
             "({patience})".format(**config))

@@ -26,7 +26,7 @@ import os
 import numpy as np
 
 from fastgnn._runtime import validate as V
-from fastgnn._runtime.memory import empty_aligned
+from fastgnn._runtime.memory import empty_aligned, release_mapped_pages
 from fastgnn.datasets import OnDiskDataset
 from fastgnn.datasets.on_disk import SPLIT_PARTS, dataset_meta, write_splits
 from fastgnn.distributed.assign import METHODS, assign_parts, check_num_parts, check_seed
@@ -54,10 +54,12 @@ def part_folder(out_dir, rank):
 
 # ---------------------------------------------------------------------- fingerprint
 def _hash_array(digest, array):
+    """Hash ``array``'s bytes a chunk at a time; a memory-mapped one leaves no page resident after its chunk."""
     flat = np.asarray(array).reshape(-1)
     step = max(1, _HASH_CHUNK // max(flat.itemsize, 1))
     for start in range(0, flat.shape[0], step):
         digest.update(np.ascontiguousarray(flat[start:start + step]).data)
+        release_mapped_pages(array)         # nothing for an array in memory
 
 
 def graph_fingerprint(graph):
