@@ -453,3 +453,78 @@ def test_the_root_holds_the_whole_structure_and_every_nodes_owner(tmp_path):
         load_structure(info, "owner")
     with pytest.raises(ValueError, match="name must be one of"):
         load_structure(info, "x")
+
+
+def test_features_are_read_with_room_for_the_halo(tmp_path):
+    rng = np.random.default_rng(9)
+    graph, x, y, splits = _dataset(rng)
+    partition(graph, 3, tmp_path / "p", method="random", x=x, y=y, splits=splits)
+    for rank in range(3):
+        part = load_partition(tmp_path / "p", rank)
+        assert part.x_src.shape == (part.num_owned + part.num_halo, x.shape[1]) and part.x_src.dtype == x.dtype
+        assert part.x_src.ctypes.data % 64 == 0 and part.x.ctypes.data == part.x_src.ctypes.data
+        np.testing.assert_array_equal(part.x, x[part.global_ids[:part.num_owned]])
+        assert not part.x_src[part.num_owned:].any()                 # zeros until an exchange fills them
+        assert load_partition(tmp_path / "p", rank, mmap=True).x_src is None
+
+
+def _as_version_1(folder, num_parts):
+    """Rewrite a partition folder as version 1 wrote it: every part's halo in increasing global id."""
+    for rank in range(num_parts):
+        part_dir = os.path.join(folder, f"part-{rank}")
+        part = load_partition(folder, rank)
+        n = part.num_owned
+        order = np.argsort(part.global_ids[n:], kind="stable")
+        position = np.empty_like(order)
+        position[order] = np.arange(order.size)
+        indices = np.asarray(part.graph.indices)
+        remap = np.concatenate([np.arange(n), n + position]).astype(indices.dtype)
+        np.save(os.path.join(part_dir, "indices.npy"), remap[indices])
+        for name, values in (("global_ids", part.global_ids), ("in_degree", part.in_degree)):
+            np.save(os.path.join(part_dir, f"{name}.npy"), np.concatenate([values[:n], values[n:][order]]))
+        np.save(os.path.join(part_dir, "halo_owner.npy"), part.halo_owner[order])
+        np.save(os.path.join(part_dir, "halo_remote_index.npy"), part.halo_remote_index[order])
+    path = os.path.join(folder, "partition.json")
+    with open(path) as handle:
+        meta = json.load(handle)
+    meta["version"] = 1
+    with open(path, "w") as handle:
+        json.dump(meta, handle)
+
+
+def test_a_version_1_partition_still_trains(tmp_path):
+    from dist_helpers import run_ranks
+    from fastgnn.distributed import train_node_classifier_distributed
+    from fastgnn.models import GCN, GraphSAGE
+    from fastgnn.optim import SGD
+
+    rng = np.random.default_rng(10)
+    graph, x, y, splits = _dataset(rng, n=120, e=900, feature_dtype=np.float64)
+    y = np.maximum(y, 0)                    # every node labelled
+    for name in ("v2", "v1"):
+        partition(graph, 3, tmp_path / name, method="random", x=x, y=y, splits=splits)
+    _as_version_1(str(tmp_path / "v1"), 3)
+    assert PartitionInfo.load(tmp_path / "v1").meta["version"] == 1
+    with open(tmp_path / "v2" / "partition.json") as handle:
+        meta = json.load(handle)
+    assert meta["version"] == 2
+    meta["version"] = 3
+    (tmp_path / "v3").mkdir()
+    (tmp_path / "v3" / "partition.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="format version 3, this fastgnn reads versions 1, 2"):
+        PartitionInfo.load(tmp_path / "v3")
+
+    def losses(folder, model_class):
+        def job(comm):
+            model = model_class(x.shape[1], 8, int(y.max()) + 1, dropout=0.5, rng=0, dtype=np.float64)
+            part = load_partition(folder, comm.rank)
+            result = train_node_classifier_distributed(model, part, SGD(model.parameters(), lr=0.05), comm=comm,
+                                                       epochs=4, early_stopping=None)
+            return result.history["train_loss"], part
+        return run_ranks(3, job)
+
+    for model_class in (GCN, GraphSAGE):
+        new, old = losses(tmp_path / "v2", model_class), losses(tmp_path / "v1", model_class)
+        # the same up to the order of the weight gradient's sum over the source rows (the halo's order differs)
+        np.testing.assert_allclose([loss for loss, _ in new], [loss for loss, _ in old], rtol=1e-12)
+        assert all(part.x_src[part.num_owned:].any() for _, part in new if part.num_halo)  # received in place
