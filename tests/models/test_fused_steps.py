@@ -92,3 +92,23 @@ def test_frozen_first_layer_releases_the_fused_state(rng):
     _step(model, graph, rng.standard_normal((50, 12)).astype(np.float32), rng.integers(0, 3, 50))
     assert model._fused_states == [None]
     assert not model.convs[0].bias.grad.any()
+
+
+@pytest.mark.parametrize("name", ["gcn-bias", "sage-mean", "gin"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_post_conv_into_out_is_the_same_step(rng, name, fused):
+    """``post_conv(..., out=)`` writes the step where asked (a partition's room for its halo) with the same bits."""
+    z = rng.standard_normal((30, 16))
+    options = dict(hidden_channels=[16], out_channels=3, dropout=0.4, dtype=np.float64, **CONFIGS[name])
+    models = [GNNStack(12, rng=7, **options) for _ in range(2)]
+    if not fused:
+        models = [_unfused(model) for model in models]
+    grad = rng.standard_normal((30, 16))
+    room = np.full((40, 16), np.nan)
+    want = models[0].post_conv(0, z.copy(), row_ids=np.arange(30))
+    got = models[1].post_conv(0, z.copy(), row_ids=np.arange(30), out=room[:30])
+    assert np.shares_memory(got, room)
+    np.testing.assert_array_equal(got, want)
+    assert np.isnan(room[30:]).all()                    # the rows after out are left alone
+    np.testing.assert_array_equal(models[1].post_conv_backward(0, grad.copy()),
+                                  models[0].post_conv_backward(0, grad.copy()))
