@@ -7,7 +7,8 @@
 1. the dataset folder is partitioned once per part count
    (``python -m fastgnn partition``, METIS by default; one part for P = 1)
    into ``DIR-partitions/<method>-<P>/`` beside it, reused while its
-   ``partition.json`` is there;
+   ``partition.json`` is there and of the current format version (an older
+   one is written again);
 2. for every P, ``mpirun -n P`` runs this file as a worker (``--worker``) on
    every rank: it loads its part (:func:`fastgnn.distributed.load_partition`)
    and trains a 2-layer GCN (``--model sage``: GraphSAGE, mean aggregation;
@@ -66,14 +67,32 @@ def ensure_partition(dataset, method, num_parts):
     """The partition folder of ``dataset`` into ``num_parts`` parts, written by a child process if missing."""
     method = "contiguous" if num_parts == 1 else method
     out = partition_dir(dataset, method, num_parts)
-    if not os.path.exists(os.path.join(out, "partition.json")):
+    version = _partition_version(out)
+    if version != _current_version():
         os.makedirs(os.path.dirname(out), exist_ok=True)
         started = time.perf_counter()
+        stale = [] if version is None else ["--overwrite"]        # an older format: written again
         subprocess.run([sys.executable, "-m", "fastgnn", "partition", "--dataset", dataset, "--num-parts",
-                        str(num_parts), "--method", method, "--out", out], check=True, stdout=subprocess.DEVNULL)
-        print(f"partitioned into {num_parts} ({method}) in {time.perf_counter() - started:.0f} s: {out}",
-              flush=True)
+                        str(num_parts), "--method", method, "--out", out, *stale], check=True,
+                       stdout=subprocess.DEVNULL)
+        print(f"partitioned into {num_parts} ({method}) in {time.perf_counter() - started:.0f} s: {out}"
+              + (f" (replacing format version {version})" if stale else ""), flush=True)
     return out
+
+
+def _partition_version(out):
+    """The format version of the partition folder ``out``, None when there is none."""
+    path = os.path.join(out, "partition.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        return json.load(handle).get("version")
+
+
+def _current_version():
+    from fastgnn.distributed.partition import PARTITION_VERSION
+
+    return PARTITION_VERSION
 
 
 def _stats_delta(after, before):
