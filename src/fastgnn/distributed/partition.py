@@ -477,6 +477,10 @@ class Partition:
     graph : Graph
         Bipartite: ``num_owned`` destination rows (the owned nodes), and
         ``num_owned + num_halo`` source columns (owned nodes, then halo nodes).
+        Always memory-mapped (read-only), its pages released after the
+        validation: they are resident while a layer reads them, and a
+        trainer that only needs a graph derived from it (GCN's normalized
+        local graph) can release them again.
     x : ndarray of shape (num_owned, num_features), or None
         Read into the first rows of :attr:`x_src` (a view of it), or
         memory-mapped with ``mmap=True``.
@@ -515,7 +519,8 @@ class Partition:
             raise FileNotFoundError(f"{folder} is missing")
         self.info, self.rank, self.path = info, rank, folder
         self.meta = storage.read_meta(folder)
-        self.graph = storage.load_graph(Graph, folder, mmap=mmap)
+        self.graph = storage.load_graph(Graph, folder, mmap=True)
+        release_mapped_pages(self.graph.indptr, self.graph.indices, self.graph.edge_weight)  # read to check
         entry = info.parts[rank]
         self.num_owned = self.graph.num_dst_nodes
         self.num_halo = self.graph.num_src_nodes - self.num_owned
@@ -668,7 +673,8 @@ def load_partition(out_dir, rank, *, mmap=False):
     rank : int
         In ``[0, num_parts)``.
     mmap : bool
-        Memory-map the graph arrays and features instead of reading them.
+        Memory-map the features instead of reading them (the graph arrays
+        are always memory-mapped, see :attr:`Partition.graph`).
 
     Returns
     -------

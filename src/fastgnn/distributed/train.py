@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from fastgnn._runtime.memory import empty_aligned, owns_memory
+from fastgnn._runtime.memory import empty_aligned, owns_memory, release_mapped_pages
 from fastgnn.graph import Graph, SparseFeatures
 from fastgnn.graph.transforms import add_destination_self_loops
 from fastgnn.losses import cross_entropy
@@ -246,6 +246,9 @@ class DistributedModel:
                 self.graphs.append(local[key])
             else:
                 self.graphs.append(graph)
+        if all(used is not graph for used in self.graphs):
+            # only graphs derived from the part's are read: a memory-mapped part graph's pages can go
+            release_mapped_pages(graph.indptr, graph.indices, graph.edge_weight)
         self._x_cache = None
         # the part's features with room for the halo rows (Partition.x_src): the input exchange fills it in place
         self._x_room = getattr(partition, "x_src", None)
