@@ -211,7 +211,11 @@ class DistributedModel:
     ``backward(grad)`` fills the parameter gradients with this rank's
     share; :meth:`allreduce_gradients` sums them over the ranks. The input
     features are exchanged once per run (kept sparse when at most 10 % of
-    them are non-zero) and the input dropout runs on each rank's copy; the
+    them are non-zero), in place into ``partition.x_src`` when ``x_owned``
+    is its front rows (:func:`~fastgnn.distributed.load_partition` reads
+    them so), and the input dropout runs on each rank's copy; a hidden
+    layer's activation step writes its rows into the front of an array with
+    room for the halo rows, which the exchange fills after them; the
     hidden layers' dropout runs on owned rows before the exchange, so a
     node's dropped features are the same on every rank that reads them.
     Every dense dropout mask is keyed by global node id (``row_ids`` of
