@@ -6,7 +6,7 @@ import dist_cases as cases
 from dist_helpers import make_parts, run_ranks
 from fastgnn.distributed import HaloExchange, train_node_classifier_distributed
 from fastgnn.graph import Graph
-from fastgnn.models import GAT, GIN, GraphConvNet, GraphSAGE
+from fastgnn.models import GAT, GIN, GATv2, GraphConvNet, GraphSAGE
 from fastgnn.optim import Adam
 from fastgnn.train import train_node_classifier
 
@@ -115,11 +115,15 @@ def _model(kind, graph_x, num_classes, dtype):
            "sage-sum": lambda: GraphSAGE(graph_x, 8, num_classes, aggr="sum", **options),
            "gin": lambda: GIN(graph_x, 8, num_classes, **options),
            "graphconv-mean": lambda: GraphConvNet(graph_x, 8, num_classes, aggr="mean", **options),
-           "gat": lambda: GAT(graph_x, 4, num_classes, heads=2, **options)}[kind]()
+           "sage-min": lambda: GraphSAGE(graph_x, 8, num_classes, aggr="min", **options),
+           "graphconv-max": lambda: GraphConvNet(graph_x, 8, num_classes, aggr="max", **options),
+           "gat": lambda: GAT(graph_x, 4, num_classes, heads=2, **options),
+           "gatv2": lambda: GATv2(graph_x, 4, num_classes, heads=2, **options)}[kind]()
     return net, Adam(net.parameters(), lr=0.01)
 
 
-@pytest.mark.parametrize("kind", ["gcn", "sage", "sage-max", "sage-sum", "gin", "graphconv-mean", "gat"])
+@pytest.mark.parametrize("kind", ["gcn", "sage", "sage-max", "sage-min", "sage-sum", "gin", "graphconv-mean",
+                                  "graphconv-max", "gat", "gatv2"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("halo_by_owner", [False, True])
 def test_training_equals_single_process(kind, dtype, halo_by_owner):
