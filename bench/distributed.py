@@ -50,6 +50,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
+from measure import append_json_lines  # noqa: E402
 from minibatch import DATASET_ENV, status_mb  # noqa: E402
 
 MB = 1024 * 1024
@@ -258,10 +259,7 @@ def run_from_args(args, file=None):
     # the single-process baseline is bench/large_memory.py's GCN: no memory ratio for GraphSAGE
     single = None if args.no_single or args.model != "gcn" else single_process(args)
     report(records, single, file)
-    if args.json:
-        with open(args.json, "a") as handle:
-            for record in records + ([] if single is None else [single]):
-                handle.write(json.dumps(record) + "\n")
+    append_json_lines(args.json, records + ([] if single is None else [single]))
     return 0
 
 

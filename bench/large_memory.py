@@ -46,6 +46,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
+from measure import append_json_lines  # noqa: E402
 from minibatch import DATASET_ENV, FastgnnTrainer, make_seeds, status_mb  # noqa: E402
 
 CASES = ("fullbatch", "fullbatch-plain", "minibatch")
@@ -209,9 +210,7 @@ def run_from_args(args, file=None):
     for case in args.cases:
         record = run_case(case, args)
         report(record, file)
-        if args.json:
-            with open(args.json, "a") as handle:
-                handle.write(json.dumps(record) + "\n")
+        append_json_lines(args.json, [record])
     return 0
 
 

@@ -3,6 +3,7 @@
 Standard library only: the DGL peers import it from their own environment
 (numpy<2, no fastgnn).
 """
+import json
 import time
 
 
@@ -78,3 +79,12 @@ def peak_growth_mb(run):
     result = run()
     peak = status_kb("VmHWM")
     return ((max(peak - base, 0) / 1024.0) if resettable and peak and base else None), result
+
+
+def append_json_lines(path, records):
+    """Append each record (a JSON-serialisable dict) as one line to ``path``; nothing when ``path`` is None."""
+    if not path:
+        return
+    with open(path, "a") as handle:
+        for record in records:
+            handle.write(json.dumps(record) + "\n")

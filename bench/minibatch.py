@@ -53,7 +53,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
-from measure import status_kb  # noqa: E402  (bench/measure.py)
+from measure import append_json_lines, status_kb  # noqa: E402  (bench/measure.py)
 
 DGL_PEER = os.path.join(BENCH_DIR, "minibatch_dgl_peer.py")
 DGL_PYTHON_ENV = "FASTGNN_DGL_PYTHON"
@@ -331,10 +331,7 @@ def run(args, file=None):
             print(f"{threads} thread(s), CPU seconds per batch (less sensitive to other load on the machine): "
                   f"fastgnn {fg:.3f}, DGL {dg:.3f}, ratio {dg / fg:.2f}", file=file)
     print("per-round seconds:", {f"{r['impl']}@{r['threads']}": r["per_round_seconds"] for r in rows}, file=file)
-    if args.json:
-        with open(args.json, "a") as handle:
-            for row in rows:
-                handle.write(json.dumps(row) + "\n")
+    append_json_lines(args.json, rows)
     return rows
 
 

@@ -69,10 +69,10 @@ def test_large_memory_reports_both_cases_from_fresh_processes(folder, tmp_path):
     jsonl = tmp_path / "memory.jsonl"
     out = io.StringIO()
     args = _args(large_memory, ["--dataset", folder, "--epochs", "1", "--hidden", "8", "--batches", "2",
-                                "--batch-size", "64", "--json", str(jsonl)])
+                                "--batch-size", "64", "--cases", "fullbatch,minibatch", "--json", str(jsonl)])
     assert large_memory.run_from_args(args, file=out) == 0
     text = out.getvalue()
-    assert "full-batch GCN" in text and "graph + features" in text and "target <= 2x" in text
+    assert "full-batch ChunkedGCN" in text and "graph + features" in text and "target <= 2x" in text
     assert "memory-mapped features" in text and "the feature file" in text
     full, mini = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert full["case"] == "fullbatch" and mini["case"] == "minibatch"
