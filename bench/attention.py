@@ -60,14 +60,13 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 import tracemalloc
 import warnings
 
 import numpy as np
 
 from graphs import BENCH_GRAPHS, bench_edge_index, gat_layer_data, training_data, unique_edges
-from measure import time_runs
+from measure import int_list, time_runs
 from training import PeakMemory
 
 __all__ = ["GRAPHS", "SHAPES", "THREADS", "PASSES", "LAYER_IMPLS", "EPOCH_IMPLS", "MODELS", "parse_shape",
@@ -555,16 +554,6 @@ def _shapes(text):
     return names
 
 
-def _ints(text):
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
-
-
 def add_arguments(parser):
     """Declare the options of ``python bench/run.py gat``; returns the parser."""
     parser.add_argument("--tasks", type=_names(TASKS), default=list(TASKS), help="default: layer,epoch")
@@ -573,7 +562,7 @@ def add_arguments(parser):
                              "or on small when it is the only graph)")
     parser.add_argument("--shapes", type=_shapes, default=list(SHAPES),
                         help="IN x HEADS x OUT (default 64x8x8,128x8x16)")
-    parser.add_argument("--threads", type=_ints, default=list(THREADS), help="default: 1,2")
+    parser.add_argument("--threads", type=int_list, default=list(THREADS), help="default: 1,2")
     parser.add_argument("--passes", type=_names(PASSES), default=list(PASSES), help="default: forward,forward_backward")
     parser.add_argument("--impls", type=_names(LAYER_IMPLS), default=list(LAYER_IMPLS),
                         help="default: fastgnn,fastgnn_kernels,fastgnn_torch,pyg,pyg_csr,dgl (missing peers are "

@@ -50,7 +50,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
-from measure import append_json_lines  # noqa: E402
+from measure import append_json_lines, int_list  # noqa: E402
 from minibatch import DATASET_ENV, status_mb  # noqa: E402
 
 MB = 1024 * 1024
@@ -219,15 +219,11 @@ def report(records, single, file=None):
     file.flush()
 
 
-def _ints(text):
-    return [int(value) for value in text.split(",") if value.strip()]
-
-
 def add_arguments(parser):
     """Declare the options of ``python bench/run.py distributed``; returns the parser."""
     parser.add_argument("--dataset", default=os.environ.get(DATASET_ENV),
                         help=f"a fastgnn dataset folder (default ${DATASET_ENV})")
-    parser.add_argument("--ranks", type=_ints, default=[1, 2, 4], help="comma-separated rank counts (1,2,4)")
+    parser.add_argument("--ranks", type=int_list, default=[1, 2, 4], help="comma-separated rank counts (1,2,4)")
     parser.add_argument("--method", default="metis", choices=["metis", "random", "contiguous"])
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="epochs run first and subtracted (default 1)")

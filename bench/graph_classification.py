@@ -60,6 +60,7 @@ from fastgnn.losses import cross_entropy
 from fastgnn.models.graph_classification import GINGraphClassifier, GraphClassifierFactory
 from fastgnn.optim import Adam
 from fastgnn.train import cross_validate_graph_classifier
+from measure import int_list  # noqa: E402  (bench/measure.py)
 
 TU_ROOT_ENV = "FASTGNN_TU_ROOT"     # a folder holding MUTAG/MUTAG_A.txt, ...
 WORKLOADS = {
@@ -341,20 +342,10 @@ def _names(text):
     return names
 
 
-def _ints(text):
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
-
-
 def add_arguments(parser):
     """Declare the options of ``python bench/run.py graph-classification``; returns the parser."""
     parser.add_argument("--rounds", type=int, default=5, help="timed epochs per implementation (default 5)")
-    parser.add_argument("--threads", type=_ints, default=[1, 2], help="comma-separated thread counts (default 1,2)")
+    parser.add_argument("--threads", type=int_list, default=[1, 2], help="comma-separated thread counts (default 1,2)")
     parser.add_argument("--workloads", type=_names, default=["mutag", "proteins"],
                         help=f"comma-separated workloads of {','.join(WORKLOADS)} (default mutag,proteins)")
     parser.add_argument("--folds", type=int, default=10, help="folds of the fastgnn-cv rows (default 10)")

@@ -46,7 +46,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
-from measure import append_json_lines  # noqa: E402
+from measure import append_json_lines, fanout_list  # noqa: E402
 from minibatch import DATASET_ENV, FastgnnTrainer, make_seeds, status_mb  # noqa: E402
 
 CASES = ("fullbatch", "fullbatch-plain", "minibatch")
@@ -165,10 +165,6 @@ def report(record, file=None):
               f"the feature file", file=file)
 
 
-def _ints(text):
-    return [int(x) for x in text.split(",") if x.strip()]
-
-
 def add_arguments(parser):
     """Declare the options of ``python bench/run.py large-memory``; returns the parser."""
     parser.add_argument("--dataset", default=os.environ.get(DATASET_ENV),
@@ -179,7 +175,7 @@ def add_arguments(parser):
     parser.add_argument("--hidden", type=int, default=128, help="full-batch GCN hidden width (default 128)")
     parser.add_argument("--batches", type=int, default=40, help="mini-batch steps (default 40)")
     parser.add_argument("--batch-size", type=int, default=1024)
-    parser.add_argument("--fanouts", type=_ints, default=[15, 10, 5])
+    parser.add_argument("--fanouts", type=fanout_list, default=[15, 10, 5])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--chunk-size", type=int, default=1 << 15,
                         help="rows per chunk of the fullbatch case's ChunkedGCN (default 32768)")

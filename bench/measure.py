@@ -3,7 +3,9 @@
 Standard library only: the DGL peers import it from their own environment
 (numpy<2, no fastgnn).
 """
+import argparse
 import json
+import subprocess
 import time
 
 
@@ -88,3 +90,52 @@ def append_json_lines(path, records):
     with open(path, "a") as handle:
         for record in records:
             handle.write(json.dumps(record) + "\n")
+
+
+def int_list(text, minimum=1):
+    """An option's comma-separated integers (each at least ``minimum``); argparse's error otherwise."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < minimum:
+        raise argparse.ArgumentTypeError(f"expected integers of at least {minimum}, got {text!r}")
+    return values
+
+
+def fanout_list(text):
+    """Comma-separated fan-outs: positive, or -1 for every neighbour (the sampler checks the rest)."""
+    return int_list(text, minimum=-1)
+
+
+class Peer:
+    """A worker process kept alive, driven by one ``ROUND <threads>`` line per timed round.
+
+    It prints one JSON line when ready (kept as ``info``) and one per round;
+    ``QUIT`` (or end of input) ends it.
+    """
+
+    def __init__(self, command, cwd=None):
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=cwd)
+        self.info = self._reply()
+
+    def _reply(self):
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the worker exited (status {self.process.wait()})")
+        return json.loads(line)
+
+    def round(self, threads):
+        self.process.stdin.write(f"ROUND {threads}\n")
+        self.process.stdin.flush()
+        return self._reply()
+
+    def close(self):
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write("QUIT\n")
+                self.process.stdin.flush()
+                self.process.wait(timeout=120)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()

@@ -42,7 +42,6 @@ import math
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,7 +52,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
-from measure import append_json_lines, status_kb  # noqa: E402  (bench/measure.py)
+from measure import Peer, append_json_lines, fanout_list, int_list, status_kb  # noqa: E402  (bench/measure.py)
 
 DGL_PEER = os.path.join(BENCH_DIR, "minibatch_dgl_peer.py")
 DGL_PYTHON_ENV = "FASTGNN_DGL_PYTHON"
@@ -61,10 +60,6 @@ DATASET_ENV = "FASTGNN_BENCH_DATASET"
 IMPLS = ("fastgnn", "dgl")
 
 __all__ = ["status_mb", "pyg_status", "make_seeds", "FastgnnTrainer", "add_arguments", "run_from_args", "main"]
-
-
-def _ints(text):
-    return [int(x) for x in text.split(",") if x.strip()]
 
 
 def status_mb(field):
@@ -177,48 +172,18 @@ def worker_main(args):
     return 0
 
 
-class Peer:
-    """A worker process kept alive: one timed round per request."""
-
-    def __init__(self, command):
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                        cwd=BENCH_DIR)
-        self.info = self._reply()
-
-    def _reply(self):
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the worker exited (status {self.process.wait()})")
-        return json.loads(line)
-
-    def round(self, threads):
-        self.process.stdin.write(f"ROUND {threads}\n")
-        self.process.stdin.flush()
-        return self._reply()
-
-    def close(self):
-        if self.process.poll() is None:
-            try:
-                self.process.stdin.write("QUIT\n")
-                self.process.stdin.flush()
-                self.process.wait(timeout=120)
-            except (OSError, subprocess.TimeoutExpired):
-                self.process.kill()
-                self.process.wait()
-
-
 def add_arguments(parser):
     """Declare the options of ``python bench/run.py minibatch``; returns the parser."""
     parser.add_argument("--dataset", default=os.environ.get(DATASET_ENV),
                         help=f"a fastgnn dataset folder (default ${DATASET_ENV})")
-    parser.add_argument("--fanouts", type=_ints, default=[15, 10, 5], help="seeds first (default 15,10,5)")
+    parser.add_argument("--fanouts", type=fanout_list, default=[15, 10, 5], help="seeds first (default 15,10,5)")
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--batches", type=int, default=20,
                         help="batches timed per round (default 20); the epoch time is extrapolated from them")
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--dropout", type=float, default=0.5)
     parser.add_argument("--lr", type=float, default=0.003)
-    parser.add_argument("--threads", type=_ints, default=[1, 2], help="comma-separated (default 1,2)")
+    parser.add_argument("--threads", type=int_list, default=[1, 2], help="comma-separated (default 1,2)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds, medians printed (default 3)")
     parser.add_argument("--impls", type=lambda t: [i for i in t.split(",") if i], default=list(IMPLS),
                         help="comma-separated among fastgnn,dgl (default both)")
@@ -236,8 +201,8 @@ def _start(impl, args, seeds_file):
                "--hidden", str(args.hidden), "--dropout", str(args.dropout), "--lr", str(args.lr)]
     if impl == "fastgnn":
         return Peer([sys.executable, os.path.abspath(__file__), "--worker"] + options
-                    + (["--no-prefetch"] if args.no_prefetch else []))
-    return Peer([args.dgl_python, DGL_PEER] + options)
+                    + (["--no-prefetch"] if args.no_prefetch else []), cwd=BENCH_DIR)
+    return Peer([args.dgl_python, DGL_PEER] + options, cwd=BENCH_DIR)
 
 
 def run(args, file=None):

@@ -21,12 +21,10 @@ input-side-first order, so both sample the same numbers.
 The machine may be shared: only the ratios of one run mean something.
 """
 import argparse
-import json
 import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,14 +36,10 @@ if BENCH_DIR not in sys.path:
     sys.path.insert(0, BENCH_DIR)
 
 import graphs  # noqa: E402  (bench/graphs.py)
-from measure import anon_huge_pages_mb  # noqa: E402
+from measure import Peer, anon_huge_pages_mb, fanout_list, int_list  # noqa: E402
 
 DGL_PEER = os.path.join(BENCH_DIR, "sampling_dgl_peer.py")
 DGL_PYTHON_ENV = "FASTGNN_DGL_PYTHON"
-
-
-def _ints(text):
-    return [int(x) for x in text.split(",") if x.strip()]
 
 
 def add_arguments(parser):
@@ -53,10 +47,10 @@ def add_arguments(parser):
     parser.add_argument("--graph", choices=["uniform", "powerlaw"], default="uniform")
     parser.add_argument("--nodes", type=int, default=2_450_000)
     parser.add_argument("--edges", type=int, default=61_900_000)
-    parser.add_argument("--fanouts", type=_ints, default=[15, 10, 5], help="seeds first (default 15,10,5)")
+    parser.add_argument("--fanouts", type=fanout_list, default=[15, 10, 5], help="seeds first (default 15,10,5)")
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--batches", type=int, default=10, help="batches per timed round (default 10)")
-    parser.add_argument("--threads", type=_ints, default=[1, 2], help="comma-separated (default 1,2)")
+    parser.add_argument("--threads", type=int_list, default=[1, 2], help="comma-separated (default 1,2)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds, medians printed (default 5)")
     parser.add_argument("--dgl-python", default=os.environ.get(DGL_PYTHON_ENV),
                         help=f"interpreter of the DGL environment (default ${DGL_PYTHON_ENV}); none: no DGL column")
@@ -92,33 +86,6 @@ def write_inputs(folder, args):
     seeds = rng.permutation(args.nodes)[:args.batches * args.batch_size].reshape(args.batches, args.batch_size)
     np.save(os.path.join(folder, "seeds.npy"), seeds.astype(np.int64))
     return seeds
-
-
-class DGLPeer:
-    """The DGL peer process, kept alive: one timed round per request."""
-
-    def __init__(self, python, folder, fanouts, idtype):
-        self.process = subprocess.Popen(
-            [python, DGL_PEER, "--dir", folder, "--fanouts", ",".join(map(str, fanouts)), "--idtype", idtype],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=BENCH_DIR)
-        self.info = self._reply()
-
-    def _reply(self):
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the DGL peer exited (status {self.process.wait()})")
-        return json.loads(line)
-
-    def round(self, threads):
-        self.process.stdin.write(f"ROUND {threads}\n")
-        self.process.stdin.flush()
-        return self._reply()
-
-    def close(self):
-        if self.process.poll() is None:
-            self.process.stdin.write("QUIT\n")
-            self.process.stdin.flush()
-            self.process.wait(timeout=60)
 
 
 def fastgnn_round(graph, seeds, fanouts, threads, epoch):
@@ -157,7 +124,8 @@ def run_from_args(args):
         peer = None
         if args.dgl_python:
             try:
-                peer = DGLPeer(args.dgl_python, folder, args.fanouts, args.dgl_idtype)
+                peer = Peer([args.dgl_python, DGL_PEER, "--dir", folder, "--fanouts", ",".join(map(str, args.fanouts)),
+                             "--idtype", args.dgl_idtype], cwd=BENCH_DIR)
                 print(f"DGL {peer.info.get('dgl')} peer ready ({args.dgl_python}, idtype {args.dgl_idtype})",
                       flush=True)
             except (OSError, RuntimeError, ValueError) as error:
