@@ -75,6 +75,17 @@ def write_splits(folder, splits):
             np.save(os.path.join(folder, "split", name, f"{part}.npy"), np.asarray(parts[part], dtype=np.int64))
 
 
+def check_node_features(x, num_nodes):
+    """``x`` as a float32/float64 array of shape ``(num_nodes, num_features)``, or the error naming it."""
+    if not isinstance(x, np.ndarray):
+        x = V.as_array(x, "x")
+    if x.ndim != 2 or x.shape[0] != num_nodes:
+        raise ValueError(f"x must have shape (num_nodes={num_nodes}, num_features), got {x.shape}")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"x must be float32 or float64, got {x.dtype}")
+    return x
+
+
 def save_dataset(path, graph, x=None, y=None, splits=None, *, name=None, num_classes=None, overwrite=False):
     """Write a node-classification dataset to the folder ``path``, atomically.
 
@@ -106,12 +117,7 @@ def save_dataset(path, graph, x=None, y=None, splits=None, *, name=None, num_cla
         raise TypeError(f"graph must be a fastgnn.Graph, got {type(graph).__name__}")
     num_nodes = graph.num_src_nodes
     if x is not None:
-        if not isinstance(x, np.ndarray):
-            x = V.as_array(x, "x")
-        if x.ndim != 2 or x.shape[0] != num_nodes:
-            raise ValueError(f"x must have shape (num_nodes={num_nodes}, num_features), got {x.shape}")
-        if x.dtype not in (np.float32, np.float64):
-            raise TypeError(f"x must be float32 or float64, got {x.dtype}")
+        x = check_node_features(x, num_nodes)
     if y is not None:
         y = V.as_index_vector(y, "y")
         if y.shape[0] != graph.num_dst_nodes and y.shape[0] != num_nodes:

@@ -28,7 +28,7 @@ import numpy as np
 from fastgnn._runtime import validate as V
 from fastgnn._runtime.memory import empty_aligned, release_mapped_pages
 from fastgnn.datasets import OnDiskDataset
-from fastgnn.datasets.on_disk import SPLIT_PARTS, dataset_meta, write_splits
+from fastgnn.datasets.on_disk import SPLIT_PARTS, check_node_features, dataset_meta, write_splits
 from fastgnn.distributed.assign import METHODS, assign_parts, check_num_parts, check_seed
 from fastgnn.graph import Graph
 from fastgnn.graph import storage
@@ -103,12 +103,7 @@ def _resolve_input(source, x, y, splits):
         raise ValueError(f"graph_or_dataset_dir must be a square graph, got {graph!r}")
     n = graph.num_dst_nodes
     if x is not None:
-        if not isinstance(x, np.ndarray):
-            x = V.as_array(x, "x")
-        if x.ndim != 2 or x.shape[0] != n:
-            raise ValueError(f"x must have shape (num_nodes={n}, num_features), got {x.shape}")
-        if x.dtype not in (np.float32, np.float64):
-            raise TypeError(f"x must be float32 or float64, got {x.dtype}")
+        x = check_node_features(x, n)
     num_classes = None
     if y is not None:
         y = V.as_index_vector(y, "y")

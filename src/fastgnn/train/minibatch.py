@@ -23,12 +23,11 @@ import numpy as np
 from fastgnn._runtime import validate as V
 from fastgnn.data import NeighborLoader
 from fastgnn.data.neighbor import check_fanouts
-from fastgnn.graph import Graph
 from fastgnn.losses import cross_entropy
 from fastgnn.metrics import accuracy
 from fastgnn.nn.module import Module
 from fastgnn.train.loop import check_epochs, fit, thread_policy
-from fastgnn.train.node import model_dtype
+from fastgnn.train.node import check_node_graph, model_dtype
 from fastgnn.train.progress import as_progress
 from fastgnn.train.stopping import resolve_stopping
 
@@ -44,11 +43,7 @@ def check_positive_int(value, name):
 
 def _check_inputs(graph, x, y, masks):
     """Validate without reading ``x`` whole (it may be memory-mapped); return ``(y, masks)``."""
-    if not isinstance(graph, Graph):
-        raise TypeError(f"graph must be a fastgnn.Graph, got {type(graph).__name__}")
-    if not graph.is_square:
-        raise ValueError(f"node classification needs a square graph, got {graph.num_src_nodes} source "
-                         f"and {graph.num_dst_nodes} destination nodes")
+    check_node_graph(graph)
     num_nodes = graph.num_nodes
     if not isinstance(x, np.ndarray):
         raise TypeError(f"x must be a NumPy array (or np.memmap) of node features, got {type(x).__name__}")

@@ -69,6 +69,15 @@ def _as_node_mask(mask, num_nodes, name):
     return array
 
 
+def check_node_graph(graph):
+    """Raise unless ``graph`` is a square :class:`Graph`, the one a node classifier trains on."""
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph must be a fastgnn.Graph, got {type(graph).__name__}")
+    if not graph.is_square:
+        raise ValueError(f"node classification needs a square graph, got {graph.num_src_nodes} source "
+                         f"and {graph.num_dst_nodes} destination nodes")
+
+
 def check_node_inputs(graph, x, y, masks, dtype=None):
     """Validate the inputs of node classification; return ``(x, y, masks)`` ready to use.
 
@@ -92,11 +101,7 @@ def check_node_inputs(graph, x, y, masks, dtype=None):
         A length that does not match the graph's node count, or a mask
         selecting nothing; the message names the argument.
     """
-    if not isinstance(graph, Graph):
-        raise TypeError(f"graph must be a fastgnn.Graph, got {type(graph).__name__}")
-    if not graph.is_square:
-        raise ValueError(f"node classification needs a square graph, got {graph.num_src_nodes} source "
-                         f"and {graph.num_dst_nodes} destination nodes")
+    check_node_graph(graph)
     num_nodes = graph.num_nodes
     if isinstance(x, SparseFeatures):
         if x.shape[0] != num_nodes:
