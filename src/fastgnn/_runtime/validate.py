@@ -107,14 +107,19 @@ def check_reduce(reduce, allowed=None, name="reduce", where=""):
     return canonical
 
 
+def as_int(value, name, what="an integer"):
+    """``value`` as a Python int (anything ``operator.index`` takes, never a bool); the error says ``name must be what``."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be {what}, got bool")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}") from None
+
+
 def check_size(value, name):
     """A non-negative Python int."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got bool")
-    try:
-        size = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    size = as_int(value, name)
     if size < 0:
         raise ValueError(f"{name} must be non-negative, got {size}")
     return size

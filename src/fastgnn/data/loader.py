@@ -1,8 +1,7 @@
 """Mini-batches of graphs: :class:`DataLoader`."""
-import operator
-
 import numpy as np
 
+from fastgnn._runtime import validate as V
 from fastgnn._runtime.random import as_generator
 from fastgnn.data.batch import Batch
 
@@ -71,12 +70,7 @@ class DataLoader:
 
 
 def _check_batch_size(batch_size):
-    if isinstance(batch_size, (bool, np.bool_)):
-        raise TypeError("batch_size must be a positive int, got bool")
-    try:
-        batch_size = operator.index(batch_size)
-    except TypeError:
-        raise TypeError(f"batch_size must be a positive int, got {type(batch_size).__name__}") from None
+    batch_size = V.as_int(batch_size, "batch_size", "a positive int")
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size}")
     return batch_size

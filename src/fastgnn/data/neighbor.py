@@ -51,12 +51,7 @@ def check_fanouts(fanouts, num_layers=None, name="fanouts"):
         raise TypeError(f"{name} must be a list of ints (one per layer), got {type(fanouts).__name__}")
     checked = []
     for layer, fanout in enumerate(fanouts):
-        if isinstance(fanout, (bool, np.bool_)):
-            raise TypeError(f"{name}[{layer}] must be an int, got bool")
-        try:
-            value = operator.index(fanout)
-        except TypeError:
-            raise TypeError(f"{name}[{layer}] must be an int, got {type(fanout).__name__}") from None
+        value = V.as_int(fanout, f"{name}[{layer}]", "an int")
         if value == 0 or value < -1:
             raise ValueError(f"{name}[{layer}] must be a positive int or -1 (all neighbours), got {value}")
         checked.append(value)

@@ -1,5 +1,4 @@
 """Argument checks and small helpers shared by the op families of :mod:`fastgnn.ops`."""
-import operator
 
 import numpy as np
 
@@ -101,12 +100,7 @@ _TWO_64 = 1 << 64
 def check_counter(value, name):
     """A dropout ``seed`` or ``step``: a Python int in [0, 2^64)."""
     if type(value) is not int:
-        if isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be an integer, got bool")
-        try:
-            value = operator.index(value)
-        except TypeError:
-            raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+        value = V.as_int(value, name)
     if not 0 <= value < _TWO_64:
         raise ValueError(f"{name} must be in [0, 2**64), got {value}")
     return value
