@@ -439,6 +439,31 @@ def test_prefetch_thread_ends_with_the_iteration():
     assert not any(t.name == "fastgnn-neighbor-prefetch" for t in threading.enumerate())
 
 
+def test_prefetch_builds_only_one_batch_ahead():
+    import threading
+    import time
+
+    from fastgnn.data.neighbor import prefetched
+
+    started = []
+    lock = threading.Lock()
+
+    def make(index, items, epoch):
+        with lock:
+            started.append(index)
+        return index
+
+    taken = []
+    for batch in prefetched(make, ((i, None) for i in range(6)), 0):
+        time.sleep(0.05)  # ample time for a thread that would build further ahead
+        with lock:
+            taken.append((batch, max(started)))
+    assert [batch for batch, _ in taken] == list(range(6))
+    # While batch i is in use, batch i + 1 at most has been started.
+    assert all(furthest <= batch + 1 for batch, furthest in taken)
+    assert any(furthest == batch + 1 for batch, furthest in taken)  # and it is prefetched
+
+
 def test_prefetch_passes_errors_to_the_consumer(monkeypatch):
     graph = random_graph()
     loader = NeighborLoader(graph, None, fanouts=[2], batch_size=16, prefetch=True)

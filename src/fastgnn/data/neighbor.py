@@ -556,24 +556,36 @@ def prefetched(make_batch, batches, epoch):
 
     The batches are built in a background thread that never outlives the
     iteration (it stops when the consumer leaves early or fails; an error of
-    the thread is raised in the consumer).
+    the thread is raised in the consumer). The thread starts a batch only
+    once the consumer has taken the one before, so at most two batches are
+    alive at a time: the one in use and the next.
     """
     results = queue.Queue(maxsize=1)
+    # Released each time the consumer takes a batch: the thread builds the next one only then.
+    may_build = threading.Semaphore(1)
     stop = threading.Event()
+
+    def wait_for(acquire):
+        """Call ``acquire(timeout=...)`` until it succeeds (True) or the iteration stops (False)."""
+        while not stop.is_set():
+            if acquire(timeout=0.05):
+                return True
+        return False
 
     def put(item):
         """Hand ``item`` to the consumer, waiting while the queue is full, unless the iteration stops first."""
-        while not stop.is_set():
+        def try_put(timeout):
             try:
-                results.put(item, timeout=0.05)
-                return
+                results.put(item, timeout=timeout)
+                return True
             except queue.Full:
-                continue
+                return False
+        wait_for(try_put)
 
     def work():
         try:
             for index, seeds in batches:
-                if stop.is_set():
+                if not wait_for(may_build.acquire):
                     return
                 put((make_batch(index, seeds, epoch), None))
             item = (_DONE, None)
@@ -586,6 +598,7 @@ def prefetched(make_batch, batches, epoch):
     try:
         while True:
             batch, error = results.get()
+            may_build.release()
             if error is not None:
                 raise error
             if batch is _DONE:
