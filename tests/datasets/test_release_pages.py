@@ -105,3 +105,37 @@ def test_read_immutable_small_large_and_truncated(tmp_path, nbytes):
         assert read_immutable(handle, nbytes) == payload
     with open(tmp_path / "f", "rb") as handle, pytest.raises(ValueError, match="ends after"):
         read_immutable(handle, nbytes + 1)
+
+
+@pytest.mark.parametrize("budget", [1, 3 * 4096, 64 * 1024, 1 << 30])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+def test_region_gather_equals_numpy(tmp_path, budget, dtype):
+    from fastgnn.data.neighbor import _gather_releasing
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5000, 3, 7)).astype(dtype)             # rows of several dimensions
+    np.save(tmp_path / "x.npy", x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    for ids in (rng.integers(0, 5000, 4000), np.arange(5000)[::-1], np.array([7, 7, 7, 4999, 0]),
+                np.zeros(0, dtype=np.int64)):
+        ids = ids.astype(np.int64)
+        before = ids.copy()
+        for threads in (1, 2, 3):
+            out = _gather_releasing(mapped, ids, budget, threads)
+            assert out.dtype == x.dtype and out.flags.c_contiguous
+            np.testing.assert_array_equal(out, x[ids])
+        np.testing.assert_array_equal(ids, before)
+    # An in-memory array (nothing to release) and a strided one take the same path's results.
+    np.testing.assert_array_equal(_gather_releasing(x, ids, budget, 2), x[ids])
+    np.testing.assert_array_equal(_gather_releasing(x[:, 1], np.array([3, 1]), budget, 2), x[[3, 1], 1])
+
+
+def test_populate_mapped_rows_is_a_hint(tmp_path):
+    from fastgnn._runtime.memory import populate_mapped_rows
+
+    data, x = _dataset(tmp_path)
+    release_mapped_pages(data.x)
+    populate_mapped_rows(data.x, 10, 2000)          # True on Linux 5.14+, else False: either way a hint
+    assert np.array_equal(np.asarray(data.x), x)
+    assert populate_mapped_rows(x, 0, 10) is False  # not a map
+    assert populate_mapped_rows(data.x, 5, 5) is False

@@ -16,7 +16,10 @@ from fastgnn._kernels._common cimport index_t
 
 cnp.import_array()
 
+from libc.string cimport memcpy
+
 cdef extern from "fastgnn_sample.h" nogil:
+    void FG_SAMPLE_PREFETCH(const void* p)
     uint64_t fg_sample_layer_key(uint64_t seed, uint64_t epoch, uint64_t layer)
     void fg_gather_rows_bytes(char* out, const char* x, const int64_t* ids, int64_t row_bytes, int64_t begin,
                               int64_t end)
@@ -164,4 +167,37 @@ def gather_rows(cnp.ndarray out not None, cnp.ndarray x not None, const int64_t[
             lo = task * _ROWS_PER_TASK
             hi = min(lo + _ROWS_PER_TASK, m)
             fg_gather_rows_bytes(o, src, &ids[0], row_bytes, lo, hi)
+    return out
+
+
+cdef inline void _gather_rows_at(char* out, const int64_t* positions, const char* x, const int64_t* ids,
+                                 int64_t row_bytes, int64_t begin, int64_t end) noexcept nogil:
+    cdef int64_t i
+    for i in range(begin, end):
+        if i + 8 < end:
+            FG_SAMPLE_PREFETCH(x + ids[i + 8] * row_bytes)
+        memcpy(out + positions[i] * row_bytes, x + ids[i] * row_bytes, <size_t>row_bytes)
+
+
+def gather_rows_at(cnp.ndarray out not None, const int64_t[::1] positions, cnp.ndarray x not None,
+                   const int64_t[::1] ids, int n_threads):
+    """``out[positions[k]] = x[ids[k]]`` over rows of bytes (both C-contiguous, same row size, in range;
+    distinct positions)."""
+    cdef int64_t m = ids.shape[0]
+    cdef int64_t row_bytes = cnp.PyArray_ITEMSIZE(x)
+    cdef int axis
+    for axis in range(1, cnp.PyArray_NDIM(x)):
+        row_bytes *= cnp.PyArray_DIM(x, axis)
+    cdef char* o = <char*>cnp.PyArray_DATA(out)
+    cdef const char* src = <const char*>cnp.PyArray_DATA(x)
+    cdef int64_t n_tasks = (m + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
+    cdef int64_t task, lo, hi
+    cdef int threads = n_threads if n_tasks > 1 else 1
+    if m == 0 or row_bytes == 0:
+        return out
+    with nogil:
+        for task in prange(n_tasks, num_threads=threads, schedule="static"):
+            lo = task * _ROWS_PER_TASK
+            hi = min(lo + _ROWS_PER_TASK, m)
+            _gather_rows_at(o, &positions[0], src, &ids[0], row_bytes, lo, hi)
     return out

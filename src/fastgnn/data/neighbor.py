@@ -20,7 +20,7 @@ import numpy as np
 
 from fastgnn._kernels import sample as _K
 from fastgnn._runtime import validate as V
-from fastgnn._runtime.memory import empty_aligned, mapped_buffer, release_mapped_pages
+from fastgnn._runtime.memory import empty_aligned, mapped_buffer, populate_mapped_rows, release_mapped_pages
 from fastgnn._runtime.threads import check_num_threads, resolve_num_threads
 from fastgnn.data.loader import _check_batch_size
 from fastgnn.graph import Graph
@@ -330,11 +330,11 @@ def epoch_order(input_nodes, shuffle, seed, epoch):
 
 
 #: The default ``mapped_page_budget`` of the sampling loaders over memory-mapped arrays, in bytes.
-MAPPED_PAGE_BUDGET = 128 << 20
+MAPPED_PAGE_BUDGET = 32 << 20
 
 
 def _check_page_budget(value, graph, x):
-    """``mapped_page_budget`` as a positive int (bytes) or None (``"auto"``: 128 MiB if anything is mapped)."""
+    """``mapped_page_budget`` as a positive int (bytes) or None (``"auto"``: 32 MiB if anything is mapped)."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -358,24 +358,32 @@ def _gather_releasing(x, ids, budget, n_threads):
     """``gather_rows(x, ids)`` one region of ``budget`` bytes of ``x`` after another, releasing the mapped
     pages after each region.
 
-    The ids are visited in increasing order (a stable argsort), so each
-    region of the file is mapped once per call, whatever the kernel maps
-    around a faulting row (fault-around and large page-cache folios map up
-    to 2 MiB); the rows go to their places in the output. At most about
-    ``budget`` bytes of ``x``'s pages (plus the edges of a region) are
-    resident at a time. Extra cost: the sort, ``O(m log m)``, and one copy
-    of the gathered rows.
+    The ids are grouped by region (a stable radix sort of their region
+    numbers), so each region of the file is mapped once per call, in one
+    ``madvise`` where the system can (:func:`populate_mapped_rows`) rather
+    than a fault per page, and released after its rows are copied to their
+    places in the output. At most about ``budget`` bytes of ``x``'s pages
+    (plus the edges of a region) are resident at a time. Extra cost: the
+    grouping, ``O(m)``, and the mapping of each region touched.
     """
+    if not x.flags.c_contiguous:       # not a plain map of a file: nothing to release region by region
+        return gather_rows(x, ids, n_threads=n_threads)
     row_bytes = max(1, x.dtype.itemsize * int(np.prod(x.shape[1:], dtype=np.int64)))
+    threads = resolve_num_threads(n_threads, ids.shape[0] * max(row_bytes // 4, 1))
     region_rows = max(1, budget // row_bytes)
-    order = np.argsort(ids, kind="stable")
-    sorted_ids = ids[order]
+    num_regions = -(-x.shape[0] // region_rows)
+    region = ids // region_rows
+    if num_regions <= np.iinfo(np.uint16).max:
+        region = region.astype(np.uint16)   # NumPy sorts 16-bit keys stably by radix
+    order = np.argsort(region, kind="stable")
+    ends = np.cumsum(np.bincount(region, minlength=num_regions))
     out = empty_aligned((ids.shape[0],) + x.shape[1:], x.dtype)
-    ends = np.searchsorted(sorted_ids, np.arange(region_rows, x.shape[0] + region_rows, region_rows))
     start = 0
-    for stop in ends.tolist():
+    for number, stop in enumerate(ends.tolist()):
         if stop > start:
-            out[order[start:stop]] = gather_rows(x, sorted_ids[start:stop], n_threads=n_threads)
+            positions = order[start:stop]
+            populate_mapped_rows(x, number * region_rows, min((number + 1) * region_rows, x.shape[0]))
+            _K.gather_rows_at(out, positions, x, ids[positions], threads)
             release_mapped_pages(x)
         start = stop
     return out
@@ -504,7 +512,7 @@ class NeighborLoader(_EpochLoader):
         reading them again is a cheap minor fault, and the batches are the
         same. Without it, every page read stays resident, and one batch of
         a large fan-out reads nearly all of the feature file. ``'auto'``
-        (default): 128 MiB when anything is memory-mapped, else None. None:
+        (default): 32 MiB when anything is memory-mapped, else None. None:
         never release.
 
     Notes
