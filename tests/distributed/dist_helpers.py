@@ -85,7 +85,8 @@ class ThreadComm:
     def alltoallv(self, send, send_counts, recv_counts, out=None, *, send_offsets=None, recv_offsets=None):
         send = np.ascontiguousarray(send)
         send_offsets = _offsets(send_counts, send_offsets)
-        pieces = [send[send_offsets[r]:send_offsets[r] + int(send_counts[r])] for r in range(self.size)]
+        # copies: the sender may reuse its buffer once the call returns, as MPI lets it
+        pieces = [send[send_offsets[r]:send_offsets[r] + int(send_counts[r])].copy() for r in range(self.size)]
         values = self._share(pieces)
         received = [values[source][self.rank] for source in range(self.size)]
         assert [len(r) for r in received] == [int(c) for c in recv_counts]

@@ -143,8 +143,11 @@ class HaloExchange:
             halo_rows = h_src[self.num_owned:]           # received in place
         else:
             halo_rows = np.empty((self.num_halo,) + h_owned.shape[1:], dtype=h_owned.dtype)
+        buffer = None
         for lo, hi, sent, received, offsets in self._rounds(h_owned):
-            send = h_owned[self._send_index[lo:hi]]       # this round's window of the rows served
+            if buffer is None:          # the first window is the largest
+                buffer = np.empty((hi - lo,) + h_owned.shape[1:], dtype=h_owned.dtype)
+            send = np.take(h_owned, self._send_index[lo:hi], axis=0, out=buffer[:hi - lo])   # this round's rows
             self.comm.alltoallv(send, sent, received, out=halo_rows, recv_offsets=offsets)
         if not self.grouped:
             h_src[self.num_owned + self._by_owner] = halo_rows
