@@ -92,6 +92,8 @@ class HaloExchange:
         self.send_counts = np.asarray(comm.alltoallv(self.recv_counts.reshape(size, 1), np.ones(size, np.int64),
                                                      np.ones(size, np.int64))).reshape(size).astype(np.int64)
         requested = comm.alltoallv(remote[self._by_owner], self.recv_counts, self.send_counts)
+        if self.grouped:
+            self._by_owner = None       # the identity: not kept (8 bytes per halo node)
         if requested.size and (requested.min() < 0 or requested.max() >= self.num_owned):
             raise ValueError(f"rank {rank}: another rank asked for local rows out of [0, {self.num_owned}); "
                              "the parts do not belong to one partition")
