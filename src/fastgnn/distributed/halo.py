@@ -149,7 +149,8 @@ class HaloExchange:
         for lo, hi, sent, received, offsets in self._rounds(h_owned):
             if buffer is None:          # the first window is the largest
                 buffer = np.empty((hi - lo,) + h_owned.shape[1:], dtype=h_owned.dtype)
-            send = np.take(h_owned, self._send_index[lo:hi], axis=0, out=buffer[:hi - lo])   # this round's rows
+            # this round's rows (ids checked at setup: "clip" never clips, and writes out= without a buffer)
+            send = np.take(h_owned, self._send_index[lo:hi], axis=0, out=buffer[:hi - lo], mode="clip")
             self.comm.alltoallv(send, sent, received, out=halo_rows, recv_offsets=offsets)
         if not self.grouped:
             h_src[self.num_owned + self._by_owner] = halo_rows
