@@ -130,7 +130,8 @@ def worker(args):
         comm.barrier()
         result = train_node_classifier_distributed(model, part, optimizer, comm=comm,
                                                    epochs=args.warmup + args.epochs, early_stopping=None,
-                                                   val_mask=no_validation, n_threads=args.threads_per_rank)
+                                                   val_mask=no_validation, n_threads=args.threads_per_rank,
+                                                   round_bytes=args.round_bytes)
         (first, stats_first), (last, stats_last) = marks[args.warmup - 1], marks[-1]
         per_epoch = {op: {key: value / args.epochs for key, value in entry.items()}
                      for op, entry in _stats_delta(stats_last, stats_first).items()}
@@ -174,6 +175,8 @@ def run_ranks(args, num_parts, partitions):
     command += [sys.executable, os.path.abspath(__file__), "--worker", "--partitions", partitions,
                 "--model", args.model, "--hidden", str(args.hidden), "--epochs", str(args.epochs), "--warmup", str(args.warmup),
                 "--threads-per-rank", str(threads)]
+    if args.round_bytes is not None:
+        command += ["--round-bytes", str(args.round_bytes)]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OMPI_MCA_mpi_yield_when_idle="1")
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env)
     if done.returncode != 0:
@@ -232,6 +235,8 @@ def add_arguments(parser):
                         help="2-layer GCN (default) or GraphSAGE with mean aggregation")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="cores shared by the ranks (OMP_NUM_THREADS = threads // P)")
+    parser.add_argument("--round-bytes", type=int, default=None,
+                        help="bytes of rows per halo-exchange round (default: the library's, 32 MiB)")
     parser.add_argument("--no-single", action="store_true", help="skip the single-process run")
     parser.add_argument("--json", metavar="PATH", default=None, help="append the JSON records to PATH")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -82,13 +82,18 @@ class ThreadComm:
             total += value
         return total
 
-    def alltoallv(self, send, send_counts, recv_counts, out=None):
+    def alltoallv(self, send, send_counts, recv_counts, out=None, *, send_offsets=None, recv_offsets=None):
         send = np.ascontiguousarray(send)
-        bounds = np.concatenate([[0], np.cumsum(send_counts)]).astype(np.int64)
-        pieces = [send[bounds[r]:bounds[r + 1]] for r in range(self.size)]
+        send_offsets = _offsets(send_counts, send_offsets)
+        # copies: the sender may reuse its buffer once the call returns, as MPI lets it
+        pieces = [send[send_offsets[r]:send_offsets[r] + int(send_counts[r])].copy() for r in range(self.size)]
         values = self._share(pieces)
         received = [values[source][self.rank] for source in range(self.size)]
         assert [len(r) for r in received] == [int(c) for c in recv_counts]
+        if recv_offsets is not None:
+            for piece, offset in zip(received, _offsets(recv_counts, recv_offsets)):
+                out[offset:offset + len(piece)] = piece
+            return out
         if out is not None:
             out[...] = np.concatenate(received) if received else send[:0]
             return out
@@ -102,6 +107,13 @@ class ThreadComm:
 
     def barrier(self):
         self.group.barrier.wait()
+
+
+def _offsets(counts, offsets):
+    """The given row offsets, or the blocks' back to back."""
+    if offsets is not None:
+        return [int(offset) for offset in offsets]
+    return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64).tolist()
 
 
 def run_ranks(size, function):

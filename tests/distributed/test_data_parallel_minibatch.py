@@ -174,6 +174,21 @@ def test_self_communicator_is_a_one_rank_job():
         comm.alltoallv(rows, [3], [2])
 
 
+def test_self_communicator_sends_and_receives_at_offsets():
+    comm = SelfCommunicator()
+    rows = np.arange(8.0).reshape(4, 2)
+    out = np.full((5, 2), -1.0)
+    assert comm.alltoallv(rows, [2], [2], out=out, send_offsets=[1], recv_offsets=[3]) is out
+    np.testing.assert_array_equal(out, [[-1, -1], [-1, -1], [-1, -1], [2, 3], [4, 5]])
+    np.testing.assert_array_equal(comm.alltoallv(rows, [1], [1], send_offsets=[3]), rows[3:])
+    with pytest.raises(ValueError, match="recv_offsets needs out"):
+        comm.alltoallv(rows, [1], [1], recv_offsets=[0])
+    with pytest.raises(ValueError, match="reach past"):
+        comm.alltoallv(rows, [2], [2], send_offsets=[3])
+    with pytest.raises(ValueError, match="send_offsets must hold 1"):
+        comm.alltoallv(rows, [2], [2], send_offsets=[0, 1])
+
+
 def test_early_stopping_stops_every_rank_where_one_process_stops():
     graph, x, y, masks = cases.synthetic()
     options = dict(fanouts=FANOUTS, batch_size=BATCH, epochs=20, early_stopping="patience", patience=1, seed=7)

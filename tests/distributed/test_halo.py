@@ -64,6 +64,70 @@ def test_forward_and_backward_match_the_whole_graph(num_parts, dtype, index_dtyp
         assert np.shares_memory(in_place, overwritten)
 
 
+@pytest.mark.parametrize("num_parts", [2, 3, 4])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("halo_by_owner", [False, True])
+@pytest.mark.parametrize("rows_per_round", [1, 2, 7])
+def test_rounds_give_the_bits_of_one_round(num_parts, dtype, halo_by_owner, rows_per_round):
+    """Small ``round_bytes`` (many Alltoallv rounds): forward as the reference, backward bitwise as one round."""
+    graph, parts = _graph_and_parts(num_parts, halo_by_owner=halo_by_owner)
+    width = 5
+    h = np.random.default_rng(0).standard_normal((graph.num_nodes, width)).astype(dtype)
+    grads = [np.random.default_rng(p).standard_normal((part.global_ids.size, width)).astype(dtype)
+             for p, part in enumerate(parts)]
+    # reference: the owned rows plus every halo copy's gradient, added in rank order
+    total = np.zeros((graph.num_nodes, width), dtype=dtype)
+    for part, grad in zip(parts, grads):
+        total[part.global_ids[:part.num_owned]] += grad[:part.num_owned]
+    for part, grad in zip(parts, grads):
+        total[part.global_ids[part.num_owned:]] += grad[part.num_owned:]
+    round_bytes = rows_per_round * width * np.dtype(dtype).itemsize
+
+    def job(comm):
+        part = parts[comm.rank]
+        one, small = HaloExchange(part, comm), HaloExchange(part, comm, round_bytes=round_bytes + 1)
+        owned = h[part.global_ids[:part.num_owned]]
+        grad = grads[comm.rank].copy()
+        grad.flags.writeable = False
+        return one.forward(owned), small.forward(owned), one.backward(grad), small.backward(grad)
+
+    most = max(int(part.halo_owner.size) for part in parts)
+    assert most > 2 * rows_per_round                      # several rounds
+    for part, (h_one, h_small, grad_one, grad_small) in zip(parts, run_ranks(num_parts, job)):
+        np.testing.assert_array_equal(h_small, h[part.global_ids])
+        np.testing.assert_array_equal(h_one, h_small)
+        assert grad_small.tobytes() == grad_one.tobytes()
+        np.testing.assert_array_equal(grad_small, total[part.global_ids[:part.num_owned]])
+
+
+def test_round_bytes_is_checked():
+    _, parts = _graph_and_parts(2)
+    for bad, error in ((0, ValueError), (-5, ValueError), (2.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="round_bytes"):
+            run_ranks(1, lambda comm: HaloExchange(_graph_and_parts(1)[1][0], comm, round_bytes=bad))
+    with pytest.raises(ValueError, match="round_bytes must be the same on every rank"):
+        run_ranks(2, lambda comm: HaloExchange(parts[comm.rank], comm, round_bytes=64 * (comm.rank + 1)))
+
+
+@pytest.mark.parametrize("kind", ["gcn", "sage"])
+def test_training_in_small_rounds_gives_the_same_bits(kind):
+    graph, x, y, masks = cases.synthetic()
+    parts = make_parts(graph, x, y, masks, cases.assignment(graph.num_nodes, 3), halo_by_owner=True)
+
+    def job(comm, round_bytes):
+        net = (GraphSAGE if kind == "sage" else cases.GCN)(x.shape[1], 8, int(y.max()) + 1, dropout=0.5, rng=0)
+        result = train_node_classifier_distributed(net, parts[comm.rank], Adam(net.parameters(), lr=0.01),
+                                                   comm=comm, epochs=4, early_stopping=None,
+                                                   round_bytes=round_bytes)
+        return result.history["train_loss"], np.concatenate([p.data.ravel() for p in net.parameters()])
+
+    one = run_ranks(3, lambda comm: job(comm, None))
+    small = run_ranks(3, lambda comm: job(comm, 24))
+    for (loss_one, params_one), (loss_small, params_small) in zip(one, small):
+        assert loss_small == loss_one
+        assert params_small.tobytes() == params_one.tobytes()
+
+
 def test_an_empty_part_and_a_part_without_halo():
     graph, x, y, masks = cases.synthetic()
     assignment = np.zeros(graph.num_nodes, dtype=np.int64)

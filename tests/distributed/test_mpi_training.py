@@ -71,6 +71,7 @@ def test_losses_equal_single_process(ranks, tmp_dir):
         halo = results[f"{dataset}/halo"]
         assert halo["forward_equal"]
         assert halo["backward_err"] < 1e-12
+        assert results[f"{dataset}/halo/rounds"], dataset     # many small rounds: the same bits as one
         for kind in cases.MODELS:
             for dtype_name, tolerance in (("float64", 1e-10), ("float32", 1e-5)):
                 got = results[f"{dataset}/{kind}/{dtype_name}"]
@@ -95,6 +96,7 @@ def test_losses_with_dropout_equal_single_process(ranks, tmp_dir):
         want = _single_process("synthetic", kind, "float64", dropout=0.5)
         np.testing.assert_allclose(got["train_loss"], want.history["train_loss"], rtol=1e-10, err_msg=kind)
         np.testing.assert_allclose(got["val_loss"], want.history["val_loss"], rtol=1e-10, err_msg=kind)
+        assert results[f"synthetic/{kind}/dropout/rounds_same"], kind
 
 
 def test_failing_rank_ends_the_job_with_its_number(tmp_dir):

@@ -120,34 +120,42 @@ class Communicator:
         self.comm.Bcast(total, root=0)
         return total
 
-    def alltoallv(self, send, send_counts, recv_counts, out=None):
+    def alltoallv(self, send, send_counts, recv_counts, out=None, *, send_offsets=None, recv_offsets=None):
         """Exchange row blocks: rows ``send_counts[0]`` first go to rank 0, and so on.
 
         Parameters
         ----------
-        send : ndarray (sum(send_counts), ...)
-            C-contiguous; the rows for each rank, in rank order.
+        send : ndarray (rows, ...)
+            C-contiguous; the rows for each rank, in rank order
+            (``sum(send_counts)`` rows), or anywhere in it with ``send_offsets``.
         send_counts, recv_counts : sequence of int, length ``size``
             Rows sent to and received from each rank.
         out : ndarray (sum(recv_counts), ...), optional
             C-contiguous and writeable, of ``send``'s dtype: the rows are
-            received there (no array of their own).
+            received there (no array of their own). Required with
+            ``recv_offsets``; it may then have more rows.
+        send_offsets, recv_offsets : sequence of int, length ``size``, optional
+            The first row of each rank's block in ``send`` / ``out``
+            (default: the blocks back to back, in rank order). Rows are sent
+            from and received into place: no gathered copy either way.
 
         Returns
         -------
-        ndarray (sum(recv_counts), ...)
+        ndarray
             The rows received, from rank 0 first (``out`` when given).
         """
         send = np.ascontiguousarray(send)
         row = int(np.prod(send.shape[1:], dtype=np.int64))
-        recv = _receive_buffer(out, (int(np.sum(recv_counts)),) + send.shape[1:], send.dtype)
-        send_elems = np.asarray(send_counts, dtype=np.int64) * row
-        recv_elems = np.asarray(recv_counts, dtype=np.int64) * row
-        send_displs = np.concatenate([[0], np.cumsum(send_elems)[:-1]])
-        recv_displs = np.concatenate([[0], np.cumsum(recv_elems)[:-1]])
+        send_counts, send_offsets = _blocks(send_counts, send_offsets, send.shape[0], self.size, "send")
+        if recv_offsets is not None and out is None:
+            raise ValueError("recv_offsets needs out (the array the rows are received into)")
+        rows = int(np.sum(recv_counts)) if recv_offsets is None else getattr(out, "shape", (0,))[0]
+        recv = _receive_buffer(out, (rows,) + send.shape[1:], send.dtype)
+        recv_counts, recv_offsets = _blocks(recv_counts, recv_offsets, recv.shape[0], self.size, "recv")
+        send_elems, recv_elems = send_counts * row, recv_counts * row
         started = time.perf_counter() if self.stats is not None else None
-        self.comm.Alltoallv([send, (send_elems.tolist(), send_displs.tolist())],
-                            [recv, (recv_elems.tolist(), recv_displs.tolist())])
+        self.comm.Alltoallv([send, (send_elems.tolist(), (send_offsets * row).tolist())],
+                            [recv, (recv_elems.tolist(), (recv_offsets * row).tolist())])
         if started is not None:
             itemsize = send.dtype.itemsize
             self._count("alltoallv", started, (send_elems.sum() - send_elems[self.rank]) * itemsize,
@@ -191,14 +199,23 @@ class SelfCommunicator:
     def allreduce_sum(self, array):
         return np.array(array, order="C")
 
-    def alltoallv(self, send, send_counts, recv_counts, out=None):
-        if int(np.sum(send_counts)) != int(np.sum(recv_counts)):
-            raise ValueError("a single rank receives what it sends: send_counts and recv_counts must be equal")
+    def alltoallv(self, send, send_counts, recv_counts, out=None, *, send_offsets=None, recv_offsets=None):
         send = np.asarray(send)
+        send_counts, send_offsets = _blocks(send_counts, send_offsets, send.shape[0], 1, "send")
+        if int(send_counts[0]) != int(np.sum(recv_counts)):
+            raise ValueError("a single rank receives what it sends: send_counts and recv_counts must be equal")
+        rows = send[int(send_offsets[0]):int(send_offsets[0] + send_counts[0])]
+        if recv_offsets is None:
+            if out is None:
+                return np.array(rows, order="C")
+            recv = _receive_buffer(out, rows.shape, send.dtype)
+            recv[...] = rows
+            return recv
         if out is None:
-            return np.array(send, order="C")
-        recv = _receive_buffer(out, send.shape, send.dtype)
-        recv[...] = send
+            raise ValueError("recv_offsets needs out (the array the rows are received into)")
+        recv = _receive_buffer(out, out.shape[:1] + send.shape[1:], send.dtype)
+        recv_counts, recv_offsets = _blocks(recv_counts, recv_offsets, recv.shape[0], 1, "recv")
+        recv[int(recv_offsets[0]):int(recv_offsets[0] + recv_counts[0])] = rows
         return recv
 
     def allgather(self, obj):
@@ -212,6 +229,23 @@ class SelfCommunicator:
 
     def abort(self, code=1):
         raise SystemExit(code)
+
+
+def _blocks(counts, offsets, rows, size, side):
+    """``(counts, offsets)`` as int64 arrays of length ``size``, every block inside ``rows`` rows, or a ValueError."""
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+    if counts.shape != (size,) or np.any(counts < 0):
+        raise ValueError(f"{side}_counts must hold {size} counts >= 0, got {counts.tolist()}")
+    if offsets is None:
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    else:
+        offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
+        if offsets.shape != (size,) or np.any(offsets < 0):
+            raise ValueError(f"{side}_offsets must hold {size} row offsets >= 0, got {offsets.tolist()}")
+    if size and int(np.max(offsets + counts)) > rows:
+        raise ValueError(f"the {side} blocks (counts {counts.tolist()}, offsets {offsets.tolist()}) reach past "
+                         f"the buffer's {rows} rows")
+    return counts, offsets
 
 
 def _receive_buffer(out, shape, dtype):

@@ -492,7 +492,8 @@ class Partition:
     halo_remote_index : ndarray of int64, shape (num_halo,)
         Each halo node's local id within its owner.
     in_degree : ndarray of int64, shape (num_owned + num_halo,)
-        The global in-degree of every local source node.
+        The global in-degree of every local source node (memory-mapped:
+        full-graph training computes its degrees from the local graph).
     edge_ids : ndarray of int64, shape (num_edges,)
         The global edge id of every local edge (always memory-mapped: read
         only where used).
@@ -543,7 +544,7 @@ class Partition:
                                            mmap=False)
         self.halo_remote_index = storage.open_npy(folder, "halo_remote_index.npy", shape=(self.num_halo,),
                                                   dtype=np.int64, mmap=False)
-        self.in_degree = storage.open_npy(folder, "in_degree.npy", shape=(n_src,), dtype=np.int64, mmap=False)
+        self.in_degree = storage.open_npy(folder, "in_degree.npy", shape=(n_src,), dtype=np.int64, mmap=True)
         # memory-mapped whatever ``mmap`` says: 8 bytes per edge that training never reads
         self.edge_ids = storage.open_npy(folder, "edge_ids.npy", shape=(self.graph.num_edges,), dtype=np.int64,
                                          mmap=True)

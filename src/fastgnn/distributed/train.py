@@ -182,15 +182,12 @@ def _weights_as_given(convs):
             conv.normalize, conv.add_self_loops, conv.cached = normalize, loops, cached
 
 
-def _source_gradient(conv, grad_src, grad_dst):
-    """``dL/dh_src`` with the destination rows' gradient added, in an array of its own (no copy when it is one).
-
-    GCNConv does not read the destination rows (its gradient for them is zero): nothing is added.
-    """
+def _source_gradient(grad_src, grad_dst):
+    """``dL/dh_src`` with the destination rows' gradient (None: none) added, in an array of its own (no copy when it is one)."""
     flags = grad_src.flags
     if not (flags.c_contiguous and flags.writeable and owns_memory(grad_src)):
         grad_src = np.array(grad_src, order="C")
-    if not isinstance(conv, GCNConv):
+    if grad_dst is not None:
         grad_src[:grad_dst.shape[0]] += grad_dst
     return grad_src
 
@@ -204,6 +201,9 @@ class DistributedModel:
         The same model (same initial weights) on every rank.
     partition : Partition
     comm : Communicator
+    round_bytes : int, optional
+        The halo exchange's bound per ``Alltoallv`` round (see
+        :class:`HaloExchange`; default 32 MiB).
 
     Notes
     -----
@@ -226,14 +226,14 @@ class DistributedModel:
     Use inside :meth:`prepared`.
     """
 
-    def __init__(self, model, partition, comm):
+    def __init__(self, model, partition, comm, round_bytes=None):
         for name in ("convs", "dropouts", "activations", "num_layers", "post_conv", "dropout_is_fused"):
             if not hasattr(model, name):
                 raise TypeError(f"model must be a fastgnn.models.GNNStack (a stack of convolutions), "
                                 f"got {type(model).__name__}")
         self.model = model
         self.comm = comm
-        self.halo = HaloExchange(partition, comm)
+        self.halo = HaloExchange(partition, comm, round_bytes=round_bytes)
         self.num_owned = self.halo.num_owned
         # dropout masks are keyed by global node id: a node's mask is the one a single process draws
         self.global_ids = np.ascontiguousarray(partition.global_ids, dtype=np.int64)
@@ -276,11 +276,15 @@ class DistributedModel:
             self._x_cache = (x_owned, x_src)
         return self._x_cache[1]
 
-    def _destination_rows(self, conv, h_src):
-        """``h_src[:num_owned]``; GCNConv does not read it, and takes no sparse rows: a zero-strided stand-in."""
-        if isinstance(conv, GCNConv) and isinstance(h_src, SparseFeatures):
-            return np.broadcast_to(np.zeros((), dtype=h_src.dtype), (self.num_owned, h_src.shape[1]))
-        return h_src[:self.num_owned]
+    def _layer_input(self, conv, h_src):
+        """The pair ``(h_src, h_src[:num_owned])``; GCNConv reads only the source rows: ``h_src`` alone.
+
+        (A pair would have GCNConv's backward return a zero gradient of the
+        destination rows: an array of ``num_owned`` rows for nothing.)
+        """
+        if isinstance(conv, GCNConv):
+            return h_src
+        return h_src, h_src[:self.num_owned]
 
     def forward(self, x_owned):
         """Logits of the owned nodes (``model`` in its current mode)."""
@@ -297,7 +301,8 @@ class DistributedModel:
                 if self._separate_dropout(layer):
                     h = dropout(h, row_ids=self.owned_ids)   # before the exchange: one mask for every reader
                 h_src = self.halo.forward(h, out=room)      # in place when h is room's front rows
-            h = model.convs[layer](self.graphs[layer], (h_src, self._destination_rows(model.convs[layer], h_src)))
+            h = model.convs[layer](self.graphs[layer], self._layer_input(model.convs[layer], h_src))
+            h_src = None        # a dropped-out copy is not kept past the layer unless the layer keeps it
             if layer < model.num_layers - 1:
                 # the hidden rows go straight into an array with room for the halo rows the exchange adds
                 room = None if self._separate_dropout(layer + 1) else empty_aligned(
@@ -329,8 +334,8 @@ class DistributedModel:
             if not needed:
                 dropout.clear_cache()
                 continue
-            grad_src, grad_dst = grad
-            grad = self.halo.backward(_source_gradient(model.convs[layer], grad_src, grad_dst), overwrite_input=True)
+            grad_src, grad_dst = (grad, None) if isinstance(model.convs[layer], GCNConv) else grad
+            grad = self.halo.backward(_source_gradient(grad_src, grad_dst), overwrite_input=True)
             if model.dropout_is_fused(layer):
                 continue            # this dropout is part of the fused step below
             if dropout.p > 0 and layer > 0:
@@ -413,7 +418,7 @@ def evaluate_distributed(runner, x_owned, y, masks):
 def train_node_classifier_distributed(model, partition, optimizer, *, comm=None, epochs=200, patience=10,
                                       early_stopping="window", restore_best=None, train_mask=None, val_mask=None,
                                       test_mask=None, progress=None, log_every=1, log=None, checkpoint=None,
-                                      n_threads=None, blas_threads=1):
+                                      n_threads=None, blas_threads=1, round_bytes=None):
     """Full-batch node classification over a partitioned graph, one part per MPI rank.
 
     Mirrors :func:`fastgnn.train.train_node_classifier` (transductive): the
@@ -442,6 +447,11 @@ def train_node_classifier_distributed(model, partition, optimizer, *, comm=None,
         loadable by single-process fastgnn (``model.load_state_dict``).
     n_threads, blas_threads : int or None
         Per rank (see :func:`fastgnn.train.fit`).
+    round_bytes : int, optional
+        The halo exchange's bound per ``Alltoallv`` round, the same on every
+        rank (:class:`~fastgnn.distributed.HaloExchange`; default 32 MiB):
+        the rows a rank gathers to send or receives to add at once. Results
+        do not depend on it.
 
     Returns
     -------
@@ -478,7 +488,7 @@ def train_node_classifier_distributed(model, partition, optimizer, *, comm=None,
     if masks["val"] is None:
         stopping = None
 
-    runner = DistributedModel(model, partition, comm)
+    runner = DistributedModel(model, partition, comm, round_bytes=round_bytes)
     train = masks["train"]
     train_count = int(train.sum())
 
@@ -491,6 +501,7 @@ def train_node_classifier_distributed(model, partition, optimizer, *, comm=None,
             grad /= num_train
         else:
             loss, grad = 0.0, np.zeros_like(logits)
+        del logits                  # not needed by the backward: its rows are not held at the backward's peak
         runner.backward(grad)
         total = runner.allreduce_gradients(extra=[loss])
         optimizer.step()
