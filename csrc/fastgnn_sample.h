@@ -222,6 +222,13 @@ static inline void fg_gather_rows_bytes(char *out, const char *x, const int64_t 
     }
 }
 
+/* Fault in the pages of buffer[begin .. end) (one write per 4 KiB), for a later pass that fills them. */
+static inline void fg_touch_pages(int64_t *buffer, int64_t begin, int64_t end)
+{
+    for (int64_t i = begin; i < end; i += 4096 / (int64_t)sizeof(int64_t))
+        buffer[i] = 0;
+}
+
 #define FG_SAMPLE_CAT_(a, b) a##_##b
 #define FG_SAMPLE_CAT(a, b) FG_SAMPLE_CAT_(a, b)
 

@@ -87,24 +87,29 @@ static int FG_S(fg_sample_fill)(const int64_t *rows, const FG_I *indices, const 
     return 0;
 }
 
-/* Relabel one block: the destinations dst_nodes[0 .. n_dst) (distinct) take local ids 0 .. n_dst-1, the
- * sources of the sampled edges not yet numbered take the next ids in first-seen order. local[e] is the
- * local id of sources[e]; src_nodes (capacity n_dst + m) receives the global ids in local order.
- * map (one entry per graph node) is -1 everywhere on entry and on return. Returns the number of
- * source nodes. */
-static int64_t FG_S(fg_sample_relabel)(const int64_t *dst_nodes, int64_t n_dst, const FG_I *sources, int64_t m,
-                                       FG_I *map, int64_t *src_nodes, FG_I *local)
+/* map[nodes[i]] = i (or -1 with clear), i in [begin, end). */
+static void FG_S(fg_sample_map_nodes)(const int64_t *nodes, FG_I *map, int clear, int64_t begin, int64_t end)
 {
-    int64_t n = 0;
-    for (int64_t i = 0; i < n_dst; ++i) {
-        map[dst_nodes[i]] = (FG_I)i;
-        src_nodes[i] = dst_nodes[i];
+    for (int64_t i = begin; i < end; ++i) {
+        if (i + FG_SAMPLE_AHEAD < end)
+            FG_SAMPLE_PREFETCH(map + nodes[i + FG_SAMPLE_AHEAD]);
+        map[nodes[i]] = clear ? (FG_I)-1 : (FG_I)i;
     }
-    n = n_dst;
+}
+
+/* Relabel one block in place: on entry local[0 .. m) holds the sources of the sampled edges and map the
+ * local ids 0 .. n_dst-1 of the destinations (map[dst_nodes[i]] = i, -1 for every other node); the
+ * sources not yet numbered take the next ids n_dst, n_dst + 1, ... in first-seen order, src_nodes[id] =
+ * their global id (src_nodes[0 .. n_dst) is the caller's), and local[e] becomes the local id of its
+ * source. On return map holds the local id of every source node (so it is ready for a next layer whose
+ * destinations are these nodes, in this order). Returns the number of source nodes. */
+static int64_t FG_S(fg_sample_relabel)(int64_t n_dst, FG_I *local, int64_t m, FG_I *map, int64_t *src_nodes)
+{
+    int64_t n = n_dst;
     for (int64_t e = 0; e < m; ++e) {
         if (e + 16 < m)
-            FG_SAMPLE_PREFETCH(map + sources[e + 16]);
-        FG_I s = sources[e];
+            FG_SAMPLE_PREFETCH(map + local[e + 16]);
+        FG_I s = local[e];
         FG_I id = map[s];
         if (id < 0) {
             id = (FG_I)n;
@@ -112,11 +117,6 @@ static int64_t FG_S(fg_sample_relabel)(const int64_t *dst_nodes, int64_t n_dst, 
             src_nodes[n++] = (int64_t)s;
         }
         local[e] = id;
-    }
-    for (int64_t i = 0; i < n; ++i) {
-        if (i + FG_SAMPLE_AHEAD < n)
-            FG_SAMPLE_PREFETCH(map + src_nodes[i + FG_SAMPLE_AHEAD]);
-        map[src_nodes[i]] = (FG_I)-1;
     }
     return n;
 }

@@ -5,12 +5,16 @@ The sampler is defined in csrc/fastgnn_sample.h and, identically, by the
 NumPy reference :mod:`fastgnn.data.neighbor_reference`. Every function
 takes validated, C-contiguous arrays and releases the GIL; the work on
 frontier nodes runs in parallel (two passes: counts, then a prefix sum and
-the fill), the relabelling of a block runs in one pass in CSR order.
+the fill), the relabelling of a block runs in one pass in CSR order (the node map
+carries the ids of one layer's source nodes on as the next layer's
+destination ids, so no pass sets or clears it between layers).
 """
 from cython.parallel cimport prange
 import numpy as np
 cimport numpy as cnp
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.string cimport memcpy
 
 from fastgnn._kernels._common cimport index_t
 
@@ -37,13 +41,16 @@ cdef extern from "fastgnn_sample.h" nogil:
                            const int64_t* out_ptr, int64_t fanout, int replace, const void* weight,
                            int weight_double, uint64_t layer_key, int64_t* edge_ids, int64_t* sources,
                            int64_t begin, int64_t end)
-    int64_t fg_sample_relabel_i32(const int64_t* dst_nodes, int64_t n_dst, const int32_t* sources, int64_t m,
-                                  int32_t* map, int64_t* src_nodes, int32_t* local)
-    int64_t fg_sample_relabel_i64(const int64_t* dst_nodes, int64_t n_dst, const int64_t* sources, int64_t m,
-                                  int64_t* map, int64_t* src_nodes, int64_t* local)
+    void fg_sample_map_nodes_i32(const int64_t* nodes, int32_t* map, int clear, int64_t begin, int64_t end)
+    void fg_sample_map_nodes_i64(const int64_t* nodes, int64_t* map, int clear, int64_t begin, int64_t end)
+    int64_t fg_sample_relabel_i32(int64_t n_dst, int32_t* local, int64_t m, int32_t* map, int64_t* src_nodes)
+    int64_t fg_sample_relabel_i64(int64_t n_dst, int64_t* local, int64_t m, int64_t* map, int64_t* src_nodes)
+    void fg_touch_pages(int64_t* buffer, int64_t begin, int64_t end)
 
 # Frontier nodes per parallel task (tasks are handed out dynamically: rows differ in cost).
 cdef int64_t _NODES_PER_TASK = 256
+# Nodes per parallel task of map_nodes.
+cdef int64_t _MAP_NODES_PER_TASK = 16384
 # Rows per parallel task of the gather.
 cdef int64_t _ROWS_PER_TASK = 1024
 
@@ -73,12 +80,34 @@ cdef inline int _fill(const int64_t* rows, const index_t* indices, const int64_t
                                   edge_ids, sources, begin, end)
 
 
-cdef inline int64_t _relabel(const int64_t* dst_nodes, int64_t n_dst, const index_t* sources, int64_t m,
-                             index_t* map, int64_t* src_nodes, index_t* local) noexcept nogil:
+cdef inline int64_t _relabel(int64_t n_dst, index_t* local, int64_t m, index_t* map,
+                             int64_t* src_nodes) noexcept nogil:
     if index_t is int32_t:
-        return fg_sample_relabel_i32(dst_nodes, n_dst, sources, m, map, src_nodes, local)
+        return fg_sample_relabel_i32(n_dst, local, m, map, src_nodes)
     else:
-        return fg_sample_relabel_i64(dst_nodes, n_dst, sources, m, map, src_nodes, local)
+        return fg_sample_relabel_i64(n_dst, local, m, map, src_nodes)
+
+
+cdef inline void _map_nodes(const int64_t* nodes, index_t* map, int clear, int64_t begin,
+                            int64_t end) noexcept nogil:
+    if index_t is int32_t:
+        fg_sample_map_nodes_i32(nodes, map, clear, begin, end)
+    else:
+        fg_sample_map_nodes_i64(nodes, map, clear, begin, end)
+
+
+def map_nodes(index_t[::1] node_map, const int64_t[::1] nodes, bint clear, int n_threads):
+    """``node_map[nodes[i]] = i`` (``-1`` with ``clear``) for the distinct, in-range ``nodes``."""
+    cdef int64_t n = nodes.shape[0]
+    cdef int64_t n_tasks = (n + _MAP_NODES_PER_TASK - 1) // _MAP_NODES_PER_TASK
+    cdef int threads = n_threads if n_tasks > 1 else 1
+    cdef int64_t task
+    if n == 0:
+        return
+    with nogil:
+        for task in prange(n_tasks, num_threads=threads, schedule="static"):
+            _map_nodes(&nodes[0], &node_map[0], clear, task * _MAP_NODES_PER_TASK,
+                       min((task + 1) * _MAP_NODES_PER_TASK, n))
 
 
 def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const int64_t[::1] nodes, int64_t fanout,
@@ -86,10 +115,13 @@ def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const in
     """Sample one layer for the distinct frontier ``nodes`` and relabel it.
 
     ``weight`` is None or the graph's float32/float64 edge weights (a
-    negative weight in a row read raises ``ValueError``);
-    ``node_map`` has one entry per node, all -1 (and so it is left).
+    negative weight in a row read raises ``ValueError``). ``node_map`` has
+    one entry per node: ``node_map[nodes[i]] == i``, -1 elsewhere, on
+    entry (:func:`map_nodes`); on return it holds the local id of every
+    source node of the block instead (so it is ready for the next layer,
+    whose frontier is ``src_nodes``).
     Returns ``(block_indptr, edge_ids, local, src_nodes)``: int64, int64,
-    the index dtype, int64.
+    the index dtype (a read-only array over a ``bytes`` object), int64.
     """
     cdef int64_t n = nodes.shape[0]
     cdef const void* w = NULL
@@ -122,11 +154,14 @@ def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const in
     total = out_ptr[n]
     dtype = np.asarray(indptr).dtype
     edge_ids_arr = np.empty(total, dtype=np.int64)
-    sources_arr = np.empty(total, dtype=dtype)
-    cdef int64_t[::1] edge_ids = edge_ids_arr
-    cdef index_t[::1] sources = sources_arr
-    cdef int64_t* edge_ptr = &edge_ids[0] if total > 0 else NULL
-    cdef index_t* source_ptr = &sources[0] if total > 0 else NULL
+    cdef int64_t* edge_ptr = <int64_t*>cnp.PyArray_DATA(edge_ids_arr)
+    # The sources are written where their local ids end up, relabelled in place: a bytes object, not
+    # shared yet, filled here (so the block's Graph keeps it as its read-only indices, with no copy).
+    local_bytes = PyBytes_FromStringAndSize(NULL, total * sizeof(index_t))
+    cdef index_t* local = <index_t*>PyBytes_AS_STRING(local_bytes)
+    # Room for every source node; pages never written are never faulted in, and it is shrunk in place.
+    src_nodes_arr = np.empty(n + total, dtype=np.int64)
+    cdef int64_t* src_nodes = <int64_t*>cnp.PyArray_DATA(src_nodes_arr)
     status_arr = np.zeros(max(n_tasks, 1), dtype=np.int32)
     cdef int32_t[::1] status = status_arr
     with nogil:
@@ -134,18 +169,18 @@ def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const in
             lo = task * _NODES_PER_TASK
             hi = min(lo + _NODES_PER_TASK, n)
             status[task] = _fill(rows_ptr, &indices[0] if indices.shape[0] > 0 else NULL, nodes_ptr, &out_ptr[0],
-                                 fanout, replace, w, w_double, key, edge_ptr, source_ptr, lo, hi)
+                                 fanout, replace, w, w_double, key, edge_ptr, local, lo, hi)
+            # the destinations lead src_nodes; the serial relabelling below writes the rest, on pages
+            # faulted in here by all threads
+            memcpy(src_nodes + lo, nodes_ptr + lo, (hi - lo) * sizeof(int64_t))
+            fg_touch_pages(src_nodes, n + out_ptr[lo], n + out_ptr[hi])
     if np.any(status_arr):
         raise MemoryError("neighbour sampling: out of memory for the weights of a row")
-    src_nodes_arr = np.empty(n + total, dtype=np.int64)
-    local_arr = np.empty(total, dtype=dtype)
-    cdef int64_t[::1] src_nodes = src_nodes_arr
-    cdef index_t[::1] local = local_arr
     cdef int64_t n_src
     with nogil:
-        n_src = _relabel(nodes_ptr, n, source_ptr, total, &node_map[0] if node_map.shape[0] > 0 else NULL,
-                         &src_nodes[0] if n + total > 0 else NULL, &local[0] if total > 0 else NULL)
-    return indptr_out_arr, edge_ids_arr, local_arr, src_nodes_arr[:n_src].copy()
+        n_src = _relabel(n, local, total, &node_map[0] if node_map.shape[0] > 0 else NULL, src_nodes)
+    src_nodes_arr.resize(n_src, refcheck=False)
+    return indptr_out_arr, edge_ids_arr, np.frombuffer(local_bytes, dtype=dtype), src_nodes_arr
 
 
 def gather_rows(cnp.ndarray out not None, cnp.ndarray x not None, const int64_t[::1] ids, int n_threads):
