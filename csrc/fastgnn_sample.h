@@ -222,6 +222,25 @@ static inline void fg_gather_rows_bytes(char *out, const char *x, const int64_t 
     }
 }
 
+/* The shared counter and flags of the fill and relabelling pipeline (fg_sample_fill_relabel). Without
+ * GCC/Clang atomics the pipeline has one worker (FG_SAMPLE_PIPELINE_THREADS 0: no limit otherwise). */
+#if defined(__GNUC__) || defined(__clang__)
+#define FG_LOAD_ACQUIRE(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define FG_STORE_RELEASE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define FG_FETCH_ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+#define FG_SAMPLE_PIPELINE_THREADS 0
+#else
+#define FG_LOAD_ACQUIRE(p) (*(p))
+#define FG_STORE_RELEASE(p, v) (*(p) = (v))
+#define FG_FETCH_ADD(p, v) ((*(p) += (v)) - (v))
+#define FG_SAMPLE_PIPELINE_THREADS 1
+#endif
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define FG_PAUSE() __builtin_ia32_pause()
+#else
+#define FG_PAUSE() ((void)0)
+#endif
+
 /* Fault in the pages of buffer[begin .. end) (one write per 4 KiB), for a later pass that fills them. */
 static inline void fg_touch_pages(int64_t *buffer, int64_t begin, int64_t end)
 {

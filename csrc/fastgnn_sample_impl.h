@@ -97,28 +97,73 @@ static void FG_S(fg_sample_map_nodes)(const int64_t *nodes, FG_I *map, int clear
     }
 }
 
-/* Relabel one block in place: on entry local[0 .. m) holds the sources of the sampled edges and map the
- * local ids 0 .. n_dst-1 of the destinations (map[dst_nodes[i]] = i, -1 for every other node); the
- * sources not yet numbered take the next ids n_dst, n_dst + 1, ... in first-seen order, src_nodes[id] =
- * their global id (src_nodes[0 .. n_dst) is the caller's), and local[e] becomes the local id of its
- * source. On return map holds the local id of every source node (so it is ready for a next layer whose
- * destinations are these nodes, in this order). Returns the number of source nodes. */
-static int64_t FG_S(fg_sample_relabel)(int64_t n_dst, FG_I *local, int64_t m, FG_I *map, int64_t *src_nodes)
+/* First-seen numbering of the sources local[begin .. end), in place: local[e] becomes the id of its
+ * source in map; a source without one (map entry -1) takes the next id (from next on), with
+ * src_nodes[id] = the source. Returns the next free id. */
+static int64_t FG_S(fg_sample_relabel)(FG_I *local, int64_t begin, int64_t end, FG_I *map, int64_t next,
+                                       int64_t *src_nodes)
 {
-    int64_t n = n_dst;
-    for (int64_t e = 0; e < m; ++e) {
-        if (e + 16 < m)
+    for (int64_t e = begin; e < end; ++e) {
+        if (e + 16 < end)
             FG_SAMPLE_PREFETCH(map + local[e + 16]);
         FG_I s = local[e];
         FG_I id = map[s];
         if (id < 0) {
-            id = (FG_I)n;
+            id = (FG_I)next;
             map[s] = id;
-            src_nodes[n++] = (int64_t)s;
+            src_nodes[next++] = (int64_t)s;
         }
         local[e] = id;
     }
-    return n;
+    return next;
+}
+
+/* One worker of a layer's fill and relabelling (every worker of the layer calls it at once, with the
+ * same shared state). The frontier nodes[0 .. n) is cut into tasks of per_task nodes, handed out in
+ * order by the counter *next_task. A task: fg_sample_fill of its nodes (sources into local), its
+ * destinations copied into src_nodes[0 .. n), and the pages of src_nodes its edges may need faulted in;
+ * then done[task] = 1 (-1 if the fill failed). Worker 0 also relabels the finished tasks, in order, with
+ * fg_sample_relabel (map: the destinations' local ids on entry, every source node's on return): the
+ * relabelling overlaps the other workers' fills and gives the serial result.
+ * Returns the number of source nodes for worker 0 (-1 if a fill failed; the map is then in no known
+ * state), 0 for the others. */
+static int64_t FG_S(fg_sample_fill_relabel)(int worker, int64_t n, int64_t per_task, const int64_t *rows,
+                                            const FG_I *indices, const int64_t *nodes, const int64_t *out_ptr,
+                                            int64_t fanout, int replace, const void *weight, int weight_double,
+                                            uint64_t layer_key, int64_t *edge_ids, FG_I *local, FG_I *map,
+                                            int64_t *src_nodes, int64_t *next_task, int32_t *done)
+{
+    int64_t n_tasks = (n + per_task - 1) / per_task, relabelled = 0, n_src = n;
+    for (;;) {
+        if (worker == 0) {
+            int32_t state;
+            while (relabelled < n_tasks && (state = FG_LOAD_ACQUIRE(done + relabelled)) != 0) {
+                if (state < 0)
+                    return -1;
+                int64_t lo = relabelled * per_task, hi = lo + per_task < n ? lo + per_task : n;
+                n_src = FG_S(fg_sample_relabel)(local, out_ptr[lo], out_ptr[hi], map, n_src, src_nodes);
+                ++relabelled;
+            }
+            if (relabelled == n_tasks)
+                return n_src;
+        }
+        int64_t task = FG_FETCH_ADD(next_task, 1);
+        if (task >= n_tasks) {
+            if (worker != 0)
+                return 0;
+            while (FG_LOAD_ACQUIRE(done + relabelled) == 0)     /* another worker is filling it */
+                FG_PAUSE();
+            continue;
+        }
+        int64_t lo = task * per_task, hi = lo + per_task < n ? lo + per_task : n;
+        int status = FG_S(fg_sample_fill)(rows, indices, nodes, out_ptr, fanout, replace, weight, weight_double,
+                                          layer_key, edge_ids, local, lo, hi);
+        memcpy(src_nodes + lo, nodes + lo, (size_t)(hi - lo) * sizeof(int64_t));
+        /* Worker 0 writes src_nodes[n + k] for k below the edges it has relabelled, all before this
+         * task's first edge: these pages are not written yet. */
+        fg_touch_pages(src_nodes, n + out_ptr[lo], n + out_ptr[hi]);
+        FG_STORE_RELEASE(done + task, status == 0 ? 1 : -1);
+    }
 }
 
 #undef FG_S

@@ -43,9 +43,17 @@ cdef extern from "fastgnn_sample.h" nogil:
                            int64_t begin, int64_t end)
     void fg_sample_map_nodes_i32(const int64_t* nodes, int32_t* map, int clear, int64_t begin, int64_t end)
     void fg_sample_map_nodes_i64(const int64_t* nodes, int64_t* map, int clear, int64_t begin, int64_t end)
-    int64_t fg_sample_relabel_i32(int64_t n_dst, int32_t* local, int64_t m, int32_t* map, int64_t* src_nodes)
-    int64_t fg_sample_relabel_i64(int64_t n_dst, int64_t* local, int64_t m, int64_t* map, int64_t* src_nodes)
-    void fg_touch_pages(int64_t* buffer, int64_t begin, int64_t end)
+    int64_t fg_sample_fill_relabel_i32(int worker, int64_t n, int64_t per_task, const int64_t* rows,
+                                       const int32_t* indices, const int64_t* nodes, const int64_t* out_ptr,
+                                       int64_t fanout, int replace, const void* weight, int weight_double,
+                                       uint64_t layer_key, int64_t* edge_ids, int32_t* local, int32_t* map,
+                                       int64_t* src_nodes, int64_t* next_task, int32_t* done)
+    int64_t fg_sample_fill_relabel_i64(int worker, int64_t n, int64_t per_task, const int64_t* rows,
+                                       const int64_t* indices, const int64_t* nodes, const int64_t* out_ptr,
+                                       int64_t fanout, int replace, const void* weight, int weight_double,
+                                       uint64_t layer_key, int64_t* edge_ids, int64_t* local, int64_t* map,
+                                       int64_t* src_nodes, int64_t* next_task, int32_t* done)
+    int FG_SAMPLE_PIPELINE_THREADS
 
 # Frontier nodes per parallel task (tasks are handed out dynamically: rows differ in cost).
 cdef int64_t _NODES_PER_TASK = 256
@@ -69,23 +77,19 @@ cdef inline int64_t _count(const index_t* indptr, const int64_t* nodes, int64_t 
         return fg_sample_count_i64(indptr, nodes, fanout, replace, weight, weight_double, counts, rows, begin, end)
 
 
-cdef inline int _fill(const int64_t* rows, const index_t* indices, const int64_t* nodes, const int64_t* out_ptr,
-                      int64_t fanout, int replace, const void* weight, int weight_double, uint64_t key,
-                      int64_t* edge_ids, index_t* sources, int64_t begin, int64_t end) noexcept nogil:
+cdef inline int64_t _fill_relabel(int worker, int64_t n, const int64_t* rows, const index_t* indices,
+                                  const int64_t* nodes, const int64_t* out_ptr, int64_t fanout, int replace,
+                                  const void* weight, int weight_double, uint64_t key, int64_t* edge_ids,
+                                  index_t* local, index_t* map, int64_t* src_nodes, int64_t* next_task,
+                                  int32_t* done) noexcept nogil:
     if index_t is int32_t:
-        return fg_sample_fill_i32(rows, indices, nodes, out_ptr, fanout, replace, weight, weight_double, key,
-                                  edge_ids, sources, begin, end)
+        return fg_sample_fill_relabel_i32(worker, n, _NODES_PER_TASK, rows, indices, nodes, out_ptr, fanout, replace,
+                                          weight, weight_double, key, edge_ids, local, map, src_nodes, next_task,
+                                          done)
     else:
-        return fg_sample_fill_i64(rows, indices, nodes, out_ptr, fanout, replace, weight, weight_double, key,
-                                  edge_ids, sources, begin, end)
-
-
-cdef inline int64_t _relabel(int64_t n_dst, index_t* local, int64_t m, index_t* map,
-                             int64_t* src_nodes) noexcept nogil:
-    if index_t is int32_t:
-        return fg_sample_relabel_i32(n_dst, local, m, map, src_nodes)
-    else:
-        return fg_sample_relabel_i64(n_dst, local, m, map, src_nodes)
+        return fg_sample_fill_relabel_i64(worker, n, _NODES_PER_TASK, rows, indices, nodes, out_ptr, fanout, replace,
+                                          weight, weight_double, key, edge_ids, local, map, src_nodes, next_task,
+                                          done)
 
 
 cdef inline void _map_nodes(const int64_t* nodes, index_t* map, int clear, int64_t begin,
@@ -162,23 +166,24 @@ def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const in
     # Room for every source node; pages never written are never faulted in, and it is shrunk in place.
     src_nodes_arr = np.empty(n + total, dtype=np.int64)
     cdef int64_t* src_nodes = <int64_t*>cnp.PyArray_DATA(src_nodes_arr)
-    status_arr = np.zeros(max(n_tasks, 1), dtype=np.int32)
-    cdef int32_t[::1] status = status_arr
+    # The fill on every thread, the relabelling on worker 0 alongside (fg_sample_fill_relabel).
+    done_arr = np.zeros(max(n_tasks, 1), dtype=np.int32)
+    result_arr = np.zeros(max(threads, 1) + 1, dtype=np.int64)    # the last entry: the task counter
+    cdef int32_t* done = <int32_t*>cnp.PyArray_DATA(done_arr)
+    cdef int64_t* result = <int64_t*>cnp.PyArray_DATA(result_arr)
+    cdef int64_t* next_task = result + max(threads, 1)
+    cdef int worker
+    if FG_SAMPLE_PIPELINE_THREADS:
+        threads = min(threads, FG_SAMPLE_PIPELINE_THREADS)
     with nogil:
-        for task in prange(n_tasks, num_threads=threads, schedule="dynamic"):
-            lo = task * _NODES_PER_TASK
-            hi = min(lo + _NODES_PER_TASK, n)
-            status[task] = _fill(rows_ptr, &indices[0] if indices.shape[0] > 0 else NULL, nodes_ptr, &out_ptr[0],
-                                 fanout, replace, w, w_double, key, edge_ptr, local, lo, hi)
-            # the destinations lead src_nodes; the serial relabelling below writes the rest, on pages
-            # faulted in here by all threads
-            memcpy(src_nodes + lo, nodes_ptr + lo, (hi - lo) * sizeof(int64_t))
-            fg_touch_pages(src_nodes, n + out_ptr[lo], n + out_ptr[hi])
-    if np.any(status_arr):
+        for worker in prange(threads, num_threads=threads, schedule="static", chunksize=1):
+            result[worker] = _fill_relabel(worker, n, rows_ptr, &indices[0] if indices.shape[0] > 0 else NULL,
+                                           nodes_ptr, &out_ptr[0], fanout, replace, w, w_double, key, edge_ptr,
+                                           local, &node_map[0] if node_map.shape[0] > 0 else NULL, src_nodes,
+                                           next_task, done)
+    cdef int64_t n_src = result[0]
+    if n_src < 0:
         raise MemoryError("neighbour sampling: out of memory for the weights of a row")
-    cdef int64_t n_src
-    with nogil:
-        n_src = _relabel(n, local, total, &node_map[0] if node_map.shape[0] > 0 else NULL, src_nodes)
     src_nodes_arr.resize(n_src, refcheck=False)
     return indptr_out_arr, edge_ids_arr, np.frombuffer(local_bytes, dtype=dtype), src_nodes_arr
 
