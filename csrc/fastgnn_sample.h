@@ -41,8 +41,21 @@
 #define FG_SAMPLE_PREFETCH(p) ((void)0)
 #endif
 
-/* Frontier nodes between a prefetch and its use (row pointers are fetched twice as far ahead). */
+/* Frontier nodes between the prefetch of a row and its use. */
 #define FG_SAMPLE_AHEAD 16
+/* Items between a prefetch and its use in the loops that do little per item at a random address (row
+ * pointers, node map entries: often read from memory). */
+#define FG_SAMPLE_LOOKUP_AHEAD 64
+/* Cache lines of a row prefetched at most (a row of the average degree, 25 to 50, spans 2 to 4). */
+#define FG_SAMPLE_ROW_LINES 4
+
+/* Prefetch the cache lines of the bytes [p, p + bytes), FG_SAMPLE_ROW_LINES at most. */
+static inline void fg_sample_prefetch_span(const void *p, int64_t bytes)
+{
+    uintptr_t line = (uintptr_t)p & ~(uintptr_t)63, last = (uintptr_t)p + (uintptr_t)(bytes > 0 ? bytes - 1 : 0);
+    for (int k = 0; k < FG_SAMPLE_ROW_LINES && line <= last; ++k, line += 64)
+        FG_SAMPLE_PREFETCH((const void *)line);
+}
 
 static inline uint64_t fg_sample_mix(uint64_t x)
 {

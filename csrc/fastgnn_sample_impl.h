@@ -12,8 +12,8 @@ static int64_t FG_S(fg_sample_count)(const FG_I *indptr, const int64_t *nodes, i
     int64_t negative = 0;
     for (int64_t i = begin; i < end; ++i) {
         int64_t v = nodes[i];
-        if (i + FG_SAMPLE_AHEAD < end)
-            FG_SAMPLE_PREFETCH(indptr + nodes[i + FG_SAMPLE_AHEAD]);
+        if (i + FG_SAMPLE_LOOKUP_AHEAD < end)
+            FG_SAMPLE_PREFETCH(indptr + nodes[i + FG_SAMPLE_LOOKUP_AHEAD]);
         int64_t start = (int64_t)indptr[v], d = (int64_t)indptr[v + 1] - start;
         rows[2 * i] = start;
         rows[2 * i + 1] = d;
@@ -50,11 +50,9 @@ static int FG_S(fg_sample_fill)(const int64_t *rows, const FG_I *indices, const 
         int64_t start = rows[2 * i], d = rows[2 * i + 1];
         int64_t *out = edge_ids + out_ptr[i];
         int64_t n;
-        if (i + FG_SAMPLE_AHEAD < end) {
-            const FG_I *row = indices + rows[2 * (i + FG_SAMPLE_AHEAD)];
-            FG_SAMPLE_PREFETCH(row);
-            FG_SAMPLE_PREFETCH(row + 64 / sizeof(FG_I));
-        }
+        if (i + FG_SAMPLE_AHEAD < end)
+            fg_sample_prefetch_span(indices + rows[2 * (i + FG_SAMPLE_AHEAD)],
+                                    rows[2 * (i + FG_SAMPLE_AHEAD) + 1] * (int64_t)sizeof(FG_I));
         if (fanout < 0) {
             for (int64_t p = 0; p < d; ++p)
                 out[p] = p;
@@ -91,8 +89,8 @@ static int FG_S(fg_sample_fill)(const int64_t *rows, const FG_I *indices, const 
 static void FG_S(fg_sample_map_nodes)(const int64_t *nodes, FG_I *map, int clear, int64_t begin, int64_t end)
 {
     for (int64_t i = begin; i < end; ++i) {
-        if (i + FG_SAMPLE_AHEAD < end)
-            FG_SAMPLE_PREFETCH(map + nodes[i + FG_SAMPLE_AHEAD]);
+        if (i + FG_SAMPLE_LOOKUP_AHEAD < end)
+            FG_SAMPLE_PREFETCH(map + nodes[i + FG_SAMPLE_LOOKUP_AHEAD]);
         map[nodes[i]] = clear ? (FG_I)-1 : (FG_I)i;
     }
 }
@@ -104,8 +102,8 @@ static int64_t FG_S(fg_sample_relabel)(FG_I *local, int64_t begin, int64_t end, 
                                        int64_t *src_nodes)
 {
     for (int64_t e = begin; e < end; ++e) {
-        if (e + 16 < end)
-            FG_SAMPLE_PREFETCH(map + local[e + 16]);
+        if (e + FG_SAMPLE_LOOKUP_AHEAD < end)
+            FG_SAMPLE_PREFETCH(map + local[e + FG_SAMPLE_LOOKUP_AHEAD]);
         FG_I s = local[e];
         FG_I id = map[s];
         if (id < 0) {
@@ -135,14 +133,17 @@ static int64_t FG_S(fg_sample_fill_relabel)(int worker, int64_t n, int64_t per_t
 {
     int64_t n_tasks = (n + per_task - 1) / per_task, relabelled = 0, n_src = n;
     for (;;) {
-        if (worker == 0) {
+        if (worker == 0) {     /* relabel the finished tasks that follow the relabelled ones, in one run */
+            int64_t first = relabelled;
             int32_t state;
             while (relabelled < n_tasks && (state = FG_LOAD_ACQUIRE(done + relabelled)) != 0) {
                 if (state < 0)
                     return -1;
-                int64_t lo = relabelled * per_task, hi = lo + per_task < n ? lo + per_task : n;
-                n_src = FG_S(fg_sample_relabel)(local, out_ptr[lo], out_ptr[hi], map, n_src, src_nodes);
                 ++relabelled;
+            }
+            if (relabelled > first) {
+                int64_t hi = relabelled * per_task < n ? relabelled * per_task : n;
+                n_src = FG_S(fg_sample_relabel)(local, out_ptr[first * per_task], out_ptr[hi], map, n_src, src_nodes);
             }
             if (relabelled == n_tasks)
                 return n_src;
