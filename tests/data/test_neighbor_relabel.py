@@ -129,3 +129,12 @@ def test_a_failed_call_leaves_later_samples_right():
     with parallel_always(), pytest.raises(ValueError, match="non-negative"):
         sample_neighbors(bad, np.arange(2000), [3, 3], weighted=True, n_threads=2)
     assert_matches_reference(bad, np.arange(0, 2000, 3), [4, 4], seed=2)
+
+
+@pytest.mark.parametrize("num_seeds", [40, 4000])
+def test_the_node_map_is_left_clear(num_seeds):
+    # few input nodes: cleared entry by entry; many (a sixteenth of the nodes or more): filled whole
+    graph = uniform_graph(50000, 200000, "int32", seed=8)
+    seeds = np.random.default_rng(9).permutation(50000)[:num_seeds]
+    reference = assert_matches_reference(graph, seeds, [3, 2])
+    assert (reference[0][2].shape[0] * 16 >= graph.num_nodes) == (num_seeds == 4000)

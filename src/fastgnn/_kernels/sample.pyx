@@ -14,7 +14,7 @@ import numpy as np
 cimport numpy as cnp
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport int32_t, int64_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 from fastgnn._kernels._common cimport index_t
 
@@ -101,12 +101,25 @@ cdef inline void _map_nodes(const int64_t* nodes, index_t* map, int clear, int64
 
 
 def map_nodes(index_t[::1] node_map, const int64_t[::1] nodes, bint clear, int n_threads):
-    """``node_map[nodes[i]] = i`` (``-1`` with ``clear``) for the distinct, in-range ``nodes``."""
-    cdef int64_t n = nodes.shape[0]
+    """``node_map[nodes[i]] = i`` for the distinct, in-range ``nodes``; with ``clear``, -1 instead.
+
+    With ``clear``, the map must be -1 outside ``nodes``; when they are
+    many (a sixteenth of the map or more) the whole map is filled with -1,
+    in parallel: one sequential pass instead of a random write per node.
+    """
+    cdef int64_t n = nodes.shape[0], size = node_map.shape[0]
     cdef int64_t n_tasks = (n + _MAP_NODES_PER_TASK - 1) // _MAP_NODES_PER_TASK
     cdef int threads = n_threads if n_tasks > 1 else 1
     cdef int64_t task
+    cdef char* whole = <char*>&node_map[0] if size > 0 else NULL
     if n == 0:
+        return
+    if clear and n * 16 >= size:
+        n_tasks = threads
+        with nogil:
+            for task in prange(n_tasks, num_threads=threads, schedule="static"):
+                memset(whole + size * task // n_tasks * sizeof(index_t), 0xFF,
+                       (size * (task + 1) // n_tasks - size * task // n_tasks) * sizeof(index_t))
         return
     with nogil:
         for task in prange(n_tasks, num_threads=threads, schedule="static"):
