@@ -147,6 +147,10 @@ static inline void fg_sample_sort(int64_t *v, int64_t n)
     }
 }
 
+/* Fan-outs up to this draw without replacement by scanning (quadratic in the fan-out) instead of
+ * keeping the drawn positions sorted (a binary search and a memmove per draw). */
+#define FG_SAMPLE_SCAN_FANOUT 32
+
 /* Uniform positions of one row (d >= 1, k >= 1), sorted, into out; returns their count. */
 static inline int64_t fg_sample_uniform_row(int64_t d, int64_t k, int replace, uint64_t key, int64_t *out)
 {
@@ -160,6 +164,20 @@ static inline int64_t fg_sample_uniform_row(int64_t d, int64_t k, int replace, u
         for (int64_t p = 0; p < d; ++p)
             out[p] = p;
         return d;
+    }
+    if (k <= FG_SAMPLE_SCAN_FANOUT) {
+        /* Floyd over an unsorted out[0 .. t), searched by a scan without branches, sorted at the end:
+         * the same set, so the same sorted positions. */
+        for (int64_t t = 0; t < k; ++t) {
+            int64_t j = d - k + t;
+            int64_t p = (int64_t)fg_sample_bounded(fg_sample_draw(key, (uint64_t)t), (uint64_t)(j + 1));
+            int found = 0;
+            for (int64_t c = 0; c < t; ++c)
+                found |= out[c] == p;
+            out[t] = found ? j : p;
+        }
+        fg_sample_sort(out, k);
+        return k;
     }
     /* Floyd: out[0 .. t) stays sorted; j exceeds every position chosen so far, so it appends. */
     for (int64_t t = 0; t < k; ++t) {
