@@ -136,3 +136,21 @@ def test_the_node_map_is_left_clear(num_seeds):
     seeds = np.random.default_rng(9).permutation(50000)[:num_seeds]
     reference = assert_matches_reference(graph, seeds, [3, 2])
     assert (reference[0][2].shape[0] * 16 >= graph.num_nodes) == (num_seeds == 4000)
+
+
+def test_kept_results_are_not_overwritten_by_later_samples():
+    # the large arrays live in recycled buffers: only freed ones may be reused
+    graph = uniform_graph(20000, 200000, "int32", seed=10)
+    seeds = np.arange(0, 20000, 4)
+    kept = [sample_neighbors(graph, seeds, [10, 5], seed=s, n_threads=2) for s in range(3)]
+    saved = [[array.copy() for array in sub.edge_ids + sub.block_nodes] for sub in kept]
+    assert saved[0][0].nbytes >= 256 << 10               # large enough to be recycled
+    for s in range(3, 8):
+        sample_neighbors(graph, seeds, [10, 5], seed=s, n_threads=2)
+    del kept[1]
+    saved.pop(1)
+    for s in range(8, 12):
+        sample_neighbors(graph, seeds[::2], [12, 3], seed=s, n_threads=2)
+    for sub, arrays in zip(kept, saved):
+        for array, copy in zip(sub.edge_ids + sub.block_nodes, arrays):
+            np.testing.assert_array_equal(array, copy)
