@@ -70,7 +70,8 @@ cdef int64_t _ROWS_PER_TASK = 1024
 # pool when their last array is freed, and the next sample reuses them: fresh memory would be faulted in
 # and zeroed by the kernel page by page (a fifth of the time of a products-sized sample at 2 threads).
 # The pool holds at most _POOL_SLOTS buffers of _POOL_MAX_BYTES in all; every access holds the GIL.
-DEF _POOL_SLOTS = 16
+cdef enum:
+    _POOL_SLOTS = 16
 cdef Py_ssize_t _POOL_MAX_BYTES = 256 << 20
 # Smaller arrays come from NumPy (its allocator reuses small blocks already).
 cdef Py_ssize_t _POOL_MIN_BYTES = 256 << 10
