@@ -5,9 +5,11 @@ The sampler is defined in csrc/fastgnn_sample.h and, identically, by the
 NumPy reference :mod:`fastgnn.data.neighbor_reference`. Every function
 takes validated, C-contiguous arrays and releases the GIL; the work on
 frontier nodes runs in parallel (two passes: counts, then a prefix sum and
-the fill), the relabelling of a block runs in one pass in CSR order (the node map
-carries the ids of one layer's source nodes on as the next layer's
-destination ids, so no pass sets or clears it between layers).
+the fill). The relabelling of a block is one pass in CSR order, run by one
+worker over the tasks the fill has finished while the others go on filling
+(fg_sample_fill_relabel); the node map carries the ids of one layer's source
+nodes on as the next layer's destination ids, so no pass sets or clears it
+between layers. A sample's large arrays live in recycled buffers.
 """
 from cython.parallel cimport prange
 import numpy as np
