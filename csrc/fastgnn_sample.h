@@ -253,8 +253,9 @@ static inline void fg_gather_rows_bytes(char *out, const char *x, const int64_t 
     }
 }
 
-/* The shared counter and flags of the fill and relabelling pipeline (fg_sample_fill_relabel). Without
- * GCC/Clang atomics the pipeline has one worker (FG_SAMPLE_PIPELINE_THREADS 0: no limit otherwise). */
+/* The shared counter and flags of the fill and relabelling pipeline (fg_sample_fill_relabel), and
+ * FG_SAMPLE_PIPELINE_THREADS, the most workers it may have (0: no limit). Without GCC/Clang atomics it
+ * has one worker, which needs none. */
 #if defined(__GNUC__) || defined(__clang__)
 #define FG_LOAD_ACQUIRE(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define FG_STORE_RELEASE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
