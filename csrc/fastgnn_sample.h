@@ -41,8 +41,21 @@
 #define FG_SAMPLE_PREFETCH(p) ((void)0)
 #endif
 
-/* Frontier nodes between a prefetch and its use (row pointers are fetched twice as far ahead). */
+/* Frontier nodes between the prefetch of a row and its use. */
 #define FG_SAMPLE_AHEAD 16
+/* Items between a prefetch and its use in the loops that do little per item at a random address (row
+ * pointers, node map entries: often read from memory). */
+#define FG_SAMPLE_LOOKUP_AHEAD 64
+/* Cache lines of a row prefetched at most (a row of the average degree, 25 to 50, spans 2 to 4). */
+#define FG_SAMPLE_ROW_LINES 4
+
+/* Prefetch the cache lines of the bytes [p, p + bytes), FG_SAMPLE_ROW_LINES at most. */
+static inline void fg_sample_prefetch_span(const void *p, int64_t bytes)
+{
+    uintptr_t line = (uintptr_t)p & ~(uintptr_t)63, last = (uintptr_t)p + (uintptr_t)(bytes > 0 ? bytes - 1 : 0);
+    for (int k = 0; k < FG_SAMPLE_ROW_LINES && line <= last; ++k, line += 64)
+        FG_SAMPLE_PREFETCH((const void *)line);
+}
 
 static inline uint64_t fg_sample_mix(uint64_t x)
 {
@@ -134,6 +147,10 @@ static inline void fg_sample_sort(int64_t *v, int64_t n)
     }
 }
 
+/* Fan-outs up to this draw without replacement by scanning (quadratic in the fan-out) instead of
+ * keeping the drawn positions sorted (a binary search and a memmove per draw). */
+#define FG_SAMPLE_SCAN_FANOUT 32
+
 /* Uniform positions of one row (d >= 1, k >= 1), sorted, into out; returns their count. */
 static inline int64_t fg_sample_uniform_row(int64_t d, int64_t k, int replace, uint64_t key, int64_t *out)
 {
@@ -147,6 +164,20 @@ static inline int64_t fg_sample_uniform_row(int64_t d, int64_t k, int replace, u
         for (int64_t p = 0; p < d; ++p)
             out[p] = p;
         return d;
+    }
+    if (k <= FG_SAMPLE_SCAN_FANOUT) {
+        /* Floyd over an unsorted out[0 .. t), searched by a scan without branches, sorted at the end:
+         * the same set, so the same sorted positions. */
+        for (int64_t t = 0; t < k; ++t) {
+            int64_t j = d - k + t;
+            int64_t p = (int64_t)fg_sample_bounded(fg_sample_draw(key, (uint64_t)t), (uint64_t)(j + 1));
+            int found = 0;
+            for (int64_t c = 0; c < t; ++c)
+                found |= out[c] == p;
+            out[t] = found ? j : p;
+        }
+        fg_sample_sort(out, k);
+        return k;
     }
     /* Floyd: out[0 .. t) stays sorted; j exceeds every position chosen so far, so it appends. */
     for (int64_t t = 0; t < k; ++t) {
@@ -220,6 +251,33 @@ static inline void fg_gather_rows_bytes(char *out, const char *x, const int64_t 
             FG_SAMPLE_PREFETCH(x + ids[i + 8] * row_bytes);
         memcpy(out + i * row_bytes, x + ids[i] * row_bytes, (size_t)row_bytes);
     }
+}
+
+/* The shared counter and flags of the fill and relabelling pipeline (fg_sample_fill_relabel), and
+ * FG_SAMPLE_PIPELINE_THREADS, the most workers it may have (0: no limit). Without GCC/Clang atomics it
+ * has one worker, which needs none. */
+#if defined(__GNUC__) || defined(__clang__)
+#define FG_LOAD_ACQUIRE(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define FG_STORE_RELEASE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define FG_FETCH_ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+#define FG_SAMPLE_PIPELINE_THREADS 0
+#else
+#define FG_LOAD_ACQUIRE(p) (*(p))
+#define FG_STORE_RELEASE(p, v) (*(p) = (v))
+#define FG_FETCH_ADD(p, v) ((*(p) += (v)) - (v))
+#define FG_SAMPLE_PIPELINE_THREADS 1
+#endif
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define FG_PAUSE() __builtin_ia32_pause()
+#else
+#define FG_PAUSE() ((void)0)
+#endif
+
+/* Fault in the pages of buffer[begin .. end) (one write per 4 KiB), for a later pass that fills them. */
+static inline void fg_touch_pages(int64_t *buffer, int64_t begin, int64_t end)
+{
+    for (int64_t i = begin; i < end; i += 4096 / (int64_t)sizeof(int64_t))
+        buffer[i] = 0;
 }
 
 #define FG_SAMPLE_CAT_(a, b) a##_##b

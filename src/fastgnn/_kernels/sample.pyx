@@ -5,12 +5,20 @@ The sampler is defined in csrc/fastgnn_sample.h and, identically, by the
 NumPy reference :mod:`fastgnn.data.neighbor_reference`. Every function
 takes validated, C-contiguous arrays and releases the GIL; the work on
 frontier nodes runs in parallel (two passes: counts, then a prefix sum and
-the fill), the relabelling of a block runs in one pass in CSR order.
+the fill). The relabelling of a block is one pass in CSR order, run by one
+worker over the tasks the fill has finished while the others go on filling
+(fg_sample_fill_relabel); the node map carries the ids of one layer's source
+nodes on as the next layer's destination ids, so no pass sets or clears it
+between layers. A sample's large arrays live in recycled buffers.
 """
 from cython.parallel cimport prange
 import numpy as np
 cimport numpy as cnp
+from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from libc.stdlib cimport free, malloc
 from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.string cimport memcpy, memset
 
 from fastgnn._kernels._common cimport index_t
 
@@ -37,15 +45,136 @@ cdef extern from "fastgnn_sample.h" nogil:
                            const int64_t* out_ptr, int64_t fanout, int replace, const void* weight,
                            int weight_double, uint64_t layer_key, int64_t* edge_ids, int64_t* sources,
                            int64_t begin, int64_t end)
-    int64_t fg_sample_relabel_i32(const int64_t* dst_nodes, int64_t n_dst, const int32_t* sources, int64_t m,
-                                  int32_t* map, int64_t* src_nodes, int32_t* local)
-    int64_t fg_sample_relabel_i64(const int64_t* dst_nodes, int64_t n_dst, const int64_t* sources, int64_t m,
-                                  int64_t* map, int64_t* src_nodes, int64_t* local)
+    void fg_sample_map_nodes_i32(const int64_t* nodes, int32_t* map, int clear, int64_t begin, int64_t end)
+    void fg_sample_map_nodes_i64(const int64_t* nodes, int64_t* map, int clear, int64_t begin, int64_t end)
+    int64_t fg_sample_fill_relabel_i32(int worker, int64_t n, int64_t per_task, const int64_t* rows,
+                                       const int32_t* indices, const int64_t* nodes, const int64_t* out_ptr,
+                                       int64_t fanout, int replace, const void* weight, int weight_double,
+                                       uint64_t layer_key, int64_t* edge_ids, int32_t* local, int32_t* map,
+                                       int64_t* src_nodes, int64_t* next_task, int32_t* done)
+    int64_t fg_sample_fill_relabel_i64(int worker, int64_t n, int64_t per_task, const int64_t* rows,
+                                       const int64_t* indices, const int64_t* nodes, const int64_t* out_ptr,
+                                       int64_t fanout, int replace, const void* weight, int weight_double,
+                                       uint64_t layer_key, int64_t* edge_ids, int64_t* local, int64_t* map,
+                                       int64_t* src_nodes, int64_t* next_task, int32_t* done)
+    int FG_SAMPLE_PIPELINE_THREADS
 
 # Frontier nodes per parallel task (tasks are handed out dynamically: rows differ in cost).
 cdef int64_t _NODES_PER_TASK = 256
+# Nodes per parallel task of map_nodes.
+cdef int64_t _MAP_NODES_PER_TASK = 16384
 # Rows per parallel task of the gather.
 cdef int64_t _ROWS_PER_TASK = 1024
+
+
+# ---------------------------------------------------------------------- recycled output buffers
+# A sample's large arrays (edge ids, source nodes, the row scratch) live in buffers that return to a small
+# pool when their last array is freed, and the next sample reuses them: fresh memory would be faulted in
+# and zeroed by the kernel page by page (a fifth of the time of a products-sized sample at 2 threads).
+# The pool holds at most _POOL_SLOTS buffers of _POOL_MAX_BYTES in all; every access holds the GIL.
+cdef enum:
+    _POOL_SLOTS = 16
+cdef Py_ssize_t _POOL_MAX_BYTES = 256 << 20
+# Smaller arrays come from NumPy (its allocator reuses small blocks already).
+cdef Py_ssize_t _POOL_MIN_BYTES = 256 << 10
+# Capacities are rounded up to this, so that batches of slightly different sizes share buffers.
+cdef Py_ssize_t _POOL_GRAIN = 1 << 20
+cdef char* _pool_data[_POOL_SLOTS]
+cdef Py_ssize_t _pool_capacity[_POOL_SLOTS]
+cdef int _pool_count = 0
+cdef Py_ssize_t _pool_bytes = 0
+
+
+cdef char* _pool_take(Py_ssize_t nbytes, Py_ssize_t* capacity):
+    """A buffer of at least ``nbytes`` (and not much more) from the pool, else a new one (NULL if none)."""
+    global _pool_count, _pool_bytes
+    cdef int i, best = -1
+    cdef char* data
+    cdef Py_ssize_t largest = nbytes + nbytes // 4 + _POOL_GRAIN     # the slack a reused buffer may have
+    for i in range(_pool_count):
+        if nbytes <= _pool_capacity[i] <= largest and (best < 0 or _pool_capacity[i] < _pool_capacity[best]):
+            best = i
+    if best >= 0:
+        data = _pool_data[best]
+        capacity[0] = _pool_capacity[best]
+        _pool_bytes -= capacity[0]
+        _pool_count -= 1
+        _pool_data[best] = _pool_data[_pool_count]
+        _pool_capacity[best] = _pool_capacity[_pool_count]
+        return data
+    capacity[0] = (nbytes + _POOL_GRAIN - 1) // _POOL_GRAIN * _POOL_GRAIN
+    return <char*>malloc(capacity[0])
+
+
+cdef void _pool_give(char* data, Py_ssize_t capacity) noexcept:
+    """Keep a freed buffer for reuse, dropping the smallest ones kept while the pool is over its bounds."""
+    global _pool_count, _pool_bytes
+    cdef int i, smallest
+    while _pool_count > 0 and (_pool_count == _POOL_SLOTS or _pool_bytes + capacity > _POOL_MAX_BYTES):
+        smallest = 0
+        for i in range(1, _pool_count):
+            if _pool_capacity[i] < _pool_capacity[smallest]:
+                smallest = i
+        if _pool_capacity[smallest] > capacity:
+            free(data)
+            return
+        free(_pool_data[smallest])
+        _pool_bytes -= _pool_capacity[smallest]
+        _pool_count -= 1
+        _pool_data[smallest] = _pool_data[_pool_count]
+        _pool_capacity[smallest] = _pool_capacity[_pool_count]
+    if capacity > _POOL_MAX_BYTES:
+        free(data)
+        return
+    _pool_data[_pool_count] = data
+    _pool_capacity[_pool_count] = capacity
+    _pool_count += 1
+    _pool_bytes += capacity
+
+
+cdef class _RecycledBuffer:
+    """Writable bytes from the pool, given back to it when the last array over them is freed."""
+    cdef char* data
+    cdef Py_ssize_t nbytes
+    cdef Py_ssize_t capacity
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        view.buf = self.data
+        view.obj = self
+        view.len = self.nbytes
+        view.readonly = 0
+        view.itemsize = 1
+        view.format = NULL
+        if flags & PyBUF_FORMAT:
+            view.format = b"B"
+        view.ndim = 1
+        view.shape = NULL
+        if flags & PyBUF_ND:
+            view.shape = &self.nbytes
+        view.strides = NULL
+        view.suboffsets = NULL
+        view.internal = NULL
+
+    def __releasebuffer__(self, Py_buffer* view):
+        pass
+
+    def __dealloc__(self):
+        if self.data != NULL:
+            _pool_give(self.data, self.capacity)
+
+
+cdef object _recycled_empty(Py_ssize_t count, object dtype):
+    """An uninitialised 1-D array of ``count`` items of ``dtype``, in a recycled buffer when large."""
+    dtype = np.dtype(dtype)
+    cdef Py_ssize_t nbytes = count * dtype.itemsize
+    if nbytes < _POOL_MIN_BYTES:
+        return np.empty(count, dtype=dtype)
+    cdef _RecycledBuffer buffer = _RecycledBuffer.__new__(_RecycledBuffer)
+    buffer.data = _pool_take(nbytes, &buffer.capacity)
+    if buffer.data == NULL:
+        raise MemoryError(f"neighbour sampling: cannot allocate {nbytes} bytes")
+    buffer.nbytes = nbytes
+    return np.frombuffer(buffer, dtype=dtype, count=count)
 
 
 def layer_key(uint64_t seed, uint64_t epoch, uint64_t layer):
@@ -62,23 +191,54 @@ cdef inline int64_t _count(const index_t* indptr, const int64_t* nodes, int64_t 
         return fg_sample_count_i64(indptr, nodes, fanout, replace, weight, weight_double, counts, rows, begin, end)
 
 
-cdef inline int _fill(const int64_t* rows, const index_t* indices, const int64_t* nodes, const int64_t* out_ptr,
-                      int64_t fanout, int replace, const void* weight, int weight_double, uint64_t key,
-                      int64_t* edge_ids, index_t* sources, int64_t begin, int64_t end) noexcept nogil:
+cdef inline int64_t _fill_relabel(int worker, int64_t n, const int64_t* rows, const index_t* indices,
+                                  const int64_t* nodes, const int64_t* out_ptr, int64_t fanout, int replace,
+                                  const void* weight, int weight_double, uint64_t key, int64_t* edge_ids,
+                                  index_t* local, index_t* map, int64_t* src_nodes, int64_t* next_task,
+                                  int32_t* done) noexcept nogil:
     if index_t is int32_t:
-        return fg_sample_fill_i32(rows, indices, nodes, out_ptr, fanout, replace, weight, weight_double, key,
-                                  edge_ids, sources, begin, end)
+        return fg_sample_fill_relabel_i32(worker, n, _NODES_PER_TASK, rows, indices, nodes, out_ptr, fanout, replace,
+                                          weight, weight_double, key, edge_ids, local, map, src_nodes, next_task,
+                                          done)
     else:
-        return fg_sample_fill_i64(rows, indices, nodes, out_ptr, fanout, replace, weight, weight_double, key,
-                                  edge_ids, sources, begin, end)
+        return fg_sample_fill_relabel_i64(worker, n, _NODES_PER_TASK, rows, indices, nodes, out_ptr, fanout, replace,
+                                          weight, weight_double, key, edge_ids, local, map, src_nodes, next_task,
+                                          done)
 
 
-cdef inline int64_t _relabel(const int64_t* dst_nodes, int64_t n_dst, const index_t* sources, int64_t m,
-                             index_t* map, int64_t* src_nodes, index_t* local) noexcept nogil:
+cdef inline void _map_nodes(const int64_t* nodes, index_t* map, int clear, int64_t begin,
+                            int64_t end) noexcept nogil:
     if index_t is int32_t:
-        return fg_sample_relabel_i32(dst_nodes, n_dst, sources, m, map, src_nodes, local)
+        fg_sample_map_nodes_i32(nodes, map, clear, begin, end)
     else:
-        return fg_sample_relabel_i64(dst_nodes, n_dst, sources, m, map, src_nodes, local)
+        fg_sample_map_nodes_i64(nodes, map, clear, begin, end)
+
+
+def map_nodes(index_t[::1] node_map, const int64_t[::1] nodes, bint clear, int n_threads):
+    """``node_map[nodes[i]] = i`` for the distinct, in-range ``nodes``; with ``clear``, -1 instead.
+
+    With ``clear``, the map must be -1 outside ``nodes``; when they are
+    many (a sixteenth of the map or more) the whole map is filled with -1,
+    in parallel: one sequential pass instead of a random write per node.
+    """
+    cdef int64_t n = nodes.shape[0], size = node_map.shape[0]
+    cdef int64_t n_tasks = (n + _MAP_NODES_PER_TASK - 1) // _MAP_NODES_PER_TASK
+    cdef int threads = n_threads if n_tasks > 1 else 1
+    cdef int64_t task
+    cdef char* whole = <char*>&node_map[0] if size > 0 else NULL
+    if n == 0:
+        return
+    if clear and n * 16 >= size:
+        n_tasks = threads
+        with nogil:
+            for task in prange(n_tasks, num_threads=threads, schedule="static"):
+                memset(whole + size * task // n_tasks * sizeof(index_t), 0xFF,
+                       (size * (task + 1) // n_tasks - size * task // n_tasks) * sizeof(index_t))
+        return
+    with nogil:
+        for task in prange(n_tasks, num_threads=threads, schedule="static"):
+            _map_nodes(&nodes[0], &node_map[0], clear, task * _MAP_NODES_PER_TASK,
+                       min((task + 1) * _MAP_NODES_PER_TASK, n))
 
 
 def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const int64_t[::1] nodes, int64_t fanout,
@@ -86,10 +246,13 @@ def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const in
     """Sample one layer for the distinct frontier ``nodes`` and relabel it.
 
     ``weight`` is None or the graph's float32/float64 edge weights (a
-    negative weight in a row read raises ``ValueError``);
-    ``node_map`` has one entry per node, all -1 (and so it is left).
+    negative weight in a row read raises ``ValueError``). ``node_map`` has
+    one entry per node: ``node_map[nodes[i]] == i``, -1 elsewhere, on
+    entry (:func:`map_nodes`); on return it holds the local id of every
+    source node of the block instead (so it is ready for the next layer,
+    whose frontier is ``src_nodes``).
     Returns ``(block_indptr, edge_ids, local, src_nodes)``: int64, int64,
-    the index dtype, int64.
+    the index dtype (a read-only array over a ``bytes`` object), int64.
     """
     cdef int64_t n = nodes.shape[0]
     cdef const void* w = NULL
@@ -104,7 +267,7 @@ def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const in
     cdef int64_t* counts = &out_ptr[1] if n > 0 else NULL
     cdef const int64_t* nodes_ptr = &nodes[0] if n > 0 else NULL
     cdef int threads = n_threads if n_tasks > 1 else 1
-    rows_arr = np.empty(2 * n, dtype=np.int64)
+    rows_arr = _recycled_empty(2 * n, np.int64)
     cdef int64_t[::1] rows = rows_arr
     cdef int64_t* rows_ptr = &rows[0] if n > 0 else NULL
     cdef int64_t negative = 0
@@ -121,31 +284,34 @@ def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const in
                          "entry in a sampled row")
     total = out_ptr[n]
     dtype = np.asarray(indptr).dtype
-    edge_ids_arr = np.empty(total, dtype=np.int64)
-    sources_arr = np.empty(total, dtype=dtype)
-    cdef int64_t[::1] edge_ids = edge_ids_arr
-    cdef index_t[::1] sources = sources_arr
-    cdef int64_t* edge_ptr = &edge_ids[0] if total > 0 else NULL
-    cdef index_t* source_ptr = &sources[0] if total > 0 else NULL
-    status_arr = np.zeros(max(n_tasks, 1), dtype=np.int32)
-    cdef int32_t[::1] status = status_arr
+    edge_ids_arr = _recycled_empty(total, np.int64)
+    cdef int64_t* edge_ptr = <int64_t*>cnp.PyArray_DATA(edge_ids_arr)
+    # The sources are written where their local ids end up, relabelled in place: a bytes object, not
+    # shared yet, filled here (so the block's Graph keeps it as its read-only indices, with no copy).
+    local_bytes = PyBytes_FromStringAndSize(NULL, total * sizeof(index_t))
+    cdef index_t* local = <index_t*>PyBytes_AS_STRING(local_bytes)
+    # Room for every source node; the first n_src are returned.
+    src_nodes_arr = _recycled_empty(n + total, np.int64)
+    cdef int64_t* src_nodes = <int64_t*>cnp.PyArray_DATA(src_nodes_arr)
+    # The fill on every thread, the relabelling on worker 0 alongside (fg_sample_fill_relabel).
+    done_arr = np.zeros(max(n_tasks, 1), dtype=np.int32)
+    result_arr = np.zeros(max(threads, 1) + 1, dtype=np.int64)    # the last entry: the task counter
+    cdef int32_t* done = <int32_t*>cnp.PyArray_DATA(done_arr)
+    cdef int64_t* result = <int64_t*>cnp.PyArray_DATA(result_arr)
+    cdef int64_t* next_task = result + max(threads, 1)
+    cdef int worker
+    if FG_SAMPLE_PIPELINE_THREADS:
+        threads = min(threads, FG_SAMPLE_PIPELINE_THREADS)
     with nogil:
-        for task in prange(n_tasks, num_threads=threads, schedule="dynamic"):
-            lo = task * _NODES_PER_TASK
-            hi = min(lo + _NODES_PER_TASK, n)
-            status[task] = _fill(rows_ptr, &indices[0] if indices.shape[0] > 0 else NULL, nodes_ptr, &out_ptr[0],
-                                 fanout, replace, w, w_double, key, edge_ptr, source_ptr, lo, hi)
-    if np.any(status_arr):
+        for worker in prange(threads, num_threads=threads, schedule="static", chunksize=1):
+            result[worker] = _fill_relabel(worker, n, rows_ptr, &indices[0] if indices.shape[0] > 0 else NULL,
+                                           nodes_ptr, &out_ptr[0], fanout, replace, w, w_double, key, edge_ptr,
+                                           local, &node_map[0] if node_map.shape[0] > 0 else NULL, src_nodes,
+                                           next_task, done)
+    cdef int64_t n_src = result[0]
+    if n_src < 0:
         raise MemoryError("neighbour sampling: out of memory for the weights of a row")
-    src_nodes_arr = np.empty(n + total, dtype=np.int64)
-    local_arr = np.empty(total, dtype=dtype)
-    cdef int64_t[::1] src_nodes = src_nodes_arr
-    cdef index_t[::1] local = local_arr
-    cdef int64_t n_src
-    with nogil:
-        n_src = _relabel(nodes_ptr, n, source_ptr, total, &node_map[0] if node_map.shape[0] > 0 else NULL,
-                         &src_nodes[0] if n + total > 0 else NULL, &local[0] if total > 0 else NULL)
-    return indptr_out_arr, edge_ids_arr, local_arr, src_nodes_arr[:n_src].copy()
+    return indptr_out_arr, edge_ids_arr, np.frombuffer(local_bytes, dtype=dtype), src_nodes_arr[:n_src]
 
 
 def gather_rows(cnp.ndarray out not None, cnp.ndarray x not None, const int64_t[::1] ids, int n_threads):

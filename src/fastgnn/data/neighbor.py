@@ -186,6 +186,9 @@ def _sample(graph, seeds, fanouts, replace, weights, seed, epoch, n_threads):
     blocks, block_nodes, edge_ids = [], [], []
     frontier = seeds
     average_degree = graph.num_edges / max(graph.num_nodes, 1)
+    # The map holds the local ids of the frontier (the seeds, then each block's source nodes, which the
+    # kernel leaves in it) and -1 elsewhere; a call that fails leaves it in no known state: dropped.
+    _K.map_nodes(node_map, frontier, False, 1)
     for layer, fanout in enumerate(fanouts):
         expected_edges = frontier.shape[0] * (fanout if fanout > 0 else average_degree)
         threads = resolve_num_threads(n_threads, int(expected_edges * _WORK_PER_EDGE))
@@ -195,6 +198,7 @@ def _sample(graph, seeds, fanouts, replace, weights, seed, epoch, n_threads):
         block_nodes.append(src_nodes)
         edge_ids.append(ids)
         frontier = src_nodes
+    _K.map_nodes(node_map, frontier, True, resolve_num_threads(n_threads, frontier.shape[0] * _WORK_PER_EDGE))
     _give_map(node_map)
     return SampledSubgraph(blocks[::-1], block_nodes[::-1], edge_ids[::-1])
 
