@@ -93,6 +93,13 @@ class GNNStack(Module):
     **options
         More convolution options, merged into ``conv_kwargs`` (as PyG's
         ``BasicGNN`` passes its extra keyword arguments to the convolutions).
+    cache_input_aggregation : bool
+        Passed to the first convolution only (``sage``, ``graphconv``,
+        ``gcn``): it computes the aggregation of the input features once
+        and reuses it while they cannot change (the same read-only ``x``
+        and graph objects, see :class:`~fastgnn.nn.SAGEConv`). With input
+        dropout in training the first layer sees new features every epoch,
+        so only evaluation calls use it.
     bias : bool
     rng : numpy.random.Generator, int or None
         Draws the initial weights, then the dropout masks: one seed makes a
@@ -131,7 +138,7 @@ class GNNStack(Module):
 
     def __init__(self, in_channels, hidden_channels, out_channels, num_layers=None, conv="gcn", *,
                  activation="relu", dropout=0.5, input_dropout=None, aggr=None, bias=True, conv_kwargs=None,
-                 rng=None, dtype=np.float32, **options):
+                 cache_input_aggregation=False, rng=None, dtype=np.float32, **options):
         super().__init__()
         if not isinstance(conv, str) or conv not in conv_names():
             raise ValueError(f"conv must be one of {', '.join(repr(c) for c in conv_names())}, got {conv!r}")
@@ -165,7 +172,13 @@ class GNNStack(Module):
                            activation=activation)
             if aggr is not None:
                 options["aggr"] = aggr
-            convs.append(spec.build(widths[layer], widths[layer + 1], conv_kwargs=conv_kwargs, **options))
+            layer_kwargs = conv_kwargs
+            if layer == 0 and cache_input_aggregation is not False:
+                layer_kwargs = {**conv_kwargs, "cache_input_aggregation": cache_input_aggregation}
+            convs.append(spec.build(widths[layer], widths[layer + 1], conv_kwargs=layer_kwargs, **options))
+        if cache_input_aggregation is not False and not getattr(convs[0], "cache_input_aggregation", False):
+            raise ValueError(f"cache_input_aggregation: conv={conv!r} has no cached input aggregation "
+                             "(sage, graphconv and gcn have)")
         self.convs = Sequential(*convs)
         self.activations = Sequential(*[get_activation(activation) if not isinstance(activation, Module)
                                         else _copy_module(activation)
