@@ -20,6 +20,7 @@ from fastgnn.nn.activation import ELU, Identity, LeakyReLU, ReLU, Sigmoid, Tanh,
 from fastgnn.nn.conv.registry import conv_names, get_conv
 from fastgnn.nn.dropout import Dropout
 from fastgnn.nn.module import Module, Sequential, lowest_trainable
+from fastgnn.nn.utils import Workspace
 from fastgnn.ops.dense import bias_act_dropout, bias_act_dropout_backward
 
 __all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet", "GAT", "GATv2"]
@@ -189,6 +190,9 @@ class GNNStack(Module):
                        for layer in range(self.num_layers - 1)]
         self._fused_states = [None] * (self.num_layers - 1)
         self._block_layers = False
+        # The output of a dropout that is not fused (the input features'), reused from call to call: it
+        # is only ever read by the convolution above it, which drops it at its next forward.
+        self._dropout_outputs = [Workspace() for _ in range(self.num_layers)]
 
     # ------------------------------------------------------------------ computation
     def forward(self, graph, x):
@@ -276,7 +280,10 @@ class GNNStack(Module):
         """Dropout (unless fused with the step below), convolution, then activation or the fused step."""
         dropout = self.dropouts[layer]
         if dropout.p > 0 and not self.dropout_is_fused(layer):
-            h = dropout(h)
+            out = None
+            if dropout.training and isinstance(h, np.ndarray):
+                out = self._dropout_outputs[layer].get(h.shape, h.dtype)
+            h = dropout(h, out=out)
         h = self.convs[layer](graph, (h, h[:graph.num_dst_nodes]) if on_block else h)
         if layer < self.num_layers - 1:
             h = self.post_conv(layer, h)
@@ -381,6 +388,8 @@ class GNNStack(Module):
     def _clear_extra_cache(self):
         self._fused_states = [None] * (self.num_layers - 1)
         self._block_layers = False
+        for workspace in self._dropout_outputs:
+            workspace.release()
 
     def backward(self, grad_out, need_input_grad=False):
         """Accumulate every parameter's gradient from ``grad_out = dL/d logits``.

@@ -16,7 +16,7 @@ ever built.
 import numpy as np
 
 from fastgnn._runtime import validate as V
-from fastgnn._runtime.memory import NARROW_WIDTHS, PADDED_WIDTH
+from fastgnn._runtime.memory import NARROW_WIDTHS, PADDED_WIDTH, empty_aligned
 from fastgnn.graph import SparseFeatures
 from fastgnn.nn._matmul import matmul, matmul_tn
 from fastgnn.nn.utils import densified
@@ -116,9 +116,10 @@ def linear_aggregate_backward(graph, grad_out, linear, reduce, saved, need_input
 
 
 # A root product is fused with the aggregated one only from this output width on (narrower rows
-# are gathered as zero-padded 16-lane rows, which a column block of a wider array cannot be), and
-# only for inputs at least FUSED_MIN_RATIO times wider than the output.
-FUSED_MIN_WIDTH = 16
+# are gathered as they are: too few values for a product to save anything), and only for inputs at
+# least FUSED_MIN_RATIO times wider than the gathered width. Narrow outputs (5 to 15) take 16
+# columns of the product each, zero-padded, so that the aggregation gathers full 16-lane rows in place.
+FUSED_MIN_WIDTH = NARROW_WIDTHS.start
 FUSED_MIN_RATIO = 4
 
 
@@ -135,7 +136,19 @@ def fuses_root(reduce, in_width, out_width, x, is_pair):
     is cheap to read twice.
     """
     return (not is_pair and not isinstance(x, SparseFeatures) and reduce in LINEAR_REDUCES
-            and out_width >= FUSED_MIN_WIDTH and in_width >= FUSED_MIN_RATIO * out_width)
+            and out_width >= FUSED_MIN_WIDTH and in_width >= FUSED_MIN_RATIO * _gathered_width(out_width))
+
+
+def _fused_weights(lin_agg, lin_root):
+    """``[W_a; W_r]`` (2 lanes, in), each block zero-padded to the gathered width (``lanes``)."""
+    width = lin_agg.out_features
+    lanes = _gathered_width(width)
+    if lanes == width:
+        return np.concatenate([lin_agg.weight.data, lin_root.weight.data]), lanes
+    weights = np.zeros((2 * lanes, lin_agg.in_features), dtype=lin_agg.weight.data.dtype)
+    weights[:width] = lin_agg.weight.data
+    weights[lanes:lanes + width] = lin_root.weight.data
+    return weights, lanes
 
 
 def root_linear_aggregate(graph, x, lin_agg, lin_root, reduce, keep, workspace, add_bias=True):
@@ -159,10 +172,14 @@ def root_linear_aggregate(graph, x, lin_agg, lin_root, reduce, keep, workspace, 
     saved : tuple or None
     """
     width = lin_agg.out_features
-    weights = np.concatenate([lin_agg.weight.data, lin_root.weight.data])        # (2 out, in)
-    both = matmul(x, weights.T, out=workspace.get((graph.num_dst_nodes, 2 * width), weights.dtype))
-    out = aggregate(graph, both[:, :width], reduce)
-    out += both[:, width:]
+    weights, lanes = _fused_weights(lin_agg, lin_root)                          # (2 lanes, in)
+    both = matmul(x, weights.T, out=workspace.get((graph.num_dst_nodes, 2 * lanes), weights.dtype))
+    out = aggregate(graph, both[:, :lanes], reduce)
+    if lanes == width:
+        out += both[:, width:]
+    else:
+        out = np.add(out[:, :width], both[:, lanes:lanes + width],
+                     out=empty_aligned((graph.num_dst_nodes, width), out.dtype))
     if lin_agg.bias is not None and add_bias:
         out += lin_agg.bias.data
     return out, ((x, weights) if keep else None)
@@ -173,18 +190,20 @@ def root_linear_aggregate_backward(graph, grad_out, lin_agg, lin_root, reduce, s
     """Accumulate both layers' gradients from one ``[AGG^T G | G]`` block; return ``dL/dx`` (or None)."""
     x, weights = saved
     width = lin_agg.out_features
+    lanes = weights.shape[0] // 2
     bias = lin_agg.bias
     if bias is not None and bias.requires_grad and bias_grad:
         bias.grad += grad_out.sum(axis=0)
-    both = workspace.get((graph.num_src_nodes, 2 * width), grad_out.dtype)
-    aggregate_backward(graph, grad_out, reduce, out=both[:, :width])
-    both[:, width:] = grad_out
+    both = workspace.get((graph.num_src_nodes, 2 * lanes), grad_out.dtype)
+    both[:, lanes:lanes + width] = grad_out
+    both[:, lanes + width:] = 0
+    aggregate_backward(graph, both[:, lanes:], reduce, out=both[:, :lanes])       # zero columns stay zero
     if lin_agg.weight.requires_grad or lin_root.weight.requires_grad:
-        grad_weights = matmul_tn(both, x)                                         # (2 out, in)
+        grad_weights = matmul_tn(both, x)                                         # (2 lanes, in)
         if lin_agg.weight.requires_grad:
             lin_agg.weight.grad += grad_weights[:width]
         if lin_root.weight.requires_grad:
-            lin_root.weight.grad += grad_weights[width:]
+            lin_root.weight.grad += grad_weights[lanes:lanes + width]
     return matmul(both, weights) if need_input_grad else None
 
 
