@@ -42,7 +42,12 @@ def transforms_first(reduce, in_width, out_width, sparse_input=False):
     return sparse_input or _gathered_width(out_width) < _gathered_width(in_width)
 
 
-def aggregate_transform(graph, x_src, weight, reduce, keep):
+def _scratch(workspace, shape, dtype):
+    """A scratch array from ``workspace``, or None (a new array) without one."""
+    return None if workspace is None else workspace.get(shape, dtype)
+
+
+def aggregate_transform(graph, x_src, weight, reduce, keep, workspace=None):
     """``AGG_graph(x_src) W^T`` and what its backward needs (None when not ``keep``).
 
     Parameters
@@ -54,11 +59,15 @@ def aggregate_transform(graph, x_src, weight, reduce, keep):
         A canonical reduce name.
     keep : bool
         Training mode: return what :func:`aggregate_transform_backward` needs.
+    workspace : Workspace, optional
+        Holds the product ``x_src W^T`` when it comes first (dead once
+        aggregated), instead of a new array every call.
     """
     out_width, in_width = weight.shape
     sparse_input = isinstance(x_src, SparseFeatures)
     if transforms_first(reduce, in_width, out_width, sparse_input):
-        out = aggregate(graph, matmul(x_src, weight.T), reduce)
+        product = _scratch(workspace, (x_src.shape[0], out_width), weight.dtype)
+        out = aggregate(graph, matmul(x_src, weight.T, out=product), reduce)
         return out, (("transform_first", x_src, None) if keep else None)
     x_src = densified(x_src)
     if reduce in LINEAR_REDUCES:
@@ -69,7 +78,7 @@ def aggregate_transform(graph, x_src, weight, reduce, keep):
     return out, (("aggregate_first", aggregated, arg) if keep else None)
 
 
-def aggregate_transform_backward(graph, grad_out, weight, reduce, saved, need_input_grad):
+def aggregate_transform_backward(graph, grad_out, weight, reduce, saved, need_input_grad, workspace=None):
     """Accumulate ``dL/dW`` into ``weight.grad``; return ``dL/dx_src`` (or None).
 
     Parameters
@@ -77,11 +86,14 @@ def aggregate_transform_backward(graph, grad_out, weight, reduce, saved, need_in
     weight : Parameter (out, in)
     saved : tuple
         The second value of :func:`aggregate_transform`.
+    workspace : Workspace, optional
+        Holds ``AGG^T(G)`` when the product came first (dead once multiplied).
     """
     order, kept, arg = saved
     if order == "transform_first":
         x_src = kept
-        grad_h = aggregate_backward(graph, grad_out, reduce)
+        grad_h = aggregate_backward(graph, grad_out, reduce,
+                                    out=_scratch(workspace, (graph.num_src_nodes, grad_out.shape[1]), grad_out.dtype))
         if weight.requires_grad:
             weight.grad += matmul_tn(grad_h, x_src)
         return matmul(grad_h, weight.data) if need_input_grad else None
@@ -94,25 +106,26 @@ def aggregate_transform_backward(graph, grad_out, weight, reduce, saved, need_in
     return aggregate_backward(graph, grad_aggregated, reduce, arg=arg)
 
 
-def linear_aggregate(graph, x_src, linear, reduce, keep, add_bias=True):
+def linear_aggregate(graph, x_src, linear, reduce, keep, add_bias=True, workspace=None):
     """``AGG_graph(x_src) W^T + b`` with the weight and bias of ``linear`` (a :class:`Linear`).
 
     Returns the output and what :func:`linear_aggregate_backward` needs, as
     :func:`aggregate_transform` does. ``add_bias=False`` leaves the bias to
     the caller (see :class:`OutputBias`).
     """
-    out, saved = aggregate_transform(graph, x_src, linear.weight.data, reduce, keep)
+    out, saved = aggregate_transform(graph, x_src, linear.weight.data, reduce, keep, workspace)
     if linear.bias is not None and add_bias:
         out += linear.bias.data
     return out, saved
 
 
-def linear_aggregate_backward(graph, grad_out, linear, reduce, saved, need_input_grad, bias_grad=True):
+def linear_aggregate_backward(graph, grad_out, linear, reduce, saved, need_input_grad, bias_grad=True,
+                              workspace=None):
     """Accumulate the gradients of ``linear``'s weight and bias (unless not ``bias_grad``); return ``dL/dx_src``."""
     bias = linear.bias
     if bias is not None and bias.requires_grad and bias_grad:
         bias.grad += grad_out.sum(axis=0)
-    return aggregate_transform_backward(graph, grad_out, linear.weight, reduce, saved, need_input_grad)
+    return aggregate_transform_backward(graph, grad_out, linear.weight, reduce, saved, need_input_grad, workspace)
 
 
 # A root product is fused with the aggregated one only from this output width on (narrower rows

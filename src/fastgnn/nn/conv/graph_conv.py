@@ -104,7 +104,7 @@ class GraphConv(OutputBias, Module):
             saved = ("fused", saved)
         else:
             out, saved = linear_aggregate(graph, x_src, self.lin_rel, self.aggr, self.training,
-                                          add_bias=not self._bias_handed_over)
+                                          add_bias=not self._bias_handed_over, workspace=self._workspace)
             out += self.lin_root(x_dst)
         self._save_for_backward(graph, saved, is_pair)
         return out
@@ -122,7 +122,7 @@ class GraphConv(OutputBias, Module):
             return cached_linear_aggregate_backward(saved[1], grad_out, self.lin_rel, self.lin_root,
                                                     need_input_grad, bias_grad=not self._bias_handed_over)
         grad_src = linear_aggregate_backward(graph, grad_out, self.lin_rel, self.aggr, saved, need_input_grad,
-                                             bias_grad=not self._bias_handed_over)
+                                             bias_grad=not self._bias_handed_over, workspace=self._workspace)
         grad_dst = self.lin_root.backward(grad_out, need_input_grad=need_input_grad)
         if not need_input_grad:
             return None

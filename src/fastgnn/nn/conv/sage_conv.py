@@ -119,7 +119,7 @@ class SAGEConv(OutputBias, Module):
             saved = ("fused", saved)
         else:
             out, saved = linear_aggregate(graph, x_src, self.lin_l, self.aggr, self.training,
-                                          add_bias=not self._bias_handed_over)
+                                          add_bias=not self._bias_handed_over, workspace=self._workspace)
             if self.lin_r is not None:
                 out += self.lin_r(x_dst)
         norm = None
@@ -149,7 +149,7 @@ class SAGEConv(OutputBias, Module):
             return cached_linear_aggregate_backward(saved[1], grad_out, self.lin_l, self.lin_r, need_input_grad,
                                                     bias_grad=not self._bias_handed_over)
         grad_src = linear_aggregate_backward(graph, grad_out, self.lin_l, self.aggr, saved, need_input_grad,
-                                             bias_grad=not self._bias_handed_over)
+                                             bias_grad=not self._bias_handed_over, workspace=self._workspace)
         grad_dst = None
         if self.lin_r is not None:
             grad_dst = self.lin_r.backward(grad_out, need_input_grad=need_input_grad)
