@@ -27,6 +27,13 @@ Implementations (``--impls``):
 * ``fastgnn_plain``: the same model in a user's own loop as the README
   writes it (forward, ``cross_entropy``, ``backward``, ``step``), with no
   BLAS limit around it and the features dense as given;
+* ``fastgnn_uncached``, ``fastgnn_plain_uncached``: the same two without
+  the cached first-layer aggregation. ``fastgnn`` and ``fastgnn_plain``
+  build the model with ``cache_input_aggregation=True`` when there is no
+  dropout and the features are dense (the features then marked
+  read-only): the first layer then aggregates the fixed input features
+  once, not every epoch (see ``SAGEConv``); with dropout on the input
+  features the two variants are the same;
 * ``pyg``: PyG layers on ``edge_index`` (GCN normalises every epoch);
 * ``pyg_cached``: GCN only, ``GCNConv(cached=True)`` on ``edge_index``;
 * ``pyg_csr``: PyG layers on a ``torch.sparse_csr`` adjacency ``adj_t``
@@ -65,7 +72,9 @@ __all__ = ["GRAPHS", "MODELS", "IMPLS", "make_data", "fastgnn_epoch", "pyg_epoch
 
 GRAPHS = ("cora", "uniform")
 MODELS = ("gcn", "sage")
-IMPLS = ("fastgnn", "fastgnn_plain", "pyg", "pyg_cached", "pyg_csr", "dgl")
+IMPLS = ("fastgnn", "fastgnn_plain", "fastgnn_uncached", "fastgnn_plain_uncached", "pyg", "pyg_cached", "pyg_csr",
+         "dgl")
+FASTGNN_IMPLS = ("fastgnn", "fastgnn_plain", "fastgnn_uncached", "fastgnn_plain_uncached")
 HIDDEN = {"gcn": 16, "sage": 64}
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.abspath(__file__)      # this file, run in a fresh interpreter per measurement
@@ -130,11 +139,15 @@ class PeakMemory:
 
 
 # ---------------------------------------------------------------------- fastgnn
-def fastgnn_epoch(model_name, edge_index, x, y, train_mask, num_classes, dropout=0.5, seed=0, sparse=True):
+def fastgnn_epoch(model_name, edge_index, x, y, train_mask, num_classes, dropout=0.5, seed=0, sparse=True,
+                  cache_input=True):
     """A closure running one fastgnn training epoch (and the model it trains).
 
     ``sparse``: turn features with at most a tenth of non-zeros into
     :class:`fastgnn.SparseFeatures` (False: keep them dense).
+    ``cache_input``: without dropout, on dense features, build the model
+    with ``cache_input_aggregation=True`` and pass it a read-only copy of
+    ``x`` (the first layer aggregates it once).
     """
     import fastgnn
     from fastgnn.losses import cross_entropy
@@ -144,10 +157,16 @@ def fastgnn_epoch(model_name, edge_index, x, y, train_mask, num_classes, dropout
     graph = fastgnn.Graph.from_edge_index(edge_index, num_nodes=x.shape[0])
     if sparse and np.count_nonzero(x) <= 0.1 * x.size:
         x = fastgnn.SparseFeatures.from_dense(x)
+    options = {}
+    if cache_input and dropout == 0 and isinstance(x, np.ndarray):
+        x = np.array(x, order="C")
+        x.flags.writeable = False
+        options["cache_input_aggregation"] = True
     if model_name == "gcn":
-        model = GCN(x.shape[1], HIDDEN["gcn"], num_classes, dropout=dropout, cached=True, rng=seed)
+        model = GCN(x.shape[1], HIDDEN["gcn"], num_classes, dropout=dropout, cached=True, rng=seed, **options)
     else:
-        model = GraphSAGE(x.shape[1], HIDDEN["sage"], num_classes, aggr="mean", dropout=dropout, rng=seed)
+        model = GraphSAGE(x.shape[1], HIDDEN["sage"], num_classes, aggr="mean", dropout=dropout, rng=seed,
+                          **options)
     optimizer = Adam(model.parameters(), lr=0.01)
     mask = None if train_mask.all() else train_mask
 
@@ -227,12 +246,13 @@ def measure(impl, graph_name, model_name, threads, repeat, warmup, dropout=0.5, 
 
     data = make_data(graph_name, seed)
     result = {"impl": impl, "graph": graph_name, "model": model_name, "threads": threads, "dropout": dropout}
-    if impl in ("fastgnn", "fastgnn_plain"):
+    if impl in FASTGNN_IMPLS:
         import tracemalloc
 
         fastgnn.set_num_threads(threads)
-        plain = impl == "fastgnn_plain"
-        epoch, _ = fastgnn_epoch(model_name, *data, dropout=dropout, seed=seed, sparse=not plain)
+        plain = impl.startswith("fastgnn_plain")
+        epoch, _ = fastgnn_epoch(model_name, *data, dropout=dropout, seed=seed, sparse=not plain,
+                                 cache_input=not impl.endswith("_uncached"))
         context = _null_context() if plain else fastgnn.limit_blas_threads(1)
     else:
         import torch
@@ -287,7 +307,7 @@ def _worker_command(impl, graph_name, model_name, threads, repeat, warmup, dropo
 
 
 def _available(impl, dgl_python):
-    if impl in ("fastgnn", "fastgnn_plain"):
+    if impl in FASTGNN_IMPLS:
         return True, ""
     if impl == "dgl":
         if not dgl_python:
@@ -410,15 +430,15 @@ def _print_row(row, out):
         reason = row["skipped"]
         if row["impl"] == "dgl":    # the full how-to was printed once, above the table
             reason = reason.split(";")[0] + " (--dgl-python PATH or FASTGNN_DGL_PYTHON)"
-        print(f"{row['graph']:8s} {row['model']:5s} {row['impl']:11s} skipped: {reason}", file=out, flush=True)
+        print(f"{row['graph']:8s} {row['model']:5s} {row['impl']:22s} skipped: {reason}", file=out, flush=True)
         return
     if "error" in row:
-        print(f"{row['graph']:8s} {row['model']:5s} {row['impl']:11s} error: {row['error']}", file=out, flush=True)
+        print(f"{row['graph']:8s} {row['model']:5s} {row['impl']:22s} error: {row['error']}", file=out, flush=True)
         return
     ratio = f"{row['ratio']:6.2f}x" if "ratio" in row else "       "
     peak = f"{row['peak_mb']:8.1f} MB" if row.get("peak_mb") is not None else "        ? MB"
     traced = (f"  (tracemalloc {row['tracemalloc_peak_mb']:.1f} MB)" if "tracemalloc_peak_mb" in row else "")
-    print(f"{row['graph']:8s} {row['model']:5s} {row['impl']:11s} {row['median_ms']:9.1f} ms  {ratio}  "
+    print(f"{row['graph']:8s} {row['model']:5s} {row['impl']:22s} {row['median_ms']:9.1f} ms  {ratio}  "
           f"peak {peak}{traced}", file=out, flush=True)
 
 

@@ -28,6 +28,7 @@
 #ifndef FASTGNN_DENSE_H
 #define FASTGNN_DENSE_H
 
+#include <math.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <string.h>

@@ -247,4 +247,76 @@ static void FG_D(fg_dense_backward)(FG_T *grad_z, const FG_T *grad_out, const FG
 #undef FG_BACKWARD_CASE
 #undef FG_BACKWARD_CALL
 
+/* Softmax cross-entropy of the rows [row_begin, row_end) of an n x classes
+ * array: row_loss[i] = top + log(sum_c e_c) - z[i, label_i] with
+ * e_c = exp(z[i, c] - top), top the row maximum, and
+ * grad[i] = scale * (e / sum_c e_c - onehot(label_i)). The exponentials are
+ * the branch-free exp of fastgnn_dense.h in double (the shifted scores are
+ * <= 0), over a tile of several rows at once so that the loop vectorizes
+ * however few the classes; each sum runs in column order, so every row's
+ * result is fixed whatever thread computes it. */
+#define FG_XENT_TILE 512
+FG_DENSE_CLONES
+static void FG_D(fg_softmax_xent_rows)(const FG_T *logits, const int64_t *labels, FG_T *grad, double *row_loss,
+                                       int64_t row_begin, int64_t row_end, int64_t classes, double scale)
+{
+    double e[FG_XENT_TILE];
+    const int64_t group = classes < FG_XENT_TILE ? FG_XENT_TILE / classes : 1;
+    for (int64_t r0 = row_begin; r0 < row_end; r0 += group) {
+        const int64_t rows = row_end - r0 < group ? row_end - r0 : group;
+        if (classes > FG_XENT_TILE) {           /* one wide row, a tile at a time */
+            const FG_T *z = logits + r0 * classes;
+            FG_T *g = grad + r0 * classes;
+            double top = (double)z[0];
+            for (int64_t c = 1; c < classes; ++c)
+                if ((double)z[c] > top)
+                    top = (double)z[c];
+            double total = 0.0;
+            for (int64_t c0 = 0; c0 < classes; c0 += FG_XENT_TILE) {
+                const int64_t len = classes - c0 < FG_XENT_TILE ? classes - c0 : FG_XENT_TILE;
+                for (int64_t c = 0; c < len; ++c)
+                    e[c] = fg_exp_nonpositive((double)z[c0 + c] - top, 1);
+                for (int64_t c = 0; c < len; ++c) {
+                    total += e[c];
+                    g[c0 + c] = (FG_T)e[c];
+                }
+            }
+            const int64_t label = labels[r0];
+            row_loss[r0] = top + log(total) - (double)z[label];
+            for (int64_t c = 0; c < classes; ++c)
+                g[c] = (FG_T)((double)g[c] / total * scale);
+            g[label] = (FG_T)((double)g[label] - scale);
+            continue;
+        }
+        const FG_T *z = logits + r0 * classes;
+        FG_T *g = grad + r0 * classes;
+        double top[FG_XENT_TILE];
+        for (int64_t r = 0; r < rows; ++r) {
+            double best = (double)z[r * classes];
+            for (int64_t c = 1; c < classes; ++c)
+                if ((double)z[r * classes + c] > best)
+                    best = (double)z[r * classes + c];
+            top[r] = best;
+            for (int64_t c = 0; c < classes; ++c)
+                e[r * classes + c] = (double)z[r * classes + c] - best;
+        }
+        const int64_t len = rows * classes;
+        for (int64_t k = 0; k < len; ++k)
+            e[k] = fg_exp_nonpositive(e[k], 1);
+        for (int64_t r = 0; r < rows; ++r) {
+            const double *er = e + r * classes;
+            FG_T *gr = g + r * classes;
+            double total = 0.0;
+            for (int64_t c = 0; c < classes; ++c)
+                total += er[c];
+            const int64_t label = labels[r0 + r];
+            row_loss[r0 + r] = top[r] + log(total) - (double)z[r * classes + label];
+            for (int64_t c = 0; c < classes; ++c)
+                gr[c] = (FG_T)((double)(FG_T)er[c] / total * scale);
+            gr[label] = (FG_T)((double)gr[label] - scale);
+        }
+    }
+}
+#undef FG_XENT_TILE
+
 #undef FG_D

@@ -112,3 +112,24 @@ def test_post_conv_into_out_is_the_same_step(rng, name, fused):
     assert np.isnan(room[30:]).all()                    # the rows after out are left alone
     np.testing.assert_array_equal(models[1].post_conv_backward(0, grad.copy()),
                                   models[0].post_conv_backward(0, grad.copy()))
+
+
+def test_input_dropout_output_is_reused_and_changes_nothing(rng):
+    graph = _graph(rng)
+    x = rng.standard_normal((50, 12)).astype(np.float32)
+    kept = x.copy()
+    y = rng.integers(0, 3, 50)
+    model = GNNStack(12, 8, 3, conv="sage", dropout=0.5, rng=0)
+    fresh = GNNStack(12, 8, 3, conv="sage", dropout=0.5, rng=0)
+    buffers = []
+    for _ in range(3):
+        _step(model, graph, x, y)
+        fresh._dropout_outputs[0].release()           # a new array every call, as without the reuse
+        _step(fresh, graph, x, y)
+        buffers.append(model._dropout_outputs[0]._array)
+        for a, b in zip(model.parameters(), fresh.parameters()):
+            np.testing.assert_array_equal(a.grad, b.grad)
+    assert buffers[0] is buffers[1] is buffers[2]
+    np.testing.assert_array_equal(x, kept)
+    model.clear_cache()
+    assert model._dropout_outputs[0]._array is None

@@ -65,3 +65,17 @@ def test_rate_one_drops_everything(rng):
 def test_invalid_rate():
     with pytest.raises(ValueError, match="dropout probability"):
         nn.Dropout(1.5)
+
+
+def test_forward_into_out(rng):
+    x = rng.standard_normal((30, 7))
+    out = np.full_like(x, np.nan)
+    expected = nn.Dropout(0.4, rng=3)(x)
+    result = nn.Dropout(0.4, rng=3)(x, out=out)
+    assert result is out
+    np.testing.assert_array_equal(out, expected)
+    layer = nn.Dropout(0.4, rng=3).eval()
+    untouched = np.full_like(x, np.nan)
+    assert layer(x, out=untouched) is x and np.isnan(untouched).all()      # eval: x itself, out not written
+    with pytest.raises(ValueError):
+        nn.Dropout(0.4)(x, out=np.empty((30, 8)))

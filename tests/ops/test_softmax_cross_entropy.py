@@ -16,7 +16,8 @@ def _reference(z, labels, scale):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(0, 3), (1, 1), (7, 2), (300, 10), (50, 41)])
+@pytest.mark.parametrize("shape", [(0, 3), (1, 1), (7, 2), (300, 10), (301, 10), (50, 41), (5, 511), (4, 512),
+                                   (3, 513), (2, 1500)])      # rows tiled several at a time, wide rows in pieces
 def test_against_numpy(rng, dtype, shape):
     z = (rng.standard_normal(shape) * 30).astype(dtype)     # large scores: the shift matters
     labels = rng.integers(0, shape[1], shape[0])
@@ -27,6 +28,26 @@ def test_against_numpy(rng, dtype, shape):
     np.testing.assert_allclose(loss, expected_loss, rtol=1e-6 if dtype == np.float32 else 1e-12, atol=1e-6)
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-7)
     np.testing.assert_array_equal(z, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_extreme_scores(dtype):
+    big = np.finfo(dtype).max / 4
+    z = np.array([[0.0, -np.inf, 1.0], [-big, big, 0.0], [-800.0, 0.0, -1e-30], [5.0, 5.0, 5.0]], dtype=dtype)
+    labels = np.array([2, 0, 1, 1])
+    loss, grad = softmax_cross_entropy_rows(z, labels, 0.5)
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected_loss, expected_grad = _reference(z, labels, 0.5)
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-12)
+    assert grad[0, 1] == 0 and np.isfinite(grad).all()
+
+
+def test_nan_scores_give_nan(rng):
+    z = rng.standard_normal((3, 4))
+    z[1, 2] = np.nan
+    loss, grad = softmax_cross_entropy_rows(z, np.array([0, 0, 0]))
+    assert np.isnan(loss[1]) and np.isfinite(loss[[0, 2]]).all() and np.isnan(grad[1]).all()
 
 
 def test_identical_for_any_thread_count(rng):

@@ -14,6 +14,7 @@ position): see ``csrc/fastgnn_dense.h``.
 from cython.parallel cimport prange
 cimport numpy as cnp
 from libc.stdint cimport int64_t, uint32_t, uint64_t
+from fastgnn._kernels._common cimport floating
 
 cnp.import_array()
 
@@ -42,6 +43,10 @@ cdef extern from "fastgnn_dense.h" nogil:
                                int64_t block_begin, int64_t block_end, int64_t block_rows, int64_t n_rows,
                                int64_t d, int act, double slope, double alpha, int drop, uint32_t threshold,
                                uint32_t k0, uint32_t k1, double scale, const int64_t* row_ids)
+    void fg_softmax_xent_rows_f32(const float* logits, const int64_t* labels, float* grad, double* row_loss,
+                                  int64_t row_begin, int64_t row_end, int64_t classes, double scale)
+    void fg_softmax_xent_rows_f64(const double* logits, const int64_t* labels, double* grad, double* row_loss,
+                                  int64_t row_begin, int64_t row_end, int64_t classes, double scale)
 
 
 cdef inline void* _data_or_null(object a):
@@ -213,35 +218,30 @@ def empty_aligned_like(a):
 
 
 # --------------------------------------------------------------------------- softmax cross-entropy
-from libc.math cimport exp, log
-from fastgnn._kernels._common cimport floating
-
-
 def softmax_cross_entropy_rows(floating[:, ::1] logits, const int64_t[::1] labels, floating[:, ::1] grad,
                                double[::1] row_loss, double scale, int n_threads):
     """Per row ``i``: ``row_loss[i] = logsumexp(z_i) - z_i[labels[i]]`` and
     ``grad[i] = scale * (softmax(z_i) - onehot(labels[i]))``, in one pass.
 
     Each row is computed on its own in double precision (the log-sum-exp
-    shift by the row maximum), so the result is the same for any thread
-    count. Labels are trusted to be in range.
+    shift by the row maximum, the vectorised exp of ``csrc/fastgnn_dense.h``),
+    so the result is the same for any thread count. Labels are trusted to be
+    in range.
     """
-    cdef int64_t n = logits.shape[0], classes = logits.shape[1], i, c, label
-    cdef double top, total, value
+    cdef int64_t n = logits.shape[0], classes = logits.shape[1], r0, r1
+    cdef int n_chunks = max(n_threads, 1)
+    cdef int c
     if n == 0:
         return
-    for i in prange(n, nogil=True, num_threads=max(n_threads, 1), schedule="static"):
-        top = logits[i, 0]
-        for c in range(1, classes):
-            if logits[i, c] > top:
-                top = logits[i, c]
-        total = 0
-        for c in range(classes):
-            value = exp(logits[i, c] - top)
-            grad[i, c] = <floating>value
-            total = total + value
-        label = labels[i]
-        row_loss[i] = top + log(total) - logits[i, label]
-        for c in range(classes):
-            grad[i, c] = <floating>(grad[i, c] / total * scale)
-        grad[i, label] = <floating>(grad[i, label] - scale)
+    if n_chunks > n:
+        n_chunks = <int>n
+    with nogil:
+        for c in prange(n_chunks, num_threads=n_chunks, schedule="static"):
+            r0 = (n * c) // n_chunks
+            r1 = (n * (c + 1)) // n_chunks
+            if floating is double:
+                fg_softmax_xent_rows_f64(&logits[0, 0], &labels[0], &grad[0, 0], &row_loss[0], r0, r1, classes,
+                                         scale)
+            else:
+                fg_softmax_xent_rows_f32(&logits[0, 0], &labels[0], &grad[0, 0], &row_loss[0], r0, r1, classes,
+                                         scale)

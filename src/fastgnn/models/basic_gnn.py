@@ -20,6 +20,7 @@ from fastgnn.nn.activation import ELU, Identity, LeakyReLU, ReLU, Sigmoid, Tanh,
 from fastgnn.nn.conv.registry import conv_names, get_conv
 from fastgnn.nn.dropout import Dropout
 from fastgnn.nn.module import Module, Sequential, lowest_trainable
+from fastgnn.nn.utils import Workspace
 from fastgnn.ops.dense import bias_act_dropout, bias_act_dropout_backward
 
 __all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet", "GAT", "GATv2"]
@@ -93,6 +94,13 @@ class GNNStack(Module):
     **options
         More convolution options, merged into ``conv_kwargs`` (as PyG's
         ``BasicGNN`` passes its extra keyword arguments to the convolutions).
+    cache_input_aggregation : bool
+        Passed to the first convolution only (``sage``, ``graphconv``,
+        ``gcn``): it computes the aggregation of the input features once
+        and reuses it while they cannot change (the same read-only ``x``
+        and graph objects, see :class:`~fastgnn.nn.SAGEConv`). With input
+        dropout in training the first layer sees new features every epoch,
+        so only evaluation calls use it.
     bias : bool
     rng : numpy.random.Generator, int or None
         Draws the initial weights, then the dropout masks: one seed makes a
@@ -131,7 +139,7 @@ class GNNStack(Module):
 
     def __init__(self, in_channels, hidden_channels, out_channels, num_layers=None, conv="gcn", *,
                  activation="relu", dropout=0.5, input_dropout=None, aggr=None, bias=True, conv_kwargs=None,
-                 rng=None, dtype=np.float32, **options):
+                 cache_input_aggregation=False, rng=None, dtype=np.float32, **options):
         super().__init__()
         if not isinstance(conv, str) or conv not in conv_names():
             raise ValueError(f"conv must be one of {', '.join(repr(c) for c in conv_names())}, got {conv!r}")
@@ -165,7 +173,13 @@ class GNNStack(Module):
                            activation=activation)
             if aggr is not None:
                 options["aggr"] = aggr
-            convs.append(spec.build(widths[layer], widths[layer + 1], conv_kwargs=conv_kwargs, **options))
+            layer_kwargs = conv_kwargs
+            if layer == 0 and cache_input_aggregation is not False:
+                layer_kwargs = {**conv_kwargs, "cache_input_aggregation": cache_input_aggregation}
+            convs.append(spec.build(widths[layer], widths[layer + 1], conv_kwargs=layer_kwargs, **options))
+        if cache_input_aggregation is not False and not getattr(convs[0], "cache_input_aggregation", False):
+            raise ValueError(f"cache_input_aggregation: conv={conv!r} has no cached input aggregation "
+                             "(sage, graphconv and gcn have)")
         self.convs = Sequential(*convs)
         self.activations = Sequential(*[get_activation(activation) if not isinstance(activation, Module)
                                         else _copy_module(activation)
@@ -176,6 +190,9 @@ class GNNStack(Module):
                        for layer in range(self.num_layers - 1)]
         self._fused_states = [None] * (self.num_layers - 1)
         self._block_layers = False
+        # The output of a dropout that is not fused (the input features'), reused from call to call: it
+        # is only ever read by the convolution above it, which drops it at its next forward.
+        self._dropout_outputs = [Workspace() for _ in range(self.num_layers)]
 
     # ------------------------------------------------------------------ computation
     def forward(self, graph, x):
@@ -263,7 +280,10 @@ class GNNStack(Module):
         """Dropout (unless fused with the step below), convolution, then activation or the fused step."""
         dropout = self.dropouts[layer]
         if dropout.p > 0 and not self.dropout_is_fused(layer):
-            h = dropout(h)
+            out = None
+            if dropout.training and isinstance(h, np.ndarray):
+                out = self._dropout_outputs[layer].get(h.shape, h.dtype)
+            h = dropout(h, out=out)
         h = self.convs[layer](graph, (h, h[:graph.num_dst_nodes]) if on_block else h)
         if layer < self.num_layers - 1:
             h = self.post_conv(layer, h)
@@ -368,6 +388,8 @@ class GNNStack(Module):
     def _clear_extra_cache(self):
         self._fused_states = [None] * (self.num_layers - 1)
         self._block_layers = False
+        for workspace in self._dropout_outputs:
+            workspace.release()
 
     def backward(self, grad_out, need_input_grad=False):
         """Accumulate every parameter's gradient from ``grad_out = dL/d logits``.

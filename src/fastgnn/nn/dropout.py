@@ -56,13 +56,19 @@ class Dropout(Module):
         """The key of the next mask: one 64-bit value drawn from :attr:`rng`."""
         return int(self.rng.bit_generator.random_raw())
 
-    def forward(self, x, row_ids=None):
+    def forward(self, x, row_ids=None, out=None):
         """``x · mask / (1 - p)`` in training mode, ``x`` in eval mode.
 
         ``row_ids`` (int, one per row of a dense ``x``) keys row ``i``'s mask
         as row ``row_ids[i]`` of a larger array (e.g. global node ids, so a
         node's mask does not depend on where its row lies); see
         :func:`fastgnn.ops.bias_act_dropout`. Sparse input ignores it.
+        ``out`` (a C-contiguous array of ``x``'s shape and dtype, sharing no
+        memory with it) receives the dropped-out values of a dense ``x`` and
+        is returned, instead of a new array (a caller's reused buffer: an
+        array larger than the allocator's mmap threshold is otherwise
+        page-faulted and zeroed anew every call); it is not touched when
+        ``x`` itself is returned (eval mode, ``p == 0``).
         """
         if isinstance(x, SparseFeatures):
             return self._forward_sparse(x)
@@ -70,7 +76,8 @@ class Dropout(Module):
         if not self.training or self.p == 0.0:
             self._save_for_backward(None)
             return x
-        out, state = bias_act_dropout(x, activation="identity", p=self.p, seed=self.draw_seed(), row_ids=row_ids)
+        out, state = bias_act_dropout(x, activation="identity", p=self.p, seed=self.draw_seed(), row_ids=row_ids,
+                                      out=out)
         self._save_for_backward(state)
         return out
 

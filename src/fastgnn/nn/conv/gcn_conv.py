@@ -6,7 +6,9 @@ import numpy as np
 from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.graph.transforms import add_destination_self_loops
 from fastgnn.nn import init
-from fastgnn.nn.utils import as_layer_input, check_graph, positive_int
+from fastgnn.nn.utils import Workspace, as_layer_input, check_graph, positive_int
+from fastgnn.nn.conv._input_cache import (InputAggregation, cacheable_input, cached_linear_aggregate,
+                                          cached_linear_aggregate_backward, check_cache_flag)
 from fastgnn.nn.conv._propagate import OutputBias, aggregate_transform, aggregate_transform_backward, as_grad_out
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.module import Module, Parameter
@@ -44,6 +46,16 @@ class GCNConv(OutputBias, Module):
     rng : numpy.random.Generator, int or None
         Glorot-uniform weight; zero bias.
     dtype : float32 or float64
+    cache_input_aggregation : bool
+        For a first layer whose input features never change (full-batch
+        training without input dropout, and evaluation): compute
+        ``\hat A x`` once and reuse it (SGC's precomputation), the layer
+        then being one product ``(\hat A x) W^T`` with no aggregation,
+        forward or backward. Used only for a read-only ``x``
+        (``x.flags.writeable = False``, and no writeable array it is a view
+        of) passed again as the same object with the same graph object;
+        any other input is aggregated as usual. Holds an ``(N, in)`` array
+        until :meth:`clear_cache`.
 
     Attributes
     ----------
@@ -86,7 +98,7 @@ class GCNConv(OutputBias, Module):
     """
 
     def __init__(self, in_channels, out_channels, add_self_loops=True, normalize=True, cached=False,
-                 bias=True, *, rng=None, dtype=np.float32):
+                 bias=True, *, rng=None, dtype=np.float32, cache_input_aggregation=False):
         super().__init__()
         self.in_channels = positive_int(in_channels, "in_channels")
         self.out_channels = positive_int(out_channels, "out_channels")
@@ -96,12 +108,16 @@ class GCNConv(OutputBias, Module):
         self.dtype = check_float_dtype(dtype)
         self.lin = Linear(self.in_channels, self.out_channels, bias=False, rng=rng, dtype=self.dtype)
         self.bias = Parameter(init.zeros(self.out_channels, self.dtype)) if bias else None
+        self.cache_input_aggregation = check_cache_flag(cache_input_aggregation, "GCNConv")
         self._cached_input = None
         self._cached_graph = None
+        self._input_cache = None
+        self._workspace = Workspace()
 
     def _clear_extra_cache(self):
         self._cached_input = None
         self._cached_graph = None
+        self._input_cache = None
 
     def _enter_fixed_graph(self):
         # The graph is fixed: normalize it once (the cache is keyed by the graph object, so the
@@ -165,6 +181,7 @@ class GCNConv(OutputBias, Module):
         """
         name = type(self).__name__
         check_graph(graph, name)
+        cacheable = cacheable_input(self.cache_input_aggregation, x)
         dst_shape = None
         if isinstance(x, (tuple, list)):
             if len(x) != 2:
@@ -175,8 +192,18 @@ class GCNConv(OutputBias, Module):
             dst_shape = x_dst.shape
             x = x[0]
         x_src = as_layer_input(x, "x", self.in_channels, self.dtype, name, graph.num_src_nodes)
-        normalized = self.normalized_graph(graph)
-        out, saved = aggregate_transform(normalized, x_src, self.lin.weight.data, "sum", self.training)
+        if cacheable:
+            cache = self._input_cache
+            if cache is None or not cache.serves(graph, x):
+                cache = InputAggregation(graph, x, x_src, "sum", with_root=False,
+                                         aggregated=self.normalized_graph(graph))
+            self._input_cache = cache
+            out = cached_linear_aggregate(cache, self.lin, None)
+            normalized, saved = cache.aggregated, ("cached", cache)
+        else:
+            normalized = self.normalized_graph(graph)
+            out, saved = aggregate_transform(normalized, x_src, self.lin.weight.data, "sum", self.training,
+                                             self._workspace)
         if self.bias is not None and not self._bias_handed_over:
             out += self.bias.data
         self._save_for_backward(normalized, saved, dst_shape)
@@ -189,8 +216,11 @@ class GCNConv(OutputBias, Module):
                                type(self).__name__)
         if self.bias is not None and self.bias.requires_grad and not self._bias_handed_over:
             self.bias.grad += grad_out.sum(axis=0)
-        grad_x = aggregate_transform_backward(normalized, grad_out, self.lin.weight, "sum", saved,
-                                              need_input_grad)
+        if saved[0] == "cached":
+            grad_x = cached_linear_aggregate_backward(saved[1], grad_out, self.lin, None, need_input_grad)
+        else:
+            grad_x = aggregate_transform_backward(normalized, grad_out, self.lin.weight, "sum", saved,
+                                                  need_input_grad, self._workspace)
         if not need_input_grad:
             return None
         if dst_shape is not None:

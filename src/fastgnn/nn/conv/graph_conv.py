@@ -3,6 +3,8 @@ import numpy as np
 
 from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn.utils import Workspace, channels_pair, positive_int, split_input
+from fastgnn.nn.conv._input_cache import (cacheable_input, cached_input_aggregation, cached_linear_aggregate,
+                                          cached_linear_aggregate_backward, check_cache_flag)
 from fastgnn.nn.conv._propagate import (OutputBias, as_grad_out, check_aggr, fuses_root, linear_aggregate,
                                         linear_aggregate_backward, root_linear_aggregate,
                                         root_linear_aggregate_backward)
@@ -36,6 +38,12 @@ class GraphConv(OutputBias, Module):
     rng : numpy.random.Generator, int or None
         Glorot-uniform initial weights (``lin_rel`` drawn first); zero bias.
     dtype : float32 or float64
+    cache_input_aggregation : bool
+        For a first layer whose input features never change: compute
+        ``AGG(x)`` once and reuse it, the layer then being one product
+        ``[AGG(x) | x] [W_2 | W_1]^T`` with no aggregation (as
+        :class:`~fastgnn.nn.SAGEConv`'s option of the same name: only for a
+        read-only ``x`` passed again as the same object with the same graph).
 
     Notes
     -----
@@ -53,7 +61,8 @@ class GraphConv(OutputBias, Module):
     sum/mean, ``O(E · in + N · in · out)`` for max/min.
     """
 
-    def __init__(self, in_channels, out_channels, aggr="sum", bias=True, *, rng=None, dtype=np.float32):
+    def __init__(self, in_channels, out_channels, aggr="sum", bias=True, *, rng=None, dtype=np.float32,
+                 cache_input_aggregation=False):
         super().__init__()
         self.in_channels = in_channels
         self.in_src, self.in_dst = channels_pair(in_channels)
@@ -62,7 +71,12 @@ class GraphConv(OutputBias, Module):
         self.dtype = check_float_dtype(dtype)
         self.lin_rel = Linear(self.in_src, self.out_channels, bias=bias, rng=rng, dtype=self.dtype)
         self.lin_root = Linear(self.in_dst, self.out_channels, bias=False, rng=rng, dtype=self.dtype)
+        self.cache_input_aggregation = check_cache_flag(cache_input_aggregation, "GraphConv")
         self._workspace = Workspace()
+        self._input_cache = None
+
+    def _clear_extra_cache(self):
+        self._input_cache = None
 
     def forward(self, graph, x):
         """Apply the layer.
@@ -77,14 +91,20 @@ class GraphConv(OutputBias, Module):
         ndarray (num_dst_nodes, out_channels)
         """
         name = type(self).__name__
+        cacheable = cacheable_input(self.cache_input_aggregation, x)
         x_src, x_dst, is_pair = split_input(graph, x, self.in_src, self.in_dst, self.dtype, name)
-        if fuses_root(self.aggr, self.in_src, self.out_channels, x_src, is_pair):
+        if cacheable:
+            self._input_cache = cached_input_aggregation(self._input_cache, graph, x, x_src, self.aggr, with_root=True)
+            out = cached_linear_aggregate(self._input_cache, self.lin_rel, self.lin_root,
+                                          add_bias=not self._bias_handed_over)
+            saved = ("cached", self._input_cache)
+        elif fuses_root(self.aggr, self.in_src, self.out_channels, x_src, is_pair):
             out, saved = root_linear_aggregate(graph, x_src, self.lin_rel, self.lin_root, self.aggr, self.training,
                                                self._workspace, add_bias=not self._bias_handed_over)
             saved = ("fused", saved)
         else:
             out, saved = linear_aggregate(graph, x_src, self.lin_rel, self.aggr, self.training,
-                                          add_bias=not self._bias_handed_over)
+                                          add_bias=not self._bias_handed_over, workspace=self._workspace)
             out += self.lin_root(x_dst)
         self._save_for_backward(graph, saved, is_pair)
         return out
@@ -98,8 +118,11 @@ class GraphConv(OutputBias, Module):
             return root_linear_aggregate_backward(graph, grad_out, self.lin_rel, self.lin_root, self.aggr, saved[1],
                                                   need_input_grad, self._workspace,
                                                   bias_grad=not self._bias_handed_over)
+        if saved[0] == "cached":
+            return cached_linear_aggregate_backward(saved[1], grad_out, self.lin_rel, self.lin_root,
+                                                    need_input_grad, bias_grad=not self._bias_handed_over)
         grad_src = linear_aggregate_backward(graph, grad_out, self.lin_rel, self.aggr, saved, need_input_grad,
-                                             bias_grad=not self._bias_handed_over)
+                                             bias_grad=not self._bias_handed_over, workspace=self._workspace)
         grad_dst = self.lin_root.backward(grad_out, need_input_grad=need_input_grad)
         if not need_input_grad:
             return None
@@ -112,7 +135,8 @@ class GraphConv(OutputBias, Module):
         return self.lin_rel.bias
 
     def extra_repr(self):
-        return f"{self.in_channels}, {self.out_channels}, aggr={self.aggr!r}"
+        cached = ", cache_input_aggregation=True" if self.cache_input_aggregation else ""
+        return f"{self.in_channels}, {self.out_channels}, aggr={self.aggr!r}{cached}"
 
 
 register_conv(

@@ -3,6 +3,8 @@ import numpy as np
 
 from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.nn.utils import Workspace, channels_pair, positive_int, split_input
+from fastgnn.nn.conv._input_cache import (cacheable_input, cached_input_aggregation, cached_linear_aggregate,
+                                          cached_linear_aggregate_backward, check_cache_flag)
 from fastgnn.nn.conv._propagate import (OutputBias, as_grad_out, check_aggr, fuses_root, linear_aggregate,
                                         linear_aggregate_backward, root_linear_aggregate,
                                         root_linear_aggregate_backward)
@@ -41,6 +43,16 @@ class SAGEConv(OutputBias, Module):
     rng : numpy.random.Generator, int or None
         Glorot-uniform weights (``lin_l`` first); zero bias.
     dtype : float32 or float64
+    cache_input_aggregation : bool
+        For a first layer whose input features never change (full-batch
+        training without input dropout, and evaluation): compute
+        ``AGG(x)`` once and reuse it, so that the layer is one product
+        ``[AGG(x) | x] [W_l | W_r]^T`` with no aggregation, forward or
+        backward. Used only for a read-only ``x`` (``x.flags.writeable =
+        False``, and no writeable array it is a view of) passed again as
+        the same object with the same graph object; any other input is
+        aggregated as usual, every call. Holds an ``(N, 2 in)`` array
+        (``(N, in)`` without ``root_weight``) until :meth:`clear_cache`.
 
     Notes
     -----
@@ -60,7 +72,7 @@ class SAGEConv(OutputBias, Module):
     """
 
     def __init__(self, in_channels, out_channels, aggr="mean", root_weight=True, normalize=False, bias=True,
-                 *, rng=None, dtype=np.float32):
+                 *, rng=None, dtype=np.float32, cache_input_aggregation=False):
         super().__init__()
         self.in_channels = in_channels
         self.in_src, self.in_dst = channels_pair(in_channels)
@@ -72,7 +84,12 @@ class SAGEConv(OutputBias, Module):
         self.lin_l = Linear(self.in_src, self.out_channels, bias=bias, rng=rng, dtype=self.dtype)
         self.lin_r = (Linear(self.in_dst, self.out_channels, bias=False, rng=rng, dtype=self.dtype)
                       if self.root_weight else None)
+        self.cache_input_aggregation = check_cache_flag(cache_input_aggregation, "SAGEConv")
         self._workspace = Workspace()
+        self._input_cache = None
+
+    def _clear_extra_cache(self):
+        self._input_cache = None
 
     def forward(self, graph, x):
         """Apply the layer.
@@ -87,15 +104,22 @@ class SAGEConv(OutputBias, Module):
         ndarray (num_dst_nodes, out_channels)
         """
         name = type(self).__name__
+        cacheable = cacheable_input(self.cache_input_aggregation, x)
         x_src, x_dst, is_pair = split_input(graph, x, self.in_src, self.in_dst, self.dtype, name)
         fused = self.lin_r is not None and fuses_root(self.aggr, self.in_src, self.out_channels, x_src, is_pair)
-        if fused:
+        if cacheable:
+            self._input_cache = cached_input_aggregation(self._input_cache, graph, x, x_src, self.aggr,
+                                                         with_root=self.lin_r is not None)
+            out = cached_linear_aggregate(self._input_cache, self.lin_l, self.lin_r,
+                                          add_bias=not self._bias_handed_over)
+            saved = ("cached", self._input_cache)
+        elif fused:
             out, saved = root_linear_aggregate(graph, x_src, self.lin_l, self.lin_r, self.aggr, self.training,
                                                self._workspace, add_bias=not self._bias_handed_over)
             saved = ("fused", saved)
         else:
             out, saved = linear_aggregate(graph, x_src, self.lin_l, self.aggr, self.training,
-                                          add_bias=not self._bias_handed_over)
+                                          add_bias=not self._bias_handed_over, workspace=self._workspace)
             if self.lin_r is not None:
                 out += self.lin_r(x_dst)
         norm = None
@@ -121,8 +145,11 @@ class SAGEConv(OutputBias, Module):
             return root_linear_aggregate_backward(graph, grad_out, self.lin_l, self.lin_r, self.aggr, saved[1],
                                                   need_input_grad, self._workspace,
                                                   bias_grad=not self._bias_handed_over)
+        if saved[0] == "cached":
+            return cached_linear_aggregate_backward(saved[1], grad_out, self.lin_l, self.lin_r, need_input_grad,
+                                                    bias_grad=not self._bias_handed_over)
         grad_src = linear_aggregate_backward(graph, grad_out, self.lin_l, self.aggr, saved, need_input_grad,
-                                             bias_grad=not self._bias_handed_over)
+                                             bias_grad=not self._bias_handed_over, workspace=self._workspace)
         grad_dst = None
         if self.lin_r is not None:
             grad_dst = self.lin_r.backward(grad_out, need_input_grad=need_input_grad)
@@ -142,8 +169,9 @@ class SAGEConv(OutputBias, Module):
         return not self.normalize       # normalize keeps its output for the backward
 
     def extra_repr(self):
+        cached = ", cache_input_aggregation=True" if self.cache_input_aggregation else ""
         return (f"{self.in_channels}, {self.out_channels}, aggr={self.aggr!r}, root_weight={self.root_weight}, "
-                f"normalize={self.normalize}")
+                f"normalize={self.normalize}{cached}")
 
 
 register_conv(
