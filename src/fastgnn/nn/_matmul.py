@@ -45,6 +45,8 @@ SPLIT_THRESHOLD = 1 << 22
 # (and every row of matmul) are the same for any thread count.
 MIN_ROWS = 1024
 MAX_PIECES = 16
+# A strided right operand of at most this many items is copied to a contiguous one first.
+SMALL_OPERAND = 1 << 16
 
 _pool = None
 _pool_size = 0
@@ -104,6 +106,10 @@ def matmul(a, b, out=None):
     if isinstance(a, SparseFeatures):
         return sparse_matmul(a, b, out=out)
     rows = a.shape[0]
+    if not b.flags.c_contiguous and b.size <= SMALL_OPERAND:
+        # A weight's transpose, say: OpenBLAS runs narrow products (in <= 64) up to twice as fast on
+        # a contiguous copy, which costs microseconds.
+        b = np.ascontiguousarray(b)
     # A 64-byte aligned output: the aggregation kernels gather its rows without realigning a copy.
     if out is None:
         out = empty_aligned((rows, b.shape[1]), np.result_type(a, b))
