@@ -133,3 +133,35 @@ def test_input_dropout_output_is_reused_and_changes_nothing(rng):
     np.testing.assert_array_equal(x, kept)
     model.clear_cache()
     assert model._dropout_outputs[0]._array is None
+
+
+def test_input_dropout_output_is_let_go_when_the_convolution_does_not_keep_it(rng):
+    # GCN 8 -> 16 aggregates first and keeps the aggregation, not its input: holding the dropped-out
+    # copy from call to call would only add its size to the peak memory.
+    graph = _graph(rng)
+    x = rng.standard_normal((50, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 50)
+    model = GNNStack(8, 16, 3, conv="gcn", dropout=0.5, rng=0)
+    reference = GNNStack(8, 16, 3, conv="gcn", dropout=0.5, rng=0)
+    for _ in range(2):
+        _step(model, graph, x, y)
+        assert model._dropout_outputs[0]._array is None
+        _step(reference, graph, x, y)
+        for a, b in zip(model.parameters(), reference.parameters()):
+            np.testing.assert_array_equal(a.grad, b.grad)
+
+
+def test_workspace_release_unless_viewed():
+    from fastgnn.nn.utils import Workspace
+
+    workspace = Workspace()
+    view = workspace.get((4, 3), np.float32)
+    workspace.release_unless_viewed()
+    assert workspace._array is not None                 # the view is still held outside
+    kept = workspace._array
+    del view
+    workspace.release_unless_viewed()
+    assert workspace._array is None
+    del kept
+    workspace.release_unless_viewed()                   # nothing held: nothing to do
+    assert workspace._array is None

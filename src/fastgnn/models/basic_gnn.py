@@ -190,8 +190,8 @@ class GNNStack(Module):
                        for layer in range(self.num_layers - 1)]
         self._fused_states = [None] * (self.num_layers - 1)
         self._block_layers = False
-        # The output of a dropout that is not fused (the input features'), reused from call to call: it
-        # is only ever read by the convolution above it, which drops it at its next forward.
+        # The output of a dropout that is not fused (the input features'), reused from call to call
+        # while the convolution above it keeps it for its backward (else let go after its forward).
         self._dropout_outputs = [Workspace() for _ in range(self.num_layers)]
 
     # ------------------------------------------------------------------ computation
@@ -284,7 +284,11 @@ class GNNStack(Module):
             if dropout.training and isinstance(h, np.ndarray):
                 out = self._dropout_outputs[layer].get(h.shape, h.dtype)
             h = dropout(h, out=out)
+            del out
         h = self.convs[layer](graph, (h, h[:graph.num_dst_nodes]) if on_block else h)
+        if dropout.p > 0 and not self.dropout_is_fused(layer):
+            # Kept only when the convolution keeps its input for the backward anyway (transform first).
+            self._dropout_outputs[layer].release_unless_viewed()
         if layer < self.num_layers - 1:
             h = self.post_conv(layer, h)
         return h

@@ -1,4 +1,6 @@
 """Input checks shared by the layers, for writing your own (see docs/extending.md)."""
+import sys
+
 import numpy as np
 
 from fastgnn._runtime.memory import empty_aligned
@@ -132,3 +134,21 @@ class Workspace:
     def release(self):
         """Drop the buffer."""
         self._array = None
+
+    def release_unless_viewed(self):
+        """Drop the buffer unless an array outside the workspace still views it.
+
+        For a buffer that is handed on (a dropout's output): while the
+        consumer keeps it for its backward, it is alive anyway and reusing
+        it is free; once nothing else holds it, keeping it would only add
+        its size to the peak memory.
+        """
+        array = self._array
+        if array is None:
+            return
+        owner = array.base if isinstance(array.base, np.ndarray) else array
+        # References to the owner besides outside views: self._array (or its base link), the local
+        # names array/owner that are it, and getrefcount's argument.
+        own = 3 + (owner is array)
+        if sys.getrefcount(owner) <= own:
+            self._array = None
