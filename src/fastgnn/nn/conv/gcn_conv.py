@@ -6,7 +6,7 @@ import numpy as np
 from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.graph.transforms import add_destination_self_loops
 from fastgnn.nn import init
-from fastgnn.nn.utils import Workspace, as_layer_input, check_graph, positive_int
+from fastgnn.nn.utils import as_layer_input, check_graph, positive_int
 from fastgnn.nn.conv._input_cache import (InputAggregation, cacheable_input, cached_linear_aggregate,
                                           cached_linear_aggregate_backward, check_cache_flag)
 from fastgnn.nn.conv._propagate import OutputBias, aggregate_transform, aggregate_transform_backward, as_grad_out
@@ -112,7 +112,8 @@ class GCNConv(OutputBias, Module):
         self._cached_input = None
         self._cached_graph = None
         self._input_cache = None
-        self._workspace = Workspace()
+        # No reused scratch for the product before the aggregation (SAGEConv has one): on large
+        # graphs GCN's peak memory matters more than the page faults of a fresh array.
 
     def _clear_extra_cache(self):
         self._cached_input = None
@@ -202,8 +203,7 @@ class GCNConv(OutputBias, Module):
             normalized, saved = cache.aggregated, ("cached", cache)
         else:
             normalized = self.normalized_graph(graph)
-            out, saved = aggregate_transform(normalized, x_src, self.lin.weight.data, "sum", self.training,
-                                             self._workspace)
+            out, saved = aggregate_transform(normalized, x_src, self.lin.weight.data, "sum", self.training)
         if self.bias is not None and not self._bias_handed_over:
             out += self.bias.data
         self._save_for_backward(normalized, saved, dst_shape)
@@ -220,7 +220,7 @@ class GCNConv(OutputBias, Module):
             grad_x = cached_linear_aggregate_backward(saved[1], grad_out, self.lin, None, need_input_grad)
         else:
             grad_x = aggregate_transform_backward(normalized, grad_out, self.lin.weight, "sum", saved,
-                                                  need_input_grad, self._workspace)
+                                                  need_input_grad)
         if not need_input_grad:
             return None
         if dst_shape is not None:
