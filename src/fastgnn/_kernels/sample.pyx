@@ -314,28 +314,6 @@ def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const in
     return indptr_out_arr, edge_ids_arr, np.frombuffer(local_bytes, dtype=dtype), src_nodes_arr[:n_src]
 
 
-def gather_rows(cnp.ndarray out not None, cnp.ndarray x not None, const int64_t[::1] ids, int n_threads):
-    """``out[k] = x[ids[k]]`` over rows of bytes (both C-contiguous, same row size, ids in range)."""
-    cdef int64_t m = ids.shape[0]
-    cdef int64_t row_bytes = cnp.PyArray_ITEMSIZE(x)
-    cdef int axis
-    for axis in range(1, cnp.PyArray_NDIM(x)):
-        row_bytes *= cnp.PyArray_DIM(x, axis)
-    cdef char* o = <char*>cnp.PyArray_DATA(out)
-    cdef const char* src = <const char*>cnp.PyArray_DATA(x)
-    cdef int64_t n_tasks = (m + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
-    cdef int64_t task, lo, hi
-    cdef int threads = n_threads if n_tasks > 1 else 1
-    if m == 0 or row_bytes == 0:
-        return out
-    with nogil:
-        for task in prange(n_tasks, num_threads=threads, schedule="static"):
-            lo = task * _ROWS_PER_TASK
-            hi = min(lo + _ROWS_PER_TASK, m)
-            fg_gather_rows_bytes(o, src, &ids[0], row_bytes, lo, hi)
-    return out
-
-
 cdef inline void _gather_rows_at(char* out, const int64_t* positions, const char* x, const int64_t* ids,
                                  int64_t row_bytes, int64_t begin, int64_t end) noexcept nogil:
     cdef int64_t i
@@ -345,10 +323,10 @@ cdef inline void _gather_rows_at(char* out, const int64_t* positions, const char
         memcpy(out + positions[i] * row_bytes, x + ids[i] * row_bytes, <size_t>row_bytes)
 
 
-def gather_rows_at(cnp.ndarray out not None, const int64_t[::1] positions, cnp.ndarray x not None,
-                   const int64_t[::1] ids, int n_threads):
-    """``out[positions[k]] = x[ids[k]]`` over rows of bytes (both C-contiguous, same row size, in range;
-    distinct positions)."""
+def gather_rows(cnp.ndarray out not None, cnp.ndarray x not None, const int64_t[::1] ids, int n_threads,
+                const int64_t[::1] positions=None):
+    """``out[k] = x[ids[k]]`` over rows of bytes (both C-contiguous, same row size, ids in range); with
+    ``positions`` (distinct, in range), ``out[positions[k]] = x[ids[k]]`` instead."""
     cdef int64_t m = ids.shape[0]
     cdef int64_t row_bytes = cnp.PyArray_ITEMSIZE(x)
     cdef int axis
@@ -359,11 +337,17 @@ def gather_rows_at(cnp.ndarray out not None, const int64_t[::1] positions, cnp.n
     cdef int64_t n_tasks = (m + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
     cdef int64_t task, lo, hi
     cdef int threads = n_threads if n_tasks > 1 else 1
+    cdef const int64_t* at = NULL
     if m == 0 or row_bytes == 0:
         return out
+    if positions is not None:
+        at = &positions[0]
     with nogil:
         for task in prange(n_tasks, num_threads=threads, schedule="static"):
             lo = task * _ROWS_PER_TASK
             hi = min(lo + _ROWS_PER_TASK, m)
-            _gather_rows_at(o, &positions[0], src, &ids[0], row_bytes, lo, hi)
+            if at == NULL:
+                fg_gather_rows_bytes(o, src, &ids[0], row_bytes, lo, hi)
+            else:
+                _gather_rows_at(o, at, src, &ids[0], row_bytes, lo, hi)
     return out

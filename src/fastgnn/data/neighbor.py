@@ -387,7 +387,7 @@ def _gather_releasing(x, ids, budget, n_threads):
         if stop > start:
             positions = order[start:stop]
             populate_mapped_rows(x, number * region_rows, min((number + 1) * region_rows, x.shape[0]))
-            _K.gather_rows_at(out, positions, x, ids[positions], threads)
+            _K.gather_rows(out, x, ids[positions], threads, positions)
             release_mapped_pages(x)
         start = stop
     return out
