@@ -141,7 +141,10 @@ class Workspace:
         For a buffer that is handed on (a dropout's output): while the
         consumer keeps it for its backward, it is alive anyway and reusing
         it is free; once nothing else holds it, keeping it would only add
-        its size to the peak memory.
+        its size to the peak memory. Views are counted by reference count
+        (CPython's ``sys.getrefcount``): a miscount can only drop from the
+        workspace a buffer still held elsewhere (a lost reuse, never a wrong
+        value: the holder keeps its own reference).
         """
         array = self._array
         if array is None:
