@@ -10,6 +10,7 @@ their own rows.
 import numpy as np
 
 from fastgnn._runtime import validate as V
+from fastgnn.distributed.comm import _receive_buffer
 
 __all__ = ["HaloExchange", "is_front_of", "ROUND_BYTES"]
 
@@ -127,16 +128,9 @@ class HaloExchange:
         h_owned = np.asarray(h_owned)
         if h_owned.shape[:1] != (self.num_owned,):
             raise ValueError(f"h_owned must have {self.num_owned} rows (the owned nodes), got shape {h_owned.shape}")
-        shape = (self.num_owned + self.num_halo,) + h_owned.shape[1:]
-        if out is not None:
-            if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != h_owned.dtype:
-                raise ValueError(f"out must be an ndarray of shape {shape} and dtype {h_owned.dtype}, got "
-                                 f"{getattr(out, 'shape', type(out).__name__)} {getattr(out, 'dtype', '')}")
-            if not (out.flags.c_contiguous and out.flags.writeable):
-                raise ValueError("out must be C-contiguous and writeable")
-        elif self.comm.size == 1:
+        if out is None and self.comm.size == 1:
             return h_owned
-        h_src = np.empty(shape, dtype=h_owned.dtype) if out is None else out
+        h_src = _receive_buffer(out, (self.num_owned + self.num_halo,) + h_owned.shape[1:], h_owned.dtype)
         if not is_front_of(h_owned, h_src):
             h_src[:self.num_owned] = h_owned
         if self.comm.size == 1:

@@ -279,14 +279,15 @@ class GNNStack(Module):
     def _layer_forward(self, layer, graph, h, on_block):
         """Dropout (unless fused with the step below), convolution, then activation or the fused step."""
         dropout = self.dropouts[layer]
-        if dropout.p > 0 and not self.dropout_is_fused(layer):
+        drops_here = dropout.p > 0 and not self.dropout_is_fused(layer)
+        if drops_here:
             out = None
             if dropout.training and isinstance(h, np.ndarray):
                 out = self._dropout_outputs[layer].get(h.shape, h.dtype)
             h = dropout(h, out=out)
             del out
         h = self.convs[layer](graph, (h, h[:graph.num_dst_nodes]) if on_block else h)
-        if dropout.p > 0 and not self.dropout_is_fused(layer):
+        if drops_here:
             # Kept only when the convolution keeps its input for the backward anyway (transform first).
             self._dropout_outputs[layer].release_unless_viewed()
         if layer < self.num_layers - 1:

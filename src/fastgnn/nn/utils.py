@@ -111,7 +111,12 @@ def as_grad(grad_out, shape, layer, dtype=None):
 
 
 class Workspace:
-    """A scratch array a layer reuses from call to call (never returned, never kept for a backward).
+    """A scratch array a layer reuses from call to call.
+
+    Either pure scratch (never returned, never kept for a backward), or an
+    output handed to one consumer that is done with it before the next call
+    (then :meth:`release_unless_viewed` after the consumer's forward lets it
+    go unless the consumer keeps it).
 
     Reusing one buffer saves an allocation per epoch; buffers above glibc's
     mmap threshold (32 MB) are otherwise mapped and page-faulted anew each
