@@ -49,13 +49,18 @@ def is_aligned(array):
     return array.ctypes.data % ALIGNMENT == 0
 
 
+def copies_for_gather(x, num_edges):
+    """Whether :func:`aligned_for_gather` copies ``x`` (misaligned, rows of a cache line or more, gathered often)."""
+    return not (is_aligned(x) or x.shape[1] * x.itemsize < ALIGNMENT or num_edges <= 2 * x.shape[0])
+
+
 def aligned_for_gather(x, num_edges):
     """``x`` itself, or an aligned copy when its rows will be gathered often.
 
     A copy costs one pass over ``x``; it pays off when the gather reads each
     row more than twice on average and a row spans at least a cache line.
     """
-    if is_aligned(x) or x.shape[1] * x.itemsize < ALIGNMENT or num_edges <= 2 * x.shape[0]:
+    if not copies_for_gather(x, num_edges):
         return x
     copy = empty_aligned(x.shape, x.dtype)
     np.copyto(copy, x)
