@@ -161,6 +161,8 @@ def worker(args):
             "train_loss": result.history["train_loss"][-1],
             # owned rows that read no halo row: aggregated while the halo travels (interior-first parts)
             "ready_rows": ready_rows(graph, part.num_owned),
+            # the whole run's overlapped forward exchanges (warm-up and evaluation included)
+            "overlap": result.info["overlap"],
         }
         records = comm.allgather(record)
     if comm.rank == 0:
@@ -222,6 +224,15 @@ def report(records, single, file=None):
         print(f"halo exchange {'overlapped with the aggregation' if records[0].get('overlap', False) else 'blocking'}"
               f"{' (comm s: inside the collectives, partly hidden behind compute s)' if records[0].get('overlap') else ''}",
               file=file)
+    for record in records:
+        for rank in record["per_rank"]:
+            overlap = rank.get("overlap") or {}
+            if overlap.get("exchanges"):
+                hidden = 1 - overlap["waited_seconds"] / max(overlap["exchange_seconds"], 1e-12)
+                print(f"P = {record['ranks']} rank {rank['rank']}: ready rows {rank['ready_rows']:,} of "
+                      f"{rank['num_owned']:,} ({rank['ready_rows'] / max(rank['num_owned'], 1):.0%}); "
+                      f"{overlap['exchanges']} overlapped exchanges, {overlap['exchange_seconds']:.2f} s in the "
+                      f"background, {overlap['waited_seconds']:.2f} s still waited ({hidden:.0%} hidden)", file=file)
     print(f"{'P':>2} {'rank':>4} {'owned':>9} {'halo':>9} {'edges':>10} {'epoch s':>8} {'comm s':>7} "
           f"{'compute s':>9} {'MB sent':>8} {'peak MB':>8} {'halo MB':>8} {'peak/(1/P+halo)':>15}", file=file)
     for record in records:

@@ -125,3 +125,19 @@ def test_overlap_must_be_a_bool():
     model, _ = cases.model("gcn", x.shape[1], int(y.max()) + 1, np.float64)
     with pytest.raises(TypeError, match="overlap must be a bool"):
         run_ranks(1, lambda comm: DistributedModel(model, parts[0], comm, overlap="yes"))
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_the_overlapped_exchanges_are_counted(overlap):
+    graph, x, y, masks = cases.synthetic()
+    parts = make_parts(graph, x, y, masks, cases.assignment(graph.num_nodes, 2), halo_by_owner=True)
+
+    def job(comm):
+        model, optimizer = cases.model("sage", x.shape[1], int(y.max()) + 1, np.float64)
+        return train_node_classifier_distributed(model, parts[comm.rank], optimizer, comm=comm, epochs=3,
+                                                 early_stopping=None, overlap=overlap).info["overlap"]
+
+    for stats in run_ranks(2, job):
+        # a 2-layer stack: one hidden exchange per forward: 3 training epochs, 3 validations, the final evaluation
+        assert stats["exchanges"] == (7 if overlap else 0)
+        assert 0 <= stats["waited_seconds"] and 0 <= stats["exchange_seconds"]

@@ -74,13 +74,18 @@ NARROW_WIDTHS = range(5, 16)
 PADDED_WIDTH = 16
 
 
+def pads_for_gather(x, num_edges):
+    """Whether :func:`padded_for_gather` widens ``x`` (narrow rows, gathered often)."""
+    return x.shape[1] in NARROW_WIDTHS and num_edges > 2 * x.shape[0]
+
+
 def padded_for_gather(x, num_edges):
     """``x`` widened with zero columns to 16 when its rows are narrow and gathered often, else None.
 
     The zero columns reduce to zeros (and arg to the row's first edge), which
     the caller drops; the kept columns are computed exactly as without padding.
     """
-    if x.shape[1] not in NARROW_WIDTHS or num_edges <= 2 * x.shape[0]:
+    if not pads_for_gather(x, num_edges):
         return None
     padded = empty_aligned((x.shape[0], PADDED_WIDTH), x.dtype)
     padded[:, :x.shape[1]] = x

@@ -8,6 +8,7 @@ the gradients of the halo rows go back to their owners, which add them to
 their own rows.
 """
 import threading
+import time
 
 import numpy as np
 
@@ -170,7 +171,7 @@ class HaloExchange:
         if mode == "deferred":
             h_src[self.num_owned:] = np.nan
             return h_src, lambda: self._fetch(h_owned, h_src)
-        return h_src, _in_background(lambda: self._fetch(h_owned, h_src))
+        return h_src, _InBackground(lambda: self._fetch(h_owned, h_src))
 
     def _check_owned(self, h_owned):
         if h_owned.shape[:1] != (self.num_owned,):
@@ -273,24 +274,30 @@ def _nothing():
     pass
 
 
-def _in_background(work):
-    """Run ``work()`` in a new thread; return the ``wait`` that joins it and raises its error."""
-    errors = []
+class _InBackground:
+    """``work()`` run in a new thread; calling the object joins it and raises its error.
 
-    def run():
+    ``seconds`` is the thread's time in ``work`` (once joined).
+    """
+
+    def __init__(self, work):
+        self.seconds = 0.0
+        self._error = None
+        self._thread = threading.Thread(target=self._run, args=(work,), name="fastgnn-halo-exchange", daemon=True)
+        self._thread.start()
+
+    def _run(self, work):
+        started = time.perf_counter()
         try:
             work()
-        except BaseException as error:  # noqa: BLE001 - raised again by wait()
-            errors.append(error)
+        except BaseException as error:  # noqa: BLE001 - raised again by the caller's wait
+            self._error = error
+        self.seconds = time.perf_counter() - started
 
-    thread = threading.Thread(target=run, name="fastgnn-halo-exchange", daemon=True)
-    thread.start()
-
-    def wait():
-        thread.join()
-        if errors:
-            raise errors[0]
-    return wait
+    def __call__(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def is_front_of(rows, array):

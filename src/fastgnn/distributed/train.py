@@ -220,6 +220,12 @@ class DistributedModel:
         rows travel. :func:`~fastgnn.distributed.partition` writes each
         part's interior nodes first, so this is every interior node.
 
+    overlap_stats : dict
+        Since construction: ``exchanges`` (overlapped forward exchanges),
+        ``exchange_seconds`` (their time in the background thread) and
+        ``waited_seconds`` (the time this thread then still waited for them:
+        the part not hidden).
+
     Notes
     -----
     ``forward(x_owned)`` returns the logits of the owned nodes;
@@ -283,6 +289,7 @@ class DistributedModel:
             if id(used) not in ready:
                 ready[id(used)] = ready_rows(used, self.num_owned)
         self.ready_rows = [ready[id(used)] for used in self.graphs]
+        self.overlap_stats = {"exchanges": 0, "exchange_seconds": 0.0, "waited_seconds": 0.0}
         if all(used is not graph for used in self.graphs):
             # only graphs derived from the part's are read: a memory-mapped part graph's pages can go
             release_mapped_pages(graph.indptr, graph.indices, graph.edge_weight)
@@ -362,8 +369,19 @@ class DistributedModel:
         mode = self._exchange_mode(conv)
         if mode == "blocking":
             return conv(self.graphs[layer], self._layer_input(conv, self.halo.forward(h, out=room)))
+        started = time.perf_counter()
         h_src, wait = self.halo.forward_async(h, out=room, mode=mode)
-        pending = PendingSources(self.num_owned, self.ready_rows[layer], wait)
+        stats = self.overlap_stats
+
+        def counted_wait():
+            before = time.perf_counter()
+            wait()
+            done = time.perf_counter()
+            stats["exchanges"] += 1
+            stats["waited_seconds"] += done - before
+            stats["exchange_seconds"] += getattr(wait, "seconds", done - started)
+
+        pending = PendingSources(self.num_owned, self.ready_rows[layer], counted_wait)
         try:
             return conv(self.graphs[layer].with_pending_sources(pending), self._layer_input(conv, h_src))
         finally:
@@ -520,7 +538,8 @@ def train_node_classifier_distributed(model, partition, optimizer, *, comm=None,
     TrainResult
         The same on every rank: ``metrics`` (``{train,val,test}_{acc,loss}``
         over the whole graph), ``history``, ``info`` (``ranks``,
-        ``early_stopping``, ``best_val_loss``, ``halo_nodes``).
+        ``early_stopping``, ``best_val_loss``, ``halo_nodes``; and this
+        rank's ``overlap``: :attr:`DistributedModel.overlap_stats`).
 
     Raises
     ------
@@ -584,6 +603,7 @@ def train_node_classifier_distributed(model, partition, optimizer, *, comm=None,
         comm.barrier()
     result.info = {"ranks": comm.size, "early_stopping": criterion if stopping is not None else None,
                    "best_val_loss": result.best_value if result.monitor == "val_loss" else None,
-                   "halo_nodes": int(comm.allreduce_sum(np.array([runner.halo.num_halo], np.int64))[0])}
+                   "halo_nodes": int(comm.allreduce_sum(np.array([runner.halo.num_halo], np.int64))[0]),
+                   "overlap": dict(runner.overlap_stats)}
     result.total_seconds = time.perf_counter() - start
     return result

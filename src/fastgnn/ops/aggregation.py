@@ -4,8 +4,8 @@ import numpy as np
 from fastgnn._kernels import aggregate as _K
 from fastgnn._kernels import attention_ops as _A
 from fastgnn._runtime import validate as V
-from fastgnn._runtime.memory import (NARROW_WIDTHS, PADDED_WIDTH, aligned_for_gather, copies_for_gather, empty_aligned,
-                                     padded_for_gather)
+from fastgnn._runtime.memory import (PADDED_WIDTH, aligned_for_gather, copies_for_gather, empty_aligned,
+                                     padded_for_gather, pads_for_gather)
 from fastgnn._runtime.threads import resolve_num_threads
 from fastgnn.ops.checks import (as_graph, check_arg, check_same_dtype, check_width, output_array,
                                 raise_if_invalid_arg, resolve_edge_weight, resolve_transposed_edge_weight,
@@ -132,7 +132,7 @@ def _gathered_rows(x2, num_edges, pending):
     if pending is None:
         padded = padded_for_gather(x2, num_edges)
         return (aligned_for_gather(x2, num_edges) if padded is None else padded), padded is not None, None
-    narrow = x2.shape[1] in NARROW_WIDTHS and num_edges > 2 * x2.shape[0]
+    narrow = pads_for_gather(x2, num_edges)
     if not (narrow or copies_for_gather(x2, num_edges)):
         return x2, False, pending
     width, first = x2.shape[1], pending.first_column
