@@ -254,7 +254,8 @@ class DistributedModel:
     rows first and the halo rows once they arrive. Layers whose
     ``honours_pending_sources`` is false (attention, GCN normalizing its
     own graph) wait for the exchange first. The backward's exchange does not
-    overlap.
+    overlap (what could run beside it, the weight-gradient product, would
+    keep its input alive during the exchange: more peak memory per rank).
     """
 
     def __init__(self, model, partition, comm, round_bytes=None, overlap=True):
