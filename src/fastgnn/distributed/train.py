@@ -219,7 +219,6 @@ class DistributedModel:
         (:func:`fastgnn.graph.pending.ready_rows`), aggregated while the halo
         rows travel. :func:`~fastgnn.distributed.partition` writes each
         part's interior nodes first, so this is every interior node.
-
     overlap_stats : dict
         Since construction: ``exchanges`` (overlapped forward exchanges),
         ``exchange_seconds`` (their time in the background thread) and
@@ -263,6 +262,8 @@ class DistributedModel:
             if not hasattr(model, name):
                 raise TypeError(f"model must be a fastgnn.models.GNNStack (a stack of convolutions), "
                                 f"got {type(model).__name__}")
+        if not isinstance(overlap, bool):
+            raise TypeError(f"overlap must be a bool, got {type(overlap).__name__}")
         self.model = model
         self.comm = comm
         self.halo = HaloExchange(partition, comm, round_bytes=round_bytes)
@@ -282,8 +283,6 @@ class DistributedModel:
                 self.graphs.append(local[key])
             else:
                 self.graphs.append(graph)
-        if not isinstance(overlap, bool):
-            raise TypeError(f"overlap must be a bool, got {type(overlap).__name__}")
         self.overlap = overlap
         ready = {}
         for used in self.graphs:
