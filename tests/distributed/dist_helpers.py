@@ -7,7 +7,7 @@ import numpy as np
 from fastgnn.graph import Graph
 
 
-def make_parts(graph, x, y, masks, assignment, halo_by_owner=False):
+def make_parts(graph, x, y, masks, assignment, halo_by_owner=False, interior_first=False):
     """One part per value of ``assignment`` (node -> part), as ``load_partition`` describes them.
 
     Rows are the owned nodes in increasing global id, each row's edges in the
@@ -15,19 +15,28 @@ def make_parts(graph, x, y, masks, assignment, halo_by_owner=False):
     global id (format version 1). With ``halo_by_owner`` the halo is grouped
     by owner, increasing global id within an owner (format version 2), and
     ``x`` is the front of ``x_src``, an array with room for the halo rows.
+    With ``interior_first`` the owned nodes whose in-neighbours are all
+    owned come first (format version 3).
     """
     assignment = np.asarray(assignment, dtype=np.int64)
     num_parts = int(assignment.max()) + 1
     indptr = graph.indptr.astype(np.int64)
     indices = graph.indices.astype(np.int64)
     index_in_part = np.zeros(graph.num_nodes, dtype=np.int64)
-    for p in range(num_parts):
+    boundary = np.array([np.any(assignment[indices[indptr[v]:indptr[v + 1]]] != assignment[v])
+                         for v in range(graph.num_nodes)], dtype=bool)
+
+    def owned_of(p):
         owned = np.flatnonzero(assignment == p)
+        return owned[np.argsort(boundary[owned], kind="stable")] if interior_first else owned
+
+    for p in range(num_parts):
+        owned = owned_of(p)
         index_in_part[owned] = np.arange(owned.size)
     in_degree = np.diff(indptr)
     parts = []
     for p in range(num_parts):
-        owned = np.flatnonzero(assignment == p)
+        owned = owned_of(p)
         edge_ids = np.concatenate([np.arange(indptr[v], indptr[v + 1]) for v in owned] + [np.zeros(0, np.int64)])
         sources = indices[edge_ids]
         halo = np.unique(sources[assignment[sources] != p])
@@ -65,8 +74,11 @@ class ThreadGroup:
 class ThreadComm:
     """The :class:`fastgnn.distributed.Communicator` interface over a :class:`ThreadGroup`."""
 
-    def __init__(self, group, rank):
+    def __init__(self, group, rank, background_calls=True):
         self.group, self.rank, self.size = group, rank, group.size
+        # collectives may run in a background thread; "deferred": the halo exchange runs only when
+        # waited for, its rows NaN until then (an early read shows as NaN)
+        self.background_calls = background_calls
 
     def _share(self, value):
         self.group.slots[self.rank] = value
@@ -116,14 +128,17 @@ def _offsets(counts, offsets):
     return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64).tolist()
 
 
-def run_ranks(size, function):
-    """``[function(comm) for each rank]``, the ranks running at once in threads; re-raises a rank's error."""
+def run_ranks(size, function, background_calls=True):
+    """``[function(comm) for each rank]``, the ranks running at once in threads; re-raises a rank's error.
+
+    ``background_calls`` is the communicators' (see :class:`ThreadComm`).
+    """
     group = ThreadGroup(size)
     results, errors = [None] * size, [None] * size
 
     def body(rank):
         try:
-            results[rank] = function(ThreadComm(group, rank))
+            results[rank] = function(ThreadComm(group, rank, background_calls))
         except BaseException as error:  # noqa: BLE001 - handed to the caller
             errors[rank] = error
             group.barrier.abort()

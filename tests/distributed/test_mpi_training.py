@@ -67,6 +67,7 @@ def test_losses_equal_single_process(ranks, tmp_dir):
     finished, results = _job(ranks, "train", tmp_dir)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert finished.stdout == ""                      # quiet by default, on every rank
+    assert results["background_calls"] == [True] * ranks    # mpi4py asks for MPI_THREAD_MULTIPLE
     for dataset in ("cora", "synthetic"):
         halo = results[f"{dataset}/halo"]
         assert halo["forward_equal"]
@@ -78,6 +79,7 @@ def test_losses_equal_single_process(ranks, tmp_dir):
                 want = _single_process(dataset, kind, dtype_name)
                 label = f"{dataset} {kind} {dtype_name} on {ranks} ranks"
                 assert got["ranks_agree"], label
+                assert got["overlap_same"], label          # overlap off, deferred exchanges: the same bits
                 np.testing.assert_allclose(got["train_loss"], want.history["train_loss"], rtol=tolerance,
                                            err_msg=label)
                 np.testing.assert_allclose(got["val_loss"], want.history["val_loss"], rtol=tolerance,

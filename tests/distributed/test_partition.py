@@ -102,7 +102,10 @@ def _check_layout(out_dir, graph, x, y, splits):
         owned = part.global_ids[:part.num_owned]
         halo = part.global_ids[part.num_owned:]
         assert part.global_ids.dtype == np.int64
-        assert np.all(np.diff(owned) > 0)                                     # increasing global ids
+        # the interior nodes (every in-neighbour owned), then the others, each in increasing global id
+        boundary = np.array([np.any(owner[indices[indptr[v]:indptr[v + 1]]] != part.rank) for v in owned], bool)
+        np.testing.assert_array_equal(boundary, np.sort(boundary))
+        assert np.all(np.diff(owned[~boundary]) > 0) and np.all(np.diff(owned[boundary]) > 0)
         # the halo grouped by owner (increasing), increasing global id within an owner
         np.testing.assert_array_equal(np.lexsort((halo, owner[halo])), np.arange(halo.size))
         assert np.all(owner[owned] == part.rank) and np.all(owner[halo] != part.rank)
@@ -507,12 +510,12 @@ def test_a_version_1_partition_still_trains(tmp_path):
     assert PartitionInfo.load(tmp_path / "v1").meta["version"] == 1
     with open(tmp_path / "v2" / "partition.json") as handle:
         meta = json.load(handle)
-    assert meta["version"] == 2
-    meta["version"] = 3
-    (tmp_path / "v3").mkdir()
-    (tmp_path / "v3" / "partition.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="format version 3, this fastgnn reads versions 1, 2"):
-        PartitionInfo.load(tmp_path / "v3")
+    assert meta["version"] == 3
+    meta["version"] = 4
+    (tmp_path / "v4").mkdir()
+    (tmp_path / "v4" / "partition.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="format version 4, this fastgnn reads versions 1, 2, 3"):
+        PartitionInfo.load(tmp_path / "v4")
 
     def losses(folder, model_class):
         def job(comm):

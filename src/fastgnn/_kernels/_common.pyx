@@ -26,7 +26,8 @@ def row_chunks(const index_t[::1] indptr, int n_chunks):
     cdef Py_ssize_t n_rows = indptr.shape[0] - 1
     bounds_arr = np.empty(n_chunks + 1, dtype=np.int64)
     cdef int64_t[::1] bounds = bounds_arr
-    cdef int64_t total = <int64_t>indptr[n_rows] + n_rows
+    cdef int64_t first = <int64_t>indptr[0] if n_rows >= 0 else 0    # a row range of a larger CSR starts past 0
+    cdef int64_t total = <int64_t>indptr[n_rows] - first + n_rows
     cdef int64_t target, lo, hi, mid
     cdef int c
     bounds[0] = 0
@@ -36,10 +37,10 @@ def row_chunks(const index_t[::1] indptr, int n_chunks):
             target = (total * c) // n_chunks
             lo = bounds[c - 1]
             hi = n_rows
-            # first row r with cost(r) = indptr[r] + r >= target
+            # first row r with cost(r) = indptr[r] - indptr[0] + r >= target
             while lo < hi:
                 mid = (lo + hi) // 2
-                if <int64_t>indptr[mid] + mid < target:
+                if <int64_t>indptr[mid] - first + mid < target:
                     lo = mid + 1
                 else:
                     hi = mid

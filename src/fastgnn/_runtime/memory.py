@@ -49,13 +49,18 @@ def is_aligned(array):
     return array.ctypes.data % ALIGNMENT == 0
 
 
+def copies_for_gather(x, num_edges):
+    """Whether :func:`aligned_for_gather` copies ``x`` (misaligned, rows of a cache line or more, gathered often)."""
+    return not (is_aligned(x) or x.shape[1] * x.itemsize < ALIGNMENT or num_edges <= 2 * x.shape[0])
+
+
 def aligned_for_gather(x, num_edges):
     """``x`` itself, or an aligned copy when its rows will be gathered often.
 
     A copy costs one pass over ``x``; it pays off when the gather reads each
     row more than twice on average and a row spans at least a cache line.
     """
-    if is_aligned(x) or x.shape[1] * x.itemsize < ALIGNMENT or num_edges <= 2 * x.shape[0]:
+    if not copies_for_gather(x, num_edges):
         return x
     copy = empty_aligned(x.shape, x.dtype)
     np.copyto(copy, x)
@@ -69,13 +74,18 @@ NARROW_WIDTHS = range(5, 16)
 PADDED_WIDTH = 16
 
 
+def pads_for_gather(x, num_edges):
+    """Whether :func:`padded_for_gather` widens ``x`` (narrow rows, gathered often)."""
+    return x.shape[1] in NARROW_WIDTHS and num_edges > 2 * x.shape[0]
+
+
 def padded_for_gather(x, num_edges):
     """``x`` widened with zero columns to 16 when its rows are narrow and gathered often, else None.
 
     The zero columns reduce to zeros (and arg to the row's first edge), which
     the caller drops; the kept columns are computed exactly as without padding.
     """
-    if x.shape[1] not in NARROW_WIDTHS or num_edges <= 2 * x.shape[0]:
+    if not pads_for_gather(x, num_edges):
         return None
     padded = empty_aligned((x.shape[0], PADDED_WIDTH), x.dtype)
     padded[:, :x.shape[1]] = x

@@ -48,6 +48,14 @@ class Communicator:
     Attributes
     ----------
     rank, size : int
+    background_calls : bool
+        Whether a collective may run in another thread than the main one (one
+        at a time): MPI was initialized with ``MPI_THREAD_SERIALIZED`` or
+        more, as ``mpi4py`` asks by default. The halo exchange then overlaps
+        the aggregation (:class:`~fastgnn.distributed.DistributedModel`);
+        otherwise it blocks. Set it to False to force blocking exchanges, or to
+        ``"deferred"`` (tests) to have the exchange run only when waited for,
+        the halo rows NaN until then.
     stats : dict or None
         With ``stats=True``: ``{operation: {"calls", "seconds", "bytes_sent",
         "bytes_received"}}`` for ``"alltoallv"`` and ``"allreduce_sum"``,
@@ -67,6 +75,7 @@ class Communicator:
         self.comm = comm
         self.rank = int(comm.Get_rank())
         self.size = int(comm.Get_size())
+        self.background_calls = _threads_may_call_mpi()
         self.stats = None
         if stats:
             self.reset_stats()
@@ -178,6 +187,12 @@ class Communicator:
         self.comm.Abort(code)
 
 
+def _threads_may_call_mpi():
+    """Whether MPI's thread level lets one thread at a time other than the main one call it."""
+    MPI = import_mpi()
+    return MPI.Query_thread() >= MPI.THREAD_SERIALIZED
+
+
 class SelfCommunicator:
     """A job of one rank without MPI: the :class:`Communicator` interface, every collective a copy.
 
@@ -188,6 +203,8 @@ class SelfCommunicator:
     ----------
     rank, size : int
         0 and 1.
+    background_calls : bool
+        True (no collective communicates anything).
     stats : None
         Nothing is counted (see :attr:`Communicator.stats`).
     """
@@ -195,6 +212,7 @@ class SelfCommunicator:
     rank = 0
     size = 1
     stats = None
+    background_calls = True
 
     def allreduce_sum(self, array):
         return np.array(array, order="C")

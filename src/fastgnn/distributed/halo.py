@@ -7,6 +7,9 @@ their owners (``Alltoallv`` rounds of bounded size); in the backward pass
 the gradients of the halo rows go back to their owners, which add them to
 their own rows.
 """
+import threading
+import time
+
 import numpy as np
 
 from fastgnn._runtime import validate as V
@@ -126,15 +129,65 @@ class HaloExchange:
             or receives rows (a single rank) and no ``out`` is given.
         """
         h_owned = np.asarray(h_owned)
-        if h_owned.shape[:1] != (self.num_owned,):
-            raise ValueError(f"h_owned must have {self.num_owned} rows (the owned nodes), got shape {h_owned.shape}")
+        self._check_owned(h_owned)
         if out is None and self.comm.size == 1:
             return h_owned
+        h_src = self._source_rows(h_owned, out)
+        self._fetch(h_owned, h_src)
+        return h_src
+
+    def forward_async(self, h_owned, out=None, mode="thread"):
+        """Start :meth:`forward`'s exchange; return ``(h_src, wait)`` at once.
+
+        The owned rows of ``h_src`` are in place on return; its halo rows
+        only once ``wait()`` has returned (call it exactly once, before any
+        other collective of this communicator). Same arguments as
+        :meth:`forward`, same rows received.
+
+        Parameters
+        ----------
+        mode : {"thread", "deferred", "blocking"}
+            ``"thread"``: the exchange runs in a background thread (the
+            communicator must allow calls from another thread, e.g. MPI
+            initialized with ``MPI_THREAD_SERIALIZED`` or more) while this
+            thread goes on; ``"deferred"``: the halo rows are set to NaN and
+            the exchange runs inside ``wait()`` (a test of what reads them too
+            early); ``"blocking"``: the exchange is done before returning.
+
+        Returns
+        -------
+        h_src : ndarray (num_owned + num_halo, ...)
+        wait : callable
+            Returns once the halo rows are in place; raises the exchange's error, if any.
+        """
+        if mode not in ("thread", "deferred", "blocking"):
+            raise ValueError(f"mode must be 'thread', 'deferred' or 'blocking', got {mode!r}")
+        h_owned = np.asarray(h_owned)
+        self._check_owned(h_owned)
+        h_src = self._source_rows(h_owned, out)
+        if mode == "blocking" or self.comm.size == 1:
+            self._fetch(h_owned, h_src)
+            return h_src, _nothing
+        if mode == "deferred":
+            h_src[self.num_owned:] = np.nan
+            return h_src, lambda: self._fetch(h_owned, h_src)
+        return h_src, _InBackground(lambda: self._fetch(h_owned, h_src))
+
+    def _check_owned(self, h_owned):
+        if h_owned.shape[:1] != (self.num_owned,):
+            raise ValueError(f"h_owned must have {self.num_owned} rows (the owned nodes), got shape {h_owned.shape}")
+
+    def _source_rows(self, h_owned, out):
+        """``out`` (checked) or a new array, with the owned rows in place."""
         h_src = _receive_buffer(out, (self.num_owned + self.num_halo,) + h_owned.shape[1:], h_owned.dtype)
         if not is_front_of(h_owned, h_src):
             h_src[:self.num_owned] = h_owned
+        return h_src
+
+    def _fetch(self, h_owned, h_src):
+        """Receive the halo rows into ``h_src[num_owned:]`` (a collective: every rank's rounds)."""
         if self.comm.size == 1:
-            return h_src
+            return
         if self.grouped:
             halo_rows = h_src[self.num_owned:]           # received in place
         else:
@@ -148,7 +201,6 @@ class HaloExchange:
             self.comm.alltoallv(send, sent, received, out=halo_rows, recv_offsets=offsets)
         if not self.grouped:
             h_src[self.num_owned + self._by_owner] = halo_rows
-        return h_src
 
     def backward(self, grad_src, overwrite_input=False):
         """``dL/dh_owned`` from ``dL/dh_src``: the owned rows plus the halo gradients other ranks send back.
@@ -216,6 +268,36 @@ class HaloExchange:
             received = np.clip(column_start + column_count, lo, hi) - first
             offsets = np.where(received > 0, self._recv_bounds[:-1] + first - column_start, 0)
             yield lo, int(max(lo, hi[rank])), mine, received, offsets
+
+
+def _nothing():
+    pass
+
+
+class _InBackground:
+    """``work()`` run in a new thread; calling the object joins it and raises its error.
+
+    ``seconds`` is the thread's time in ``work`` (once joined).
+    """
+
+    def __init__(self, work):
+        self.seconds = 0.0
+        self._error = None
+        self._thread = threading.Thread(target=self._run, args=(work,), name="fastgnn-halo-exchange", daemon=True)
+        self._thread.start()
+
+    def _run(self, work):
+        started = time.perf_counter()
+        try:
+            work()
+        except BaseException as error:  # noqa: BLE001 - raised again by the caller's wait
+            self._error = error
+        self.seconds = time.perf_counter() - started
+
+    def __call__(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def is_front_of(rows, array):

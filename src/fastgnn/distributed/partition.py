@@ -8,12 +8,15 @@ A partitioned graph is a folder (``docs/distributed.md``)::
     out_dir/owner.npy           the part owning every node (int32)
     out_dir/local_index.npy     every node's local id within its owner (int64)
 
-Part ``p`` owns a set of nodes (its *destination* rows, in increasing global
-id); its *source* columns are the owned nodes (local ids ``0 .. n_owned-1``,
-same order) followed by its *halo*: the remote in-neighbours of the owned
-nodes, grouped by owning part (in increasing part order), in increasing
-global id within a part (format version 2; version 1, still read, ordered
-the whole halo by global id). Each row keeps its edges in the global CSR
+Part ``p`` owns a set of nodes (its *destination* rows): first its
+*interior* nodes (every in-neighbour owned by ``p``), then its *boundary*
+nodes, each group in increasing global id (format version 3; versions 1 and
+2, still read, ordered them by global id only); its *source* columns are
+the owned nodes (local ids ``0 .. n_owned-1``, same order) followed by its
+*halo*: the remote in-neighbours of the owned nodes, grouped by owning part
+(in increasing part order), in increasing global id within a part (since
+version 2; version 1 ordered the whole halo by global id). The interior
+rows read no halo row: they are aggregated while the halo rows travel. Each row keeps its edges in the global CSR
 order of that row, so a local sum runs in the single-process order. Besides
 the dataset files, each part holds ``global_ids.npy``, ``halo_owner.npy``,
 ``halo_remote_index.npy``, ``in_degree.npy`` (global in-degrees) and
@@ -37,9 +40,10 @@ __all__ = ["partition", "load_partition", "reassemble", "PartitionInfo", "Partit
            "assign_parts", "part_folder", "load_structure", "METHODS", "PARTITION_FORMAT", "PARTITION_VERSION", "PARTITION_FILE"]
 
 PARTITION_FORMAT = "fastgnn-partition"
-PARTITION_VERSION = 2
-#: Versions :func:`load_partition` reads: 1 ordered the halo by global id only (exchanged through a gathered copy).
-READABLE_VERSIONS = (1, 2)
+PARTITION_VERSION = 3
+#: Versions :func:`load_partition` reads: 1 ordered the halo by global id only (exchanged through a gathered
+#: copy), 1 and 2 the owned nodes by global id only (fewer rows aggregated while the halo travels).
+READABLE_VERSIONS = (1, 2, 3)
 PARTITION_FILE = "partition.json"
 #: The whole graph's structure and the node -> (owner, local id) maps, at the partition root.
 STRUCTURE_FILES = {"graph": "graph", "owner": "owner.npy", "local_index": "local_index.npy"}
@@ -151,6 +155,23 @@ def _row_edge_ids(indptr, rows):
     return np.arange(total, dtype=np.int64) + offsets, local_indptr
 
 
+#: Rows scanned at once for their in-neighbours' parts (bounds the per-edge temporaries).
+_BOUNDARY_CHUNK_ROWS = 1 << 16
+
+
+def _boundary_nodes(indptr, indices, parts):
+    """Whether each node has an in-neighbour in another part (bool, one per node), a chunk of rows at a time."""
+    n = parts.shape[0]
+    boundary = np.zeros(n, dtype=bool)
+    for start in range(0, n, _BOUNDARY_CHUNK_ROWS):
+        stop = min(start + _BOUNDARY_CHUNK_ROWS, n)
+        lengths = np.diff(indptr[start:stop + 1])
+        remote = parts[indices[indptr[start]:indptr[stop]]] != np.repeat(parts[start:stop], lengths)
+        boundary[start:stop] = np.bincount(np.repeat(np.arange(stop - start), lengths), weights=remote,
+                                           minlength=stop - start) > 0
+    return boundary
+
+
 class _Layout:
     """What every part needs from the whole graph: the assignment and each node's rank within its part."""
 
@@ -161,7 +182,9 @@ class _Layout:
         self.indptr = np.asarray(graph.indptr, dtype=np.int64)
         self.indices = np.asarray(graph.indices)
         self.in_degree = np.diff(self.indptr)
-        order = np.argsort(parts, kind="stable")        # owned nodes of each part, increasing
+        # owned nodes of each part: the interior ones (every in-neighbour in the part) first, then the
+        # boundary ones, each in increasing global id; np.lexsort is stable
+        order = np.lexsort((_boundary_nodes(self.indptr, self.indices, parts), parts))
         self.counts = np.bincount(parts, minlength=num_parts).astype(np.int64)
         self.starts = np.zeros(num_parts + 1, dtype=np.int64)
         np.cumsum(self.counts, out=self.starts[1:])
@@ -356,8 +379,9 @@ def partition(graph_or_dataset_dir, num_parts, out_dir, *, method="metis", seed=
     -----
     Part ``p`` is written as ``out_dir/part-<p>/``, a dataset folder over the
     bipartite graph of its owned rows and its local source columns (owned
-    nodes in increasing global id, then halo nodes grouped by owning part in
-    increasing part order, increasing global id within a part); each row keeps its
+    nodes: the interior ones, whose in-neighbours the part owns, then the
+    others, each in increasing global id; then halo nodes grouped by owning
+    part in increasing part order, increasing global id within a part); each row keeps its
     global CSR edge order and edge weights. Split files hold the local ids of
     the owned nodes in the split (sorted, without repeats). Cost:
     ``O(E + N log N)`` time plus METIS, ``O(N + E / num_parts)`` memory besides

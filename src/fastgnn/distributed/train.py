@@ -27,6 +27,7 @@ import numpy as np
 
 from fastgnn._runtime.memory import empty_aligned, owns_memory, release_mapped_pages
 from fastgnn.graph import Graph, SparseFeatures
+from fastgnn.graph.pending import PendingSources, ready_rows
 from fastgnn.graph.transforms import add_destination_self_loops
 from fastgnn.losses import cross_entropy
 from fastgnn.nn import GCNConv
@@ -204,6 +205,25 @@ class DistributedModel:
     round_bytes : int, optional
         The halo exchange's bound per ``Alltoallv`` round (see
         :class:`HaloExchange`; default 32 MiB).
+    overlap : bool
+        Overlap each hidden layer's halo exchange with the aggregation of the
+        owned rows that read no halo row (default True). The exchange runs
+        in a background thread when the communicator allows it
+        (``comm.background_calls``), else it blocks as without overlap.
+        Results are bitwise the same either way.
+
+    Attributes
+    ----------
+    ready_rows : list of int
+        Per layer: the leading owned rows whose in-neighbours are all owned
+        (:func:`fastgnn.graph.pending.ready_rows`), aggregated while the halo
+        rows travel. :func:`~fastgnn.distributed.partition` writes each
+        part's interior nodes first, so this is every interior node.
+    overlap_stats : dict
+        Since construction: ``exchanges`` (overlapped forward exchanges),
+        ``exchange_seconds`` (their time in the background thread) and
+        ``waited_seconds`` (the time this thread then still waited for them:
+        the part not hidden).
 
     Notes
     -----
@@ -224,13 +244,26 @@ class DistributedModel:
     (sparse input features and attention dropout excepted: their masks are
     keyed by stored value and by local edge).
     Use inside :meth:`prepared`.
+
+    Overlap: a hidden layer's exchange starts before its convolution, which
+    gets the local graph with a :class:`~fastgnn.graph.pending.PendingSources`
+    barrier (halo columns pending, ``ready_rows`` rows ready). The
+    aggregation computes the ready rows, waits, then the others; a
+    product taken before aggregating (transform-first) multiplies the owned
+    rows first and the halo rows once they arrive. Layers whose
+    ``honours_pending_sources`` is false (attention, GCN normalizing its
+    own graph) wait for the exchange first. The backward's exchange does not
+    overlap (what could run beside it, the weight-gradient product, would
+    keep its input alive during the exchange: more peak memory per rank).
     """
 
-    def __init__(self, model, partition, comm, round_bytes=None):
+    def __init__(self, model, partition, comm, round_bytes=None, overlap=True):
         for name in ("convs", "dropouts", "activations", "num_layers", "post_conv", "dropout_is_fused"):
             if not hasattr(model, name):
                 raise TypeError(f"model must be a fastgnn.models.GNNStack (a stack of convolutions), "
                                 f"got {type(model).__name__}")
+        if not isinstance(overlap, bool):
+            raise TypeError(f"overlap must be a bool, got {type(overlap).__name__}")
         self.model = model
         self.comm = comm
         self.halo = HaloExchange(partition, comm, round_bytes=round_bytes)
@@ -250,6 +283,13 @@ class DistributedModel:
                 self.graphs.append(local[key])
             else:
                 self.graphs.append(graph)
+        self.overlap = overlap
+        ready = {}
+        for used in self.graphs:
+            if id(used) not in ready:
+                ready[id(used)] = ready_rows(used, self.num_owned)
+        self.ready_rows = [ready[id(used)] for used in self.graphs]
+        self.overlap_stats = {"exchanges": 0, "exchange_seconds": 0.0, "waited_seconds": 0.0}
         if all(used is not graph for used in self.graphs):
             # only graphs derived from the part's are read: a memory-mapped part graph's pages can go
             release_mapped_pages(graph.indptr, graph.indices, graph.edge_weight)
@@ -292,16 +332,17 @@ class DistributedModel:
         h, room = x_owned, None
         for layer in range(model.num_layers):
             dropout = model.dropouts[layer]
+            conv = model.convs[layer]
             if layer == 0:
                 # the input is fetched once per run; its dropout runs on every rank's copy, keyed by global id
                 h_src = self._input_src(x_owned)
                 if dropout.p > 0 and model.training:
                     h_src = dropout(h_src, row_ids=self.global_ids)
+                h = conv(self.graphs[layer], self._layer_input(conv, h_src))
             else:
                 if self._separate_dropout(layer):
                     h = dropout(h, row_ids=self.owned_ids)   # before the exchange: one mask for every reader
-                h_src = self.halo.forward(h, out=room)      # in place when h is room's front rows
-            h = model.convs[layer](self.graphs[layer], self._layer_input(model.convs[layer], h_src))
+                h = self._hidden_layer(layer, h, room)
             h_src = None        # a dropped-out copy is not kept past the layer unless the layer keeps it
             if layer < model.num_layers - 1:
                 # the hidden rows go straight into an array with room for the halo rows the exchange adds
@@ -310,6 +351,41 @@ class DistributedModel:
                 h = model.post_conv(layer, h, row_ids=self.owned_ids,
                                     out=None if room is None else room[:self.num_owned])
         return h
+
+    def _exchange_mode(self, conv):
+        """How a hidden layer's exchange runs: ``"thread"``, ``"deferred"`` (tests) or ``"blocking"``."""
+        calls = getattr(self.comm, "background_calls", False)
+        if not (self.overlap and getattr(conv, "honours_pending_sources", False)) or calls is False:
+            return "blocking"
+        return "deferred" if calls == "deferred" else "thread"
+
+    def _hidden_layer(self, layer, h, room):
+        """Exchange the halo rows of ``h`` (in place when ``h`` is ``room``'s front rows) and run the layer.
+
+        With overlap, the exchange runs while the layer aggregates its ready
+        rows (the graph carries the barrier), and is waited for before returning.
+        """
+        conv = self.model.convs[layer]
+        mode = self._exchange_mode(conv)
+        if mode == "blocking":
+            return conv(self.graphs[layer], self._layer_input(conv, self.halo.forward(h, out=room)))
+        started = time.perf_counter()
+        h_src, wait = self.halo.forward_async(h, out=room, mode=mode)
+        stats = self.overlap_stats
+
+        def counted_wait():
+            before = time.perf_counter()
+            wait()
+            done = time.perf_counter()
+            stats["exchanges"] += 1
+            stats["waited_seconds"] += done - before
+            stats["exchange_seconds"] += getattr(wait, "seconds", done - started)
+
+        pending = PendingSources(self.num_owned, self.ready_rows[layer], counted_wait)
+        try:
+            return conv(self.graphs[layer].with_pending_sources(pending), self._layer_input(conv, h_src))
+        finally:
+            pending.wait()          # the exchange is a collective: finished before anything else
 
     def _separate_dropout(self, layer):
         """Whether the dropout before convolution ``layer`` runs on its own (not fused into the step before)."""
@@ -418,7 +494,7 @@ def evaluate_distributed(runner, x_owned, y, masks):
 def train_node_classifier_distributed(model, partition, optimizer, *, comm=None, epochs=200, patience=10,
                                       early_stopping="window", restore_best=None, train_mask=None, val_mask=None,
                                       test_mask=None, progress=None, log_every=1, log=None, checkpoint=None,
-                                      n_threads=None, blas_threads=1, round_bytes=None):
+                                      n_threads=None, blas_threads=1, round_bytes=None, overlap=True):
     """Full-batch node classification over a partitioned graph, one part per MPI rank.
 
     Mirrors :func:`fastgnn.train.train_node_classifier` (transductive): the
@@ -452,13 +528,18 @@ def train_node_classifier_distributed(model, partition, optimizer, *, comm=None,
         rank (:class:`~fastgnn.distributed.HaloExchange`; default 32 MiB):
         the rows a rank gathers to send or receives to add at once. Results
         do not depend on it.
+    overlap : bool
+        Overlap each hidden layer's halo exchange with the aggregation of the
+        rows that read no halo row (:class:`DistributedModel`; default True).
+        Results do not depend on it (bitwise).
 
     Returns
     -------
     TrainResult
         The same on every rank: ``metrics`` (``{train,val,test}_{acc,loss}``
         over the whole graph), ``history``, ``info`` (``ranks``,
-        ``early_stopping``, ``best_val_loss``, ``halo_nodes``).
+        ``early_stopping``, ``best_val_loss``, ``halo_nodes``; and this
+        rank's ``overlap``: :attr:`DistributedModel.overlap_stats`).
 
     Raises
     ------
@@ -488,7 +569,7 @@ def train_node_classifier_distributed(model, partition, optimizer, *, comm=None,
     if masks["val"] is None:
         stopping = None
 
-    runner = DistributedModel(model, partition, comm, round_bytes=round_bytes)
+    runner = DistributedModel(model, partition, comm, round_bytes=round_bytes, overlap=overlap)
     train = masks["train"]
     train_count = int(train.sum())
 
@@ -522,6 +603,7 @@ def train_node_classifier_distributed(model, partition, optimizer, *, comm=None,
         comm.barrier()
     result.info = {"ranks": comm.size, "early_stopping": criterion if stopping is not None else None,
                    "best_val_loss": result.best_value if result.monitor == "val_loss" else None,
-                   "halo_nodes": int(comm.allreduce_sum(np.array([runner.halo.num_halo], np.int64))[0])}
+                   "halo_nodes": int(comm.allreduce_sum(np.array([runner.halo.num_halo], np.int64))[0]),
+                   "overlap": dict(runner.overlap_stats)}
     result.total_seconds = time.perf_counter() - start
     return result

@@ -105,7 +105,7 @@ class Graph:
     [1, 2, 1]
     """
 
-    __slots__ = ("_indptr", "_indices", "_edge_weight", "_num_src_nodes", "_cache")
+    __slots__ = ("_indptr", "_indices", "_edge_weight", "_num_src_nodes", "_cache", "_pending")
 
     def __init__(self, indptr, indices, num_src_nodes, edge_weight=None, *, _validated=False):
         if not _validated:
@@ -117,6 +117,7 @@ class Graph:
         self._edge_weight = None if edge_weight is None else _frozen(edge_weight)
         self._num_src_nodes = int(num_src_nodes)
         self._cache = {}
+        self._pending = None
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -504,6 +505,56 @@ class Graph:
         dtype = np.dtype(dtype)
         return self._cached(("edge_weight", dtype.str),
                             lambda: _frozen(self._edge_weight.astype(dtype)))
+
+    # ------------------------------------------------------------------ sources that arrive later
+    def with_pending_sources(self, pending):
+        """This graph (the same arrays and caches) with a barrier: some source rows arrive later.
+
+        Parameters
+        ----------
+        pending : PendingSources or None
+            Source rows from ``pending.first_column`` on are valid only after
+            ``pending.wait()``; destination rows before ``pending.ready_rows``
+            read none of them. None: a graph without a barrier.
+
+        Returns
+        -------
+        Graph
+            A view sharing this graph's arrays and cached structure. Graphs
+            derived from it (re-weighted, with self-loops, ...) carry no
+            barrier.
+
+        Notes
+        -----
+        :func:`fastgnn.ops.aggregate` (sum, mean, max, min, 2-D features)
+        computes rows ``[0, ready_rows)`` before waiting; every other
+        operation on the graph waits first. Results are bitwise those
+        without a barrier.
+        """
+        from fastgnn.graph.pending import PendingSources
+
+        if pending is not None:
+            if not isinstance(pending, PendingSources):
+                raise TypeError(f"pending must be a PendingSources or None, got {type(pending).__name__}")
+            if pending.first_column > self.num_src_nodes or pending.ready_rows > self.num_dst_nodes:
+                raise ValueError(f"pending covers columns from {pending.first_column} and rows up to "
+                                 f"{pending.ready_rows}, past the graph's {self.num_src_nodes} source and "
+                                 f"{self.num_dst_nodes} destination nodes")
+        graph = Graph(self._indptr, self._indices, self.num_src_nodes, self._edge_weight, _validated=True)
+        graph._cache = self._cache
+        graph._pending = pending
+        return graph
+
+    @property
+    def pending_sources(self):
+        """The :class:`~fastgnn.graph.pending.PendingSources` barrier not yet passed, or None."""
+        pending = self._pending
+        return None if pending is None or pending.done else pending
+
+    def wait_for_sources(self):
+        """Return once every source row is valid (at once when the graph has no pending barrier)."""
+        if self._pending is not None:
+            self._pending.wait()
 
     # ------------------------------------------------------------------ derived graphs
     def with_edge_weight(self, edge_weight):

@@ -4,7 +4,8 @@ import numpy as np
 from fastgnn._kernels import aggregate as _K
 from fastgnn._kernels import attention_ops as _A
 from fastgnn._runtime import validate as V
-from fastgnn._runtime.memory import aligned_for_gather, empty_aligned, padded_for_gather
+from fastgnn._runtime.memory import (PADDED_WIDTH, aligned_for_gather, copies_for_gather, empty_aligned,
+                                     padded_for_gather, pads_for_gather)
 from fastgnn._runtime.threads import resolve_num_threads
 from fastgnn.ops.checks import (as_graph, check_arg, check_same_dtype, check_width, output_array,
                                 raise_if_invalid_arg, resolve_edge_weight, resolve_transposed_edge_weight,
@@ -74,8 +75,12 @@ def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, out
     >>> out.ravel(), arg.ravel()                       # arg: the winning edge of each element
     (array([4., 4., 2.], dtype=float32), array([0, 2, 3], dtype=int32))
     """
-    graph = as_graph(graph)
+    graph = as_graph(graph, wait=False)
     reduce = V.check_reduce(reduce)
+    pending = graph.pending_sources
+    if pending is not None and not _read_in_place(x):
+        graph.wait_for_sources()            # the other paths read (or copy) every source row first
+        pending = None
     if _has_heads(x):
         return _aggregate_heads(graph, x, reduce, edge_weight, return_arg, out, n_threads)
     if reduce in ("sum", "mean") and (_is_column_block(x) or _is_column_block(out)):
@@ -87,23 +92,71 @@ def aggregate(graph, x, reduce="sum", *, edge_weight=None, return_arg=False, out
     threads = resolve_num_threads(n_threads, work_of(graph.num_edges, graph.num_dst_nodes, width))
     given_out = out
     out = output_array(out, (graph.num_dst_nodes, width), dtype, was_1d, (x2, weight))
-    padded = padded_for_gather(x2, graph.num_edges)
-    x2 = aligned_for_gather(x2, graph.num_edges) if padded is None else padded
-    result = out if padded is None else empty_aligned((graph.num_dst_nodes, x2.shape[1]), dtype)
+    x2, padded, pending = _gathered_rows(x2, graph.num_edges, pending)
+    result = out if not padded else empty_aligned((graph.num_dst_nodes, x2.shape[1]), dtype)
     arg = None
     if reduce in ("sum", "mean"):
-        _K.gather_sum(result, x2, graph.indptr, graph.indices, threads, weight=weight, mean=reduce == "mean")
+        def gather(a, b):
+            _K.gather_sum(result[a:b], x2, graph.indptr[a:b + 1], graph.indices, threads, weight=weight,
+                          mean=reduce == "mean")
     else:
         arg = empty_aligned((graph.num_dst_nodes, x2.shape[1]), graph.index_dtype)
-        gather = _K.gather_min if reduce == "min" else _K.gather_max
-        gather(result, arg, x2, graph.indptr, graph.indices, threads, weight=weight)
-    if padded is not None:
+        extremum = _K.gather_min if reduce == "min" else _K.gather_max
+
+        def gather(a, b):
+            extremum(result[a:b], arg[a:b], x2, graph.indptr[a:b + 1], graph.indices, threads, weight=weight)
+    _rows_ready_first(gather, graph.num_dst_nodes, pending)
+    if padded:
         out[...] = result[:, :width]
         arg = None if arg is None else np.ascontiguousarray(arg[:, :width])
     out = shape_like(out, was_1d) if given_out is None else given_out
     if return_arg:
         return out, (None if arg is None else shape_like(arg, was_1d))
     return out
+
+
+def _read_in_place(x):
+    """Whether the 2-D path reads ``x`` where it is (a C-contiguous float matrix: no converted copy of every row)."""
+    return (isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype in V.FLOAT_DTYPES
+            and x.flags.c_contiguous)
+
+
+def _gathered_rows(x2, num_edges, pending):
+    """``(rows, padded, pending)``: ``x2`` as the kernels gather it, and the barrier to wait for before the late rows.
+
+    The rows are ``x2`` itself, a copy widened to 16 columns (narrow rows,
+    ``padded`` True) or an aligned copy. With a pending barrier only the
+    valid rows are copied now; the returned barrier copies the others once
+    they arrive.
+    """
+    if pending is None:
+        padded = padded_for_gather(x2, num_edges)
+        return (aligned_for_gather(x2, num_edges) if padded is None else padded), padded is not None, None
+    narrow = pads_for_gather(x2, num_edges)
+    if not (narrow or copies_for_gather(x2, num_edges)):
+        return x2, False, pending
+    width, first = x2.shape[1], pending.first_column
+    rows = empty_aligned((x2.shape[0], PADDED_WIDTH if narrow else width), x2.dtype)
+    rows[:, width:] = 0
+    rows[:first, :width] = x2[:first]
+
+    def copy_late_rows():
+        rows[first:, :width] = x2[first:]
+    return rows, narrow, pending.then(copy_late_rows)
+
+
+def _rows_ready_first(compute, num_rows, pending):
+    """``compute(0, num_rows)``; with a barrier, rows ``[0, ready_rows)`` before waiting and the rest after.
+
+    Each row is computed once, in one pass: the bits do not depend on the split.
+    """
+    ready = 0 if pending is None else min(pending.ready_rows, num_rows)
+    if ready:
+        compute(0, ready)
+    if ready < num_rows:
+        if pending is not None:
+            pending.wait()
+        compute(ready, num_rows)
 
 
 def _has_heads(array):

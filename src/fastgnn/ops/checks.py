@@ -10,8 +10,16 @@ __all__ = ["as_graph", "resolve_edge_weight", "resolve_transposed_edge_weight", 
            "check_same_dtype", "check_width", "check_arg", "raise_if_invalid_arg"]
 
 
-def as_graph(graph, name="graph"):
+def as_graph(graph, name="graph", *, wait=True):
+    """``graph`` as a :class:`Graph` (scipy sparse matrices converted).
+
+    With ``wait`` (the default) a graph whose source rows are still pending
+    (:meth:`Graph.with_pending_sources`) is waited for first: an operation
+    that does not compute the ready rows first reads only valid rows.
+    """
     if isinstance(graph, Graph):
+        if wait:
+            graph.wait_for_sources()
         return graph
     try:
         import scipy.sparse as sp

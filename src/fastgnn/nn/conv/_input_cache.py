@@ -71,6 +71,7 @@ class InputAggregation:
     __slots__ = ("graph", "x", "reduce", "aggregated", "features", "width")
 
     def __init__(self, graph, x, x_src, reduce, with_root, aggregated=None):
+        graph.wait_for_sources()            # reads every source row at once
         self.graph, self.x, self.reduce = graph, x, reduce
         self.aggregated = graph if aggregated is None else aggregated
         self.width = x_src.shape[1]

@@ -47,6 +47,30 @@ def _scratch(workspace, shape, dtype):
     return None if workspace is None else workspace.get(shape, dtype)
 
 
+def transform_sources(graph, x_src, weight_t, out=None):
+    """``(graph', x_src @ weight_t)``: the product of every source row, to aggregate over ``graph'``.
+
+    When ``graph`` has source rows still pending
+    (:meth:`fastgnn.Graph.with_pending_sources`), only the valid rows are
+    multiplied now: ``graph'`` carries a barrier whose ``wait()`` waits for
+    the rows, then multiplies them, so an aggregation of the product computes
+    its ready rows meanwhile. Otherwise ``graph'`` is ``graph``. Each row of
+    the product is a row of one ``matmul``: the bits do not depend on the split.
+    """
+    pending = graph.pending_sources
+    if pending is None or isinstance(x_src, SparseFeatures) or not 0 < pending.first_column < x_src.shape[0]:
+        graph.wait_for_sources()
+        return graph, matmul(x_src, weight_t, out=out)
+    if out is None:
+        out = empty_aligned((x_src.shape[0], weight_t.shape[1]), np.result_type(x_src, weight_t))
+    first = pending.first_column
+    matmul(x_src[:first], weight_t, out=out[:first])
+
+    def multiply_late_rows():
+        matmul(x_src[first:], weight_t, out=out[first:])
+    return graph.with_pending_sources(pending.then(multiply_late_rows)), out
+
+
 def aggregate_transform(graph, x_src, weight, reduce, keep, workspace=None):
     """``AGG_graph(x_src) W^T`` and what its backward needs (None when not ``keep``).
 
@@ -67,7 +91,8 @@ def aggregate_transform(graph, x_src, weight, reduce, keep, workspace=None):
     sparse_input = isinstance(x_src, SparseFeatures)
     if transforms_first(reduce, in_width, out_width, sparse_input):
         product = _scratch(workspace, (x_src.shape[0], out_width), weight.dtype)
-        out = aggregate(graph, matmul(x_src, weight.T, out=product), reduce)
+        product_graph, product = transform_sources(graph, x_src, weight.T, out=product)
+        out = aggregate(product_graph, product, reduce)
         return out, (("transform_first", x_src, None) if keep else None)
     x_src = densified(x_src)
     if reduce in LINEAR_REDUCES:
@@ -187,6 +212,7 @@ def root_linear_aggregate(graph, x, lin_agg, lin_root, reduce, keep, workspace, 
     out : ndarray (num_nodes, out)
     saved : tuple or None
     """
+    graph.wait_for_sources()            # one product of every row: no rows are ready before the others
     width = lin_agg.out_features
     weights, lanes = _fused_weights(lin_agg, lin_root)                          # (2 lanes, in)
     both = matmul(x, weights.T, out=workspace.get((graph.num_dst_nodes, 2 * lanes), weights.dtype))

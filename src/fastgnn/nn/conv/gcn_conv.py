@@ -227,6 +227,15 @@ class GCNConv(OutputBias, Module):
             return grad_x, np.zeros(dst_shape, dtype=self.dtype)
         return grad_x
 
+    @property
+    def honours_pending_sources(self):
+        """Whether the layer reads the given graph as it is, so it honours a pending-sources barrier.
+
+        Not when it normalizes the graph or adds self-loops itself: it then
+        aggregates a derived graph, which carries no barrier.
+        """
+        return not (self.normalize or self.add_self_loops)
+
     def _output_bias(self):
         return self.bias
 

@@ -5,7 +5,7 @@ from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.graph import is_sparse_features
 from fastgnn.nn._matmul import matmul, matmul_tn
 from fastgnn.nn.utils import densified, split_input
-from fastgnn.nn.conv._propagate import as_grad_out
+from fastgnn.nn.conv._propagate import as_grad_out, transform_sources
 from fastgnn.nn.linear import Linear
 from fastgnn.nn.mlp import MLP
 from fastgnn.nn.module import Module, Parameter, Sequential, _backward_without_input_grad
@@ -57,6 +57,10 @@ class GINConv(Module):
     ``O(E · min(in, hidden))`` for the aggregation plus the MLP's.
     """
 
+    #: Every read of the source rows goes through ``aggregate`` or ``transform_sources``, which compute
+    #: the rows a graph's pending-sources barrier marks ready before waiting for the others.
+    honours_pending_sources = True
+
     def __init__(self, mlp, eps=0.0, train_eps=False, *, dtype=None):
         super().__init__()
         if not isinstance(mlp, Module):
@@ -106,9 +110,9 @@ class GINConv(Module):
         if self._transforms_first(is_sparse_features(x_src) or is_sparse_features(x_dst)):
             linear = self.nn[0]
             weight = linear.weight.data
-            z_src = matmul(x_src, weight.T)
+            product_graph, z_src = transform_sources(graph, x_src, weight.T)
             z_dst = matmul(x_dst, weight.T) if is_pair else z_src
-            h = aggregate(graph, z_src, "sum")
+            h = aggregate(product_graph, z_src, "sum")
             h += scale * z_dst
             if linear.bias is not None:
                 h += linear.bias.data

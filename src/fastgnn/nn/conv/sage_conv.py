@@ -71,6 +71,10 @@ class SAGEConv(OutputBias, Module):
     ``O(E · in + N · in · out)`` for max/min.
     """
 
+    #: Every read of the source rows goes through ``aggregate`` or ``transform_sources``, which compute
+    #: the rows a graph's pending-sources barrier marks ready before waiting for the others.
+    honours_pending_sources = True
+
     def __init__(self, in_channels, out_channels, aggr="mean", root_weight=True, normalize=False, bias=True,
                  *, rng=None, dtype=np.float32, cache_input_aggregation=False):
         super().__init__()
