@@ -1,6 +1,5 @@
 """The sampler over a memory-mapped graph, region by region with its pages released: the same blocks."""
 import mmap
-import sys
 
 import numpy as np
 import pytest
@@ -129,32 +128,6 @@ def test_no_regions_for_graphs_in_memory_or_without_a_budget(tmp_path):
     assert regions.size == 1024 and regions.count == -(-mapped.num_edges // 1024)
 
 
-def _rss_file_kb():
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("RssFile:"):
-                return int(line.split()[1])
-    return None
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RssFile and MADV_DONTNEED are Linux's")
-def test_regions_release_the_pages_they_read(tmp_path):
-    # 1.6M int32 edges (6.4 MB): a large fan-out reads nearly every page of indices.
-    graph, mapped = _graphs(tmp_path, num_nodes=40000, num_edges=1600000)
-    seeds = np.arange(0, 40000, 2, dtype=np.int64)
-    from fastgnn._runtime.memory import release_mapped_pages
-
-    resident = {}
-    for budget in (None, 1 << 18):
-        release_mapped_pages(mapped.indptr, mapped.indices)
-        before = _rss_file_kb()
-        _sample(mapped, seeds, [-1], False, None, 0, 0, 2, budget)
-        resident[budget] = _rss_file_kb() - before
-    indices_kb = mapped.indices.nbytes / 1024
-    assert resident[None] > 0.8 * indices_kb
-    assert resident[1 << 18] < 0.3 * indices_kb
-
-
 @pytest.mark.parametrize("prefetch", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_loader_over_a_mapped_weighted_graph_is_the_same_with_and_without_releasing(tmp_path, prefetch, weighted):
@@ -171,3 +144,32 @@ def test_loader_over_a_mapped_weighted_graph_is_the_same_with_and_without_releas
         for a, b in zip(plain, lean):
             np.testing.assert_array_equal(a.x, b.x)
             _assert_same(a, b)
+
+
+def test_prefetched_features_are_gathered_when_the_batch_is_taken(tmp_path, monkeypatch):
+    import threading
+
+    import fastgnn.data.neighbor as N
+
+    graph, mapped = _graphs(tmp_path, num_nodes=2000, num_edges=20000)
+    x = np.random.default_rng(5).standard_normal((2000, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    x_mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    threads = []
+    original = N._EpochLoader._gather
+
+    def recording(self, ids):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return original(self, ids)
+
+    monkeypatch.setattr(N._EpochLoader, "_gather", recording)
+    common = dict(fanouts=[4, 2], batch_size=300, seed=2, shuffle=True, prefetch=True)
+    lean = list(NeighborLoader(mapped, x_mapped, **common))      # 'auto': a budget, mapped data
+    assert len(threads) == len(lean) and all(threads)            # every gather in the consumer's thread
+    threads.clear()
+    plain = list(NeighborLoader(graph, x, **common))             # in memory: no budget, gathered ahead
+    assert len(threads) == len(plain) and not any(threads)
+    for a, b in zip(plain, lean):
+        assert isinstance(b.x, np.ndarray)
+        np.testing.assert_array_equal(a.x, b.x)
+        _assert_same(a, b)

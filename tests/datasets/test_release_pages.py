@@ -139,3 +139,24 @@ def test_populate_mapped_rows_is_a_hint(tmp_path):
     assert np.array_equal(np.asarray(data.x), x)
     assert populate_mapped_rows(x, 0, 10) is False  # not a map
     assert populate_mapped_rows(data.x, 5, 5) is False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RssFile and MADV_DONTNEED are Linux's")
+def test_sampler_regions_release_the_graph_pages_they_read(tmp_path):
+    from fastgnn.data.neighbor import _sample
+
+    # 1.6M int32 edges (6.4 MB): a large fan-out reads nearly every page of indices.
+    rng = np.random.default_rng(0)
+    graph = fg.Graph.from_edge_index(rng.integers(0, 40000, (2, 1600000)), num_nodes=40000)
+    graph.save(tmp_path / "g")
+    mapped = fg.Graph.load(tmp_path / "g", mmap=True)
+    seeds = np.arange(0, 40000, 2, dtype=np.int64)
+    resident = {}
+    for budget in (None, 1 << 18):
+        release_mapped_pages(mapped.indptr, mapped.indices)
+        before = _rss_file_kb()
+        _sample(mapped, seeds, [-1], False, None, 0, 0, 2, budget)
+        resident[budget] = _rss_file_kb() - before
+    indices_kb = mapped.indices.nbytes / 1024
+    assert resident[None] > 0.8 * indices_kb
+    assert resident[1 << 18] < 0.3 * indices_kb
