@@ -595,7 +595,10 @@ class NeighborLoader(_EpochLoader):
     prefetch : bool
         Prepare the next batch in one background thread while the current
         one is used (the kernels release the GIL). The thread ends with the
-        iteration (also when it is left early or fails).
+        iteration (also when it is left early or fails). With a
+        ``mapped_page_budget``, the thread samples the next batch ahead and
+        its features are gathered when it is taken, so that two batches'
+        input rows are never held at once while the current one trains.
     n_threads : int, optional
         Threads of the sampling and gathering kernels.
     mapped_page_budget : 'auto', int or None
@@ -607,13 +610,14 @@ class NeighborLoader(_EpochLoader):
         ``madvise(MADV_DONTNEED)``, Linux). The features are gathered one
         region of this many bytes of the file after another (the batch's
         rows in increasing order), each region's pages released after it;
-        the graph's pages are released
-        after each batch's sampling. Released pages stay in the page cache:
+        the sampler reads each layer's neighbour lists the same way, one
+        region of ``indices`` (and of the edge weights) after another,
+        releasing each after it. Released pages stay in the page cache:
         reading them again is a cheap minor fault, and the batches are the
         same. Without it, every page read stays resident, and one batch of
-        a large fan-out reads nearly all of the feature file. ``'auto'``
-        (default): 32 MiB when anything is memory-mapped, else None. None:
-        never release.
+        a large fan-out reads nearly all of the feature file and of the
+        graph. ``'auto'`` (default): 32 MiB when anything is memory-mapped,
+        else None. None: never release.
 
     Notes
     -----
