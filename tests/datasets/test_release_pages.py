@@ -160,3 +160,30 @@ def test_sampler_regions_release_the_graph_pages_they_read(tmp_path):
     indices_kb = mapped.indices.nbytes / 1024
     assert resident[None] > 0.8 * indices_kb
     assert resident[1 << 18] < 0.3 * indices_kb
+
+
+def test_release_mapped_items_keeps_values_and_skips_other_arrays(tmp_path):
+    from fastgnn._runtime.memory import release_mapped_items
+
+    values = np.arange(300000, dtype=np.int64)
+    np.save(tmp_path / "a.npy", values)
+    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
+    assert int(mapped.sum()) == int(values.sum())
+    assert release_mapped_items(mapped, 1000, 200000) > 0
+    assert release_mapped_items(mapped, 5, 5) == 0
+    np.testing.assert_array_equal(mapped, values)                      # faulted back, same values
+    assert release_mapped_items(values, 0, 1000) == 0                   # anonymous memory: untouched
+    writable = np.load(tmp_path / "a.npy", mmap_mode="r+")
+    assert release_mapped_items(writable, 0, 1000) == 0                # a writable map keeps its pages
+    np.testing.assert_array_equal(values, np.arange(300000))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RssFile and MADV_DONTNEED are Linux's")
+def test_loading_a_mapped_graph_does_not_leave_its_indices_resident(tmp_path):
+    rng = np.random.default_rng(0)
+    graph = fg.Graph.from_edge_index(rng.integers(0, 40000, (2, 3000000)), num_nodes=40000)   # 12 MB of indices
+    graph.save(tmp_path / "g")
+    before = _rss_file_kb()
+    loaded = fg.Graph.load(tmp_path / "g", mmap=True)                  # validated: every index read
+    assert _rss_file_kb() - before < 0.3 * loaded.indices.nbytes / 1024
+    np.testing.assert_array_equal(loaded.indices, graph.indices)

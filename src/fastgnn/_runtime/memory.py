@@ -288,3 +288,24 @@ def mapped_page_ranges(array, starts, stops):
     first = np.maximum(first - (first - origin) % mmap.PAGESIZE, origin)
     last = np.minimum(last + (-(last - origin)) % mmap.PAGESIZE, end)
     return np.ascontiguousarray(np.stack([first, np.maximum(last - first, 0)], axis=1), dtype=np.int64)
+
+
+def release_mapped_items(array, start, stop):
+    """Drop the resident pages of items ``[start, stop)`` of a 1-D array over a read-only file mapping (Linux).
+
+    As :func:`release_mapped_pages` for that range only (widened to whole
+    pages, see :func:`mapped_page_ranges`); nothing happens for any other
+    array. Returns the bytes advised.
+    """
+    if stop <= start:
+        return 0
+    ranges = mapped_page_ranges(array, [start], [stop])
+    if ranges is None or ranges[0, 1] <= 0:
+        return 0
+    buffer = mapped_buffer(array)
+    offset = int(ranges[0, 0]) - np.frombuffer(buffer, dtype=np.uint8).ctypes.data
+    try:
+        buffer.madvise(mmap.MADV_DONTNEED, offset, int(ranges[0, 1]))
+    except (OSError, ValueError):
+        return 0
+    return int(ranges[0, 1])
