@@ -173,3 +173,21 @@ def test_prefetched_features_are_gathered_when_the_batch_is_taken(tmp_path, monk
         assert isinstance(b.x, np.ndarray)
         np.testing.assert_array_equal(a.x, b.x)
         _assert_same(a, b)
+
+
+def test_link_loader_over_mapped_data_is_the_same_with_and_without_prefetch(tmp_path):
+    from fastgnn.data import LinkNeighborLoader
+
+    graph, mapped = _graphs(tmp_path, num_nodes=1500, num_edges=12000)
+    x = np.random.default_rng(6).standard_normal((1500, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    x_mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    common = dict(fanouts=[3, 2], batch_size=500, seed=3, shuffle=True)
+    eager = list(LinkNeighborLoader(graph, x, prefetch=False, **common))
+    ahead = list(LinkNeighborLoader(mapped, x_mapped, prefetch=True, mapped_page_budget=4096, **common))
+    assert len(eager) == len(ahead) > 1
+    for a, b in zip(eager, ahead):
+        assert isinstance(b.x, np.ndarray)
+        np.testing.assert_array_equal(a.x, b.x)
+        np.testing.assert_array_equal(a.edge_label_index, b.edge_label_index)
+        _assert_same(a, b)
