@@ -41,6 +41,8 @@
 #define FG_SAMPLE_PREFETCH(p) ((void)0)
 #endif
 
+/* Position j of a processing order (j itself without one). */
+#define FG_SAMPLE_AT(order, j) ((order) != NULL ? (order)[(j)] : (j))
 /* Frontier nodes between the prefetch of a row and its use. */
 #define FG_SAMPLE_AHEAD 16
 /* Items between a prefetch and its use in the loops that do little per item at a random address (row
@@ -280,6 +282,23 @@ static inline void fg_touch_pages(int64_t *buffer, int64_t begin, int64_t end)
         buffer[i] = 0;
 }
 
+/* Drop the pages of [address, address + length) from the process (madvise MADV_DONTNEED, Linux): the
+ * caller passes only page-aligned ranges of read-only file mappings, whose pages are read again from the
+ * page cache when next touched. Elsewhere nothing happens. */
+#if defined(__linux__)
+#include <sys/mman.h>
+static inline void fg_release_pages(int64_t address, int64_t length)
+{
+    if (length > 0)
+        (void)madvise((void *)(uintptr_t)address, (size_t)length, MADV_DONTNEED);
+}
+#else
+static inline void fg_release_pages(int64_t address, int64_t length)
+{
+    (void)address;
+    (void)length;
+}
+#endif
 #define FG_SAMPLE_CAT_(a, b) a##_##b
 #define FG_SAMPLE_CAT(a, b) FG_SAMPLE_CAT_(a, b)
 

@@ -3,17 +3,20 @@
 #define FG_S(name) FG_SAMPLE_CAT(name, FG_SUF)
 
 /* counts[i] = the number of edges nodes[i] will sample, and rows[2i], rows[2i+1] = the start and the
- * length of its row (so the fill reads them in order, not from indptr at random), for i in [begin, end).
- * Returns the number of negative weights met in the rows read for weighted sampling (0 without weights). */
-static int64_t FG_S(fg_sample_count)(const FG_I *indptr, const int64_t *nodes, int64_t fanout, int replace,
-                                     const void *weight, int weight_double, int64_t *counts, int64_t *rows,
-                                     int64_t begin, int64_t end)
+ * length of its row (so the fill reads them in order, not from indptr at random), for i = order[j], j in
+ * [begin, end) (i = j when order is NULL). Returns the number of negative weights met in the rows read for
+ * weighted sampling (0 without weights). */
+static inline int64_t FG_S(fg_sample_count_ordered)(const FG_I *indptr, const int64_t *nodes, const int64_t *order,
+                                                    int64_t fanout, int replace, const void *weight,
+                                                    int weight_double, int64_t *counts, int64_t *rows,
+                                                    int64_t begin, int64_t end)
 {
     int64_t negative = 0;
-    for (int64_t i = begin; i < end; ++i) {
+    for (int64_t j = begin; j < end; ++j) {
+        int64_t i = FG_SAMPLE_AT(order, j);
         int64_t v = nodes[i];
-        if (i + FG_SAMPLE_LOOKUP_AHEAD < end)
-            FG_SAMPLE_PREFETCH(indptr + nodes[i + FG_SAMPLE_LOOKUP_AHEAD]);
+        if (j + FG_SAMPLE_LOOKUP_AHEAD < end)
+            FG_SAMPLE_PREFETCH(indptr + nodes[FG_SAMPLE_AT(order, j + FG_SAMPLE_LOOKUP_AHEAD)]);
         int64_t start = (int64_t)indptr[v], d = (int64_t)indptr[v + 1] - start;
         rows[2 * i] = start;
         rows[2 * i + 1] = d;
@@ -35,24 +38,36 @@ static int64_t FG_S(fg_sample_count)(const FG_I *indptr, const int64_t *nodes, i
     return negative;
 }
 
-/* The sampled edges of nodes[begin .. end) (rows as fg_sample_count wrote them): edge ids (sorted
- * within each node) at edge_ids[out_ptr[i]], and their sources at sources[out_ptr[i]]. Returns 0, or
- * -1 when scratch memory cannot be had. */
-static int FG_S(fg_sample_fill)(const int64_t *rows, const FG_I *indices, const int64_t *nodes,
-                                const int64_t *out_ptr, int64_t fanout, int replace, const void *weight,
-                                int weight_double, uint64_t layer_key, int64_t *edge_ids, FG_I *sources,
-                                int64_t begin, int64_t end)
+static int64_t FG_S(fg_sample_count)(const FG_I *indptr, const int64_t *nodes, int64_t fanout, int replace,
+                                     const void *weight, int weight_double, int64_t *counts, int64_t *rows,
+                                     int64_t begin, int64_t end)
+{
+    return FG_S(fg_sample_count_ordered)(indptr, nodes, NULL, fanout, replace, weight, weight_double, counts, rows,
+                                         begin, end);
+}
+
+/* The sampled edges of nodes[i] for i = order[j], j in [begin .. end) (i = j when order is NULL; rows as
+ * fg_sample_count wrote them): edge ids (sorted within each node) at edge_ids[out_ptr[i]], and their
+ * sources at sources[out_ptr[i]]. Each node's output depends on the node alone, so the order only decides
+ * which rows are read when. Returns 0, or -1 when scratch memory cannot be had. */
+static inline int FG_S(fg_sample_fill_ordered)(const int64_t *rows, const FG_I *indices, const int64_t *nodes,
+                                               const int64_t *order, const int64_t *out_ptr, int64_t fanout,
+                                               int replace, const void *weight, int weight_double,
+                                               uint64_t layer_key, int64_t *edge_ids, FG_I *sources,
+                                               int64_t begin, int64_t end)
 {
     double *scratch = NULL;
     int64_t capacity = 0;
-    for (int64_t i = begin; i < end; ++i) {
+    for (int64_t j = begin; j < end; ++j) {
+        int64_t i = FG_SAMPLE_AT(order, j);
         int64_t v = nodes[i];
         int64_t start = rows[2 * i], d = rows[2 * i + 1];
         int64_t *out = edge_ids + out_ptr[i];
         int64_t n;
-        if (i + FG_SAMPLE_AHEAD < end)
-            fg_sample_prefetch_span(indices + rows[2 * (i + FG_SAMPLE_AHEAD)],
-                                    rows[2 * (i + FG_SAMPLE_AHEAD) + 1] * (int64_t)sizeof(FG_I));
+        if (j + FG_SAMPLE_AHEAD < end) {
+            int64_t ahead = FG_SAMPLE_AT(order, j + FG_SAMPLE_AHEAD);
+            fg_sample_prefetch_span(indices + rows[2 * ahead], rows[2 * ahead + 1] * (int64_t)sizeof(FG_I));
+        }
         if (fanout < 0) {
             for (int64_t p = 0; p < d; ++p)
                 out[p] = p;
@@ -83,6 +98,15 @@ static int FG_S(fg_sample_fill)(const int64_t *rows, const FG_I *indices, const 
     }
     free(scratch);
     return 0;
+}
+
+static int FG_S(fg_sample_fill)(const int64_t *rows, const FG_I *indices, const int64_t *nodes,
+                                const int64_t *out_ptr, int64_t fanout, int replace, const void *weight,
+                                int weight_double, uint64_t layer_key, int64_t *edge_ids, FG_I *sources,
+                                int64_t begin, int64_t end)
+{
+    return FG_S(fg_sample_fill_ordered)(rows, indices, nodes, NULL, out_ptr, fanout, replace, weight, weight_double,
+                                        layer_key, edge_ids, sources, begin, end);
 }
 
 /* map[nodes[i]] = i (or -1 with clear), i in [begin, end). */

@@ -139,3 +139,51 @@ def test_populate_mapped_rows_is_a_hint(tmp_path):
     assert np.array_equal(np.asarray(data.x), x)
     assert populate_mapped_rows(x, 0, 10) is False  # not a map
     assert populate_mapped_rows(data.x, 5, 5) is False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RssFile and MADV_DONTNEED are Linux's")
+def test_sampler_regions_release_the_graph_pages_they_read(tmp_path):
+    from fastgnn.data.neighbor import _sample
+
+    # 1.6M int32 edges (6.4 MB): a large fan-out reads nearly every page of indices.
+    rng = np.random.default_rng(0)
+    graph = fg.Graph.from_edge_index(rng.integers(0, 40000, (2, 1600000)), num_nodes=40000)
+    graph.save(tmp_path / "g")
+    mapped = fg.Graph.load(tmp_path / "g", mmap=True)
+    seeds = np.arange(0, 40000, 2, dtype=np.int64)
+    resident = {}
+    for budget in (None, 1 << 18):
+        release_mapped_pages(mapped.indptr, mapped.indices)
+        before = _rss_file_kb()
+        _sample(mapped, seeds, [-1], False, None, 0, 0, 2, budget)
+        resident[budget] = _rss_file_kb() - before
+    indices_kb = mapped.indices.nbytes / 1024
+    assert resident[None] > 0.8 * indices_kb
+    assert resident[1 << 18] < 0.3 * indices_kb
+
+
+def test_release_mapped_items_keeps_values_and_skips_other_arrays(tmp_path):
+    from fastgnn._runtime.memory import release_mapped_items
+
+    values = np.arange(300000, dtype=np.int64)
+    np.save(tmp_path / "a.npy", values)
+    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
+    assert int(mapped.sum()) == int(values.sum())
+    assert release_mapped_items(mapped, 1000, 200000) > 0
+    assert release_mapped_items(mapped, 5, 5) == 0
+    np.testing.assert_array_equal(mapped, values)                      # faulted back, same values
+    assert release_mapped_items(values, 0, 1000) == 0                   # anonymous memory: untouched
+    writable = np.load(tmp_path / "a.npy", mmap_mode="r+")
+    assert release_mapped_items(writable, 0, 1000) == 0                # a writable map keeps its pages
+    np.testing.assert_array_equal(values, np.arange(300000))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RssFile and MADV_DONTNEED are Linux's")
+def test_loading_a_mapped_graph_does_not_leave_its_indices_resident(tmp_path):
+    rng = np.random.default_rng(0)
+    graph = fg.Graph.from_edge_index(rng.integers(0, 40000, (2, 3000000)), num_nodes=40000)   # 12 MB of indices
+    graph.save(tmp_path / "g")
+    before = _rss_file_kb()
+    loaded = fg.Graph.load(tmp_path / "g", mmap=True)                  # validated: every index read
+    assert _rss_file_kb() - before < 0.3 * loaded.indices.nbytes / 1024
+    np.testing.assert_array_equal(loaded.indices, graph.indices)

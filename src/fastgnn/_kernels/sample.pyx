@@ -57,6 +57,25 @@ cdef extern from "fastgnn_sample.h" nogil:
                                        int64_t fanout, int replace, const void* weight, int weight_double,
                                        uint64_t layer_key, int64_t* edge_ids, int64_t* local, int64_t* map,
                                        int64_t* src_nodes, int64_t* next_task, int32_t* done)
+    int64_t fg_sample_count_ordered_i32(const int32_t* indptr, const int64_t* nodes, const int64_t* order,
+                                        int64_t fanout, int replace, const void* weight, int weight_double,
+                                        int64_t* counts, int64_t* rows, int64_t begin, int64_t end)
+    int64_t fg_sample_count_ordered_i64(const int64_t* indptr, const int64_t* nodes, const int64_t* order,
+                                        int64_t fanout, int replace, const void* weight, int weight_double,
+                                        int64_t* counts, int64_t* rows, int64_t begin, int64_t end)
+    int fg_sample_fill_ordered_i32(const int64_t* rows, const int32_t* indices, const int64_t* nodes,
+                                   const int64_t* order, const int64_t* out_ptr, int64_t fanout, int replace,
+                                   const void* weight, int weight_double, uint64_t layer_key, int64_t* edge_ids,
+                                   int32_t* sources, int64_t begin, int64_t end)
+    int fg_sample_fill_ordered_i64(const int64_t* rows, const int64_t* indices, const int64_t* nodes,
+                                   const int64_t* order, const int64_t* out_ptr, int64_t fanout, int replace,
+                                   const void* weight, int weight_double, uint64_t layer_key, int64_t* edge_ids,
+                                   int64_t* sources, int64_t begin, int64_t end)
+    int64_t fg_sample_relabel_i32(int32_t* local, int64_t begin, int64_t end, int32_t* map, int64_t next,
+                                  int64_t* src_nodes)
+    int64_t fg_sample_relabel_i64(int64_t* local, int64_t begin, int64_t end, int64_t* map, int64_t next,
+                                  int64_t* src_nodes)
+    void fg_release_pages(int64_t address, int64_t length)
     int FG_SAMPLE_PIPELINE_THREADS
 
 # Frontier nodes per parallel task (tasks are handed out dynamically: rows differ in cost).
@@ -206,6 +225,44 @@ cdef inline int64_t _fill_relabel(int worker, int64_t n, const int64_t* rows, co
                                           done)
 
 
+cdef inline int64_t _count_ordered(const index_t* indptr, const int64_t* nodes, const int64_t* order, int64_t fanout,
+                                   int replace, const void* weight, int weight_double, int64_t* counts,
+                                   int64_t* rows, int64_t begin, int64_t end) noexcept nogil:
+    if index_t is int32_t:
+        return fg_sample_count_ordered_i32(indptr, nodes, order, fanout, replace, weight, weight_double, counts,
+                                           rows, begin, end)
+    else:
+        return fg_sample_count_ordered_i64(indptr, nodes, order, fanout, replace, weight, weight_double, counts,
+                                           rows, begin, end)
+
+
+cdef inline int _fill_ordered(const int64_t* rows, const index_t* indices, const int64_t* nodes, const int64_t* order,
+                              const int64_t* out_ptr, int64_t fanout, int replace, const void* weight,
+                              int weight_double, uint64_t key, int64_t* edge_ids, index_t* sources, int64_t begin,
+                              int64_t end) noexcept nogil:
+    if index_t is int32_t:
+        return fg_sample_fill_ordered_i32(rows, indices, nodes, order, out_ptr, fanout, replace, weight,
+                                          weight_double, key, edge_ids, sources, begin, end)
+    else:
+        return fg_sample_fill_ordered_i64(rows, indices, nodes, order, out_ptr, fanout, replace, weight,
+                                          weight_double, key, edge_ids, sources, begin, end)
+
+
+cdef inline int64_t _relabel(index_t* local, int64_t begin, int64_t end, index_t* map, int64_t next,
+                             int64_t* src_nodes) noexcept nogil:
+    if index_t is int32_t:
+        return fg_sample_relabel_i32(local, begin, end, map, next, src_nodes)
+    else:
+        return fg_sample_relabel_i64(local, begin, end, map, next, src_nodes)
+
+
+cdef inline void _release_region(const int64_t[:, ::1] release, int64_t region) noexcept nogil:
+    """madvise(MADV_DONTNEED) the (address, length) pairs of row ``region`` of ``release``."""
+    cdef int64_t k
+    for k in range(0, release.shape[1] - 1, 2):
+        fg_release_pages(release[region, k], release[region, k + 1])
+
+
 cdef inline void _map_nodes(const int64_t* nodes, index_t* map, int clear, int64_t begin,
                             int64_t end) noexcept nogil:
     if index_t is int32_t:
@@ -242,7 +299,9 @@ def map_nodes(index_t[::1] node_map, const int64_t[::1] nodes, bint clear, int n
 
 
 def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const int64_t[::1] nodes, int64_t fanout,
-                 bint replace, object weight, uint64_t key, index_t[::1] node_map, int n_threads):
+                 bint replace, object weight, uint64_t key, index_t[::1] node_map, int n_threads,
+                 const int64_t[::1] order=None, const int64_t[::1] region_ends=None,
+                 const int64_t[:, ::1] release=None):
     """Sample one layer for the distinct frontier ``nodes`` and relabel it.
 
     ``weight`` is None or the graph's float32/float64 edge weights (a
@@ -251,6 +310,15 @@ def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const in
     entry (:func:`map_nodes`); on return it holds the local id of every
     source node of the block instead (so it is ready for the next layer,
     whose frontier is ``src_nodes``).
+
+    With ``order`` (a permutation of the frontier positions),
+    ``region_ends`` (increasing ends of its regions, the last ``n``) and
+    ``release`` (one row per region of ``(address, length)`` pairs,
+    page-aligned ranges of read-only file mappings), the rows are read one
+    region of the order after another and each row's ranges are released
+    (``madvise(MADV_DONTNEED)``) once its region is sampled; the relabelling
+    follows in one pass. Same result.
+
     Returns ``(block_indptr, edge_ids, local, src_nodes)``: int64, int64,
     the index dtype (a read-only array over a ``bytes`` object), int64.
     """
@@ -271,14 +339,35 @@ def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const in
     cdef int64_t[::1] rows = rows_arr
     cdef int64_t* rows_ptr = &rows[0] if n > 0 else NULL
     cdef int64_t negative = 0
+    cdef bint in_regions = order is not None and n > 0
+    cdef const int64_t* order_ptr = &order[0] if in_regions else NULL
+    cdef int64_t n_regions = region_ends.shape[0] if in_regions else 0
+    cdef int64_t region, region_lo, region_tasks
     out_ptr[0] = 0
-    with nogil:
-        for task in prange(n_tasks, num_threads=threads, schedule="dynamic"):
-            lo = task * _NODES_PER_TASK
-            hi = min(lo + _NODES_PER_TASK, n)
-            negative += _count(&indptr[0], nodes_ptr, fanout, replace, w, w_double, counts, rows_ptr, lo, hi)
-        for i in range(n):
-            out_ptr[i + 1] += out_ptr[i]
+    if in_regions and w != NULL:
+        # Weighted counts read the weights of each row: region by region, released after each.
+        with nogil:
+            region_lo = 0
+            for region in range(n_regions):
+                region_tasks = (region_ends[region] - region_lo + _NODES_PER_TASK - 1) // _NODES_PER_TASK
+                for task in prange(region_tasks, num_threads=threads if region_tasks > 1 else 1,
+                                   schedule="dynamic"):
+                    lo = region_lo + task * _NODES_PER_TASK
+                    hi = min(lo + _NODES_PER_TASK, region_ends[region])
+                    negative += _count_ordered(&indptr[0], nodes_ptr, order_ptr, fanout, replace, w, w_double,
+                                               counts, rows_ptr, lo, hi)
+                _release_region(release, region)
+                region_lo = region_ends[region]
+            for i in range(n):
+                out_ptr[i + 1] += out_ptr[i]
+    else:
+        with nogil:
+            for task in prange(n_tasks, num_threads=threads, schedule="dynamic"):
+                lo = task * _NODES_PER_TASK
+                hi = min(lo + _NODES_PER_TASK, n)
+                negative += _count(&indptr[0], nodes_ptr, fanout, replace, w, w_double, counts, rows_ptr, lo, hi)
+            for i in range(n):
+                out_ptr[i + 1] += out_ptr[i]
     if negative:
         raise ValueError("weighted sampling needs non-negative edge weights; graph.edge_weight has a negative "
                          "entry in a sampled row")
@@ -293,7 +382,26 @@ def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const in
     # Room for every source node; the first n_src are returned.
     src_nodes_arr = _recycled_empty(n + total, np.int64)
     cdef int64_t* src_nodes = <int64_t*>cnp.PyArray_DATA(src_nodes_arr)
-    # The fill on every thread, the relabelling on worker 0 alongside (fg_sample_fill_relabel).
+    cdef int64_t n_src
+    if in_regions:
+        n_src = _sample_layer_in_regions(rows_ptr, &indices[0] if indices.shape[0] > 0 else NULL, nodes_ptr,
+                                         order_ptr, region_ends, release, &out_ptr[0], fanout, replace, w, w_double,
+                                         key, edge_ptr, local, &node_map[0], src_nodes, threads)
+    else:
+        n_src = _sample_layer_pipelined(n, n_tasks, rows_ptr, &indices[0] if indices.shape[0] > 0 else NULL,
+                                        nodes_ptr, &out_ptr[0], fanout, replace, w, w_double, key, edge_ptr, local,
+                                        &node_map[0] if node_map.shape[0] > 0 else NULL, src_nodes, threads)
+    if n_src < 0:
+        raise MemoryError("neighbour sampling: out of memory for the weights of a row")
+    return indptr_out_arr, edge_ids_arr, np.frombuffer(local_bytes, dtype=dtype), src_nodes_arr[:n_src]
+
+
+cdef int64_t _sample_layer_pipelined(int64_t n, int64_t n_tasks, const int64_t* rows, const index_t* indices,
+                                     const int64_t* nodes, const int64_t* out_ptr, int64_t fanout, int replace,
+                                     const void* w, int w_double, uint64_t key, int64_t* edge_ptr, index_t* local,
+                                     index_t* node_map, int64_t* src_nodes, int threads):
+    """The fill on every thread, the relabelling on worker 0 alongside (fg_sample_fill_relabel); the
+    number of source nodes, or -1 when a fill failed."""
     done_arr = np.zeros(max(n_tasks, 1), dtype=np.int32)
     result_arr = np.zeros(max(threads, 1) + 1, dtype=np.int64)    # the last entry: the task counter
     cdef int32_t* done = <int32_t*>cnp.PyArray_DATA(done_arr)
@@ -304,14 +412,35 @@ def sample_layer(const index_t[::1] indptr, const index_t[::1] indices, const in
         threads = min(threads, FG_SAMPLE_PIPELINE_THREADS)
     with nogil:
         for worker in prange(threads, num_threads=threads, schedule="static", chunksize=1):
-            result[worker] = _fill_relabel(worker, n, rows_ptr, &indices[0] if indices.shape[0] > 0 else NULL,
-                                           nodes_ptr, &out_ptr[0], fanout, replace, w, w_double, key, edge_ptr,
-                                           local, &node_map[0] if node_map.shape[0] > 0 else NULL, src_nodes,
-                                           next_task, done)
-    cdef int64_t n_src = result[0]
-    if n_src < 0:
-        raise MemoryError("neighbour sampling: out of memory for the weights of a row")
-    return indptr_out_arr, edge_ids_arr, np.frombuffer(local_bytes, dtype=dtype), src_nodes_arr[:n_src]
+            result[worker] = _fill_relabel(worker, n, rows, indices, nodes, out_ptr, fanout, replace, w, w_double,
+                                           key, edge_ptr, local, node_map, src_nodes, next_task, done)
+    return result[0]
+
+
+cdef int64_t _sample_layer_in_regions(const int64_t* rows, const index_t* indices, const int64_t* nodes,
+                                      const int64_t* order, const int64_t[::1] region_ends,
+                                      const int64_t[:, ::1] release, const int64_t* out_ptr, int64_t fanout,
+                                      int replace, const void* w, int w_double, uint64_t key, int64_t* edge_ptr,
+                                      index_t* local, index_t* node_map, int64_t* src_nodes, int threads):
+    """The fill one region of ``order`` after another (in parallel within each), the region's pages
+    released after it, then the relabelling in frontier order; the number of source nodes, or -1."""
+    cdef int64_t n_regions = region_ends.shape[0], n = region_ends[n_regions - 1]
+    cdef int64_t region, region_lo = 0, region_tasks, task, lo, hi
+    cdef int64_t failed = 0
+    with nogil:
+        for region in range(n_regions):
+            region_tasks = (region_ends[region] - region_lo + _NODES_PER_TASK - 1) // _NODES_PER_TASK
+            for task in prange(region_tasks, num_threads=threads if region_tasks > 1 else 1, schedule="dynamic"):
+                lo = region_lo + task * _NODES_PER_TASK
+                hi = min(lo + _NODES_PER_TASK, region_ends[region])
+                failed += _fill_ordered(rows, indices, nodes, order, out_ptr, fanout, replace, w, w_double, key,
+                                        edge_ptr, local, lo, hi) != 0
+            _release_region(release, region)
+            region_lo = region_ends[region]
+        if failed:
+            return -1
+        memcpy(src_nodes, nodes, <size_t>n * sizeof(int64_t))
+        return _relabel(local, 0, out_ptr[n], node_map, n, src_nodes)
 
 
 cdef inline void _gather_rows_at(char* out, const int64_t* positions, const char* x, const int64_t* ids,

@@ -273,3 +273,49 @@ def release_mapped_pages(*arrays):
             continue
         total += len(buffer)
     return total
+
+
+def mapped_page_ranges(array, starts, stops):
+    """The pages of items ``[starts[k], stops[k])`` of a 1-D array over a read-only file mapping, as addresses.
+
+    Returns an int64 array of shape ``(len(starts), 2)``: the page-aligned
+    ``(address, length)`` of each range, widened outward to whole pages and
+    kept inside the mapping (:func:`mapped_buffer`), for a kernel that
+    releases them with ``madvise(MADV_DONTNEED)`` while it reads the array.
+    None when ``array`` is not a C-contiguous view of a read-only
+    ``mmap.mmap`` (an anonymous or writable array is never released), or
+    where ``madvise`` is not available.
+    """
+    buffer = mapped_buffer(array)
+    if (buffer is None or getattr(mmap, "MADV_DONTNEED", None) is None or not _is_read_only_map(buffer)
+            or array.ndim != 1 or not array.flags.c_contiguous or len(buffer) == 0):
+        return None
+    origin = np.frombuffer(buffer, dtype=np.uint8).ctypes.data
+    end = origin + len(buffer)
+    data = array.ctypes.data
+    first = data + np.asarray(starts, dtype=np.int64) * array.itemsize
+    last = data + np.asarray(stops, dtype=np.int64) * array.itemsize
+    first = np.maximum(first - (first - origin) % mmap.PAGESIZE, origin)
+    last = np.minimum(last + (-(last - origin)) % mmap.PAGESIZE, end)
+    return np.ascontiguousarray(np.stack([first, np.maximum(last - first, 0)], axis=1), dtype=np.int64)
+
+
+def release_mapped_items(array, start, stop):
+    """Drop the resident pages of items ``[start, stop)`` of a 1-D array over a read-only file mapping (Linux).
+
+    As :func:`release_mapped_pages` for that range only (widened to whole
+    pages, see :func:`mapped_page_ranges`); nothing happens for any other
+    array. Returns the bytes advised.
+    """
+    if stop <= start:
+        return 0
+    ranges = mapped_page_ranges(array, [start], [stop])
+    if ranges is None or ranges[0, 1] <= 0:
+        return 0
+    buffer = mapped_buffer(array)
+    offset = int(ranges[0, 0]) - np.frombuffer(buffer, dtype=np.uint8).ctypes.data
+    try:
+        buffer.madvise(mmap.MADV_DONTNEED, offset, int(ranges[0, 1]))
+    except (OSError, ValueError):
+        return 0
+    return int(ranges[0, 1])

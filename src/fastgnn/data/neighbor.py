@@ -20,7 +20,8 @@ import numpy as np
 
 from fastgnn._kernels import sample as _K
 from fastgnn._runtime import validate as V
-from fastgnn._runtime.memory import empty_aligned, mapped_buffer, populate_mapped_rows, release_mapped_pages
+from fastgnn._runtime.memory import (empty_aligned, mapped_buffer, mapped_page_ranges, populate_mapped_rows,
+                                     release_mapped_pages)
 from fastgnn._runtime.threads import check_num_threads, resolve_num_threads
 from fastgnn.data.loader import _check_batch_size
 from fastgnn.graph import Graph
@@ -148,9 +149,10 @@ class SampledSubgraph:
 
 
 def _block_graph(indptr, local_indices, num_src, edge_ids, edge_weight):
-    """A bipartite block over arrays built valid by the sampler (no second validation pass)."""
+    """A bipartite block over arrays built valid by the sampler (no second validation pass); its weights are
+    ``edge_weight[edge_ids]``, or ``edge_weight`` itself when ``edge_ids`` is None."""
     dtype = V.index_dtype_for(num_src, indptr.shape[0] - 1, local_indices.shape[0])
-    weight = None if edge_weight is None else edge_weight[edge_ids]
+    weight = edge_weight if edge_ids is None or edge_weight is None else edge_weight[edge_ids]
     return Graph(indptr.astype(dtype, copy=False), local_indices.astype(dtype, copy=False), num_src, weight,
                  _validated=True)
 
@@ -179,9 +181,60 @@ def _give_map(node_map):
         del _FREE_MAPS[:-_MAX_FREE_MAPS]
 
 
-def _sample(graph, seeds, fanouts, replace, weights, seed, epoch, n_threads):
-    """The blocks of validated arguments, through the compiled sampler."""
+class _SamplingRegions:
+    """The regions of a memory-mapped graph's ``indices`` (and weights) that the sampler reads one after another.
+
+    Region ``r`` holds the edges ``[r * size, (r + 1) * size)``, about
+    ``budget`` bytes of ``indices`` and of the weights together; ``release``
+    has one row per region: the page ranges of both arrays
+    (:func:`fastgnn._runtime.memory.mapped_page_ranges`) that the kernel
+    releases once the rows starting in the region are sampled.
+    """
+
+    __slots__ = ("size", "count", "release")
+
+    @classmethod
+    def of(cls, graph, weights, budget):
+        """The regions of ``graph`` for ``budget`` bytes, or None (no budget, or ``indices`` not a read-only map)."""
+        if budget is None or graph.num_edges == 0:
+            return None
+        item_bytes = graph.indices.itemsize + (0 if weights is None else weights.itemsize)
+        size = max(1, budget // item_bytes)
+        count = -(-graph.num_edges // size)
+        starts = np.arange(count, dtype=np.int64) * size
+        stops = np.minimum(starts + size, graph.num_edges)
+        ranges = mapped_page_ranges(graph.indices, starts, stops)
+        if ranges is None:
+            return None
+        if weights is not None:
+            weight_ranges = mapped_page_ranges(weights, starts, stops)
+            if weight_ranges is not None:
+                ranges = np.ascontiguousarray(np.concatenate([ranges, weight_ranges], axis=1))
+        regions = cls()
+        regions.size, regions.count, regions.release = size, count, ranges
+        return regions
+
+    def split(self, indptr, frontier):
+        """``(order, region_ends, release)`` of the kernel for ``frontier``: its positions grouped by the region
+        their rows start in (a stable radix sort), the ends of the non-empty groups, and their page ranges."""
+        region = indptr[frontier].astype(np.int64) // self.size
+        counts = np.bincount(region, minlength=self.count)
+        if self.count <= np.iinfo(np.uint16).max:
+            region = region.astype(np.uint16)   # NumPy sorts 16-bit keys stably by radix
+        order = np.argsort(region, kind="stable")
+        present = np.flatnonzero(counts)
+        return order, np.cumsum(counts[present]), self.release[present]
+
+
+def _sample(graph, seeds, fanouts, replace, weights, seed, epoch, n_threads, mapped_page_budget=None):
+    """The blocks of validated arguments, through the compiled sampler.
+
+    With ``mapped_page_budget`` and a graph on read-only file maps, each
+    layer reads the rows in regions of about that many bytes and releases
+    each region's pages after it (:class:`_SamplingRegions`); same blocks.
+    """
     indptr, indices = graph.indptr, graph.indices
+    regions = _SamplingRegions.of(graph, weights, mapped_page_budget)
     node_map = _take_map(graph.num_nodes, indices.dtype)
     blocks, block_nodes, edge_ids = [], [], []
     frontier = seeds
@@ -192,9 +245,15 @@ def _sample(graph, seeds, fanouts, replace, weights, seed, epoch, n_threads):
     for layer, fanout in enumerate(fanouts):
         expected_edges = frontier.shape[0] * (fanout if fanout > 0 else average_degree)
         threads = resolve_num_threads(n_threads, int(expected_edges * _WORK_PER_EDGE))
+        in_regions = () if regions is None or frontier.shape[0] == 0 else regions.split(indptr, frontier)
         block_indptr, ids, local, src_nodes = _K.sample_layer(indptr, indices, frontier, fanout, replace, weights,
-                                                              _K.layer_key(seed, epoch, layer), node_map, threads)
-        blocks.append(_block_graph(block_indptr, local, src_nodes.shape[0], ids, graph.edge_weight))
+                                                              _K.layer_key(seed, epoch, layer), node_map, threads,
+                                                              *in_regions)
+        if regions is not None and graph.edge_weight is not None and mapped_buffer(graph.edge_weight) is not None:
+            weight = _gather_releasing(graph.edge_weight, ids, mapped_page_budget, n_threads)
+            blocks.append(_block_graph(block_indptr, local, src_nodes.shape[0], None, weight))
+        else:
+            blocks.append(_block_graph(block_indptr, local, src_nodes.shape[0], ids, graph.edge_weight))
         block_nodes.append(src_nodes)
         edge_ids.append(ids)
         frontier = src_nodes
@@ -393,6 +452,26 @@ def _gather_releasing(x, ids, budget, n_threads):
     return out
 
 
+# Set in a loader's prefetch thread while it builds a batch ahead (_EpochLoader._make_batch_ahead).
+_building_ahead = threading.local()
+
+
+class _PendingRows:
+    """The rows of a loader's ``x`` that a batch built ahead will gather when it is taken."""
+
+    __slots__ = ("loader", "ids")
+
+    def __init__(self, loader, ids):
+        self.loader, self.ids = loader, ids
+
+
+def _gather_pending(batch):
+    """``batch`` with its features gathered, if they were left pending (:class:`_PendingRows`)."""
+    if isinstance(batch.x, _PendingRows):
+        batch.x = batch.x.loader._gather(batch.x.ids)
+    return batch
+
+
 class _EpochLoader:
     """Shared mechanics of the sampling loaders: epochs, batch order, prefetching (not public API).
 
@@ -419,19 +498,36 @@ class _EpochLoader:
         self._epoch = 0
 
     def _sample_around(self, seeds, epoch):
-        """``(subgraph, x)``: the blocks sampled around ``seeds`` and the rows of ``x`` of their input nodes."""
-        subgraph = _sample(self.graph, seeds, self.fanouts, self.replace, self._weights, self.seed, epoch,
-                           self.n_threads)
+        """``(subgraph, x)``: the blocks sampled around ``seeds`` and the rows of ``x`` of their input nodes.
+
+        In the prefetch thread of a loader with a ``mapped_page_budget``, ``x`` is a :class:`_PendingRows`
+        instead, gathered when the consumer takes the batch (:func:`_gather_pending`).
+        """
         budget = self.mapped_page_budget
+        subgraph = _sample(self.graph, seeds, self.fanouts, self.replace, self._weights, self.seed, epoch,
+                           self.n_threads, budget)
         if budget is not None:      # the pages of the graph the sampler read
             release_mapped_pages(self.graph.indptr, self.graph.indices, self.graph.edge_weight)
         if self.x is None:
-            x = None
-        elif budget is not None and self._x_mapped:
-            x = _gather_releasing(self.x, subgraph.input_nodes, budget, self.n_threads)
-        else:
-            x = gather_rows(self.x, subgraph.input_nodes, n_threads=self.n_threads)
-        return subgraph, x
+            return subgraph, None
+        if budget is not None and getattr(_building_ahead, "active", False):
+            return subgraph, _PendingRows(self, subgraph.input_nodes)
+        return subgraph, self._gather(subgraph.input_nodes)
+
+    def _gather(self, ids):
+        """The rows ``ids`` of ``x``, one contiguous array (region by region for a memory map with a budget)."""
+        if self.mapped_page_budget is not None and self._x_mapped:
+            return _gather_releasing(self.x, ids, self.mapped_page_budget, self.n_threads)
+        return gather_rows(self.x, ids, n_threads=self.n_threads)
+
+    def _make_batch_ahead(self, index, items, epoch):
+        """:meth:`_make_batch` in the prefetch thread: with a ``mapped_page_budget``, the features are left
+        to gather when the batch is taken, so that they do not take memory while the batch before it trains."""
+        _building_ahead.active = True
+        try:
+            return self._make_batch(index, items, epoch)
+        finally:
+            _building_ahead.active = False
 
     @property
     def epoch(self):
@@ -465,7 +561,7 @@ class _EpochLoader:
         epoch = self._epoch
         self._epoch += 1
         if self.prefetch:
-            return prefetched(self._make_batch, self._batches(epoch), epoch)
+            return prefetched(self._make_batch_ahead, self._batches(epoch), epoch, finish=_gather_pending)
         return (self._make_batch(index, items, epoch) for index, items in self._batches(epoch))
 
 
@@ -499,7 +595,10 @@ class NeighborLoader(_EpochLoader):
     prefetch : bool
         Prepare the next batch in one background thread while the current
         one is used (the kernels release the GIL). The thread ends with the
-        iteration (also when it is left early or fails).
+        iteration (also when it is left early or fails). With a
+        ``mapped_page_budget``, the thread samples the next batch ahead and
+        its features are gathered when it is taken, so that two batches'
+        input rows are never held at once while the current one trains.
     n_threads : int, optional
         Threads of the sampling and gathering kernels.
     mapped_page_budget : 'auto', int or None
@@ -511,13 +610,14 @@ class NeighborLoader(_EpochLoader):
         ``madvise(MADV_DONTNEED)``, Linux). The features are gathered one
         region of this many bytes of the file after another (the batch's
         rows in increasing order), each region's pages released after it;
-        the graph's pages are released
-        after each batch's sampling. Released pages stay in the page cache:
+        the sampler reads each layer's neighbour lists the same way, one
+        region of ``indices`` (and of the edge weights) after another,
+        releasing each after it. Released pages stay in the page cache:
         reading them again is a cheap minor fault, and the batches are the
         same. Without it, every page read stays resident, and one batch of
-        a large fan-out reads nearly all of the feature file. ``'auto'``
-        (default): 32 MiB when anything is memory-mapped, else None. None:
-        never release.
+        a large fan-out reads nearly all of the feature file and of the
+        graph. ``'auto'`` (default): 32 MiB when anything is memory-mapped,
+        else None. None: never release.
 
     Notes
     -----
@@ -563,14 +663,17 @@ class NeighborLoader(_EpochLoader):
 _DONE = object()
 
 
-def prefetched(make_batch, batches, epoch):
+def prefetched(make_batch, batches, epoch, finish=None):
     """Yield ``make_batch(index, items, epoch)`` of each ``(index, items)`` of ``batches``, built one ahead.
 
     The batches are built in a background thread that never outlives the
     iteration (it stops when the consumer leaves early or fails; an error of
     the thread is raised in the consumer). The thread starts a batch only
     once the consumer has taken the one before, so at most two batches are
-    alive at a time: the one in use and the next.
+    alive at a time: the one in use and the next. ``finish``, if given, is
+    applied to each batch in the consumer's thread as it is taken (what it
+    returns is yielded): work left to do only once the batch before is done
+    with.
     """
     results = queue.Queue(maxsize=1)
     # Released each time the consumer takes a batch: the thread builds the next one only then.
@@ -615,7 +718,7 @@ def prefetched(make_batch, batches, epoch):
                 raise error
             if batch is _DONE:
                 return
-            yield batch
+            yield batch if finish is None else finish(batch)
     finally:
         stop.set()
         worker.join()

@@ -20,7 +20,7 @@ import tempfile
 import numpy as np
 
 from fastgnn._runtime import validate as V
-from fastgnn._runtime.memory import read_immutable
+from fastgnn._runtime.memory import read_immutable, release_mapped_items
 
 __all__ = ["save_graph", "load_graph", "atomic_folder", "NpyWriter", "open_npy", "checked_npy_header", "read_meta",
            "write_meta", "FORMAT_NAME", "FORMAT_VERSION"]
@@ -303,9 +303,11 @@ def map_npy(path, shape, dtype, offset):
 
 
 def _check_chunked(array, check):
-    """Run ``check`` over slices of ``array`` so a memory map is not copied whole."""
+    """Run ``check`` over slices of ``array`` so a memory map is not copied whole, nor left resident whole
+    (each slice's mapped pages are released after it)."""
     for start in range(0, array.shape[0], _CHECK_CHUNK):
         check(np.asarray(array[start:start + _CHECK_CHUNK]))
+        release_mapped_items(array, start, start + _CHECK_CHUNK)
 
 
 def checked(path, check):

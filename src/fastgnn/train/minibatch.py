@@ -196,12 +196,15 @@ def train_node_classifier_minibatch(model, graph, x, y, train_mask, val_mask, te
         for batch in loader:
             optimizer.zero_grad()
             features = batch.x if batch.x.dtype == dtype else batch.x.astype(dtype)
+            batch.x = None              # the rows live on in features only (one copy, not two, when cast)
             logits = model(batch.blocks, features)
             loss, grad = cross_entropy(logits, batch.y)
             model.backward(grad)
             optimizer.step()
             total += loss * batch.y.shape[0]
             seen += batch.y.shape[0]
+            # Drop this batch's arrays before the loader hands over (and gathers) the next one.
+            del batch, features, logits, grad
         return {"train_loss": total / seen}
 
     def validate(epoch):
