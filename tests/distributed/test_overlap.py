@@ -119,11 +119,11 @@ def test_forward_async_rejects_an_unknown_mode():
         halo.forward_async(np.zeros((parts[0].num_owned, 2)), mode="later")
 
 
-def test_overlap_must_be_a_bool():
+def test_overlap_must_be_a_bool_or_auto():
     graph, x, y, masks = cases.synthetic()
     parts = make_parts(graph, x, y, masks, np.zeros(graph.num_nodes, dtype=np.int64))
     model, _ = cases.model("gcn", x.shape[1], int(y.max()) + 1, np.float64)
-    with pytest.raises(TypeError, match="overlap must be a bool"):
+    with pytest.raises(TypeError, match="overlap must be True, False or 'auto'"):
         run_ranks(1, lambda comm: DistributedModel(model, parts[0], comm, overlap="yes"))
 
 
@@ -141,3 +141,27 @@ def test_the_overlapped_exchanges_are_counted(overlap):
         # a 2-layer stack: one hidden exchange per forward: 3 training epochs, 3 validations, the final evaluation
         assert stats["exchanges"] == (7 if overlap else 0)
         assert 0 <= stats["waited_seconds"] and 0 <= stats["exchange_seconds"]
+
+
+@pytest.mark.parametrize("ranks_on_host, overlapped", [(1, True), (10**6, False)])
+def test_auto_overlap_unless_the_cores_are_oversubscribed(ranks_on_host, overlapped):
+    import fastgnn
+
+    graph, x, y, masks = cases.synthetic()
+    parts = make_parts(graph, x, y, masks, cases.assignment(graph.num_nodes, 2), halo_by_owner=True)
+
+    def job(comm):
+        comm.ranks_on_host = ranks_on_host          # as if that many ranks shared this machine's cores
+        model, optimizer = cases.model("sage", x.shape[1], int(y.max()) + 1, np.float64)
+        result = train_node_classifier_distributed(model, parts[comm.rank], optimizer, comm=comm, epochs=2,
+                                                   early_stopping=None, n_threads=1)
+        return result.info["overlap"]["exchanges"], result.history["train_loss"]
+
+    previous = fastgnn.get_num_threads()
+    fastgnn.set_num_threads(1)
+    try:
+        results = run_ranks(2, job)
+    finally:
+        fastgnn.set_num_threads(previous)
+    for exchanges, _ in results:
+        assert (exchanges > 0) == overlapped

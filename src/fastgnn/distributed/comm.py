@@ -48,6 +48,11 @@ class Communicator:
     Attributes
     ----------
     rank, size : int
+    ranks_on_host : int
+        The ranks of the job on this rank's machine (shared memory), this
+        one included: with the threads per rank, whether the cores are
+        oversubscribed (see ``overlap="auto"`` of
+        :class:`~fastgnn.distributed.DistributedModel`).
     background_calls : bool
         Whether a collective may run in another thread than the main one (one
         at a time): MPI was initialized with ``MPI_THREAD_SERIALIZED`` or
@@ -76,6 +81,7 @@ class Communicator:
         self.rank = int(comm.Get_rank())
         self.size = int(comm.Get_size())
         self.background_calls = _threads_may_call_mpi()
+        self.ranks_on_host = _ranks_on_host(comm)
         self.stats = None
         if stats:
             self.reset_stats()
@@ -187,6 +193,19 @@ class Communicator:
         self.comm.Abort(code)
 
 
+def _ranks_on_host(comm):
+    """The size of ``comm``'s shared-memory split (a collective), or 1 where the MPI cannot tell."""
+    MPI = import_mpi()
+    split = getattr(comm, "Split_type", None)
+    if split is None:
+        return 1
+    local = split(MPI.COMM_TYPE_SHARED)
+    try:
+        return int(local.Get_size())
+    finally:
+        local.Free()
+
+
 def _threads_may_call_mpi():
     """Whether MPI's thread level lets one thread at a time other than the main one call it."""
     MPI = import_mpi()
@@ -205,6 +224,8 @@ class SelfCommunicator:
         0 and 1.
     background_calls : bool
         True (no collective communicates anything).
+    ranks_on_host : int
+        1.
     stats : None
         Nothing is counted (see :attr:`Communicator.stats`).
     """
@@ -213,6 +234,7 @@ class SelfCommunicator:
     size = 1
     stats = None
     background_calls = True
+    ranks_on_host = 1
 
     def allreduce_sum(self, array):
         return np.array(array, order="C")
