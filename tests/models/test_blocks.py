@@ -294,3 +294,21 @@ def test_bad_inference_arguments_are_refused(rng):
 
 def test_a_stack_subclass_keeps_the_block_api():
     assert issubclass(build_model("sage", 4, 2).__class__, GNNStack)
+
+
+@pytest.mark.parametrize("name", ["sage", "graphconv", "gcn", "gin"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_signs_on_blocks_give_the_bits_of_the_kept_outputs(rng, name, dtype):
+    graph = planted_graph(rng)
+    x = rng.standard_normal((graph.num_nodes, 6)).astype(dtype)
+    sample = sample_neighbors(graph, np.arange(10), [3, 3, 2], seed=2)
+    grads = []
+    for keep_signs in (True, False):
+        model = model_of(name, dtype=dtype, layers=3, dropout=0.5)
+        model.keep_signs_on_blocks = keep_signs
+        model.train()
+        out = model(sample.blocks, x[sample.input_nodes])
+        model.backward(np.ones_like(out))
+        grads.append([param.grad.copy() for param in model.parameters()])
+    for kept, signs in zip(*grads):
+        np.testing.assert_array_equal(kept, signs)

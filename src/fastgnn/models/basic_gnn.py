@@ -21,7 +21,8 @@ from fastgnn.nn.conv.registry import conv_names, get_conv
 from fastgnn.nn.dropout import Dropout
 from fastgnn.nn.module import Module, Sequential, lowest_trainable
 from fastgnn.nn.utils import Workspace
-from fastgnn.ops.dense import bias_act_dropout, bias_act_dropout_backward
+from fastgnn.ops.dense import (bias_act_dropout, bias_act_dropout_backward, pack_relu_signs,
+                               relu_backward_from_signs)
 
 __all__ = ["GNNStack", "GCN", "GraphSAGE", "GIN", "GraphConvNet", "GAT", "GATv2"]
 
@@ -136,6 +137,10 @@ class GNNStack(Module):
     side first, DGL's order), forward and backward, with per-batch dropout;
     :meth:`inference` evaluates the whole graph layer by layer.
     """
+
+    #: On blocks, a ReLU step keeps the signs of its output (1 bit a value), not the output: the hidden
+    #: array can go once the next layer has read it (peak memory of mini-batch training). The same bits.
+    keep_signs_on_blocks = True
 
     def __init__(self, in_channels, hidden_channels, out_channels, num_layers=None, conv="gcn", *,
                  activation="relu", dropout=0.5, input_dropout=None, aggr=None, bias=True, conv_kwargs=None,
@@ -286,7 +291,16 @@ class GNNStack(Module):
                 out = self._dropout_outputs[layer].get(h.shape, h.dtype)
             h = dropout(h, out=out)
             del out
-        h = self.convs[layer](graph, (h, h[:graph.num_dst_nodes]) if on_block else h)
+        if on_block:
+            h_dst = h[:graph.num_dst_nodes]
+            if layer and self.training:
+                # a copy: a layer keeping its destination rows (a root weight's input) then does not keep the
+                # whole hidden array alive through the backward (mini-batches: a few times its rows)
+                h_dst = np.array(h_dst, order="C")
+            h = self.convs[layer](graph, (h, h_dst))
+            del h_dst
+        else:
+            h = self.convs[layer](graph, h)
         if drops_here:
             # Kept only when the convolution keeps its input for the backward anyway (transform first).
             self._dropout_outputs[layer].release_unless_viewed()
@@ -373,6 +387,11 @@ class GNNStack(Module):
                                     seed=dropout.draw_seed() if training else 0, training=training, out=out,
                                     inplace=inplace and out is None, row_ids=row_ids if training else None,
                                     **options)
+        if (self.training and self._block_layers and self.keep_signs_on_blocks and state.activation == "relu"
+                and state.saved is h):
+            # on blocks the next layer needs few of these rows: keep the output's signs, not the output
+            state = (state, pack_relu_signs(state))
+            state[0].saved = None
         self._fused_states[layer] = state if self.training else None
         return h
 
@@ -384,8 +403,11 @@ class GNNStack(Module):
         self._fused_states[layer] = None
         need_bias = bias is not None and bias.requires_grad
         # the gradient from the layer above is that layer's own fresh array: overwrite it
-        grad, grad_bias = bias_act_dropout_backward(grad, state, need_bias_grad=need_bias,
-                                                    out=grad if inplace and _writeable(grad) else None)
+        out = grad if inplace and _writeable(grad) else None
+        if isinstance(state, tuple):
+            grad, grad_bias = relu_backward_from_signs(grad, *state, need_bias_grad=need_bias, out=out)
+        else:
+            grad, grad_bias = bias_act_dropout_backward(grad, state, need_bias_grad=need_bias, out=out)
         if need_bias:
             bias.grad += grad_bias
         return grad

@@ -9,6 +9,10 @@ from fastgnn.nn.module import Module, Parameter
 
 __all__ = ["Linear"]
 
+# forward_add's product blocks: about 8 MiB of output rows (at least 2048: large enough to split across threads).
+_ADD_BLOCK_BYTES = 8 << 20
+_MIN_BLOCK_ROWS = 2048
+
 
 class Linear(Module):
     """``y = x W^T + b``.
@@ -56,6 +60,43 @@ class Linear(Module):
         out = matmul(x, self.weight.data.T)
         if self.bias is not None:
             out += self.bias.data
+        self._save_for_backward(x)
+        return out
+
+    def forward_add(self, x, out):
+        """``out += x W^T + b`` in place, a block of rows at a time: the forward's result, never all of it at once.
+
+        The backward is :meth:`backward`, as after :meth:`forward`. A layer
+        adding a root term to its aggregated one (``out = AGG W_l^T + x W_r^T``)
+        then holds one ``(N, out_features)`` array at its peak, not two.
+
+        Parameters
+        ----------
+        x : ndarray (N, in_features)
+        out : ndarray (N, out_features)
+            Writeable, of the layer's dtype.
+
+        Returns
+        -------
+        ndarray
+            ``out``.
+        """
+        x = as_layer_input(x, "x", self.in_features, self.dtype, type(self).__name__)
+        if out.shape != (x.shape[0], self.out_features) or out.dtype != self.dtype or not out.flags.writeable:
+            raise ValueError(f"{type(self).__name__}.forward_add: out must be a writeable "
+                             f"{np.dtype(self.dtype).name} array of shape {(x.shape[0], self.out_features)}, "
+                             f"got {out.dtype} {out.shape}")
+        rows = max(_MIN_BLOCK_ROWS, _ADD_BLOCK_BYTES // max(1, self.out_features * out.itemsize))
+        block = None
+        weight = self.weight.data.T
+        for start in range(0, x.shape[0], rows):
+            stop = min(start + rows, x.shape[0])
+            if block is None:
+                block = np.empty((min(rows, x.shape[0]), self.out_features), dtype=out.dtype)
+            product = matmul(x[start:stop], weight, out=block[:stop - start])
+            if self.bias is not None:
+                product += self.bias.data           # as forward() rounds it, before the sum
+            out[start:stop] += product
         self._save_for_backward(x)
         return out
 

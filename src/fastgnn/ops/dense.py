@@ -17,7 +17,8 @@ from fastgnn._runtime import validate as V
 from fastgnn._runtime.threads import PARALLEL_WORK_THRESHOLD, resolve_num_threads
 from fastgnn.ops.checks import check_counter, dropout_threshold
 
-__all__ = ["bias_act_dropout", "bias_act_dropout_backward", "BiasActDropoutState", "dropout_mask",
+__all__ = ["bias_act_dropout", "bias_act_dropout_backward", "BiasActDropoutState", "pack_relu_signs",
+           "relu_backward_from_signs", "dropout_mask",
            "dropout_keep_flat", "softmax_cross_entropy_rows", "ACTIVATIONS"]
 
 # The codes of the kernels (csrc/fastgnn_dense.h) are the positions here.
@@ -354,6 +355,98 @@ def bias_act_dropout_backward(grad_out, state, need_bias_grad=True, out=None, n_
                 state.mode == _MASKED, state.threshold, state.seed, state.step, state.scale, threads,
                 state.row_ids)
     return grad_z, grad_bias
+
+
+#: Rows of a packed sign array handled at once (bounds the temporaries of packing and unpacking).
+_SIGN_CHUNK_ROWS = 4096
+
+
+def pack_relu_signs(state):
+    """The signs ``out > 0`` of a ReLU step's output, one bit each: all :func:`relu_backward_from_signs` needs.
+
+    A ReLU step's backward reads its output only for ``out > 0`` (which,
+    with dropout, also tells the kept values: a dropped value is 0). Keeping
+    these bits instead lets the output itself go once the layer above has
+    used it: 1/32 of its size in float32.
+
+    Parameters
+    ----------
+    state : BiasActDropoutState
+        Of a ``relu`` forward that kept its output (``state.saved``).
+
+    Returns
+    -------
+    ndarray of uint8, ``ceil(N * d / 8)`` bytes (``numpy.packbits`` order, row-major)
+    """
+    if type(state) is not BiasActDropoutState or state.activation != "relu" or state.saved is None:
+        raise ValueError("pack_relu_signs needs the state of a relu bias_act_dropout forward that kept its output")
+    saved = state.saved
+    rows, width = saved.shape
+    chunk = max(8, _SIGN_CHUNK_ROWS // 8 * 8)        # whole bytes per chunk: row counts that are multiples of 8
+    packed = np.empty(-(-rows * width // 8), dtype=np.uint8)
+    for start in range(0, rows, chunk):
+        stop = min(start + chunk, rows)
+        bits = np.packbits(saved[start:stop] > 0)
+        first = start * width // 8
+        packed[first:first + bits.size] = bits
+    return packed
+
+
+def relu_backward_from_signs(grad_out, state, signs, need_bias_grad=True, out=None, n_threads=None):
+    """:func:`bias_act_dropout_backward` of a ReLU step from the packed signs of its output (the same bits).
+
+    Parameters
+    ----------
+    grad_out : ndarray, shape (N, d)
+    state : BiasActDropoutState
+        The forward's state; its ``saved`` output may be gone.
+    signs : ndarray of uint8
+        :func:`pack_relu_signs` of the state, taken while the output was alive.
+    need_bias_grad, out, n_threads
+        As for :func:`bias_act_dropout_backward`.
+
+    Returns
+    -------
+    grad_z, grad_bias
+        ``grad_out * scale`` where the output was positive, else 0; the bias
+        gradient summed by the same compiled pass as
+        :func:`bias_act_dropout_backward` (the same order: the same bits).
+    """
+    if type(state) is not BiasActDropoutState or state.activation != "relu":
+        raise ValueError("relu_backward_from_signs needs the state of a relu bias_act_dropout forward")
+    g = grad_out
+    if not (type(g) is np.ndarray and g.dtype == state.dtype and g.shape == state.shape and g.flags.c_contiguous):
+        g = np.ascontiguousarray(V.as_array(grad_out, "grad_out"), dtype=state.dtype)
+        if g.shape != state.shape:
+            raise ValueError(f"grad_out must have shape {state.shape} (the forward's output), got {g.shape}")
+    rows, width = state.shape
+    if out is None:
+        grad_z = _K.empty_aligned_like(g)
+    else:
+        grad_z = V.check_out(out, state.shape, state.dtype, () if out is g else (g,))
+    # t = (g * keep) * scale where kept (as the compiled backward computes it), 0 where the output was not positive
+    scale = state.dtype.type(state.scale) if state.mode == _MASKED else None
+    chunk = max(8, _SIGN_CHUNK_ROWS // 8 * 8)
+    for start in range(0, rows, chunk):
+        stop = min(start + chunk, rows)
+        first = start * width // 8
+        count = (stop - start) * width
+        positive = np.unpackbits(signs[first:first + -(-count // 8)], count=count).view(bool)
+        block, target = g[start:stop].reshape(-1), grad_z[start:stop].reshape(-1)
+        if scale is None:
+            np.copyto(target, block)
+        else:
+            np.multiply(block, scale, out=target)
+        target[~positive] = 0
+    if not (need_bias_grad and state.has_bias):
+        return grad_z, None
+    # the bias gradient: the compiled identity backward over grad_z in place (its fixed order of sums)
+    identity = BiasActDropoutState()
+    for name in BiasActDropoutState.__slots__:
+        setattr(identity, name, getattr(state, name))
+    identity.activation, identity.act, identity.mode, identity.scale, identity.saved = "identity", _IDENTITY, \
+        _NO_DROPOUT, 1.0, None
+    return bias_act_dropout_backward(grad_z, identity, need_bias_grad=True, out=grad_z, n_threads=n_threads)
 
 
 def dropout_keep_flat(n, p, seed=0, step=0, *, n_threads=None):

@@ -109,7 +109,7 @@ class GraphConv(OutputBias, Module):
         else:
             out, saved = linear_aggregate(graph, x_src, self.lin_rel, self.aggr, self.training,
                                           add_bias=not self._bias_handed_over, workspace=self._workspace)
-            out += self.lin_root(x_dst)
+            self.lin_root.forward_add(x_dst, out)
         self._save_for_backward(graph, saved, is_pair)
         return out
 

@@ -125,7 +125,7 @@ class SAGEConv(OutputBias, Module):
             out, saved = linear_aggregate(graph, x_src, self.lin_l, self.aggr, self.training,
                                           add_bias=not self._bias_handed_over, workspace=self._workspace)
             if self.lin_r is not None:
-                out += self.lin_r(x_dst)
+                self.lin_r.forward_add(x_dst, out)
         norm = None
         if self.normalize:
             norm = np.sqrt(np.einsum("ij,ij->i", out, out))
