@@ -358,7 +358,7 @@ def bias_act_dropout_backward(grad_out, state, need_bias_grad=True, out=None, n_
 
 
 #: Rows of a packed sign array handled at once (bounds the temporaries of packing and unpacking).
-_SIGN_CHUNK_ROWS = 4096
+_SIGN_CHUNK_ROWS = 1024
 
 
 def pack_relu_signs(state):
@@ -433,11 +433,10 @@ def relu_backward_from_signs(grad_out, state, signs, need_bias_grad=True, out=No
         count = (stop - start) * width
         positive = np.unpackbits(signs[first:first + -(-count // 8)], count=count).view(bool)
         block, target = g[start:stop].reshape(-1), grad_z[start:stop].reshape(-1)
-        if scale is None:
-            np.copyto(target, block)
-        else:
-            np.multiply(block, scale, out=target)
-        target[~positive] = 0
+        # (g * keep) * scale * [out > 0] as the compiled backward computes it: g * 1, or g * 0 (signed zeros)
+        np.multiply(block, positive, out=target)
+        if scale is not None:
+            np.multiply(target, scale, out=target)
     if not (need_bias_grad and state.has_bias):
         return grad_z, None
     # the bias gradient: the compiled identity backward over grad_z in place (its fixed order of sums)
