@@ -87,12 +87,10 @@ class Linear(Module):
                              f"{np.dtype(self.dtype).name} array of shape {(x.shape[0], self.out_features)}, "
                              f"got {out.dtype} {out.shape}")
         rows = max(_MIN_BLOCK_ROWS, _ADD_BLOCK_BYTES // max(1, self.out_features * out.itemsize))
-        block = None
+        block = np.empty((min(rows, x.shape[0]), self.out_features), dtype=out.dtype)
         weight = self.weight.data.T
         for start in range(0, x.shape[0], rows):
             stop = min(start + rows, x.shape[0])
-            if block is None:
-                block = np.empty((min(rows, x.shape[0]), self.out_features), dtype=out.dtype)
             product = matmul(x[start:stop], weight, out=block[:stop - start])
             if self.bias is not None:
                 product += self.bias.data           # as forward() rounds it, before the sum

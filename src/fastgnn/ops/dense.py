@@ -361,6 +361,12 @@ def bias_act_dropout_backward(grad_out, state, need_bias_grad=True, out=None, n_
 _SIGN_CHUNK_ROWS = 1024
 
 
+def _sign_chunks(rows):
+    """``(start, stop)`` row ranges of :data:`_SIGN_CHUNK_ROWS` rows, a multiple of 8: each starts on a whole byte."""
+    chunk = max(8, _SIGN_CHUNK_ROWS // 8 * 8)
+    return [(start, min(start + chunk, rows)) for start in range(0, rows, chunk)]
+
+
 def pack_relu_signs(state):
     """The signs ``out > 0`` of a ReLU step's output, one bit each: all :func:`relu_backward_from_signs` needs.
 
@@ -382,10 +388,8 @@ def pack_relu_signs(state):
         raise ValueError("pack_relu_signs needs the state of a relu bias_act_dropout forward that kept its output")
     saved = state.saved
     rows, width = saved.shape
-    chunk = max(8, _SIGN_CHUNK_ROWS // 8 * 8)        # whole bytes per chunk: row counts that are multiples of 8
     packed = np.empty(-(-rows * width // 8), dtype=np.uint8)
-    for start in range(0, rows, chunk):
-        stop = min(start + chunk, rows)
+    for start, stop in _sign_chunks(rows):
         bits = np.packbits(saved[start:stop] > 0)
         first = start * width // 8
         packed[first:first + bits.size] = bits
@@ -426,9 +430,7 @@ def relu_backward_from_signs(grad_out, state, signs, need_bias_grad=True, out=No
         grad_z = V.check_out(out, state.shape, state.dtype, () if out is g else (g,))
     # t = (g * keep) * scale where kept (as the compiled backward computes it), 0 where the output was not positive
     scale = state.dtype.type(state.scale) if state.mode == _MASKED else None
-    chunk = max(8, _SIGN_CHUNK_ROWS // 8 * 8)
-    for start in range(0, rows, chunk):
-        stop = min(start + chunk, rows)
+    for start, stop in _sign_chunks(rows):
         first = start * width // 8
         count = (stop - start) * width
         positive = np.unpackbits(signs[first:first + -(-count // 8)], count=count).view(bool)
