@@ -146,7 +146,8 @@ def test_loader_over_a_mapped_weighted_graph_is_the_same_with_and_without_releas
             _assert_same(a, b)
 
 
-def test_prefetched_features_are_gathered_when_the_batch_is_taken(tmp_path, monkeypatch):
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_mapped_features_are_gathered_when_first_read(tmp_path, monkeypatch, prefetch):
     import threading
 
     import fastgnn.data.neighbor as N
@@ -163,16 +164,42 @@ def test_prefetched_features_are_gathered_when_the_batch_is_taken(tmp_path, monk
         return original(self, ids)
 
     monkeypatch.setattr(N._EpochLoader, "_gather", recording)
-    common = dict(fanouts=[4, 2], batch_size=300, seed=2, shuffle=True, prefetch=True)
+    common = dict(fanouts=[4, 2], batch_size=300, seed=2, shuffle=True, prefetch=prefetch)
     lean = list(NeighborLoader(mapped, x_mapped, **common))      # 'auto': a budget, mapped data
-    assert len(threads) == len(lean) and all(threads)            # every gather in the consumer's thread
+    assert threads == []                                          # nothing gathered before x is read
+    first = [b.x for b in lean]
+    assert len(threads) == len(lean) and all(threads)            # once a batch, in the reader's thread
+    assert all(b.x is rows for b, rows in zip(lean, first))       # read again: the same array, no new gather
+    assert len(threads) == len(lean)
     threads.clear()
-    plain = list(NeighborLoader(graph, x, **common))             # in memory: no budget, gathered ahead
-    assert len(threads) == len(plain) and not any(threads)
+    plain = list(NeighborLoader(graph, x, **common))             # in memory: no budget, gathered with the batch
+    assert len(threads) == len(plain) and all(threads) != prefetch
     for a, b in zip(plain, lean):
         assert isinstance(b.x, np.ndarray)
         np.testing.assert_array_equal(a.x, b.x)
         _assert_same(a, b)
+
+
+def test_a_pending_batch_gathers_once_for_concurrent_readers(tmp_path, monkeypatch):
+    import threading
+
+    import fastgnn.data.neighbor as N
+
+    _, mapped = _graphs(tmp_path, num_nodes=1000, num_edges=8000)
+    np.save(tmp_path / "x.npy", np.random.default_rng(7).standard_normal((1000, 4)).astype(np.float32))
+    x_mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    calls = []
+    original = N._EpochLoader._gather
+    monkeypatch.setattr(N._EpochLoader, "_gather", lambda self, ids: calls.append(1) or original(self, ids))
+    batch = NeighborLoader(mapped, x_mapped, fanouts=[3], batch_size=200, prefetch=False).batch(0)
+    seen = []
+    readers = [threading.Thread(target=lambda: seen.append(batch.x)) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert len(calls) == 1 and all(rows is seen[0] for rows in seen)
+    np.testing.assert_array_equal(seen[0], np.asarray(x_mapped)[batch.input_nodes])
 
 
 def test_link_loader_over_mapped_data_is_the_same_with_and_without_prefetch(tmp_path):

@@ -321,7 +321,12 @@ class MiniBatch:
     blocks, block_nodes, edge_ids : list
         As in :class:`SampledSubgraph` (input side first).
     x : ndarray or None
-        Features of ``input_nodes`` (``block_nodes[0]``), one contiguous array.
+        Features of ``input_nodes`` (``block_nodes[0]``), one contiguous
+        array. From memory-mapped features (a loader with a
+        ``mapped_page_budget``) they are gathered when ``x`` is first read,
+        not when the batch is made: in ``for batch in loader: ...`` the
+        loop has let the batch before go by then, so two batches' input
+        rows are not held at once.
     y : ndarray or None
         Labels of the seeds.
     seeds : ndarray of int64
@@ -330,16 +335,27 @@ class MiniBatch:
         Position of the batch in its epoch.
     """
 
-    __slots__ = ("blocks", "block_nodes", "edge_ids", "x", "y", "seeds", "batch_index")
+    __slots__ = ("blocks", "block_nodes", "edge_ids", "_x", "y", "seeds", "batch_index")
 
     def __init__(self, subgraph, x, y, batch_index):
         self.blocks = subgraph.blocks
         self.block_nodes = subgraph.block_nodes
         self.edge_ids = subgraph.edge_ids
         self.seeds = subgraph.seeds
-        self.x = x
+        self._x = x
         self.y = y
         self.batch_index = batch_index
+
+    @property
+    def x(self):
+        x = self._x
+        if isinstance(x, _PendingRows):
+            x = self._x = x.gather()
+        return x
+
+    @x.setter
+    def x(self, value):
+        self._x = value
 
     @property
     def input_nodes(self):
@@ -452,24 +468,21 @@ def _gather_releasing(x, ids, budget, n_threads):
     return out
 
 
-# Set in a loader's prefetch thread while it builds a batch ahead (_EpochLoader._make_batch_ahead).
-_building_ahead = threading.local()
-
-
 class _PendingRows:
-    """The rows of a loader's ``x`` that a batch built ahead will gather when it is taken."""
+    """The rows ``ids`` of a loader's ``x``, gathered once, by the first reader (:attr:`MiniBatch.x`)."""
 
-    __slots__ = ("loader", "ids")
+    __slots__ = ("loader", "ids", "_rows", "_lock")
 
     def __init__(self, loader, ids):
         self.loader, self.ids = loader, ids
+        self._rows = None
+        self._lock = threading.Lock()
 
-
-def _gather_pending(batch):
-    """``batch`` with its features gathered, if they were left pending (:class:`_PendingRows`)."""
-    if isinstance(batch.x, _PendingRows):
-        batch.x = batch.x.loader._gather(batch.x.ids)
-    return batch
+    def gather(self):
+        with self._lock:
+            if self._rows is None:
+                self._rows = self.loader._gather(self.ids)
+            return self._rows
 
 
 class _EpochLoader:
@@ -500,8 +513,8 @@ class _EpochLoader:
     def _sample_around(self, seeds, epoch):
         """``(subgraph, x)``: the blocks sampled around ``seeds`` and the rows of ``x`` of their input nodes.
 
-        In the prefetch thread of a loader with a ``mapped_page_budget``, ``x`` is a :class:`_PendingRows`
-        instead, gathered when the consumer takes the batch (:func:`_gather_pending`).
+        With a ``mapped_page_budget``, ``x`` is a :class:`_PendingRows` instead, gathered when the batch's
+        ``x`` is first read (by then a loop has let the batch before go).
         """
         budget = self.mapped_page_budget
         subgraph = _sample(self.graph, seeds, self.fanouts, self.replace, self._weights, self.seed, epoch,
@@ -510,7 +523,7 @@ class _EpochLoader:
             release_mapped_pages(self.graph.indptr, self.graph.indices, self.graph.edge_weight)
         if self.x is None:
             return subgraph, None
-        if budget is not None and getattr(_building_ahead, "active", False):
+        if budget is not None:
             return subgraph, _PendingRows(self, subgraph.input_nodes)
         return subgraph, self._gather(subgraph.input_nodes)
 
@@ -519,15 +532,6 @@ class _EpochLoader:
         if self.mapped_page_budget is not None and self._x_mapped:
             return _gather_releasing(self.x, ids, self.mapped_page_budget, self.n_threads)
         return gather_rows(self.x, ids, n_threads=self.n_threads)
-
-    def _make_batch_ahead(self, index, items, epoch):
-        """:meth:`_make_batch` in the prefetch thread: with a ``mapped_page_budget``, the features are left
-        to gather when the batch is taken, so that they do not take memory while the batch before it trains."""
-        _building_ahead.active = True
-        try:
-            return self._make_batch(index, items, epoch)
-        finally:
-            _building_ahead.active = False
 
     @property
     def epoch(self):
@@ -561,7 +565,7 @@ class _EpochLoader:
         epoch = self._epoch
         self._epoch += 1
         if self.prefetch:
-            return prefetched(self._make_batch_ahead, self._batches(epoch), epoch, finish=_gather_pending)
+            return prefetched(self._make_batch, self._batches(epoch), epoch)
         return (self._make_batch(index, items, epoch) for index, items in self._batches(epoch))
 
 
@@ -597,8 +601,9 @@ class NeighborLoader(_EpochLoader):
         one is used (the kernels release the GIL). The thread ends with the
         iteration (also when it is left early or fails). With a
         ``mapped_page_budget``, the thread samples the next batch ahead and
-        its features are gathered when it is taken, so that two batches'
-        input rows are never held at once while the current one trains.
+        its features are gathered when its ``x`` is first read (see
+        :class:`MiniBatch`), so that two batches' input rows are never held
+        at once.
     n_threads : int, optional
         Threads of the sampling and gathering kernels.
     mapped_page_budget : 'auto', int or None
@@ -663,17 +668,14 @@ class NeighborLoader(_EpochLoader):
 _DONE = object()
 
 
-def prefetched(make_batch, batches, epoch, finish=None):
+def prefetched(make_batch, batches, epoch):
     """Yield ``make_batch(index, items, epoch)`` of each ``(index, items)`` of ``batches``, built one ahead.
 
     The batches are built in a background thread that never outlives the
     iteration (it stops when the consumer leaves early or fails; an error of
     the thread is raised in the consumer). The thread starts a batch only
     once the consumer has taken the one before, so at most two batches are
-    alive at a time: the one in use and the next. ``finish``, if given, is
-    applied to each batch in the consumer's thread as it is taken (what it
-    returns is yielded): work left to do only once the batch before is done
-    with.
+    alive at a time: the one in use and the next.
     """
     results = queue.Queue(maxsize=1)
     # Released each time the consumer takes a batch: the thread builds the next one only then.
@@ -718,7 +720,7 @@ def prefetched(make_batch, batches, epoch, finish=None):
                 raise error
             if batch is _DONE:
                 return
-            yield batch if finish is None else finish(batch)
+            yield batch
     finally:
         stop.set()
         worker.join()
