@@ -312,3 +312,74 @@ def test_relu_signs_on_blocks_give_the_bits_of_the_kept_outputs(rng, name, dtype
         grads.append([param.grad.copy() for param in model.parameters()])
     for kept, signs in zip(*grads):
         np.testing.assert_array_equal(kept, signs)
+
+
+def _big_batch_rows(monkeypatch):
+    """Make every batch a NeighborLoader gathers discardable, however small."""
+    import fastgnn.data.neighbor as N
+
+    monkeypatch.setattr(N, "DISCARDABLE_MIN_BYTES", 0)
+
+
+@pytest.mark.parametrize("conv, aggr, input_dropout", [("sage", "mean", 0.0), ("sage", "max", 0.0),
+                                                       ("sage", "mean", 0.3), ("gcn", None, 0.0),
+                                                       ("graphconv", "sum", 0.0), ("gin", None, 0.0)])
+def test_discarding_the_input_gives_the_same_steps(monkeypatch, conv, aggr, input_dropout):
+    from fastgnn.data import NeighborLoader
+    from fastgnn.losses import cross_entropy
+
+    _big_batch_rows(monkeypatch)
+    rng = np.random.default_rng(3)
+    graph = planted_graph(rng, num_nodes=300, num_edges=2400)
+    x = rng.standard_normal((graph.num_nodes, 48)).astype(np.float32)   # 48 -> 64: aggregated first
+    y = rng.integers(0, 3, graph.num_nodes)
+    options = {} if aggr is None else {"aggr": aggr}
+    models = [GNNStack(48, 64, 3, 2, conv=conv, dropout=0.2, input_dropout=input_dropout, rng=5, **options)
+              for _ in range(2)]
+    loader = NeighborLoader(graph, x, y, fanouts=[4, 3], batch_size=40, seed=1, prefetch=False)
+    for batch in loader:
+        outputs = []
+        for discard, model in zip((False, True), models):
+            rows = loader.batch(batch.batch_index, epoch=0).x            # a fresh gather for each model
+            model.zero_grad()
+            logits = model(batch.blocks, rows, discard_input=discard)
+            model.backward(cross_entropy(logits, batch.y)[1])
+            outputs.append(logits)
+            num_dst = batch.blocks[0].num_dst_nodes
+            if discard and conv == "sage":                              # the rows past what is kept read as zeros
+                kept = 0 if input_dropout else num_dst
+                tail = rows[kept + -(-4096 // rows.strides[0]):]
+                assert not tail.any() or tail.shape[0] == 0
+                np.testing.assert_array_equal(rows[:kept], batch.x[:kept])
+        np.testing.assert_array_equal(outputs[0], outputs[1])
+        for a, b in zip(models[0].parameters(), models[1].parameters()):
+            np.testing.assert_array_equal(a.grad, b.grad)
+
+
+def test_discard_input_keeps_rows_a_layer_transforming_first_still_needs(monkeypatch):
+    from fastgnn.data import NeighborLoader
+
+    _big_batch_rows(monkeypatch)
+    rng = np.random.default_rng(4)
+    graph = planted_graph(rng, num_nodes=200, num_edges=1500)
+    x = rng.standard_normal((graph.num_nodes, 64)).astype(np.float32)   # 64 -> 8: transformed first
+    model = GNNStack(64, 8, 3, 2, conv="sage", aggr="mean", dropout=0.0, rng=2)
+    batch = NeighborLoader(graph, x, fanouts=[5, 5], batch_size=30, prefetch=False).batch(0)
+    rows = batch.x
+    before = rows.copy()
+    model(batch.blocks, rows, discard_input=True)
+    np.testing.assert_array_equal(rows, before)                       # kept for the backward: nothing released
+
+
+def test_discard_input_leaves_a_callers_own_array_alone(rng):
+    graph = planted_graph(rng, num_nodes=300, num_edges=2400)
+    x = rng.standard_normal((graph.num_nodes, 48)).astype(np.float32)
+    sample = sample_neighbors(graph, np.arange(20), [4, 3])
+    rows = x[sample.input_nodes]
+    before = rows.copy()
+    model = GNNStack(48, 64, 3, 2, conv="sage", aggr="mean", dropout=0.0, rng=2)
+    plain = model(sample.blocks, rows)
+    np.testing.assert_array_equal(model(sample.blocks, rows, discard_input=True), plain)
+    np.testing.assert_array_equal(rows, before)
+    assert model(fastgnn.Graph.from_edge_index(np.zeros((2, 0), np.int64), num_nodes=300), x,
+                 discard_input=True).shape == (300, 3)              # whole graph: nothing to discard

@@ -33,6 +33,63 @@ def empty_aligned(shape, dtype, *, zeroed=False):
     return buffer[offset:offset + nbytes].view(dtype).reshape(shape)
 
 
+class _DiscardableMap(mmap.mmap):
+    """A private anonymous mapping made by :func:`empty_discardable` (the only memory :func:`discard_rows` releases)."""
+
+
+def empty_discardable(shape, dtype):
+    """As :func:`empty_aligned`, in a private anonymous mapping of its own whose rows can be released.
+
+    The array's trailing rows can later be given back to the system with
+    :func:`discard_rows` (their values then read as zeros), so a caller that
+    no longer needs them lowers its resident memory without a copy. Empty
+    arrays, and arrays where the system has no private mappings, are plain
+    :func:`empty_aligned` ones.
+    """
+    dtype = np.dtype(dtype)
+    shape = tuple(int(s) for s in (shape if isinstance(shape, tuple) else (shape,)))
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    private = getattr(mmap, "MAP_PRIVATE", None)
+    if nbytes == 0 or private is None:
+        return empty_aligned(shape, dtype)
+    # private: released pages are freed and read as zeros (a shared map would keep them); page-aligned
+    buffer = _DiscardableMap(-1, nbytes, flags=private)
+    return np.ndarray(shape, dtype, buffer=buffer)   # based on the map itself (see mapped_buffer)
+
+
+def discard_rows(array, start):
+    """Release the memory of rows ``[start, len(array))`` of an :func:`empty_discardable` array.
+
+    ``madvise(MADV_DONTNEED)`` on the whole pages those rows cover (the page
+    that row ``start`` begins in is kept when it is shared with the rows
+    before): they leave the resident set, and read as zeros afterwards. Any
+    other array (the caller's own, a view of a file, ...) is left as it is.
+
+    Returns
+    -------
+    int
+        Bytes released (0 when nothing was).
+    """
+    buffer = mapped_buffer(array)
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if (not isinstance(buffer, _DiscardableMap) or advice is None or not array.flags.c_contiguous
+            or array.ndim == 0 or not 0 <= start < array.shape[0]):
+        return 0
+    origin = np.frombuffer(buffer, dtype=np.uint8).ctypes.data
+    first = array.ctypes.data - origin + start * array.strides[0]
+    last = array.ctypes.data - origin + array.nbytes
+    first += (-first) % mmap.PAGESIZE
+    if last < len(buffer):                      # the page holding bytes past the array is not the array's
+        last -= last % mmap.PAGESIZE
+    if last <= first:
+        return 0
+    try:
+        buffer.madvise(advice, first, last - first)
+    except (OSError, ValueError):
+        return 0
+    return last - first
+
+
 def owns_memory(array):
     """Whether ``array`` spans all the memory it lives in: it owns its data, or is a whole :func:`empty_aligned` array.
 

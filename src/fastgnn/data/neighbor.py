@@ -20,8 +20,8 @@ import numpy as np
 
 from fastgnn._kernels import sample as _K
 from fastgnn._runtime import validate as V
-from fastgnn._runtime.memory import (empty_aligned, mapped_buffer, mapped_page_ranges, populate_mapped_rows,
-                                     release_mapped_pages)
+from fastgnn._runtime.memory import (empty_aligned, empty_discardable, mapped_buffer, mapped_page_ranges,
+                                     populate_mapped_rows, release_mapped_pages)
 from fastgnn._runtime.threads import check_num_threads, resolve_num_threads
 from fastgnn.data.loader import _check_batch_size
 from fastgnn.graph import Graph
@@ -433,7 +433,12 @@ def _check_page_budget(value, graph, x):
     return value
 
 
-def _gather_releasing(x, ids, budget, n_threads):
+#: A batch's gathered features at least this large get a mapping of their own, whose rows can be released
+#: (smaller ones come from the heap, which reuses its pages: no page faults each batch).
+DISCARDABLE_MIN_BYTES = 8 << 20
+
+
+def _gather_releasing(x, ids, budget, n_threads, out=None):
     """``gather_rows(x, ids)`` one region of ``budget`` bytes of ``x`` after another, releasing the mapped
     pages after each region.
 
@@ -443,10 +448,11 @@ def _gather_releasing(x, ids, budget, n_threads):
     than a fault per page, and released after its rows are copied to their
     places in the output. At most about ``budget`` bytes of ``x``'s pages
     (plus the edges of a region) are resident at a time. Extra cost: the
-    grouping, ``O(m)``, and the mapping of each region touched.
+    grouping, ``O(m)``, and the mapping of each region touched. ``out``: as
+    :func:`gather_rows`'s.
     """
     if not x.flags.c_contiguous:       # not a plain map of a file: nothing to release region by region
-        return gather_rows(x, ids, n_threads=n_threads)
+        return gather_rows(x, ids, out=out, n_threads=n_threads)
     row_bytes = max(1, x.dtype.itemsize * int(np.prod(x.shape[1:], dtype=np.int64)))
     threads = resolve_num_threads(n_threads, ids.shape[0] * max(row_bytes // 4, 1))
     region_rows = max(1, budget // row_bytes)
@@ -456,7 +462,8 @@ def _gather_releasing(x, ids, budget, n_threads):
         region = region.astype(np.uint16)   # NumPy sorts 16-bit keys stably by radix
     order = np.argsort(region, kind="stable")
     ends = np.cumsum(np.bincount(region, minlength=num_regions))
-    out = empty_aligned((ids.shape[0],) + x.shape[1:], x.dtype)
+    if out is None:
+        out = empty_aligned((ids.shape[0],) + x.shape[1:], x.dtype)
     start = 0
     for number, stop in enumerate(ends.tolist()):
         if stop > start:
@@ -528,10 +535,21 @@ class _EpochLoader:
         return subgraph, self._gather(subgraph.input_nodes)
 
     def _gather(self, ids):
-        """The rows ``ids`` of ``x``, one contiguous array (region by region for a memory map with a budget)."""
+        """The rows ``ids`` of ``x``, one contiguous array (region by region for a memory map with a budget).
+
+        A large one is made discardable (:func:`fastgnn._runtime.memory.empty_discardable`): a model told
+        that the batch's input is not read again (``model(blocks, x, discard_input=True)``) releases the rows
+        it is done with.
+        """
+        x = self.x
+        out = None
+        if isinstance(x, np.ndarray):
+            shape = (ids.shape[0],) + x.shape[1:]
+            if x.dtype.itemsize * int(np.prod(shape, dtype=np.int64)) >= DISCARDABLE_MIN_BYTES:
+                out = empty_discardable(shape, x.dtype)
         if self.mapped_page_budget is not None and self._x_mapped:
-            return _gather_releasing(self.x, ids, self.mapped_page_budget, self.n_threads)
-        return gather_rows(self.x, ids, n_threads=self.n_threads)
+            return _gather_releasing(x, ids, self.mapped_page_budget, self.n_threads, out=out)
+        return gather_rows(x, ids, out=out, n_threads=self.n_threads)
 
     @property
     def epoch(self):

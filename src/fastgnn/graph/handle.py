@@ -105,7 +105,7 @@ class Graph:
     [1, 2, 1]
     """
 
-    __slots__ = ("_indptr", "_indices", "_edge_weight", "_num_src_nodes", "_cache", "_pending")
+    __slots__ = ("_indptr", "_indices", "_edge_weight", "_num_src_nodes", "_cache", "_pending", "_discards_sources")
 
     def __init__(self, indptr, indices, num_src_nodes, edge_weight=None, *, _validated=False):
         if not _validated:
@@ -118,6 +118,7 @@ class Graph:
         self._num_src_nodes = int(num_src_nodes)
         self._cache = {}
         self._pending = None
+        self._discards_sources = False
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -555,6 +556,33 @@ class Graph:
         """Return once every source row is valid (at once when the graph has no pending barrier)."""
         if self._pending is not None:
             self._pending.wait()
+
+    def with_discardable_sources(self):
+        """This graph (the same arrays and caches), telling a layer it may discard the rows it has read.
+
+        Returns
+        -------
+        Graph
+            A view sharing this graph's arrays and cached structure. A
+            layer that aggregates its input first, and so keeps no source
+            row for its backward, releases the memory of the source rows
+            past the destination rows (``[num_dst_nodes, num_src_nodes)``)
+            once aggregated, when they live in memory made for that
+            (:func:`fastgnn._runtime.memory.discard_rows`: the features a
+            sampling loader gathers): those rows read as zeros afterwards.
+            Any other input is left as it is. Graphs derived from it carry
+            no such leave.
+        """
+        graph = Graph(self._indptr, self._indices, self.num_src_nodes, self._edge_weight, _validated=True)
+        graph._cache = self._cache
+        graph._discards_sources = True
+        return graph
+
+    @property
+    def discards_sources(self):
+        """Whether a layer may discard the source rows past the destination rows once read (see
+        :meth:`with_discardable_sources`)."""
+        return self._discards_sources
 
     # ------------------------------------------------------------------ derived graphs
     def with_edge_weight(self, edge_weight):

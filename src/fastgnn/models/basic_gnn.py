@@ -13,6 +13,7 @@ features and on the hidden layer) and of PyG's ``BasicGNN`` models.
 """
 import numpy as np
 
+from fastgnn._runtime.memory import discard_rows
 from fastgnn._runtime.validate import check_float_dtype
 from fastgnn.graph import Graph
 from fastgnn.nn import init
@@ -200,7 +201,7 @@ class GNNStack(Module):
         self._dropout_outputs = [Workspace() for _ in range(self.num_layers)]
 
     # ------------------------------------------------------------------ computation
-    def forward(self, graph, x):
+    def forward(self, graph, x, *, discard_input=False):
         """Class scores (logits) of every node, or of the seeds of a list of sampled blocks.
 
         Parameters
@@ -214,6 +215,17 @@ class GNNStack(Module):
         x : ndarray (num_nodes, in_channels)
             The features of the graph's nodes, or of ``blocks[0]``'s source
             nodes (:attr:`fastgnn.data.MiniBatch.x`).
+        discard_input : bool
+            On blocks: ``x`` is not read again after this call, so the first
+            layer may release the memory of the rows it is done with (all of
+            them after an input dropout; else those past
+            ``blocks[0].num_dst_nodes``, once aggregated, when the layer
+            aggregates first). Only features gathered by a sampling loader
+            (:class:`fastgnn.data.NeighborLoader`) are ever released, and
+            their released rows read as zeros afterwards; any other ``x``
+            is left as it is. The results are the same. Mini-batch training
+            (:func:`fastgnn.train.train_node_classifier_minibatch`) passes
+            it: the batch's input rows are the largest array of a step.
 
         Returns
         -------
@@ -223,9 +235,14 @@ class GNNStack(Module):
         """
         blocks = self._check_blocks(graph, x) if isinstance(graph, (list, tuple)) else None
         self._block_layers = blocks is not None
+        discard_input = bool(discard_input) and blocks is not None
+        if discard_input:
+            blocks[0] = blocks[0].with_discardable_sources()
         h = x
+        del x
         for layer in range(self.num_layers):
-            h = self._layer_forward(layer, graph if blocks is None else blocks[layer], h, blocks is not None)
+            h = self._layer_forward(layer, graph if blocks is None else blocks[layer], h, blocks is not None,
+                                    discard_input and layer == 0)
         return h
 
     def inference(self, graph, x, *, batch_size=1024, n_threads=None):
@@ -281,7 +298,7 @@ class GNNStack(Module):
             raise TypeError(f"x must hold float features, got dtype {x.dtype}")
         return layerwise_inference(self, graph, x, batch_size, n_threads)
 
-    def _layer_forward(self, layer, graph, h, on_block):
+    def _layer_forward(self, layer, graph, h, on_block, discard_input=False):
         """Dropout (unless fused with the step below), convolution, then activation or the fused step."""
         dropout = self.dropouts[layer]
         drops_here = dropout.p > 0 and not self.dropout_is_fused(layer)
@@ -289,8 +306,11 @@ class GNNStack(Module):
             out = None
             if dropout.training and isinstance(h, np.ndarray):
                 out = self._dropout_outputs[layer].get(h.shape, h.dtype)
-            h = dropout(h, out=out)
-            del out
+            dropped = dropout(h, out=out)
+            if discard_input and dropped is not h:
+                discard_rows(h, 0)      # nothing reads the input again: the convolution gets the dropped copy
+            h = dropped
+            del out, dropped
         if on_block:
             h_dst = h[:graph.num_dst_nodes]
             if layer and self.training:

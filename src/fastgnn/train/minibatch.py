@@ -16,6 +16,7 @@ sampler's counter-based generator), the dropout masks are drawn from the
 model's generator, and every kernel sums in a fixed order; so the same
 seeds give bitwise the same trained weights for any thread count.
 """
+import inspect
 import time
 
 import numpy as np
@@ -189,6 +190,9 @@ def train_node_classifier_minibatch(model, graph, x, y, train_mask, val_mask, te
                             shuffle=True, seed=seed, replace=replace, weighted=weighted, prefetch=prefetch,
                             n_threads=n_threads)
 
+    # the batch's rows are read nowhere else: a GNNStack's first layer releases those it is done with
+    options = {"discard_input": True} if "discard_input" in inspect.signature(model.forward).parameters else {}
+
     def train_step(epoch):
         model.train()
         loader.set_epoch(epoch - 1)
@@ -197,7 +201,7 @@ def train_node_classifier_minibatch(model, graph, x, y, train_mask, val_mask, te
             optimizer.zero_grad()
             features = batch.x if batch.x.dtype == dtype else batch.x.astype(dtype)
             batch.x = None              # the rows live on in features only (one copy, not two, when cast)
-            logits = model(batch.blocks, features)
+            logits = model(batch.blocks, features, **options)
             loss, grad = cross_entropy(logits, batch.y)
             model.backward(grad)
             optimizer.step()

@@ -16,7 +16,7 @@ ever built.
 import numpy as np
 
 from fastgnn._runtime import validate as V
-from fastgnn._runtime.memory import NARROW_WIDTHS, PADDED_WIDTH, empty_aligned
+from fastgnn._runtime.memory import NARROW_WIDTHS, PADDED_WIDTH, discard_rows, empty_aligned
 from fastgnn.graph import SparseFeatures
 from fastgnn.nn._matmul import matmul, matmul_tn
 from fastgnn.nn.utils import densified
@@ -99,6 +99,8 @@ def aggregate_transform(graph, x_src, weight, reduce, keep, workspace=None):
         aggregated, arg = aggregate(graph, x_src, reduce), None
     else:
         aggregated, arg = aggregate(graph, x_src, reduce, return_arg=True)
+    if graph.discards_sources:      # read once and not kept: its rows past the destinations may go now
+        discard_rows(x_src, graph.num_dst_nodes)
     out = matmul(aggregated, weight.T)
     return out, (("aggregate_first", aggregated, arg) if keep else None)
 
