@@ -27,7 +27,7 @@ that no case inherits another's high-water mark:
   files that were read, page cache the kernel can drop) and the peak of the
   anonymous memory (``RssAnon``, polled every 2 ms by a thread: the process's own
   allocations). The loader releases the mapped pages it reads
-  (``mapped_page_budget``, default 32 MiB; ``--mapped-page-budget 0``
+  (``mapped_page_budget``, default 16 MiB; ``--mapped-page-budget 0``
   keeps every page read, the old behaviour).
 
 The machine may be shared: memory figures do not depend on the load, the

@@ -54,6 +54,12 @@ def empty_discardable(shape, dtype):
         return empty_aligned(shape, dtype)
     # private: released pages are freed and read as zeros (a shared map would keep them); page-aligned
     buffer = _DiscardableMap(-1, nbytes, flags=private)
+    huge = getattr(mmap, "MADV_HUGEPAGE", None)
+    if huge is not None and nbytes >= HUGE_PAGE:
+        try:        # as NumPy does for its large arrays: a fault per 2 MiB, not per 4 KiB, when written
+            buffer.madvise(huge)
+        except OSError:
+            pass
     return np.ndarray(shape, dtype, buffer=buffer)   # based on the map itself (see mapped_buffer)
 
 

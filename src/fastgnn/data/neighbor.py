@@ -409,11 +409,11 @@ def epoch_order(input_nodes, shuffle, seed, epoch):
 
 
 #: The default ``mapped_page_budget`` of the sampling loaders over memory-mapped arrays, in bytes.
-MAPPED_PAGE_BUDGET = 32 << 20
+MAPPED_PAGE_BUDGET = 16 << 20
 
 
 def _check_page_budget(value, graph, x):
-    """``mapped_page_budget`` as a positive int (bytes) or None (``"auto"``: 32 MiB if anything is mapped)."""
+    """``mapped_page_budget`` as a positive int (bytes) or None (``"auto"``: 16 MiB if anything is mapped)."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -639,7 +639,7 @@ class NeighborLoader(_EpochLoader):
         reading them again is a cheap minor fault, and the batches are the
         same. Without it, every page read stays resident, and one batch of
         a large fan-out reads nearly all of the feature file and of the
-        graph. ``'auto'`` (default): 32 MiB when anything is memory-mapped,
+        graph. ``'auto'`` (default): 16 MiB when anything is memory-mapped,
         else None. None: never release.
 
     Notes
