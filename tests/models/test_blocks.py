@@ -316,9 +316,9 @@ def test_relu_signs_on_blocks_give_the_bits_of_the_kept_outputs(rng, name, dtype
 
 def _big_batch_rows(monkeypatch):
     """Make every batch a NeighborLoader gathers discardable, however small."""
-    import fastgnn.data.neighbor as N
+    import fastgnn._runtime.memory as M
 
-    monkeypatch.setattr(N, "DISCARDABLE_MIN_BYTES", 0)
+    monkeypatch.setattr(M, "DISCARDABLE_MIN_BYTES", 0)
 
 
 @pytest.mark.parametrize("conv, aggr, input_dropout", [("sage", "mean", 0.0), ("sage", "max", 0.0),

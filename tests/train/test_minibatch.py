@@ -88,6 +88,34 @@ def test_same_seed_same_batches_and_bitwise_the_same_weights_at_1_and_2_threads(
     assert any(not np.array_equal(model.state_dict()[key], value) for key, value in weights[0].items())
 
 
+@pytest.mark.parametrize("input_dropout", [0.0, 0.5])
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_released_input_rows_change_no_weight(data, monkeypatch, prefetch, input_dropout):
+    """The training loop lets the first layer release the batch's input rows it is done with: the same steps."""
+    import fastgnn._runtime.memory as M
+    import fastgnn.models.basic_gnn as B
+    import fastgnn.nn.conv._propagate as P
+    import fastgnn.train.minibatch as T
+
+    graph, x, y, (train, val, test) = data
+    monkeypatch.setattr(M, "DISCARDABLE_MIN_BYTES", 0)          # every batch's rows in a releasable mapping
+    released = []
+    for module in (B, P):
+        monkeypatch.setattr(module, "discard_rows", lambda array, start: released.append(M.discard_rows(array, start)))
+    real_options = T.discard_input_options
+    weights = []
+    for discard in (False, True):
+        monkeypatch.setattr(T, "discard_input_options", real_options if discard else (lambda model: {}))
+        model, optimizer = sage(seed=2)
+        model.dropouts[0].p = input_dropout
+        train_node_classifier_minibatch(model, graph, x, y, train, val, test, optimizer, fanouts=[4, 3],
+                                        batch_size=16, epochs=3, early_stopping=None, seed=5, prefetch=prefetch)
+        weights.append(model.state_dict())
+        assert (sum(released) > 0) == discard
+    for key, value in weights[0].items():
+        np.testing.assert_array_equal(weights[1][key], value, err_msg=key)
+
+
 @pytest.mark.parametrize("name", ["sage", "graphconv", "gin"])
 def test_all_neighbours_in_one_batch_is_full_batch_training(data, name):
     """Fan-out -1, one batch holding every training node, no dropout: the full-batch gradient steps."""

@@ -63,6 +63,19 @@ def empty_discardable(shape, dtype):
     return np.ndarray(shape, dtype, buffer=buffer)   # based on the map itself (see mapped_buffer)
 
 
+#: A batch's rows at least this large get a mapping of their own (:func:`empty_batch_rows`); smaller ones come
+#: from the heap, which reuses its pages (no page faults each batch).
+DISCARDABLE_MIN_BYTES = 8 << 20
+
+
+def empty_batch_rows(shape, dtype):
+    """An array for a mini-batch's input rows: :func:`empty_discardable` from :data:`DISCARDABLE_MIN_BYTES` on,
+    else :func:`empty_aligned`."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    return (empty_discardable if nbytes >= DISCARDABLE_MIN_BYTES else empty_aligned)(shape, dtype)
+
+
 def discard_rows(array, start):
     """Release the memory of rows ``[start, len(array))`` of an :func:`empty_discardable` array.
 

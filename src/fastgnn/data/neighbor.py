@@ -20,7 +20,7 @@ import numpy as np
 
 from fastgnn._kernels import sample as _K
 from fastgnn._runtime import validate as V
-from fastgnn._runtime.memory import (empty_aligned, empty_discardable, mapped_buffer, mapped_page_ranges,
+from fastgnn._runtime.memory import (empty_aligned, empty_batch_rows, mapped_buffer, mapped_page_ranges,
                                      populate_mapped_rows, release_mapped_pages)
 from fastgnn._runtime.threads import check_num_threads, resolve_num_threads
 from fastgnn.data.loader import _check_batch_size
@@ -433,11 +433,6 @@ def _check_page_budget(value, graph, x):
     return value
 
 
-#: A batch's gathered features at least this large get a mapping of their own, whose rows can be released
-#: (smaller ones come from the heap, which reuses its pages: no page faults each batch).
-DISCARDABLE_MIN_BYTES = 8 << 20
-
-
 def _gather_releasing(x, ids, budget, n_threads, out=None):
     """``gather_rows(x, ids)`` one region of ``budget`` bytes of ``x`` after another, releasing the mapped
     pages after each region.
@@ -537,16 +532,12 @@ class _EpochLoader:
     def _gather(self, ids):
         """The rows ``ids`` of ``x``, one contiguous array (region by region for a memory map with a budget).
 
-        A large one is made discardable (:func:`fastgnn._runtime.memory.empty_discardable`): a model told
+        A large one is made discardable (:func:`fastgnn._runtime.memory.empty_batch_rows`): a model told
         that the batch's input is not read again (``model(blocks, x, discard_input=True)``) releases the rows
         it is done with.
         """
         x = self.x
-        out = None
-        if isinstance(x, np.ndarray):
-            shape = (ids.shape[0],) + x.shape[1:]
-            if x.dtype.itemsize * int(np.prod(shape, dtype=np.int64)) >= DISCARDABLE_MIN_BYTES:
-                out = empty_discardable(shape, x.dtype)
+        out = empty_batch_rows((ids.shape[0],) + x.shape[1:], x.dtype) if isinstance(x, np.ndarray) else None
         if self.mapped_page_budget is not None and self._x_mapped:
             return _gather_releasing(x, ids, self.mapped_page_budget, self.n_threads, out=out)
         return gather_rows(x, ids, out=out, n_threads=self.n_threads)

@@ -8,6 +8,7 @@ local ids, one of the rows back).
 """
 import numpy as np
 
+from fastgnn._runtime.memory import empty_batch_rows
 from fastgnn.ops.gather import gather_rows
 
 __all__ = ["RemoteFeatures"]
@@ -70,7 +71,7 @@ class RemoteFeatures:
             raise ValueError(f"node_ids must lie in [0, {self.num_nodes}), got [{int(ids.min())}, {int(ids.max())}]")
         owners = np.asarray(self.owner[ids], dtype=np.int64)
         local = np.asarray(self.local_index[ids], dtype=np.int64)
-        out = np.empty((ids.shape[0],) + tuple(self.x.shape[1:]), dtype=self.x.dtype)
+        out = empty_batch_rows((ids.shape[0],) + tuple(self.x.shape[1:]), self.x.dtype)
         mine = owners == rank
         out[mine] = gather_rows(self.x, local[mine], n_threads=self.n_threads)
         if size == 1:

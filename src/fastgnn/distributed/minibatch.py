@@ -44,7 +44,7 @@ from fastgnn.nn.module import Module
 from fastgnn.ops.dense import softmax_cross_entropy_rows
 from fastgnn.train import as_progress, fit
 from fastgnn.train.loop import check_epochs, thread_policy
-from fastgnn.train.minibatch import check_positive_int
+from fastgnn.train.minibatch import check_positive_int, discard_input_options
 from fastgnn.train.node import model_dtype
 from fastgnn.train.stopping import resolve_stopping
 from fastgnn.distributed.comm import get_comm
@@ -195,6 +195,7 @@ def train_node_classifier_distributed_minibatch(model, partition, optimizer, *, 
     if comm.size > 1 and hasattr(model, "reseed"):
         model.reseed(np.random.default_rng([int(seed), int(comm.rank)]))
     rows = np.zeros(2, dtype=np.int64)         # input rows read in place, fetched from other ranks
+    options = discard_input_options(model)
 
     def train_step(epoch):
         model.train()
@@ -210,7 +211,7 @@ def train_node_classifier_distributed_minibatch(model, partition, optimizer, *, 
             loss = 0.0
             if subgraph is not None:
                 x_in = x_in if x_in.dtype == dtype else x_in.astype(dtype)
-                logits = model(subgraph.blocks, x_in)
+                logits = model(subgraph.blocks, x_in, **options)
                 labels = np.ascontiguousarray(y_owned[np.asarray(local_index[seeds])])
                 row_loss, grad = softmax_cross_entropy_rows(logits, labels, scale)
                 loss = float(np.sum(row_loss)) * scale

@@ -35,6 +35,15 @@ from fastgnn.train.stopping import resolve_stopping
 __all__ = ["train_node_classifier_minibatch", "evaluate_layerwise", "check_fanouts", "check_positive_int"]
 
 
+def discard_input_options(model):
+    """``{"discard_input": True}`` for a model whose forward takes it (a :class:`~fastgnn.models.GNNStack`), else ``{}``.
+
+    A training loop that reads a batch's input rows nowhere but in the forward passes these options, so that
+    the first layer releases the rows it is done with.
+    """
+    return {"discard_input": True} if "discard_input" in inspect.signature(model.forward).parameters else {}
+
+
 def check_positive_int(value, name):
     """``value`` as an int when it is a positive integer, else a ValueError naming ``name``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -190,8 +199,7 @@ def train_node_classifier_minibatch(model, graph, x, y, train_mask, val_mask, te
                             shuffle=True, seed=seed, replace=replace, weighted=weighted, prefetch=prefetch,
                             n_threads=n_threads)
 
-    # the batch's rows are read nowhere else: a GNNStack's first layer releases those it is done with
-    options = {"discard_input": True} if "discard_input" in inspect.signature(model.forward).parameters else {}
+    options = discard_input_options(model)
 
     def train_step(epoch):
         model.train()
