@@ -541,8 +541,7 @@ class Graph:
                 raise ValueError(f"pending covers columns from {pending.first_column} and rows up to "
                                  f"{pending.ready_rows}, past the graph's {self.num_src_nodes} source and "
                                  f"{self.num_dst_nodes} destination nodes")
-        graph = Graph(self._indptr, self._indices, self.num_src_nodes, self._edge_weight, _validated=True)
-        graph._cache = self._cache
+        graph = self._view()
         graph._pending = pending
         return graph
 
@@ -573,9 +572,14 @@ class Graph:
             Any other input is left as it is. Graphs derived from it carry
             no such leave.
         """
+        graph = self._view()
+        graph._discards_sources = True
+        return graph
+
+    def _view(self):
+        """Another handle on this graph's arrays and cached structure, with neither barrier nor leave."""
         graph = Graph(self._indptr, self._indices, self.num_src_nodes, self._edge_weight, _validated=True)
         graph._cache = self._cache
-        graph._discards_sources = True
         return graph
 
     @property
