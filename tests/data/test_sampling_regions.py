@@ -180,6 +180,24 @@ def test_mapped_features_are_gathered_when_first_read(tmp_path, monkeypatch, pre
         _assert_same(a, b)
 
 
+def test_a_pending_batch_pickles_with_its_rows(tmp_path):
+    import pickle
+
+    from fastgnn.data import LinkNeighborLoader
+
+    _, mapped = _graphs(tmp_path, num_nodes=1000, num_edges=8000)
+    np.save(tmp_path / "x.npy", np.random.default_rng(8).standard_normal((1000, 4)).astype(np.float32))
+    x_mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    for loader in (NeighborLoader(mapped, x_mapped, fanouts=[3], batch_size=200, prefetch=False),
+                   LinkNeighborLoader(mapped, x_mapped, fanouts=[3], batch_size=200, prefetch=False)):
+        batch = loader.batch(0)
+        copy = pickle.loads(pickle.dumps(batch))
+        assert type(copy) is type(batch) and isinstance(copy._x, np.ndarray)
+        np.testing.assert_array_equal(copy.x, np.asarray(x_mapped)[batch.input_nodes])
+        np.testing.assert_array_equal(copy.seeds, batch.seeds)
+        assert copy.batch_index == batch.batch_index and len(copy.blocks) == len(batch.blocks)
+
+
 def test_a_pending_batch_gathers_once_for_concurrent_readers(tmp_path, monkeypatch):
     import threading
 

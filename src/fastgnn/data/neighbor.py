@@ -357,6 +357,10 @@ class MiniBatch:
     def x(self, value):
         self._x = value
 
+    def __getstate__(self):
+        self.x      # pickled (sent to another process, copied) with its rows, not with the loader
+        return None, {name: getattr(self, name) for cls in type(self).__mro__ for name in getattr(cls, "__slots__", ())}
+
     @property
     def input_nodes(self):
         return self.block_nodes[0]

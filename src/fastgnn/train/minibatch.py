@@ -36,7 +36,7 @@ __all__ = ["train_node_classifier_minibatch", "evaluate_layerwise", "check_fanou
 
 
 def discard_input_options(model):
-    """``{"discard_input": True}`` for a model whose forward takes it (a :class:`~fastgnn.models.GNNStack`), else ``{}``.
+    """``{"discard_input": True}`` for a model whose forward takes it (:class:`~fastgnn.models.GNNStack`), else ``{}``.
 
     A training loop that reads a batch's input rows nowhere but in the forward passes these options, so that
     the first layer releases the rows it is done with.
