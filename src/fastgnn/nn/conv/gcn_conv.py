@@ -203,6 +203,8 @@ class GCNConv(OutputBias, Module):
             normalized, saved = cache.aggregated, ("cached", cache)
         else:
             normalized = self.normalized_graph(graph)
+            if graph.discards_sources:      # the same sources, read once: the leave carries over
+                normalized = normalized.with_discardable_sources()
             out, saved = aggregate_transform(normalized, x_src, self.lin.weight.data, "sum", self.training)
         if self.bias is not None and not self._bias_handed_over:
             out += self.bias.data
