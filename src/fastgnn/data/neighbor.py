@@ -181,6 +181,15 @@ def _give_map(node_map):
         del _FREE_MAPS[:-_MAX_FREE_MAPS]
 
 
+def _group_by_region(region, count):
+    """``(order, counts)``: the positions of ``region`` (region numbers in ``[0, count)``) grouped by region,
+    stably, and the size of each region's group."""
+    counts = np.bincount(region, minlength=count)
+    if count <= np.iinfo(np.uint16).max:
+        region = region.astype(np.uint16)   # NumPy sorts 16-bit keys stably by radix
+    return np.argsort(region, kind="stable"), counts
+
+
 class _SamplingRegions:
     """The regions of a memory-mapped graph's ``indices`` (and weights) that the sampler reads one after another.
 
@@ -217,11 +226,7 @@ class _SamplingRegions:
     def split(self, indptr, frontier):
         """``(order, region_ends, release)`` of the kernel for ``frontier``: its positions grouped by the region
         their rows start in (a stable radix sort), the ends of the non-empty groups, and their page ranges."""
-        region = indptr[frontier].astype(np.int64) // self.size
-        counts = np.bincount(region, minlength=self.count)
-        if self.count <= np.iinfo(np.uint16).max:
-            region = region.astype(np.uint16)   # NumPy sorts 16-bit keys stably by radix
-        order = np.argsort(region, kind="stable")
+        order, counts = _group_by_region(indptr[frontier].astype(np.int64) // self.size, self.count)
         present = np.flatnonzero(counts)
         return order, np.cumsum(counts[present]), self.release[present]
 
@@ -456,11 +461,8 @@ def _gather_releasing(x, ids, budget, n_threads, out=None):
     threads = resolve_num_threads(n_threads, ids.shape[0] * max(row_bytes // 4, 1))
     region_rows = max(1, budget // row_bytes)
     num_regions = -(-x.shape[0] // region_rows)
-    region = ids // region_rows
-    if num_regions <= np.iinfo(np.uint16).max:
-        region = region.astype(np.uint16)   # NumPy sorts 16-bit keys stably by radix
-    order = np.argsort(region, kind="stable")
-    ends = np.cumsum(np.bincount(region, minlength=num_regions))
+    order, counts = _group_by_region(ids // region_rows, num_regions)
+    ends = np.cumsum(counts)
     if out is None:
         out = empty_aligned((ids.shape[0],) + x.shape[1:], x.dtype)
     start = 0

@@ -215,7 +215,7 @@ def train_node_classifier_minibatch(model, graph, x, y, train_mask, val_mask, te
             optimizer.step()
             total += loss * batch.y.shape[0]
             seen += batch.y.shape[0]
-            # Drop this batch's arrays before the loader hands over (and gathers) the next one.
+            # Drop this batch's arrays before the loader hands over the next one.
             del batch, features, logits, grad
         return {"train_loss": total / seen}
 
